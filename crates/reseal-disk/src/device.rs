@@ -1,0 +1,152 @@
+//! The one I/O abstraction every layer of reseal stands on.
+//!
+//! A [`Device`] is a linear, byte-addressed store with positioned reads and writes: a raw file, a
+//! virtual disk inside a VHD/VHDX container, a partition of either, or a [`crate::Journal`] staged
+//! over any of them. Reads take `&self` so many views can share one device; writes take `&mut self`,
+//! so mutation always needs an explicitly writable handle.
+
+use crate::Result;
+
+/// A positioned, bounded block of bytes.
+///
+/// Implementations must:
+/// - return [`crate::Error::OutOfBounds`] for a read or write that extends past [`Device::len`]
+///   (except where a type documents that writes may grow it, such as a host file under a journal);
+/// - never panic on any offset or length (overflow included);
+/// - make a successful `write_at` visible to every later `read_at` on the same value.
+pub trait Device: Send {
+    /// Length of the device in bytes.
+    fn len(&self) -> u64;
+
+    /// True if the device holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Logical sector size in bytes (512 or 4096). Partition tables and file systems use it.
+    fn sector_size(&self) -> u32 {
+        512
+    }
+
+    /// Fill `buf` with the bytes at `offset..offset + buf.len()`.
+    ///
+    /// # Errors
+    /// [`crate::Error::OutOfBounds`] past the end; I/O or format errors of the backing store.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Write `buf` at `offset`.
+    ///
+    /// # Errors
+    /// [`crate::Error::ReadOnly`] on a read-only device, [`crate::Error::OutOfBounds`] past the
+    /// end, I/O or format errors of the backing store.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
+
+    /// Make every completed write durable.
+    ///
+    /// # Errors
+    /// I/O errors of the backing store.
+    fn flush(&mut self) -> Result<()>;
+}
+
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn sector_size(&self) -> u32 {
+        (**self).sector_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
+impl<D: Device + ?Sized> Device for &mut D {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn sector_size(&self) -> u32 {
+        (**self).sector_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
+/// Check that `offset..offset+len` lies inside `0..size`, without overflow.
+///
+/// # Errors
+/// [`crate::Error::OutOfBounds`] naming the request and the device size.
+pub fn check_bounds(offset: u64, len: usize, size: u64) -> Result<()> {
+    let end = offset.checked_add(len as u64);
+    match end {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(crate::Error::OutOfBounds { offset, len: len as u64, size }),
+    }
+}
+
+/// An in-memory device, for tests and for staging small images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemDevice {
+    data: Vec<u8>,
+    sector_size: u32,
+}
+
+impl MemDevice {
+    /// A device holding `data`, with 512-byte sectors.
+    pub fn new(data: Vec<u8>) -> Self {
+        Self { data, sector_size: 512 }
+    }
+    /// A device of `len` zero bytes.
+    pub fn zeroed(len: usize) -> Self {
+        Self::new(vec![0; len])
+    }
+    /// Set the logical sector size reported by [`Device::sector_size`].
+    pub fn with_sector_size(mut self, sector_size: u32) -> Self {
+        self.sector_size = sector_size;
+        self
+    }
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.data
+    }
+    /// The bytes, by value.
+    pub fn into_inner(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+impl Device for MemDevice {
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+    fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(offset, buf.len(), self.len())?;
+        let start = offset as usize;
+        buf.copy_from_slice(&self.data[start..start + buf.len()]);
+        Ok(())
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        check_bounds(offset, buf.len(), self.len())?;
+        let start = offset as usize;
+        self.data[start..start + buf.len()].copy_from_slice(buf);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

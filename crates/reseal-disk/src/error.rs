@@ -1,0 +1,83 @@
+//! Errors of the disk layer. Every format error names the structure and the byte offset.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong below the file system.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O error, with the file it concerned when known.
+    #[error("I/O error{}: {source}", path.as_ref().map(|p| format!(" on {}", p.display())).unwrap_or_default())]
+    Io {
+        /// The file, if known.
+        path: Option<PathBuf>,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A request outside the device.
+    #[error("access of {len} bytes at offset {offset:#x} is past the end of a {size}-byte device")]
+    OutOfBounds {
+        /// Requested offset.
+        offset: u64,
+        /// Requested length.
+        len: u64,
+        /// Device size.
+        size: u64,
+    },
+    /// A write to a device opened read-only.
+    #[error("the device is read-only")]
+    ReadOnly,
+    /// A structure did not parse.
+    #[error("{structure} at offset {offset:#x}: {reason}")]
+    Corrupt {
+        /// The structure, e.g. "VHD footer", "GPT header", "VHDX BAT entry 12".
+        structure: String,
+        /// Byte offset of the structure (in the file or device it was read from).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A valid structure that reseal does not handle.
+    #[error("{structure} at offset {offset:#x}: unsupported: {reason}")]
+    Unsupported {
+        /// The structure.
+        structure: String,
+        /// Byte offset.
+        offset: u64,
+        /// What is not supported.
+        reason: String,
+    },
+    /// Journal / undo-file problems.
+    #[error("journal {}: {reason}", path.display())]
+    Journal {
+        /// The undo file or journal directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Build a [`Error::Corrupt`].
+    pub fn corrupt(structure: impl Into<String>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt { structure: structure.into(), offset, reason: reason.into() }
+    }
+    /// Build an [`Error::Unsupported`].
+    pub fn unsupported(structure: impl Into<String>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Unsupported { structure: structure.into(), offset, reason: reason.into() }
+    }
+    /// Wrap an I/O error with its file.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: Some(path.into()), source }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Error::Io { path: None, source }
+    }
+}

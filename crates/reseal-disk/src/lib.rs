@@ -1,0 +1,29 @@
+//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX), partition tables (MBR, GPT),
+//! bounded partition devices, and the write journal through which every change to an image goes.
+//!
+//! # Getting started
+//! 1. Open an image with [`Image::open`] (format detected from content).
+//! 2. Read its partition table with [`partition::PartitionTable::read`].
+//! 3. Take a [`partition::Slice`] of a partition and hand it to a file system.
+//! 4. Writes are staged in the image's [`Journal`] and applied atomically by [`Image::commit`].
+#![deny(missing_docs)]
+
+mod device;
+mod error;
+
+pub use device::{check_bounds, Device, MemDevice};
+pub use error::{Error, Result};
+
+// Containers and the journal (owned by the disk-containers work).
+pub mod image;
+pub mod journal;
+pub mod raw;
+pub mod vhd;
+pub mod vhdx;
+pub mod convert;
+// Partition tables and file-system probing (owned by the partitions work).
+pub mod partition;
+pub mod probe;
+
+// pub use image::{Image, ImageFormat};
+// pub use journal::Journal;

@@ -1,0 +1,1 @@
+//! reseal-hive (in progress).

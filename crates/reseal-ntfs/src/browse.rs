@@ -1,0 +1,1 @@
+//! Read-only browsing (in progress).

@@ -1,0 +1,1 @@
+//! Volume state (in progress).

@@ -1,0 +1,1 @@
+//! reseal-security (in progress).

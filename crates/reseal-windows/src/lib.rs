@@ -1,0 +1,1 @@
+//! reseal-windows (in progress).

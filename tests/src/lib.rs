@@ -1,1 +1,467 @@
-//! Shared helpers of the end-to-end tests.
+//! Shared helpers of the end-to-end tests: where the corpus is, decompressed corpus files, oracle
+//! tools, and a builder of disk images whose file systems are written by independent tools
+//! (sfdisk, mkfs.fat, mkntfs and an ntfs-3g FUSE mount), so that our readers are checked against
+//! data we did not write.
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("invariant: tests/ lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The shared corpus: `RESEAL_CORPUS`, else `../shared/corpus` beside the workspace.
+///
+/// # Panics
+/// When the corpus is not there and `RESEAL_ALLOW_SKIP` is not set: tests must not pass silently
+/// without their data.
+pub fn corpus() -> PathBuf {
+    let dir = std::env::var_os("RESEAL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/corpus"));
+    assert!(
+        dir.join("MANIFEST.md").is_file(),
+        "corpus not found at {} (set RESEAL_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+/// The bytes of a corpus file, decompressed when its name ends in .xz, .gz or .bz2.
+///
+/// # Errors
+/// When the file cannot be read or decompressed.
+pub fn corpus_bytes(rel: &str) -> Result<Vec<u8>> {
+    let path = corpus().join(rel);
+    let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    if rel.ends_with(".xz") {
+        xz2::read::XzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+    } else if rel.ends_with(".gz") {
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+    } else if rel.ends_with(".bz2") {
+        bzip2::read::BzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+    } else {
+        out = raw;
+    }
+    Ok(out)
+}
+
+/// A corpus file as a plain file on disk (decompressed into `dir` when compressed).
+///
+/// # Errors
+/// When the file cannot be read or written.
+pub fn corpus_file(rel: &str, dir: &Path) -> Result<PathBuf> {
+    let compressed = [".xz", ".gz", ".bz2"].iter().any(|e| rel.ends_with(e));
+    if !compressed {
+        return Ok(corpus().join(rel));
+    }
+    let name = Path::new(rel)
+        .file_stem()
+        .context("corpus path has no file name")?;
+    let out = dir.join(name);
+    std::fs::write(&out, corpus_bytes(rel)?)?;
+    Ok(out)
+}
+
+/// Panic with the install command when an oracle tool is missing.
+pub fn require_tool(cmd: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "oracle tool `{cmd}` is missing: run `cargo xtask tools --install`"
+    );
+}
+
+/// Run a command, failing with its stderr when it does not succeed.
+///
+/// # Errors
+/// When the command cannot start or exits non-zero.
+pub fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let d = Sha256::digest(data);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// FUSE mounts are serialised across the tests of one process: some FUSE setups dislike many
+/// concurrent mounts, and a failure is easier to read alone.
+static MOUNT_LOCK: Mutex<()> = Mutex::new(());
+
+/// An ntfs-3g FUSE mount that is unmounted when dropped.
+pub struct NtfsMount {
+    dir: tempfile::TempDir,
+    _guard: std::sync::MutexGuard<'static, ()>,
+    mounted: bool,
+}
+
+impl NtfsMount {
+    /// Mount `image` (a bare NTFS volume file) with ntfs-3g and the given extra options.
+    ///
+    /// # Errors
+    /// When ntfs-3g refuses.
+    pub fn new(image: &Path, options: &str) -> Result<Self> {
+        require_tool("ntfs-3g");
+        let guard = MOUNT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir()?;
+        let mut cmd = Command::new("ntfs-3g");
+        if !options.is_empty() {
+            cmd.args(["-o", options]);
+        }
+        run(cmd.arg(image).arg(dir.path()))?;
+        Ok(Self {
+            dir,
+            _guard: guard,
+            mounted: true,
+        })
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Unmount now (also done on drop).
+    ///
+    /// # Errors
+    /// When the unmount fails.
+    pub fn unmount(mut self) -> Result<()> {
+        self.do_unmount()
+    }
+
+    fn do_unmount(&mut self) -> Result<()> {
+        if self.mounted {
+            self.mounted = false;
+            // ntfs-3g writes back asynchronously; `umount` waits for the FUSE daemon to finish.
+            run(Command::new("umount").arg(self.dir.path()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NtfsMount {
+    fn drop(&mut self) {
+        if let Err(e) = self.do_unmount() {
+            eprintln!(
+                "warning: unmount of {} failed: {e:#}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
+/// One entry to create in an NTFS volume through ntfs-3g.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A directory (parents are created as needed).
+    Dir(String),
+    /// A regular file with content.
+    File(String, Vec<u8>),
+    /// A sparse file of the given length with `data` written at `offset`.
+    Sparse {
+        /// Path inside the volume, `/`-separated.
+        path: String,
+        /// Logical length.
+        len: u64,
+        /// Where the data goes.
+        offset: u64,
+        /// Data.
+        data: Vec<u8>,
+    },
+    /// An alternate data stream on an existing file.
+    Stream {
+        /// The file.
+        path: String,
+        /// Stream name.
+        stream: String,
+        /// Content.
+        data: Vec<u8>,
+    },
+    /// A self-relative security descriptor set with `setfattr -n system.ntfs_acl`.
+    Acl(String, Vec<u8>),
+}
+
+/// An NTFS volume made by mkntfs and populated through an ntfs-3g mount.
+#[derive(Debug, Clone)]
+pub struct NtfsSpec {
+    /// Volume size in bytes.
+    pub size: u64,
+    /// Cluster size in bytes.
+    pub cluster: u32,
+    /// Volume label.
+    pub label: String,
+    /// What to create, in order.
+    pub entries: Vec<Entry>,
+}
+
+impl NtfsSpec {
+    /// Build the volume as a sparse file at `out`.
+    ///
+    /// # Errors
+    /// When mkntfs, the mount or a file operation fails.
+    pub fn build(&self, out: &Path) -> Result<()> {
+        require_tool("mkntfs");
+        let f = File::create(out)?;
+        f.set_len(self.size)?;
+        drop(f);
+        run(Command::new("mkntfs")
+            .args([
+                "-F",
+                "-q",
+                "-Q",
+                "-c",
+                &self.cluster.to_string(),
+                "-L",
+                &self.label,
+            ])
+            .arg(out))?;
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let mount = NtfsMount::new(out, "streams_interface=windows")?;
+        let root = mount.path().to_path_buf();
+        for e in &self.entries {
+            match e {
+                Entry::Dir(p) => std::fs::create_dir_all(root.join(p))?,
+                Entry::File(p, data) => {
+                    let path = root.join(p);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::write(path, data)?;
+                }
+                Entry::Sparse {
+                    path,
+                    len,
+                    offset,
+                    data,
+                } => {
+                    let path = root.join(path);
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    let mut f = File::create(path)?;
+                    f.set_len(*len)?;
+                    f.seek(SeekFrom::Start(*offset))?;
+                    f.write_all(data)?;
+                }
+                Entry::Stream { path, stream, data } => {
+                    let target = format!("{}:{stream}", root.join(path).display());
+                    std::fs::write(target, data)?;
+                }
+                Entry::Acl(p, sd) => {
+                    let hex: String = sd.iter().map(|b| format!("{b:02x}")).collect();
+                    run(Command::new("setfattr")
+                        .args(["-n", "system.ntfs_acl", "-v", &format!("0x{hex}")])
+                        .arg(root.join(p)))?;
+                }
+            }
+        }
+        mount.unmount()
+    }
+}
+
+/// A partition of a [`DiskSpec`].
+#[derive(Debug, Clone)]
+pub struct PartSpec {
+    /// sfdisk type: GUID for GPT (or alias such as `U`), hex byte for MBR.
+    pub kind: String,
+    /// GPT name (ignored for MBR).
+    pub name: String,
+    /// Size in bytes (a multiple of 1 MiB).
+    pub size: u64,
+    /// Content.
+    pub content: PartContent,
+}
+
+/// What a partition holds.
+#[derive(Debug, Clone)]
+pub enum PartContent {
+    /// Nothing (zeros).
+    Empty,
+    /// A FAT32 file system made by mkfs.fat.
+    Fat32 {
+        /// Label.
+        label: String,
+    },
+    /// An NTFS volume.
+    Ntfs(NtfsSpec),
+    /// Raw bytes written at the partition start.
+    Bytes(Vec<u8>),
+}
+
+/// GPT type GUIDs used by Windows disks.
+pub mod gpt_type {
+    /// EFI system partition.
+    pub const ESP: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+    /// Microsoft reserved partition.
+    pub const MSR: &str = "E3C9E316-0B5C-4DB8-817D-F92DF00215AE";
+    /// Microsoft basic data.
+    pub const BASIC_DATA: &str = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
+}
+
+/// A whole disk: partition table plus partitions, laid out from 1 MiB on.
+#[derive(Debug, Clone)]
+pub struct DiskSpec {
+    /// `gpt` or `dos`.
+    pub label: String,
+    /// Extra room after the last partition (GPT needs 33 sectors for its backup).
+    pub tail: u64,
+    /// Partitions in order.
+    pub parts: Vec<PartSpec>,
+}
+
+/// Where each partition of a built disk landed.
+#[derive(Debug, Clone)]
+pub struct BuiltPart {
+    /// Byte offset.
+    pub start: u64,
+    /// Byte length.
+    pub size: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+impl DiskSpec {
+    /// Build a raw disk image at `out` (sparse). Returns where each partition is.
+    ///
+    /// # Errors
+    /// When a tool fails.
+    pub fn build(&self, out: &Path) -> Result<Vec<BuiltPart>> {
+        require_tool("sfdisk");
+        let total: u64 = MIB + self.parts.iter().map(|p| p.size).sum::<u64>() + self.tail.max(MIB);
+        let f = File::create(out)?;
+        f.set_len(total)?;
+        drop(f);
+        let mut script = format!("label: {}\nunit: sectors\n", self.label);
+        let mut built = Vec::new();
+        let mut at = MIB;
+        for p in &self.parts {
+            let mut line = format!("start={}, size={}, type={}", at / 512, p.size / 512, p.kind);
+            if self.label == "gpt" && !p.name.is_empty() {
+                line.push_str(&format!(", name=\"{}\"", p.name));
+            }
+            script.push_str(&line);
+            script.push('\n');
+            built.push(BuiltPart {
+                start: at,
+                size: p.size,
+            });
+            at += p.size;
+        }
+        let mut child = Command::new("sfdisk")
+            .args(["--no-reread", "--no-tell-kernel", "-q"])
+            .arg(out)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("sfdisk stdin")?
+            .write_all(script.as_bytes())?;
+        let o = child.wait_with_output()?;
+        if !o.status.success() {
+            bail!("sfdisk failed: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        let tmp = tempfile::tempdir()?;
+        for (i, (p, b)) in self.parts.iter().zip(&built).enumerate() {
+            let part_file = tmp.path().join(format!("p{i}"));
+            match &p.content {
+                PartContent::Empty => continue,
+                PartContent::Bytes(bytes) => std::fs::write(&part_file, bytes)?,
+                PartContent::Fat32 { label } => {
+                    require_tool("mkfs.fat");
+                    let f = File::create(&part_file)?;
+                    f.set_len(p.size)?;
+                    drop(f);
+                    run(Command::new("mkfs.fat")
+                        .args(["-F", "32", "-n", label])
+                        .arg(&part_file))?;
+                }
+                PartContent::Ntfs(spec) => {
+                    let mut spec = spec.clone();
+                    spec.size = p.size;
+                    spec.build(&part_file)?;
+                }
+            }
+            copy_sparse(&part_file, out, b.start)?;
+        }
+        Ok(built)
+    }
+}
+
+/// Copy `src` into `dst` at `offset`, skipping all-zero 64 KiB chunks so the output stays sparse.
+///
+/// # Errors
+/// On I/O errors.
+pub fn copy_sparse(src: &Path, dst: &Path, offset: u64) -> Result<()> {
+    let mut s = File::open(src)?;
+    let mut d = OpenOptions::new().write(true).open(dst)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pos = 0u64;
+    loop {
+        let n = read_full(&mut s, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            d.seek(SeekFrom::Start(offset + pos))?;
+            d.write_all(&buf[..n])?;
+        }
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so fixtures are reproducible.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}

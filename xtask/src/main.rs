@@ -1,1 +1,179 @@
-fn main() {}
+//! `cargo xtask …`: the one entry point for the project's automation.
+//!
+//! - `test`      check/install the oracle tools, check the corpus and licences, run every test
+//! - `tools`     check (and with `--install`, install) the independent oracle tools
+//! - `licenses`  fail if a GPL/AGPL/LGPL crate is in the non-dev dependency graph of a library
+//! - `fuzz`      run every cargo-fuzz target for a while (`--seconds N`, default 60)
+//! - `bench`     benchmarks side by side with the peer tools (see `xtask/src/bench.rs`)
+
+mod licenses;
+mod tools;
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    match cmd {
+        "test" => test(rest),
+        "tools" => tools::ensure(rest.iter().any(|a| a == "--install")),
+        "licenses" | "licences" => licenses::check(&workspace_root()),
+        "fuzz" => fuzz(rest),
+        "help" | "--help" | "-h" => {
+            println!("{}", HELP);
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n{HELP}"),
+    }
+}
+
+const HELP: &str = "usage: cargo xtask <task>
+  test [--no-install] [-- <cargo test args>]   oracles + corpus + licences + every test
+  tools [--install]                            check (or install) the oracle tools
+  licenses                                     non-dev dependency licence check
+  fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)";
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("invariant: xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The corpus directory: `RESEAL_CORPUS`, else `../shared/corpus` beside the workspace.
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("RESEAL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/corpus"))
+}
+
+fn check_corpus() -> Result<()> {
+    let dir = corpus_dir();
+    let sums = dir.join("SHA256SUMS");
+    if !sums.is_file() {
+        bail!(
+            "the shared corpus is not at {} (set RESEAL_CORPUS to its path; it holds SHA256SUMS)",
+            dir.display()
+        );
+    }
+    let st = Command::new("sha256sum")
+        .args(["--quiet", "-c", "SHA256SUMS"])
+        .current_dir(&dir)
+        .status()
+        .context("running sha256sum")?;
+    if !st.success() {
+        bail!("corpus at {} does not match its SHA256SUMS", dir.display());
+    }
+    println!("xtask: corpus OK at {}", dir.display());
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let install = !args.iter().any(|a| a == "--no-install");
+    let passthrough: Vec<&String> = args
+        .iter()
+        .skip_while(|a| a.as_str() != "--")
+        .skip(1)
+        .collect();
+    tools::ensure(install)?;
+    check_corpus()?;
+    licenses::check(&workspace_root())?;
+    let root = workspace_root();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&root)
+        .args(["test", "--workspace", "--all-targets"])
+        .args(&passthrough)
+        .env("RESEAL_CORPUS", corpus_dir());
+    let st = cmd.status().context("running cargo test")?;
+    if !st.success() {
+        bail!("cargo test failed");
+    }
+    // Doc tests are not part of --all-targets.
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["test", "--workspace", "--doc"])
+        .status()
+        .context("running cargo test --doc")?;
+    if !st.success() {
+        bail!("doc tests failed");
+    }
+    Ok(())
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut seconds = 60u64;
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--seconds" {
+            seconds = it
+                .next()
+                .context("--seconds needs a number")?
+                .parse()
+                .context("--seconds needs a number")?;
+        } else {
+            targets.push(a.clone());
+        }
+    }
+    let fuzz_dir = workspace_root().join("fuzz");
+    if !fuzz_dir.join("Cargo.toml").is_file() {
+        bail!("no fuzz crate at {}", fuzz_dir.display());
+    }
+    if Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        bail!("cargo-fuzz is not installed: run `cargo install cargo-fuzz`");
+    }
+    if targets.is_empty() {
+        let out = Command::new("cargo")
+            .args(["fuzz", "list"])
+            .current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .output()?;
+        targets = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    }
+    for t in &targets {
+        let seeds = fuzz_dir.join("seeds").join(t);
+        let corpus = fuzz_dir.join("corpus").join(t);
+        std::fs::create_dir_all(&corpus)?;
+        println!("xtask: fuzzing {t} for {seconds} s");
+        let mut cmd = Command::new("cargo");
+        // The machine has only a stable toolchain; cargo-fuzz needs -Z flags.
+        cmd.env("RUSTC_BOOTSTRAP", "1")
+            .current_dir(&fuzz_dir)
+            .args(["fuzz", "run", t])
+            .arg(&corpus);
+        if seeds.is_dir() {
+            cmd.arg(&seeds);
+        }
+        cmd.args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=4096",
+        ]);
+        let st = cmd.status()?;
+        if !st.success() {
+            bail!("fuzz target {t} failed (see fuzz/artifacts/{t})");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The independent oracle tools the tests compare against, and how to install them on Debian.
+
+use anyhow::{bail, Context, Result};
+use std::process::{Command, Stdio};
+
+/// (command, Debian package providing it)
+const APT_TOOLS: &[(&str, &str)] = &[
+    ("ntfs-3g", "ntfs-3g"),
+    ("mkntfs", "ntfs-3g"),
+    ("ntfsls", "ntfs-3g"),
+    ("ntfscat", "ntfs-3g"),
+    ("ntfsinfo", "ntfs-3g"),
+    ("ntfssecaudit", "ntfs-3g"),
+    ("ntfsfix", "ntfs-3g"),
+    ("hivexsh", "libhivex-bin"),
+    ("hivexml", "libhivex-bin"),
+    ("hivexregedit", "libwin-hivex-perl"),
+    ("regfexport", "libregf-utils"),
+    ("fsntfsinfo", "libfsntfs-utils"),
+    ("vhdiinfo", "libvhdi-utils"),
+    ("qemu-img", "qemu-utils"),
+    ("getfattr", "attr"),
+    ("setfattr", "attr"),
+    ("sfdisk", "fdisk"),
+    ("xz", "xz-utils"),
+    ("mkfs.fat", "dosfstools"),
+    ("python3", "python3"),
+];
+
+/// Python modules the tests import, with their PyPI names.
+const PIP_TOOLS: &[(&str, &str)] = &[("regipy", "regipy")];
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn have_py(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn missing() -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut apt: Vec<&str> = APT_TOOLS
+        .iter()
+        .filter(|(c, _)| !have(c))
+        .map(|(_, p)| *p)
+        .collect();
+    apt.sort_unstable();
+    apt.dedup();
+    let pip: Vec<&str> = PIP_TOOLS
+        .iter()
+        .filter(|(m, _)| !have_py(m))
+        .map(|(_, p)| *p)
+        .collect();
+    (apt, pip)
+}
+
+fn commands(apt: &[&str], pip: &[&str]) -> Vec<String> {
+    let mut v = Vec::new();
+    if !apt.is_empty() {
+        v.push("apt-get update".to_string());
+        v.push(format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y {}",
+            apt.join(" ")
+        ));
+    }
+    if !pip.is_empty() {
+        v.push(format!("python3 -m pip install {}", pip.join(" ")));
+    }
+    v
+}
+
+/// Check that every oracle tool is present; install the missing ones when `install` is set and
+/// we are root, else fail with the exact commands to run.
+pub fn ensure(install: bool) -> Result<()> {
+    let (apt, pip) = missing();
+    if apt.is_empty() && pip.is_empty() {
+        println!("xtask: oracle tools OK");
+        return Ok(());
+    }
+    let cmds = commands(&apt, &pip);
+    if !install || !is_root() {
+        bail!(
+            "oracle tools are missing; run (as root):\n  {}",
+            cmds.join("\n  ")
+        );
+    }
+    for c in &cmds {
+        println!("xtask: {c}");
+        let st = Command::new("sh")
+            .args(["-c", c])
+            .status()
+            .with_context(|| format!("running {c}"))?;
+        if !st.success() {
+            bail!("`{c}` failed; run it by hand and retry");
+        }
+    }
+    let (apt, pip) = missing();
+    if !apt.is_empty() || !pip.is_empty() {
+        bail!(
+            "oracle tools still missing after installing; run:\n  {}",
+            commands(&apt, &pip).join("\n  ")
+        );
+    }
+    println!("xtask: oracle tools installed");
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //! - `fuzz`      run every cargo-fuzz target for a while (`--seconds N`, default 60)
 //! - `bench`     benchmarks side by side with the peer tools (see `xtask/src/bench.rs`)
 
+mod bench;
 mod licenses;
 mod tools;
 
@@ -31,6 +32,7 @@ fn run() -> Result<()> {
         "tools" => tools::ensure(rest.iter().any(|a| a == "--install")),
         "licenses" | "licences" => licenses::check(&workspace_root()),
         "fuzz" => fuzz(rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -43,7 +45,8 @@ const HELP: &str = "usage: cargo xtask <task>
   test [--no-install] [-- <cargo test args>]   oracles + corpus + licences + every test
   tools [--install]                            check (or install) the oracle tools
   licenses                                     non-dev dependency licence check
-  fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)";
+  fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)
+  bench [NAME...]                              benchmarks against the peer tools (ratios)";
 
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::workspace_root;
 
+type Bench = fn(&mut Ctx) -> Result<()>;
+
 struct Ctx {
     dir: PathBuf,
     reseal: PathBuf,
@@ -38,7 +40,7 @@ pub fn run(args: &[String]) -> Result<()> {
         runs: 3,
         report: Vec::new(),
     };
-    let all: &[(&str, fn(&mut Ctx) -> Result<()>)] = &[("convert", bench_convert)];
+    let all: &[(&str, Bench)] = &[("convert", bench_convert)];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {
         if wanted.is_empty() || wanted.iter().any(|w| w == name) {

@@ -46,6 +46,28 @@ pub trait Device: Send {
     /// # Errors
     /// I/O errors of the backing store.
     fn flush(&mut self) -> Result<()>;
+
+    /// Change the length of a growable device (a host file, a journal over one).
+    ///
+    /// The default refuses: fixed-size devices (virtual disks, partitions) cannot be resized.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] for fixed-size devices; I/O errors.
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        Err(crate::Error::unsupported(
+            "device",
+            len,
+            "this device cannot be resized",
+        ))
+    }
+
+    /// True if the range `offset..offset+len` is known to read as zeros without reading it
+    /// (an unallocated block of a sparse container). `false` means "unknown", not "non-zero".
+    /// Used by conversion to skip reading holes.
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        let _ = (offset, len);
+        false
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -63,6 +85,12 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
+    }
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        (**self).set_len(len)
+    }
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        (**self).known_zero(offset, len)
     }
 }
 
@@ -82,6 +110,12 @@ impl<D: Device + ?Sized> Device for &mut D {
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
     }
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        (**self).set_len(len)
+    }
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        (**self).known_zero(offset, len)
+    }
 }
 
 /// Check that `offset..offset+len` lies inside `0..size`, without overflow.
@@ -92,7 +126,11 @@ pub fn check_bounds(offset: u64, len: usize, size: u64) -> Result<()> {
     let end = offset.checked_add(len as u64);
     match end {
         Some(end) if end <= size => Ok(()),
-        _ => Err(crate::Error::OutOfBounds { offset, len: len as u64, size }),
+        _ => Err(crate::Error::OutOfBounds {
+            offset,
+            len: len as u64,
+            size,
+        }),
     }
 }
 
@@ -106,7 +144,10 @@ pub struct MemDevice {
 impl MemDevice {
     /// A device holding `data`, with 512-byte sectors.
     pub fn new(data: Vec<u8>) -> Self {
-        Self { data, sector_size: 512 }
+        Self {
+            data,
+            sector_size: 512,
+        }
     }
     /// A device of `len` zero bytes.
     pub fn zeroed(len: usize) -> Self {
@@ -147,6 +188,12 @@ impl Device for MemDevice {
         Ok(())
     }
     fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        let len = usize::try_from(len)
+            .map_err(|_| crate::Error::unsupported("memory device", len, "too large"))?;
+        self.data.resize(len, 0);
         Ok(())
     }
 }

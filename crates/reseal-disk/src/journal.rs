@@ -1,1 +1,855 @@
-//! journal (in progress).
+//! The write journal: a copy-on-write layer over a device, committed atomically through an undo
+//! file.
+//!
+//! [`Journal`] stages every write in memory (an extent map); reads see the staged bytes over the
+//! base. Nothing reaches the base until [`Journal::commit`], which:
+//! 1. writes an *undo file* (original length, and for every changed range the original bytes and
+//!    CRC-32C of the original and new bytes) to `NNNNNN.undo.tmp`, fsyncs it, renames it to
+//!    `NNNNNN.undo` and fsyncs the directory (so an `.undo` file is always complete);
+//! 2. applies the writes to the base, grows it if needed, flushes (fsync);
+//! 3. marks the undo file COMPLETE in place and fsyncs it.
+//!
+//! After a crash anywhere in this sequence, [`recover`] leaves the image wholly old (an
+//! IN_PROGRESS undo is rolled back; a `.tmp` undo means the image was never touched) or wholly new
+//! (the undo is COMPLETE). [`undo`] reverts the newest COMPLETE operation after checking that the
+//! image still holds exactly the bytes that operation wrote.
+//!
+//! Undo files of an image live in the sidecar directory `<image>.reseal-journal/`, numbered
+//! `000001.undo`, `000002.undo`, … (a stack: [`undo`] pops the newest).
+//!
+//! # Undo file format (little-endian)
+//! - header (64 bytes): `RSLUNDO\x01`, u32 version = 1, u32 state (1 IN_PROGRESS, 2 COMPLETE,
+//!   3 ROLLED_BACK, 4 REVERTING), u64 original length, u64 new length, u64 record count,
+//!   u32 CRC-32C of bytes 0..12 and 16..40 (the state is excluded: it is updated in place), zeros;
+//! - records: u64 offset, u64 length, u64 stored length (bytes of the range below the original
+//!   end; the rest was past the end and is restored by truncation), u32 CRC-32C of the stored
+//!   original bytes, u32 CRC-32C of the new bytes, then the stored original bytes;
+//! - trailer (24 bytes): `RSLUEND\x01`, u64 record count, u32 CRC-32C of all record bytes, u32 0.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::raw::HostFile;
+use crate::{check_bounds, Device, Error, Result};
+
+const MAGIC: &[u8; 8] = b"RSLUNDO\x01";
+const TRAILER_MAGIC: &[u8; 8] = b"RSLUEND\x01";
+const HEADER_LEN: u64 = 64;
+const RECORD_HEADER_LEN: u64 = 32;
+const TRAILER_LEN: u64 = 24;
+const STATE_OFFSET: u64 = 12;
+const CHUNK: u64 = 1 << 20;
+
+/// State of an undo file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoState {
+    /// Written, the image may be partly updated: recovery rolls it back.
+    InProgress,
+    /// The operation completed; [`undo`] can revert it.
+    Complete,
+    /// Recovery restored the original bytes (the file is then deleted).
+    RolledBack,
+    /// [`undo`] started restoring the original bytes; recovery finishes it.
+    Reverting,
+}
+
+impl UndoState {
+    fn code(self) -> u32 {
+        match self {
+            UndoState::InProgress => 1,
+            UndoState::Complete => 2,
+            UndoState::RolledBack => 3,
+            UndoState::Reverting => 4,
+        }
+    }
+    fn from_code(c: u32) -> Option<Self> {
+        Some(match c {
+            1 => UndoState::InProgress,
+            2 => UndoState::Complete,
+            3 => UndoState::RolledBack,
+            4 => UndoState::Reverting,
+            _ => return None,
+        })
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    /// The undo file written (empty path if there was nothing to commit).
+    pub undo_path: PathBuf,
+    /// Number of changed ranges.
+    pub ranges: usize,
+    /// Number of changed bytes.
+    pub bytes: u64,
+    /// Base length before.
+    pub old_len: u64,
+    /// Base length after.
+    pub new_len: u64,
+    /// Number of durable steps (writes, fsyncs, renames) the commit performed; a fault-injection
+    /// test crashes after each `k` in `0..steps`.
+    pub steps: usize,
+}
+
+/// Counts durable steps and fails after a given number (crash simulation).
+#[derive(Debug)]
+struct Faults {
+    fail_after: Option<usize>,
+    done: usize,
+}
+
+impl Faults {
+    /// Account one step; error if the crash point is reached (the step is not performed).
+    fn step(&mut self) -> Result<()> {
+        if let Some(k) = self.fail_after {
+            if self.done >= k {
+                return Err(Error::Io {
+                    path: None,
+                    source: std::io::Error::other(format!("injected fault after {k} steps")),
+                });
+            }
+        }
+        self.done += 1;
+        Ok(())
+    }
+    /// True if the next step will fail.
+    fn will_fail(&self) -> bool {
+        self.fail_after.is_some_and(|k| self.done >= k)
+    }
+}
+
+/// A copy-on-write layer over `D`. See the module documentation.
+#[derive(Debug)]
+pub struct Journal<D: Device> {
+    base: D,
+    staged: BTreeMap<u64, Vec<u8>>,
+    len: u64,
+}
+
+impl<D: Device> Journal<D> {
+    /// A journal with nothing staged.
+    pub fn new(base: D) -> Self {
+        let len = base.len();
+        Self {
+            base,
+            staged: BTreeMap::new(),
+            len,
+        }
+    }
+
+    /// The base device (without staged writes).
+    pub fn base(&self) -> &D {
+        &self.base
+    }
+
+    /// Unwrap, dropping staged writes.
+    pub fn into_base(self) -> D {
+        self.base
+    }
+
+    /// True if anything is staged.
+    pub fn is_modified(&self) -> bool {
+        !self.staged.is_empty() || self.len != self.base.len()
+    }
+
+    /// Drop every staged write.
+    pub fn discard(&mut self) {
+        self.staged.clear();
+        self.len = self.base.len();
+    }
+
+    /// The changed byte ranges, sorted and disjoint (growth of the device included).
+    pub fn changes(&self) -> Vec<Range<u64>> {
+        let mut out: Vec<Range<u64>> = Vec::new();
+        let mut push = |r: Range<u64>| {
+            if let Some(last) = out.last_mut() {
+                if r.start <= last.end {
+                    last.end = last.end.max(r.end);
+                    return;
+                }
+            }
+            out.push(r);
+        };
+        let base_len = self.base.len();
+        let mut growth_done = self.len <= base_len;
+        for (&s, v) in &self.staged {
+            if !growth_done && base_len <= s {
+                push(base_len..self.len);
+                growth_done = true;
+            }
+            push(s..s + v.len() as u64);
+        }
+        if !growth_done {
+            push(base_len..self.len);
+        }
+        out
+    }
+
+    fn stage(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(Error::OutOfBounds {
+                offset,
+                len: data.len() as u64,
+                size: self.len,
+            })?;
+        let keys: Vec<u64> = self
+            .staged
+            .range(..=end)
+            .rev()
+            .take_while(|(s, v)| **s + v.len() as u64 >= offset)
+            .map(|(s, _)| *s)
+            .collect();
+        if keys.is_empty() {
+            self.staged.insert(offset, data.to_vec());
+        } else if keys.len() == 1 && keys[0] <= offset {
+            // Common case: inside or appending to one extent.
+            let k = keys[0];
+            let v = self.staged.get_mut(&k).expect("key just found");
+            let need = usize::try_from(end - k)
+                .map_err(|_| Error::unsupported("journal", offset, "too large"))?;
+            if v.len() < need {
+                v.resize(need, 0);
+            }
+            let at = (offset - k) as usize;
+            v[at..at + data.len()].copy_from_slice(data);
+        } else {
+            let start = keys.iter().copied().min().unwrap_or(offset).min(offset);
+            let mut stop = end;
+            for k in &keys {
+                stop = stop.max(k + self.staged[k].len() as u64);
+            }
+            let mut buf = vec![0u8; (stop - start) as usize];
+            for k in keys {
+                let v = self.staged.remove(&k).expect("key just found");
+                let at = (k - start) as usize;
+                buf[at..at + v.len()].copy_from_slice(&v);
+            }
+            let at = (offset - start) as usize;
+            buf[at..at + data.len()].copy_from_slice(data);
+            self.staged.insert(start, buf);
+        }
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    /// Compute the CRC-32C of `range` as this journal (base + staged) reads it.
+    fn crc_of(&self, range: Range<u64>) -> Result<u32> {
+        let mut crc = 0u32;
+        let mut pos = range.start;
+        let mut buf = vec![0u8; CHUNK.min(range.end - range.start) as usize];
+        while pos < range.end {
+            let n = (range.end - pos).min(CHUNK) as usize;
+            self.read_at(pos, &mut buf[..n])?;
+            crc = crc32c::crc32c_append(crc, &buf[..n]);
+            pos += n as u64;
+        }
+        Ok(crc)
+    }
+
+    /// Commit the staged writes to the base, writing the undo file `undo` first.
+    ///
+    /// # Errors
+    /// I/O errors; the base is then partly updated and [`recover`] (run by the next writable
+    /// [`crate::image::Image::open`]) restores it.
+    pub fn commit(&mut self, undo: &Path) -> Result<CommitReport> {
+        self.commit_with_faults(undo, None)
+    }
+
+    /// [`Journal::commit`], failing (as a crash would) before durable step number `fail_after`
+    /// (`Some(0)` fails before the first). For crash-injection tests. On an injected failure the
+    /// staged writes are kept.
+    ///
+    /// # Errors
+    /// As [`Journal::commit`], plus the injected fault.
+    pub fn commit_with_faults(
+        &mut self,
+        undo: &Path,
+        fail_after: Option<usize>,
+    ) -> Result<CommitReport> {
+        let mut faults = Faults {
+            fail_after,
+            done: 0,
+        };
+        let ranges = self.changes();
+        let old_len = self.base.len();
+        let new_len = self.len;
+        if ranges.is_empty() {
+            return Ok(CommitReport {
+                undo_path: PathBuf::new(),
+                ranges: 0,
+                bytes: 0,
+                old_len,
+                new_len,
+                steps: 0,
+            });
+        }
+        let bytes = ranges.iter().map(|r| r.end - r.start).sum();
+        self.write_undo(undo, &ranges, old_len, new_len, &mut faults)?;
+
+        // Apply.
+        let staged = std::mem::take(&mut self.staged);
+        let applied = (|| -> Result<()> {
+            for (&off, data) in &staged {
+                if faults.will_fail() {
+                    // A torn write: the first half reaches the disk.
+                    let half = data.len() / 2;
+                    self.base.write_at(off, &data[..half])?;
+                }
+                faults.step()?;
+                self.base.write_at(off, data)?;
+            }
+            if self.base.len() != new_len {
+                faults.step()?;
+                self.base.set_len(new_len)?;
+            }
+            faults.step()?;
+            self.base.flush()
+        })();
+        if let Err(e) = applied {
+            self.staged = staged;
+            return Err(e);
+        }
+        self.len = self.base.len();
+        set_state(undo, UndoState::Complete, &mut faults)?;
+        Ok(CommitReport {
+            undo_path: undo.to_path_buf(),
+            ranges: ranges.len(),
+            bytes,
+            old_len,
+            new_len,
+            steps: faults.done,
+        })
+    }
+
+    fn write_undo(
+        &self,
+        undo: &Path,
+        ranges: &[Range<u64>],
+        old_len: u64,
+        new_len: u64,
+        faults: &mut Faults,
+    ) -> Result<()> {
+        let tmp = tmp_path(undo);
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[0..8].copy_from_slice(MAGIC);
+        header[8..12].copy_from_slice(&1u32.to_le_bytes());
+        header[12..16].copy_from_slice(&UndoState::InProgress.code().to_le_bytes());
+        header[16..24].copy_from_slice(&old_len.to_le_bytes());
+        header[24..32].copy_from_slice(&new_len.to_le_bytes());
+        header[32..40].copy_from_slice(&(ranges.len() as u64).to_le_bytes());
+        let hcrc = header_crc(&header);
+        header[40..44].copy_from_slice(&hcrc.to_le_bytes());
+        faults.step()?;
+        f.write_all(&header).map_err(|e| Error::io(&tmp, e))?;
+
+        let mut records_crc = 0u32;
+        for r in ranges {
+            let stored = old_len.saturating_sub(r.start).min(r.end - r.start);
+            // Original bytes, read in chunks.
+            let mut old = vec![0u8; stored as usize];
+            let mut pos = 0u64;
+            while pos < stored {
+                let n = (stored - pos).min(CHUNK) as usize;
+                self.base
+                    .read_at(r.start + pos, &mut old[pos as usize..pos as usize + n])?;
+                pos += n as u64;
+            }
+            let crc_old = crc32c::crc32c(&old);
+            let crc_new = self.crc_of(r.clone())?;
+            let mut rec = Vec::with_capacity(RECORD_HEADER_LEN as usize);
+            rec.extend_from_slice(&r.start.to_le_bytes());
+            rec.extend_from_slice(&(r.end - r.start).to_le_bytes());
+            rec.extend_from_slice(&stored.to_le_bytes());
+            rec.extend_from_slice(&crc_old.to_le_bytes());
+            rec.extend_from_slice(&crc_new.to_le_bytes());
+            records_crc = crc32c::crc32c_append(records_crc, &rec);
+            records_crc = crc32c::crc32c_append(records_crc, &old);
+            faults.step()?;
+            f.write_all(&rec).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(&old).map_err(|e| Error::io(&tmp, e))?;
+        }
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        trailer[0..8].copy_from_slice(TRAILER_MAGIC);
+        trailer[8..16].copy_from_slice(&(ranges.len() as u64).to_le_bytes());
+        trailer[16..20].copy_from_slice(&records_crc.to_le_bytes());
+        faults.step()?;
+        f.write_all(&trailer).map_err(|e| Error::io(&tmp, e))?;
+        faults.step()?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        faults.step()?;
+        fs::rename(&tmp, undo).map_err(|e| Error::io(undo, e))?;
+        faults.step()?;
+        sync_dir(undo)
+    }
+}
+
+impl<D: Device> Device for Journal<D> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn sector_size(&self) -> u32 {
+        self.base.sector_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(offset, buf.len(), self.len)?;
+        let end = offset + buf.len() as u64;
+        let base_len = self.base.len();
+        let from_base = base_len.saturating_sub(offset).min(buf.len() as u64) as usize;
+        if from_base > 0 {
+            self.base.read_at(offset, &mut buf[..from_base])?;
+        }
+        buf[from_base..].fill(0);
+        let first = self.staged.range(..offset).next_back().map(|(k, _)| *k);
+        let iter = first
+            .into_iter()
+            .filter_map(|k| self.staged.get_key_value(&k))
+            .chain(self.staged.range(offset..end));
+        for (&s, v) in iter {
+            let e = s + v.len() as u64;
+            let lo = s.max(offset);
+            let hi = e.min(end);
+            if lo < hi {
+                buf[(lo - offset) as usize..(hi - offset) as usize]
+                    .copy_from_slice(&v[(lo - s) as usize..(hi - s) as usize]);
+            }
+        }
+        Ok(())
+    }
+    /// Stages the write; writes past the end grow the (staged) device.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.stage(offset, buf)
+    }
+    /// Staged writes are not durable until [`Journal::commit`]; this does nothing.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Grow the staged device (shrinking is not supported).
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        if len < self.len {
+            return Err(Error::unsupported(
+                "journal",
+                len,
+                "shrinking a journaled device",
+            ));
+        }
+        self.len = len;
+        Ok(())
+    }
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        // Only the part of the base under no staged write can be vouched for by the base.
+        let end = offset.saturating_add(len);
+        let touched = self
+            .staged
+            .range(..end)
+            .next_back()
+            .is_some_and(|(s, v)| s + v.len() as u64 > offset);
+        !touched && end <= self.base.len() && self.base.known_zero(offset, len)
+    }
+}
+
+fn header_crc(header: &[u8]) -> u32 {
+    let c = crc32c::crc32c(&header[0..12]);
+    crc32c::crc32c_append(c, &header[16..40])
+}
+
+fn tmp_path(undo: &Path) -> PathBuf {
+    let mut s = undo.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+fn sync_dir(file: &Path) -> Result<()> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+fn set_state(undo: &Path, state: UndoState, faults: &mut Faults) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(undo)
+        .map_err(|e| Error::io(undo, e))?;
+    faults.step()?;
+    f.write_all_at(&state.code().to_le_bytes(), STATE_OFFSET)
+        .map_err(|e| Error::io(undo, e))?;
+    faults.step()?;
+    f.sync_all().map_err(|e| Error::io(undo, e))
+}
+
+/// The sidecar directory holding the undo files of `image`: `<image>.reseal-journal`.
+pub fn journal_dir(image: &Path) -> PathBuf {
+    let mut s = image.as_os_str().to_owned();
+    s.push(".reseal-journal");
+    PathBuf::from(s)
+}
+
+/// The undo files of `image`, oldest first, with their numbers.
+fn undo_files(image: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let dir = journal_dir(image);
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::io(&dir, e))?;
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(num) = name.strip_suffix(".undo") {
+            if let Ok(n) = num.parse::<u64>() {
+                out.push((n, ent.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Create the sidecar directory if needed and return the path of the next undo file.
+///
+/// # Errors
+/// I/O errors.
+pub fn next_undo_path(image: &Path) -> Result<PathBuf> {
+    let dir = journal_dir(image);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let n = undo_files(image)?.last().map_or(1, |(n, _)| n + 1);
+    Ok(dir.join(format!("{n:06}.undo")))
+}
+
+/// A parsed undo file.
+#[derive(Debug)]
+struct UndoFile {
+    path: PathBuf,
+    state: UndoState,
+    old_len: u64,
+    new_len: u64,
+    /// (range, stored length, crc_old, crc_new, file offset of stored bytes)
+    records: Vec<UndoRecord>,
+}
+
+#[derive(Debug)]
+struct UndoRecord {
+    offset: u64,
+    len: u64,
+    stored: u64,
+    crc_new: u32,
+    data_at: u64,
+}
+
+fn jerr(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Journal {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_undo(path: &Path) -> Result<UndoFile> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let flen = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut header = [0u8; HEADER_LEN as usize];
+    if flen < HEADER_LEN + TRAILER_LEN {
+        return Err(jerr(path, "undo file truncated"));
+    }
+    f.read_exact_at(&mut header, 0)
+        .map_err(|e| Error::io(path, e))?;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    if &header[0..8] != MAGIC || u32_at(&header, 8) != 1 {
+        return Err(jerr(path, "not a reseal undo file (bad magic or version)"));
+    }
+    if header_crc(&header) != u32_at(&header, 40) {
+        return Err(jerr(path, "undo header checksum mismatch"));
+    }
+    let state = UndoState::from_code(u32_at(&header, 12))
+        .ok_or_else(|| jerr(path, format!("unknown undo state {}", u32_at(&header, 12))))?;
+    let old_len = u64_at(&header, 16);
+    let new_len = u64_at(&header, 24);
+    let count = u64_at(&header, 32);
+    let mut records = Vec::new();
+    let mut pos = HEADER_LEN;
+    let mut crc = 0u32;
+    for i in 0..count {
+        let mut rh = [0u8; RECORD_HEADER_LEN as usize];
+        if pos.checked_add(RECORD_HEADER_LEN).is_none_or(|e| e > flen) {
+            return Err(jerr(path, format!("undo record {i} truncated")));
+        }
+        f.read_exact_at(&mut rh, pos)
+            .map_err(|e| Error::io(path, e))?;
+        crc = crc32c::crc32c_append(crc, &rh);
+        let rec = UndoRecord {
+            offset: u64_at(&rh, 0),
+            len: u64_at(&rh, 8),
+            stored: u64_at(&rh, 16),
+            crc_new: u32_at(&rh, 28),
+            data_at: pos + RECORD_HEADER_LEN,
+        };
+        let crc_old = u32_at(&rh, 24);
+        if rec.stored > rec.len || rec.offset.checked_add(rec.len).is_none() {
+            return Err(jerr(path, format!("undo record {i} inconsistent")));
+        }
+        let end = rec.data_at.checked_add(rec.stored).filter(|e| *e <= flen);
+        let Some(end) = end else {
+            return Err(jerr(path, format!("undo record {i} truncated")));
+        };
+        let mut c = 0u32;
+        let mut p = rec.data_at;
+        let mut buf = vec![0u8; CHUNK.min(rec.stored) as usize];
+        while p < end {
+            let n = (end - p).min(CHUNK) as usize;
+            f.read_exact_at(&mut buf[..n], p)
+                .map_err(|e| Error::io(path, e))?;
+            c = crc32c::crc32c_append(c, &buf[..n]);
+            crc = crc32c::crc32c_append(crc, &buf[..n]);
+            p += n as u64;
+        }
+        if c != crc_old {
+            return Err(jerr(
+                path,
+                format!("undo record {i}: original-bytes checksum mismatch"),
+            ));
+        }
+        pos = end;
+        records.push(rec);
+    }
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    if pos + TRAILER_LEN != flen {
+        return Err(jerr(path, "undo file length does not match its records"));
+    }
+    f.read_exact_at(&mut trailer, pos)
+        .map_err(|e| Error::io(path, e))?;
+    if &trailer[0..8] != TRAILER_MAGIC
+        || u64_at(&trailer, 8) != count
+        || u32_at(&trailer, 16) != crc
+    {
+        return Err(jerr(path, "undo trailer missing or checksum mismatch"));
+    }
+    Ok(UndoFile {
+        path: path.to_path_buf(),
+        state,
+        old_len,
+        new_len,
+        records,
+    })
+}
+
+/// Write the original bytes of `u` back into `image` and restore its length (idempotent).
+fn restore(image: &Path, u: &UndoFile) -> Result<()> {
+    let mut dev = HostFile::open(image, true)?;
+    let f = File::open(&u.path).map_err(|e| Error::io(&u.path, e))?;
+    for r in &u.records {
+        let mut pos = 0u64;
+        let mut buf = vec![0u8; CHUNK.min(r.stored) as usize];
+        while pos < r.stored {
+            let n = (r.stored - pos).min(CHUNK) as usize;
+            f.read_exact_at(&mut buf[..n], r.data_at + pos)
+                .map_err(|e| Error::io(&u.path, e))?;
+            dev.write_at(r.offset + pos, &buf[..n])?;
+            pos += n as u64;
+        }
+    }
+    dev.set_len(u.old_len)?;
+    dev.flush()
+}
+
+fn remove_undo(path: &Path) -> Result<()> {
+    fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    sync_dir(path)
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecoverReport {
+    /// Undo files whose operation was rolled back (image restored to before it).
+    pub rolled_back: Vec<PathBuf>,
+    /// Undo reverts that had been interrupted and were finished.
+    pub reverted: Vec<PathBuf>,
+    /// Incomplete (`.tmp`) undo files removed; the image had not been touched.
+    pub removed_incomplete: Vec<PathBuf>,
+}
+
+/// The undo file of an unfinished operation on `image`, if any (what [`recover`] would act on).
+///
+/// # Errors
+/// I/O errors; a corrupt undo file.
+pub fn pending(image: &Path) -> Result<Option<PathBuf>> {
+    if let Some((_, p)) = undo_files(image)?.last() {
+        let u = parse_undo(p)?;
+        if u.state != UndoState::Complete {
+            return Ok(Some(p.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Finish or roll back an interrupted commit or undo of `image`. Idempotent: safe to re-run after
+/// a crash during recovery itself.
+///
+/// # Errors
+/// I/O errors; a corrupt undo file (reported, never silently dropped).
+pub fn recover(image: &Path) -> Result<RecoverReport> {
+    let mut rep = RecoverReport::default();
+    let dir = journal_dir(image);
+    if let Ok(rd) = fs::read_dir(&dir) {
+        for ent in rd.flatten() {
+            let p = ent.path();
+            if p.extension().is_some_and(|e| e == "tmp") {
+                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                rep.removed_incomplete.push(p);
+            }
+        }
+    }
+    while let Some((_, p)) = undo_files(image)?.pop() {
+        let u = parse_undo(&p)?;
+        match u.state {
+            UndoState::Complete => break,
+            UndoState::InProgress => {
+                restore(image, &u)?;
+                set_state(
+                    &p,
+                    UndoState::RolledBack,
+                    &mut Faults {
+                        fail_after: None,
+                        done: 0,
+                    },
+                )?;
+                remove_undo(&p)?;
+                rep.rolled_back.push(p);
+            }
+            UndoState::RolledBack => {
+                remove_undo(&p)?;
+                rep.rolled_back.push(p);
+            }
+            UndoState::Reverting => {
+                restore(image, &u)?;
+                remove_undo(&p)?;
+                rep.reverted.push(p);
+            }
+        }
+    }
+    Ok(rep)
+}
+
+/// Revert the newest committed operation on `image` from its undo file, then delete the file.
+///
+/// Refuses (with [`Error::Journal`]) if the image no longer holds exactly the bytes that
+/// operation wrote (it was changed since), or if there is nothing to undo.
+///
+/// # Errors
+/// As above; I/O errors.
+pub fn undo(image: &Path) -> Result<PathBuf> {
+    recover(image)?;
+    let Some((_, p)) = undo_files(image)?.pop() else {
+        return Err(jerr(&journal_dir(image), "nothing to undo"));
+    };
+    let u = parse_undo(&p)?;
+    {
+        let dev = HostFile::open(image, false)?;
+        if dev.len() != u.new_len {
+            return Err(jerr(
+                &p,
+                format!(
+                    "the image changed since this operation (length {} instead of {})",
+                    dev.len(),
+                    u.new_len
+                ),
+            ));
+        }
+        let j = Journal::new(dev);
+        for r in &u.records {
+            let crc = j.crc_of(r.offset..r.offset + r.len)?;
+            if crc != r.crc_new {
+                return Err(jerr(
+                    &p,
+                    format!(
+                        "the image changed since this operation (bytes {:#x}..{:#x} differ)",
+                        r.offset,
+                        r.offset + r.len
+                    ),
+                ));
+            }
+        }
+    }
+    set_state(
+        &p,
+        UndoState::Reverting,
+        &mut Faults {
+            fail_after: None,
+            done: 0,
+        },
+    )?;
+    restore(image, &u)?;
+    remove_undo(&p)?;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemDevice;
+
+    #[test]
+    fn staging_merges_and_overlays() {
+        let mut j = Journal::new(MemDevice::new((0..100u8).collect()));
+        j.write_at(10, &[1; 5]).unwrap();
+        j.write_at(20, &[2; 5]).unwrap();
+        j.write_at(13, &[3; 9]).unwrap();
+        assert_eq!(j.changes(), vec![10..25]);
+        j.write_at(25, &[4; 2]).unwrap();
+        j.write_at(5, &[5; 2]).unwrap();
+        assert_eq!(j.changes(), vec![5..7, 10..27]);
+        let mut b = [0u8; 30];
+        j.read_at(0, &mut b).unwrap();
+        assert_eq!(&b[5..7], &[5, 5]);
+        assert_eq!(b[7], 7);
+        assert_eq!(&b[10..13], &[1; 3]);
+        assert_eq!(&b[13..22], &[3; 9]);
+        assert_eq!(&b[22..25], &[2; 3]);
+        assert_eq!(&b[25..27], &[4; 2]);
+        assert_eq!(b[27], 27);
+        j.write_at(120, &[9]).unwrap();
+        assert_eq!(j.len(), 121);
+        let mut b = [7u8; 22];
+        j.read_at(99, &mut b).unwrap();
+        assert_eq!(b[0], 99);
+        assert!(b[1..21].iter().all(|&x| x == 0));
+        assert_eq!(b[21], 9);
+        assert_eq!(j.changes(), vec![5..7, 10..27, 100..121]);
+        j.discard();
+        assert!(!j.is_modified());
+    }
+
+    #[test]
+    fn commit_recover_undo_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("x.img");
+        std::fs::write(&img, vec![0xAAu8; 4096]).unwrap();
+        let mut j = Journal::new(HostFile::open(&img, true).unwrap());
+        j.write_at(100, &[1; 50]).unwrap();
+        j.write_at(5000, &[2; 10]).unwrap();
+        let undo_path = next_undo_path(&img).unwrap();
+        let rep = j.commit(&undo_path).unwrap();
+        assert_eq!(rep.new_len, 5010);
+        drop(j);
+        let now = std::fs::read(&img).unwrap();
+        assert_eq!(now.len(), 5010);
+        assert_eq!(pending(&img).unwrap(), None);
+        undo(&img).unwrap();
+        assert_eq!(std::fs::read(&img).unwrap(), vec![0xAAu8; 4096]);
+        assert!(undo(&img).is_err());
+    }
+}

@@ -15,15 +15,15 @@ pub use device::{check_bounds, Device, MemDevice};
 pub use error::{Error, Result};
 
 // Containers and the journal (owned by the disk-containers work).
+pub mod convert;
 pub mod image;
 pub mod journal;
 pub mod raw;
 pub mod vhd;
 pub mod vhdx;
-pub mod convert;
 // Partition tables and file-system probing (owned by the partitions work).
 pub mod partition;
 pub mod probe;
 
 // pub use image::{Image, ImageFormat};
-// pub use journal::Journal;
+pub use journal::Journal;

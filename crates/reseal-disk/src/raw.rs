@@ -1,1 +1,208 @@
-//! raw (in progress).
+//! Host files and the raw container.
+//!
+//! [`HostFile`] is a [`Device`] over a file of the host file system (positioned I/O, never reads
+//! the whole file; writes past the end grow it, leaving a sparse hole). [`RawDisk`] presents any
+//! device as a virtual disk of fixed size: the raw "container" is the file itself.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::{check_bounds, Device, Error, Result};
+
+/// A file of the host file system, as a growable [`Device`].
+#[derive(Debug)]
+pub struct HostFile {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    writable: bool,
+}
+
+impl HostFile {
+    /// Open an existing file, read-only or read-write.
+    ///
+    /// # Errors
+    /// I/O errors, naming the file.
+    pub fn open(path: &Path, writable: bool) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            len,
+            writable,
+        })
+    }
+
+    /// Create (or truncate) a file, opened read-write, of length 0.
+    ///
+    /// # Errors
+    /// I/O errors, naming the file.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            len: 0,
+            writable: true,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True if opened for writing.
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+}
+
+impl Device for HostFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(offset, buf.len(), self.len)?;
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Writes past the end grow the file.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(Error::OutOfBounds {
+                offset,
+                len: buf.len() as u64,
+                size: self.len,
+            })?;
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    /// `fsync` (data and metadata).
+    fn flush(&mut self) -> Result<()> {
+        if self.writable {
+            self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.len = len;
+        Ok(())
+    }
+}
+
+/// A raw disk image: the virtual disk is the backing device, byte for byte, with a fixed size.
+#[derive(Debug)]
+pub struct RawDisk<D: Device> {
+    inner: D,
+    size: u64,
+}
+
+impl<D: Device> RawDisk<D> {
+    /// Present `inner` as a disk of its current length.
+    pub fn new(inner: D) -> Self {
+        let size = inner.len();
+        Self { inner, size }
+    }
+
+    /// The backing device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// The backing device, mutably.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// Unwrap.
+    pub fn into_inner(self) -> D {
+        self.inner
+    }
+}
+
+impl<D: Device> Device for RawDisk<D> {
+    fn len(&self) -> u64 {
+        self.size
+    }
+    fn sector_size(&self) -> u32 {
+        512
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(offset, buf.len(), self.size)?;
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        check_bounds(offset, buf.len(), self.size)?;
+        self.inner.write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        self.inner.known_zero(offset, len)
+    }
+}
+
+/// Create a raw image of `size` bytes: a sparse file (no data written).
+///
+/// # Errors
+/// I/O errors.
+pub fn create(path: &Path, size: u64) -> Result<()> {
+    let mut f = HostFile::create(path)?;
+    f.set_len(size)?;
+    f.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_file_grows_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.raw");
+        create(&p, 1024).unwrap();
+        let mut f = HostFile::open(&p, true).unwrap();
+        assert_eq!(f.len(), 1024);
+        f.write_at(2000, b"xyz").unwrap();
+        assert_eq!(f.len(), 2003);
+        let mut b = [1u8; 5];
+        f.read_at(1998, &mut b).unwrap();
+        assert_eq!(&b, b"\0\0xyz");
+        assert!(f.read_at(2001, &mut b).is_err());
+        let mut r = RawDisk::new(f);
+        assert!(r.write_at(2003, b"a").is_err());
+        assert!(r.read_at(u64::MAX, &mut b).is_err());
+    }
+}

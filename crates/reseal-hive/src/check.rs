@@ -1,0 +1,296 @@
+//! Structural check of a hive (`reseal reg check`): cell sizes, overlaps, list order,
+//! counts, sk refcounts and links, dangling offsets, free-space accounting.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::base_block::BASE_BLOCK_SIZE;
+use crate::hive::{CellOffset, Hive};
+use crate::key_node::{parse_list, Key, ListKind};
+use crate::name::NameRef;
+
+/// One structural problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Cell (or hbin) offset relative to the hive bins, if any.
+    pub cell: Option<CellOffset>,
+    /// Structure name.
+    pub structure: &'static str,
+    /// Description.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cell {
+            Some(c) => write!(f, "{} at cell {:#x}: {}", self.structure, c.0, self.message),
+            None => write!(f, "{}: {}", self.structure, self.message),
+        }
+    }
+}
+
+struct Ctx<'h> {
+    hive: &'h Hive,
+    problems: Vec<Problem>,
+    allocated: HashSet<u32>,
+    used: HashSet<u32>,
+    sk_users: HashMap<u32, u32>,
+    visited: usize,
+}
+
+impl Ctx<'_> {
+    fn p(&mut self, cell: Option<CellOffset>, structure: &'static str, message: impl Into<String>) {
+        if self.problems.len() < 10_000 {
+            self.problems.push(Problem { cell, structure, message: message.into() });
+        }
+    }
+    fn use_cell(&mut self, c: CellOffset, what: &'static str) -> bool {
+        if !self.allocated.contains(&c.0) {
+            self.p(Some(c), what, "dangling offset: not the start of an allocated cell");
+            return false;
+        }
+        if !self.used.insert(c.0) && what != "sk" {
+            self.p(Some(c), what, "cell referenced twice");
+        }
+        true
+    }
+}
+
+/// Checks the whole hive and returns every problem found (empty = clean).
+pub fn check(hive: &Hive) -> Vec<Problem> {
+    let mut cx = Ctx { hive, problems: Vec::new(), allocated: HashSet::new(), used: HashSet::new(), sk_users: HashMap::new(), visited: 0 };
+    let bb = hive.base_block();
+    if bb.seq1 != bb.seq2 {
+        cx.p(None, "base block", format!("dirty: seq1 {} != seq2 {}", bb.seq1, bb.seq2));
+    }
+    // hbins and cells
+    let mut pos = BASE_BLOCK_SIZE;
+    while pos < hive.hbins_end {
+        let rel = CellOffset((pos - BASE_BLOCK_SIZE) as u32);
+        if hive.data.get(pos..pos + 4) != Some(b"hbin") {
+            cx.p(Some(rel), "hbin", "missing signature");
+            break;
+        }
+        if hive.u32_at(pos + 4) as usize != pos - BASE_BLOCK_SIZE {
+            cx.p(Some(rel), "hbin", "offset field does not match its position");
+        }
+        let size = hive.u32_at(pos + 8) as usize;
+        if size == 0 || size % 4096 != 0 || pos + size > hive.hbins_end {
+            cx.p(Some(rel), "hbin", format!("bad size {size:#x}"));
+            break;
+        }
+        let end = pos + size;
+        let mut c = pos + 32;
+        let mut prev_free = false;
+        while c < end {
+            let raw = hive.u32_at(c) as i32;
+            let len = raw.unsigned_abs() as usize;
+            let co = CellOffset((c - BASE_BLOCK_SIZE) as u32);
+            if len < 8 || len % 8 != 0 || c + len > end {
+                cx.p(Some(co), "cell", format!("bad cell size {raw} (overlaps or crosses the hbin)"));
+                break;
+            }
+            if raw < 0 {
+                cx.allocated.insert(co.0);
+                prev_free = false;
+            } else {
+                if prev_free {
+                    // Windows leaves adjacent free cells too; informational only.
+                }
+                prev_free = true;
+            }
+            c += len;
+        }
+        pos = end;
+    }
+    // tree
+    match hive.root() {
+        Ok(r) => {
+            let ro = r.offset();
+            cx.use_cell(ro, "nk");
+            check_key(&mut cx, r, 0);
+            check_sk_list(&mut cx, r.security_offset());
+        }
+        Err(e) => cx.p(Some(hive.root_offset()), "root", e.to_string()),
+    }
+    let leaked = cx.allocated.len().saturating_sub(cx.used.len());
+    if leaked > 0 {
+        cx.p(None, "free space", format!("{leaked} allocated cells are not reachable from the root"));
+    }
+    cx.problems
+}
+
+fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
+    let off = k.offset();
+    cx.visited += 1;
+    if depth > crate::limits::MAX_DEPTH || cx.visited > cx.hive.hbins_end / 80 + 16 {
+        cx.p(Some(off), "nk", "depth or key count limit exceeded (cycle?)");
+        return;
+    }
+    let sk = k.security_offset();
+    if !sk.is_nil() {
+        *cx.sk_users.entry(sk.0).or_insert(0) += 1;
+    } else {
+        cx.p(Some(off), "nk", "no security cell");
+    }
+    if let Ok(Some(_)) = k.class_name_raw() {
+        let c = CellOffset(k.field(crate::key_node::nk::CLASS));
+        cx.use_cell(c, "class name");
+    } else if let Err(e) = k.class_name_raw() {
+        cx.p(Some(off), "class name", e.to_string());
+    }
+    // values
+    match k.values() {
+        Ok(it) => {
+            if k.value_count() > 0 {
+                let lo = it.list_offset();
+                cx.use_cell(lo, "value list");
+            }
+            let mut names: Vec<String> = Vec::new();
+            for v in it {
+                match v {
+                    Ok(v) => {
+                        cx.use_cell(v.offset(), "vk");
+                        match v.data_cells() {
+                            Ok(cells) => {
+                                for c in cells {
+                                    cx.use_cell(c, "value data");
+                                }
+                            }
+                            Err(e) => cx.p(Some(v.offset()), "vk", e.to_string()),
+                        }
+                        if let Err(e) = v.data() {
+                            cx.p(Some(v.offset()), "vk", e.to_string());
+                        }
+                        let up: String = v.name().to_uppercase();
+                        if names.contains(&up) {
+                            cx.p(Some(v.offset()), "vk", format!("duplicate value name {:?}", v.name()));
+                        }
+                        names.push(up);
+                    }
+                    Err(e) => cx.p(Some(off), "value list", e.to_string()),
+                }
+            }
+        }
+        Err(e) => cx.p(Some(off), "value list", e.to_string()),
+    }
+    // subkey list cells
+    let lo = k.subkey_list_offset();
+    if k.subkey_count() > 0 {
+        match parse_list(cx.hive, lo) {
+            Ok((kind, entries)) => {
+                cx.use_cell(lo, "subkey list");
+                if kind == ListKind::Ri {
+                    for c in entries.chunks_exact(4) {
+                        let l = CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                        cx.use_cell(l, "subkey leaf");
+                    }
+                }
+            }
+            Err(e) => {
+                cx.p(Some(off), "subkey list", e.to_string());
+                return;
+            }
+        }
+    }
+    let mut n = 0u32;
+    let mut prev: Option<Key<'_>> = None;
+    let mut children = Vec::new();
+    match k.subkeys() {
+        Ok(mut it) => {
+            while let Some(e) = it.next_entry() {
+                match e {
+                    Ok((c, h)) => {
+                        n += 1;
+                        match Key::new(cx.hive, c) {
+                            Ok(ck) => {
+                                if let Some(h) = h {
+                                    if h != ck.name_ref().lh_hash() {
+                                        cx.p(Some(c), "lh", format!("wrong hash for {:?}", ck.name()));
+                                    }
+                                }
+                                if ck.parent_offset() != off {
+                                    cx.p(Some(c), "nk", "parent field does not point to the parent");
+                                }
+                                if let Some(p) = prev {
+                                    let o = NameRef::cmp_upcase(&p.name_ref(), &ck.name_ref());
+                                    if o != std::cmp::Ordering::Less {
+                                        cx.p(Some(lo), "subkey list", format!("not sorted at {:?} / {:?}", p.name(), ck.name()));
+                                    }
+                                }
+                                let max = k.field(crate::key_node::nk::MAX_SUBKEY_NAME) & 0xFFFF;
+                                if (ck.name_ref().len_units() as u32) * 2 > max {
+                                    cx.p(Some(off), "nk", "max subkey name length too small");
+                                }
+                                prev = Some(ck);
+                                if cx.use_cell(c, "nk") {
+                                    children.push(ck);
+                                }
+                            }
+                            Err(e) => cx.p(Some(c), "nk", e.to_string()),
+                        }
+                    }
+                    Err(e) => {
+                        cx.p(Some(lo), "subkey list", e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => cx.p(Some(off), "subkey list", e.to_string()),
+    }
+    if n != k.subkey_count() {
+        cx.p(Some(off), "nk", format!("subkey count {} but list holds {n}", k.subkey_count()));
+    }
+    for c in children {
+        check_key(cx, c, depth + 1);
+    }
+}
+
+fn check_sk_list(cx: &mut Ctx<'_>, start: CellOffset) {
+    let hive = cx.hive;
+    let Ok(first) = crate::Sk::new(hive, start) else {
+        cx.p(Some(start), "sk", "root security cell invalid");
+        return;
+    };
+    let mut cur = first;
+    let mut seen = HashSet::new();
+    loop {
+        let o = cur.offset();
+        if !seen.insert(o.0) {
+            cx.p(Some(o), "sk", "sk list loops without returning to the start");
+            break;
+        }
+        if cx.allocated.contains(&o.0) {
+            cx.used.insert(o.0);
+        }
+        let users = cx.sk_users.get(&o.0).copied().unwrap_or(0);
+        if users != cur.refcount() {
+            cx.p(Some(o), "sk", format!("refcount {} but {users} keys use it", cur.refcount()));
+        }
+        if let Err(e) = crate::validate_descriptor(cur.descriptor()) {
+            cx.p(Some(o), "sk", e.to_string());
+        }
+        let next = match crate::Sk::new(hive, cur.flink()) {
+            Ok(n) => n,
+            Err(e) => {
+                cx.p(Some(o), "sk", format!("broken flink: {e}"));
+                break;
+            }
+        };
+        if next.blink() != o {
+            cx.p(Some(next.offset()), "sk", "blink does not point back to the previous sk");
+        }
+        if next.offset() == first.offset() {
+            break;
+        }
+        if seen.len() > crate::limits::MAX_SK_CHAIN {
+            break;
+        }
+        cur = next;
+    }
+    for (&s, _) in cx.sk_users.clone().iter() {
+        if !seen.contains(&s) {
+            cx.p(Some(CellOffset(s)), "sk", "used by a key but not in the sk list");
+        }
+    }
+}

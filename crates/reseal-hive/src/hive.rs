@@ -1,0 +1,219 @@
+//! The in-memory hive: a `Vec<u8>` holding the whole primary file, with bounds-checked cell access.
+
+use std::ops::Range;
+
+use crate::base_block::{self, rd_u32, BaseBlock, BASE_BLOCK_SIZE};
+use crate::edit::Alloc;
+use crate::error::{HiveError, Result};
+use crate::key_node::Key;
+
+/// Offset of a cell relative to the start of the hive bins (file offset 4096).
+///
+/// Never mix with file offsets: use [`CellOffset::file_offset`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellOffset(pub u32);
+
+/// Offset of a key node ("nk") cell; returned by editing calls.
+pub type KeyOffset = CellOffset;
+
+impl CellOffset {
+    /// The nil offset (0xFFFFFFFF).
+    pub const NIL: CellOffset = CellOffset(u32::MAX);
+
+    /// Whether this is the nil offset.
+    pub fn is_nil(self) -> bool {
+        self.0 == u32::MAX
+    }
+
+    /// File offset of the cell's size field.
+    pub fn file_offset(self) -> u64 {
+        self.0 as u64 + BASE_BLOCK_SIZE as u64
+    }
+}
+
+/// Hard limits that protect against hostile hives.
+pub mod limits {
+    /// Maximum key depth (Windows: 512).
+    pub const MAX_DEPTH: usize = 512;
+    /// Maximum entries in one subkey list or value list.
+    pub const MAX_LIST: usize = 1 << 20;
+    /// Maximum number of sk cells followed along the sk list.
+    pub const MAX_SK_CHAIN: usize = 1 << 22;
+    /// Maximum size of one value's data.
+    pub const MAX_VALUE: usize = 256 << 20;
+}
+
+/// A registry hive held in memory.
+///
+/// Reading is zero-copy over the buffer; editing needs [`Hive::make_writable`] first
+/// (an explicit writable mode, like hivex's `HIVEX_OPEN_WRITE`).
+#[derive(Debug, Clone)]
+pub struct Hive {
+    pub(crate) data: Vec<u8>,
+    pub(crate) hbins_end: usize,
+    pub(crate) minor: u32,
+    pub(crate) alloc: Option<Box<Alloc>>,
+    pub(crate) dirty: Vec<Range<usize>>,
+    pub(crate) modified: bool,
+    /// Highest sequence number seen in logs (commit goes above it).
+    pub(crate) seq_floor: u32,
+}
+
+impl Hive {
+    /// Opens a hive from its bytes. Validates the base block (signature, checksum,
+    /// version, hive-bins size) and nothing else: everything else is checked on access.
+    ///
+    /// A dirty hive (seq1 != seq2) opens for reading (it shows the state of the primary
+    /// file only); use [`Hive::recover`] to replay logs.
+    ///
+    /// # Errors
+    /// [`HiveError::BadBaseBlock`] when the base block is unusable.
+    pub fn from_bytes(data: Vec<u8>) -> Result<Hive> {
+        let bb = BaseBlock::parse(&data)?;
+        if data.len() < BASE_BLOCK_SIZE {
+            return Err(HiveError::BadBaseBlock { reason: "file shorter than 4096 bytes".into() });
+        }
+        bb.validate_primary(data.len())?;
+        if bb.file_type != 0 {
+            return Err(HiveError::BadBaseBlock {
+                reason: format!("file type {} is not a primary hive (is this a log?)", bb.file_type),
+            });
+        }
+        Ok(Hive {
+            hbins_end: BASE_BLOCK_SIZE + bb.hbins_size as usize,
+            minor: bb.minor,
+            data,
+            alloc: None,
+            dirty: Vec::new(),
+            modified: false,
+            seq_floor: 0,
+        })
+    }
+
+    /// The parsed base block.
+    pub fn base_block(&self) -> BaseBlock {
+        BaseBlock::parse(&self.data).expect("invariant: validated at open")
+    }
+
+    /// Minor format version (3 = lf lists, 5 = lh lists and big data).
+    pub fn minor_version(&self) -> u32 {
+        self.minor
+    }
+
+    /// The whole file as bytes (call [`Hive::commit`] first after edits).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Consumes the hive and returns its bytes (call [`Hive::commit`] first after edits).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// Whether the primary file is dirty: seq1 != seq2 or wrong checksum (then the logs
+    /// hold newer data and [`Hive::recover`] should be used).
+    pub fn is_dirty(&self) -> bool {
+        let bb = self.base_block();
+        bb.seq1 != bb.seq2 || !bb.checksum_ok
+    }
+
+    /// Whether there are uncommitted edits.
+    pub fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    /// Root key cell offset from the base block.
+    pub fn root_offset(&self) -> CellOffset {
+        CellOffset(rd_u32(&self.data, base_block::ROOT_OFFSET).unwrap_or(u32::MAX))
+    }
+
+    /// The root key.
+    ///
+    /// # Errors
+    /// When the root cell is not a valid nk.
+    pub fn root(&self) -> Result<Key<'_>> {
+        Key::new(self, self.root_offset())
+    }
+
+    /// Opens a key by cell offset.
+    ///
+    /// # Errors
+    /// When the cell is not a valid nk.
+    pub fn key(&self, off: CellOffset) -> Result<Key<'_>> {
+        Key::new(self, off)
+    }
+
+    /// Opens a key by backslash-separated path relative to the root ("" = root).
+    /// Components compare case-insensitively; empty components are ignored.
+    ///
+    /// # Errors
+    /// [`HiveError::NotFound`] when a component is missing, or a corruption error.
+    pub fn open_path(&self, path: &str) -> Result<Key<'_>> {
+        let mut k = self.root()?;
+        for comp in path.split('\\').filter(|c| !c.is_empty()) {
+            k = match k.subkey(comp)? {
+                Some(s) => s,
+                None => return Err(HiveError::NotFound { path: path.to_string() }),
+            };
+        }
+        Ok(k)
+    }
+
+    /// Returns the data of an allocated cell (after its 4-byte size field).
+    ///
+    /// # Errors
+    /// When the offset is nil, misaligned, outside the hive bins, the cell is free or its
+    /// size runs past the bins.
+    pub fn cell(&self, off: CellOffset, structure: &'static str) -> Result<&[u8]> {
+        let (start, len) = self.cell_span(off, structure)?;
+        Ok(&self.data[start + 4..start + len])
+    }
+
+    /// (file offset, total size) of an allocated cell.
+    pub(crate) fn cell_span(&self, off: CellOffset, structure: &'static str) -> Result<(usize, usize)> {
+        if off.is_nil() {
+            return Err(HiveError::corrupt(structure, off, "nil offset"));
+        }
+        if off.0 % 8 != 0 {
+            return Err(HiveError::corrupt(structure, off, "cell offset not 8-aligned"));
+        }
+        let start = off.0 as usize + BASE_BLOCK_SIZE;
+        if start + 4 > self.hbins_end {
+            return Err(HiveError::corrupt(structure, off, "offset outside the hive bins"));
+        }
+        let raw = rd_u32(&self.data, start).unwrap_or(0) as i32;
+        if raw >= 0 {
+            return Err(HiveError::corrupt(structure, off, format!("cell is free (size {raw})")));
+        }
+        let len = raw.unsigned_abs() as usize;
+        if len < 8 {
+            return Err(HiveError::corrupt(structure, off, format!("cell size {len} too small")));
+        }
+        if start + len > self.hbins_end {
+            return Err(HiveError::corrupt(structure, off, format!("cell size {len:#x} runs past the hive bins")));
+        }
+        Ok((start, len))
+    }
+
+    pub(crate) fn u32_at(&self, file: usize) -> u32 {
+        rd_u32(&self.data, file).unwrap_or(0)
+    }
+
+    /// Byte ranges of the file changed since open (merged, sorted). Includes the base
+    /// block after a commit. The image layer writes only these.
+    pub fn dirty_ranges(&self) -> Vec<Range<usize>> {
+        let mut v = self.dirty.clone();
+        v.sort_by_key(|r| r.start);
+        let mut out: Vec<Range<usize>> = Vec::with_capacity(v.len());
+        for r in v {
+            if let Some(last) = out.last_mut() {
+                if r.start <= last.end {
+                    last.end = last.end.max(r.end);
+                    continue;
+                }
+            }
+            out.push(r);
+        }
+        out
+    }
+}

@@ -690,10 +690,7 @@ type GptFound = (GptHeader, Vec<Partition>, bool, Option<Error>);
 
 /// Try the primary header at LBA 1, then the backup (alternate LBA from the primary if it was
 /// readable, else the last LBA). Returns the first fully valid header + entries.
-fn gpt_with_sector(
-    dev: &dyn Device,
-    ss: u32,
-) -> Result<Option<GptFound>> {
+fn gpt_with_sector(dev: &dyn Device, ss: u32) -> Result<Option<GptFound>> {
     let primary = gpt_header_at(dev, ss, 1);
     let mut primary_err = None;
     let mut alt_hint = None;

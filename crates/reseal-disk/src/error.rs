@@ -51,6 +51,16 @@ pub enum Error {
         /// What is not supported.
         reason: String,
     },
+    /// The parent of a differencing disk could not be found.
+    #[error("parent of {} not found (it names: {parent}; tried: {})", image.display(), tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    MissingParent {
+        /// The child image.
+        image: PathBuf,
+        /// What the child says its parent is (locators, name).
+        parent: String,
+        /// Paths tried.
+        tried: Vec<PathBuf>,
+    },
     /// Journal / undo-file problems.
     #[error("journal {}: {reason}", path.display())]
     Journal {
@@ -64,15 +74,30 @@ pub enum Error {
 impl Error {
     /// Build a [`Error::Corrupt`].
     pub fn corrupt(structure: impl Into<String>, offset: u64, reason: impl Into<String>) -> Self {
-        Error::Corrupt { structure: structure.into(), offset, reason: reason.into() }
+        Error::Corrupt {
+            structure: structure.into(),
+            offset,
+            reason: reason.into(),
+        }
     }
     /// Build an [`Error::Unsupported`].
-    pub fn unsupported(structure: impl Into<String>, offset: u64, reason: impl Into<String>) -> Self {
-        Error::Unsupported { structure: structure.into(), offset, reason: reason.into() }
+    pub fn unsupported(
+        structure: impl Into<String>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Unsupported {
+            structure: structure.into(),
+            offset,
+            reason: reason.into(),
+        }
     }
     /// Wrap an I/O error with its file.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: Some(path.into()), source }
+        Error::Io {
+            path: Some(path.into()),
+            source,
+        }
     }
 }
 

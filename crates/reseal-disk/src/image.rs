@@ -1,1 +1,393 @@
-//! image (in progress).
+//! Opening a disk image file: format detection from content, the container stack, commit.
+//!
+//! Stack: host file ([`HostFile`]) → [`Journal`] (every container write is staged, metadata
+//! included) → container ([`RawDisk`], [`Vhd`], [`Vhdx`]) presenting the virtual disk.
+//!
+//! Policy on unfinished operations: a read-write open runs [`journal::recover`] first; a
+//! read-only open of an image with an unfinished operation is refused with [`Error::Journal`]
+//! (its bytes may be half old, half new), telling the user to open it writable to recover.
+//!
+//! Read-only opens are lenient about VHD checksum mismatches on otherwise well-formed structures
+//! (reported in [`ImageInfo::warnings`]); read-write opens are strict.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::journal::{self, CommitReport};
+use crate::raw::{HostFile, RawDisk};
+use crate::vhd::{Vhd, VhdType};
+use crate::vhdx::Vhdx;
+use crate::{Device, Error, Journal, Result};
+
+/// How to open an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only; writes fail with [`Error::ReadOnly`].
+    ReadOnly,
+    /// Writes are staged in the journal until [`Image::commit`].
+    ReadWrite,
+}
+
+/// Container format of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// Raw disk image.
+    Raw,
+    /// Fixed VHD.
+    VhdFixed,
+    /// Dynamic VHD.
+    VhdDynamic,
+    /// Differencing VHD.
+    VhdDifferencing,
+    /// VHDX with every block present.
+    VhdxFixed,
+    /// Dynamic VHDX.
+    VhdxDynamic,
+}
+
+impl std::fmt::Display for ImageFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageFormat::Raw => "raw",
+            ImageFormat::VhdFixed => "vhd (fixed)",
+            ImageFormat::VhdDynamic => "vhd (dynamic)",
+            ImageFormat::VhdDifferencing => "vhd (differencing)",
+            ImageFormat::VhdxFixed => "vhdx (fixed)",
+            ImageFormat::VhdxDynamic => "vhdx (dynamic)",
+        })
+    }
+}
+
+/// Facts about an open image.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// Container format.
+    pub format: ImageFormat,
+    /// Size of the virtual disk.
+    pub virtual_size: u64,
+    /// Size of the image file.
+    pub file_size: u64,
+    /// Parents of a differencing disk, nearest first.
+    pub parent_chain: Vec<PathBuf>,
+    /// Logical sector size of the virtual disk.
+    pub sector_size: u32,
+    /// Block size of sparse containers.
+    pub block_size: Option<u64>,
+    /// Problems tolerated on open (bad checksums in read-only mode, a damaged header copy).
+    pub warnings: Vec<String>,
+}
+
+type J = Journal<HostFile>;
+
+enum Container {
+    Raw(RawDisk<J>),
+    Vhd(Box<Vhd<J>>),
+    Vhdx(Box<Vhdx<J>>),
+}
+
+impl Container {
+    fn dev(&self) -> &dyn Device {
+        match self {
+            Container::Raw(d) => d,
+            Container::Vhd(d) => &**d,
+            Container::Vhdx(d) => &**d,
+        }
+    }
+    fn dev_mut(&mut self) -> &mut dyn Device {
+        match self {
+            Container::Raw(d) => d,
+            Container::Vhd(d) => &mut **d,
+            Container::Vhdx(d) => &mut **d,
+        }
+    }
+    fn journal(&self) -> &J {
+        match self {
+            Container::Raw(d) => d.inner(),
+            Container::Vhd(d) => d.inner(),
+            Container::Vhdx(d) => d.inner(),
+        }
+    }
+    fn journal_mut(&mut self) -> &mut J {
+        match self {
+            Container::Raw(d) => d.inner_mut(),
+            Container::Vhd(d) => d.inner_mut(),
+            Container::Vhdx(d) => d.inner_mut(),
+        }
+    }
+}
+
+/// An open disk image. Implements [`Device`] as the virtual disk.
+pub struct Image {
+    path: PathBuf,
+    access: Access,
+    container: Container,
+    info: ImageInfo,
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_CHAIN: usize = 32;
+
+impl Image {
+    /// Open the image at `path`, detecting its format from its content: VHDX if it starts with
+    /// "vhdxfile", VHD if its last 512 bytes start with "conectix", raw otherwise.
+    ///
+    /// # Errors
+    /// I/O errors; [`Error::Corrupt`]/[`Error::Unsupported`] from the container;
+    /// [`Error::Journal`] for an unfinished operation on a read-only open; [`Error::MissingParent`]
+    /// when a differencing disk's parent cannot be found.
+    pub fn open(path: &Path, access: Access) -> Result<Image> {
+        Self::open_depth(path, access, 0)
+    }
+
+    fn open_depth(path: &Path, access: Access, depth: usize) -> Result<Image> {
+        if depth > MAX_CHAIN {
+            return Err(Error::unsupported(
+                "VHD parent chain",
+                0,
+                format!("longer than {MAX_CHAIN}"),
+            ));
+        }
+        let writable = access == Access::ReadWrite;
+        if writable {
+            journal::recover(path)?;
+        } else if let Some(p) = journal::pending(path)? {
+            return Err(Error::Journal {
+                path: p,
+                reason: "an operation on this image did not finish; open it read-write (e.g. \
+                         any reseal write command) to roll it back"
+                    .into(),
+            });
+        }
+        let host = HostFile::open(path, writable)?;
+        let file_size = host.len();
+        let j = Journal::new(host);
+        let mut parent_chain = Vec::new();
+        let (container, format, block_size, warnings) = if crate::vhdx::detect(&j) {
+            let v = Vhdx::open(j)?;
+            let fmt = if v.is_fixed() {
+                ImageFormat::VhdxFixed
+            } else {
+                ImageFormat::VhdxDynamic
+            };
+            let bs = Some(v.block_size());
+            let w = v.warnings().to_vec();
+            (Container::Vhdx(Box::new(v)), fmt, bs, w)
+        } else if crate::vhd::detect(&j) {
+            let mut v = Vhd::open(j, !writable)?;
+            let fmt = match v.disk_type() {
+                VhdType::Fixed => ImageFormat::VhdFixed,
+                VhdType::Dynamic => ImageFormat::VhdDynamic,
+                VhdType::Differencing => ImageFormat::VhdDifferencing,
+            };
+            if let Some(pi) = v.parent_info().cloned() {
+                let (ppath, parent) = open_vhd_parent(path, &pi, depth)?;
+                let pu = match &parent.container {
+                    Container::Vhd(pv) => pv.footer().uuid,
+                    _ => [0; 16],
+                };
+                if pu != pi.uuid {
+                    return Err(Error::corrupt(
+                        "VHD dynamic header",
+                        v.footer().data_offset + 40,
+                        format!(
+                            "parent {} has UUID {} but the child expects {}",
+                            ppath.display(),
+                            uuid::Uuid::from_bytes(pu),
+                            uuid::Uuid::from_bytes(pi.uuid)
+                        ),
+                    ));
+                }
+                if parent.len() < v.len() {
+                    return Err(Error::corrupt(
+                        "VHD footer",
+                        0,
+                        format!("parent {} is smaller than the child", ppath.display()),
+                    ));
+                }
+                parent_chain.push(ppath);
+                parent_chain.extend(parent.info.parent_chain.iter().cloned());
+                v.set_parent(Box::new(parent));
+            }
+            let bs = v.block_size();
+            let w = v.warnings().to_vec();
+            (Container::Vhd(Box::new(v)), fmt, bs, w)
+        } else {
+            (
+                Container::Raw(RawDisk::new(j)),
+                ImageFormat::Raw,
+                None,
+                Vec::new(),
+            )
+        };
+        let dev = container.dev();
+        let info = ImageInfo {
+            format,
+            virtual_size: dev.len(),
+            file_size,
+            parent_chain,
+            sector_size: dev.sector_size(),
+            block_size,
+            warnings,
+        };
+        Ok(Image {
+            path: path.to_path_buf(),
+            access,
+            container,
+            info,
+        })
+    }
+
+    /// The image file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Container format.
+    pub fn format(&self) -> ImageFormat {
+        self.info.format
+    }
+    /// Facts about the image.
+    pub fn info(&self) -> ImageInfo {
+        let mut i = self.info.clone();
+        i.file_size = self.container.journal().len();
+        i
+    }
+    /// Byte ranges of the image *file* changed by staged writes.
+    pub fn changes(&self) -> Vec<Range<u64>> {
+        self.container.journal().changes()
+    }
+    /// True if writes are staged.
+    pub fn is_modified(&self) -> bool {
+        self.container.journal().is_modified()
+    }
+    /// Drop the staged writes (re-reads the container metadata).
+    ///
+    /// # Errors
+    /// Errors of re-opening the image.
+    pub fn discard(&mut self) -> Result<()> {
+        *self = Image::open(&self.path, self.access)?;
+        Ok(())
+    }
+    /// Commit the staged writes atomically; the undo file goes into the sidecar directory.
+    ///
+    /// # Errors
+    /// I/O errors (the next writable open recovers); [`Error::ReadOnly`].
+    pub fn commit(&mut self) -> Result<CommitReport> {
+        self.commit_with_faults(None)
+    }
+    /// [`Image::commit`] with a crash injected before durable step `fail_after` (tests).
+    ///
+    /// # Errors
+    /// As [`Image::commit`], plus the injected fault.
+    pub fn commit_with_faults(&mut self, fail_after: Option<usize>) -> Result<CommitReport> {
+        if self.access == Access::ReadOnly {
+            return Err(Error::ReadOnly);
+        }
+        if !self.is_modified() {
+            return self
+                .container
+                .journal_mut()
+                .commit_with_faults(Path::new(""), fail_after);
+        }
+        let undo = journal::next_undo_path(&self.path)?;
+        self.container
+            .journal_mut()
+            .commit_with_faults(&undo, fail_after)
+    }
+}
+
+/// Candidate paths of a VHD parent, in the order tried: relative locators (W2ru), absolute
+/// locators (W2ku, also as a file name next to the child), then the parent name from the header
+/// next to the child.
+pub fn vhd_parent_candidates(child: &Path, pi: &crate::vhd::ParentInfo) -> Vec<PathBuf> {
+    let dir = child.parent().map(Path::to_path_buf).unwrap_or_default();
+    let norm = |s: &str| s.replace('\\', "/");
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut push = |p: PathBuf| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    for code in [b"W2ru", b"W2ku"] {
+        for l in pi.locators.iter().filter(|l| &l.code == code) {
+            let s = norm(&l.path);
+            let is_windows_abs = s.len() >= 2 && s.as_bytes()[1] == b':';
+            if code == b"W2ru" || !s.starts_with('/') || is_windows_abs {
+                let rel = s.trim_start_matches("./");
+                if !is_windows_abs && !rel.starts_with('/') {
+                    push(dir.join(rel));
+                }
+            }
+            if s.starts_with('/') {
+                push(PathBuf::from(&s));
+            }
+            if let Some(name) = s.rsplit('/').next().filter(|n| !n.is_empty()) {
+                push(dir.join(name));
+            }
+        }
+    }
+    let name = norm(&pi.name);
+    if let Some(name) = name.rsplit('/').next().filter(|n| !n.is_empty()) {
+        push(dir.join(name));
+    }
+    out
+}
+
+fn open_vhd_parent(
+    child: &Path,
+    pi: &crate::vhd::ParentInfo,
+    depth: usize,
+) -> Result<(PathBuf, Image)> {
+    let tried = vhd_parent_candidates(child, pi);
+    for p in &tried {
+        if p.is_file() {
+            let img = Image::open_depth(p, Access::ReadOnly, depth + 1)?;
+            return Ok((p.clone(), img));
+        }
+    }
+    let named = pi
+        .locators
+        .iter()
+        .map(|l| l.path.clone())
+        .chain(std::iter::once(pi.name.clone()))
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::MissingParent {
+        image: child.to_path_buf(),
+        parent: named,
+        tried,
+    })
+}
+
+impl Device for Image {
+    fn len(&self) -> u64 {
+        self.container.dev().len()
+    }
+    fn sector_size(&self) -> u32 {
+        self.container.dev().sector_size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.container.dev().read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        if self.access == Access::ReadOnly {
+            return Err(Error::ReadOnly);
+        }
+        self.container.dev_mut().write_at(offset, buf)
+    }
+    /// Staged writes become durable only through [`Image::commit`]; this does nothing.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        self.container.dev().known_zero(offset, len)
+    }
+}

@@ -25,5 +25,5 @@ pub mod vhdx;
 pub mod partition;
 pub mod probe;
 
-// pub use image::{Image, ImageFormat};
+pub use image::{Access, Image, ImageFormat, ImageInfo};
 pub use journal::Journal;

@@ -182,7 +182,7 @@ out = {}
 def walk(k, path):
     vals = {}
     for v in k.iter_values(as_json=False, max_len=10**9):
-        vals[v.name] = None
+        vals["" if v.name == "(default)" else v.name] = None
     out[path] = sorted(vals.keys())
     for s in k.iter_subkeys():
         walk(s, (path + "\\" if path else "") + s.name)
@@ -323,4 +323,33 @@ fn short(x: &(u32, Vec<u8>)) -> String {
 
 pub fn decode_reg(b: &[u8]) -> String {
     decode_reg_bytes(b)
+}
+
+/// Runs every oracle on hive bytes and compares with our reader:
+/// hivexregedit (full parsed content), regipy (key paths + value names), regfexport
+/// (exit status + key count), and `check` must be clean.
+pub fn verify_with_oracles(label: &str, bytes: &[u8]) {
+    let h = Hive::from_bytes(bytes.to_vec()).unwrap_or_else(|e| panic!("{label}: reopen: {e}"));
+    let problems = reseal_hive::check(&h);
+    assert!(problems.is_empty(), "{label}: check: {:#?}", &problems[..problems.len().min(10)]);
+    let ours = our_model(&h).unwrap_or_else(|e| panic!("{label}: our export: {e}"));
+    if need_tool("hivexregedit") {
+        let hx = hivex_model(bytes).unwrap_or_else(|e| panic!("{label}: hivexregedit: {e}"));
+        let d = diff_models(&ours, &hx, 10);
+        assert!(d.is_empty(), "{label}: ours vs hivexregedit: {d:#?}");
+    }
+    if need_tool("python3") {
+        let rp = regipy_model(bytes).unwrap_or_else(|e| panic!("{label}: regipy: {e}"));
+        let ours_names: Model =
+            ours.iter().map(|(k, v)| (k.clone(), v.keys().map(|n| (n.clone(), (0u32, Vec::new()))).collect())).collect();
+        let d = diff_models(&ours_names, &rp, 10);
+        assert!(d.is_empty(), "{label}: ours vs regipy: {d:#?}");
+    }
+    if need_tool("regfexport") {
+        let f = write_temp(bytes);
+        let o = Command::new("regfexport").arg(f.path()).output().expect("run regfexport");
+        assert!(o.status.success(), "{label}: regfexport failed: {}", String::from_utf8_lossy(&o.stderr));
+        let n = o.stdout.split(|&c| c == b'\n').filter(|l| l.starts_with(b"Key path:")).count();
+        assert_eq!(n, ours.len(), "{label}: regfexport key count");
+    }
 }

@@ -1,1 +1,54 @@
-//! reseal-security (in progress).
+//! Windows security identifiers (SIDs) and self-relative security descriptors.
+//!
+//! Pure data code, no I/O. Used by the hive engine (sk cells), the NTFS engine (`$SDS`
+//! entries, legacy `$SECURITY_DESCRIPTOR` attributes) and `reseal generalize` (SID rewriting).
+//!
+//! * [`Sid`]: binary and string forms of a SID.
+//! * [`SecurityDescriptor`]: a parsed **self-relative** descriptor (the only form that exists on
+//!   disk; the absolute in-memory form with pointers is never parsed). Parsing and
+//!   [`SecurityDescriptor::to_bytes`] round-trip byte-identically, including component order,
+//!   gaps, ACL slack and ACE padding. [`SecurityDescriptor::to_canonical_bytes`] produces the
+//!   layout Windows writes (header, SACL, DACL, owner, group).
+//! * [`Ace`]: every ACE type of MS-DTYP 2.4.4, with an [`Ace::Unknown`] fallback.
+//! * [`conditional`]: conditional-expression ("artx") token streams of callback ACEs.
+//! * [`claim`]: `CLAIM_SECURITY_ATTRIBUTE_RELATIVE_V1` of resource-attribute ACEs.
+//! * [`sid_positions`]: byte ranges of every SID inside a descriptor, for in-place patching.
+//! * [`sddl`]: SDDL text in and out.
+//! * [`sidmap`]: account-domain SID mapping over descriptors and arbitrary byte buffers.
+#![deny(missing_docs)]
+
+mod ace;
+mod acl;
+pub mod claim;
+pub mod conditional;
+mod descriptor;
+mod error;
+mod guid;
+pub mod sddl;
+mod sid;
+pub mod sidmap;
+
+pub use ace::{AccessMask, Ace, AceFlags, BasicAce, ObjectAce, ResourceAttributeAce};
+pub use acl::Acl;
+pub use descriptor::{sid_positions, Control, SecurityDescriptor};
+pub use error::{Error, Result};
+pub use guid::Guid;
+pub use sid::Sid;
+
+/// Little-endian readers over byte slices that never panic.
+pub(crate) mod rd {
+    pub fn u16_at(b: &[u8], o: usize) -> Option<u16> {
+        let s = b.get(o..o.checked_add(2)?)?;
+        Some(u16::from_le_bytes([s[0], s[1]]))
+    }
+    pub fn u32_at(b: &[u8], o: usize) -> Option<u32> {
+        let s = b.get(o..o.checked_add(4)?)?;
+        Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    pub fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+        let s = b.get(o..o.checked_add(8)?)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Some(u64::from_le_bytes(a))
+    }
+}

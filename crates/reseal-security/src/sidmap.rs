@@ -1,0 +1,403 @@
+//! Account-domain SID mapping for `reseal generalize`.
+//!
+//! A [`SidMap`] maps the old account domain `S-1-5-21-X-Y-Z` and every account SID
+//! `S-1-5-21-X-Y-Z-RID` under it to the new domain with the same RID. Only SIDs with exactly
+//! 4 (the domain) or 5 (an account) sub-authorities are in the domain; this holds for all forms:
+//!
+//! * **binary** (same length, patched in place, any alignment): the full 12-byte header
+//!   `01 0N 00 00 00 00 00 05 15 00 00 00` (N = 4 or 5) must precede the 12 bytes of X,Y,Z, and
+//!   for N = 5 the RID must fit in the buffer;
+//! * **strings** (ASCII and UTF-16LE, `S`/`s` either case; may change length): `S-1-5-21-X-Y-Z`
+//!   must not be preceded by an ASCII letter or digit, must not be followed by another digit
+//!   (so `…-Z1` is a different domain), and may be followed by `-RID`; after the RID another
+//!   `-<digit>` means a longer SID, which is not mapped. Anything else after the SID
+//!   (`_Classes`, `.bak`, `\`, `-MergedResources`, end of buffer) still matches. Only the
+//!   `X-Y-Z` digits are rewritten, so the case of `S` and everything else is kept.
+
+use crate::error::{Error, Result};
+use crate::sid::Sid;
+
+/// Maps one account domain to another, keeping RIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidMap {
+    old_domain: Sid,
+    new_domain: Sid,
+    old_xyz: [u8; 12],
+    new_xyz: [u8; 12],
+    old_text: String,
+    new_text: String,
+}
+
+fn xyz(s: &Sid) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    for (i, v) in s.sub_authorities()[1..4].iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn xyz_text(s: &Sid) -> String {
+    let a = s.sub_authorities();
+    format!("{}-{}-{}", a[1], a[2], a[3])
+}
+
+const HEADER_PREFIX: [u8; 12] = [1, 0, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0];
+
+impl SidMap {
+    /// Both SIDs must be account-domain SIDs `S-1-5-21-x-y-z`.
+    pub fn new(old_domain: Sid, new_domain: Sid) -> Result<Self> {
+        for (what, s) in [("old", &old_domain), ("new", &new_domain)] {
+            if !s.is_account_domain() {
+                return Err(Error::Unsupported(format!(
+                    "{what} domain {s} is not of the form S-1-5-21-x-y-z"
+                )));
+            }
+        }
+        Ok(SidMap {
+            old_xyz: xyz(&old_domain),
+            new_xyz: xyz(&new_domain),
+            old_text: xyz_text(&old_domain),
+            new_text: xyz_text(&new_domain),
+            old_domain,
+            new_domain,
+        })
+    }
+
+    /// The old domain.
+    pub fn old_domain(&self) -> &Sid {
+        &self.old_domain
+    }
+
+    /// The new domain.
+    pub fn new_domain(&self) -> &Sid {
+        &self.new_domain
+    }
+
+    /// The mapped SID when `sid` is the old domain or an account in it; `None` otherwise.
+    pub fn map_sid(&self, sid: &Sid) -> Option<Sid> {
+        if *sid == self.old_domain {
+            return Some(self.new_domain.clone());
+        }
+        if sid.domain().as_ref() == Some(&self.old_domain) {
+            return self.new_domain.with_rid(sid.rid()?).ok();
+        }
+        None
+    }
+
+    /// Offsets of binary SIDs of the old domain in `buf` (start of the SID header).
+    pub fn binary_positions(&self, buf: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        if buf.len() < 24 {
+            return out;
+        }
+        let mut i = 0;
+        while i + 24 <= buf.len() {
+            // Quick reject on the first byte, then the full header.
+            if buf[i] == 1
+                && matches!(buf[i + 1], 4 | 5)
+                && buf[i + 2..i + 12] == HEADER_PREFIX[2..12]
+                && buf[i + 12..i + 24] == self.old_xyz
+                && (buf[i + 1] == 4 || i + 28 <= buf.len())
+            {
+                out.push(i);
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Rewrite binary SIDs of the old domain in place (length never changes). Returns the
+    /// number of SIDs rewritten.
+    pub fn replace_binary(&self, buf: &mut [u8]) -> usize {
+        let pos = self.binary_positions(buf);
+        for &p in &pos {
+            buf[p + 12..p + 24].copy_from_slice(&self.new_xyz);
+        }
+        pos.len()
+    }
+
+    /// Find a string SID of the old domain starting at byte `i` with the given code-unit width
+    /// (1 = ASCII, 2 = UTF-16LE). Returns the byte range of the `X-Y-Z` digits.
+    fn text_match(&self, b: &[u8], i: usize, w: usize) -> Option<std::ops::Range<usize>> {
+        let unit = |k: usize| -> Option<u16> {
+            let at = i.checked_add(k.checked_mul(w)?)?;
+            if w == 1 {
+                b.get(at).map(|&x| u16::from(x))
+            } else {
+                let s = b.get(at..at + 2)?;
+                Some(u16::from_le_bytes([s[0], s[1]]))
+            }
+        };
+        let is_digit =
+            |u: Option<u16>| u.is_some_and(|u| (u16::from(b'0')..=u16::from(b'9')).contains(&u));
+        let first = unit(0)?;
+        if first != u16::from(b'S') && first != u16::from(b's') {
+            return None;
+        }
+        // Leading boundary.
+        if i >= w {
+            let prev = if w == 1 {
+                u16::from(b[i - 1])
+            } else {
+                u16::from_le_bytes([b[i - 2], b[i - 1]])
+            };
+            if prev < 0x80 && (prev as u8).is_ascii_alphanumeric() {
+                return None;
+            }
+        }
+        let pattern = "-1-5-21-";
+        for (k, c) in pattern.bytes().enumerate() {
+            if unit(k + 1)? != u16::from(c) {
+                return None;
+            }
+        }
+        let start_unit = 1 + pattern.len();
+        for (k, c) in self.old_text.bytes().enumerate() {
+            if unit(start_unit + k)? != u16::from(c) {
+                return None;
+            }
+        }
+        let end_unit = start_unit + self.old_text.len();
+        let mut k = end_unit;
+        if is_digit(unit(k)) {
+            return None;
+        }
+        if unit(k) == Some(u16::from(b'-')) && is_digit(unit(k + 1)) {
+            k += 1;
+            while is_digit(unit(k)) {
+                k += 1;
+            }
+            if unit(k) == Some(u16::from(b'-')) && is_digit(unit(k + 1)) {
+                return None;
+            }
+        }
+        Some(i + start_unit * w..i + end_unit * w)
+    }
+
+    /// Replace string SIDs of the old domain in `buf`, both ASCII and UTF-16LE (at either byte
+    /// parity). Returns the new buffer and the number of replacements. Length may change.
+    pub fn replace_text(&self, buf: &[u8]) -> (Vec<u8>, usize) {
+        let new16: Vec<u8> = self
+            .new_text
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let mut out = Vec::with_capacity(buf.len());
+        let mut n = 0;
+        let mut i = 0;
+        let mut copied = 0;
+        while i < buf.len() {
+            if buf[i] == b'S' || buf[i] == b's' {
+                let hit = self
+                    .text_match(buf, i, 1)
+                    .map(|r| (r, 1))
+                    .or_else(|| self.text_match(buf, i, 2).map(|r| (r, 2)));
+                if let Some((r, w)) = hit {
+                    out.extend_from_slice(&buf[copied..r.start]);
+                    out.extend_from_slice(if w == 1 {
+                        self.new_text.as_bytes()
+                    } else {
+                        &new16
+                    });
+                    copied = r.end;
+                    i = r.end;
+                    n += 1;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        out.extend_from_slice(&buf[copied..]);
+        (out, n)
+    }
+
+    /// Replace string SIDs of the old domain in a Rust string (key names, value strings).
+    pub fn replace_str(&self, s: &str) -> (String, usize) {
+        let mut out = String::with_capacity(s.len());
+        let b = s.as_bytes();
+        let mut n = 0;
+        let mut copied = 0;
+        let mut i = 0;
+        while i < b.len() {
+            if let Some(r) = (b[i] == b'S' || b[i] == b's')
+                .then(|| self.text_match(b, i, 1))
+                .flatten()
+            {
+                out.push_str(&s[copied..r.start]);
+                out.push_str(&self.new_text);
+                copied = r.end;
+                i = r.end;
+                n += 1;
+                continue;
+            }
+            i += 1;
+        }
+        out.push_str(&s[copied..]);
+        (out, n)
+    }
+
+    /// Map every SID of a descriptor (see [`crate::SecurityDescriptor::map_sids`]).
+    pub fn map_descriptor(&self, sd: &mut crate::SecurityDescriptor) -> usize {
+        sd.map_sids(|s| self.map_sid(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn map() -> SidMap {
+        SidMap::new(
+            "S-1-5-21-111-222-333".parse().unwrap(),
+            "S-1-5-21-4044444444-55-6".parse().unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sids() {
+        let m = map();
+        assert_eq!(
+            m.map_sid(&"S-1-5-21-111-222-333-1000".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "S-1-5-21-4044444444-55-6-1000"
+        );
+        assert_eq!(
+            m.map_sid(&"S-1-5-21-111-222-333".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "S-1-5-21-4044444444-55-6"
+        );
+        assert!(m
+            .map_sid(&"S-1-5-21-111-222-3333-1000".parse().unwrap())
+            .is_none());
+        assert!(m.map_sid(&"S-1-5-32-544".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn text_boundaries() {
+        let m = map();
+        let cases = [
+            (
+                "S-1-5-21-111-222-333-1000",
+                "S-1-5-21-4044444444-55-6-1000",
+                1,
+            ),
+            (
+                "s-1-5-21-111-222-333_Classes",
+                "s-1-5-21-4044444444-55-6_Classes",
+                1,
+            ),
+            (
+                "x\\S-1-5-21-111-222-333-500.bak\\y",
+                "x\\S-1-5-21-4044444444-55-6-500.bak\\y",
+                1,
+            ),
+            (
+                "S-1-5-21-111-222-3334-1000",
+                "S-1-5-21-111-222-3334-1000",
+                0,
+            ),
+            (
+                "S-1-5-21-111-222-333-1000-5",
+                "S-1-5-21-111-222-333-1000-5",
+                0,
+            ),
+            ("AS-1-5-21-111-222-333", "AS-1-5-21-111-222-333", 0),
+            (
+                "S-1-5-21-111-222-333-1001-MergedResources-0.pri",
+                "S-1-5-21-4044444444-55-6-1001-MergedResources-0.pri",
+                1,
+            ),
+            ("S-1-5-21-1111-222-333", "S-1-5-21-1111-222-333", 0),
+            (
+                "S-1-5-21-111-222-333\\S-1-5-21-111-222-333-1",
+                "S-1-5-21-4044444444-55-6\\S-1-5-21-4044444444-55-6-1",
+                2,
+            ),
+        ];
+        for (a, b, n) in cases {
+            assert_eq!(m.replace_str(a), (b.to_string(), n), "{a}");
+            let (out, k) = m.replace_text(a.as_bytes());
+            assert_eq!((String::from_utf8(out).unwrap(), k), (b.to_string(), n));
+            let u16in: Vec<u8> = a.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            let u16out: Vec<u8> = b.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            assert_eq!(m.replace_text(&u16in), (u16out.clone(), n));
+            // odd alignment
+            let mut odd = vec![0xAA];
+            odd.extend_from_slice(&u16in);
+            let mut odd_out = vec![0xAA];
+            odd_out.extend_from_slice(&u16out);
+            assert_eq!(m.replace_text(&odd), (odd_out, n));
+        }
+    }
+
+    #[test]
+    fn binary() {
+        let m = map();
+        let old: Sid = "S-1-5-21-111-222-333-1000".parse().unwrap();
+        let mut buf = vec![0xEE; 3];
+        buf.extend(old.to_bytes());
+        buf.extend(m.old_domain().to_bytes());
+        // header-less occurrence of X,Y,Z must not match
+        buf.extend(&m.old_xyz);
+        let n = m.replace_binary(&mut buf);
+        assert_eq!(n, 2);
+        assert_eq!(
+            Sid::from_bytes(&buf[3..]).unwrap().to_string(),
+            "S-1-5-21-4044444444-55-6-1000"
+        );
+        assert_eq!(&buf[buf.len() - 12..], &m.old_xyz);
+        // truncated account SID at the end: no match
+        let mut t = old.to_bytes();
+        t.truncate(26);
+        assert_eq!(m.replace_binary(&mut t), 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn prop_rid_boundaries(rid in any::<u32>(), suffix in "[-_.\\\\a-zA-Z0-9]{0,6}", prefix in "[ _\\\\/.a-z0-9]{0,4}") {
+            let m = map();
+            let text = format!("{prefix}S-1-5-21-111-222-333-{rid}{suffix}");
+            let (out, n) = m.replace_str(&text);
+            let prefix_blocks = prefix.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+            // Digits right after the RID just extend it; "-<digit>" after the RID makes a
+            // longer SID, which is not in the domain.
+            let rest = suffix.trim_start_matches(|c: char| c.is_ascii_digit());
+            let suffix_blocks = rest.starts_with('-') && rest[1..].starts_with(|c: char| c.is_ascii_digit());
+            if prefix_blocks || suffix_blocks {
+                prop_assert_eq!(n, 0);
+                prop_assert_eq!(out, text);
+            } else {
+                prop_assert_eq!(n, 1);
+                prop_assert_eq!(out, format!("{prefix}S-1-5-21-4044444444-55-6-{rid}{suffix}"));
+                // mapping back restores the original
+                let back = SidMap::new(m.new_domain().clone(), m.old_domain().clone()).unwrap();
+                prop_assert_eq!(back.replace_str(&format!("{prefix}S-1-5-21-4044444444-55-6-{rid}{suffix}")).0, text);
+            }
+        }
+
+        #[test]
+        fn prop_binary_any_alignment(pad in 0usize..7, rid in any::<u32>(), noise in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let m = map();
+            let sid = m.old_domain().with_rid(rid).unwrap();
+            let mut buf = vec![0u8; pad];
+            buf.extend(sid.to_bytes());
+            buf.extend(&noise);
+            let n = m.replace_binary(&mut buf);
+            prop_assert!(n >= 1);
+            prop_assert_eq!(Sid::from_bytes(&buf[pad..]).unwrap(), m.new_domain().with_rid(rid).unwrap());
+        }
+
+        #[test]
+        fn prop_text_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let m = map();
+            let (_o, _n) = m.replace_text(&bytes);
+            let mut b = bytes.clone();
+            m.replace_binary(&mut b);
+        }
+    }
+}

@@ -297,7 +297,7 @@ impl<D: Device> Vhdx<D> {
         let mut raw = vec![0u8; (n * 8) as usize];
         inner.read_at(bat_offset, &mut raw)?;
         let bat: Vec<u64> = raw.chunks_exact(8).map(|c| le64(c, 0)).collect();
-        let mut fixed = true;
+        let mut all_present = true;
         for k in 0..data_blocks {
             let i = payload_bat_index(k, cr);
             let e = bat[i as usize];
@@ -321,7 +321,7 @@ impl<D: Device> Vhdx<D> {
                         "PARTIALLY_PRESENT block in a disk without parent",
                     ))
                 }
-                0..=3 => fixed = false,
+                0..=3 => all_present = false,
                 s => {
                     return Err(Error::corrupt(
                         format!("VHDX BAT entry {i}"),
@@ -342,7 +342,7 @@ impl<D: Device> Vhdx<D> {
             header,
             current_slot,
             session_started: false,
-            fixed,
+            fixed: meta.leave_allocated && all_present,
             warnings,
         })
     }
@@ -351,7 +351,7 @@ impl<D: Device> Vhdx<D> {
     pub fn block_size(&self) -> u64 {
         self.block_size
     }
-    /// True if every payload block is present (a fixed disk).
+    /// True for a fixed disk: LeaveBlocksAllocated set and every payload block present.
     pub fn is_fixed(&self) -> bool {
         self.fixed
     }
@@ -465,6 +465,7 @@ fn parse_region_table(raw: &[u8], off: u64) -> Result<((u64, u32), (u64, u32))> 
 struct Metadata {
     block_size: u32,
     has_parent: bool,
+    leave_allocated: bool,
     size: u64,
     logical_sector: u32,
 }
@@ -509,6 +510,7 @@ impl Metadata {
         let fp = item(FILE_PARAMS_GUID, 8)?.ok_or_else(|| missing("file parameters"))?;
         let block_size = le32(&fp, 0);
         let has_parent = le32(&fp, 4) & 2 != 0;
+        let leave_allocated = le32(&fp, 4) & 1 != 0;
         let size = le64(
             &item(VDISK_SIZE_GUID, 8)?.ok_or_else(|| missing("virtual disk size"))?,
             0,
@@ -541,6 +543,7 @@ impl Metadata {
         Ok(Metadata {
             block_size,
             has_parent,
+            leave_allocated,
             size,
             logical_sector,
         })

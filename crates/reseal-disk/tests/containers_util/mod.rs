@@ -1,0 +1,136 @@
+//! Shared helpers of the container and journal tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reseal_disk::Device;
+
+/// The shared corpus directory (`RESEAL_CORPUS`, default `<workspace>/../shared/corpus`).
+pub fn corpus() -> Option<PathBuf> {
+    let p = std::env::var_os("RESEAL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    if p.is_dir() {
+        Some(p)
+    } else {
+        skip_or_panic(&format!("corpus not found at {}", p.display()));
+        None
+    }
+}
+
+/// Panic unless `RESEAL_ALLOW_SKIP=1`.
+pub fn skip_or_panic(why: &str) {
+    if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
+        eprintln!("SKIP: {why}");
+    } else {
+        panic!("{why} (set RESEAL_ALLOW_SKIP=1 to skip)");
+    }
+}
+
+/// True if `tool` runs; panics (unless skipping is allowed) otherwise.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool).arg("--version").output().is_ok();
+    if !ok {
+        skip_or_panic(&format!("oracle tool {tool} is not installed"));
+    }
+    ok
+}
+
+/// Run a command, asserting success; returns stdout.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `qemu-img convert -O raw` of `img`, read back.
+pub fn qemu_raw(img: &Path, fmt: &str, tmp: &Path) -> Vec<u8> {
+    let out = tmp.join("qemu-export.raw");
+    run(
+        "qemu-img",
+        &["convert", "-f", fmt, "-O", "raw", p(img), p(&out)],
+    );
+    let d = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    d
+}
+
+/// Path as &str.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Read a whole device.
+pub fn read_all(d: &dyn Device) -> Vec<u8> {
+    let mut v = vec![0u8; d.len() as usize];
+    for (i, c) in v.chunks_mut(1 << 20).enumerate() {
+        d.read_at(i as u64 * (1 << 20), c).unwrap();
+    }
+    v
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A raw disk of `size` bytes: random data in some 64 KiB regions, zero elsewhere.
+pub fn sample_disk(size: usize, seed: u64) -> Vec<u8> {
+    let mut d = vec![0u8; size];
+    let r = pseudo_random(seed, size);
+    for (i, c) in d.chunks_mut(64 * 1024).enumerate() {
+        if i % 3 != 1 {
+            let o = i * 64 * 1024;
+            c.copy_from_slice(&r[o..o + c.len()]);
+        }
+    }
+    d
+}
+
+/// Decompress a corpus file (.gz/.xz/.bz2 or plain) into `dir`, returning the new path.
+pub fn unpack(src: &Path, dir: &Path) -> PathBuf {
+    let name = src.file_name().unwrap().to_str().unwrap();
+    let (stem, tool) = if let Some(s) = name.strip_suffix(".gz") {
+        (s, Some("gzip"))
+    } else if let Some(s) = name.strip_suffix(".xz") {
+        (s, Some("xz"))
+    } else if let Some(s) = name.strip_suffix(".bz2") {
+        (s, Some("bzip2"))
+    } else {
+        (name, None)
+    };
+    let dst = dir.join(stem);
+    match tool {
+        Some(t) => {
+            let out = Command::new(t).arg("-dc").arg(src).output().unwrap();
+            assert!(out.status.success(), "{t} -dc {}", src.display());
+            std::fs::write(&dst, out.stdout).unwrap();
+        }
+        None => {
+            std::fs::copy(src, &dst).unwrap();
+        }
+    }
+    let mut perm = std::fs::metadata(&dst).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&dst, perm).unwrap();
+    dst
+}

@@ -1,0 +1,94 @@
+//! Errors of the NTFS write engine. Every structural error names the structure, the MFT record
+//! (when the structure lives in one) and the byte offset.
+
+/// Result alias of the write engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn rec(r: &Option<u64>) -> String {
+    match r {
+        Some(n) => format!(" in MFT record {n}"),
+        None => String::new(),
+    }
+}
+
+/// What went wrong while reading or changing an NTFS volume.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The device below failed (I/O, out of bounds, read-only).
+    #[error("device error at volume offset {offset:#x}: {source}")]
+    Disk {
+        /// Volume byte offset of the request.
+        offset: u64,
+        /// The disk-layer error.
+        #[source]
+        source: reseal_disk::Error,
+    },
+    /// An on-disk structure is malformed.
+    ///
+    /// `offset` is a byte offset inside the MFT record when `record` is `Some`, else a byte
+    /// offset on the volume (or inside the named stream, as the structure name says).
+    #[error("corrupt {structure}{} at offset {offset:#x}: {reason}", rec(.record))]
+    Corrupt {
+        /// The structure, e.g. "MFT record header", "attribute header", "INDX block".
+        structure: &'static str,
+        /// The MFT record it lives in, if any.
+        record: Option<u64>,
+        /// Byte offset (see the variant docs).
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A valid structure or requested change this engine does not handle (yet). Nothing was
+    /// written.
+    #[error("unsupported{}: {what}", rec(.record))]
+    Unsupported {
+        /// The MFT record concerned, if any.
+        record: Option<u64>,
+        /// What is not supported.
+        what: String,
+    },
+    /// A path component does not exist.
+    #[error("not found: {path}")]
+    NotFound {
+        /// The path looked up.
+        path: String,
+    },
+    /// The target name already exists.
+    #[error("already exists: {path}")]
+    AlreadyExists {
+        /// The path.
+        path: String,
+    },
+    /// The volume has no room left for the change.
+    #[error("no space left on the volume for {what}")]
+    NoSpace {
+        /// What needed the room.
+        what: &'static str,
+    },
+    /// The caller asked for something invalid (bad name, not a directory, non-empty directory...).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub(crate) fn corrupt(
+        structure: &'static str,
+        record: Option<u64>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Corrupt {
+            structure,
+            record,
+            offset,
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn unsupported(record: Option<u64>, what: impl Into<String>) -> Self {
+        Error::Unsupported {
+            record,
+            what: what.into(),
+        }
+    }
+}

@@ -1,0 +1,609 @@
+//! Files and directories by path: lookup through `$I30`, read, overwrite, resize, create,
+//! delete, rename/move. Reference: FORMATS.md C.7 and C.8.
+
+use std::cmp::Ordering;
+
+use reseal_disk::Device;
+
+use crate::attribute::{self, DATA, FILE_NAME, INDEX_ROOT, STANDARD_INFORMATION};
+use crate::error::{Error, Result};
+use crate::record::{self, le16, le32, le64, put16, put32, put64};
+use crate::volume::{Grow, Volume, ROOT};
+
+/// `$I30` as UTF-16.
+pub(crate) fn i30() -> Vec<u16> {
+    "$I30".encode_utf16().collect()
+}
+
+/// `$FILE_NAME` namespace POSIX (case-sensitive; what ntfs-3g creates).
+pub const NAMESPACE_POSIX: u8 = 0;
+/// `$FILE_NAME` namespace DOS (8.3 short name only).
+pub const NAMESPACE_DOS: u8 = 2;
+
+/// FILE_NAME flag of a directory ("has $I30 index").
+const FN_DIRECTORY: u32 = 0x1000_0000;
+const FILE_ATTR_ARCHIVE: u32 = 0x20;
+
+/// One directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name.
+    pub name: String,
+    /// MFT record number.
+    pub record: u64,
+    /// Directory?
+    pub is_dir: bool,
+    /// Data size copy kept in the index (may lag on volumes written by Windows).
+    pub size: u64,
+}
+
+/// Basic facts about a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// MFT record number.
+    pub record: u64,
+    /// Directory?
+    pub is_dir: bool,
+    /// Size of the unnamed `$DATA` stream (0 for directories).
+    pub size: u64,
+    /// `$STANDARD_INFORMATION` security id (0 when none).
+    pub security_id: u32,
+}
+
+fn split(path: &str) -> Vec<&str> {
+    path.split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
+    if key.len() < 66 {
+        return None;
+    }
+    let n = usize::from(key[64]);
+    let ns = key[65];
+    let b = key.get(66..66 + 2 * n)?;
+    Some((
+        b.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+        ns,
+    ))
+}
+
+fn key_of(e: &[u8]) -> &[u8] {
+    let kl = usize::from(le16(e, 10));
+    e.get(16..16 + kl).unwrap_or(&[])
+}
+
+pub(crate) fn now_filetime() -> u64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    116_444_736_000_000_000 + d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100)
+}
+
+fn check_name(name: &str) -> Result<Vec<u16>> {
+    let u: Vec<u16> = name.encode_utf16().collect();
+    if u.is_empty()
+        || u.len() > 255
+        || name.contains(['/', '\\', '\0'])
+        || name == "."
+        || name == ".."
+    {
+        return Err(Error::Invalid(format!("invalid file name {name:?}")));
+    }
+    Ok(u)
+}
+
+impl<D: Device> Volume<D> {
+    /// Find `name` in directory record `dir`: an exact match first, else a case-insensitive one.
+    fn find_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
+        let (_, ents) = self.read_index(dir, &i30())?;
+        let mut ci = None;
+        for e in &ents {
+            if let Some((n, _)) = fn_name(key_of(e)) {
+                if n == name {
+                    return Ok(Some(le64(e, 0) & 0xFFFF_FFFF_FFFF));
+                }
+                if ci.is_none() && self.upcase.eq_ic(&n, name) {
+                    ci = Some(le64(e, 0) & 0xFFFF_FFFF_FFFF);
+                }
+            }
+        }
+        Ok(ci)
+    }
+
+    /// Resolve a path (`/` or `\` separated, from the root) to an MFT record number.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; corruption errors from the indexes walked.
+    pub fn lookup(&self, path: &str) -> Result<u64> {
+        let mut cur = ROOT;
+        for comp in split(path) {
+            let name: Vec<u16> = comp.encode_utf16().collect();
+            let r = self.read_record(cur)?;
+            if r.find(INDEX_ROOT, &i30())?.is_none() {
+                return Err(Error::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            cur = self
+                .find_in_dir(cur, &name)?
+                .ok_or_else(|| Error::NotFound {
+                    path: path.to_string(),
+                })?;
+        }
+        Ok(cur)
+    }
+
+    fn parent_and_name(&self, path: &str) -> Result<(u64, String)> {
+        let mut comps = split(path);
+        let name = comps
+            .pop()
+            .ok_or_else(|| Error::Invalid("the root has no parent".into()))?;
+        let parent = self.lookup(&comps.join("/"))?;
+        if self
+            .read_record(parent)?
+            .find(INDEX_ROOT, &i30())?
+            .is_none()
+        {
+            return Err(Error::Invalid(format!(
+                "{} is not a directory",
+                comps.join("/")
+            )));
+        }
+        Ok((parent, name.to_string()))
+    }
+
+    /// Facts about a path.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; corruption errors.
+    pub fn metadata(&self, path: &str) -> Result<FileInfo> {
+        let num = self.lookup(path)?;
+        self.info(num)
+    }
+
+    fn info(&self, num: u64) -> Result<FileInfo> {
+        let r = self.read_record(num)?;
+        let is_dir = r.find(INDEX_ROOT, &i30())?.is_some();
+        let size = match self.stream(num, DATA, &[])? {
+            Some(s) => s.size,
+            None => 0,
+        };
+        let security_id = match r.find(STANDARD_INFORMATION, &[])? {
+            Some(a) if a.value_len >= 56 => le32(r.value(&a), 52),
+            _ => 0,
+        };
+        Ok(FileInfo {
+            record: num,
+            is_dir,
+            size,
+            security_id,
+        })
+    }
+
+    /// List a directory (DOS-only short names are skipped).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Invalid`] if not a directory; corruption errors.
+    pub fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        let num = self.lookup(path)?;
+        if self.read_record(num)?.find(INDEX_ROOT, &i30())?.is_none() {
+            return Err(Error::Invalid(format!("{path} is not a directory")));
+        }
+        let (_, ents) = self.read_index(num, &i30())?;
+        let mut out = Vec::new();
+        for e in ents {
+            let k = key_of(&e);
+            if let Some((n, ns)) = fn_name(k) {
+                if ns == NAMESPACE_DOS {
+                    continue;
+                }
+                out.push(DirEntry {
+                    name: String::from_utf16_lossy(&n),
+                    record: le64(&e, 0) & 0xFFFF_FFFF_FFFF,
+                    is_dir: le32(k, 56) & FN_DIRECTORY != 0,
+                    size: le64(k, 48),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read a whole file's unnamed `$DATA`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Unsupported`] for compressed/encrypted data; corruption.
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let num = self.lookup(path)?;
+        self.read_all(num, DATA, &[])
+    }
+
+    /// Read up to `buf.len()` bytes at `offset`; returns how many were read (0 at end).
+    ///
+    /// # Errors
+    /// As [`Volume::read_file`].
+    pub fn read_file_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let num = self.lookup(path)?;
+        let s = self
+            .stream(num, DATA, &[])?
+            .ok_or_else(|| Error::Invalid(format!("{path} has no data")))?;
+        if offset >= s.size {
+            return Ok(0);
+        }
+        let n = ((s.size - offset) as usize).min(buf.len());
+        self.read_stream(&s, offset, &mut buf[..n])?;
+        Ok(n)
+    }
+
+    /// Overwrite bytes of a file at `offset`, growing it first if the write extends past the end.
+    /// Writes into sparse runs allocate clusters.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::NoSpace`], [`Error::Unsupported`] (compressed, or a change
+    /// needing an attribute list); nothing is written on error.
+    pub fn write_at(&mut self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
+        let num = self.lookup(path)?;
+        self.tx(|v| v.write_at_rec(num, offset, data))
+    }
+
+    fn write_at_rec(&mut self, num: u64, offset: u64, data: &[u8]) -> Result<()> {
+        let s = self
+            .stream(num, DATA, &[])?
+            .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| Error::Invalid("offset overflow".into()))?;
+        if end > s.size {
+            self.set_stream_len(num, DATA, &[], end, Grow::default())?;
+        }
+        let s = self
+            .stream(num, DATA, &[])?
+            .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
+        self.write_stream_data(&s, offset, data)
+    }
+
+    /// Grow or shrink a file to `len` bytes (new bytes read as zero).
+    ///
+    /// # Errors
+    /// As [`Volume::write_at`].
+    pub fn set_len(&mut self, path: &str, len: u64) -> Result<()> {
+        let num = self.lookup(path)?;
+        self.tx(|v| v.set_stream_len(num, DATA, &[], len, Grow::default()))
+    }
+
+    /// Replace a file's contents (creating the file if it does not exist).
+    ///
+    /// # Errors
+    /// As [`Volume::write_at`] and [`Volume::create_file`].
+    pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        self.tx(|v| {
+            let num = match v.lookup(path) {
+                Ok(n) => n,
+                Err(Error::NotFound { .. }) => v.create(path, false)?,
+                Err(e) => return Err(e),
+            };
+            v.set_stream_len(num, DATA, &[], data.len() as u64, Grow::default())?;
+            let s = v
+                .stream(num, DATA, &[])?
+                .ok_or_else(|| Error::Invalid(format!("{path} has no data")))?;
+            v.write_stream_data(&s, 0, data)
+        })
+    }
+
+    /// Create an empty file. Returns its record number.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::NotFound`] (parent), [`Error::Invalid`] (name),
+    /// [`Error::NoSpace`], [`Error::Unsupported`].
+    pub fn create_file(&mut self, path: &str) -> Result<u64> {
+        self.tx(|v| v.create(path, false))
+    }
+
+    /// Create an empty directory. Returns its record number.
+    ///
+    /// # Errors
+    /// As [`Volume::create_file`].
+    pub fn create_dir(&mut self, path: &str) -> Result<u64> {
+        self.tx(|v| v.create(path, true))
+    }
+
+    fn security_id_of(&self, num: u64) -> Result<u32> {
+        Ok(self.info(num)?.security_id)
+    }
+
+    pub(crate) fn create(&mut self, path: &str, dir: bool) -> Result<u64> {
+        let (parent, name) = self.parent_and_name(path)?;
+        let uname = check_name(&name)?;
+        if self.exact_in_dir(parent, &uname)?.is_some() {
+            return Err(Error::AlreadyExists {
+                path: path.to_string(),
+            });
+        }
+        let sec = self.security_id_of(parent)?;
+        let parent_ref = self.read_record(parent)?.reference();
+        let mut r = self.alloc_record(if dir { record::FLAG_DIRECTORY } else { 0 })?;
+        let t = now_filetime();
+        let mut si = vec![0u8; 72];
+        for i in 0..4 {
+            put64(&mut si, 8 * i, t);
+        }
+        put32(&mut si, 32, if dir { 0 } else { FILE_ATTR_ARCHIVE });
+        put32(&mut si, 52, sec);
+        r.insert_attr(
+            attribute::build_resident(STANDARD_INFORMATION, &[], &si, 0),
+            None,
+        )?;
+        let fnv = build_file_name(
+            parent_ref,
+            t,
+            0,
+            0,
+            if dir { FN_DIRECTORY } else { FILE_ATTR_ARCHIVE },
+            &uname,
+            NAMESPACE_POSIX,
+        );
+        r.insert_attr(attribute::build_resident(FILE_NAME, &[], &fnv, 1), None)?;
+        if dir {
+            let bs = self.boot.index_block_size;
+            let cpb = if self.cs() <= u64::from(bs) {
+                bs / self.boot.cluster_size
+            } else {
+                bs / 512
+            };
+            let mut root = vec![0u8; 48];
+            put32(&mut root, 0, FILE_NAME);
+            put32(&mut root, 4, 1); // COLLATION_FILE_NAME
+            put32(&mut root, 8, bs);
+            root[12] = cpb as u8;
+            put32(&mut root, 16, 16);
+            put32(&mut root, 20, 32);
+            put32(&mut root, 24, 32);
+            put16(&mut root, 32 + 8, 16);
+            put16(&mut root, 32 + 12, crate::index::ENTRY_END);
+            r.insert_attr(
+                attribute::build_resident(INDEX_ROOT, &i30(), &root, 0),
+                None,
+            )?;
+        } else {
+            r.insert_attr(attribute::build_resident(DATA, &[], &[], 0), None)?;
+        }
+        let num = r.num;
+        let fref = r.reference();
+        self.write_record(&mut r)?;
+        self.index_insert_name(parent, fref, &fnv)?;
+        Ok(num)
+    }
+
+    fn exact_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
+        let (_, ents) = self.read_index(dir, &i30())?;
+        Ok(ents
+            .iter()
+            .find(|e| fn_name(key_of(e)).is_some_and(|(n, _)| n == name))
+            .map(|e| le64(e, 0) & 0xFFFF_FFFF_FFFF))
+    }
+
+    fn index_insert_name(&mut self, dir: u64, fref: u64, fnv: &[u8]) -> Result<()> {
+        let (_, mut ents) = self.read_index(dir, &i30())?;
+        let len = (16 + fnv.len() + 7) & !7;
+        let mut e = vec![0u8; len];
+        put64(&mut e, 0, fref);
+        put16(&mut e, 8, len as u16);
+        put16(&mut e, 10, fnv.len() as u16);
+        e[16..16 + fnv.len()].copy_from_slice(fnv);
+        let (new_name, _) = fn_name(fnv).ok_or_else(|| Error::Invalid("bad file name".into()))?;
+        let up = &self.upcase;
+        let pos = ents.partition_point(|x| {
+            fn_name(key_of(x)).is_some_and(|(n, _)| up.collate(&n, &new_name) == Ordering::Less)
+        });
+        ents.insert(pos, e);
+        self.write_index(dir, &i30(), &ents)
+    }
+
+    fn index_remove_record(&mut self, dir: u64, num: u64) -> Result<()> {
+        let (_, mut ents) = self.read_index(dir, &i30())?;
+        let before = ents.len();
+        ents.retain(|e| le64(e, 0) & 0xFFFF_FFFF_FFFF != num);
+        if ents.len() == before {
+            return Err(Error::corrupt(
+                "$I30 index",
+                Some(dir),
+                0,
+                format!("no entry for record {num}"),
+            ));
+        }
+        self.write_index(dir, &i30(), &ents)
+    }
+
+    /// Delete a file or an empty directory: remove its names from the parent index, free its
+    /// clusters and its MFT record (sequence number bumped).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Invalid`] for a non-empty directory or the root;
+    /// [`Error::Unsupported`] for files with an attribute list or hard links in several
+    /// directories.
+    pub fn remove(&mut self, path: &str) -> Result<()> {
+        self.tx(|v| {
+            let num = v.lookup(path)?;
+            if num < 24 {
+                return Err(Error::Invalid(format!(
+                    "refusing to delete system record {num}"
+                )));
+            }
+            let r = v.read_record(num)?;
+            if r.find(attribute::ATTRIBUTE_LIST, &[])?.is_some() {
+                return Err(Error::unsupported(
+                    Some(num),
+                    "deleting a file with an attribute list",
+                ));
+            }
+            if r.find(INDEX_ROOT, &i30())?.is_some() && !v.read_index(num, &i30())?.1.is_empty() {
+                return Err(Error::Invalid(format!("directory {path} is not empty")));
+            }
+            let parents = file_name_parents(&r)?;
+            if parents.len() != 1 {
+                return Err(Error::unsupported(
+                    Some(num),
+                    "deleting a file with hard links in several directories",
+                ));
+            }
+            v.index_remove_record(parents[0], num)?;
+            let mut ext = Vec::new();
+            for a in r.attrs()? {
+                if a.nonres {
+                    for run in a.runs(&r.buf, num)? {
+                        if let Some(l) = run.lcn {
+                            ext.push((l, run.len));
+                        }
+                    }
+                }
+            }
+            v.free_clusters(&ext)?;
+            v.free_record(r)
+        })
+    }
+
+    /// Remove every file and directory under `path` (deepest first), then `path` itself.
+    ///
+    /// # Errors
+    /// As [`Volume::remove`].
+    pub fn remove_all(&mut self, path: &str) -> Result<()> {
+        self.tx(|v| {
+            let num = v.lookup(path)?;
+            if v.read_record(num)?.find(INDEX_ROOT, &i30())?.is_some() {
+                for e in v.read_dir(path)? {
+                    let child = format!("{}/{}", path.trim_end_matches(['/', '\\']), e.name);
+                    v.remove_all(&child)?;
+                }
+            }
+            v.remove(path)
+        })
+    }
+
+    /// Rename and/or move a file or directory. The target must not exist. The new name is
+    /// stored in the POSIX namespace (a DOS short name, if any, is dropped).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::AlreadyExists`], [`Error::Invalid`] (moving a directory
+    /// into itself), [`Error::Unsupported`] (attribute list, hard links).
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        self.tx(|v| {
+            let num = v.lookup(from)?;
+            if num < 24 {
+                return Err(Error::Invalid(format!(
+                    "refusing to rename system record {num}"
+                )));
+            }
+            let (new_parent, name) = v.parent_and_name(to)?;
+            let uname = check_name(&name)?;
+            if let Some(x) = v.exact_in_dir(new_parent, &uname)? {
+                if x != num {
+                    return Err(Error::AlreadyExists {
+                        path: to.to_string(),
+                    });
+                }
+            }
+            // A directory must not move below itself.
+            let mut p = new_parent;
+            for _ in 0..1024 {
+                if p == num {
+                    return Err(Error::Invalid(format!("cannot move {from} into itself")));
+                }
+                if p == ROOT {
+                    break;
+                }
+                let pr = v.read_record(p)?;
+                p = *file_name_parents(&pr)?.first().unwrap_or(&ROOT);
+            }
+            let mut r = v.read_record(num)?;
+            if r.find(attribute::ATTRIBUTE_LIST, &[])?.is_some() {
+                return Err(Error::unsupported(
+                    Some(num),
+                    "renaming a file with an attribute list",
+                ));
+            }
+            let parents = file_name_parents(&r)?;
+            if parents.len() != 1 {
+                return Err(Error::unsupported(
+                    Some(num),
+                    "renaming a file with hard links in several directories",
+                ));
+            }
+            let fns: Vec<_> = r
+                .attrs()?
+                .into_iter()
+                .filter(|a| a.ty == FILE_NAME)
+                .collect();
+            let keep = fns
+                .iter()
+                .find(|a| r.value(a).get(65).is_some_and(|ns| *ns != NAMESPACE_DOS))
+                .or(fns.first())
+                .cloned()
+                .ok_or_else(|| Error::corrupt("$FILE_NAME", Some(num), 0, "no file name"))?;
+            let old = r.value(&keep).to_vec();
+            let newp_ref = v.read_record(new_parent)?.reference();
+            let fnv = build_file_name(
+                newp_ref,
+                le64(&old, 8),
+                le64(&old, 40),
+                le64(&old, 48),
+                le32(&old, 56),
+                &uname,
+                NAMESPACE_POSIX,
+            );
+            let mut fnv = fnv;
+            fnv[16..40].copy_from_slice(&old[16..40]);
+            for a in fns.iter().rev() {
+                r.remove_attr(a.off, a.len);
+            }
+            r.insert_attr(
+                attribute::build_resident(FILE_NAME, &[], &fnv, 1),
+                Some(keep.instance),
+            )?;
+            record::put16(&mut r.buf, 18, 1);
+            v.write_record(&mut r)?;
+            v.index_remove_record(parents[0], num)?;
+            v.index_insert_name(new_parent, r.reference(), &fnv)
+        })
+    }
+}
+
+fn file_name_parents(r: &record::Record) -> Result<Vec<u64>> {
+    let mut ps = Vec::new();
+    for a in r.attrs()? {
+        if a.ty == FILE_NAME && !a.nonres && a.value_len >= 66 {
+            let p = le64(r.value(&a), 0) & 0xFFFF_FFFF_FFFF;
+            if !ps.contains(&p) {
+                ps.push(p);
+            }
+        }
+    }
+    Ok(ps)
+}
+
+fn build_file_name(
+    parent_ref: u64,
+    t: u64,
+    alloc: u64,
+    size: u64,
+    flags: u32,
+    name: &[u16],
+    ns: u8,
+) -> Vec<u8> {
+    let mut v = vec![0u8; 66 + 2 * name.len()];
+    put64(&mut v, 0, parent_ref);
+    for i in 0..4 {
+        put64(&mut v, 8 + 8 * i, t);
+    }
+    put64(&mut v, 40, alloc);
+    put64(&mut v, 48, size);
+    put32(&mut v, 56, flags);
+    v[64] = name.len() as u8;
+    v[65] = ns;
+    for (i, c) in name.iter().enumerate() {
+        put16(&mut v, 66 + 2 * i, *c);
+    }
+    v
+}

@@ -1,0 +1,474 @@
+//! B-tree indexes (`$I30` directories and `$SII`/`$SDH`/`$O`/`$Q` views): read the whole tree
+//! in order, and write a sorted entry list back as a balanced tree (root in `$INDEX_ROOT`, INDX
+//! blocks in `$INDEX_ALLOCATION`, used blocks in `$BITMAP`).
+//!
+//! Writing lays the tree out again from the sorted entries (bottom-up, blocks filled greedily,
+//! a separator entry per block pushed to the level above), reusing the existing INDX blocks in
+//! order and growing `$INDEX_ALLOCATION` when more are needed. This covers node splits and
+//! root-to-allocation promotion (and the reverse) with one code path. Blocks no longer used are
+//! cleared in `$BITMAP` but stay allocated, as Windows does.
+//! Reference: FORMATS.md C.7.
+
+use std::collections::HashSet;
+
+use reseal_disk::Device;
+
+use crate::attribute::{self, Attr, BITMAP, INDEX_ALLOCATION, INDEX_ROOT};
+use crate::error::{Error, Result};
+use crate::record::{self, le16, le32, le64, put16, put32, put64};
+use crate::volume::{Grow, Volume};
+
+/// Entry flag: has a sub-node VCN in its last 8 bytes.
+pub const ENTRY_SUBNODE: u16 = 1;
+/// Entry flag: last (END) entry of a node.
+pub const ENTRY_END: u16 = 2;
+
+const MAX_DEPTH: usize = 32;
+
+/// Parameters from `$INDEX_ROOT`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RootInfo {
+    pub indexed_type: u32,
+    pub collation: u32,
+    pub block_size: u32,
+    pub clusters_per_block: u8,
+}
+
+impl<D: Device> Volume<D> {
+    fn vcn_unit(&self, bs: u32) -> u64 {
+        if self.cs() <= u64::from(bs) {
+            self.cs()
+        } else {
+            512
+        }
+    }
+
+    fn root_attr(&self, rec: u64, name: &[u16]) -> Result<(record::Record, Attr, RootInfo)> {
+        let r = self.read_record(rec)?;
+        let a = r
+            .find(INDEX_ROOT, name)?
+            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "missing index root"))?;
+        if a.nonres || a.value_len < 32 {
+            return Err(Error::corrupt(
+                "$INDEX_ROOT",
+                Some(rec),
+                a.off as u64,
+                "not resident or too short",
+            ));
+        }
+        let v = r.value(&a);
+        let info = RootInfo {
+            indexed_type: le32(v, 0),
+            collation: le32(v, 4),
+            block_size: le32(v, 8),
+            clusters_per_block: v[12],
+        };
+        if !info.block_size.is_power_of_two() || !(512..=65536).contains(&info.block_size) {
+            return Err(Error::corrupt(
+                "$INDEX_ROOT",
+                Some(rec),
+                (a.off + a.value_off + 8) as u64,
+                "bad index block size",
+            ));
+        }
+        Ok((r, a, info))
+    }
+
+    /// All entries of an index, in collation order, each without its sub-node pointer and with
+    /// the node flags cleared (the END entries are not included).
+    pub(crate) fn read_index(&self, rec: u64, name: &[u16]) -> Result<(RootInfo, Vec<Vec<u8>>)> {
+        let (r, a, info) = self.root_attr(rec, name)?;
+        let v = r.value(&a).to_vec();
+        let base = (a.off + a.value_off) as u64;
+        let alloc = self.stream(rec, INDEX_ALLOCATION, name)?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        self.walk_node(
+            rec,
+            &v,
+            16,
+            base,
+            alloc.as_ref(),
+            &info,
+            0,
+            &mut seen,
+            &mut out,
+        )?;
+        Ok((info, out))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk_node(
+        &self,
+        rec: u64,
+        buf: &[u8],
+        hdr: usize,
+        base: u64,
+        alloc: Option<&crate::volume::Stream>,
+        info: &RootInfo,
+        depth: usize,
+        seen: &mut HashSet<u64>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<()> {
+        let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), base + o as u64, r);
+        if depth > MAX_DEPTH {
+            return Err(c(hdr, "index tree too deep"));
+        }
+        if hdr + 16 > buf.len() {
+            return Err(c(hdr, "index header truncated"));
+        }
+        let eo = le32(buf, hdr) as usize;
+        let il = le32(buf, hdr + 4) as usize;
+        let start = hdr
+            .checked_add(eo)
+            .ok_or_else(|| c(hdr, "entries offset overflow"))?;
+        let end = hdr
+            .checked_add(il)
+            .ok_or_else(|| c(hdr + 4, "index length overflow"))?;
+        if end > buf.len() || start > end {
+            return Err(c(hdr, "entries outside node"));
+        }
+        let mut p = start;
+        loop {
+            if p + 16 > end {
+                return Err(c(p, "entry truncated (no END entry)"));
+            }
+            let len = usize::from(le16(buf, p + 8));
+            let klen = usize::from(le16(buf, p + 10));
+            let flags = le16(buf, p + 12);
+            if len < 16 || len % 8 != 0 || p + len > end {
+                return Err(c(p + 8, "bad entry length"));
+            }
+            if flags & ENTRY_END == 0 && 16 + klen > len {
+                return Err(c(p + 10, "key longer than entry"));
+            }
+            if flags & ENTRY_SUBNODE != 0 {
+                if len < 24 {
+                    return Err(c(p + 8, "entry too short for a sub-node VCN"));
+                }
+                let vcn = le64(buf, p + len - 8);
+                let alloc = alloc.ok_or_else(|| c(p, "sub-node without $INDEX_ALLOCATION"))?;
+                if !seen.insert(vcn) {
+                    return Err(c(p + len - 8, "index block referenced twice (loop)"));
+                }
+                let bs = info.block_size as usize;
+                let off = vcn
+                    .checked_mul(self.vcn_unit(info.block_size))
+                    .filter(|o| o + bs as u64 <= alloc.size)
+                    .ok_or_else(|| c(p + len - 8, "sub-node VCN outside $INDEX_ALLOCATION"))?;
+                let mut blk = vec![0u8; bs];
+                self.read_stream(alloc, off, &mut blk)?;
+                let bc =
+                    |o: usize, r: &str| Error::corrupt("INDX block", Some(rec), off + o as u64, r);
+                if &blk[0..4] != b"INDX" {
+                    return Err(bc(0, "signature is not INDX"));
+                }
+                record::remove_fixups(&mut blk, "INDX block", Some(rec))?;
+                if le64(&blk, 16) != vcn {
+                    return Err(bc(16, "VCN field does not match"));
+                }
+                self.walk_node(
+                    rec,
+                    &blk,
+                    0x18,
+                    off,
+                    Some(alloc),
+                    info,
+                    depth + 1,
+                    seen,
+                    out,
+                )?;
+            }
+            if flags & ENTRY_END != 0 {
+                break;
+            }
+            let mut e = buf[p..p + len].to_vec();
+            if flags & ENTRY_SUBNODE != 0 {
+                e.truncate(len - 8);
+                put16(&mut e, 8, (len - 8) as u16);
+            }
+            put16(&mut e, 12, 0);
+            out.push(e);
+            p += len;
+        }
+        Ok(())
+    }
+
+    /// Replace the whole content of an index by `entries` (sorted by the caller, stripped form
+    /// as returned by [`Volume::read_index`]).
+    pub(crate) fn write_index(
+        &mut self,
+        rec: u64,
+        name: &[u16],
+        entries: &[Vec<u8>],
+    ) -> Result<()> {
+        let (r, a, info) = self.root_attr(rec, name)?;
+        let bs = info.block_size as usize;
+        // Room for the root value: what the record can hold, minus a small reserve.
+        let root_hdr_len = ((0x18 + 2 * name.len() + 7) & !7) + 32;
+        let avail = (r.free() + a.len).saturating_sub(root_hdr_len + 8);
+        let usa_count = 1 + bs / record::STRIDE;
+        let entries_off = ((0x28 + 2 * usa_count + 7) & !7) - 0x18;
+        let block_cap = bs - 0x18 - entries_off;
+
+        type Level = Vec<(Vec<u8>, Option<u64>)>;
+        let mut level: Level = entries.iter().map(|e| (e.clone(), None)).collect();
+        let mut end_child: Option<u64> = None;
+        let mut blocks: Vec<(Level, Option<u64>)> = Vec::new();
+        let size_of = |lv: &Level, endc: Option<u64>| -> usize {
+            lv.iter()
+                .map(|(e, c)| e.len() + if c.is_some() { 8 } else { 0 })
+                .sum::<usize>()
+                + 16
+                + if endc.is_some() { 8 } else { 0 }
+        };
+        loop {
+            if size_of(&level, end_child) <= avail {
+                break;
+            }
+            // Pack this level into blocks.
+            let mut packed: Vec<(Level, Option<u64>)> = Vec::new();
+            let mut seps: Vec<Vec<u8>> = Vec::new();
+            let mut cur: Level = Vec::new();
+            let mut cur_size = 16
+                + if level.first().is_some_and(|x| x.1.is_some()) {
+                    8
+                } else {
+                    0
+                };
+            let mut it = level.into_iter().peekable();
+            while let Some((e, c)) = it.next() {
+                let el = e.len() + if c.is_some() { 8 } else { 0 };
+                if cur_size + el <= block_cap || cur.is_empty() {
+                    if cur_size + el > block_cap {
+                        return Err(Error::unsupported(
+                            Some(rec),
+                            "index entry larger than an index block",
+                        ));
+                    }
+                    cur_size += el;
+                    cur.push((e, c));
+                } else {
+                    // e becomes a separator; its child becomes the END child of the block.
+                    packed.push((std::mem::take(&mut cur), c));
+                    seps.push(e);
+                    cur_size = 16 + if c.is_some() { 8 } else { 0 };
+                    if it.peek().is_none() {
+                        break;
+                    }
+                }
+            }
+            packed.push((cur, end_child));
+            // Avoid an empty last block: pull the last separator down (see module docs).
+            if packed.last().is_some_and(|b| b.0.is_empty()) && packed.len() >= 2 {
+                let n = packed.len();
+                let sep = seps.pop().unwrap_or_default();
+                let prev = &mut packed[n - 2];
+                let (x, xc) = prev
+                    .0
+                    .pop()
+                    .ok_or_else(|| Error::unsupported(Some(rec), "index packing"))?;
+                let sep_child = prev.1;
+                prev.1 = xc;
+                seps.push(x);
+                packed[n - 1].0.push((sep, sep_child));
+            }
+            let first_vcn_index = blocks.len() as u64;
+            let unit = self.vcn_unit(info.block_size);
+            let per = bs as u64 / unit.min(bs as u64);
+            let mut next: Level = Vec::new();
+            let nb = packed.len();
+            for (i, b) in packed.into_iter().enumerate() {
+                let vcn = (first_vcn_index + i as u64) * per;
+                if i < nb - 1 {
+                    next.push((seps[i].clone(), Some(vcn)));
+                } else {
+                    end_child = Some(vcn);
+                }
+                blocks.push(b);
+            }
+            level = next;
+            if blocks.len() > 1 << 22 {
+                return Err(Error::unsupported(Some(rec), "index too large"));
+            }
+        }
+        // Make room in $INDEX_ALLOCATION / $BITMAP.
+        let nblocks = blocks.len() as u64;
+        let alloc = self.stream(rec, INDEX_ALLOCATION, name)?;
+        let have = alloc.as_ref().map(|s| s.size / bs as u64).unwrap_or(0);
+        if nblocks > 0 && alloc.is_none() {
+            self.create_index_allocation(rec, name)?;
+        }
+        if nblocks > have {
+            let grow_to = nblocks.max(have + have / 4);
+            self.set_stream_len(
+                rec,
+                INDEX_ALLOCATION,
+                name,
+                grow_to * bs as u64,
+                Grow::default(),
+            )?;
+        }
+        // Write blocks.
+        if nblocks > 0 {
+            let st = self
+                .stream(rec, INDEX_ALLOCATION, name)?
+                .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+            let unit = self.vcn_unit(info.block_size);
+            let per = bs as u64 / unit.min(bs as u64);
+            for (i, (ents, endc)) in blocks.iter().enumerate() {
+                let off = i as u64 * bs as u64;
+                let mut old = vec![0u8; bs];
+                let usn = if off + bs as u64 <= st.init {
+                    self.read_stream(&st, off, &mut old)?;
+                    if &old[0..4] == b"INDX" && le16(&old, 4) == 0x28 {
+                        le16(&old, 0x28)
+                    } else {
+                        0
+                    }
+                } else {
+                    0
+                };
+                let mut b = vec![0u8; bs];
+                b[0..4].copy_from_slice(b"INDX");
+                put16(&mut b, 4, 0x28);
+                put16(&mut b, 6, usa_count as u16);
+                put16(&mut b, 0x28, usn);
+                put64(&mut b, 16, i as u64 * per);
+                let body = node_bytes(ents, *endc);
+                put32(&mut b, 0x18, entries_off as u32);
+                put32(&mut b, 0x1C, (entries_off + body.len()) as u32);
+                put32(&mut b, 0x20, (bs - 0x18) as u32);
+                b[0x24] = u8::from(ents.iter().any(|e| e.1.is_some()) || endc.is_some());
+                let s0 = 0x18 + entries_off;
+                b[s0..s0 + body.len()].copy_from_slice(&body);
+                record::apply_fixups(&mut b, "INDX block", Some(rec))?;
+                self.write_stream_data(&st, off, &b)?;
+            }
+        }
+        // Bitmap.
+        if let Some(bst) = self.stream(rec, BITMAP, name)? {
+            let total_blocks = self
+                .stream(rec, INDEX_ALLOCATION, name)?
+                .map(|s| s.size / bs as u64)
+                .unwrap_or(0);
+            let need = total_blocks.div_ceil(64) * 8;
+            if bst.size < need {
+                self.set_stream_len(
+                    rec,
+                    BITMAP,
+                    name,
+                    need,
+                    Grow {
+                        zero: true,
+                        mft_zone: false,
+                    },
+                )?;
+            }
+            let bst = self
+                .stream(rec, BITMAP, name)?
+                .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+            let mut bits = vec![0u8; bst.size as usize];
+            for i in 0..nblocks {
+                bits[(i / 8) as usize] |= 1 << (i % 8);
+            }
+            self.write_stream_data(&bst, 0, &bits)?;
+        }
+        // Root.
+        let mut val = Vec::with_capacity(32);
+        val.extend_from_slice(&info.indexed_type.to_le_bytes());
+        val.extend_from_slice(&info.collation.to_le_bytes());
+        val.extend_from_slice(&info.block_size.to_le_bytes());
+        val.extend_from_slice(&[info.clusters_per_block, 0, 0, 0]);
+        let body = node_bytes(&level, end_child);
+        let il = 16 + body.len() as u32;
+        val.extend_from_slice(&16u32.to_le_bytes());
+        val.extend_from_slice(&il.to_le_bytes());
+        val.extend_from_slice(&il.to_le_bytes());
+        val.extend_from_slice(&[u8::from(end_child.is_some()), 0, 0, 0]);
+        val.extend_from_slice(&body);
+        let mut r = self.read_record(rec)?;
+        let a = r
+            .find(INDEX_ROOT, name)?
+            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "vanished"))?;
+        let bytes = attribute::build_resident(INDEX_ROOT, name, &val, 0);
+        r.replace_attr(&a, bytes)?;
+        self.write_record(&mut r)
+    }
+
+    fn create_index_allocation(&mut self, rec: u64, name: &[u16]) -> Result<()> {
+        let mut r = self.read_record(rec)?;
+        let ia = attribute::build_nonresident(
+            INDEX_ALLOCATION,
+            name,
+            0,
+            &[],
+            attribute::NonResSizes {
+                alloc: 0,
+                size: 0,
+                init: 0,
+                compressed: None,
+            },
+        );
+        r.insert_attr(ia, None)?;
+        if r.find(BITMAP, name)?.is_none() {
+            let bm = attribute::build_resident(BITMAP, name, &[0u8; 8], 0);
+            r.insert_attr(bm, None)?;
+        }
+        self.write_record(&mut r)
+    }
+
+    /// Update the size copies in the `$I30` entries of `parent` that point at `child`.
+    pub(crate) fn patch_dir_entries(
+        &mut self,
+        parent: u64,
+        child: u64,
+        alloc: u64,
+        size: u64,
+    ) -> Result<()> {
+        let i30 = crate::file::i30();
+        let (_, mut ents) = self.read_index(parent, &i30)?;
+        let mut changed = false;
+        for e in &mut ents {
+            if le64(e, 0) & 0xFFFF_FFFF_FFFF == child && e.len() >= 16 + 66 {
+                let (oa, os) = (le64(e, 16 + 40), le64(e, 16 + 48));
+                if oa != alloc || os != size {
+                    put64(e, 16 + 40, alloc);
+                    put64(e, 16 + 48, size);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.write_index(parent, &i30, &ents)?;
+        }
+        Ok(())
+    }
+}
+
+/// Serialize a node's entries followed by its END entry.
+fn node_bytes(ents: &[(Vec<u8>, Option<u64>)], end_child: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (e, c) in ents {
+        let mut e = e.clone();
+        if let Some(v) = c {
+            let l = e.len() + 8;
+            e.extend_from_slice(&v.to_le_bytes());
+            put16(&mut e, 8, l as u16);
+            put16(&mut e, 12, ENTRY_SUBNODE);
+        } else {
+            put16(&mut e, 12, 0);
+        }
+        out.extend_from_slice(&e);
+    }
+    let mut end = vec![0u8; 16];
+    put16(&mut end, 12, ENTRY_END);
+    if let Some(v) = end_child {
+        end.extend_from_slice(&v.to_le_bytes());
+        put16(&mut end, 12, ENTRY_END | ENTRY_SUBNODE);
+    }
+    let l = end.len() as u16;
+    put16(&mut end, 8, l);
+    out.extend_from_slice(&end);
+    out
+}

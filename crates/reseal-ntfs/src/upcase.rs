@@ -1,0 +1,40 @@
+//! `$UpCase` and the NTFS file-name collation. Reference: FORMATS.md C.7.
+
+use std::cmp::Ordering;
+
+/// The volume's upper-case table (65 536 UTF-16 code units).
+#[derive(Debug, Clone)]
+pub struct UpCase(Vec<u16>);
+
+impl UpCase {
+    /// From the raw `$UpCase:$DATA` bytes; missing entries map to themselves.
+    pub fn from_bytes(b: &[u8]) -> UpCase {
+        let mut t: Vec<u16> = (0..=0xFFFFu32).map(|c| c as u16).collect();
+        for (i, ch) in b.chunks_exact(2).take(65536).enumerate() {
+            t[i] = u16::from_le_bytes([ch[0], ch[1]]);
+        }
+        UpCase(t)
+    }
+    /// Upper-case one code unit.
+    pub fn up(&self, c: u16) -> u16 {
+        self.0[usize::from(c)]
+    }
+    /// Case-insensitive equality.
+    pub fn eq_ic(&self, a: &[u16], b: &[u16]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| self.up(*x) == self.up(*y))
+    }
+    /// COLLATION_FILE_NAME: upper-cased comparison, shorter first on equal prefix, then the raw
+    /// code units as a tie-break (ntfs-3g full collation).
+    pub fn collate(&self, a: &[u16], b: &[u16]) -> Ordering {
+        for (x, y) in a.iter().zip(b) {
+            let (ux, uy) = (self.up(*x), self.up(*y));
+            if ux != uy {
+                return ux.cmp(&uy);
+            }
+        }
+        match a.len().cmp(&b.len()) {
+            Ordering::Equal => a.cmp(b),
+            o => o,
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Shared helpers of the write-engine tests: a file-backed device, volumes made by mkntfs, and
+//! ntfs-3g oracles.
+#![allow(dead_code)]
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reseal_disk::Device;
+
+/// A trivial device over a host file.
+#[derive(Debug)]
+pub struct FileDev(pub File, pub u64);
+
+impl FileDev {
+    pub fn open(p: &Path) -> FileDev {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .expect("open image");
+        let l = f.metadata().expect("meta").len();
+        FileDev(f, l)
+    }
+}
+
+impl Device for FileDev {
+    fn len(&self) -> u64 {
+        self.1
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> reseal_disk::Result<()> {
+        reseal_disk::check_bounds(offset, buf.len(), self.1)?;
+        self.0
+            .read_exact_at(buf, offset)
+            .map_err(|e| reseal_disk::Error::Io {
+                path: None,
+                source: e,
+            })
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> reseal_disk::Result<()> {
+        reseal_disk::check_bounds(offset, buf.len(), self.1)?;
+        self.0
+            .write_all_at(buf, offset)
+            .map_err(|e| reseal_disk::Error::Io {
+                path: None,
+                source: e,
+            })
+    }
+    fn flush(&mut self) -> reseal_disk::Result<()> {
+        self.0.sync_data().map_err(|e| reseal_disk::Error::Io {
+            path: None,
+            source: e,
+        })
+    }
+}
+
+/// True if `tool` runs; panics (fail loudly) unless RESEAL_ALLOW_SKIP=1.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var("RESEAL_ALLOW_SKIP").as_deref() != Ok("1") {
+        panic!("oracle tool {tool} is missing (set RESEAL_ALLOW_SKIP=1 to skip)");
+    }
+    ok
+}
+
+pub fn run(cmd: &str) -> (bool, String) {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+    let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&o.stderr));
+    (o.status.success(), s)
+}
+
+/// A fresh NTFS volume image of `mb` MiB with `cluster` byte clusters.
+pub fn mkvol(dir: &Path, mb: u64, cluster: u32) -> PathBuf {
+    let img = dir.join("vol.img");
+    let f = File::create(&img).expect("create");
+    f.set_len(mb << 20).expect("len");
+    drop(f);
+    let (ok, out) = run(&format!(
+        "mkntfs -F -q -Q -c {cluster} {} 2>&1",
+        img.display()
+    ));
+    assert!(ok, "mkntfs failed: {out}");
+    img
+}
+
+/// An ntfs-3g FUSE mount, unmounted on drop.
+pub struct Mount {
+    pub dir: PathBuf,
+}
+
+impl Mount {
+    pub fn new(img: &Path, at: &Path) -> Mount {
+        std::fs::create_dir_all(at).expect("mkdir");
+        let (ok, out) = run(&format!("ntfs-3g {} {}", img.display(), at.display()));
+        assert!(ok, "ntfs-3g mount failed: {out}");
+        Mount {
+            dir: at.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = run(&format!("umount {}", self.dir.display()));
+    }
+}
+
+/// `ntfsfix -n` must report the volume clean/OK.
+pub fn ntfsfix_clean(img: &Path) {
+    let (ok, out) = run(&format!("ntfsfix -n {}", img.display()));
+    assert!(ok, "ntfsfix -n failed: {out}");
+}
+
+/// `ntfsinfo -m` and `fsntfsinfo` parse the volume.
+pub fn info_parses(img: &Path) {
+    let (ok, out) = run(&format!("ntfsinfo -m {}", img.display()));
+    assert!(ok, "ntfsinfo failed: {out}");
+    if have("fsntfsinfo") {
+        let (ok, out) = run(&format!("fsntfsinfo {}", img.display()));
+        assert!(ok, "fsntfsinfo failed: {out}");
+    }
+}
+
+/// Compare without dumping megabytes: panics naming the first differing offset.
+#[track_caller]
+pub fn same(what: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let i = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        panic!(
+            "{what}: differs at offset {i} (len got {} want {})",
+            got.len(),
+            want.len()
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! Crash injection and undo of journaled commits.
+
+mod containers_util;
+
+use std::path::Path;
+
+use containers_util::*;
+use reseal_disk::{journal, Access, Device, Image};
+
+fn reset(img: &Path, orig: &[u8]) {
+    std::fs::write(img, orig).unwrap();
+    let _ = std::fs::remove_dir_all(journal::journal_dir(img));
+}
+
+/// Several ranges, unaligned, across block boundaries, allocating new blocks (the file grows).
+fn apply_writes(image: &mut Image) {
+    let size = image.len();
+    image.write_at(100, &pseudo_random(1, 3000)).unwrap();
+    image
+        .write_at((2 << 20) - 700, &pseudo_random(2, 5000))
+        .unwrap(); // allocates block 1
+    image
+        .write_at(size - 1000, &pseudo_random(3, 1000))
+        .unwrap(); // allocates the last block
+    image.write_at(5 << 20, &pseudo_random(4, 70_000)).unwrap();
+}
+
+fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("disk.img");
+    let raw = dir.path().join("content.raw");
+    let content = sample_disk(8 << 20, 5);
+    std::fs::write(&raw, &content).unwrap();
+    // Leave the middle of the disk unallocated so the writes allocate blocks.
+    let mut c2 = content.clone();
+    c2[(2 << 20)..(6 << 20)].fill(0);
+    c2[(7 << 20)..].fill(0);
+    std::fs::write(&raw, &c2).unwrap();
+    let mut args = vec!["convert", "-q", "-f", "raw", "-O", fmt];
+    args.extend_from_slice(opts);
+    args.push(p(&raw));
+    args.push(p(&img));
+    run("qemu-img", &args);
+    let orig = std::fs::read(&img).unwrap();
+    let old_virtual = read_all(&Image::open(&img, Access::ReadOnly).unwrap());
+
+    // Reference run.
+    let (new_file, new_virtual, steps) = {
+        let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+        apply_writes(&mut image);
+        let v = read_all(&image);
+        let rep = image.commit().unwrap();
+        assert!(
+            fmt == "raw" || rep.new_len > rep.old_len,
+            "the commit must grow the file"
+        );
+        (std::fs::read(&img).unwrap(), v, rep.steps)
+    };
+    assert!(steps > 5);
+    let (mut old_count, mut new_count) = (0, 0);
+    for k in 0..=steps {
+        reset(&img, &orig);
+        {
+            let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+            apply_writes(&mut image);
+            let r = image.commit_with_faults(Some(k));
+            assert_eq!(r.is_ok(), k >= steps, "k={k}");
+        }
+        // A read-only open refuses while an operation is unfinished.
+        if journal::pending(&img).unwrap().is_some() {
+            assert!(matches!(
+                Image::open(&img, Access::ReadOnly),
+                Err(reseal_disk::Error::Journal { .. })
+            ));
+        }
+        // Recovery happens on a writable open; run it twice (idempotent).
+        journal::recover(&img).unwrap();
+        let image = Image::open(&img, Access::ReadWrite).unwrap();
+        let virt = read_all(&image);
+        drop(image);
+        let file = std::fs::read(&img).unwrap();
+        let is_old = virt == old_virtual && (!compare_file_bytes || file == orig);
+        let is_new = virt == new_virtual && (!compare_file_bytes || file == new_file);
+        assert!(
+            is_old || is_new,
+            "k={k}: image is neither all-old nor all-new"
+        );
+        if is_new {
+            new_count += 1;
+        } else {
+            old_count += 1;
+            assert_eq!(file.len(), orig.len(), "k={k}: length not restored");
+        }
+        if fmt != "raw" {
+            let q = qemu_raw(&img, fmt, dir.path());
+            assert!(q == virt, "k={k}: qemu reads different content");
+        }
+    }
+    eprintln!(
+        "{fmt}: {} crash points: {old_count} all-old, {new_count} all-new",
+        steps + 1
+    );
+    assert!(old_count > 0 && new_count > 0);
+}
+
+#[test]
+fn crash_at_every_step_vhd_dynamic() {
+    crash_matrix("vpc", &["-o", "subformat=dynamic,force_size=on"], true);
+}
+
+#[test]
+fn crash_at_every_step_vhdx_dynamic() {
+    // New FileWriteGuid/DataWriteGuid are random per run: compare the virtual disk only.
+    crash_matrix("vhdx", &["-o", "block_size=1048576"], false);
+}
+
+#[test]
+fn crash_at_every_step_raw() {
+    crash_matrix("raw", &[], true);
+}
+
+#[test]
+fn undo_restores_original_bytes_and_length() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("u.vhd");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "vpc",
+            "-o",
+            "force_size=on",
+            p(&img),
+            "8M",
+        ],
+    );
+    let orig = std::fs::read(&img).unwrap();
+    let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+    image.write_at(3 << 20, b"first operation").unwrap();
+    image.commit().unwrap();
+    drop(image);
+    let after_first = std::fs::read(&img).unwrap();
+    assert!(after_first.len() > orig.len());
+    let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+    image.write_at(100, b"second").unwrap();
+    image.write_at(7 << 20, b"grows again").unwrap();
+    image.commit().unwrap();
+    drop(image);
+    // Undo pops the newest first.
+    journal::undo(&img).unwrap();
+    assert!(std::fs::read(&img).unwrap() == after_first);
+    journal::undo(&img).unwrap();
+    assert!(std::fs::read(&img).unwrap() == orig);
+    assert!(matches!(
+        journal::undo(&img),
+        Err(reseal_disk::Error::Journal { .. })
+    ));
+    let q = qemu_raw(&img, "vpc", dir.path());
+    assert!(q.iter().all(|&b| b == 0));
+
+    // Undo refuses when the image changed since the operation.
+    let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+    image.write_at(0, b"op").unwrap();
+    image.commit().unwrap();
+    drop(image);
+    let mut f = reseal_disk::raw::HostFile::open(&img, true).unwrap();
+    let len = f.len();
+    // Change the footer's reserved area behind the journal's back.
+    f.write_at(len - 10, b"x").unwrap();
+    drop(f);
+    let e = journal::undo(&img).unwrap_err();
+    assert!(e.to_string().contains("changed since"), "{e}");
+}
+
+#[test]
+fn dry_run_is_never_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("d.raw");
+    std::fs::write(&img, vec![7u8; 1 << 16]).unwrap();
+    {
+        let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+        image.write_at(10, b"abc").unwrap();
+        assert_eq!(image.changes(), vec![10..13]);
+        assert!(image.is_modified());
+        let mut b = [0u8; 3];
+        image.read_at(10, &mut b).unwrap();
+        assert_eq!(&b, b"abc");
+    }
+    assert_eq!(std::fs::read(&img).unwrap(), vec![7u8; 1 << 16]);
+    let mut image = Image::open(&img, Access::ReadOnly).unwrap();
+    assert!(matches!(
+        image.write_at(0, b"x"),
+        Err(reseal_disk::Error::ReadOnly)
+    ));
+}

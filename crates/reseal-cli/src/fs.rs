@@ -1,0 +1,231 @@
+//! `ls`, `cat`, `convert`, `undo`: the image and file-system commands.
+
+use anyhow::{bail, Context, Result};
+use reseal_disk::convert::{convert as convert_image, TargetFormat};
+use reseal_disk::partition::{PartitionTable, Slice};
+use reseal_disk::probe::{probe, FsInfo};
+use reseal_disk::{Access, Device, Image};
+use reseal_ntfs::browse::{Entry, Volume};
+use std::io::Write;
+use std::path::Path;
+
+use crate::progress::Progress;
+use crate::Format;
+
+/// Open `image` read-only and the NTFS volume selected by `partition` (default: the only one).
+pub fn open_ntfs(image: &Path, partition: Option<u32>) -> Result<Volume<Slice<Image>>> {
+    let mut img = Image::open(image, Access::ReadOnly)
+        .with_context(|| format!("opening {}", image.display()))?;
+    let (start, len) = select_ntfs(&mut img, partition)?;
+    let slice = Slice::new(img, start, len)?;
+    Ok(Volume::open(slice)?)
+}
+
+/// Find the byte range of the NTFS volume to use.
+pub fn select_ntfs(img: &mut dyn Device, partition: Option<u32>) -> Result<(u64, u64)> {
+    let table = PartitionTable::read(&*img).context("reading the partition table")?;
+    if table.partitions.is_empty() {
+        // A bare volume (no partition table).
+        if partition.is_some_and(|n| n != 0) {
+            bail!("the image has no partition table; use no -p or -p 0");
+        }
+        return match probe(&*img)? {
+            FsInfo::Ntfs(_) => Ok((0, img.len())),
+            other => bail!(
+                "the image holds no partition table and no NTFS volume ({})",
+                other.name()
+            ),
+        };
+    }
+    if let Some(n) = partition {
+        let p = table
+            .get(n)
+            .with_context(|| format!("no partition {n}; the image has {}", numbers(&table)))?;
+        let slice = Slice::new(&mut *img, p.start, p.len)?;
+        match probe(&slice)? {
+            FsInfo::Ntfs(_) => return Ok((p.start, p.len)),
+            other => bail!("partition {n} holds {}, not NTFS", other.name()),
+        }
+    }
+    let mut found = Vec::new();
+    for p in &table.partitions {
+        if p.kind.is_extended() {
+            continue;
+        }
+        let slice = Slice::new(&mut *img, p.start, p.len)?;
+        if let Ok(FsInfo::Ntfs(_)) = probe(&slice) {
+            found.push(p.clone());
+        }
+    }
+    match found.as_slice() {
+        [p] => Ok((p.start, p.len)),
+        [] => bail!(
+            "the image has no NTFS volume (partitions: {})",
+            numbers(&table)
+        ),
+        many => bail!(
+            "the image has {} NTFS volumes; choose one with -p: {}",
+            many.len(),
+            many.iter()
+                .map(|p| format!("{} ({} MiB)", p.number, p.len >> 20))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn numbers(t: &PartitionTable) -> String {
+    if t.partitions.is_empty() {
+        return "none".into();
+    }
+    t.partitions
+        .iter()
+        .map(|p| format!("{} ({})", p.number, p.kind.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Windows FILETIME (100 ns since 1601) as `YYYY-MM-DD hh:mm:ss` UTC.
+pub fn filetime(ft: u64) -> String {
+    const EPOCH_DIFF: i64 = 11_644_473_600;
+    let secs = (ft / 10_000_000) as i64 - EPOCH_DIFF;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn attr_string(a: u32, is_dir: bool) -> String {
+    let flag = |bit: u32, c: char| if a & bit != 0 { c } else { '-' };
+    format!(
+        "{}{}{}{}{}{}",
+        if is_dir { 'd' } else { '-' },
+        flag(0x01, 'r'),
+        flag(0x02, 'h'),
+        flag(0x04, 's'),
+        flag(0x20, 'a'),
+        flag(0x400, 'l'),
+    )
+}
+
+fn print_entry(out: &mut dyn Write, e: &Entry, long: bool) -> std::io::Result<()> {
+    if long {
+        writeln!(
+            out,
+            "{} {:>12} {} {:>8}  {}{}",
+            attr_string(e.attributes, e.is_dir),
+            e.size,
+            filetime(e.modified),
+            e.record,
+            e.name,
+            if e.is_dir { "/" } else { "" }
+        )?;
+        for (name, size) in &e.streams {
+            writeln!(
+                out,
+                "{:>7} {:>12} {:>19} {:>8}  {}:{}",
+                "stream", size, "", "", e.name, name
+            )?;
+        }
+        Ok(())
+    } else {
+        writeln!(out, "{}{}", e.name, if e.is_dir { "/" } else { "" })
+    }
+}
+
+/// `reseal ls`.
+pub fn ls(image: &Path, path: &str, long: bool, partition: Option<u32>) -> Result<()> {
+    let mut vol = open_ntfs(image, partition)?;
+    let st = vol.stat(path)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if st.is_dir {
+        for e in vol.list(path)? {
+            print_entry(&mut out, &e, long)?;
+        }
+    } else {
+        print_entry(&mut out, &st, long)?;
+    }
+    Ok(())
+}
+
+/// `reseal cat`.
+pub fn cat(image: &Path, path: &str, partition: Option<u32>) -> Result<()> {
+    let mut vol = open_ntfs(image, partition)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    vol.read(path, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `reseal convert`.
+pub fn convert(input: &Path, output: &Path, format: Format) -> Result<()> {
+    if output.exists() {
+        bail!(
+            "{} exists; reseal convert never overwrites",
+            output.display()
+        );
+    }
+    let img = Image::open(input, Access::ReadOnly)
+        .with_context(|| format!("opening {}", input.display()))?;
+    let target = match format {
+        Format::Raw => TargetFormat::Raw,
+        Format::Vhd => TargetFormat::VhdDynamic,
+        Format::VhdFixed => TargetFormat::VhdFixed,
+        Format::Vhdx => TargetFormat::Vhdx,
+    };
+    let bar = Progress::bytes("converting");
+    let rep = convert_image(&img, output, target, &mut |done, total| {
+        bar.update(done, total)
+    })?;
+    bar.finish();
+    eprintln!(
+        "wrote {}: {} bytes virtual, {} bytes of data ({} bytes unallocated skipped, {} zero bytes skipped)",
+        rep.output.display(),
+        rep.virtual_size,
+        rep.bytes_written,
+        rep.bytes_skipped_unallocated,
+        rep.bytes_skipped_zero
+    );
+    Ok(())
+}
+
+/// `reseal undo`.
+pub fn undo(image: &Path) -> Result<()> {
+    let undo = reseal_disk::journal::undo(image)?;
+    eprintln!("reverted the operation recorded in {}", undo.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filetime_known_values() {
+        assert_eq!(filetime(116_444_736_000_000_000), "1970-01-01 00:00:00");
+        // 2021-03-04 05:06:07 UTC
+        assert_eq!(filetime(132_592_143_670_000_000), "2021-03-04 05:06:07");
+        assert_eq!(filetime(0), "1601-01-01 00:00:00");
+    }
+}

@@ -192,14 +192,20 @@ impl<D: Device> std::fmt::Debug for Vhd<D> {
     }
 }
 
-/// True if `dev` looks like a VHD (a "conectix" footer in its last 512 bytes).
+/// True if `dev` looks like a VHD: a "conectix" footer in its last 512 bytes, or (a sparse VHD
+/// whose end was truncated or damaged) a footer copy of a dynamic/differencing disk at offset 0.
 pub fn detect(dev: &dyn Device) -> bool {
     let len = dev.len();
     if len < FOOTER_SIZE {
         return false;
     }
     let mut sig = [0u8; 8];
-    dev.read_at(len - FOOTER_SIZE, &mut sig).is_ok() && &sig == b"conectix"
+    if dev.read_at(len - FOOTER_SIZE, &mut sig).is_ok() && &sig == b"conectix" {
+        return true;
+    }
+    let mut head = [0u8; 512];
+    dev.read_at(0, &mut head).is_ok()
+        && Footer::parse(&head, 0).is_ok_and(|f| f.disk_type != VhdType::Fixed)
 }
 
 impl<D: Device> Vhd<D> {

@@ -84,6 +84,26 @@ impl ObjectAce {
     }
 }
 
+/// ACCESS_ALLOWED_COMPOUND_ACE (type 0x04, reserved by MS-DTYP but found on disk):
+/// `{header, mask, u16 compound type (1 = impersonation), u16 reserved, server SID, client SID}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CompoundAce {
+    /// Header flags.
+    pub flags: AceFlags,
+    /// Access mask.
+    pub mask: AccessMask,
+    /// Compound ACE type (1 = COMPOUND_ACE_IMPERSONATION).
+    pub compound_type: u16,
+    /// Reserved word.
+    pub reserved: u16,
+    /// Server SID.
+    pub server: Sid,
+    /// Client SID.
+    pub client: Sid,
+    /// Bytes after the client SID up to the ACE size (slack).
+    pub extra: Vec<u8>,
+}
+
 /// SYSTEM_RESOURCE_ATTRIBUTE_ACE: `{header, mask, SID (Everyone), claim attribute}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceAttributeAce {
@@ -117,6 +137,8 @@ pub enum Ace {
     SystemAudit(BasicAce),
     /// 0x03
     SystemAlarm(BasicAce),
+    /// 0x04 (server and client SID)
+    AccessAllowedCompound(CompoundAce),
     /// 0x05
     AccessAllowedObject(ObjectAce),
     /// 0x06
@@ -151,7 +173,7 @@ pub enum Ace {
     SystemProcessTrustLabel(BasicAce),
     /// 0x15 (mask, SID, then a conditional expression as application data)
     SystemAccessFilter(BasicAce),
-    /// Any other type byte (e.g. 0x04 compound ACEs): body kept verbatim (bytes after the
+    /// Any other type byte: body kept verbatim (bytes after the
     /// 4-byte header).
     Unknown {
         ace_type: u8,
@@ -161,6 +183,7 @@ pub enum Ace {
 }
 
 pub(crate) enum Shape<'a> {
+    Compound(&'a CompoundAce),
     Basic(&'a BasicAce),
     Object(&'a ObjectAce),
     Resource(&'a ResourceAttributeAce),
@@ -168,6 +191,7 @@ pub(crate) enum Shape<'a> {
 }
 
 pub(crate) enum ShapeMut<'a> {
+    Compound(&'a mut CompoundAce),
     Basic(&'a mut BasicAce),
     Object(&'a mut ObjectAce),
     Resource(&'a mut ResourceAttributeAce),
@@ -198,6 +222,7 @@ macro_rules! shape_match {
             | Ace::SystemAuditCallbackObject(a)
             | Ace::SystemAlarmCallbackObject(a) => $Shape::Object(a),
             Ace::SystemResourceAttribute(a) => $Shape::Resource(a),
+            Ace::AccessAllowedCompound(a) => $Shape::Compound(a),
             Ace::Unknown { body, .. } => shape_unknown!($Shape, body),
         }
     };
@@ -227,6 +252,7 @@ impl Ace {
             Ace::AccessDenied(_) => 0x01,
             Ace::SystemAudit(_) => 0x02,
             Ace::SystemAlarm(_) => 0x03,
+            Ace::AccessAllowedCompound(_) => 0x04,
             Ace::AccessAllowedObject(_) => 0x05,
             Ace::AccessDeniedObject(_) => 0x06,
             Ace::SystemAuditObject(_) => 0x07,
@@ -260,6 +286,7 @@ impl Ace {
             Shape::Basic(a) => a.flags,
             Shape::Object(a) => a.flags,
             Shape::Resource(a) => a.flags,
+            Shape::Compound(a) => a.flags,
             Shape::Unknown(_) => match self {
                 Ace::Unknown { flags, .. } => *flags,
                 _ => AceFlags(0),
@@ -273,13 +300,15 @@ impl Ace {
             Shape::Basic(a) => Some(a.mask),
             Shape::Object(a) => Some(a.mask),
             Shape::Resource(a) => Some(a.mask),
+            Shape::Compound(a) => Some(a.mask),
             Shape::Unknown(_) => None,
         }
     }
 
-    /// The trustee SID (`None` for unknown types).
+    /// The trustee SID (`None` for unknown types; the server SID of a compound ACE).
     pub fn sid(&self) -> Option<&Sid> {
         match self.shape() {
+            Shape::Compound(a) => Some(&a.server),
             Shape::Basic(a) => Some(&a.sid),
             Shape::Object(a) => Some(&a.sid),
             Shape::Resource(a) => Some(&a.sid),
@@ -303,6 +332,7 @@ impl Ace {
     pub fn sid_offset(&self) -> Option<usize> {
         match self.shape() {
             Shape::Basic(_) | Shape::Resource(_) => Some(8),
+            Shape::Compound(_) => Some(12),
             Shape::Object(a) => Some(a.sid_offset()),
             Shape::Unknown(_) => None,
         }
@@ -312,6 +342,7 @@ impl Ace {
     pub fn encoded_len(&self) -> usize {
         match self.shape() {
             Shape::Basic(a) => 8 + a.sid.len() + a.extra.len(),
+            Shape::Compound(a) => 12 + a.server.len() + a.client.len() + a.extra.len(),
             Shape::Object(a) => a.sid_offset() + a.sid.len() + a.extra.len(),
             Shape::Resource(a) => 8 + a.sid.len() + a.data.len(),
             Shape::Unknown(b) => 4 + b.len(),
@@ -327,6 +358,14 @@ impl Ace {
         out.push(self.flags().0);
         out.extend_from_slice(&size.to_le_bytes());
         match self.shape() {
+            Shape::Compound(a) => {
+                out.extend_from_slice(&a.mask.0.to_le_bytes());
+                out.extend_from_slice(&a.compound_type.to_le_bytes());
+                out.extend_from_slice(&a.reserved.to_le_bytes());
+                a.server.write_to(out);
+                a.client.write_to(out);
+                out.extend_from_slice(&a.extra);
+            }
             Shape::Basic(a) => {
                 out.extend_from_slice(&a.mask.0.to_le_bytes());
                 a.sid.write_to(out);
@@ -416,6 +455,24 @@ impl Ace {
             0x01 => Ace::AccessDenied(basic()?),
             0x02 => Ace::SystemAudit(basic()?),
             0x03 => Ace::SystemAlarm(basic()?),
+            0x04 => {
+                let mask =
+                    u32_at(b, 4).ok_or_else(|| Error::truncated("ACE mask", 4, 4, b.len()))?;
+                let ct = u32_at(b, 8)
+                    .ok_or_else(|| Error::truncated("compound ACE type", 8, 4, b.len()))?;
+                let server = Sid::parse_at(b, 12)?;
+                let client = Sid::parse_at(b, 12 + server.len())?;
+                let end = 12 + server.len() + client.len();
+                Ace::AccessAllowedCompound(CompoundAce {
+                    flags,
+                    mask: AccessMask(mask),
+                    compound_type: ct as u16,
+                    reserved: (ct >> 16) as u16,
+                    server,
+                    client,
+                    extra: b[end..].to_vec(),
+                })
+            }
             0x05 => Ace::AccessAllowedObject(object()?),
             0x06 => Ace::AccessDeniedObject(object()?),
             0x07 => Ace::SystemAuditObject(object()?),
@@ -459,7 +516,11 @@ impl Ace {
         };
         let Some(sid) = self.sid() else { return out };
         out.push(off..off + sid.len());
-        let after = off + sid.len();
+        let mut after = off + sid.len();
+        if let Ace::AccessAllowedCompound(c) = self {
+            out.push(after..after + c.client.len());
+            after += c.client.len();
+        }
         if let Some(data) = self.application_data() {
             if let Ok(r) = crate::conditional::sid_ranges(data) {
                 out.extend(r.into_iter().map(|r| r.start + after..r.end + after));
@@ -479,6 +540,7 @@ impl Ace {
     pub fn map_sids(&mut self, f: &mut dyn FnMut(&Sid) -> Option<Sid>) -> usize {
         let app = self.has_application_data();
         match self.shape_mut() {
+            ShapeMut::Compound(a) => map_one(&mut a.server, f) + map_one(&mut a.client, f),
             ShapeMut::Basic(a) => {
                 let mut n = map_one(&mut a.sid, f);
                 if app {

@@ -229,9 +229,10 @@ impl SecurityDescriptor {
     /// Serialize in the layout Windows writes: header, SACL, DACL, owner, group, with no gaps
     /// (each component's own bytes, including ACL slack and ACE padding, are kept).
     ///
-    /// Observed on the corpus (see tests): descriptors written by Windows (registry sk cells,
-    /// Windows `$SDS` entries) use this order; ntfs-3g-made ones (mkntfs, `setfattr`)
-    /// place owner and group first — those are reproduced by [`SecurityDescriptor::to_bytes`].
+    /// Verified on the corpus (tests/corpus.rs): every sk cell of the Windows SYSTEM hive and
+    /// every `$SDS` entry of the dissect.ntfs extracts and of the velociraptor / go-ntfs volumes
+    /// is laid out exactly like this. Descriptors with another layout are still reproduced
+    /// exactly by [`SecurityDescriptor::to_bytes`].
     pub fn to_canonical_bytes(&self) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; HEADER_LEN];
         let mut offsets = [0usize; 4];
@@ -315,6 +316,31 @@ impl SecurityDescriptor {
         if sd.sacl.is_some() {
             sd.control.0 |= Control::SACL_PRESENT;
         }
+        // ACL flags of an absent ACL have no SDDL section to live in.
+        if !sd.control.has(Control::DACL_PRESENT) {
+            sd.control.0 &= !(Control::DACL_PROTECTED
+                | Control::DACL_AUTO_INHERIT_REQ
+                | Control::DACL_AUTO_INHERITED);
+        }
+        if !sd.control.has(Control::SACL_PRESENT) {
+            sd.control.0 &= !(Control::SACL_PROTECTED
+                | Control::SACL_AUTO_INHERIT_REQ
+                | Control::SACL_AUTO_INHERITED);
+        }
+        // SDDL input picks the ACL revision itself.
+        for acl in [&mut sd.sacl, &mut sd.dacl].into_iter().flatten() {
+            acl.revision = Acl::new(acl.aces.clone()).revision;
+        }
+        // Re-encode claim attributes in the layout SDDL input produces.
+        for acl in [&mut sd.sacl, &mut sd.dacl].into_iter().flatten() {
+            for ace in &mut acl.aces {
+                if let crate::ace::Ace::SystemResourceAttribute(r) = ace {
+                    if let Ok(a) = r.attribute() {
+                        r.data = a.encode();
+                    }
+                }
+            }
+        }
         sd.sbz1 = 0;
         for acl in [&mut sd.sacl, &mut sd.dacl].into_iter().flatten() {
             acl.slack.clear();
@@ -323,6 +349,7 @@ impl SecurityDescriptor {
             for ace in &mut acl.aces {
                 let app = ace.has_application_data();
                 match ace.shape_mut() {
+                    crate::ace::ShapeMut::Compound(a) => a.extra.clear(),
                     crate::ace::ShapeMut::Basic(a) if !app => a.extra.clear(),
                     crate::ace::ShapeMut::Object(a) if !app => a.extra.clear(),
                     _ => {}

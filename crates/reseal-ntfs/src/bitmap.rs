@@ -133,10 +133,10 @@ impl<D: Device> Volume<D> {
             lo = lo.min(s / 8);
             hi = hi.max((s + l).div_ceil(8));
         }
-        let st = self
+        let mut st = self
             .stream(BITMAP_FILE, DATA, &[])?
             .ok_or(Error::NoSpace { what: "$Bitmap" })?;
-        self.write_stream_data(&st, lo, &bm[lo as usize..hi as usize])?;
+        self.write_stream_data(&mut st, lo, &bm[lo as usize..hi as usize])?;
         Ok(got)
     }
 
@@ -162,10 +162,10 @@ impl<D: Device> Volume<D> {
             lo = lo.min(s / 8);
             hi = hi.max((s + l).div_ceil(8));
         }
-        let st = self
+        let mut st = self
             .stream(BITMAP_FILE, DATA, &[])?
             .ok_or(Error::NoSpace { what: "$Bitmap" })?;
-        self.write_stream_data(&st, lo, &bm[lo as usize..hi as usize])
+        self.write_stream_data(&mut st, lo, &bm[lo as usize..hi as usize])
     }
 
     /// Allocate an MFT record: the first clear bit of `$MFT:$BITMAP` from 64, growing the MFT
@@ -231,10 +231,14 @@ impl<D: Device> Volume<D> {
         };
         let r = Record::format(num, rs as usize, seq, usn, flags | record::FLAG_IN_USE);
         set_bit(&mut bm, num, true);
-        let st = self.stream(MFT, BITMAP, &[])?.ok_or(Error::NoSpace {
+        let mut st = self.stream(MFT, BITMAP, &[])?.ok_or(Error::NoSpace {
             what: "$MFT:$BITMAP",
         })?;
-        self.write_stream_data(&st, num / 8, &bm[(num / 8) as usize..=(num / 8) as usize])?;
+        self.write_stream_data(
+            &mut st,
+            num / 8,
+            &bm[(num / 8) as usize..=(num / 8) as usize],
+        )?;
         Ok(r)
     }
 
@@ -251,9 +255,13 @@ impl<D: Device> Volume<D> {
         self.write_record(&mut r)?;
         let mut bm = self.read_all(MFT, BITMAP, &[])?;
         set_bit(&mut bm, num, false);
-        let st = self.stream(MFT, BITMAP, &[])?.ok_or(Error::NoSpace {
+        let mut st = self.stream(MFT, BITMAP, &[])?.ok_or(Error::NoSpace {
             what: "$MFT:$BITMAP",
         })?;
-        self.write_stream_data(&st, num / 8, &bm[(num / 8) as usize..=(num / 8) as usize])
+        self.write_stream_data(
+            &mut st,
+            num / 8,
+            &bm[(num / 8) as usize..=(num / 8) as usize],
+        )
     }
 }

@@ -259,10 +259,10 @@ impl<D: Device> Volume<D> {
         if end > s.size {
             self.set_stream_len(num, DATA, &[], end, Grow::default())?;
         }
-        let s = self
+        let mut s = self
             .stream(num, DATA, &[])?
             .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
-        self.write_stream_data(&s, offset, data)
+        self.write_stream_data(&mut s, offset, data)
     }
 
     /// Grow or shrink a file to `len` bytes (new bytes read as zero).
@@ -286,10 +286,10 @@ impl<D: Device> Volume<D> {
                 Err(e) => return Err(e),
             };
             v.set_stream_len(num, DATA, &[], data.len() as u64, Grow::default())?;
-            let s = v
+            let mut s = v
                 .stream(num, DATA, &[])?
                 .ok_or_else(|| Error::Invalid(format!("{path} has no data")))?;
-            v.write_stream_data(&s, 0, data)
+            v.write_stream_data(&mut s, 0, data)
         })
     }
 

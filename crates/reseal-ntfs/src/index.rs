@@ -206,7 +206,13 @@ impl<D: Device> Volume<D> {
         let bs = info.block_size as usize;
         // Room for the root value: what the record can hold, minus a small reserve.
         let root_hdr_len = ((0x18 + 2 * name.len() + 7) & !7) + 32;
-        let avail = (r.free() + a.len).saturating_sub(root_hdr_len + 8);
+        // Keep room for $INDEX_ALLOCATION/$BITMAP (created on promotion) and runlist growth.
+        let reserve = if r.find(INDEX_ALLOCATION, name)?.is_some() {
+            64
+        } else {
+            256
+        };
+        let avail = (r.free() + a.len).saturating_sub(root_hdr_len + reserve);
         let usa_count = 1 + bs / record::STRIDE;
         let entries_off = ((0x28 + 2 * usa_count + 7) & !7) - 0x18;
         let block_cap = bs - 0x18 - entries_off;
@@ -311,7 +317,7 @@ impl<D: Device> Volume<D> {
         }
         // Write blocks.
         if nblocks > 0 {
-            let st = self
+            let mut st = self
                 .stream(rec, INDEX_ALLOCATION, name)?
                 .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
             let unit = self.vcn_unit(info.block_size);
@@ -343,7 +349,7 @@ impl<D: Device> Volume<D> {
                 let s0 = 0x18 + entries_off;
                 b[s0..s0 + body.len()].copy_from_slice(&body);
                 record::apply_fixups(&mut b, "INDX block", Some(rec))?;
-                self.write_stream_data(&st, off, &b)?;
+                self.write_stream_data(&mut st, off, &b)?;
             }
         }
         // Bitmap.
@@ -365,14 +371,14 @@ impl<D: Device> Volume<D> {
                     },
                 )?;
             }
-            let bst = self
+            let mut bst = self
                 .stream(rec, BITMAP, name)?
                 .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
             let mut bits = vec![0u8; bst.size as usize];
             for i in 0..nblocks {
                 bits[(i / 8) as usize] |= 1 << (i % 8);
             }
-            self.write_stream_data(&bst, 0, &bits)?;
+            self.write_stream_data(&mut bst, 0, &bits)?;
         }
         // Root.
         let mut val = Vec::with_capacity(32);

@@ -314,7 +314,7 @@ impl<D: Device> Volume<D> {
     /// Fill `$LogFile` with 0xFF as ntfs-3g does on a clean mount, so Windows re-initializes the
     /// log instead of replaying stale records over our changes (FORMATS C.9).
     fn reset_logfile(&mut self) -> Result<()> {
-        let Some(s) = self.stream(LOGFILE, DATA, &[])? else {
+        let Some(mut s) = self.stream(LOGFILE, DATA, &[])? else {
             return Ok(());
         };
         let chunk = vec![0xFFu8; 1 << 16];
@@ -329,7 +329,7 @@ impl<D: Device> Volume<D> {
         }
         while off < s.size {
             let n = (s.size - off).min(chunk.len() as u64) as usize;
-            self.write_stream_data(&s, off, &chunk[..n])?;
+            self.write_stream_data(&mut s, off, &chunk[..n])?;
             off += n as u64;
         }
         Ok(())
@@ -679,7 +679,13 @@ impl<D: Device> Volume<D> {
     /// Write bytes that lie within the allocated clusters of a non-resident stream, or within a
     /// resident value. Updates the initialized size (zero-filling the gap) and allocates
     /// clusters for sparse runs touched by the write.
-    pub(crate) fn write_stream_data(&mut self, s: &Stream, off: u64, data: &[u8]) -> Result<()> {
+    pub(crate) fn write_stream_data(
+        &mut self,
+        s_out: &mut Stream,
+        off: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        let s: &Stream = s_out;
         let end = off + data.len() as u64;
         if end > s.size {
             return Err(Error::Invalid(format!(
@@ -712,6 +718,19 @@ impl<D: Device> Volume<D> {
         }
         let cs = self.cs();
         let mut s = s.clone();
+        let r = self.write_nonres_inner(&mut s, off, data, end, cs);
+        *s_out = s;
+        r
+    }
+
+    fn write_nonres_inner(
+        &mut self,
+        s: &mut Stream,
+        off: u64,
+        data: &[u8],
+        end: u64,
+        cs: u64,
+    ) -> Result<()> {
         // Allocate sparse clusters touched by the write.
         let (c0, c1) = (off / cs, end.div_ceil(cs));
         if s.runs
@@ -766,7 +785,7 @@ impl<D: Device> Volume<D> {
             }
             data_run::normalize(&mut new_runs);
             s.runs = new_runs;
-            self.rewrite_nonres(&s)?;
+            self.rewrite_nonres(s)?;
         }
         // Zero-fill between the initialized size and the write.
         if off > s.init {
@@ -782,7 +801,7 @@ impl<D: Device> Volume<D> {
         self.write_runs(&runs, off, data, "attribute data", s.base)?;
         if end > s.init {
             s.init = end;
-            self.set_nonres_sizes(&s)?;
+            self.set_nonres_sizes(s)?;
         }
         Ok(())
     }

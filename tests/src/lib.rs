@@ -314,6 +314,8 @@ pub enum PartContent {
     Ntfs(NtfsSpec),
     /// Raw bytes written at the partition start.
     Bytes(Vec<u8>),
+    /// A prepared file (e.g. an NTFS volume built beforehand) copied in sparsely.
+    File(PathBuf),
 }
 
 /// GPT type GUIDs used by Windows disks.
@@ -396,6 +398,10 @@ impl DiskSpec {
             let part_file = tmp.path().join(format!("p{i}"));
             match &p.content {
                 PartContent::Empty => continue,
+                PartContent::File(path) => {
+                    copy_sparse(path, out, b.start)?;
+                    continue;
+                }
                 PartContent::Bytes(bytes) => std::fs::write(&part_file, bytes)?,
                 PartContent::Fat32 { label } => {
                     require_tool("mkfs.fat");

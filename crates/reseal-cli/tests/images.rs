@@ -1,0 +1,323 @@
+//! End-to-end: disks whose partition table and NTFS volume were written by independent tools
+//! (sfdisk, mkfs.fat, mkntfs + an ntfs-3g mount), put in every container qemu-img makes (raw,
+//! vpc fixed and dynamic, vhdx fixed and dynamic). `reseal inspect` must report the layout, and
+//! `reseal ls -l` / `reseal cat` must agree with ntfs-3g on every name, size and content hash.
+
+use reseal_tests::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn reseal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reseal"))
+}
+
+fn reseal_out(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = run(reseal().args(args)).expect("reseal failed");
+    out.stdout
+}
+
+/// The NTFS content: nested directories, Unicode and case-colliding-looking names, a file large
+/// enough to be non-resident with several runs, a sparse file, an alternate data stream, and a
+/// directory with enough entries to need an index allocation.
+fn ntfs_entries() -> Vec<Entry> {
+    let mut e = vec![
+        Entry::Dir("Windows/System32/config".into()),
+        Entry::File(
+            "Windows/System32/config/SYSTEM".into(),
+            pseudo_random(1, 3 << 20),
+        ),
+        Entry::File(
+            "Windows/System32/config/SAM".into(),
+            pseudo_random(2, 65536),
+        ),
+        Entry::File(
+            "Windows/win.ini".into(),
+            b"; for 16-bit app support\r\n".to_vec(),
+        ),
+        Entry::File(
+            "Users/Åsa Ölund/Desktop/résumé.txt".into(),
+            "Ünïcödé ✓".as_bytes().to_vec(),
+        ),
+        Entry::File("Users/日本語/ファイル.txt".into(), pseudo_random(3, 5000)),
+        Entry::File("empty.txt".into(), Vec::new()),
+        Entry::File("tiny.bin".into(), vec![7]),
+        Entry::Sparse {
+            path: "sparse.vhd".into(),
+            len: 20 << 20,
+            offset: 9 << 20,
+            data: pseudo_random(4, 70000),
+        },
+        Entry::File("withstream.txt".into(), b"main data".to_vec()),
+        Entry::Stream {
+            path: "withstream.txt".into(),
+            stream: "Zone.Identifier".into(),
+            data: b"[ZoneTransfer]\r\nZoneId=3\r\n".to_vec(),
+        },
+    ];
+    for i in 0..400 {
+        e.push(Entry::File(
+            format!("many/file-{i:04} with a fairly long name to fill index blocks.txt"),
+            format!("content {i}").into_bytes(),
+        ));
+    }
+    e
+}
+
+/// (relative path → size) for files and (relative path → None) for directories, from a mount.
+fn walk_mount(root: &Path) -> BTreeMap<String, Option<u64>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for ent in std::fs::read_dir(root.join(&rel)).unwrap() {
+            let ent = ent.unwrap();
+            let name = ent.file_name().into_string().unwrap();
+            let r = rel.join(&name);
+            let md = ent.metadata().unwrap();
+            let key = r.to_string_lossy().replace('\\', "/");
+            if md.is_dir() {
+                out.insert(key, None);
+                stack.push(r);
+            } else {
+                out.insert(key, Some(md.len()));
+            }
+        }
+    }
+    out
+}
+
+/// Parse one `reseal ls -l` line: (is_dir, size, name).
+fn parse_long(line: &str) -> Option<(bool, u64, String)> {
+    if line.trim_start().starts_with("stream") {
+        return None;
+    }
+    // attrs size date time record, then two spaces and the name
+    let mut rest = line;
+    let mut fields = Vec::new();
+    for _ in 0..5 {
+        rest = rest.trim_start();
+        let end = rest.find(' ').unwrap_or(rest.len());
+        fields.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    let name = rest.strip_prefix("  ")?;
+    let is_dir = fields[0].starts_with('d');
+    let name = name.strip_suffix('/').unwrap_or(name).to_string();
+    Some((is_dir, fields[1].parse().ok()?, name))
+}
+
+fn walk_reseal(image: &Path) -> BTreeMap<String, Option<u64>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![String::new()];
+    while let Some(dir) = stack.pop() {
+        let arg = format!("/{dir}");
+        let text = reseal_out(&[
+            "ls".as_ref(),
+            "-l".as_ref(),
+            image.as_os_str(),
+            arg.as_ref(),
+        ]);
+        for line in String::from_utf8(text).unwrap().lines() {
+            let Some((is_dir, size, name)) = parse_long(line) else {
+                continue;
+            };
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            if is_dir {
+                out.insert(rel.clone(), None);
+                stack.push(rel);
+            } else {
+                out.insert(rel, Some(size));
+            }
+        }
+    }
+    out
+}
+
+fn build_disk(dir: &Path) -> (PathBuf, PathBuf, Vec<BuiltPart>) {
+    let ntfs = dir.join("ntfs.img");
+    NtfsSpec {
+        size: 96 << 20,
+        cluster: 4096,
+        label: "Windows".into(),
+        entries: ntfs_entries(),
+    }
+    .build(&ntfs)
+    .unwrap();
+    let disk = dir.join("disk.raw");
+    let spec = DiskSpec {
+        label: "gpt".into(),
+        tail: 1 << 20,
+        parts: vec![
+            PartSpec {
+                kind: gpt_type::ESP.into(),
+                name: "EFI system partition".into(),
+                size: 33 << 20,
+                content: PartContent::Fat32 {
+                    label: "SYSTEM".into(),
+                },
+            },
+            PartSpec {
+                kind: gpt_type::MSR.into(),
+                name: "Microsoft reserved partition".into(),
+                size: 16 << 20,
+                content: PartContent::Empty,
+            },
+            PartSpec {
+                kind: gpt_type::BASIC_DATA.into(),
+                name: "Basic data partition".into(),
+                size: 96 << 20,
+                content: PartContent::File(ntfs.clone()),
+            },
+        ],
+    };
+    let parts = spec.build(&disk).unwrap();
+    (disk, ntfs, parts)
+}
+
+#[test]
+fn qemu_containers_of_a_gpt_ntfs_disk_agree_with_ntfs3g() {
+    require_tool("qemu-img");
+    let tmp = tempfile::tempdir().unwrap();
+    let (disk, ntfs, parts) = build_disk(tmp.path());
+
+    // The oracle: what ntfs-3g sees in the volume.
+    let mount = NtfsMount::new(&ntfs, "ro,streams_interface=windows").unwrap();
+    let expected = walk_mount(mount.path());
+    let mut hashes = BTreeMap::new();
+    for (rel, size) in &expected {
+        if size.is_some() {
+            hashes.insert(
+                rel.clone(),
+                sha256_hex(&std::fs::read(mount.path().join(rel)).unwrap()),
+            );
+        }
+    }
+    let stream = std::fs::read(format!(
+        "{}:Zone.Identifier",
+        mount.path().join("withstream.txt").display()
+    ))
+    .unwrap();
+    mount.unmount().unwrap();
+    assert!(
+        expected.len() > 400,
+        "the oracle walk found {} entries",
+        expected.len()
+    );
+
+    let variants: &[(&str, &str, &str, &str)] = &[
+        ("raw", "raw", "", "raw"),
+        ("vhd-fixed", "vpc", "subformat=fixed", "vhd (fixed)"),
+        ("vhd-dynamic", "vpc", "subformat=dynamic", "vhd (dynamic)"),
+        ("vhdx-fixed", "vhdx", "subformat=fixed", "vhdx (fixed)"),
+        (
+            "vhdx-dynamic",
+            "vhdx",
+            "subformat=dynamic",
+            "vhdx (dynamic)",
+        ),
+    ];
+    for (name, fmt, opts, shown) in variants {
+        let image = tmp.path().join(format!("image.{name}"));
+        let mut c = Command::new("qemu-img");
+        c.args(["convert", "-f", "raw", "-O", fmt]);
+        if !opts.is_empty() {
+            c.args(["-o", opts]);
+        }
+        run(c.arg(&disk).arg(&image)).unwrap();
+
+        // inspect: the layout sfdisk wrote.
+        let v: serde_json::Value = serde_json::from_slice(&reseal_out(&[
+            "inspect".as_ref(),
+            image.as_os_str(),
+            "--json".as_ref(),
+        ]))
+        .unwrap();
+        assert_eq!(v["container"]["format"], *shown, "{name}");
+        // qemu's vpc rounds the virtual size to its CHS geometry; it is never smaller.
+        assert!(
+            v["container"]["virtual_size"].as_u64().unwrap()
+                >= std::fs::metadata(&disk).unwrap().len()
+        );
+        let t = &v["partition_table"];
+        assert_eq!(t["scheme"], "gpt", "{name}");
+        let ps = t["partitions"].as_array().unwrap();
+        assert_eq!(ps.len(), 3, "{name}");
+        for (p, b) in ps.iter().zip(&parts) {
+            assert_eq!(p["start"].as_u64().unwrap(), b.start, "{name}");
+            assert_eq!(p["size"].as_u64().unwrap(), b.size, "{name}");
+        }
+        assert_eq!(ps[0]["type"], "EFI system");
+        assert_eq!(ps[0]["filesystem"]["type"], "FAT32");
+        assert_eq!(ps[1]["type"], "Microsoft reserved");
+        assert_eq!(ps[2]["type"], "Microsoft basic data");
+        assert_eq!(ps[2]["name"], "Basic data partition");
+        assert_eq!(ps[2]["filesystem"]["type"], "NTFS");
+        assert_eq!(ps[2]["filesystem"]["cluster_size"], 4096);
+        assert_eq!(ps[2]["ntfs"]["label"], "Windows");
+        assert_eq!(ps[2]["ntfs"]["version"], "3.1");
+        assert_eq!(ps[2]["ntfs"]["state"]["dirty"], false);
+
+        // ls -l: every name and size.
+        let seen = walk_reseal(&image);
+        assert_eq!(
+            seen, expected,
+            "{name}: reseal ls -l disagrees with ntfs-3g"
+        );
+
+        // cat: every file's content hash (spot-check the many/ dir to keep the test fast).
+        for (rel, want) in &hashes {
+            if rel.starts_with("many/") && !rel.ends_with("0.txt") {
+                continue;
+            }
+            let got = reseal_out(&["cat".as_ref(), image.as_os_str(), rel.as_ref()]);
+            assert_eq!(&sha256_hex(&got), want, "{name}: content of {rel}");
+        }
+        // Case-insensitive, backslash paths, and an alternate data stream.
+        let got = reseal_out(&[
+            "cat".as_ref(),
+            image.as_os_str(),
+            r"\WINDOWS\win.INI".as_ref(),
+        ]);
+        assert_eq!(got, b"; for 16-bit app support\r\n");
+        let got = reseal_out(&[
+            "cat".as_ref(),
+            image.as_os_str(),
+            "withstream.txt:Zone.Identifier".as_ref(),
+        ]);
+        assert_eq!(got, stream);
+    }
+}
+
+#[test]
+fn partition_choice_errors_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (disk, _, _) = build_disk(tmp.path());
+    let out = reseal()
+        .args(["ls"])
+        .arg(&disk)
+        .args(["-p", "1", "/"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("partition 1 holds FAT32, not NTFS"), "{err}");
+    let out = reseal()
+        .args(["ls"])
+        .arg(&disk)
+        .args(["-p", "9", "/"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no partition 9"), "{err}");
+    let out = reseal()
+        .args(["cat"])
+        .arg(&disk)
+        .arg("/no/such/file")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -28,7 +28,7 @@ pub mod sddl;
 mod sid;
 pub mod sidmap;
 
-pub use ace::{AccessMask, Ace, AceFlags, BasicAce, ObjectAce, ResourceAttributeAce};
+pub use ace::{AccessMask, Ace, AceFlags, BasicAce, CompoundAce, ObjectAce, ResourceAttributeAce};
 pub use acl::Acl;
 pub use descriptor::{sid_positions, Control, SecurityDescriptor};
 pub use error::{Error, Result};

@@ -277,6 +277,7 @@ fn crafted_states_agree_with_ntfs3g() {
 
     // Real Windows 7 restart area placed in the volume's $LogFile: clean / LFS 2.0 / unclean.
     let l7 = corpus_log(&root, "LogFile_7.bin")[..8192].to_vec();
+    #[allow(clippy::type_complexity)]
     let variants: [(&str, Option<(i16, i16)>, Option<u16>, LogFileState, Verdict); 3] = [
         ("log-clean", None, None, LogFileState::Clean, Verdict::Fine),
         (

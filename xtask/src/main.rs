@@ -5,8 +5,10 @@
 //! - `licenses`  fail if a GPL/AGPL/LGPL crate is in the non-dev dependency graph of a library
 //! - `fuzz`      run every cargo-fuzz target for a while (`--seconds N`, default 60)
 //! - `bench`     benchmarks side by side with the peer tools (see `xtask/src/bench.rs`)
+//! - `fixtures`  rebuild the committed fixture images (see `xtask/src/fixtures.rs`)
 
 mod bench;
+mod fixtures;
 mod licenses;
 mod tools;
 
@@ -33,6 +35,7 @@ fn run() -> Result<()> {
         "licenses" | "licences" => licenses::check(&workspace_root()),
         "fuzz" => fuzz(rest),
         "bench" => bench::run(rest),
+        "fixtures" => fixtures::run_fixtures(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -46,7 +49,8 @@ const HELP: &str = "usage: cargo xtask <task>
   tools [--install]                            check (or install) the oracle tools
   licenses                                     non-dev dependency licence check
   fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)
-  bench [NAME...]                              benchmarks against the peer tools (ratios)";
+  bench [NAME...]                              benchmarks against the peer tools (ratios)
+  fixtures                                     rebuild the committed fixture images";
 
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {

@@ -1,0 +1,43 @@
+//! The README's quick start: `reseal inspect` on the committed fixture.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn inspect_committed_fixture() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx");
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("inspect")
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "vhdx (dynamic)",
+        "gpt",
+        "EFI system",
+        "FAT32 label \"SYSTEM\"",
+        "Microsoft reserved",
+        "Microsoft basic data \"Basic data partition\"",
+        "NTFS 3.1 label \"Windows\" state clean",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["ls"])
+        .arg(&fixture)
+        .arg("/Windows")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("System32/") && text.contains("win.ini"),
+        "{text}"
+    );
+}

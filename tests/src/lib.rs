@@ -3,6 +3,8 @@
 //! (sfdisk, mkfs.fat, mkntfs and an ntfs-3g FUSE mount), so that our readers are checked against
 //! data we did not write.
 
+pub mod windows;
+
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};

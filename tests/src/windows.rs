@@ -1,0 +1,1 @@
+//! Windows-like fixture images from a declarative description (in progress).

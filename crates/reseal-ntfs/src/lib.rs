@@ -20,7 +20,9 @@ pub mod data_run;
 pub mod error;
 pub mod file;
 pub mod index;
+pub mod quota;
 pub mod record;
+pub mod secure;
 pub mod upcase;
 pub mod volume;
 

@@ -1,0 +1,367 @@
+//! Security descriptors: `$Secure` (`$SDS` stream, `$SII` and `$SDH` indexes) and legacy
+//! `$SECURITY_DESCRIPTOR` attributes. Descriptors are opaque self-relative byte buffers here;
+//! SDDL lives in `reseal-security`. Reference: FORMATS.md C.5.
+
+use std::collections::HashMap;
+
+use reseal_disk::Device;
+
+use crate::attribute::{self, SECURITY_DESCRIPTOR, STANDARD_INFORMATION};
+use crate::error::{Error, Result};
+use crate::record::{le16, le32, le64, put16, put32, put64};
+use crate::volume::{Grow, Volume, SECURE};
+
+const BLOCK: u64 = 0x40000;
+
+/// The NTFS security-descriptor hash: for each little-endian u32 word, `h = word + rol(h, 3)`.
+pub fn sd_hash(sd: &[u8]) -> u32 {
+    sd.chunks_exact(4).fold(0u32, |h, w| {
+        u32::from_le_bytes([w[0], w[1], w[2], w[3]]).wrapping_add(h.rotate_left(3))
+    })
+}
+
+fn name(s: &str) -> Vec<u16> {
+    s.encode_utf16().collect()
+}
+
+/// Entry data of a view index entry.
+fn entry_data(e: &[u8]) -> &[u8] {
+    let o = usize::from(le16(e, 0));
+    let l = usize::from(le16(e, 2));
+    e.get(o..o + l).unwrap_or(&[])
+}
+
+/// An `$SDS` entry header as found in `$SII`/`$SDH` data.
+#[derive(Debug, Clone, Copy)]
+struct SdsRef {
+    hash: u32,
+    id: u32,
+    offset: u64,
+    length: u32,
+}
+
+fn sds_ref(d: &[u8]) -> Option<SdsRef> {
+    if d.len() < 20 {
+        return None;
+    }
+    Some(SdsRef {
+        hash: le32(d, 0),
+        id: le32(d, 4),
+        offset: le64(d, 8),
+        length: le32(d, 16),
+    })
+}
+
+fn sds_header(r: &SdsRef) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    put32(&mut h, 0, r.hash);
+    put32(&mut h, 4, r.id);
+    put64(&mut h, 8, r.offset);
+    put32(&mut h, 16, r.length);
+    h
+}
+
+fn sii_entry(r: &SdsRef) -> Vec<u8> {
+    let mut e = vec![0u8; 40];
+    put16(&mut e, 0, 20);
+    put16(&mut e, 2, 20);
+    put16(&mut e, 8, 40);
+    put16(&mut e, 10, 4);
+    put32(&mut e, 16, r.id);
+    e[20..40].copy_from_slice(&sds_header(r));
+    e
+}
+
+fn sdh_entry(r: &SdsRef) -> Vec<u8> {
+    let mut e = vec![0u8; 48];
+    put16(&mut e, 0, 24);
+    put16(&mut e, 2, 20);
+    put16(&mut e, 8, 48);
+    put16(&mut e, 10, 8);
+    put32(&mut e, 16, r.hash);
+    put32(&mut e, 20, r.id);
+    e[24..44].copy_from_slice(&sds_header(r));
+    e[44..48].copy_from_slice(&[b'I', 0, b'I', 0]);
+    e
+}
+
+fn sdh_key(e: &[u8]) -> (u32, u32) {
+    (le32(e, 16), le32(e, 20))
+}
+
+impl<D: Device> Volume<D> {
+    fn sii(&self) -> Result<Vec<SdsRef>> {
+        let (_, ents) = self.read_index(SECURE, &name("$SII"))?;
+        ents.iter()
+            .map(|e| {
+                sds_ref(entry_data(e)).ok_or_else(|| {
+                    Error::corrupt("$SII entry", Some(SECURE), 0, "data shorter than 20 bytes")
+                })
+            })
+            .collect()
+    }
+
+    fn read_sds(&self, r: &SdsRef) -> Result<Vec<u8>> {
+        let s = self
+            .stream(SECURE, attribute::DATA, &name("$SDS"))?
+            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+        let len = u64::from(r.length);
+        if len < 20 || r.offset.checked_add(len).is_none_or(|e| e > s.size) {
+            return Err(Error::corrupt(
+                "$SDS entry",
+                Some(SECURE),
+                r.offset,
+                format!("length {len} outside $SDS"),
+            ));
+        }
+        let mut b = vec![0u8; len as usize];
+        self.read_stream(&s, r.offset, &mut b)?;
+        if le32(&b, 4) != r.id {
+            return Err(Error::corrupt(
+                "$SDS entry",
+                Some(SECURE),
+                r.offset + 4,
+                format!("id {} where $SII says {}", le32(&b, 4), r.id),
+            ));
+        }
+        Ok(b[20..].to_vec())
+    }
+
+    /// The security descriptor (self-relative bytes) that applies to `path`: through
+    /// `$STANDARD_INFORMATION` security_id and `$Secure`, else a legacy `$SECURITY_DESCRIPTOR`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`Error::Corrupt`] for dangling ids or malformed `$Secure`.
+    pub fn security_descriptor(&self, path: &str) -> Result<Vec<u8>> {
+        let num = self.lookup(path)?;
+        let info = self.metadata(path)?;
+        if info.security_id != 0 {
+            let r = self
+                .sii()?
+                .into_iter()
+                .find(|r| r.id == info.security_id)
+                .ok_or_else(|| {
+                    Error::corrupt(
+                        "$SII",
+                        Some(SECURE),
+                        0,
+                        format!("no entry for security id {}", info.security_id),
+                    )
+                })?;
+            return self.read_sds(&r);
+        }
+        if self.stream(num, SECURITY_DESCRIPTOR, &[])?.is_some() {
+            return self.read_all(num, SECURITY_DESCRIPTOR, &[]);
+        }
+        Err(Error::NotFound {
+            path: format!("{path} (security descriptor)"),
+        })
+    }
+
+    /// Give `path` the descriptor `sd`: reuse an identical `$Secure` entry (found through
+    /// `$SDH`) or append one (both `$SDS` copies, `$SII` and `$SDH` entries). Returns the
+    /// security id. A legacy `$SECURITY_DESCRIPTOR` attribute on the file is removed.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a descriptor shorter than 20 bytes; [`Error::Unsupported`] for a
+    /// file whose `$STANDARD_INFORMATION` has no security_id field (NTFS 1.x); others as usual.
+    pub fn set_security(&mut self, path: &str, sd: &[u8]) -> Result<u32> {
+        if sd.len() < 20 || sd[0] != 1 {
+            return Err(Error::Invalid(
+                "not a self-relative security descriptor".into(),
+            ));
+        }
+        let num = self.lookup(path)?;
+        self.tx(|v| {
+            let id = v.find_or_add_sd(sd)?;
+            let mut r = v.read_record(num)?;
+            let si = r
+                .find(STANDARD_INFORMATION, &[])?
+                .ok_or_else(|| Error::corrupt("$STANDARD_INFORMATION", Some(num), 0, "missing"))?;
+            if si.value_len < 72 {
+                return Err(Error::unsupported(
+                    Some(num),
+                    "$STANDARD_INFORMATION without security_id (NTFS 1.x)",
+                ));
+            }
+            put32(&mut r.buf, si.off + si.value_off + 52, id);
+            if let Some(a) = r.find(SECURITY_DESCRIPTOR, &[])? {
+                if a.nonres {
+                    let mut ext = Vec::new();
+                    for run in a.runs(&r.buf, num)? {
+                        if let Some(l) = run.lcn {
+                            ext.push((l, run.len));
+                        }
+                    }
+                    v.free_clusters(&ext)?;
+                }
+                r.remove_attr(a.off, a.len);
+            }
+            v.write_record(&mut r)?;
+            Ok(id)
+        })
+    }
+
+    /// Find `sd` in `$Secure` through `$SDH`, or append it. Returns its security id.
+    pub(crate) fn find_or_add_sd(&mut self, sd: &[u8]) -> Result<u32> {
+        let h = sd_hash(sd);
+        let sdh_name = name("$SDH");
+        let (_, sdh) = self.read_index(SECURE, &sdh_name)?;
+        for e in &sdh {
+            if sdh_key(e).0 == h {
+                if let Some(r) = sds_ref(entry_data(e)) {
+                    if self.read_sds(&r)? == sd {
+                        return Ok(r.id);
+                    }
+                }
+            }
+        }
+        let sii = self.sii()?;
+        let last = sii.iter().max_by_key(|r| r.offset);
+        let id = sii.iter().map(|r| r.id).max().map_or(0x100, |m| m + 1);
+        let length = 20 + sd.len() as u32;
+        let mut off = last.map_or(0, |r| (r.offset + u64::from(r.length) + 15) & !15);
+        if (off % BLOCK) + u64::from(length) > BLOCK || (off / BLOCK) % 2 == 1 {
+            off = (off / (2 * BLOCK) + 1) * 2 * BLOCK;
+        }
+        let r = SdsRef {
+            hash: h,
+            id,
+            offset: off,
+            length,
+        };
+        let mut bytes = sds_header(&r).to_vec();
+        bytes.extend_from_slice(sd);
+        let sds_name = name("$SDS");
+        let s = self
+            .stream(SECURE, attribute::DATA, &sds_name)?
+            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+        let end = off + BLOCK + u64::from(length);
+        if s.size < end {
+            self.set_stream_len(
+                SECURE,
+                attribute::DATA,
+                &sds_name,
+                end,
+                Grow {
+                    zero: true,
+                    mft_zone: false,
+                },
+            )?;
+        }
+        let mut s = self
+            .stream(SECURE, attribute::DATA, &sds_name)?
+            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+        self.write_stream_data(&mut s, off, &bytes)?;
+        self.write_stream_data(&mut s, off + BLOCK, &bytes)?;
+        let mut sii_e: Vec<Vec<u8>> = sii.iter().map(sii_entry).collect();
+        sii_e.push(sii_entry(&r));
+        let mut sdh_e = sdh;
+        sdh_e.push(sdh_entry(&r));
+        sdh_e.sort_by_key(|e| sdh_key(e));
+        self.write_index(SECURE, &name("$SII"), &sii_e)?;
+        self.write_index(SECURE, &sdh_name, &sdh_e)?;
+        Ok(id)
+    }
+
+    /// Rewrite descriptors in place. `f(security_id, sd)` returns a replacement of the same
+    /// length (or `None` to keep it). Covers every `$Secure` entry (hash updated in both `$SDS`
+    /// copies and `$SII`, `$SDH` entries re-keyed and re-sorted) and every legacy
+    /// `$SECURITY_DESCRIPTOR` attribute (passed with id 0). Returns how many were changed.
+    /// All-or-nothing: a length change anywhere aborts before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] if `f` changes a descriptor's length; corruption errors.
+    pub fn rewrite_descriptors(
+        &mut self,
+        mut f: impl FnMut(u32, &[u8]) -> Option<Vec<u8>>,
+    ) -> Result<usize> {
+        self.tx(|v| {
+            let mut changed = 0usize;
+            let sii = v.sii()?;
+            let sds_name = name("$SDS");
+            let mut new_hash: HashMap<u32, u32> = HashMap::new();
+            let mut updated: Vec<SdsRef> = Vec::with_capacity(sii.len());
+            for r in &sii {
+                let sd = v.read_sds(r)?;
+                let mut nr = *r;
+                if let Some(n) = f(r.id, &sd) {
+                    if n.len() != sd.len() {
+                        return Err(Error::unsupported(
+                            Some(SECURE),
+                            format!("descriptor {} would change length ({} -> {}); only same-length rewrites are done in place", r.id, sd.len(), n.len()),
+                        ));
+                    }
+                    if n != sd {
+                        nr.hash = sd_hash(&n);
+                        let mut bytes = sds_header(&nr).to_vec();
+                        bytes.extend_from_slice(&n);
+                        let mut s = v
+                            .stream(SECURE, attribute::DATA, &sds_name)?
+                            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+                        v.write_stream_data(&mut s, r.offset, &bytes)?;
+                        if r.offset + BLOCK + bytes.len() as u64 <= s.size {
+                            v.write_stream_data(&mut s, r.offset + BLOCK, &bytes)?;
+                        }
+                        new_hash.insert(r.id, nr.hash);
+                        changed += 1;
+                    }
+                }
+                updated.push(nr);
+            }
+            if !new_hash.is_empty() {
+                let sii_e: Vec<Vec<u8>> = updated.iter().map(sii_entry).collect();
+                v.write_index(SECURE, &name("$SII"), &sii_e)?;
+                let (_, sdh) = v.read_index(SECURE, &name("$SDH"))?;
+                let by_id: HashMap<u32, SdsRef> = updated.iter().map(|r| (r.id, *r)).collect();
+                let mut sdh_e: Vec<Vec<u8>> = sdh
+                    .into_iter()
+                    .map(|e| {
+                        let (_, id) = sdh_key(&e);
+                        match (new_hash.contains_key(&id), by_id.get(&id)) {
+                            (true, Some(r)) => sdh_entry(r),
+                            _ => e,
+                        }
+                    })
+                    .collect();
+                sdh_e.sort_by_key(|e| sdh_key(e));
+                v.write_index(SECURE, &name("$SDH"), &sdh_e)?;
+            }
+            // Legacy per-file descriptors.
+            for num in 0..v.mft_records() {
+                let Ok(r) = v.read_record(num) else { continue };
+                if !r.in_use() || r.base_ref() != 0 {
+                    continue;
+                }
+                if r.find(SECURITY_DESCRIPTOR, &[])?.is_none() {
+                    continue;
+                }
+                let sd = v.read_all(num, SECURITY_DESCRIPTOR, &[])?;
+                if let Some(n) = f(0, &sd) {
+                    if n.len() != sd.len() {
+                        return Err(Error::unsupported(Some(num), "legacy $SECURITY_DESCRIPTOR would change length"));
+                    }
+                    if n != sd {
+                        let mut s = v
+                            .stream(num, SECURITY_DESCRIPTOR, &[])?
+                            .ok_or_else(|| Error::corrupt("$SECURITY_DESCRIPTOR", Some(num), 0, "vanished"))?;
+                        v.write_stream_data(&mut s, 0, &n)?;
+                        changed += 1;
+                    }
+                }
+            }
+            Ok(changed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_matches_definition() {
+        assert_eq!(sd_hash(&[1, 0, 0, 0]), 1);
+        assert_eq!(sd_hash(&[1, 0, 0, 0, 2, 0, 0, 0, 9]), 2 + (1u32 << 3));
+    }
+}

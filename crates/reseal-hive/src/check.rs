@@ -8,9 +8,20 @@ use crate::hive::{CellOffset, Hive};
 use crate::key_node::{parse_list, Key, ListKind};
 use crate::name::NameRef;
 
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Windows may misread or corrupt the hive.
+    Error,
+    /// Harmless inconsistency Windows itself produces (e.g. leaked cells).
+    Warning,
+}
+
 /// One structural problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Severity.
+    pub severity: Severity,
     /// Cell (or hbin) offset relative to the hive bins, if any.
     pub cell: Option<CellOffset>,
     /// Structure name.
@@ -40,7 +51,9 @@ struct Ctx<'h> {
 impl Ctx<'_> {
     fn p(&mut self, cell: Option<CellOffset>, structure: &'static str, message: impl Into<String>) {
         if self.problems.len() < 10_000 {
-            self.problems.push(Problem { cell, structure, message: message.into() });
+            let message: String = message.into();
+            let severity = if structure == "free space" { Severity::Warning } else { Severity::Error };
+            self.problems.push(Problem { severity, cell, structure, message });
         }
     }
     fn use_cell(&mut self, c: CellOffset, what: &'static str) -> bool {

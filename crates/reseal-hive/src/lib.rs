@@ -41,7 +41,7 @@ pub mod name;
 pub mod reg;
 
 pub use base_block::BaseBlock;
-pub use check::{check, Problem};
+pub use check::{check, Problem, Severity};
 pub use error::{HiveError, Result};
 pub use hive::{limits, CellOffset, Hive, KeyOffset};
 pub use key_node::{Key, SubkeyIter, ValueIter, Visitor};

@@ -119,7 +119,7 @@ fn parse_entries(log: &[u8]) -> (Vec<LogEntry<'_>>, Option<String>) {
         };
         let refs = &e[40..refs_end];
         let total: usize = refs.chunks_exact(8).map(|r| rd_u32(r, 4).unwrap_or(0) as usize).sum();
-        let pages_start = refs_end.div_ceil(512) * 512;
+        let pages_start = refs_end;
         if pages_start.checked_add(total).is_none_or(|t| t > size) {
             return (out, Some(format!("entry at {pos:#x}: page data runs past the entry")));
         }
@@ -224,6 +224,8 @@ impl Hive {
                 report.base_block_repaired = true;
             }
             let mut last: Option<u32> = None;
+            let primary_seq2 = pbb.map(|b| b.seq2).unwrap_or(0);
+            let mut gap_noted = false;
             let mut hbins = rd_u32(&data, base_block::HBINS_SIZE_OFFSET).unwrap_or(0);
             for l in &order {
                 let (entries, err) = parse_entries(l.bytes);
@@ -233,7 +235,14 @@ impl Hive {
                 let mut applied = 0usize;
                 for e in entries {
                     match last {
-                        None if e.seq < l.bb.seq1 => continue,
+                        None if e.seq < l.bb.seq1 || (primary_ok && e.seq < primary_seq2) => continue,
+                        None if primary_ok && e.seq != primary_seq2 && !gap_noted => {
+                            gap_noted = true;
+                            notes.push(format!(
+                                "{}: log starts at sequence {} but the primary expects {primary_seq2} (entries missing)",
+                                l.name, e.seq
+                            ));
+                        }
                         Some(n) if e.seq <= n => continue,
                         Some(n) if e.seq != n.wrapping_add(1) => {
                             notes.push(format!("{}: sequence gap after {n} (found {})", l.name, e.seq));

@@ -86,6 +86,9 @@ fn sdh_entry(r: &SdsRef) -> Vec<u8> {
 }
 
 fn sdh_key(e: &[u8]) -> (u32, u32) {
+    if e.len() < 24 {
+        return (0, 0);
+    }
     (le32(e, 16), le32(e, 20))
 }
 

@@ -30,6 +30,12 @@ pub(crate) const BITMAP_FILE: u64 = 6;
 pub(crate) const SECURE: u64 = 9;
 pub(crate) const UPCASE: u64 = 10;
 
+fn dev_offset(lcn: u64, dvcn: u64, cs: u64, pos: u64) -> Option<u64> {
+    lcn.checked_add(dvcn)?
+        .checked_mul(cs)?
+        .checked_add(pos % cs)
+}
+
 /// Where an attribute's data lives, gathered across the base record and (read-only) extension
 /// records named by an `$ATTRIBUTE_LIST`.
 #[derive(Debug, Clone)]
@@ -361,12 +367,14 @@ impl<D: Device> Volume<D> {
                 .ok_or_else(|| {
                     Error::corrupt(what, Some(rec), pos, "offset not mapped by the runlist")
                 })?;
-            let run_end = (run.vcn + run.len) * cs;
+            let run_end = (run.vcn + run.len).saturating_mul(cs);
             let n = ((run_end - pos) as usize).min(buf.len() - done);
             match run.lcn {
                 None => buf[done..done + n].fill(0),
                 Some(l) => {
-                    let dev_off = (l + (vcn - run.vcn)) * cs + pos % cs;
+                    let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
+                        Error::corrupt(what, Some(rec), pos, "LCN overflows the volume")
+                    })?;
                     self.read_raw(dev_off, &mut buf[done..done + n])?;
                 }
             }
@@ -394,7 +402,7 @@ impl<D: Device> Volume<D> {
                 .ok_or_else(|| {
                     Error::corrupt(what, Some(rec), pos, "offset not mapped by the runlist")
                 })?;
-            let run_end = (run.vcn + run.len) * cs;
+            let run_end = (run.vcn + run.len).saturating_mul(cs);
             let n = ((run_end - pos) as usize).min(data.len() - done);
             match run.lcn {
                 None => {
@@ -406,7 +414,9 @@ impl<D: Device> Volume<D> {
                     }
                 }
                 Some(l) => {
-                    let dev_off = (l + (vcn - run.vcn)) * cs + pos % cs;
+                    let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
+                        Error::corrupt(what, Some(rec), pos, "LCN overflows the volume")
+                    })?;
                     self.write_raw(dev_off, &data[done..done + n])?;
                 }
             }
@@ -479,6 +489,14 @@ impl<D: Device> Volume<D> {
         let mut pieces: Vec<(u64, Attr, Vec<u8>)> = Vec::new();
         let in_base_list = r.find(ATTRIBUTE_LIST, &[])?;
         if let Some(al) = in_base_list {
+            if al.size > 1 << 24 {
+                return Err(Error::corrupt(
+                    "$ATTRIBUTE_LIST",
+                    Some(base),
+                    al.off as u64,
+                    "larger than 16 MiB",
+                ));
+            }
             let list = if al.nonres {
                 let runs = al.runs(&r.buf, base)?;
                 let mut v = vec![0u8; al.size as usize];
@@ -587,14 +605,14 @@ impl<D: Device> Volume<D> {
         }
         let cs = self.cs();
         let mapped = runs.last().map(|r| r.vcn + r.len).unwrap_or(0);
-        if first.compression_unit == 0 && mapped * cs < first.alloc {
+        if first.compression_unit == 0 && mapped.saturating_mul(cs) < first.alloc {
             return Err(Error::corrupt(
                 "attribute header",
                 Some(*hrec),
                 first.off as u64,
                 format!(
                     "runlist maps {} bytes, allocated size is {}",
-                    mapped * cs,
+                    mapped.saturating_mul(cs),
                     first.alloc
                 ),
             ));
@@ -830,9 +848,12 @@ impl<D: Device> Volume<D> {
                         "offset not mapped by the runlist",
                     )
                 })?;
-            let n = (((run.vcn + run.len) * cs - pos) as usize).min(data.len() - done);
+            let n =
+                (((run.vcn + run.len).saturating_mul(cs) - pos) as usize).min(data.len() - done);
             if let Some(l) = run.lcn {
-                let dev_off = (l + (vcn - run.vcn)) * cs + pos % cs;
+                let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
+                    Error::corrupt("attribute data", Some(rec), pos, "LCN overflows the volume")
+                })?;
                 self.write_raw(dev_off, &data[done..done + n])?;
             }
             done += n;

@@ -139,12 +139,24 @@ fn utf16_string(b: &[u8], off: usize) -> Result<String> {
         .map_err(|_| Error::invalid("conditional string", off, "invalid UTF-16"))
 }
 
+/// Maximum nesting of composites (binary) and parentheses/composites (SDDL); deeper input is
+/// rejected instead of risking stack exhaustion on hostile data.
+pub const MAX_DEPTH: usize = 64;
+
 fn parse_tokens(
     b: &[u8],
     start: usize,
     end: usize,
     sids: &mut Vec<Range<usize>>,
+    depth: usize,
 ) -> Result<Vec<Token>> {
+    if depth > MAX_DEPTH {
+        return Err(Error::invalid(
+            "conditional composite",
+            start,
+            "nested too deeply",
+        ));
+    }
     let mut pos = start;
     let mut out = Vec::new();
     while pos < end {
@@ -194,7 +206,7 @@ fn parse_tokens(
             }
             0x50 => {
                 let (s, e) = len_field(pos)?;
-                out.push(Token::Composite(parse_tokens(b, s, e, sids)?));
+                out.push(Token::Composite(parse_tokens(b, s, e, sids, depth + 1)?));
                 pos = e;
             }
             0x51 => {
@@ -277,7 +289,7 @@ impl ConditionalExpression {
             ));
         }
         Ok(ConditionalExpression {
-            tokens: parse_tokens(data, 4, data.len(), sids)?,
+            tokens: parse_tokens(data, 4, data.len(), sids, 0)?,
         })
     }
 
@@ -348,6 +360,7 @@ impl ConditionalExpression {
             base,
             domain,
             out: Vec::new(),
+            depth: 0,
         };
         p.expr()?;
         p.ws();
@@ -420,6 +433,7 @@ struct CondParser<'a> {
     base: usize,
     domain: Option<&'a Sid>,
     out: Vec<Token>,
+    depth: usize,
 }
 
 impl CondParser<'_> {
@@ -461,12 +475,21 @@ impl CondParser<'_> {
         }
         self.c[st..self.i].iter().collect()
     }
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("conditional expression nested too deeply"));
+        }
+        Ok(())
+    }
     fn expr(&mut self) -> Result<()> {
+        self.enter()?;
         self.and()?;
         while self.eat("||") {
             self.and()?;
             self.out.push(Token::Operator(0xA1));
         }
+        self.depth -= 1;
         Ok(())
     }
     fn and(&mut self) -> Result<()> {
@@ -480,7 +503,9 @@ impl CondParser<'_> {
     fn unary(&mut self) -> Result<()> {
         if self.peek_str("!") && !self.peek_str("!=") {
             self.i += 1;
+            self.enter()?;
             self.unary()?;
+            self.depth -= 1;
             self.out.push(Token::Operator(0xA2));
             return Ok(());
         }
@@ -546,6 +571,7 @@ impl CondParser<'_> {
         };
         if c == '{' {
             self.i += 1;
+            self.enter()?;
             let mut items = Vec::new();
             if !self.eat("}") {
                 loop {
@@ -558,6 +584,7 @@ impl CondParser<'_> {
                     }
                 }
             }
+            self.depth -= 1;
             return Ok(Token::Composite(items));
         }
         if c == '"' {
@@ -659,9 +686,15 @@ impl CondParser<'_> {
             while self.c.get(e).is_some_and(|&c| c != ')') {
                 e += 1;
             }
+            if e >= self.c.len() {
+                return Err(Error::Syntax {
+                    position: self.base + st,
+                    reason: "unterminated SID(".into(),
+                });
+            }
             let text: String = self.c[st2..e].iter().collect();
             let sid = crate::sddl::sid_from_sddl(text.trim(), self.base + st2, self.domain)?;
-            self.i = (e + 1).min(self.c.len());
+            self.i = e + 1;
             return Ok(Token::Sid(sid));
         }
         if w.is_empty() {
@@ -784,6 +817,26 @@ mod tests {
             let again = back.to_sddl(None).unwrap();
             assert_eq!(ConditionalExpression::from_sddl(&again, 0, None).unwrap(), e, "{text} -> {again}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let mut data = SIGNATURE.to_vec();
+        for k in 0..10_000u32 {
+            data.push(0x50);
+            data.extend_from_slice(&((10_000 - k - 1) * 5).to_le_bytes());
+        }
+        assert!(ConditionalExpression::parse(&data).is_err());
+        let text = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(ConditionalExpression::from_sddl(&text, 0, None).is_err());
+        let text = format!(
+            "(Member_of {}SID(BA){})",
+            "{".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        assert!(ConditionalExpression::from_sddl(&text, 0, None).is_err());
+        let text = format!("({}(x == 1))", "!".repeat(10_000));
+        assert!(ConditionalExpression::from_sddl(&text, 0, None).is_err());
     }
 
     #[test]

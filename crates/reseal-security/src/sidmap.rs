@@ -236,6 +236,29 @@ impl SidMap {
         (out, n)
     }
 
+    /// Rewrite, in place, every SID of the old domain inside the self-relative descriptor
+    /// `sd_bytes` (at the positions [`crate::sid_positions`] reports: owner, group, ACE
+    /// trustees, conditional-expression SID literals, resource-attribute SID values). Domain
+    /// and account SIDs keep their length, so nothing else moves. Returns the number of SIDs
+    /// rewritten; fails (writing nothing) when the descriptor does not parse.
+    pub fn rewrite_descriptor_bytes(&self, sd_bytes: &mut [u8]) -> Result<usize> {
+        let positions = crate::sid_positions(sd_bytes)?;
+        let mut n = 0;
+        for r in positions {
+            let Ok(sid) = Sid::from_bytes(&sd_bytes[r.clone()]) else {
+                continue;
+            };
+            if let Some(new) = self.map_sid(&sid) {
+                let b = new.to_bytes();
+                if b.len() == r.len() {
+                    sd_bytes[r].copy_from_slice(&b);
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Map every SID of a descriptor (see [`crate::SecurityDescriptor::map_sids`]).
     pub fn map_descriptor(&self, sd: &mut crate::SecurityDescriptor) -> usize {
         sd.map_sids(|s| self.map_sid(s))
@@ -354,6 +377,29 @@ mod tests {
         let mut t = old.to_bytes();
         t.truncate(26);
         assert_eq!(m.replace_binary(&mut t), 0);
+    }
+
+    #[test]
+    fn descriptor_bytes_in_place() {
+        let m = map();
+        let sd = crate::SecurityDescriptor::from_sddl(
+            "O:S-1-5-21-111-222-333-1000G:S-1-5-21-111-222-333-513D:(A;;FA;;;S-1-5-21-111-222-333-1000)\
+             (XA;;FX;;;WD;(Member_of {SID(S-1-5-21-111-222-333-1001), SID(BA)}))\
+             S:(RA;;;;;WD;(\"x\",TD,0x0,SID(S-1-5-21-111-222-333-1002)))",
+        )
+        .unwrap();
+        let mut bytes = sd.to_bytes().unwrap();
+        let before = bytes.clone();
+        assert_eq!(m.rewrite_descriptor_bytes(&mut bytes).unwrap(), 5);
+        assert_eq!(bytes.len(), before.len());
+        let mut expect = sd.clone();
+        assert_eq!(m.map_descriptor(&mut expect), 5);
+        assert_eq!(expect.to_bytes().unwrap(), bytes);
+        assert!(!expect.to_sddl().unwrap().contains("111-222-333"));
+        // the generic binary scan finds the same SIDs
+        let mut scan = before.clone();
+        assert_eq!(m.replace_binary(&mut scan), 5);
+        assert_eq!(scan, bytes);
     }
 
     proptest! {

@@ -127,7 +127,6 @@ impl ResourceAttributeAce {
 
 /// One ACE. Variant names follow the `*_ACE_TYPE` constants; the type byte is in the comment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
 pub enum Ace {
     /// 0x00
     AccessAllowed(BasicAce),
@@ -176,8 +175,11 @@ pub enum Ace {
     /// Any other type byte: body kept verbatim (bytes after the
     /// 4-byte header).
     Unknown {
+        /// The type byte.
         ace_type: u8,
+        /// Header flags.
         flags: AceFlags,
+        /// Everything after the 4-byte header.
         body: Vec<u8>,
     },
 }

@@ -15,6 +15,22 @@
 //! * [`sid_positions`]: byte ranges of every SID inside a descriptor, for in-place patching.
 //! * [`sddl`]: SDDL text in and out.
 //! * [`sidmap`]: account-domain SID mapping over descriptors and arbitrary byte buffers.
+//!
+//! ```
+//! use reseal_security::{sidmap::SidMap, SecurityDescriptor};
+//!
+//! let sd = SecurityDescriptor::from_sddl("O:BAG:SYD:PAI(A;OICI;FA;;;S-1-5-21-1-2-3-1000)(A;;0x1200a9;;;BU)")?;
+//! let mut bytes = sd.to_bytes()?;
+//! assert_eq!(SecurityDescriptor::parse(&bytes)?.to_bytes()?, bytes); // byte-exact
+//!
+//! let map = SidMap::new("S-1-5-21-1-2-3".parse()?, "S-1-5-21-7-8-9".parse()?)?;
+//! assert_eq!(map.rewrite_descriptor_bytes(&mut bytes)?, 1); // in place, same length
+//! assert_eq!(
+//!     SecurityDescriptor::parse(&bytes)?.to_sddl()?,
+//!     "O:BAG:SYD:PAI(A;OICI;FA;;;S-1-5-21-7-8-9-1000)(A;;0x1200a9;;;BU)"
+//! );
+//! # Ok::<(), reseal_security::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 mod ace;

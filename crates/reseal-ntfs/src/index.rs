@@ -478,3 +478,65 @@ fn node_bytes(ents: &[(Vec<u8>, Option<u64>)], end_child: Option<u64>) -> Vec<u8
     out.extend_from_slice(&end);
     out
 }
+
+/// Parse one INDX block on its own (fixups verified and removed in place): the entries of the
+/// node in order, END entry excluded, each as `(entry bytes without sub-node VCN, sub-node VCN)`.
+/// Used by the fuzz targets and diagnostics.
+///
+/// # Errors
+/// [`Error::Corrupt`] located by byte offset inside the block.
+pub fn parse_index_block(buf: &mut [u8]) -> Result<Vec<(Vec<u8>, Option<u64>)>> {
+    if buf.len() < 0x28 || &buf[0..4] != b"INDX" {
+        return Err(Error::corrupt(
+            "INDX block",
+            None,
+            0,
+            "signature is not INDX",
+        ));
+    }
+    record::remove_fixups(buf, "INDX block", None)?;
+    let c = |o: usize, r: &str| Error::corrupt("INDX block", None, o as u64, r);
+    let hdr = 0x18;
+    let eo = le32(buf, hdr) as usize;
+    let il = le32(buf, hdr + 4) as usize;
+    let start = hdr
+        .checked_add(eo)
+        .ok_or_else(|| c(hdr, "entries offset overflow"))?;
+    let end = hdr
+        .checked_add(il)
+        .ok_or_else(|| c(hdr + 4, "index length overflow"))?;
+    if end > buf.len() || start > end {
+        return Err(c(hdr, "entries outside block"));
+    }
+    let mut out = Vec::new();
+    let mut p = start;
+    loop {
+        if p + 16 > end {
+            return Err(c(p, "entry truncated (no END entry)"));
+        }
+        let len = usize::from(le16(buf, p + 8));
+        let klen = usize::from(le16(buf, p + 10));
+        let flags = le16(buf, p + 12);
+        if len < 16 || len % 8 != 0 || p + len > end {
+            return Err(c(p + 8, "bad entry length"));
+        }
+        if flags & ENTRY_END == 0 && 16 + klen > len {
+            return Err(c(p + 10, "key longer than entry"));
+        }
+        let child = if flags & ENTRY_SUBNODE != 0 {
+            if len < 24 {
+                return Err(c(p + 8, "entry too short for a sub-node VCN"));
+            }
+            Some(le64(buf, p + len - 8))
+        } else {
+            None
+        };
+        if flags & ENTRY_END != 0 {
+            break;
+        }
+        let keep = if child.is_some() { len - 8 } else { len };
+        out.push((buf[p..p + keep].to_vec(), child));
+        p += len;
+    }
+    Ok(out)
+}

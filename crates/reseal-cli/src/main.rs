@@ -6,6 +6,7 @@
 mod fs;
 mod inspect;
 mod progress;
+mod reg;
 mod state;
 
 use anyhow::Result;
@@ -64,6 +65,9 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Format,
     },
+    /// Registry hive files: ls, get, set, delete, export, import, check, replay.
+    #[command(subcommand)]
+    Reg(reg::RegCmd),
     /// Revert the last committed operation on an image from its undo file.
     Undo {
         /// Disk image.
@@ -112,5 +116,6 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => fs::convert(&input, &output, format),
         Cmd::Undo { image } => fs::undo(&image),
+        Cmd::Reg(cmd) => reg::run(cmd),
     }
 }

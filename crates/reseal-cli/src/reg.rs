@@ -1,0 +1,536 @@
+//! `reseal reg …`: registry hive files.
+//!
+//! Reads recover a dirty hive in memory from its `.LOG1`/`.LOG2` beside it. Writes refuse a dirty
+//! hive (run `reseal reg replay` first) and go through the disk journal: only the byte ranges the
+//! edit touched are written, after an undo file, so `--dry-run` and `reseal undo HIVE` work here
+//! exactly as on images.
+
+use anyhow::{bail, Context, Result};
+use clap::{Subcommand, ValueEnum};
+use reseal_disk::journal::{next_undo_path, recover};
+use reseal_disk::raw::HostFile;
+use reseal_disk::{Device, Journal};
+use reseal_hive::reg;
+use reseal_hive::{
+    Hive, RecoveryReport, Severity, Value, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ,
+    REG_NONE, REG_QWORD, REG_SZ,
+};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// `reseal reg` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RegCmd {
+    /// List the subkeys and values of a key.
+    Ls {
+        /// Hive file.
+        hive: PathBuf,
+        /// Key path below the root (`\`-separated; default: the root).
+        #[arg(default_value = "")]
+        key: String,
+    },
+    /// Print values of a key (one value, or all), in `.reg` notation.
+    Get {
+        /// Hive file.
+        hive: PathBuf,
+        /// Key path.
+        key: String,
+        /// Value name (`@` or "" for the default value); all values when omitted.
+        value: Option<String>,
+    },
+    /// Set a value (the key is created when missing).
+    Set {
+        /// Hive file.
+        hive: PathBuf,
+        /// Key path.
+        key: String,
+        /// Value name (`@` for the default value).
+        value: String,
+        /// Data: text for sz/expand-sz, numbers (decimal or 0x…) for dword/qword, hex bytes for
+        /// binary/none/raw types, one argument per string for multi-sz.
+        data: Vec<String>,
+        /// Value type.
+        #[arg(long = "type", short = 't', value_enum, default_value = "sz")]
+        kind: RegType,
+        /// Numeric type for `--type raw` (e.g. 0x00100000).
+        #[arg(long)]
+        raw_type: Option<String>,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete a value, or a key (with `--recursive` when it has subkeys).
+    Delete {
+        /// Hive file.
+        hive: PathBuf,
+        /// Key path.
+        key: String,
+        /// Value name; when omitted the key itself is deleted.
+        value: Option<String>,
+        /// Delete a key with all its subkeys.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export a key (default: the whole hive) in regedit's `.reg` format (version 5, UTF-16LE).
+    Export {
+        /// Hive file.
+        hive: PathBuf,
+        /// Key path (default: the root).
+        #[arg(default_value = "")]
+        key: String,
+        /// Write to FILE instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Root prefix of the section names (default from the file name, e.g.
+        /// `HKEY_LOCAL_MACHINE\SOFTWARE`).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Write UTF-8 instead of UTF-16LE (always so on a terminal).
+        #[arg(long)]
+        utf8: bool,
+    },
+    /// Apply a `.reg` file, including `[-key]` and `"value"=-` deletions.
+    Import {
+        /// Hive file.
+        hive: PathBuf,
+        /// The `.reg` file (UTF-16LE with BOM, UTF-8, or REGEDIT4).
+        file: PathBuf,
+        /// Root prefix stripped from the file's key paths (default from the hive's file name).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Report structural problems; exits 1 when there are errors.
+    Check {
+        /// Hive file.
+        hive: PathBuf,
+    },
+    /// Replay the transaction logs (`HIVE.LOG1`, `HIVE.LOG2`) into the hive file.
+    Replay {
+        /// Hive file.
+        hive: PathBuf,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Value types accepted by `reg set`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RegType {
+    /// REG_SZ.
+    Sz,
+    /// REG_EXPAND_SZ.
+    ExpandSz,
+    /// REG_MULTI_SZ.
+    MultiSz,
+    /// REG_DWORD.
+    Dword,
+    /// REG_QWORD.
+    Qword,
+    /// REG_BINARY.
+    Binary,
+    /// REG_NONE.
+    None,
+    /// Any type number (`--raw-type`), hex data.
+    Raw,
+}
+
+/// The `.reg` root a hive is usually mounted under, from its file name.
+fn default_prefix(hive: &Path) -> String {
+    let name = hive
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_uppercase())
+        .unwrap_or_default();
+    match name.as_str() {
+        "NTUSER.DAT" => "HKEY_CURRENT_USER".into(),
+        "USRCLASS.DAT" => "HKEY_CURRENT_USER\\Software\\Classes".into(),
+        "DEFAULT" => "HKEY_USERS\\.DEFAULT".into(),
+        "SYSTEM" | "SOFTWARE" | "SAM" | "SECURITY" | "COMPONENTS" | "BCD" => {
+            format!("HKEY_LOCAL_MACHINE\\{name}")
+        }
+        _ => format!(
+            "HKEY_LOCAL_MACHINE\\{}",
+            name.split('.').next().unwrap_or("HIVE")
+        ),
+    }
+}
+
+fn sibling(hive: &Path, ext: &str) -> PathBuf {
+    let mut s = hive.as_os_str().to_owned();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn read_opt(p: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(p) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
+/// Open a hive file for reading; a dirty hive is recovered in memory from its logs.
+fn open_read(path: &Path) -> Result<Hive> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let hive =
+        Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", path.display()))?;
+    if !hive.is_dirty() {
+        return Ok(hive);
+    }
+    let (hive, rep) = recover_from_logs(path)?;
+    eprintln!(
+        "note: {} is dirty; read with its logs replayed in memory ({})",
+        path.display(),
+        describe_recovery(&rep)
+    );
+    Ok(hive)
+}
+
+fn recover_from_logs(path: &Path) -> Result<(Hive, RecoveryReport)> {
+    let bytes = std::fs::read(path)?;
+    let log1 = read_opt(&sibling(path, ".LOG1"))?;
+    let log2 = read_opt(&sibling(path, ".LOG2"))?;
+    let log1 = match log1 {
+        Some(l) => Some(l),
+        None => read_opt(&sibling(path, ".LOG"))?,
+    };
+    Hive::recover(bytes, log1, log2)
+        .with_context(|| format!("replaying the transaction logs of {}", path.display()))
+}
+
+fn describe_recovery(r: &RecoveryReport) -> String {
+    let mut s = format!(
+        "{:?} format, {} entries from LOG1, {} from LOG2",
+        r.format, r.applied_log1, r.applied_log2
+    );
+    if r.base_block_repaired {
+        s.push_str(", base block repaired");
+    }
+    for n in &r.notes {
+        s.push_str("; ");
+        s.push_str(n);
+    }
+    s
+}
+
+/// Open a hive file for writing: it must be clean.
+fn open_write(path: &Path) -> Result<Hive> {
+    let rep = recover(path)?;
+    for p in &rep.rolled_back {
+        eprintln!(
+            "note: rolled back an interrupted operation ({})",
+            p.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut hive =
+        Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", path.display()))?;
+    if hive.is_dirty() {
+        bail!(
+            "{} is dirty (its sequence numbers differ): run `reseal reg replay {}` first",
+            path.display(),
+            path.display()
+        );
+    }
+    hive.make_writable()?;
+    Ok(hive)
+}
+
+/// Commit the hive's edit and write the touched bytes through the journal.
+fn save(path: &Path, hive: &mut Hive, dry_run: bool) -> Result<()> {
+    if !hive.is_modified() {
+        eprintln!("no change");
+        return Ok(());
+    }
+    hive.commit()?;
+    let ranges = hive.dirty_ranges();
+    let bytes: usize = ranges.iter().map(|r| r.len()).sum();
+    let file = HostFile::open(path, !dry_run)?;
+    let old_len = file.len();
+    let mut j = Journal::new(file);
+    let data = hive.as_bytes();
+    for r in &ranges {
+        j.write_at(r.start as u64, &data[r.clone()])?;
+    }
+    if dry_run {
+        eprintln!(
+            "dry run: would write {bytes} bytes in {} ranges of {} ({} → {} bytes)",
+            ranges.len(),
+            path.display(),
+            old_len,
+            data.len()
+        );
+        return Ok(());
+    }
+    let rep = j.commit(&next_undo_path(path)?)?;
+    eprintln!(
+        "wrote {} bytes in {} ranges of {}; undo with `reseal undo {}`",
+        rep.bytes,
+        rep.ranges,
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn value_name(v: &str) -> &str {
+    if v == "@" {
+        ""
+    } else {
+        v
+    }
+}
+
+fn parse_num(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let r = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16)
+    } else {
+        t.parse()
+    };
+    r.with_context(|| format!("{s:?} is not a number"))
+}
+
+fn parse_hex(args: &[String]) -> Result<Vec<u8>> {
+    let joined: String = args
+        .join("")
+        .chars()
+        .filter(|c| !matches!(c, ',' | ' ' | ':' | '\\' | '\n' | '\r'))
+        .collect();
+    if joined.len() % 2 != 0 {
+        bail!("hex data has an odd number of digits");
+    }
+    (0..joined.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&joined[i..i + 2], 16).with_context(|| "bad hex digit"))
+        .collect()
+}
+
+fn encode(kind: RegType, raw_type: Option<&str>, data: &[String]) -> Result<(u32, Vec<u8>)> {
+    let one = || -> Result<&String> {
+        match data {
+            [d] => Ok(d),
+            _ => bail!("this type takes exactly one data argument"),
+        }
+    };
+    Ok(match kind {
+        RegType::Sz => (REG_SZ, reseal_hive::key_value::encode_sz(one()?)),
+        RegType::ExpandSz => (REG_EXPAND_SZ, reseal_hive::key_value::encode_sz(one()?)),
+        RegType::MultiSz => {
+            let v: Vec<&str> = data.iter().map(String::as_str).collect();
+            (REG_MULTI_SZ, reseal_hive::key_value::encode_multi_sz(&v))
+        }
+        RegType::Dword => {
+            let n = parse_num(one()?)?;
+            let n = u32::try_from(n).context("a dword is at most 0xFFFFFFFF")?;
+            (REG_DWORD, n.to_le_bytes().to_vec())
+        }
+        RegType::Qword => (REG_QWORD, parse_num(one()?)?.to_le_bytes().to_vec()),
+        RegType::Binary => (REG_BINARY, parse_hex(data)?),
+        RegType::None => (REG_NONE, parse_hex(data)?),
+        RegType::Raw => {
+            let t = raw_type.context("--type raw needs --raw-type N")?;
+            let t = u32::try_from(parse_num(t)?).context("--raw-type is a 32-bit number")?;
+            (t, parse_hex(data)?)
+        }
+    })
+}
+
+fn print_value(out: &mut String, v: &Value<'_>) -> Result<()> {
+    let data = v.data()?;
+    reg::format_value(&v.name(), v.data_type(), &data, out);
+    Ok(())
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    lock.write_all(bytes)?;
+    lock.flush()?;
+    Ok(())
+}
+
+/// Run one `reseal reg` command.
+pub fn run(cmd: RegCmd) -> Result<()> {
+    match cmd {
+        RegCmd::Ls { hive, key } => {
+            let h = open_read(&hive)?;
+            let k = h.open_path(&key)?;
+            let mut out = String::new();
+            for sk in k.subkeys()? {
+                out.push_str(&sk?.name());
+                out.push_str("\\\n");
+            }
+            for v in k.values()? {
+                print_value(&mut out, &v?)?;
+            }
+            write_stdout(out.replace("\r\n", "\n").as_bytes())
+        }
+        RegCmd::Get { hive, key, value } => {
+            let h = open_read(&hive)?;
+            let k = h.open_path(&key)?;
+            let mut out = String::new();
+            match value {
+                Some(name) => {
+                    let v = k
+                        .value(value_name(&name))?
+                        .with_context(|| format!("no value {name:?} in key {key:?}"))?;
+                    print_value(&mut out, &v)?;
+                }
+                None => {
+                    for v in k.values()? {
+                        print_value(&mut out, &v?)?;
+                    }
+                }
+            }
+            write_stdout(out.replace("\r\n", "\n").as_bytes())
+        }
+        RegCmd::Set {
+            hive,
+            key,
+            value,
+            data,
+            kind,
+            raw_type,
+            dry_run,
+        } => {
+            let (t, bytes) = encode(kind, raw_type.as_deref(), &data)?;
+            let mut h = open_write(&hive)?;
+            let k = h.create_path(&key)?;
+            h.set_value(k, value_name(&value), t, &bytes)?;
+            save(&hive, &mut h, dry_run)
+        }
+        RegCmd::Delete {
+            hive,
+            key,
+            value,
+            recursive,
+            dry_run,
+        } => {
+            let mut h = open_write(&hive)?;
+            let k = h.open_path(&key)?.offset();
+            match value {
+                Some(name) => {
+                    if !h.delete_value(k, value_name(&name))? {
+                        bail!("no value {name:?} in key {key:?}");
+                    }
+                }
+                None => {
+                    if key.trim_matches('\\').is_empty() {
+                        bail!("the root key cannot be deleted");
+                    }
+                    h.delete_key(k, recursive)?;
+                }
+            }
+            save(&hive, &mut h, dry_run)
+        }
+        RegCmd::Export {
+            hive,
+            key,
+            output,
+            prefix,
+            utf8,
+        } => {
+            let h = open_read(&hive)?;
+            let prefix = prefix.unwrap_or_else(|| default_prefix(&hive));
+            let text_mode = utf8 || (output.is_none() && std::io::stdout().is_terminal());
+            let bytes = if text_mode {
+                reg::export(&h, &key, &prefix)?.into_bytes()
+            } else {
+                reg::export_utf16(&h, &key, &prefix)?
+            };
+            match output {
+                Some(p) => {
+                    std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
+                }
+                None => write_stdout(&bytes),
+            }
+        }
+        RegCmd::Import {
+            hive,
+            file,
+            prefix,
+            dry_run,
+        } => {
+            let text =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let prefix = prefix.unwrap_or_else(|| default_prefix(&hive));
+            let mut h = open_write(&hive)?;
+            let st = reg::import(&mut h, &text, &prefix)?;
+            eprintln!(
+                "{} keys, {} keys deleted, {} values set, {} values deleted",
+                st.keys, st.keys_deleted, st.values_set, st.values_deleted
+            );
+            save(&hive, &mut h, dry_run)
+        }
+        RegCmd::Check { hive } => {
+            let h = open_read(&hive)?;
+            let problems = reseal_hive::check(&h);
+            let errors = problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .count();
+            for p in &problems {
+                println!("{:?}: {p}", p.severity);
+            }
+            println!("{} problems ({errors} errors)", problems.len());
+            if errors > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        RegCmd::Replay { hive, dry_run } => {
+            let bytes = std::fs::read(&hive)?;
+            let h = Hive::from_bytes(bytes)?;
+            if !h.is_dirty() {
+                eprintln!("{} is clean: nothing to replay", hive.display());
+                return Ok(());
+            }
+            let (mut h, rep) = recover_from_logs(&hive)?;
+            eprintln!("replayed: {}", describe_recovery(&rep));
+            h.make_writable()?;
+            save_full(&hive, &mut h, dry_run)
+        }
+    }
+}
+
+/// Write a recovered hive whole (log replay may have changed any page) through the journal.
+fn save_full(path: &Path, hive: &mut Hive, dry_run: bool) -> Result<()> {
+    hive.commit()?;
+    let data = hive.as_bytes();
+    let file = HostFile::open(path, !dry_run)?;
+    let mut old = vec![0u8; file.len() as usize];
+    file.read_at(0, &mut old)?;
+    let mut j = Journal::new(file);
+    // Write only the 4 KiB pages that differ, so the undo file stays small.
+    let mut changed = 0usize;
+    for (i, page) in data.chunks(4096).enumerate() {
+        let off = i * 4096;
+        if old.get(off..off + page.len()) != Some(page) {
+            j.write_at(off as u64, page)?;
+            changed += 1;
+        }
+    }
+    if dry_run {
+        eprintln!(
+            "dry run: would rewrite {changed} pages of {}",
+            path.display()
+        );
+        return Ok(());
+    }
+    let rep = j.commit(&next_undo_path(path)?)?;
+    eprintln!(
+        "wrote {} bytes in {} ranges of {}; undo with `reseal undo {}`",
+        rep.bytes,
+        rep.ranges,
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}

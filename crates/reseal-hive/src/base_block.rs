@@ -90,7 +90,9 @@ impl BaseBlock {
     /// # Errors
     /// Fails if fewer than 512 bytes are given or the signature is not "regf".
     pub fn parse(b: &[u8]) -> Result<BaseBlock> {
-        let bad = |r: &str| HiveError::BadBaseBlock { reason: r.to_string() };
+        let bad = |r: &str| HiveError::BadBaseBlock {
+            reason: r.to_string(),
+        };
         if b.len() < 512 {
             return Err(bad("shorter than 512 bytes"));
         }
@@ -129,7 +131,10 @@ impl BaseBlock {
             return bad(format!("unsupported version {}.{}", self.major, self.minor));
         }
         if self.hbins_size == 0 || self.hbins_size % 4096 != 0 {
-            return bad(format!("hive bins size {:#x} is not a non-zero multiple of 4096", self.hbins_size));
+            return bad(format!(
+                "hive bins size {:#x} is not a non-zero multiple of 4096",
+                self.hbins_size
+            ));
         }
         let end = (self.hbins_size as usize).checked_add(BASE_BLOCK_SIZE);
         if end.is_none_or(|e| e > file_len) {

@@ -52,13 +52,26 @@ impl Ctx<'_> {
     fn p(&mut self, cell: Option<CellOffset>, structure: &'static str, message: impl Into<String>) {
         if self.problems.len() < 10_000 {
             let message: String = message.into();
-            let severity = if structure == "free space" { Severity::Warning } else { Severity::Error };
-            self.problems.push(Problem { severity, cell, structure, message });
+            let severity = if structure == "free space" {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            self.problems.push(Problem {
+                severity,
+                cell,
+                structure,
+                message,
+            });
         }
     }
     fn use_cell(&mut self, c: CellOffset, what: &'static str) -> bool {
         if !self.allocated.contains(&c.0) {
-            self.p(Some(c), what, "dangling offset: not the start of an allocated cell");
+            self.p(
+                Some(c),
+                what,
+                "dangling offset: not the start of an allocated cell",
+            );
             return false;
         }
         if !self.used.insert(c.0) && what != "sk" {
@@ -70,10 +83,21 @@ impl Ctx<'_> {
 
 /// Checks the whole hive and returns every problem found (empty = clean).
 pub fn check(hive: &Hive) -> Vec<Problem> {
-    let mut cx = Ctx { hive, problems: Vec::new(), allocated: HashSet::new(), used: HashSet::new(), sk_users: HashMap::new(), visited: 0 };
+    let mut cx = Ctx {
+        hive,
+        problems: Vec::new(),
+        allocated: HashSet::new(),
+        used: HashSet::new(),
+        sk_users: HashMap::new(),
+        visited: 0,
+    };
     let bb = hive.base_block();
     if bb.seq1 != bb.seq2 {
-        cx.p(None, "base block", format!("dirty: seq1 {} != seq2 {}", bb.seq1, bb.seq2));
+        cx.p(
+            None,
+            "base block",
+            format!("dirty: seq1 {} != seq2 {}", bb.seq1, bb.seq2),
+        );
     }
     // hbins and cells
     let mut pos = BASE_BLOCK_SIZE;
@@ -84,7 +108,11 @@ pub fn check(hive: &Hive) -> Vec<Problem> {
             break;
         }
         if hive.u32_at(pos + 4) as usize != pos - BASE_BLOCK_SIZE {
-            cx.p(Some(rel), "hbin", "offset field does not match its position");
+            cx.p(
+                Some(rel),
+                "hbin",
+                "offset field does not match its position",
+            );
         }
         let size = hive.u32_at(pos + 8) as usize;
         if size == 0 || size % 4096 != 0 || pos + size > hive.hbins_end {
@@ -99,7 +127,11 @@ pub fn check(hive: &Hive) -> Vec<Problem> {
             let len = raw.unsigned_abs() as usize;
             let co = CellOffset((c - BASE_BLOCK_SIZE) as u32);
             if len < 8 || len % 8 != 0 || c + len > end {
-                cx.p(Some(co), "cell", format!("bad cell size {raw} (overlaps or crosses the hbin)"));
+                cx.p(
+                    Some(co),
+                    "cell",
+                    format!("bad cell size {raw} (overlaps or crosses the hbin)"),
+                );
                 break;
             }
             if raw < 0 {
@@ -127,7 +159,11 @@ pub fn check(hive: &Hive) -> Vec<Problem> {
     }
     let leaked = cx.allocated.len().saturating_sub(cx.used.len());
     if leaked > 0 {
-        cx.p(None, "free space", format!("{leaked} allocated cells are not reachable from the root"));
+        cx.p(
+            None,
+            "free space",
+            format!("{leaked} allocated cells are not reachable from the root"),
+        );
     }
     cx.problems
 }
@@ -136,7 +172,11 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
     let off = k.offset();
     cx.visited += 1;
     if depth > crate::limits::MAX_DEPTH || cx.visited > cx.hive.hbins_end / 80 + 16 {
-        cx.p(Some(off), "nk", "depth or key count limit exceeded (cycle?)");
+        cx.p(
+            Some(off),
+            "nk",
+            "depth or key count limit exceeded (cycle?)",
+        );
         return;
     }
     let sk = k.security_offset();
@@ -176,7 +216,11 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
                         }
                         let up: String = v.name().to_uppercase();
                         if names.contains(&up) {
-                            cx.p(Some(v.offset()), "vk", format!("duplicate value name {:?}", v.name()));
+                            cx.p(
+                                Some(v.offset()),
+                                "vk",
+                                format!("duplicate value name {:?}", v.name()),
+                            );
                         }
                         names.push(up);
                     }
@@ -218,16 +262,32 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
                             Ok(ck) => {
                                 if let Some(h) = h {
                                     if h != ck.name_ref().lh_hash() {
-                                        cx.p(Some(c), "lh", format!("wrong hash for {:?}", ck.name()));
+                                        cx.p(
+                                            Some(c),
+                                            "lh",
+                                            format!("wrong hash for {:?}", ck.name()),
+                                        );
                                     }
                                 }
                                 if ck.parent_offset() != off {
-                                    cx.p(Some(c), "nk", "parent field does not point to the parent");
+                                    cx.p(
+                                        Some(c),
+                                        "nk",
+                                        "parent field does not point to the parent",
+                                    );
                                 }
                                 if let Some(p) = prev {
                                     let o = NameRef::cmp_upcase(&p.name_ref(), &ck.name_ref());
                                     if o != std::cmp::Ordering::Less {
-                                        cx.p(Some(lo), "subkey list", format!("not sorted at {:?} / {:?}", p.name(), ck.name()));
+                                        cx.p(
+                                            Some(lo),
+                                            "subkey list",
+                                            format!(
+                                                "not sorted at {:?} / {:?}",
+                                                p.name(),
+                                                ck.name()
+                                            ),
+                                        );
                                     }
                                 }
                                 let max = k.field(crate::key_node::nk::MAX_SUBKEY_NAME) & 0xFFFF;
@@ -252,7 +312,11 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
         Err(e) => cx.p(Some(off), "subkey list", e.to_string()),
     }
     if n != k.subkey_count() {
-        cx.p(Some(off), "nk", format!("subkey count {} but list holds {n}", k.subkey_count()));
+        cx.p(
+            Some(off),
+            "nk",
+            format!("subkey count {} but list holds {n}", k.subkey_count()),
+        );
     }
     for c in children {
         check_key(cx, c, depth + 1);
@@ -270,7 +334,11 @@ fn check_sk_list(cx: &mut Ctx<'_>, start: CellOffset) {
     loop {
         let o = cur.offset();
         if !seen.insert(o.0) {
-            cx.p(Some(o), "sk", "sk list loops without returning to the start");
+            cx.p(
+                Some(o),
+                "sk",
+                "sk list loops without returning to the start",
+            );
             break;
         }
         if cx.allocated.contains(&o.0) {
@@ -278,7 +346,11 @@ fn check_sk_list(cx: &mut Ctx<'_>, start: CellOffset) {
         }
         let users = cx.sk_users.get(&o.0).copied().unwrap_or(0);
         if users != cur.refcount() {
-            cx.p(Some(o), "sk", format!("refcount {} but {users} keys use it", cur.refcount()));
+            cx.p(
+                Some(o),
+                "sk",
+                format!("refcount {} but {users} keys use it", cur.refcount()),
+            );
         }
         if let Err(e) = crate::validate_descriptor(cur.descriptor()) {
             cx.p(Some(o), "sk", e.to_string());
@@ -291,7 +363,11 @@ fn check_sk_list(cx: &mut Ctx<'_>, start: CellOffset) {
             }
         };
         if next.blink() != o {
-            cx.p(Some(next.offset()), "sk", "blink does not point back to the previous sk");
+            cx.p(
+                Some(next.offset()),
+                "sk",
+                "blink does not point back to the previous sk",
+            );
         }
         if next.offset() == first.offset() {
             break;
@@ -303,7 +379,11 @@ fn check_sk_list(cx: &mut Ctx<'_>, start: CellOffset) {
     }
     for (&s, _) in cx.sk_users.clone().iter() {
         if !seen.contains(&s) {
-            cx.p(Some(CellOffset(s)), "sk", "used by a key but not in the sk list");
+            cx.p(
+                Some(CellOffset(s)),
+                "sk",
+                "used by a key but not in the sk list",
+            );
         }
     }
 }

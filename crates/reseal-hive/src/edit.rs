@@ -41,7 +41,9 @@ impl Alloc {
 
 /// Current time as FILETIME.
 pub(crate) fn filetime_now() -> u64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000
 }
 
@@ -57,12 +59,18 @@ impl Hive {
         }
         let bb = self.base_block();
         if bb.seq1 != bb.seq2 {
-            return Err(HiveError::Dirty { seq1: bb.seq1, seq2: bb.seq2 });
+            return Err(HiveError::Dirty {
+                seq1: bb.seq1,
+                seq2: bb.seq2,
+            });
         }
         let mut a = Alloc::default();
         let mut pos = BASE_BLOCK_SIZE;
         while pos < self.hbins_end {
-            let bad = |r: String| HiveError::BadHbin { file_offset: pos, reason: r };
+            let bad = |r: String| HiveError::BadHbin {
+                file_offset: pos,
+                reason: r,
+            };
             if self.data.get(pos..pos + 4) != Some(b"hbin") {
                 return Err(bad("missing \"hbin\" signature".into()));
             }
@@ -121,7 +129,9 @@ impl Hive {
     pub(crate) fn alloc_cell(&mut self, len: usize) -> Result<CellOffset> {
         let need = (len + 4).div_ceil(8) * 8;
         if need > 0x7FFF_0000 {
-            return Err(HiveError::InvalidArgument { reason: format!("cell of {len} bytes is too large") });
+            return Err(HiveError::InvalidArgument {
+                reason: format!("cell of {len} bytes is too large"),
+            });
         }
         let hit = self.alloc_mut()?.by_size.range((need, 0)..).next().copied();
         let file = match hit {
@@ -141,7 +151,9 @@ impl Hive {
                 let start = self.hbins_end;
                 let end = start + bin_size;
                 if end - BASE_BLOCK_SIZE > u32::MAX as usize - 4096 {
-                    return Err(HiveError::InvalidArgument { reason: "hive would exceed 4 GiB".into() });
+                    return Err(HiveError::InvalidArgument {
+                        reason: "hive would exceed 4 GiB".into(),
+                    });
                 }
                 if self.data.len() < end {
                     self.data.resize(end, 0);
@@ -155,7 +167,10 @@ impl Hive {
                 let zeros = vec![0u8; bin_size - 32];
                 self.write_bytes(start + 32, &zeros);
                 self.hbins_end = end;
-                self.write_u32(base_block::HBINS_SIZE_OFFSET, (end - BASE_BLOCK_SIZE) as u32);
+                self.write_u32(
+                    base_block::HBINS_SIZE_OFFSET,
+                    (end - BASE_BLOCK_SIZE) as u32,
+                );
                 let a = self.alloc_mut()?;
                 a.bins.insert(start, end);
                 let off = start + 32;
@@ -205,7 +220,10 @@ impl Hive {
                 self.write_u32(next, 0);
             }
         }
-        let prev = self.alloc.as_deref().and_then(|a| a.by_off.range(..file).next_back().map(|(&p, &s)| (p, s)));
+        let prev = self
+            .alloc
+            .as_deref()
+            .and_then(|a| a.by_off.range(..file).next_back().map(|(&p, &s)| (p, s)));
         if let Some((p, ps)) = prev {
             if p >= bstart && p + ps == file {
                 self.alloc_mut()?.remove(p);
@@ -279,7 +297,9 @@ impl Hive {
         for &c in children {
             b.extend_from_slice(&c.0.to_le_bytes());
             match kind {
-                ListKind::Lh => b.extend_from_slice(&Key::new(self, c)?.name_ref().lh_hash().to_le_bytes()),
+                ListKind::Lh => {
+                    b.extend_from_slice(&Key::new(self, c)?.name_ref().lh_hash().to_le_bytes())
+                }
                 ListKind::Lf => {
                     let mut hint = [0u8; 4];
                     for (i, u) in Key::new(self, c)?.name_ref().units().take(4).enumerate() {
@@ -379,7 +399,11 @@ impl Hive {
     fn sk_addref(&mut self, sk: CellOffset, delta: i32) -> Result<()> {
         Sk::new(self, sk)?;
         let rc = self.cell_u32(sk, 12);
-        let n = if delta >= 0 { rc.saturating_add(delta as u32) } else { rc.saturating_sub(delta.unsigned_abs()) };
+        let n = if delta >= 0 {
+            rc.saturating_add(delta as u32)
+        } else {
+            rc.saturating_sub(delta.unsigned_abs())
+        };
         self.set_cell_u32(sk, 12, n);
         if n == 0 {
             let s = Sk::new(self, sk)?;
@@ -426,7 +450,11 @@ impl Hive {
         let pos = self.sorted_position(&children, &Key::new(self, off)?.name_ref())?;
         children.insert(pos, off);
         self.set_children(parent, &children)?;
-        self.bump_max(parent, nk::MAX_SUBKEY_NAME, 2 * name.encode_utf16().count() as u32);
+        self.bump_max(
+            parent,
+            nk::MAX_SUBKEY_NAME,
+            2 * name.encode_utf16().count() as u32,
+        );
         self.touch_key(parent);
         Ok(off)
     }
@@ -447,7 +475,10 @@ impl Hive {
     /// recursing into subkeys. Does not touch the parent.
     fn free_key_tree(&mut self, key: KeyOffset, depth: usize) -> Result<()> {
         if depth > limits::MAX_DEPTH {
-            return Err(HiveError::Limit { what: "key depth over 512 (cycle?)", cell: key });
+            return Err(HiveError::Limit {
+                what: "key depth over 512 (cycle?)",
+                cell: key,
+            });
         }
         for c in self.child_offsets(key)? {
             self.free_key_tree(c, depth + 1)?;
@@ -489,16 +520,24 @@ impl Hive {
     pub fn delete_key(&mut self, key: KeyOffset, recursive: bool) -> Result<()> {
         self.check_writable()?;
         if key == self.root_offset() {
-            return Err(HiveError::InvalidArgument { reason: "cannot delete the root key".into() });
+            return Err(HiveError::InvalidArgument {
+                reason: "cannot delete the root key".into(),
+            });
         }
         let k = Key::new(self, key)?;
         if k.subkey_count() > 0 && !recursive {
-            return Err(HiveError::InvalidArgument { reason: format!("key {} has subkeys", k.name()) });
+            return Err(HiveError::InvalidArgument {
+                reason: format!("key {} has subkeys", k.name()),
+            });
         }
         let parent = k.parent_offset();
         let mut children = self.child_offsets(parent)?;
         let Some(pos) = children.iter().position(|&c| c == key) else {
-            return Err(HiveError::corrupt("nk", key, "key is not in its parent's subkey list"));
+            return Err(HiveError::corrupt(
+                "nk",
+                key,
+                "key is not in its parent's subkey list",
+            ));
         };
         self.free_key_tree(key, 0)?;
         children.remove(pos);
@@ -521,7 +560,9 @@ impl Hive {
         if !is_root {
             if let Some(s) = Key::new(self, parent)?.subkey(new_name)? {
                 if s.offset() != key {
-                    return Err(HiveError::AlreadyExists { name: new_name.to_string() });
+                    return Err(HiveError::AlreadyExists {
+                        name: new_name.to_string(),
+                    });
                 }
             }
         }
@@ -554,7 +595,11 @@ impl Hive {
             let pos = self.sorted_position(&children, &Key::new(self, new_off)?.name_ref())?;
             children.insert(pos, new_off);
             self.set_children(parent, &children)?;
-            self.bump_max(parent, nk::MAX_SUBKEY_NAME, 2 * new_name.encode_utf16().count() as u32);
+            self.bump_max(
+                parent,
+                nk::MAX_SUBKEY_NAME,
+                2 * new_name.encode_utf16().count() as u32,
+            );
             self.touch_key(parent);
         }
         Ok(new_off)
@@ -563,7 +608,9 @@ impl Hive {
     /// Stores value data; returns (size field, offset field).
     fn store_data(&mut self, data: &[u8]) -> Result<(u32, u32)> {
         if data.len() > limits::MAX_VALUE {
-            return Err(HiveError::InvalidArgument { reason: "value data too large".into() });
+            return Err(HiveError::InvalidArgument {
+                reason: "value data too large".into(),
+            });
         }
         if data.len() <= 4 {
             let mut b = [0u8; 4];
@@ -606,11 +653,19 @@ impl Hive {
     ///
     /// # Errors
     /// Read-only, name over 16383 characters, corruption.
-    pub fn set_value(&mut self, key: KeyOffset, name: &str, data_type: u32, data: &[u8]) -> Result<()> {
+    pub fn set_value(
+        &mut self,
+        key: KeyOffset,
+        name: &str,
+        data_type: u32,
+        data: &[u8],
+    ) -> Result<()> {
         self.check_writable()?;
         let nunits = name.encode_utf16().count();
         if nunits > 16383 {
-            return Err(HiveError::InvalidArgument { reason: "value name over 16383 characters".into() });
+            return Err(HiveError::InvalidArgument {
+                reason: "value name over 16383 characters".into(),
+            });
         }
         Key::new(self, key)?;
         let existing = self.find_value(key, name)?;
@@ -631,7 +686,14 @@ impl Hive {
             vk[4..8].copy_from_slice(&size.to_le_bytes());
             vk[8..12].copy_from_slice(&doff.to_le_bytes());
             vk[12..16].copy_from_slice(&data_type.to_le_bytes());
-            vk[16..18].copy_from_slice(&(if comp && !nb.is_empty() { VALUE_COMP_NAME } else { 0 }).to_le_bytes());
+            vk[16..18].copy_from_slice(
+                &(if comp && !nb.is_empty() {
+                    VALUE_COMP_NAME
+                } else {
+                    0
+                })
+                .to_le_bytes(),
+            );
             vk[20..].copy_from_slice(&nb);
             let voff = self.alloc_with(&vk)?;
             let k = Key::new(self, key)?;
@@ -641,7 +703,11 @@ impl Hive {
             if n > 0 && self.cell_capacity(lo)? >= (n + 1) * 4 {
                 self.write_u32(lo.0 as usize + BASE_BLOCK_SIZE + 4 + n * 4, voff.0);
             } else {
-                let mut list: Vec<u8> = if n > 0 { self.cell(lo, "value list")?[..n * 4].to_vec() } else { Vec::new() };
+                let mut list: Vec<u8> = if n > 0 {
+                    self.cell(lo, "value list")?[..n * 4].to_vec()
+                } else {
+                    Vec::new()
+                };
                 list.extend_from_slice(&voff.0.to_le_bytes());
                 let nl = self.alloc_with(&list)?;
                 if n > 0 {
@@ -663,7 +729,9 @@ impl Hive {
     /// Read-only, corruption.
     pub fn delete_value(&mut self, key: KeyOffset, name: &str) -> Result<bool> {
         self.check_writable()?;
-        let Some((idx, voff)) = self.find_value(key, name)? else { return Ok(false) };
+        let Some((idx, voff)) = self.find_value(key, name)? else {
+            return Ok(false);
+        };
         let k = Key::new(self, key)?;
         let n = k.value_count() as usize;
         let lo = k.value_list_offset();
@@ -703,7 +771,9 @@ impl Hive {
             Some(c) => {
                 let b: Vec<u8> = c.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
                 if b.len() > 0xFFFF {
-                    return Err(HiveError::InvalidArgument { reason: "class name too long".into() });
+                    return Err(HiveError::InvalidArgument {
+                        reason: "class name too long".into(),
+                    });
                 }
                 (self.alloc_with(&b)?.0, b.len())
             }
@@ -740,7 +810,11 @@ impl Hive {
         validate_descriptor(descriptor)?;
         let k = Key::new(self, key)?;
         let old = k.security_offset();
-        let anchor = if !old.is_nil() && Sk::new(self, old).is_ok() { old } else { self.root()?.security_offset() };
+        let anchor = if !old.is_nil() && Sk::new(self, old).is_ok() {
+            old
+        } else {
+            self.root()?.security_offset()
+        };
         if let Ok(s) = Sk::new(self, old) {
             if s.descriptor() == descriptor {
                 return Ok(());

@@ -95,7 +95,15 @@ pub enum HiveError {
 }
 
 impl HiveError {
-    pub(crate) fn corrupt(structure: &'static str, cell: CellOffset, reason: impl Into<String>) -> Self {
-        HiveError::Corrupt { structure, cell, reason: reason.into() }
+    pub(crate) fn corrupt(
+        structure: &'static str,
+        cell: CellOffset,
+        reason: impl Into<String>,
+    ) -> Self {
+        HiveError::Corrupt {
+            structure,
+            cell,
+            reason: reason.into(),
+        }
     }
 }

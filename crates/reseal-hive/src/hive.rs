@@ -71,12 +71,17 @@ impl Hive {
     pub fn from_bytes(data: Vec<u8>) -> Result<Hive> {
         let bb = BaseBlock::parse(&data)?;
         if data.len() < BASE_BLOCK_SIZE {
-            return Err(HiveError::BadBaseBlock { reason: "file shorter than 4096 bytes".into() });
+            return Err(HiveError::BadBaseBlock {
+                reason: "file shorter than 4096 bytes".into(),
+            });
         }
         bb.validate_primary(data.len())?;
         if bb.file_type != 0 {
             return Err(HiveError::BadBaseBlock {
-                reason: format!("file type {} is not a primary hive (is this a log?)", bb.file_type),
+                reason: format!(
+                    "file type {} is not a primary hive (is this a log?)",
+                    bb.file_type
+                ),
             });
         }
         Ok(Hive {
@@ -153,7 +158,11 @@ impl Hive {
         for comp in path.split('\\').filter(|c| !c.is_empty()) {
             k = match k.subkey(comp)? {
                 Some(s) => s,
-                None => return Err(HiveError::NotFound { path: path.to_string() }),
+                None => {
+                    return Err(HiveError::NotFound {
+                        path: path.to_string(),
+                    })
+                }
             };
         }
         Ok(k)
@@ -170,27 +179,51 @@ impl Hive {
     }
 
     /// (file offset, total size) of an allocated cell.
-    pub(crate) fn cell_span(&self, off: CellOffset, structure: &'static str) -> Result<(usize, usize)> {
+    pub(crate) fn cell_span(
+        &self,
+        off: CellOffset,
+        structure: &'static str,
+    ) -> Result<(usize, usize)> {
         if off.is_nil() {
             return Err(HiveError::corrupt(structure, off, "nil offset"));
         }
         if off.0 % 8 != 0 {
-            return Err(HiveError::corrupt(structure, off, "cell offset not 8-aligned"));
+            return Err(HiveError::corrupt(
+                structure,
+                off,
+                "cell offset not 8-aligned",
+            ));
         }
         let start = off.0 as usize + BASE_BLOCK_SIZE;
         if start + 4 > self.hbins_end {
-            return Err(HiveError::corrupt(structure, off, "offset outside the hive bins"));
+            return Err(HiveError::corrupt(
+                structure,
+                off,
+                "offset outside the hive bins",
+            ));
         }
         let raw = rd_u32(&self.data, start).unwrap_or(0) as i32;
         if raw >= 0 {
-            return Err(HiveError::corrupt(structure, off, format!("cell is free (size {raw})")));
+            return Err(HiveError::corrupt(
+                structure,
+                off,
+                format!("cell is free (size {raw})"),
+            ));
         }
         let len = raw.unsigned_abs() as usize;
         if len < 8 {
-            return Err(HiveError::corrupt(structure, off, format!("cell size {len} too small")));
+            return Err(HiveError::corrupt(
+                structure,
+                off,
+                format!("cell size {len} too small"),
+            ));
         }
         if start + len > self.hbins_end {
-            return Err(HiveError::corrupt(structure, off, format!("cell size {len:#x} runs past the hive bins")));
+            return Err(HiveError::corrupt(
+                structure,
+                off,
+                format!("cell size {len:#x} runs past the hive bins"),
+            ));
         }
         Ok((start, len))
     }

@@ -57,11 +57,19 @@ impl<'h> Key<'h> {
     pub(crate) fn new(hive: &'h Hive, off: CellOffset) -> Result<Key<'h>> {
         let nk = hive.cell(off, "nk")?;
         if nk.len() < NK_FIXED || &nk[0..2] != b"nk" {
-            return Err(HiveError::corrupt("nk", off, "not a key node (signature or size)"));
+            return Err(HiveError::corrupt(
+                "nk",
+                off,
+                "not a key node (signature or size)",
+            ));
         }
         let nl = u16::from_le_bytes([nk[72], nk[73]]) as usize;
         if NK_FIXED + nl > nk.len() {
-            return Err(HiveError::corrupt("nk", off, format!("name length {nl} runs past the cell")));
+            return Err(HiveError::corrupt(
+                "nk",
+                off,
+                format!("name length {nl} runs past the cell"),
+            ));
         }
         Ok(Key { hive, off, nk })
     }
@@ -89,7 +97,10 @@ impl<'h> Key<'h> {
     /// Borrowed name.
     pub fn name_ref(&self) -> NameRef<'h> {
         let nl = u16::from_le_bytes([self.nk[72], self.nk[73]]) as usize;
-        NameRef::new(&self.nk[NK_FIXED..NK_FIXED + nl], self.flags() & KEY_COMP_NAME != 0)
+        NameRef::new(
+            &self.nk[NK_FIXED..NK_FIXED + nl],
+            self.flags() & KEY_COMP_NAME != 0,
+        )
     }
 
     /// Decoded name.
@@ -149,7 +160,11 @@ impl<'h> Key<'h> {
         let c = self.hive.cell(off, "class name")?;
         match c.get(..len) {
             Some(s) => Ok(Some(s)),
-            None => Err(HiveError::corrupt("class name", off, format!("class length {len} exceeds the cell"))),
+            None => Err(HiveError::corrupt(
+                "class name",
+                off,
+                format!("class length {len} exceeds the cell"),
+            )),
         }
     }
 
@@ -202,16 +217,33 @@ impl<'h> Key<'h> {
     pub fn values(&self) -> Result<ValueIter<'h>> {
         let n = self.value_count() as usize;
         if n == 0 {
-            return Ok(ValueIter { hive: self.hive, list: &[], idx: 0, list_off: CellOffset::NIL });
+            return Ok(ValueIter {
+                hive: self.hive,
+                list: &[],
+                idx: 0,
+                list_off: CellOffset::NIL,
+            });
         }
         if n > limits::MAX_LIST {
-            return Err(HiveError::Limit { what: "value count", cell: self.off });
+            return Err(HiveError::Limit {
+                what: "value count",
+                cell: self.off,
+            });
         }
         let lo = self.value_list_offset();
         let cell = self.hive.cell(lo, "value list")?;
         match cell.get(..n * 4) {
-            Some(list) => Ok(ValueIter { hive: self.hive, list, idx: 0, list_off: lo }),
-            None => Err(HiveError::corrupt("value list", lo, format!("{n} values do not fit in the cell"))),
+            Some(list) => Ok(ValueIter {
+                hive: self.hive,
+                list,
+                idx: 0,
+                list_off: lo,
+            }),
+            None => Err(HiveError::corrupt(
+                "value list",
+                lo,
+                format!("{n} values do not fit in the cell"),
+            )),
         }
     }
 
@@ -311,13 +343,22 @@ pub(crate) fn parse_list(hive: &Hive, off: CellOffset) -> Result<(ListKind, &[u8
     if c.len() < 4 {
         return Err(HiveError::corrupt("subkey list", off, "cell too small"));
     }
-    let kind = ListKind::parse(&c[0..2])
-        .ok_or_else(|| HiveError::corrupt("subkey list", off, format!("unknown list signature {:02x?}", &c[0..2])))?;
+    let kind = ListKind::parse(&c[0..2]).ok_or_else(|| {
+        HiveError::corrupt(
+            "subkey list",
+            off,
+            format!("unknown list signature {:02x?}", &c[0..2]),
+        )
+    })?;
     let n = u16::from_le_bytes([c[2], c[3]]) as usize;
     let need = 4 + n * kind.stride();
     match c.get(4..need) {
         Some(e) => Ok((kind, e)),
-        None => Err(HiveError::corrupt("subkey list", off, format!("{n} entries do not fit in the cell"))),
+        None => Err(HiveError::corrupt(
+            "subkey list",
+            off,
+            format!("{n} entries do not fit in the cell"),
+        )),
     }
 }
 
@@ -370,10 +411,17 @@ impl<'h> SubkeyIter<'h> {
                 self.produced += 1;
                 if self.produced > limits::MAX_LIST {
                     self.failed = true;
-                    return Some(Err(HiveError::Limit { what: "subkey count", cell: CellOffset(le32(self.leaf, o)) }));
+                    return Some(Err(HiveError::Limit {
+                        what: "subkey count",
+                        cell: CellOffset(le32(self.leaf, o)),
+                    }));
                 }
                 let off = CellOffset(le32(self.leaf, o));
-                let h = if self.leaf_kind == ListKind::Lh { Some(le32(self.leaf, o + 4)) } else { None };
+                let h = if self.leaf_kind == ListKind::Lh {
+                    Some(le32(self.leaf, o + 4))
+                } else {
+                    None
+                };
                 return Some(Ok((off, h)));
             }
             let (ri, idx) = self.ri.as_mut()?;
@@ -386,7 +434,11 @@ impl<'h> SubkeyIter<'h> {
             match parse_list(self.hive, leaf_off) {
                 Ok((ListKind::Ri, _)) => {
                     self.failed = true;
-                    return Some(Err(HiveError::corrupt("ri", leaf_off, "ri list nested inside ri")));
+                    return Some(Err(HiveError::corrupt(
+                        "ri",
+                        leaf_off,
+                        "ri list nested inside ri",
+                    )));
                 }
                 Ok((k, e)) => {
                     self.leaf = e;
@@ -464,12 +516,25 @@ impl Hive {
         self.walk_key(key, v, 0, &mut budget, &mut p)
     }
 
-    fn walk_key<V: Visitor>(&self, key: Key<'_>, v: &mut V, depth: usize, budget: &mut usize, path: &mut String) -> Result<()> {
+    fn walk_key<V: Visitor>(
+        &self,
+        key: Key<'_>,
+        v: &mut V,
+        depth: usize,
+        budget: &mut usize,
+        path: &mut String,
+    ) -> Result<()> {
         if depth > limits::MAX_DEPTH {
-            return Err(HiveError::Limit { what: "key depth over 512 (cycle?)", cell: key.offset() });
+            return Err(HiveError::Limit {
+                what: "key depth over 512 (cycle?)",
+                cell: key.offset(),
+            });
         }
         if *budget == 0 {
-            return Err(HiveError::Limit { what: "more keys than the hive can hold (cycle or shared subtree)", cell: key.offset() });
+            return Err(HiveError::Limit {
+                what: "more keys than the hive can hold (cycle or shared subtree)",
+                cell: key.offset(),
+            });
         }
         *budget -= 1;
         v.enter_key(&key, path)?;

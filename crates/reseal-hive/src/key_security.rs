@@ -19,11 +19,19 @@ impl<'h> Sk<'h> {
     pub(crate) fn new(hive: &'h Hive, off: CellOffset) -> Result<Sk<'h>> {
         let sk = hive.cell(off, "sk")?;
         if sk.len() < 20 || &sk[0..2] != b"sk" {
-            return Err(HiveError::corrupt("sk", off, "not a security cell (signature or size)"));
+            return Err(HiveError::corrupt(
+                "sk",
+                off,
+                "not a security cell (signature or size)",
+            ));
         }
         let len = rd_u32(sk, 16).unwrap_or(0) as usize;
         if 20 + len > sk.len() {
-            return Err(HiveError::corrupt("sk", off, format!("descriptor length {len} runs past the cell")));
+            return Err(HiveError::corrupt(
+                "sk",
+                off,
+                format!("descriptor length {len} runs past the cell"),
+            ));
         }
         Ok(Sk { off, sk })
     }
@@ -60,7 +68,11 @@ impl<'h> Sk<'h> {
 /// # Errors
 /// [`HiveError::InvalidArgument`] naming the failing check.
 pub fn validate_descriptor(sd: &[u8]) -> Result<()> {
-    let bad = |r: &str| Err(HiveError::InvalidArgument { reason: format!("security descriptor: {r}") });
+    let bad = |r: &str| {
+        Err(HiveError::InvalidArgument {
+            reason: format!("security descriptor: {r}"),
+        })
+    };
     if sd.len() < 20 {
         return bad("shorter than 20 bytes");
     }

@@ -50,11 +50,19 @@ impl<'h> Value<'h> {
     pub(crate) fn new(hive: &'h Hive, off: CellOffset) -> Result<Value<'h>> {
         let vk = hive.cell(off, "vk")?;
         if vk.len() < VK_FIXED || &vk[0..2] != b"vk" {
-            return Err(HiveError::corrupt("vk", off, "not a value (signature or size)"));
+            return Err(HiveError::corrupt(
+                "vk",
+                off,
+                "not a value (signature or size)",
+            ));
         }
         let nl = u16::from_le_bytes([vk[2], vk[3]]) as usize;
         if VK_FIXED + nl > vk.len() {
-            return Err(HiveError::corrupt("vk", off, format!("name length {nl} runs past the cell")));
+            return Err(HiveError::corrupt(
+                "vk",
+                off,
+                format!("name length {nl} runs past the cell"),
+            ));
         }
         Ok(Value { hive, off, vk })
     }
@@ -72,7 +80,10 @@ impl<'h> Value<'h> {
     /// Borrowed name ("" = default value).
     pub fn name_ref(&self) -> NameRef<'h> {
         let nl = u16::from_le_bytes([self.vk[2], self.vk[3]]) as usize;
-        NameRef::new(&self.vk[VK_FIXED..VK_FIXED + nl], self.flags() & VALUE_COMP_NAME != 0)
+        NameRef::new(
+            &self.vk[VK_FIXED..VK_FIXED + nl],
+            self.flags() & VALUE_COMP_NAME != 0,
+        )
     }
 
     /// Decoded name ("" = default value).
@@ -114,7 +125,11 @@ impl<'h> Value<'h> {
         let len = self.data_len();
         if self.is_inline() {
             if len > 4 {
-                return Err(HiveError::corrupt("vk", self.off, format!("inline data length {len} > 4")));
+                return Err(HiveError::corrupt(
+                    "vk",
+                    self.off,
+                    format!("inline data length {len} > 4"),
+                ));
             }
             return Ok(Cow::Borrowed(&self.vk[8..8 + len]));
         }
@@ -122,11 +137,15 @@ impl<'h> Value<'h> {
             return Ok(Cow::Borrowed(&[]));
         }
         if len > limits::MAX_VALUE {
-            return Err(HiveError::Limit { what: "value data size", cell: self.off });
+            return Err(HiveError::Limit {
+                what: "value data size",
+                cell: self.off,
+            });
         }
         let doff = CellOffset(self.raw_data_offset());
         let cell = self.hive.cell(doff, "value data")?;
-        if len > BIG_DATA_SEGMENT && cell.len() >= 8 && &cell[0..2] == b"db" && self.hive.minor > 3 {
+        if len > BIG_DATA_SEGMENT && cell.len() >= 8 && &cell[0..2] == b"db" && self.hive.minor > 3
+        {
             return read_big_data(self.hive, doff, cell, len).map(Cow::Owned);
         }
         match cell.get(..len) {
@@ -147,7 +166,8 @@ impl<'h> Value<'h> {
         }
         let doff = CellOffset(self.raw_data_offset());
         let cell = self.hive.cell(doff, "value data")?;
-        if len > BIG_DATA_SEGMENT && cell.len() >= 8 && &cell[0..2] == b"db" && self.hive.minor > 3 {
+        if len > BIG_DATA_SEGMENT && cell.len() >= 8 && &cell[0..2] == b"db" && self.hive.minor > 3
+        {
             let (list, segs) = big_data_segments(self.hive, doff, cell)?;
             let mut v = vec![doff, list];
             v.extend(segs);
@@ -178,8 +198,14 @@ impl<'h> Value<'h> {
     /// Data read errors.
     pub fn as_u32(&self) -> Result<Option<u32>> {
         let d = self.data()?;
-        let Ok(a) = <[u8; 4]>::try_from(&d[..]) else { return Ok(None) };
-        Ok(Some(if self.data_type() == REG_DWORD_BIG_ENDIAN { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }))
+        let Ok(a) = <[u8; 4]>::try_from(&d[..]) else {
+            return Ok(None);
+        };
+        Ok(Some(if self.data_type() == REG_DWORD_BIG_ENDIAN {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }))
     }
 
     /// REG_QWORD value; `None` if the data is not 8 bytes.
@@ -194,16 +220,28 @@ impl<'h> Value<'h> {
 
 /// Decodes UTF-16LE up to the first NUL (odd trailing byte ignored).
 pub fn decode_utf16z(d: &[u8]) -> String {
-    let units = d.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0);
-    char::decode_utf16(units).map(|r| r.unwrap_or('\u{FFFD}')).collect()
+    let units = d
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0);
+    char::decode_utf16(units)
+        .map(|r| r.unwrap_or('\u{FFFD}'))
+        .collect()
 }
 
 /// Decodes REG_MULTI_SZ data.
 pub fn decode_multi_sz(d: &[u8]) -> Vec<String> {
-    let units: Vec<u16> = d.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = d
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     let mut out: Vec<String> = units
         .split(|&u| u == 0)
-        .map(|s| char::decode_utf16(s.iter().copied()).map(|r| r.unwrap_or('\u{FFFD}')).collect())
+        .map(|s| {
+            char::decode_utf16(s.iter().copied())
+                .map(|r| r.unwrap_or('\u{FFFD}'))
+                .collect()
+        })
         .collect();
     while out.last().is_some_and(|s: &String| s.is_empty()) {
         out.pop();
@@ -213,7 +251,10 @@ pub fn decode_multi_sz(d: &[u8]) -> Vec<String> {
 
 /// Encodes a string as UTF-16LE with a terminating NUL (REG_SZ data).
 pub fn encode_sz(s: &str) -> Vec<u8> {
-    s.encode_utf16().chain(std::iter::once(0)).flat_map(|u| u.to_le_bytes()).collect()
+    s.encode_utf16()
+        .chain(std::iter::once(0))
+        .flat_map(|u| u.to_le_bytes())
+        .collect()
 }
 
 /// Encodes REG_MULTI_SZ data (each string NUL-terminated, then an extra NUL).
@@ -226,14 +267,27 @@ pub fn encode_multi_sz(v: &[&str]) -> Vec<u8> {
     out
 }
 
-fn big_data_segments(hive: &Hive, doff: CellOffset, db: &[u8]) -> Result<(CellOffset, Vec<CellOffset>)> {
+fn big_data_segments(
+    hive: &Hive,
+    doff: CellOffset,
+    db: &[u8],
+) -> Result<(CellOffset, Vec<CellOffset>)> {
     let n = u16::from_le_bytes([db[2], db[3]]) as usize;
     let list = CellOffset(rd_u32(db, 4).unwrap_or(u32::MAX));
     let lc = hive.cell(list, "db segment list")?;
     if lc.len() < n * 4 {
-        return Err(HiveError::corrupt("db", doff, format!("{n} segments do not fit in the segment list")));
+        return Err(HiveError::corrupt(
+            "db",
+            doff,
+            format!("{n} segments do not fit in the segment list"),
+        ));
     }
-    Ok((list, (0..n).map(|i| CellOffset(rd_u32(lc, i * 4).unwrap_or(u32::MAX))).collect()))
+    Ok((
+        list,
+        (0..n)
+            .map(|i| CellOffset(rd_u32(lc, i * 4).unwrap_or(u32::MAX)))
+            .collect(),
+    ))
 }
 
 fn read_big_data(hive: &Hive, doff: CellOffset, db: &[u8], len: usize) -> Result<Vec<u8>> {
@@ -248,7 +302,11 @@ fn read_big_data(hive: &Hive, doff: CellOffset, db: &[u8], len: usize) -> Result
         out.extend_from_slice(&c[..take]);
     }
     if out.len() != len {
-        return Err(HiveError::corrupt("db", doff, format!("segments hold {} of {len} bytes", out.len())));
+        return Err(HiveError::corrupt(
+            "db",
+            doff,
+            format!("segments hold {} of {len} bytes", out.len()),
+        ));
     }
     Ok(out)
 }

@@ -47,7 +47,7 @@ pub use hive::{limits, CellOffset, Hive, KeyOffset};
 pub use key_node::{Key, SubkeyIter, ValueIter, Visitor};
 pub use key_security::{validate_descriptor, Sk};
 pub use key_value::{
-    Value, REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ, REG_NONE,
-    REG_QWORD, REG_RESOURCE_LIST, REG_SZ,
+    Value, REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ,
+    REG_NONE, REG_QWORD, REG_RESOURCE_LIST, REG_SZ,
 };
 pub use log::{marvin32, RecoveryReport};

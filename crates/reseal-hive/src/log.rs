@@ -105,25 +105,48 @@ fn parse_entries(log: &[u8]) -> (Vec<LogEntry<'_>>, Option<String>) {
         let h1 = crate::base_block::rd_u64(e, 24).unwrap_or(0);
         let h2 = crate::base_block::rd_u64(e, 32).unwrap_or(0);
         if marvin32(&e[..32], LOG_SEED) != h2 || marvin32(&e[40..], LOG_SEED) != h1 {
-            return (out, Some(format!("entry at {pos:#x}: Marvin32 hash mismatch")));
+            return (
+                out,
+                Some(format!("entry at {pos:#x}: Marvin32 hash mismatch")),
+            );
         }
         let seq = rd_u32(e, 12).unwrap_or(0);
         let hbins_size = rd_u32(e, 16).unwrap_or(0);
         let count = rd_u32(e, 20).unwrap_or(0) as usize;
         if hbins_size == 0 || hbins_size % 4096 != 0 {
-            return (out, Some(format!("entry at {pos:#x}: hive bins size {hbins_size:#x} not a multiple of 4096")));
+            return (
+                out,
+                Some(format!(
+                    "entry at {pos:#x}: hive bins size {hbins_size:#x} not a multiple of 4096"
+                )),
+            );
         }
         let refs_end = count.checked_mul(8).and_then(|n| n.checked_add(40));
         let Some(refs_end) = refs_end.filter(|&r| r <= size) else {
-            return (out, Some(format!("entry at {pos:#x}: {count} dirty pages do not fit")));
+            return (
+                out,
+                Some(format!("entry at {pos:#x}: {count} dirty pages do not fit")),
+            );
         };
         let refs = &e[40..refs_end];
-        let total: usize = refs.chunks_exact(8).map(|r| rd_u32(r, 4).unwrap_or(0) as usize).sum();
+        let total: usize = refs
+            .chunks_exact(8)
+            .map(|r| rd_u32(r, 4).unwrap_or(0) as usize)
+            .sum();
         let pages_start = refs_end;
         if pages_start.checked_add(total).is_none_or(|t| t > size) {
-            return (out, Some(format!("entry at {pos:#x}: page data runs past the entry")));
+            return (
+                out,
+                Some(format!("entry at {pos:#x}: page data runs past the entry")),
+            );
         }
-        out.push(LogEntry { seq, hbins_size, refs, pages: &e[pages_start..], count });
+        out.push(LogEntry {
+            seq,
+            hbins_size,
+            refs,
+            pages: &e[pages_start..],
+            count,
+        });
         pos += size;
     }
     (out, None)
@@ -136,7 +159,11 @@ struct LogInfo<'a> {
     new_format: bool,
 }
 
-fn usable_log<'a>(name: &'static str, bytes: &'a [u8], notes: &mut Vec<String>) -> Option<LogInfo<'a>> {
+fn usable_log<'a>(
+    name: &'static str,
+    bytes: &'a [u8],
+    notes: &mut Vec<String>,
+) -> Option<LogInfo<'a>> {
     let bb = match BaseBlock::parse(bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -153,11 +180,18 @@ fn usable_log<'a>(name: &'static str, bytes: &'a [u8], notes: &mut Vec<String>) 
         (6, _) | (_, Some(b"HvLE")) => true,
         (1 | 2, Some(b"DIRT")) => false,
         (t, _) => {
-            notes.push(format!("{name}: not a usable log (file type {t}, no HvLE/DIRT at 512)"));
+            notes.push(format!(
+                "{name}: not a usable log (file type {t}, no HvLE/DIRT at 512)"
+            ));
             return None;
         }
     };
-    Some(LogInfo { name, bytes, bb, new_format })
+    Some(LogInfo {
+        name,
+        bytes,
+        bb,
+        new_format,
+    })
 }
 
 fn set_bb(data: &mut [u8], seq: u32, hbins: u32) {
@@ -178,7 +212,11 @@ impl Hive {
     /// # Errors
     /// [`HiveError::Log`] when the hive is dirty and no log can be applied (refused logs
     /// are named with the reason); base-block errors of the result.
-    pub fn recover(primary: Vec<u8>, log1: Option<Vec<u8>>, log2: Option<Vec<u8>>) -> Result<(Hive, RecoveryReport)> {
+    pub fn recover(
+        primary: Vec<u8>,
+        log1: Option<Vec<u8>>,
+        log2: Option<Vec<u8>>,
+    ) -> Result<(Hive, RecoveryReport)> {
         let mut report = RecoveryReport::default();
         let mut notes = Vec::new();
         let logs: Vec<LogInfo<'_>> = [("LOG1", log1.as_deref()), ("LOG2", log2.as_deref())]
@@ -195,7 +233,8 @@ impl Hive {
             }
         }
         let pbb = BaseBlock::parse(&primary).ok();
-        let primary_ok = pbb.is_some_and(|b| b.checksum_ok && b.validate_primary(usize::MAX).is_ok());
+        let primary_ok =
+            pbb.is_some_and(|b| b.checksum_ok && b.validate_primary(usize::MAX).is_ok());
         let dirty = match pbb {
             Some(b) => b.seq1 != b.seq2 || !primary_ok,
             None => true,
@@ -235,7 +274,9 @@ impl Hive {
                 let mut applied = 0usize;
                 for e in entries {
                     match last {
-                        None if e.seq < l.bb.seq1 || (primary_ok && e.seq < primary_seq2) => continue,
+                        None if e.seq < l.bb.seq1 || (primary_ok && e.seq < primary_seq2) => {
+                            continue
+                        }
                         None if primary_ok && e.seq != primary_seq2 && !gap_noted => {
                             gap_noted = true;
                             notes.push(format!(
@@ -245,7 +286,10 @@ impl Hive {
                         }
                         Some(n) if e.seq <= n => continue,
                         Some(n) if e.seq != n.wrapping_add(1) => {
-                            notes.push(format!("{}: sequence gap after {n} (found {})", l.name, e.seq));
+                            notes.push(format!(
+                                "{}: sequence gap after {n} (found {})",
+                                l.name, e.seq
+                            ));
                             break;
                         }
                         _ => {}
@@ -262,7 +306,10 @@ impl Hive {
                         if dst + size > need || p + size > e.pages.len() {
                             return Err(HiveError::Log {
                                 log: l.name,
-                                reason: format!("entry {} writes a page outside the hive bins", e.seq),
+                                reason: format!(
+                                    "entry {} writes a page outside the hive bins",
+                                    e.seq
+                                ),
                             });
                         }
                         data[dst..dst + size].copy_from_slice(&e.pages[p..p + size]);
@@ -280,22 +327,34 @@ impl Hive {
             }
             let Some(last) = last else {
                 notes.push("no applicable log entry".into());
-                return Err(HiveError::Log { log: "LOG1/LOG2", reason: notes.join("; ") });
+                return Err(HiveError::Log {
+                    log: "LOG1/LOG2",
+                    reason: notes.join("; "),
+                });
             };
             report.format = crate::log::LogFormat::New;
             report.last_sequence = Some(last);
             let seq = last.wrapping_add(1).max(floor);
             set_bb(&mut data, seq, hbins);
             data.truncate(BASE_BLOCK_SIZE + hbins as usize);
-        } else if let Some(l) = old_logs.iter().find(|l| pbb.is_none_or(|p| !primary_ok || p.last_written == l.bb.last_written)) {
+        } else if let Some(l) = old_logs
+            .iter()
+            .find(|l| pbb.is_none_or(|p| !primary_ok || p.last_written == l.bb.last_written))
+        {
             let hbins = l.bb.hbins_size as usize;
             if hbins == 0 || hbins % 4096 != 0 {
-                return Err(HiveError::Log { log: l.name, reason: "bad hive bins size in the log base block".into() });
+                return Err(HiveError::Log {
+                    log: l.name,
+                    reason: "bad hive bins size in the log base block".into(),
+                });
             }
             let bits = hbins / 512;
             let bm_len = bits.div_ceil(8);
             let Some(bitmap) = l.bytes.get(516..516 + bm_len) else {
-                return Err(HiveError::Log { log: l.name, reason: "DIRT bitmap truncated".into() });
+                return Err(HiveError::Log {
+                    log: l.name,
+                    reason: "DIRT bitmap truncated".into(),
+                });
             };
             let mut src = (516 + bm_len).div_ceil(512) * 512;
             if data.len() < BASE_BLOCK_SIZE + hbins {
@@ -306,7 +365,10 @@ impl Hive {
                     continue;
                 }
                 let Some(page) = l.bytes.get(src..src + 512) else {
-                    return Err(HiveError::Log { log: l.name, reason: format!("dirty page {i} missing from the log") });
+                    return Err(HiveError::Log {
+                        log: l.name,
+                        reason: format!("dirty page {i} missing from the log"),
+                    });
                 };
                 let dst = BASE_BLOCK_SIZE + i * 512;
                 data[dst..dst + 512].copy_from_slice(page);
@@ -329,7 +391,10 @@ impl Hive {
             if notes.is_empty() {
                 notes.push("no log given".into());
             }
-            return Err(HiveError::Log { log: "LOG1/LOG2", reason: format!("dirty hive cannot be recovered: {}", notes.join("; ")) });
+            return Err(HiveError::Log {
+                log: "LOG1/LOG2",
+                reason: format!("dirty hive cannot be recovered: {}", notes.join("; ")),
+            });
         }
         report.notes = notes;
         let mut h = Hive::from_bytes(data)?;

@@ -14,7 +14,9 @@ pub fn upcase_unit(u: u16) -> u16 {
     if u < 0x80 {
         return (u as u8).to_ascii_uppercase() as u16;
     }
-    let Some(c) = char::from_u32(u as u32) else { return u };
+    let Some(c) = char::from_u32(u as u32) else {
+        return u;
+    };
     let mut it = c.to_uppercase();
     match (it.next(), it.next()) {
         (Some(x), None) if (x as u32) < 0x10000 => x as u32 as u16,
@@ -63,7 +65,13 @@ impl<'h> NameRef<'h> {
         let b = self.bytes;
         let c = self.compressed;
         let n = if c { b.len() } else { b.len() / 2 };
-        (0..n).map(move |i| if c { b[i] as u16 } else { u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) })
+        (0..n).map(move |i| {
+            if c {
+                b[i] as u16
+            } else {
+                u16::from_le_bytes([b[2 * i], b[2 * i + 1]])
+            }
+        })
     }
 
     /// Decodes the name (unpaired surrogates become U+FFFD).
@@ -71,7 +79,9 @@ impl<'h> NameRef<'h> {
         if self.compressed {
             self.bytes.iter().map(|&b| b as char).collect()
         } else {
-            char::decode_utf16(self.units()).map(|r| r.unwrap_or('\u{FFFD}')).collect()
+            char::decode_utf16(self.units())
+                .map(|r| r.unwrap_or('\u{FFFD}'))
+                .collect()
         }
     }
 
@@ -124,7 +134,9 @@ pub fn cmp_units(a: impl Iterator<Item = u16>, b: impl Iterator<Item = u16>) -> 
 
 /// lh hash over UTF-16 units.
 pub fn lh_hash_units(units: impl Iterator<Item = u16>) -> u32 {
-    units.fold(0u32, |h, u| h.wrapping_mul(37).wrapping_add(upcase_unit(u) as u32))
+    units.fold(0u32, |h, u| {
+        h.wrapping_mul(37).wrapping_add(upcase_unit(u) as u32)
+    })
 }
 
 /// Encodes a name for storage: compressed (Latin-1) when every character is <= U+00FF.
@@ -132,7 +144,10 @@ pub(crate) fn encode_name(name: &str) -> (Vec<u8>, bool) {
     if name.chars().all(|c| (c as u32) <= 0xFF) {
         (name.chars().map(|c| c as u32 as u8).collect(), true)
     } else {
-        (name.encode_utf16().flat_map(|u| u.to_le_bytes()).collect(), false)
+        (
+            name.encode_utf16().flat_map(|u| u.to_le_bytes()).collect(),
+            false,
+        )
     }
 }
 

@@ -118,7 +118,11 @@ impl Visitor for Exporter<'_> {
 /// Key not found or corruption.
 pub fn export(hive: &Hive, key_path: &str, prefix: &str) -> Result<String> {
     let key = hive.open_path(key_path)?;
-    let mut e = Exporter { out: String::with_capacity(1 << 16), prefix, err: None };
+    let mut e = Exporter {
+        out: String::with_capacity(1 << 16),
+        prefix,
+        err: None,
+    };
     e.out.push_str(HEADER_V5);
     e.out.push_str("\r\n\r\n");
     let path = key_path.trim_matches('\\');
@@ -165,9 +169,16 @@ pub fn export_utf16(hive: &Hive, key_path: &str, prefix: &str) -> Result<Vec<u8>
 ///
 /// # Errors
 /// Export errors; I/O errors are mapped to [`HiveError::Unsupported`] with the message.
-pub fn export_to_writer<W: std::io::Write>(hive: &Hive, key_path: &str, prefix: &str, w: &mut W) -> Result<()> {
+pub fn export_to_writer<W: std::io::Write>(
+    hive: &Hive,
+    key_path: &str,
+    prefix: &str,
+    w: &mut W,
+) -> Result<()> {
     let b = export_utf16(hive, key_path, prefix)?;
-    w.write_all(&b).map_err(|e| HiveError::Unsupported { what: format!("write failed: {e}") })
+    w.write_all(&b).map_err(|e| HiveError::Unsupported {
+        what: format!("write failed: {e}"),
+    })
 }
 
 /// One operation of a parsed `.reg` file (key paths as written in the file).
@@ -200,8 +211,12 @@ pub enum RegOp {
 /// Decodes `.reg` bytes: UTF-16LE with BOM, UTF-8 (with or without BOM), else Latin-1.
 pub fn decode_reg_bytes(b: &[u8]) -> String {
     if b.len() >= 2 && b[0] == 0xFF && b[1] == 0xFE {
-        let units = b[2..].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-        return char::decode_utf16(units).map(|r| r.unwrap_or('\u{FFFD}')).collect();
+        let units = b[2..]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]));
+        return char::decode_utf16(units)
+            .map(|r| r.unwrap_or('\u{FFFD}'))
+            .collect();
     }
     let b = b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b);
     match std::str::from_utf8(b) {
@@ -214,7 +229,10 @@ fn parse_quoted(s: &str, line: usize) -> Result<(String, &str)> {
     let mut out = String::new();
     let mut it = s.char_indices();
     if it.next().map(|x| x.1) != Some('"') {
-        return Err(HiveError::RegSyntax { line, reason: "expected '\"'".into() });
+        return Err(HiveError::RegSyntax {
+            line,
+            reason: "expected '\"'".into(),
+        });
     }
     while let Some((i, c)) = it.next() {
         match c {
@@ -226,7 +244,10 @@ fn parse_quoted(s: &str, line: usize) -> Result<(String, &str)> {
             c => out.push(c),
         }
     }
-    Err(HiveError::RegSyntax { line, reason: "unterminated string".into() })
+    Err(HiveError::RegSyntax {
+        line,
+        reason: "unterminated string".into(),
+    })
 }
 
 fn parse_hex_bytes(s: &str, line: usize) -> Result<Vec<u8>> {
@@ -236,7 +257,10 @@ fn parse_hex_bytes(s: &str, line: usize) -> Result<Vec<u8>> {
         if t.is_empty() {
             continue;
         }
-        out.push(u8::from_str_radix(t, 16).map_err(|_| HiveError::RegSyntax { line, reason: format!("bad hex byte {t:?}") })?);
+        out.push(u8::from_str_radix(t, 16).map_err(|_| HiveError::RegSyntax {
+            line,
+            reason: format!("bad hex byte {t:?}"),
+        })?);
     }
     Ok(out)
 }
@@ -247,7 +271,11 @@ fn parse_hex_bytes(s: &str, line: usize) -> Result<Vec<u8>> {
 /// [`HiveError::RegSyntax`] with the line number.
 pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
     let mut ops = Vec::new();
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate().peekable();
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .enumerate()
+        .peekable();
     let mut header_seen = false;
     let mut cur: Option<String> = None;
     while let Some((idx, raw)) = lines.next() {
@@ -261,11 +289,17 @@ pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
                 header_seen = true;
                 continue;
             }
-            return Err(HiveError::RegSyntax { line: lineno, reason: format!("missing header, found {line:?}") });
+            return Err(HiveError::RegSyntax {
+                line: lineno,
+                reason: format!("missing header, found {line:?}"),
+            });
         }
         if line.starts_with('[') {
             let Some(inner) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
-                return Err(HiveError::RegSyntax { line: lineno, reason: "unterminated [key]".into() });
+                return Err(HiveError::RegSyntax {
+                    line: lineno,
+                    reason: "unterminated [key]".into(),
+                });
             };
             if let Some(del) = inner.strip_prefix('-') {
                 ops.push(RegOp::DeleteKey(del.to_string()));
@@ -288,7 +322,10 @@ pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
             }
         }
         let Some(key) = cur.clone() else {
-            return Err(HiveError::RegSyntax { line: lineno, reason: "value outside a key section".into() });
+            return Err(HiveError::RegSyntax {
+                line: lineno,
+                reason: "value outside a key section".into(),
+            });
         };
         let (name, rest) = if let Some(r) = line.strip_prefix('@') {
             (String::new(), r)
@@ -296,7 +333,10 @@ pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
             parse_quoted(&line, lineno)?
         };
         let Some(v) = rest.trim_start().strip_prefix('=') else {
-            return Err(HiveError::RegSyntax { line: lineno, reason: "expected '='".into() });
+            return Err(HiveError::RegSyntax {
+                line: lineno,
+                reason: "expected '='".into(),
+            });
         };
         let v = v.trim();
         if v == "-" {
@@ -306,27 +346,50 @@ pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
         let (data_type, data) = if v.starts_with('"') {
             let (s, tail) = parse_quoted(v, lineno)?;
             if !tail.trim().is_empty() {
-                return Err(HiveError::RegSyntax { line: lineno, reason: "text after string".into() });
+                return Err(HiveError::RegSyntax {
+                    line: lineno,
+                    reason: "text after string".into(),
+                });
             }
             (REG_SZ, encode_sz(&s))
         } else if let Some(d) = v.strip_prefix("dword:") {
-            let n = u32::from_str_radix(d.trim(), 16).map_err(|_| HiveError::RegSyntax { line: lineno, reason: format!("bad dword {d:?}") })?;
+            let n = u32::from_str_radix(d.trim(), 16).map_err(|_| HiveError::RegSyntax {
+                line: lineno,
+                reason: format!("bad dword {d:?}"),
+            })?;
             (REG_DWORD, n.to_le_bytes().to_vec())
         } else if let Some(h) = v.strip_prefix("hex:") {
             (REG_BINARY, parse_hex_bytes(h, lineno)?)
         } else if let Some(h) = v.strip_prefix("hex(") {
             let Some((t, rest)) = h.split_once("):") else {
-                return Err(HiveError::RegSyntax { line: lineno, reason: "bad hex(N): form".into() });
+                return Err(HiveError::RegSyntax {
+                    line: lineno,
+                    reason: "bad hex(N): form".into(),
+                });
             };
-            let t = u32::from_str_radix(t, 16).map_err(|_| HiveError::RegSyntax { line: lineno, reason: format!("bad type {t:?}") })?;
+            let t = u32::from_str_radix(t, 16).map_err(|_| HiveError::RegSyntax {
+                line: lineno,
+                reason: format!("bad type {t:?}"),
+            })?;
             (t, parse_hex_bytes(rest, lineno)?)
         } else {
-            return Err(HiveError::RegSyntax { line: lineno, reason: format!("unknown value form {v:?}") });
+            return Err(HiveError::RegSyntax {
+                line: lineno,
+                reason: format!("unknown value form {v:?}"),
+            });
         };
-        ops.push(RegOp::SetValue { key, name, data_type, data });
+        ops.push(RegOp::SetValue {
+            key,
+            name,
+            data_type,
+            data,
+        });
     }
     if !header_seen {
-        return Err(HiveError::RegSyntax { line: 1, reason: "empty file".into() });
+        return Err(HiveError::RegSyntax {
+            line: 1,
+            reason: "empty file".into(),
+        });
     }
     Ok(ops)
 }
@@ -363,7 +426,9 @@ pub fn strip_prefix(path: &str, prefix: &str) -> Result<String> {
             return Ok(rest.trim_start_matches('\\').to_string());
         }
     }
-    Err(HiveError::InvalidArgument { reason: format!("key {path:?} is not under {prefix:?}") })
+    Err(HiveError::InvalidArgument {
+        reason: format!("key {path:?} is not under {prefix:?}"),
+    })
 }
 
 /// Applies a `.reg` file (bytes in any supported encoding) to a writable hive. Key paths
@@ -405,9 +470,16 @@ pub fn apply(hive: &mut Hive, ops: &[RegOp], prefix: &str) -> Result<ImportStats
                 }
                 cur_path = None;
             }
-            RegOp::SetValue { name, data_type, data, .. } => {
+            RegOp::SetValue {
+                name,
+                data_type,
+                data,
+                ..
+            } => {
                 if cur_path.is_none() {
-                    return Err(HiveError::InvalidArgument { reason: "value without key".into() });
+                    return Err(HiveError::InvalidArgument {
+                        reason: "value without key".into(),
+                    });
                 }
                 hive.set_value(cur_key, name, *data_type, data)?;
                 st.values_set += 1;

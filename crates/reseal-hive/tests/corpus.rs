@@ -46,15 +46,28 @@ fn export_matches_hivexregedit() {
 
 #[test]
 fn bogus_key_names_read_exactly() {
-    let Some(b) = common::load("yarp/BogusKeyNamesHive.xz") else { return };
+    let Some(b) = common::load("yarp/BogusKeyNamesHive.xz") else {
+        return;
+    };
     let h = Hive::from_bytes(b).expect("open");
-    let names: Vec<String> = h.root().expect("root").subkeys().expect("list").map(|k| k.expect("key").name()).collect();
-    assert_eq!(names, vec!["testnew\r\nne".to_string(), "testnu\0l".to_string()]);
+    let names: Vec<String> = h
+        .root()
+        .expect("root")
+        .subkeys()
+        .expect("list")
+        .map(|k| k.expect("key").name())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["testnew\r\nne".to_string(), "testnu\0l".to_string()]
+    );
 }
 
 #[test]
 fn invalid_parent_key_found_through_lists() {
-    let Some(b) = common::load("yarp/InvalidParentHive.xz") else { return };
+    let Some(b) = common::load("yarp/InvalidParentHive.xz") else {
+        return;
+    };
     let h = Hive::from_bytes(b).expect("open");
     assert!(h.open_path("key_with_many_subkeys\\4900").is_ok());
 }
@@ -104,7 +117,10 @@ fn noop_commit_is_byte_identical() {
         if !hive.is_dirty() {
             hive.make_writable().unwrap_or_else(|e| panic!("{h}: {e}"));
             hive.commit().expect("commit");
-            assert!(hive.into_bytes() == b, "{h}: writable no-op commit changed bytes");
+            assert!(
+                hive.into_bytes() == b,
+                "{h}: writable no-op commit changed bytes"
+            );
         }
     }
 }
@@ -134,15 +150,26 @@ fn corrupted_hives_give_located_errors() {
         });
         match r {
             Ok((n, problems)) => {
-                eprintln!("{f}: walked {n} keys; check: {:?}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-                assert!(!must_fail || !problems.is_empty(), "{f}: expected an error or a check problem, walked {n} keys");
+                eprintln!(
+                    "{f}: walked {n} keys; check: {:?}",
+                    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+                );
+                assert!(
+                    !must_fail || !problems.is_empty(),
+                    "{f}: expected an error or a check problem, walked {n} keys"
+                );
             }
             Err(e) => {
                 let msg = e.to_string();
                 eprintln!("{f}: {msg}");
                 match e {
-                    HiveError::Corrupt { .. } => assert!(msg.contains("cell offset") && msg.contains("file offset"), "{msg}"),
-                    HiveError::BadBaseBlock { .. } | HiveError::Limit { .. } | HiveError::BadHbin { .. } => {}
+                    HiveError::Corrupt { .. } => assert!(
+                        msg.contains("cell offset") && msg.contains("file offset"),
+                        "{msg}"
+                    ),
+                    HiveError::BadBaseBlock { .. }
+                    | HiveError::Limit { .. }
+                    | HiveError::BadHbin { .. } => {}
                     other => panic!("{f}: unexpected error kind {other:?}"),
                 }
             }

@@ -12,7 +12,12 @@ fn first_key_with_subkeys(h: &Hive) -> String {
             return k.name();
         }
     }
-    root.subkeys().expect("list").next().expect("a subkey").expect("key").name()
+    root.subkeys()
+        .expect("list")
+        .next()
+        .expect("a subkey")
+        .expect("key")
+        .name()
 }
 
 fn generic_edits(label: &str, bytes: Vec<u8>) -> Vec<u8> {
@@ -25,7 +30,10 @@ fn generic_edits(label: &str, bytes: Vec<u8>) -> Vec<u8> {
     let k = h.open_path(&victim).expect("victim").offset();
     let new_name = format!("{victim}_ReSeal-Äé✓");
     let k = h.rename_key(k, &new_name).expect("rename");
-    assert_eq!(h.open_path(&new_name).expect("renamed").subkey_count(), before);
+    assert_eq!(
+        h.open_path(&new_name).expect("renamed").subkey_count(),
+        before
+    );
     // 2. security: replace the renamed key's descriptor by a modified copy
     let mut sd = h.security_of(k).expect("sd");
     let last = sd.len() - 1;
@@ -36,24 +44,64 @@ fn generic_edits(label: &str, bytes: Vec<u8>) -> Vec<u8> {
     let nk = h.create_path("ReSeal\\Sub\\Ŧést ключ").expect("create");
     let big: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
     h.set_value(nk, "big", REG_BINARY, &big).expect("big");
-    h.set_value(nk, "", REG_SZ, &reseal_hive::key_value::encode_sz("héllo wörld ✓")).expect("default");
-    h.set_value(nk, "dw", REG_DWORD, &7u32.to_le_bytes()).expect("dword");
-    h.set_value(nk, "small", 0x1234_5678, &[1, 2, 3]).expect("odd type");
-    h.set_value(nk, "gone", REG_BINARY, &[9; 100]).expect("gone");
+    h.set_value(
+        nk,
+        "",
+        REG_SZ,
+        &reseal_hive::key_value::encode_sz("héllo wörld ✓"),
+    )
+    .expect("default");
+    h.set_value(nk, "dw", REG_DWORD, &7u32.to_le_bytes())
+        .expect("dword");
+    h.set_value(nk, "small", 0x1234_5678, &[1, 2, 3])
+        .expect("odd type");
+    h.set_value(nk, "gone", REG_BINARY, &[9; 100])
+        .expect("gone");
     assert!(h.delete_value(nk, "GONE").expect("delete"));
     h.set_class_name(nk, Some("ReSealClass")).expect("class");
     // 4. change an existing value of the root or first key with values
-    h.set_value(root, "reseal-root", REG_BINARY, &[0xAB; 17]).expect("root value");
+    h.set_value(root, "reseal-root", REG_BINARY, &[0xAB; 17])
+        .expect("root value");
     h.commit().expect("commit");
     let out = h.into_bytes();
     let h = Hive::from_bytes(out.clone()).expect("reopen");
-    let k = h.open_path("reseal\\SUB\\ŧÉST КЛЮЧ").expect("case-insensitive path");
-    assert_eq!(k.value("BIG").expect("v").expect("big").data().expect("data").as_ref(), &big[..]);
-    assert_eq!(k.value("").expect("v").expect("default").as_string().expect("s"), "héllo wörld ✓");
-    assert_eq!(k.value("dw").expect("v").expect("dw").as_u32().expect("u32"), Some(7));
-    assert_eq!(k.value("small").expect("v").expect("small").data_type(), 0x1234_5678);
+    let k = h
+        .open_path("reseal\\SUB\\ŧÉST КЛЮЧ")
+        .expect("case-insensitive path");
+    assert_eq!(
+        k.value("BIG")
+            .expect("v")
+            .expect("big")
+            .data()
+            .expect("data")
+            .as_ref(),
+        &big[..]
+    );
+    assert_eq!(
+        k.value("")
+            .expect("v")
+            .expect("default")
+            .as_string()
+            .expect("s"),
+        "héllo wörld ✓"
+    );
+    assert_eq!(
+        k.value("dw")
+            .expect("v")
+            .expect("dw")
+            .as_u32()
+            .expect("u32"),
+        Some(7)
+    );
+    assert_eq!(
+        k.value("small").expect("v").expect("small").data_type(),
+        0x1234_5678
+    );
     assert!(k.value("gone").expect("v").is_none());
-    assert_eq!(k.class_name().expect("class").as_deref(), Some("ReSealClass"));
+    assert_eq!(
+        k.class_name().expect("class").as_deref(),
+        Some("ReSealClass")
+    );
     common::verify_with_oracles(label, &out);
     out
 }
@@ -78,33 +126,68 @@ fn edit_sam_security_system_ntuser() {
 #[test]
 #[ignore = "slow (about 90 s): run with --ignored"]
 fn edit_big_system() {
-    let Some(b) = common::load("regipy/SYSTEM.xz") else { return };
+    let Some(b) = common::load("regipy/SYSTEM.xz") else {
+        return;
+    };
     generic_edits("regipy/SYSTEM.xz", b);
 }
 
 /// The machine-SID style edit on SAM: rename the Members\<SID> key, patch V.
 #[test]
 fn sam_sid_rename() {
-    let Some(b) = common::load("regipy/SAM.xz") else { return };
+    let Some(b) = common::load("regipy/SAM.xz") else {
+        return;
+    };
     let mut h = Hive::from_bytes(b).expect("open");
     h.make_writable().expect("w");
-    let members = h.open_path("SAM\\Domains\\Builtin\\Aliases\\Members").expect("members");
-    let sid_key = members.subkeys().expect("l").map(|k| k.expect("k")).find(|k| k.name().starts_with("S-1-5-21-")).expect("sid key");
+    let members = h
+        .open_path("SAM\\Domains\\Builtin\\Aliases\\Members")
+        .expect("members");
+    let sid_key = members
+        .subkeys()
+        .expect("l")
+        .map(|k| k.expect("k"))
+        .find(|k| k.name().starts_with("S-1-5-21-"))
+        .expect("sid key");
     let (old_name, off) = (sid_key.name(), sid_key.offset());
-    let rids: Vec<String> = sid_key.subkeys().expect("l").map(|k| k.expect("k").name()).collect();
+    let rids: Vec<String> = sid_key
+        .subkeys()
+        .expect("l")
+        .map(|k| k.expect("k").name())
+        .collect();
     let new_name = "S-1-5-21-1111111111-2222222222-3333333333".to_string();
     h.rename_key(off, &new_name).expect("rename");
     let acct = h.open_path("SAM\\Domains\\Account").expect("acct").offset();
-    let mut v = h.open_path("SAM\\Domains\\Account").expect("a").value("V").expect("v").expect("V").data().expect("d").into_owned();
+    let mut v = h
+        .open_path("SAM\\Domains\\Account")
+        .expect("a")
+        .value("V")
+        .expect("v")
+        .expect("V")
+        .data()
+        .expect("d")
+        .into_owned();
     let n = v.len();
     v[n - 12..].copy_from_slice(&[0x11; 12]);
     h.set_value(acct, "V", REG_BINARY, &v).expect("set V");
     h.commit().expect("commit");
     let out = h.into_bytes();
     let h2 = Hive::from_bytes(out.clone()).expect("reopen");
-    assert!(h2.open_path(&format!("SAM\\Domains\\Builtin\\Aliases\\Members\\{old_name}")).is_err());
-    let k = h2.open_path(&format!("SAM\\Domains\\Builtin\\Aliases\\Members\\{new_name}")).expect("new");
-    let rids2: Vec<String> = k.subkeys().expect("l").map(|k| k.expect("k").name()).collect();
+    assert!(h2
+        .open_path(&format!(
+            "SAM\\Domains\\Builtin\\Aliases\\Members\\{old_name}"
+        ))
+        .is_err());
+    let k = h2
+        .open_path(&format!(
+            "SAM\\Domains\\Builtin\\Aliases\\Members\\{new_name}"
+        ))
+        .expect("new");
+    let rids2: Vec<String> = k
+        .subkeys()
+        .expect("l")
+        .map(|k| k.expect("k").name())
+        .collect();
     assert_eq!(rids, rids2);
     common::verify_with_oracles("SAM sid rename", &out);
 }

@@ -87,11 +87,25 @@ fn bad_base_block_repaired_from_log() {
 #[test]
 fn bad_logs_are_refused() {
     for (p, l1, l2) in [
-        ("yarp/BadLogHive1/BadLogHive.xz", "yarp/BadLogHive1/BadLogHive.LOG1.xz", None),
-        ("yarp/BadLogHive2/BadLogHive.xz", "yarp/BadLogHive2/BadLogHive.LOG1.xz", None),
-        ("yarp/BadLogHive3/BadLogHive.xz", "yarp/BadLogHive3/BadLogHive.LOG1.xz", Some("yarp/BadLogHive3/BadLogHive.LOG2.xz")),
+        (
+            "yarp/BadLogHive1/BadLogHive.xz",
+            "yarp/BadLogHive1/BadLogHive.LOG1.xz",
+            None,
+        ),
+        (
+            "yarp/BadLogHive2/BadLogHive.xz",
+            "yarp/BadLogHive2/BadLogHive.LOG1.xz",
+            None,
+        ),
+        (
+            "yarp/BadLogHive3/BadLogHive.xz",
+            "yarp/BadLogHive3/BadLogHive.LOG1.xz",
+            Some("yarp/BadLogHive3/BadLogHive.LOG2.xz"),
+        ),
     ] {
-        let (Some(pb), Some(l1b)) = (common::load(p), common::load(l1)) else { return };
+        let (Some(pb), Some(l1b)) = (common::load(p), common::load(l1)) else {
+            return;
+        };
         let l2b = l2.and_then(common::load);
         match Hive::recover(pb, Some(l1b), l2b) {
             Err(HiveError::Log { reason, .. }) => eprintln!("{p}: refused: {reason}"),
@@ -123,8 +137,17 @@ import sys
 from regipy.recovery import apply_transaction_logs
 apply_transaction_logs(sys.argv[1], sys.argv[2], secondary_log_path=(sys.argv[3] or None), restored_hive_path=sys.argv[4], verbose=False)
 "#;
-    let o = Command::new("python3").arg("-c").arg(script).args(&args).output().expect("python3");
-    assert!(o.status.success(), "regipy recovery failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&args)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "regipy recovery failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::read(&out).expect("restored hive")
 }
 
@@ -134,10 +157,22 @@ fn regipy_dirty_hives_match_regipy_replay() {
         return;
     }
     for (p, l1, l2) in [
-        ("regipy/UsrClass.dat.xz", "regipy/UsrClass.dat.LOG1.xz", "regipy/UsrClass.dat.LOG2.xz"),
-        ("regipy/transactions_NTUSER.DAT.xz", "regipy/transactions_ntuser.dat.log1.xz", "regipy/transactions_ntuser.dat.log2.xz"),
+        (
+            "regipy/UsrClass.dat.xz",
+            "regipy/UsrClass.dat.LOG1.xz",
+            "regipy/UsrClass.dat.LOG2.xz",
+        ),
+        (
+            "regipy/transactions_NTUSER.DAT.xz",
+            "regipy/transactions_ntuser.dat.log1.xz",
+            "regipy/transactions_ntuser.dat.log2.xz",
+        ),
     ] {
-        let (Some(pb), Some(l1b), Some(l2b)) = (common::load(p), common::load(l1), common::load(l2)) else { return };
+        let (Some(pb), Some(l1b), Some(l2b)) =
+            (common::load(p), common::load(l1), common::load(l2))
+        else {
+            return;
+        };
         let theirs = regipy_recover(&pb, &l1b, Some(&l2b));
         let (ours, rep) = Hive::recover(pb, Some(l1b), Some(l2b)).expect("recover");
         eprintln!("{p}: {rep:?}");
@@ -145,7 +180,14 @@ fn regipy_dirty_hives_match_regipy_replay() {
             std::fs::write(format!("{d}/{}", p.replace('/', "_")), ours.as_bytes()).expect("dump");
             std::fs::write(format!("{d}/{}.regipy", p.replace('/', "_")), &theirs).expect("dump");
         }
-        eprintln!("{p}: check: {:?}", reseal_hive::check(&ours).iter().take(5).map(|p| p.to_string()).collect::<Vec<_>>());
+        eprintln!(
+            "{p}: check: {:?}",
+            reseal_hive::check(&ours)
+                .iter()
+                .take(5)
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+        );
         // regipy copies the pages but leaves the base block dirty: make it readable.
         let mut theirs = theirs;
         let s1 = theirs[4..8].to_vec();
@@ -163,8 +205,13 @@ fn regipy_dirty_hives_match_regipy_replay() {
                 // regipy demonstrably wrong: its replay leaves a dangling cell reference
                 // (it does not apply the entries strictly in sequence order across the two
                 // logs); ours must then be structurally clean and readable by hivex.
-                eprintln!("{p}: regipy's replay is corrupt ({e}); checking ours with the other oracles");
-                assert!(REGIPY_WRONG.contains(&p), "{p}: regipy result unreadable: {e}");
+                eprintln!(
+                    "{p}: regipy's replay is corrupt ({e}); checking ours with the other oracles"
+                );
+                assert!(
+                    REGIPY_WRONG.contains(&p),
+                    "{p}: regipy result unreadable: {e}"
+                );
                 common::verify_with_oracles(p, ours.as_bytes());
             }
         }
@@ -173,7 +220,10 @@ fn regipy_dirty_hives_match_regipy_replay() {
 
 /// Dirty hives whose regipy replay is corrupt (value list pointing at a free cell) while
 /// ours passes `check` and hivexregedit/regfexport.
-const REGIPY_WRONG: &[&str] = &["regipy/UsrClass.dat.xz", "regipy/transactions_NTUSER.DAT.xz"];
+const REGIPY_WRONG: &[&str] = &[
+    "regipy/UsrClass.dat.xz",
+    "regipy/transactions_NTUSER.DAT.xz",
+];
 
 /// Commit after an edit leaves the logs unable to replay over it: the committed hive is
 /// clean (Windows ignores logs of a clean hive) and its sequence number is above every
@@ -190,12 +240,19 @@ fn commit_neutralises_stale_logs() {
     let (mut h, rep) = Hive::recover(p, Some(l1.clone()), Some(l2.clone())).expect("recover");
     let last = rep.last_sequence.expect("applied");
     h.make_writable().expect("w");
-    let k = h.create_key(h.root_offset(), "after-replay").expect("create");
-    h.set_value(k, "x", reseal_hive::REG_DWORD, &1u32.to_le_bytes()).expect("set");
+    let k = h
+        .create_key(h.root_offset(), "after-replay")
+        .expect("create");
+    h.set_value(k, "x", reseal_hive::REG_DWORD, &1u32.to_le_bytes())
+        .expect("set");
     h.commit().expect("commit");
     let bb = h.base_block();
     assert_eq!(bb.seq1, bb.seq2);
-    assert!(bb.seq1 > last, "seq {} must exceed last log entry {last}", bb.seq1);
+    assert!(
+        bb.seq1 > last,
+        "seq {} must exceed last log entry {last}",
+        bb.seq1
+    );
     assert!(bb.checksum_ok);
     let bytes = h.into_bytes();
     let (again, rep2) = Hive::recover(bytes.clone(), Some(l1), Some(l2)).expect("recover again");
@@ -220,7 +277,10 @@ fn system_b_replay_hivex() {
     };
     let (h, rep) = Hive::recover(p, Some(l1), Some(l2)).expect("recover");
     eprintln!("{rep:?}");
-    let errs: Vec<_> = reseal_hive::check(&h).into_iter().filter(|p| p.severity == reseal_hive::Severity::Error).collect();
+    let errs: Vec<_> = reseal_hive::check(&h)
+        .into_iter()
+        .filter(|p| p.severity == reseal_hive::Severity::Error)
+        .collect();
     assert!(errs.is_empty(), "{errs:?}");
     let hx = common::hivex_model(h.as_bytes()).expect("hivex");
     let d = common::diff_models(&model(&h), &hx, 10);

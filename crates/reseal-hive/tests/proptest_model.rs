@@ -46,7 +46,8 @@ impl Node {
         parts.join("\\")
     }
     fn sort(&mut self) {
-        self.children.sort_by(|a, b| cmp_units(a.name.encode_utf16(), b.name.encode_utf16()));
+        self.children
+            .sort_by(|a, b| cmp_units(a.name.encode_utf16(), b.name.encode_utf16()));
         for c in &mut self.children {
             c.sort();
         }
@@ -63,7 +64,24 @@ enum Op {
     SetSecurity(usize, usize),
 }
 
-const NAMES: &[&str] = &["a", "A", "ä", "Ä", "key", "KEY", "Ключ", "ключ", "x y", "ß", "ǅ", "ǆ", "名前", "long_name_with_many_characters_to_grow_cells", "z", "Z9"];
+const NAMES: &[&str] = &[
+    "a",
+    "A",
+    "ä",
+    "Ä",
+    "key",
+    "KEY",
+    "Ключ",
+    "ключ",
+    "x y",
+    "ß",
+    "ǅ",
+    "ǆ",
+    "名前",
+    "long_name_with_many_characters_to_grow_cells",
+    "z",
+    "Z9",
+];
 const SIZES: &[usize] = &[0, 1, 4, 5, 100, 4000, 16344, 16345, 40000];
 
 fn op() -> impl Strategy<Value = Op> {
@@ -98,7 +116,12 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
             s
         })
         .collect();
-    let mut model = Node { name: String::new(), values: Vec::new(), children: Vec::new(), sd: root_sd.clone() };
+    let mut model = Node {
+        name: String::new(),
+        values: Vec::new(),
+        children: Vec::new(),
+        sd: root_sd.clone(),
+    };
     for (i, op) in ops.iter().enumerate() {
         let mut all = Vec::new();
         model.paths(&mut Vec::new(), &mut all);
@@ -116,7 +139,12 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
                 let node = model.get(&p);
                 if !node.children.iter().any(|c| eq_ci(&c.name, name)) {
                     let sd = node.sd.clone();
-                    node.children.push(Node { name: name.to_string(), values: Vec::new(), children: Vec::new(), sd });
+                    node.children.push(Node {
+                        name: name.to_string(),
+                        values: Vec::new(),
+                        children: Vec::new(),
+                        sd,
+                    });
                 }
             }
             Op::Delete(k) => {
@@ -137,7 +165,12 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
                 let name = NAMES[*n];
                 let off = h.open_path(&model.path_str(&p)).expect("key").offset();
                 let (last, parent) = p.split_last().expect("non-root");
-                let collides = model.get(parent).children.iter().enumerate().any(|(j, c)| j != *last && eq_ci(&c.name, name));
+                let collides = model
+                    .get(parent)
+                    .children
+                    .iter()
+                    .enumerate()
+                    .any(|(j, c)| j != *last && eq_ci(&c.name, name));
                 let r = h.rename_key(off, name);
                 if collides {
                     prop_assert!(r.is_err(), "op {i}: rename onto a sibling must fail");
@@ -149,7 +182,9 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
             Op::SetValue(k, n, t, s) => {
                 let p = pick(*k);
                 let name = if *n == 0 { "" } else { NAMES[*n] };
-                let data: Vec<u8> = (0..SIZES[*s]).map(|j| (j as u32).wrapping_mul(31).wrapping_add(i as u32) as u8).collect();
+                let data: Vec<u8> = (0..SIZES[*s])
+                    .map(|j| (j as u32).wrapping_mul(31).wrapping_add(i as u32) as u8)
+                    .collect();
                 let off = h.open_path(&model.path_str(&p)).expect("key").offset();
                 h.set_value(off, name, *t, &data).expect("set value");
                 let node = model.get(&p);
@@ -197,13 +232,21 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
 fn compare(h: &Hive, off: CellOffset, m: &Node, path: &str) -> Result<(), TestCaseError> {
     let k = h.key(off).expect("key");
     prop_assert_eq!(&h.security_of(off).expect("sd"), &m.sd, "sd of {}", path);
-    let mut vals: Vec<(String, u32, Vec<u8>)> =
-        k.values().expect("values").map(|v| v.expect("v")).map(|v| (v.name(), v.data_type(), v.data().expect("d").into_owned())).collect();
+    let mut vals: Vec<(String, u32, Vec<u8>)> = k
+        .values()
+        .expect("values")
+        .map(|v| v.expect("v"))
+        .map(|v| (v.name(), v.data_type(), v.data().expect("d").into_owned()))
+        .collect();
     let mut mv = m.values.clone();
     vals.sort();
     mv.sort();
     prop_assert_eq!(vals, mv, "values of {}", path);
-    let kids: Vec<_> = k.subkeys().expect("subkeys").map(|c| c.expect("c")).collect();
+    let kids: Vec<_> = k
+        .subkeys()
+        .expect("subkeys")
+        .map(|c| c.expect("c"))
+        .collect();
     prop_assert_eq!(kids.len(), m.children.len(), "children of {}", path);
     for (c, mc) in kids.iter().zip(&m.children) {
         prop_assert_eq!(c.name(), mc.name.clone(), "order under {}", path);

@@ -29,7 +29,9 @@ pub fn load(rel: &str) -> Option<Vec<u8>> {
         Ok(b) => {
             if rel.ends_with(".xz") {
                 let mut out = Vec::new();
-                xz2::read::XzDecoder::new(&b[..]).read_to_end(&mut out).expect("xz decode");
+                xz2::read::XzDecoder::new(&b[..])
+                    .read_to_end(&mut out)
+                    .expect("xz decode");
                 Some(out)
             } else {
                 Some(b)
@@ -40,7 +42,10 @@ pub fn load(rel: &str) -> Option<Vec<u8>> {
                 eprintln!("SKIP: corpus file {} missing: {e}", p.display());
                 None
             } else {
-                panic!("corpus file {} missing ({e}); set RESEAL_CORPUS or RESEAL_ALLOW_SKIP=1", p.display())
+                panic!(
+                    "corpus file {} missing ({e}); set RESEAL_CORPUS or RESEAL_ALLOW_SKIP=1",
+                    p.display()
+                )
             }
         }
     }
@@ -48,7 +53,11 @@ pub fn load(rel: &str) -> Option<Vec<u8>> {
 
 /// Whether an oracle tool exists; panics when missing unless RESEAL_ALLOW_SKIP=1.
 pub fn need_tool(name: &str) -> bool {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         if allow_skip() {
             eprintln!("SKIP: oracle tool {name} missing");
@@ -124,8 +133,15 @@ pub fn model_from_ops(ops: &[RegOp]) -> Model {
             RegOp::Key(p) => {
                 m.entry(p.trim_start_matches('\\').to_string()).or_default();
             }
-            RegOp::SetValue { key, name, data_type, data } => {
-                m.entry(key.trim_start_matches('\\').to_string()).or_default().insert(name.clone(), (*data_type, data.clone()));
+            RegOp::SetValue {
+                key,
+                name,
+                data_type,
+                data,
+            } => {
+                m.entry(key.trim_start_matches('\\').to_string())
+                    .or_default()
+                    .insert(name.clone(), (*data_type, data.clone()));
             }
             _ => {}
         }
@@ -162,7 +178,12 @@ pub fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
 /// hivexregedit --export model, or Err(stderr) when hivex refuses the hive.
 pub fn hivex_model(bytes: &[u8]) -> Result<Model, String> {
     let f = write_temp(bytes);
-    let o = Command::new("hivexregedit").arg("--export").arg(f.path()).arg("\\").output().expect("run hivexregedit");
+    let o = Command::new("hivexregedit")
+        .arg("--export")
+        .arg(f.path())
+        .arg("\\")
+        .output()
+        .expect("run hivexregedit");
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).into_owned());
     }
@@ -189,12 +210,24 @@ def walk(k, path):
 walk(h.root, "")
 print(json.dumps(out))
 "#;
-    let o = Command::new("python3").arg("-c").arg(script).arg(f.path()).output().expect("run python3");
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(f.path())
+        .output()
+        .expect("run python3");
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).into_owned());
     }
     let v: BTreeMap<String, Vec<String>> = serde_json_lite(&String::from_utf8_lossy(&o.stdout))?;
-    Ok(v.into_iter().map(|(k, names)| (k, names.into_iter().map(|n| (n, (0u32, Vec::new()))).collect())).collect())
+    Ok(v.into_iter()
+        .map(|(k, names)| {
+            (
+                k,
+                names.into_iter().map(|n| (n, (0u32, Vec::new()))).collect(),
+            )
+        })
+        .collect())
 }
 
 /// Minimal parser for {"path": ["name", ...], ...} JSON (keeps the test deps small).
@@ -243,16 +276,17 @@ fn serde_json_lite(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
         }
         Err("unterminated string".into())
     }
-    let skip = |it: &mut std::iter::Peekable<std::str::Chars<'_>>, want: char| -> Result<(), String> {
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        if it.next() == Some(want) {
-            Ok(())
-        } else {
-            Err(format!("expected {want}"))
-        }
-    };
+    let skip =
+        |it: &mut std::iter::Peekable<std::str::Chars<'_>>, want: char| -> Result<(), String> {
+            while it.peek().is_some_and(|c| c.is_whitespace()) {
+                it.next();
+            }
+            if it.next() == Some(want) {
+                Ok(())
+            } else {
+                Err(format!("expected {want}"))
+            }
+        };
     skip(&mut chars, '{')?;
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
@@ -290,7 +324,11 @@ pub fn diff_models(a: &Model, b: &Model, max: usize) -> Vec<String> {
                 for (n, x) in va {
                     match vb.get(n) {
                         None => d.push(format!("value {k:?}/{n:?} only in left")),
-                        Some(y) if x != y => d.push(format!("value {k:?}/{n:?}: {:?} vs {:?}", short(x), short(y))),
+                        Some(y) if x != y => d.push(format!(
+                            "value {k:?}/{n:?}: {:?} vs {:?}",
+                            short(x),
+                            short(y)
+                        )),
                         _ => {}
                     }
                 }
@@ -330,9 +368,15 @@ pub fn decode_reg(b: &[u8]) -> String {
 /// (exit status + key count), and `check` must be clean.
 pub fn verify_with_oracles(label: &str, bytes: &[u8]) {
     let h = Hive::from_bytes(bytes.to_vec()).unwrap_or_else(|e| panic!("{label}: reopen: {e}"));
-    let problems: Vec<_> =
-        reseal_hive::check(&h).into_iter().filter(|p| p.severity == reseal_hive::Severity::Error).collect();
-    assert!(problems.is_empty(), "{label}: check: {:#?}", &problems[..problems.len().min(10)]);
+    let problems: Vec<_> = reseal_hive::check(&h)
+        .into_iter()
+        .filter(|p| p.severity == reseal_hive::Severity::Error)
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{label}: check: {:#?}",
+        &problems[..problems.len().min(10)]
+    );
     let ours = our_model(&h).unwrap_or_else(|e| panic!("{label}: our export: {e}"));
     if need_tool("hivexregedit") {
         let hx = hivex_model(bytes).unwrap_or_else(|e| panic!("{label}: hivexregedit: {e}"));
@@ -347,7 +391,15 @@ pub fn verify_with_oracles(label: &str, bytes: &[u8]) {
         let norm = |m: &Model| -> Model {
             m.iter()
                 .filter(|(k, _)| k.is_ascii())
-                .map(|(k, v)| (k.clone(), v.keys().filter(|n| n.is_ascii()).map(|n| (n.clone(), (0u32, Vec::new()))).collect()))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.keys()
+                            .filter(|n| n.is_ascii())
+                            .map(|n| (n.clone(), (0u32, Vec::new())))
+                            .collect(),
+                    )
+                })
                 .collect()
         };
         let d = diff_models(&norm(&ours), &norm(&rp), 10);
@@ -355,9 +407,20 @@ pub fn verify_with_oracles(label: &str, bytes: &[u8]) {
     }
     if need_tool("regfexport") {
         let f = write_temp(bytes);
-        let o = Command::new("regfexport").arg(f.path()).output().expect("run regfexport");
-        assert!(o.status.success(), "{label}: regfexport failed: {}", String::from_utf8_lossy(&o.stderr));
-        let n = o.stdout.split(|&c| c == b'\n').filter(|l| l.starts_with(b"Key path:")).count();
+        let o = Command::new("regfexport")
+            .arg(f.path())
+            .output()
+            .expect("run regfexport");
+        assert!(
+            o.status.success(),
+            "{label}: regfexport failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let n = o
+            .stdout
+            .split(|&c| c == b'\n')
+            .filter(|l| l.starts_with(b"Key path:"))
+            .count();
         assert_eq!(n, ours.len(), "{label}: regfexport key count");
     }
 }

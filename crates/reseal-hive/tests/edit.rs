@@ -191,3 +191,79 @@ fn sam_sid_rename() {
     assert_eq!(rids, rids2);
     common::verify_with_oracles("SAM sid rename", &out);
 }
+
+/// Lists that grow past one leaf become ri indexes; renames and deletes inside ri lists
+/// keep them sorted (yarp ManySubkeysHive has 5000 subkeys under one key).
+#[test]
+fn ri_lists_grow_split_and_shrink() {
+    let Some(b) = common::load("yarp/ManySubkeysHive.xz") else {
+        return;
+    };
+    let mut h = Hive::from_bytes(b).expect("open");
+    h.make_writable().expect("w");
+    let big = h.open_path("key_with_many_subkeys").expect("key").offset();
+    for i in 0..300 {
+        h.create_key(big, &format!("new-{i:04}")).expect("create");
+    }
+    let k = h
+        .open_path("key_with_many_subkeys\\1234")
+        .expect("k")
+        .offset();
+    h.rename_key(k, "zzzz-renamed").expect("rename");
+    for i in 0..200 {
+        let k = h
+            .open_path(&format!("key_with_many_subkeys\\{}", i * 7 + 1))
+            .expect("k")
+            .offset();
+        h.delete_key(k, true).expect("delete");
+    }
+    // a fresh key growing from 0 to 1200 children: lh leaf, then ri of leaves
+    let root = h.root_offset();
+    let fresh = h.create_key(root, "fresh").expect("fresh");
+    for i in (0..1200).rev() {
+        h.create_key(fresh, &format!("K{i:05}")).expect("create");
+    }
+    h.commit().expect("commit");
+    let out = h.into_bytes();
+    let h = Hive::from_bytes(out.clone()).expect("reopen");
+    assert_eq!(
+        h.open_path("key_with_many_subkeys")
+            .expect("k")
+            .subkey_count(),
+        5000 + 300 - 200
+    );
+    assert_eq!(h.open_path("fresh").expect("k").subkey_count(), 1200);
+    let list = h.open_path("fresh").expect("k").subkey_list_offset();
+    assert_eq!(&h.cell(list, "list").expect("cell")[..2], b"ri");
+    common::verify_with_oracles("ManySubkeysHive edited", &out);
+}
+
+/// An edit touches few bytes: dirty ranges stay small and cover every changed byte.
+#[test]
+fn dirty_ranges_cover_exactly_the_changes() {
+    let Some(b) = common::load("regipy/NTUSER.DAT.xz") else {
+        return;
+    };
+    let mut h = Hive::from_bytes(b.clone()).expect("open");
+    h.make_writable().expect("w");
+    let k = h.open_path("Software").expect("k").offset();
+    h.set_value(k, "ReSeal", REG_DWORD, &1u32.to_le_bytes())
+        .expect("set");
+    h.commit().expect("commit");
+    let ranges = h.dirty_ranges();
+    let total: usize = ranges.iter().map(|r| r.len()).sum();
+    assert!(
+        total < 4096,
+        "{total} dirty bytes for one value: {ranges:?}"
+    );
+    let out = h.as_bytes();
+    assert_eq!(out.len(), b.len());
+    for (i, (x, y)) in b.iter().zip(out).enumerate() {
+        if x != y {
+            assert!(
+                ranges.iter().any(|r| r.contains(&i)),
+                "byte {i:#x} changed outside dirty ranges"
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod inspect;
 mod progress;
 mod reg;
 mod state;
+mod write;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -65,6 +66,49 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Format,
     },
+    /// Copy a local file into an NTFS volume (creating or replacing PATH).
+    Put {
+        /// Disk image.
+        image: PathBuf,
+        /// Local file to copy in.
+        local: PathBuf,
+        /// Destination path in the volume.
+        path: String,
+        #[command(flatten)]
+        opts: write::WriteOpts,
+    },
+    /// Delete a file, or an empty directory (with -r: a directory tree).
+    Rm {
+        /// Disk image.
+        image: PathBuf,
+        /// Path in the volume.
+        path: String,
+        /// Delete a directory and everything below it.
+        #[arg(short, long)]
+        recursive: bool,
+        #[command(flatten)]
+        opts: write::WriteOpts,
+    },
+    /// Create a directory.
+    Mkdir {
+        /// Disk image.
+        image: PathBuf,
+        /// Path in the volume.
+        path: String,
+        #[command(flatten)]
+        opts: write::WriteOpts,
+    },
+    /// Rename or move a file or directory.
+    Mv {
+        /// Disk image.
+        image: PathBuf,
+        /// Current path.
+        from: String,
+        /// New path.
+        to: String,
+        #[command(flatten)]
+        opts: write::WriteOpts,
+    },
     /// Registry hive files: ls, get, set, delete, export, import, check, replay.
     #[command(subcommand)]
     Reg(reg::RegCmd),
@@ -117,5 +161,24 @@ fn run(cli: Cli) -> Result<()> {
         } => fs::convert(&input, &output, format),
         Cmd::Undo { image } => fs::undo(&image),
         Cmd::Reg(cmd) => reg::run(cmd),
+        Cmd::Put {
+            image,
+            local,
+            path,
+            opts,
+        } => write::put(&image, &local, &path, opts),
+        Cmd::Rm {
+            image,
+            path,
+            recursive,
+            opts,
+        } => write::rm(&image, &path, recursive, opts),
+        Cmd::Mkdir { image, path, opts } => write::mkdir(&image, &path, opts),
+        Cmd::Mv {
+            image,
+            from,
+            to,
+            opts,
+        } => write::mv(&image, &from, &to, opts),
     }
 }

@@ -1,32 +1,48 @@
-//! Volume state for `inspect`: clean, dirty or hibernated.
+//! Volume state for `inspect`: clean, dirty, unclean log, Fast Startup or hibernated.
 
 use reseal_disk::Device;
 use reseal_ntfs::browse::Volume;
+use reseal_ntfs::state::{LogFileState, VolumeState};
 use serde_json::{json, Value};
 
-/// The volume's state as JSON: `{ "dirty": bool, "hibernated": bool }`.
+/// The volume's state as JSON.
 pub fn volume_state<D: Device>(vol: &mut Volume<D>) -> Value {
-    let dirty = vol.volume_flags().map(|f| f & 0x0001 != 0).ok();
-    let hibernated = match vol.stat("/hiberfil.sys") {
-        Ok(e) if e.size >= 4 => {
-            let mut head = Vec::new();
-            vol.read_range("/hiberfil.sys", 0, 4, &mut head).ok();
-            Some(matches!(&head[..], b"hibr" | b"HIBR" | b"wake" | b"WAKE"))
-        }
-        Ok(_) => Some(false),
-        Err(_) => Some(false),
-    };
-    json!({ "dirty": dirty, "hibernated": hibernated })
+    match VolumeState::from_volume(vol) {
+        Ok(st) => json!({
+            "dirty": st.dirty,
+            "hibernated": st.hibernated,
+            "logfile": match &st.logfile {
+                LogFileState::Clean => "clean".to_string(),
+                LogFileState::Unclean => "unclean".to_string(),
+                LogFileState::FastStartup => "fast-startup".to_string(),
+                LogFileState::Empty => "empty".to_string(),
+                LogFileState::Unknown(why) => format!("unknown: {why}"),
+                other => format!("{other:?}"),
+            },
+            "logfile_version": st.logfile_version.map(|(a, b)| format!("{a}.{b}")),
+            "volume_flags": st.volume_flags,
+            "writable": st.refusal().is_none(),
+            "refusal": st.refusal(),
+        }),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
 }
 
-/// One word for the text form.
+/// Words for the text form.
 pub fn describe(v: &Value) -> String {
+    if let Some(e) = v.get("error") {
+        return format!("unknown ({e})");
+    }
     let mut words = Vec::new();
     if v["dirty"] == true {
-        words.push("dirty");
+        words.push("dirty".to_string());
     }
     if v["hibernated"] == true {
-        words.push("hibernated");
+        words.push("hibernated".to_string());
+    }
+    match v["logfile"].as_str() {
+        Some("clean") | Some("empty") | None => {}
+        Some(other) => words.push(format!("log {other}")),
     }
     if words.is_empty() {
         "clean".into()

@@ -1,0 +1,113 @@
+//! NTFS write commands: `put`, `rm`, `mkdir`, `mv`, `setsd`, and the `getsd` read.
+//!
+//! Each opens the image writable, refuses a volume that is dirty, hibernated or shut down with
+//! Fast Startup (unless `--force`), performs the operation through the NTFS write engine, whose
+//! writes are staged in the image's journal, and then either reports the staged change
+//! (`--dry-run`) or commits it atomically with an undo file.
+
+use anyhow::{bail, Context, Result};
+use reseal_disk::partition::Slice;
+use reseal_disk::{Access, Image};
+use reseal_ntfs::state::VolumeState;
+use std::path::Path;
+
+use crate::fs::select_ntfs;
+
+/// Options every write command shares.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct WriteOpts {
+    /// Partition number (default: the only NTFS volume).
+    #[arg(short, long)]
+    pub partition: Option<u32>,
+    /// Report what would change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write even to a volume that is dirty, hibernated or was shut down with Fast Startup.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Run `op` on the writable NTFS volume of `image`, then commit or report.
+pub fn with_volume<T>(
+    image: &Path,
+    opts: WriteOpts,
+    what: &str,
+    op: impl FnOnce(&mut reseal_ntfs::Volume<&mut Slice<&mut Image>>) -> Result<T>,
+) -> Result<T> {
+    // A dry run stages its writes in the journal like a real run and then discards them: nothing
+    // reaches the file.
+    let mut img = Image::open(image, Access::ReadWrite)
+        .with_context(|| format!("opening {}", image.display()))?;
+    let (start, len) = select_ntfs(&mut img, opts.partition)?;
+    let out = {
+        let mut slice = Slice::new(&mut img, start, len)?;
+        {
+            let mut browse = reseal_ntfs::browse::Volume::open(&mut slice)?;
+            let state = VolumeState::from_volume(&mut browse)?;
+            if let Some(why) = state.refusal() {
+                if opts.force {
+                    eprintln!("warning: forced: {why}");
+                } else {
+                    bail!("refusing to write: {why}");
+                }
+            }
+        }
+        let mut vol = reseal_ntfs::Volume::open(&mut slice)?;
+        let out = op(&mut vol).with_context(|| what.to_string())?;
+        vol.flush()?;
+        out
+    };
+    let changes = img.changes();
+    let bytes: u64 = changes.iter().map(|r| r.end - r.start).sum();
+    if opts.dry_run {
+        eprintln!(
+            "dry run: {what}: would write {bytes} bytes in {} ranges of {}",
+            changes.len(),
+            image.display()
+        );
+        img.discard()?;
+        return Ok(out);
+    }
+    let rep = img.commit()?;
+    eprintln!(
+        "{what}: wrote {} bytes in {} ranges; undo with `reseal undo {}`",
+        rep.bytes,
+        rep.ranges,
+        image.display()
+    );
+    Ok(out)
+}
+
+/// `reseal put IMAGE LOCAL PATH`.
+pub fn put(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Result<()> {
+    let data = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
+    with_volume(image, opts, &format!("put {path}"), |v| {
+        Ok(v.write_file(path, &data)?)
+    })
+}
+
+/// `reseal rm [-r] IMAGE PATH`.
+pub fn rm(image: &Path, path: &str, recursive: bool, opts: WriteOpts) -> Result<()> {
+    with_volume(image, opts, &format!("rm {path}"), |v| {
+        if recursive {
+            Ok(v.remove_all(path)?)
+        } else {
+            Ok(v.remove(path)?)
+        }
+    })
+}
+
+/// `reseal mkdir IMAGE PATH`.
+pub fn mkdir(image: &Path, path: &str, opts: WriteOpts) -> Result<()> {
+    with_volume(image, opts, &format!("mkdir {path}"), |v| {
+        v.create_dir(path)?;
+        Ok(())
+    })
+}
+
+/// `reseal mv IMAGE FROM TO`.
+pub fn mv(image: &Path, from: &str, to: &str, opts: WriteOpts) -> Result<()> {
+    with_volume(image, opts, &format!("mv {from} {to}"), |v| {
+        Ok(v.rename(from, to)?)
+    })
+}

@@ -1,0 +1,157 @@
+//! NTFS write commands through the CLI, checked by ntfs-3g: `--dry-run` changes no byte, every
+//! command's result is what ntfs-3g reads, `reseal undo` restores the image byte for byte, and a
+//! hibernated volume is refused unless forced.
+
+use reseal_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn reseal(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&std::ffi::OsStr]) -> String {
+    let o = reseal(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+macro_rules! a {
+    ($($x:expr),*) => { &[$(std::ffi::OsStr::new($x)),*] };
+}
+
+/// A GPT disk (raw) with one NTFS partition; returns (disk, partition start, size).
+fn disk(dir: &Path, entries: Vec<Entry>) -> (PathBuf, u64, u64) {
+    let disk = dir.join("disk.raw");
+    let parts = DiskSpec {
+        label: "gpt".into(),
+        tail: 1 << 20,
+        parts: vec![PartSpec {
+            kind: gpt_type::BASIC_DATA.into(),
+            name: "Basic data partition".into(),
+            size: 64 << 20,
+            content: PartContent::Ntfs(NtfsSpec {
+                size: 0,
+                cluster: 4096,
+                label: "W".into(),
+                entries,
+            }),
+        }],
+    }
+    .build(&disk)
+    .unwrap();
+    (disk, parts[0].start, parts[0].size)
+}
+
+/// The NTFS partition of `disk` as a separate file, for ntfs-3g.
+fn extract(disk: &Path, start: u64, size: u64, out: &Path) {
+    let bytes = std::fs::read(disk).unwrap();
+    std::fs::write(out, &bytes[start as usize..(start + size) as usize]).unwrap();
+}
+
+#[test]
+fn put_mkdir_mv_rm_dry_run_and_undo_in_a_vhdx() {
+    require_tool("qemu-img");
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, start, size) = disk(
+        tmp.path(),
+        vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
+    );
+    let image = tmp.path().join("disk.vhdx");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "vhdx"])
+        .arg(&raw)
+        .arg(&image))
+    .unwrap();
+    let original = std::fs::read(&image).unwrap();
+    let img = image.to_str().unwrap();
+
+    let local = tmp.path().join("payload.bin");
+    let payload = pseudo_random(9, 300_000);
+    std::fs::write(&local, &payload).unwrap();
+    let local_s = local.to_str().unwrap();
+
+    ok(a!("put", img, local_s, "/Windows/payload.bin", "--dry-run"));
+    ok(a!("mkdir", img, "/Dry", "--dry-run"));
+    assert_eq!(
+        std::fs::read(&image).unwrap(),
+        original,
+        "a dry run changed the image"
+    );
+
+    ok(a!("put", img, local_s, "/Windows/payload.bin"));
+    ok(a!("mkdir", img, "/Users"));
+    ok(a!("mkdir", img, "/Users/Ünïcode"));
+    ok(a!(
+        "mv",
+        img,
+        "/Windows/payload.bin",
+        "/Users/Ünïcode/moved.bin"
+    ));
+    ok(a!("rm", img, "/Windows/old.txt"));
+    run(Command::new("qemu-img").args(["check", "-q"]).arg(&image)).unwrap();
+
+    // ntfs-3g's view.
+    let back = tmp.path().join("back.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&image)
+        .arg(&back))
+    .unwrap();
+    let vol = tmp.path().join("vol.ntfs");
+    extract(&back, start, size, &vol);
+    run(Command::new("ntfsfix").arg("-n").arg(&vol)).unwrap();
+    let m = NtfsMount::new(&vol, "ro").unwrap();
+    assert_eq!(
+        std::fs::read(m.path().join("Users/Ünïcode/moved.bin")).unwrap(),
+        payload
+    );
+    assert!(!m.path().join("Windows/payload.bin").exists());
+    assert!(!m.path().join("Windows/old.txt").exists());
+    assert!(!m.path().join("Dry").exists());
+    m.unmount().unwrap();
+
+    for _ in 0..5 {
+        ok(a!("undo", img));
+    }
+    assert_eq!(
+        std::fs::read(&image).unwrap(),
+        original,
+        "undo did not restore the image"
+    );
+    let o = reseal(a!("undo", img));
+    assert!(
+        !o.status.success(),
+        "a sixth undo must fail: nothing left to undo"
+    );
+}
+
+#[test]
+fn hibernated_volume_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut hiber = b"HIBR".to_vec();
+    hiber.resize(8192, 0);
+    let (raw, _, _) = disk(tmp.path(), vec![Entry::File("hiberfil.sys".into(), hiber)]);
+    let before = std::fs::read(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    let o = reseal(a!("mkdir", img, "/X"));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("hibernated"), "{err}");
+    assert_eq!(
+        std::fs::read(&raw).unwrap(),
+        before,
+        "a refused write changed the image"
+    );
+    let text = ok(a!("inspect", img));
+    assert!(text.contains("hibernated"), "{text}");
+    ok(a!("mkdir", img, "/X", "--force"));
+    assert!(ok(a!("ls", img, "/")).contains("X/"));
+}

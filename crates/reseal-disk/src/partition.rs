@@ -2,17 +2,20 @@
 //! [`Slice`], the bounded device a partition is handed to a file system as.
 //!
 //! # Why these parsers are hand-written
-//! The `gpt` (4.x) and `mbrman` (0.6) crates were evaluated. Both read through `Read + Seek`
-//! (see [`DeviceIo`] for an adapter over a [`Device`]) and are good at *building* tables, but
-//! for reading untrusted images they do not fit:
-//! - their errors carry no byte offset and do not name which structure failed, while every
-//!   reseal error names structure and offset;
-//! - `gpt` validates against the whole disk (backup header at the last LBA, usable range
-//!   inside the disk) and so refuses truncated captures that still hold a valid primary table;
-//!   it does not report whether the backup header was the one used;
-//! - `mbrman` reads the EBR chain without a cycle or depth limit, and neither crate
-//!   classifies a protective MBR as protective or hybrid;
-//! - neither probes for a 4096-byte-sector GPT when the device reports 512-byte sectors.
+//! The `gpt` (4.x) and `mbrman` (0.6) crates were evaluated; both read through `Read + Seek`
+//! ([`DeviceIo`] adapts any [`Device`]), and the tests run them on the corpus as a second opinion
+//! (they agree wherever they can read a table). They do not fit as the parsers of untrusted
+//! images because:
+//! - their errors carry no byte offset and do not say which structure failed (e.g. "partition
+//!   table CRC mismatch"), while every reseal error names structure and offset;
+//! - `gpt` must be told the logical block size: it does not find a 4096-byte-sector GPT on a
+//!   device that reports 512-byte sectors (disk images carry no sector size), and it does not
+//!   classify the MBR in front of it as protective or hybrid;
+//! - `mbrman` needs the sector size too and knows nothing of GPT, so the caller would still have
+//!   to decide between the two schemes (and tell a bare file-system boot sector, which also ends
+//!   in 0x55AA, from an MBR);
+//! - neither reports non-fatal oddities (a broken EBR link, a backup GPT header used) in a
+//!   form `inspect` can show.
 //!
 //! The parsers here use checked arithmetic and bounded reads only and never panic on hostile
 //! bytes; a structure that is present but wrong is an [`Error::Corrupt`] naming it and its

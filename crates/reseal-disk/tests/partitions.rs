@@ -790,3 +790,116 @@ mod hostile {
         }
     }
 }
+
+/// The `mbrman` and `gpt` crates, run through [`DeviceIo`] on the same devices: a second opinion
+/// on every table they can read.
+mod crates_as_oracles {
+    use super::*;
+    use reseal_disk::partition::DeviceIo;
+
+    #[test]
+    fn mbrman_agrees_on_mbr_disks() {
+        let Some(root) = corpus() else { return };
+        for rel in [
+            "dfir_ntfs/mbr-512-p1e2.bin.gz",
+            "dfir_ntfs/mbr-512-p1e2_2.bin.gz",
+            "dfvfs/mbr.raw.gz",
+            "plaso/tsk_volume_system.raw",
+            "dfir_ntfs/ntfs_index.raw.gz",
+            "dfir_ntfs/mbr-512-p4.bin",
+            "dfir_ntfs/mbr-512-p1.bin",
+        ] {
+            let dev = MemDevice::new(load(&root, rel));
+            let ours = PartitionTable::read(&dev).unwrap();
+            let mut io = DeviceIo::new(dev);
+            let m = mbrman::MBR::read_from(&mut io, 512)
+                .unwrap_or_else(|e| panic!("{rel}: mbrman: {e}"));
+            // mbrman's iter() yields primaries then logicals (absolute LBAs).
+            let theirs: Vec<(u64, u64, u8)> = m
+                .iter()
+                .filter(|(_, e)| e.is_used())
+                .map(|(_, e)| (u64::from(e.starting_lba), u64::from(e.sectors), e.sys))
+                .collect();
+            let mine: Vec<(u64, u64, u8)> = ours
+                .partitions
+                .iter()
+                .map(|p| {
+                    let PartitionKind::Mbr(t) = p.kind else {
+                        panic!()
+                    };
+                    (p.start / 512, p.len / 512, t)
+                })
+                .collect();
+            assert_eq!(mine, theirs, "{rel}");
+        }
+    }
+
+    #[test]
+    fn gpt_crate_agrees_where_it_can_read() {
+        use gpt::disk::LogicalBlockSize::{Lb4096, Lb512};
+        let Some(root) = corpus() else { return };
+        for (rel, lb) in [
+            ("dfir_ntfs/gpt-512-3p.raw.gz", Lb512),
+            ("dfir_ntfs/gpt-512-0p.raw.gz", Lb512),
+            ("dissect.volume/gpt.bin", Lb512),
+            ("dissect.volume/gpt_esxi.bin", Lb512),
+            ("dissect.volume/gpt_hybrid.bin", Lb512),
+            // The gpt crate must be told the block size; reseal finds the 4K GPT by probing.
+            ("dissect.volume/gpt_4k.bin", Lb4096),
+        ] {
+            let dev = MemDevice::new(load(&root, rel));
+            let ours = PartitionTable::read(&dev).unwrap();
+            let ss = u64::from(ours.sector_size);
+            let disk = gpt::GptConfig::new()
+                .writable(false)
+                .logical_block_size(lb)
+                .open_from_device(DeviceIo::new(dev))
+                .unwrap_or_else(|e| panic!("{rel}: gpt crate: {e}"));
+            let theirs: Vec<(u32, u64, u64, String, String)> = disk
+                .partitions()
+                .iter()
+                .map(|(n, p)| {
+                    (
+                        *n,
+                        p.first_lba,
+                        p.last_lba,
+                        p.name.clone(),
+                        p.part_type_guid.guid.to_string(),
+                    )
+                })
+                .collect();
+            let mine: Vec<(u32, u64, u64, String, String)> = ours
+                .partitions
+                .iter()
+                .map(|p| {
+                    let PartitionKind::Gpt(g) = p.kind else {
+                        panic!()
+                    };
+                    (
+                        p.number,
+                        p.start / ss,
+                        (p.start + p.len) / ss - 1,
+                        p.name.clone().unwrap(),
+                        g.to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(mine, theirs, "{rel}");
+            assert_eq!(disk.guid().to_string(), {
+                let Scheme::Gpt { disk_guid, .. } = ours.scheme else {
+                    panic!()
+                };
+                disk_guid.to_string()
+            });
+        }
+        // Both refuse the entry array whose CRC does not match.
+        let r = gpt::GptConfig::new()
+            .writable(false)
+            .logical_block_size(Lb512)
+            .open_from_device(DeviceIo::new(MemDevice::new(load(
+                &root,
+                "dissect.volume/gpt_no_name_xff.bin",
+            ))));
+        assert!(r.is_err());
+    }
+}

@@ -184,7 +184,7 @@ impl<D: Device> Volume<D> {
         })
     }
 
-    /// List a directory (DOS-only short names are skipped).
+    /// List a directory (DOS-only short names and the root's `.` entry are skipped).
     ///
     /// # Errors
     /// [`Error::NotFound`]; [`Error::Invalid`] if not a directory; corruption errors.
@@ -198,7 +198,8 @@ impl<D: Device> Volume<D> {
         for e in ents {
             let k = key_of(&e);
             if let Some((n, ns)) = fn_name(k) {
-                if ns == NAMESPACE_DOS {
+                // DOS short names duplicate a Win32 name; the root's "." entry is itself.
+                if ns == NAMESPACE_DOS || n == [u16::from(b'.')] {
                     continue;
                 }
                 out.push(DirEntry {

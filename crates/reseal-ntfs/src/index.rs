@@ -212,7 +212,10 @@ impl<D: Device> Volume<D> {
         } else {
             256
         };
-        let avail = (r.free() + a.len).saturating_sub(root_hdr_len + reserve);
+        // ...but never less than what the root holds now (a same-size rewrite always fits).
+        let avail = (r.free() + a.len)
+            .saturating_sub(root_hdr_len + reserve)
+            .max(a.value_len.saturating_sub(32));
         let usa_count = 1 + bs / record::STRIDE;
         let entries_off = ((0x28 + 2 * usa_count + 7) & !7) - 0x18;
         let block_cap = bs - 0x18 - entries_off;

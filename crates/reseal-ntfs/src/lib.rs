@@ -16,6 +16,7 @@ pub mod state;
 pub mod attribute;
 pub mod bitmap;
 pub mod boot_sector;
+pub mod compression;
 pub mod data_run;
 pub mod error;
 pub mod file;

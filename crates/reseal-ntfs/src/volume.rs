@@ -53,6 +53,8 @@ pub(crate) struct Stream {
     pub in_base: bool,
     /// Record holding the header with the sizes (lowest VCN 0).
     pub header_rec: u64,
+    /// Compression unit exponent (0 = not compressed).
+    pub compression_unit: u16,
 }
 
 /// How a stream may grow.
@@ -577,6 +579,7 @@ impl<D: Device> Volume<D> {
                 flags: first.flags,
                 in_base: *hrec == base,
                 header_rec: *hrec,
+                compression_unit: 0,
             }));
         }
         let mut runs = Vec::new();
@@ -629,6 +632,7 @@ impl<D: Device> Volume<D> {
             flags: first.flags,
             in_base: pieces.len() == 1 && *hrec == base,
             header_rec: *hrec,
+            compression_unit: first.compression_unit,
         }))
     }
 
@@ -655,11 +659,14 @@ impl<D: Device> Volume<D> {
             buf.copy_from_slice(&v[off as usize..off as usize + buf.len()]);
             return Ok(());
         }
-        if s.flags & (attribute::FLAG_COMPRESSED | attribute::FLAG_ENCRYPTED) != 0 {
+        if s.flags & attribute::FLAG_ENCRYPTED != 0 {
             return Err(Error::unsupported(
                 Some(s.base),
-                "reading a compressed or encrypted stream",
+                "reading an encrypted stream",
             ));
+        }
+        if s.flags & attribute::FLAG_COMPRESSED != 0 {
+            return self.read_compressed(s, off, buf);
         }
         let end = off + buf.len() as u64;
         let init_end = end.min(s.init);
@@ -669,6 +676,53 @@ impl<D: Device> Volume<D> {
             buf[n..].fill(0);
         } else {
             buf.fill(0);
+        }
+        Ok(())
+    }
+
+    fn read_compressed(&self, s: &Stream, off: u64, buf: &mut [u8]) -> Result<()> {
+        if s.compression_unit == 0 || s.compression_unit > 8 {
+            return Err(Error::unsupported(
+                Some(s.base),
+                format!("compression unit {}", s.compression_unit),
+            ));
+        }
+        let cs = self.cs();
+        let cu = 1u64 << s.compression_unit;
+        let unit = cu * cs;
+        let end = off + buf.len() as u64;
+        let mut u = off / unit;
+        let mut ubuf = vec![0u8; unit as usize];
+        while u * unit < end {
+            let v0 = u * cu;
+            let mut alloc = 0u64;
+            for r in &s.runs {
+                let a = r.vcn.max(v0);
+                let b = (r.vcn + r.len).min(v0 + cu);
+                if a < b && r.lcn.is_some() {
+                    alloc += b - a;
+                }
+            }
+            if alloc == 0 {
+                ubuf.fill(0);
+            } else if alloc >= cu {
+                self.read_runs(&s.runs, u * unit, &mut ubuf, "compressed data", s.base)?;
+            } else {
+                let mut src = vec![0u8; (alloc * cs) as usize];
+                self.read_runs(&s.runs, u * unit, &mut src, "compressed data", s.base)?;
+                crate::compression::lznt1_decompress(&src, &mut ubuf, Some(s.base))?;
+            }
+            let us = u * unit;
+            let a = us.max(off);
+            let b = (us + unit).min(end);
+            buf[(a - off) as usize..(b - off) as usize]
+                .copy_from_slice(&ubuf[(a - us) as usize..(b - us) as usize]);
+            u += 1;
+        }
+        // Past the initialized size reads as zero.
+        if s.init < end {
+            let z = s.init.max(off);
+            buf[(z - off) as usize..].fill(0);
         }
         Ok(())
     }

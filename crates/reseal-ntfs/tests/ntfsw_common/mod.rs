@@ -143,3 +143,8 @@ pub fn same(what: &str, got: &[u8], want: &[u8]) {
         );
     }
 }
+
+/// The full `ntfsfix -n` report (for before/after comparison on volumes with old defects).
+pub fn ntfsfix_report(img: &Path) -> String {
+    run(&format!("ntfsfix -n {}", img.display())).1
+}

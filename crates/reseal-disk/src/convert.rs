@@ -3,7 +3,8 @@
 //! Sparse-aware: the source is read in 1 MiB chunks; chunks the source knows to be unallocated
 //! ([`Device::known_zero`]) are not read, and all-zero chunks are not written (so they stay
 //! unallocated in a sparse output, and are holes in a raw or fixed output). The output is written
-//! directly (a brand-new file needs no journal) under a temporary name next to `out`, fsynced and
+//! directly (a brand-new file needs no journal) under a temporary name next to `out` (fsynced if
+//! [`ConvertOptions::sync`]) and
 //! renamed into place at the end, so a failed conversion leaves nothing behind.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ pub enum TargetFormat {
     VhdDynamic,
     /// Fixed VHD.
     VhdFixed,
-    /// Dynamic VHDX, 8 MiB blocks.
+    /// Dynamic VHDX, 2 MiB blocks (fine-grained sparseness, like VHD).
     Vhdx,
 }
 
@@ -43,7 +44,7 @@ pub struct ConvertReport {
 
 const CHUNK: usize = 1 << 20;
 const VHD_BLOCK: u32 = 2 << 20;
-const VHDX_BLOCK: u32 = 8 << 20;
+const VHDX_BLOCK: u32 = 2 << 20;
 
 fn is_zero(buf: &[u8]) -> bool {
     let mut it = buf.chunks_exact(16);
@@ -53,8 +54,16 @@ fn is_zero(buf: &[u8]) -> bool {
     all && it.remainder().iter().all(|&b| b == 0)
 }
 
-/// Convert the virtual disk `src` into a new image at `out`; `progress(done, total)` is called
-/// after every chunk.
+/// Options of [`convert_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConvertOptions {
+    /// fsync the output before renaming it into place (durable across a power loss). Off by
+    /// default, like `qemu-img convert` (whose default output cache mode does not flush).
+    pub sync: bool,
+}
+
+/// Convert the virtual disk `src` into a new image at `out` (default options: no fsync);
+/// `progress(done, total)` is called after every chunk.
 ///
 /// # Errors
 /// Read errors of the source, I/O errors of the output (the temporary file is removed).
@@ -64,20 +73,36 @@ pub fn convert(
     format: TargetFormat,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ConvertReport> {
+    convert_with(src, out, format, ConvertOptions::default(), progress)
+}
+
+/// [`convert`] with options.
+///
+/// # Errors
+/// As [`convert`].
+pub fn convert_with(
+    src: &dyn Device,
+    out: &Path,
+    format: TargetFormat,
+    options: ConvertOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ConvertReport> {
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".reseal-tmp");
     let tmp = PathBuf::from(tmp);
-    let r = convert_into(src, &tmp, format, progress);
+    let r = convert_into(src, &tmp, format, options, progress);
     match r {
         Ok(mut rep) => {
             std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-            let dir = out
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(dir, e))?;
+            if options.sync {
+                let dir = out
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| Error::io(dir, e))?;
+            }
             rep.output = out.to_path_buf();
             Ok(rep)
         }
@@ -92,6 +117,7 @@ fn convert_into(
     src: &dyn Device,
     tmp: &Path,
     format: TargetFormat,
+    options: ConvertOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ConvertReport> {
     let size = src.len();
@@ -139,7 +165,9 @@ fn convert_into(
         pos += n as u64;
         progress(pos, size);
     }
-    dst.flush()?;
+    if options.sync {
+        dst.flush()?;
+    }
     Ok(rep)
 }
 

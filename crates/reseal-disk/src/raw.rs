@@ -109,6 +109,21 @@ impl Device for HostFile {
         Ok(())
     }
 
+    /// Uses `SEEK_DATA`: a range with no data extent in the file (a hole) reads as zeros.
+    fn known_zero(&self, offset: u64, len: u64) -> bool {
+        if len == 0 {
+            return true;
+        }
+        if offset.checked_add(len).is_none_or(|e| e > self.len) {
+            return false;
+        }
+        match rustix::fs::seek(&self.file, rustix::fs::SeekFrom::Data(offset)) {
+            Ok(pos) => pos >= offset + len,
+            Err(rustix::io::Errno::NXIO) => true,
+            Err(_) => false,
+        }
+    }
+
     fn set_len(&mut self, len: u64) -> Result<()> {
         if !self.writable {
             return Err(Error::ReadOnly);
@@ -181,7 +196,8 @@ impl<D: Device> Device for RawDisk<D> {
 pub fn create(path: &Path, size: u64) -> Result<()> {
     let mut f = HostFile::create(path)?;
     f.set_len(size)?;
-    f.flush()
+    drop(f); // not fsynced here: callers that need durability sync the file
+    Ok(())
 }
 
 #[cfg(test)]
@@ -204,5 +220,12 @@ mod tests {
         let mut r = RawDisk::new(f);
         assert!(r.write_at(2003, b"a").is_err());
         assert!(r.read_at(u64::MAX, &mut b).is_err());
+        let mut f = r.into_inner();
+        f.set_len(16 << 20).unwrap();
+        f.write_at(8 << 20, &[1]).unwrap();
+        // Filesystems without SEEK_DATA report "unknown" (false), never a wrong "zero".
+        assert!(!f.known_zero(8 << 20, 1));
+        assert!(!f.known_zero(0, 16 << 20));
+        let _ = f.known_zero(1 << 20, 1 << 20);
     }
 }

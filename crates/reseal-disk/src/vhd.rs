@@ -655,23 +655,31 @@ impl<D: Device> Device for Vhd<D> {
         let Some(s) = &self.sparse else {
             return self.inner.known_zero(offset, len);
         };
-        if len == 0 {
-            return true;
-        }
-        let Some(last) = offset.checked_add(len - 1) else {
+        if offset.checked_add(len).is_none_or(|e| e > self.size) {
             return false;
-        };
+        }
         let diff = self.footer.disk_type == VhdType::Differencing;
-        for blk in offset / s.block_size..=last / s.block_size {
-            if s.bat.get(blk as usize).copied().unwrap_or(UNALLOCATED) != UNALLOCATED {
+        let mut pos = offset;
+        let end = offset + len;
+        while pos < end {
+            let blk = pos / s.block_size;
+            let within = pos % s.block_size;
+            let n = (s.block_size - within).min(end - pos);
+            let entry = s.bat.get(blk as usize).copied().unwrap_or(UNALLOCATED);
+            let zero = if entry == UNALLOCATED {
+                !diff || self.parent.as_ref().is_some_and(|p| p.known_zero(pos, n))
+            } else {
+                !diff
+                    && self
+                        .inner
+                        .known_zero(u64::from(entry) * 512 + s.bitmap_size + within, n)
+            };
+            if !zero {
                 return false;
             }
+            pos += n;
         }
-        !diff
-            || self
-                .parent
-                .as_ref()
-                .is_some_and(|p| p.known_zero(offset, len))
+        true
     }
 }
 
@@ -764,7 +772,8 @@ pub fn create_fixed(path: &Path, size: u64) -> Result<()> {
     let mut f = HostFile::create(path)?;
     let footer = build_footer(size, VhdType::Fixed, u64::MAX, geometry(size / 512));
     f.write_at(size, &footer)?;
-    f.flush()
+    drop(f); // not fsynced here: callers that need durability sync the file
+    Ok(())
 }
 
 fn build_header(bat_offset: u64, entries: u32, block_size: u32) -> [u8; HEADER_SIZE] {
@@ -809,7 +818,8 @@ pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
     f.write_at(512, &h)?;
     f.write_at(bat_offset, &vec![0xFF; bat_bytes as usize])?;
     f.write_at(bat_offset + bat_bytes, &footer)?;
-    f.flush()
+    drop(f); // not fsynced here: callers that need durability sync the file
+    Ok(())
 }
 
 /// Create a differencing VHD at `path` whose parent is the VHD at `parent`. The locators record
@@ -877,7 +887,8 @@ pub fn create_differencing(path: &Path, parent: &Path) -> Result<()> {
         f.write_at(*off, bytes)?;
     }
     f.write_at(next, &footer)?;
-    f.flush()
+    drop(f); // not fsynced here: callers that need durability sync the file
+    Ok(())
 }
 
 #[cfg(test)]

@@ -405,7 +405,9 @@ impl<D: Device> Vhdx<D> {
         let (i, _) = self.block_entry(k);
         let off = self.inner.len().div_ceil(MIB) * MIB;
         let end = off + self.block_size;
-        self.inner.set_len(end)?;
+        // Grow the file to cover the whole block. A one-byte write rather than a truncate:
+        // extending ftruncate per block measured several times slower on ext4 during convert.
+        self.inner.write_at(end - 1, &[0])?;
         let e = (off >> 20) << 20 | PAYLOAD_FULLY_PRESENT;
         self.inner
             .write_at(self.bat_offset + 8 * i, &e.to_le_bytes())?;
@@ -606,14 +608,24 @@ impl<D: Device> Device for Vhdx<D> {
         self.inner.flush()
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
-        if len == 0 {
-            return true;
-        }
-        let Some(last) = offset.checked_add(len - 1) else {
+        if offset.checked_add(len).is_none_or(|e| e > self.size) {
             return false;
-        };
-        (offset / self.block_size..=last / self.block_size)
-            .all(|k| self.block_entry(k).1 & 7 != PAYLOAD_FULLY_PRESENT)
+        }
+        let mut pos = offset;
+        let end = offset + len;
+        while pos < end {
+            let k = pos / self.block_size;
+            let within = pos % self.block_size;
+            let n = (self.block_size - within).min(end - pos);
+            let (_, e) = self.block_entry(k);
+            if e & 7 == PAYLOAD_FULLY_PRESENT
+                && !self.inner.known_zero(((e >> 20) << 20) + within, n)
+            {
+                return false;
+            }
+            pos += n;
+        }
+        true
     }
 }
 
@@ -753,7 +765,8 @@ fn create(path: &Path, size: u64, block_size: u32, fixed: bool) -> Result<()> {
         payload
     };
     f.set_len(end)?;
-    f.flush()
+    drop(f); // not fsynced here: callers that need durability sync the file
+    Ok(())
 }
 
 #[cfg(test)]

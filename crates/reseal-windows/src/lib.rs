@@ -1,1 +1,73 @@
-//! reseal-windows (in progress).
+//! `reseal-windows`: find Windows installs inside a disk image and read the facts reseal needs
+//! before it changes an identity: hive states, current control set, product and build,
+//! computer names, machine SID (SAM and SECURITY), domain membership, local users, profiles,
+//! DPAPI master-key folders, EFS-encrypted files and volume state.
+//!
+//! # Getting started
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut img = reseal_disk::Image::open("disk.vhdx".as_ref(), reseal_disk::Access::ReadOnly)?;
+//! for w in reseal_windows::discover(&mut img)? {
+//!     println!("partition {}: {:?} {:?}", w.partition, w.computer.netbios, w.machine_sid);
+//!     for f in &w.findings { println!("  {:?}: {}", f.severity, f.message); }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Everything is read-only; hives whose primary file is dirty are recovered **in memory**
+//! from their `.LOG1`/`.LOG2` (nothing is written back).
+#![deny(missing_docs)]
+
+mod install;
+pub mod new_hive;
+pub mod sam;
+
+pub use install::{
+    discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
+    HiveState, Product, Profile, Scan, Severity, SkippedVolume, TxrInfo, UserAccount,
+    VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
+};
+
+/// Errors of Windows discovery. Each names what it concerns (partition, hive, value).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The disk layer failed (container, partition table, I/O).
+    #[error(transparent)]
+    Disk(#[from] reseal_disk::Error),
+    /// The NTFS volume could not be read.
+    #[error("partition {partition}: {source}")]
+    Ntfs {
+        /// Partition number (0 = whole disk).
+        partition: u32,
+        /// Cause.
+        #[source]
+        source: reseal_ntfs::browse::BrowseError,
+    },
+    /// A hive could not be opened or read.
+    #[error("hive {hive}: {source}")]
+    Hive {
+        /// Hive name (SAM, SYSTEM, ...) or path.
+        hive: String,
+        /// Cause.
+        #[source]
+        source: reseal_hive::HiveError,
+    },
+    /// The volume has no `Windows\System32\config` directory.
+    #[error("partition {partition}: no Windows\\System32\\config directory")]
+    NotWindows {
+        /// Partition number (0 = whole disk).
+        partition: u32,
+    },
+    /// A value or structure has an unexpected layout.
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// The structure ("SAM Domains\\Account\\V", ...).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

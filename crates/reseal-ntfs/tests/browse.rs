@@ -86,6 +86,27 @@ impl Device for FileDev {
     }
 }
 
+/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
+fn unmount(dir: &Path) -> bool {
+    for _ in 0..50 {
+        if Command::new("fusermount")
+            .arg("-u")
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Command::new("umount")
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 /// An ntfs-3g FUSE mount, unmounted on drop.
 struct Mount(PathBuf);
 impl Mount {
@@ -101,15 +122,7 @@ impl Mount {
 }
 impl Drop for Mount {
     fn drop(&mut self) {
-        let ok = Command::new("fusermount")
-            .arg("-u")
-            .arg(&self.0)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
+        unmount(&self.0);
     }
 }
 

@@ -65,6 +65,27 @@ impl Write for Hasher {
     }
 }
 
+/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
+fn unmount(dir: &Path) -> bool {
+    for _ in 0..50 {
+        if Command::new("fusermount")
+            .arg("-u")
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Command::new("umount")
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 type Tree = BTreeMap<String, (bool, u64, String)>;
 
 fn walk_mount(root: &Path) -> Tree {
@@ -172,7 +193,7 @@ fn windows_vhdx_gpt_ntfs_agrees_with_qemu_img_and_ntfs3g() {
         String::from_utf8_lossy(&out.stderr)
     );
     let oracle = walk_mount(&mnt);
-    let _ = Command::new("fusermount").arg("-u").arg(&mnt).status();
+    assert!(unmount(&mnt));
 
     let mut mine = Tree::new();
     for (path, e) in v.walk().unwrap() {

@@ -75,6 +75,27 @@ impl Device for FileDev {
     }
 }
 
+/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
+fn unmount(dir: &Path) -> bool {
+    for _ in 0..50 {
+        if Command::new("fusermount")
+            .arg("-u")
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Command::new("umount")
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 /// ntfs-3g's verdict on a volume: mount a throw-away copy read-write and classify its messages.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -94,7 +115,7 @@ fn ntfs3g_verdict(img: &Path, dir: &Path) -> Verdict {
         .arg(&mnt)
         .output()
         .unwrap();
-    let _ = Command::new("fusermount").arg("-u").arg(&mnt).status();
+    assert!(unmount(&mnt), "unmount {}", mnt.display());
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     std::fs::remove_file(&copy).unwrap();
     if err.contains("Windows is hibernated") {
@@ -227,12 +248,7 @@ fn crafted_states_agree_with_ntfs3g() {
     let mut h = b"HIBR".to_vec();
     h.resize(16384, 0);
     std::fs::write(mnt.join("hiberfil.sys"), &h).unwrap();
-    assert!(Command::new("fusermount")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap()
-        .success());
+    assert!(unmount(&mnt));
     let s = VolumeState::read(FileDev::open(&hib)).unwrap();
     assert!(s.hibernated && s.hiberfil_magic == Some(*b"HIBR"), "{s:?}");
     assert!(s
@@ -250,12 +266,7 @@ fn crafted_states_agree_with_ntfs3g() {
         .unwrap()
         .success());
     std::fs::write(mnt.join("hiberfil.sys"), vec![0u8; 16384]).unwrap();
-    assert!(Command::new("fusermount")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap()
-        .success());
+    assert!(unmount(&mnt));
     let s = VolumeState::read(FileDev::open(&zeroed)).unwrap();
     assert!(!s.hibernated && s.refusal().is_none(), "{s:?}");
     assert_eq!(ntfs3g_verdict(&zeroed, dir), Verdict::Fine);
@@ -357,5 +368,28 @@ fn corpus_volumes_state_agrees_with_ntfs3g() {
         let s = VolumeState::read(FileDev::open(&img)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(ours(&s), ntfs3g_verdict(&img, tmp.path()), "{rel}: {s:?}");
         assert_eq!(s.dirty, ntfsinfo_says_dirty(&img), "{rel}: dirty flag");
+    }
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Random restart pages (magic forced, version and sizes sometimes valid) never panic and
+        /// are never called clean unless they parse as a clean LFS 1.1 restart area.
+        #[test]
+        fn random_logfiles_never_panic(mut v in proptest::collection::vec(any::<u8>(), 0..12000), major in 0i16..3, sys in prop_oneof![Just(4096u32), any::<u32>()]) {
+            if v.len() >= 32 {
+                v[..4].copy_from_slice(b"RSTR");
+                v[16..20].copy_from_slice(&sys.to_le_bytes());
+                v[28..30].copy_from_slice(&major.to_le_bytes());
+            }
+            let (st, ver) = logfile_state(&v);
+            if st == LogFileState::Clean {
+                prop_assert_eq!(ver, Some((1, 1)));
+            }
+        }
     }
 }

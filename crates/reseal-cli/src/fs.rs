@@ -127,43 +127,55 @@ fn attr_string(a: u32, is_dir: bool) -> String {
     )
 }
 
-fn print_entry(out: &mut dyn Write, e: &Entry, long: bool) -> std::io::Result<()> {
-    if long {
-        writeln!(
-            out,
-            "{} {:>12} {} {:>8}  {}{}",
-            attr_string(e.attributes, e.is_dir),
-            e.size,
-            filetime(e.modified),
-            e.record,
-            e.name,
-            if e.is_dir { "/" } else { "" }
-        )?;
-        for (name, size) in &e.streams {
+fn print_entry(out: &mut dyn Write, e: &Entry, owner: Option<&str>) -> std::io::Result<()> {
+    match owner {
+        Some(owner) => {
             writeln!(
                 out,
-                "{:>7} {:>12} {:>19} {:>8}  {}:{}",
-                "stream", size, "", "", e.name, name
+                "{} {:>12} {} {:>8} {:<14}  {}{}",
+                attr_string(e.attributes, e.is_dir),
+                e.size,
+                filetime(e.modified),
+                e.record,
+                owner,
+                e.name,
+                if e.is_dir { "/" } else { "" }
             )?;
+            for (name, size) in &e.streams {
+                writeln!(
+                    out,
+                    "{:>6} {:>12} {:>19} {:>8} {:<14}  {}:{}",
+                    "stream", size, "", "", "", e.name, name
+                )?;
+            }
+            Ok(())
         }
-        Ok(())
-    } else {
-        writeln!(out, "{}{}", e.name, if e.is_dir { "/" } else { "" })
+        None => writeln!(out, "{}{}", e.name, if e.is_dir { "/" } else { "" }),
     }
 }
 
-/// `reseal ls`.
+/// `reseal ls`: with `-l`, attributes, size, modification time (UTC), MFT record number and
+/// owner (SDDL alias or SID) of each entry, then its named streams.
 pub fn ls(image: &Path, path: &str, long: bool, partition: Option<u32>) -> Result<()> {
     let mut vol = open_ntfs(image, partition)?;
     let st = vol.stat(path)?;
+    let (dir, entries) = if st.is_dir {
+        (path.to_string(), vol.list(path)?)
+    } else {
+        let trimmed = path.trim_end_matches(['/', '\\']);
+        let cut = trimmed.rfind(['/', '\\']).unwrap_or(0);
+        (trimmed[..cut].to_string(), vec![st])
+    };
+    let owners = if long {
+        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        Some(crate::write::owners(image, &dir, &names, partition)?)
+    } else {
+        None
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if st.is_dir {
-        for e in vol.list(path)? {
-            print_entry(&mut out, &e, long)?;
-        }
-    } else {
-        print_entry(&mut out, &st, long)?;
+    for (i, e) in entries.iter().enumerate() {
+        print_entry(&mut out, e, owners.as_ref().map(|o| o[i].as_str()))?;
     }
     Ok(())
 }

@@ -109,6 +109,30 @@ enum Cmd {
         #[command(flatten)]
         opts: write::WriteOpts,
     },
+    /// Print a file's security descriptor as SDDL.
+    Getsd {
+        /// Disk image.
+        image: PathBuf,
+        /// Path in the volume.
+        path: String,
+        /// Print the self-relative bytes as hex instead.
+        #[arg(long)]
+        hex: bool,
+        /// Partition number (default: the only NTFS volume).
+        #[arg(short, long)]
+        partition: Option<u32>,
+    },
+    /// Set a file's security descriptor from SDDL (shared through $Secure like Windows does).
+    Setsd {
+        /// Disk image.
+        image: PathBuf,
+        /// Path in the volume.
+        path: String,
+        /// The descriptor, e.g. `O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)`.
+        sddl: String,
+        #[command(flatten)]
+        opts: write::WriteOpts,
+    },
     /// Registry hive files: ls, get, set, delete, export, import, check, replay.
     #[command(subcommand)]
     Reg(reg::RegCmd),
@@ -180,5 +204,17 @@ fn run(cli: Cli) -> Result<()> {
             to,
             opts,
         } => write::mv(&image, &from, &to, opts),
+        Cmd::Getsd {
+            image,
+            path,
+            hex,
+            partition,
+        } => write::getsd(&image, &path, partition, hex),
+        Cmd::Setsd {
+            image,
+            path,
+            sddl,
+            opts,
+        } => write::setsd(&image, &path, &sddl, opts),
     }
 }

@@ -111,3 +111,79 @@ pub fn mv(image: &Path, from: &str, to: &str, opts: WriteOpts) -> Result<()> {
         Ok(v.rename(from, to)?)
     })
 }
+
+/// Open the NTFS volume of `image` read-only with the write engine (for descriptor reads).
+fn open_engine_ro(
+    image: &Path,
+    partition: Option<u32>,
+) -> Result<reseal_ntfs::Volume<Slice<Image>>> {
+    let mut img = Image::open(image, Access::ReadOnly)
+        .with_context(|| format!("opening {}", image.display()))?;
+    let (start, len) = select_ntfs(&mut img, partition)?;
+    Ok(reseal_ntfs::Volume::open(Slice::new(img, start, len)?)?)
+}
+
+/// Render a descriptor as SDDL, falling back to hex when SDDL cannot express it.
+pub fn sd_text(sd: &[u8]) -> String {
+    match reseal_security::SecurityDescriptor::parse(sd).and_then(|d| d.to_sddl()) {
+        Ok(s) => s,
+        Err(e) => format!(
+            "(no SDDL form: {e}) hex:{}",
+            sd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
+}
+
+/// `reseal getsd IMAGE PATH`.
+pub fn getsd(image: &Path, path: &str, partition: Option<u32>, hex: bool) -> Result<()> {
+    let vol = open_engine_ro(image, partition)?;
+    let sd = vol.security_descriptor(path)?;
+    if hex {
+        println!(
+            "{}",
+            sd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+    } else {
+        println!("{}", sd_text(&sd));
+    }
+    Ok(())
+}
+
+/// `reseal setsd IMAGE PATH SDDL`.
+pub fn setsd(image: &Path, path: &str, sddl: &str, opts: WriteOpts) -> Result<()> {
+    let sd = reseal_security::SecurityDescriptor::from_sddl(sddl)
+        .with_context(|| format!("parsing SDDL {sddl:?}"))?;
+    // The layout Windows writes: header, SACL, DACL, owner, group.
+    let bytes = sd.to_canonical_bytes()?;
+    with_volume(image, opts, &format!("setsd {path}"), |v| {
+        v.set_security(path, &bytes)?;
+        Ok(())
+    })
+}
+
+/// The owner of each named entry of a directory, as SDDL SID text (for `ls -l`).
+pub fn owners(
+    image: &Path,
+    dir: &str,
+    names: &[String],
+    partition: Option<u32>,
+) -> Result<Vec<String>> {
+    let vol = open_engine_ro(image, partition)?;
+    let base = dir.trim_end_matches(['/', '\\']);
+    Ok(names
+        .iter()
+        .map(|n| {
+            let p = if base.is_empty() {
+                format!("/{n}")
+            } else {
+                format!("{base}/{n}")
+            };
+            vol.security_descriptor(&p)
+                .ok()
+                .and_then(|sd| reseal_security::SecurityDescriptor::parse(&sd).ok())
+                .and_then(|d| d.owner)
+                .map(|sid| reseal_security::sddl::sid_to_sddl(&sid, None))
+                .unwrap_or_else(|| "-".into())
+        })
+        .collect())
+}

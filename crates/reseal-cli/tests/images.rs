@@ -91,10 +91,10 @@ fn parse_long(line: &str) -> Option<(bool, u64, String)> {
     if line.trim_start().starts_with("stream") {
         return None;
     }
-    // attrs size date time record, then two spaces and the name
+    // attrs size date time record owner, then two spaces and the name
     let mut rest = line;
     let mut fields = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         rest = rest.trim_start();
         let end = rest.find(' ').unwrap_or(rest.len());
         fields.push(&rest[..end]);

@@ -80,9 +80,8 @@ fn put_mkdir_mv_rm_dry_run_and_undo_in_a_vhdx() {
 
     ok(a!("put", img, local_s, "/Windows/payload.bin", "--dry-run"));
     ok(a!("mkdir", img, "/Dry", "--dry-run"));
-    assert_eq!(
-        std::fs::read(&image).unwrap(),
-        original,
+    assert!(
+        std::fs::read(&image).unwrap() == original,
         "a dry run changed the image"
     );
 
@@ -96,6 +95,18 @@ fn put_mkdir_mv_rm_dry_run_and_undo_in_a_vhdx() {
         "/Users/Ünïcode/moved.bin"
     ));
     ok(a!("rm", img, "/Windows/old.txt"));
+    let sddl = "O:SYG:SYD:PAI(A;;FA;;;SY)(A;;0x1200a9;;;S-1-5-21-1-2-3-1001)";
+    ok(a!("setsd", img, "/Users/Ünïcode/moved.bin", sddl));
+    assert_eq!(
+        ok(a!("getsd", img, "/Users/Ünïcode/moved.bin")).trim(),
+        sddl
+    );
+    let long = ok(a!("ls", "-l", img, "/Users/Ünïcode"));
+    assert!(
+        long.contains(" SY ") && long.contains("moved.bin"),
+        "{long}"
+    );
+    let hex = ok(a!("getsd", "--hex", img, "/Users/Ünïcode/moved.bin"));
     run(Command::new("qemu-img").args(["check", "-q"]).arg(&image)).unwrap();
 
     // ntfs-3g's view.
@@ -109,27 +120,36 @@ fn put_mkdir_mv_rm_dry_run_and_undo_in_a_vhdx() {
     extract(&back, start, size, &vol);
     run(Command::new("ntfsfix").arg("-n").arg(&vol)).unwrap();
     let m = NtfsMount::new(&vol, "ro").unwrap();
-    assert_eq!(
-        std::fs::read(m.path().join("Users/Ünïcode/moved.bin")).unwrap(),
-        payload
+    assert!(
+        std::fs::read(m.path().join("Users/Ünïcode/moved.bin")).unwrap() == payload,
+        "content differs"
     );
     assert!(!m.path().join("Windows/payload.bin").exists());
     assert!(!m.path().join("Windows/old.txt").exists());
     assert!(!m.path().join("Dry").exists());
+    let acl = run(Command::new("getfattr")
+        .args(["-n", "system.ntfs_acl", "-e", "hex", "--only-values"])
+        .arg(m.path().join("Users/Ünïcode/moved.bin")))
+    .unwrap();
+    let acl_hex: String = acl.stdout.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(acl_hex, hex.trim(), "ntfs-3g reads another descriptor");
     m.unmount().unwrap();
+    let audit = run(Command::new("ntfssecaudit").arg("-a").arg(&vol)).unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.contains("No errors were found"), "{audit}");
 
-    for _ in 0..5 {
+    // put, mkdir, mkdir, mv, rm, setsd: six operations, six undos.
+    for _ in 0..6 {
         ok(a!("undo", img));
     }
-    assert_eq!(
-        std::fs::read(&image).unwrap(),
-        original,
+    assert!(
+        std::fs::read(&image).unwrap() == original,
         "undo did not restore the image"
     );
     let o = reseal(a!("undo", img));
     assert!(
         !o.status.success(),
-        "a sixth undo must fail: nothing left to undo"
+        "a seventh undo must fail: nothing left to undo"
     );
 }
 
@@ -145,9 +165,8 @@ fn hibernated_volume_is_refused_unless_forced() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("hibernated"), "{err}");
-    assert_eq!(
-        std::fs::read(&raw).unwrap(),
-        before,
+    assert!(
+        std::fs::read(&raw).unwrap() == before,
         "a refused write changed the image"
     );
     let text = ok(a!("inspect", img));

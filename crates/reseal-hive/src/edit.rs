@@ -409,6 +409,8 @@ impl Hive {
             let s = Sk::new(self, sk)?;
             let (next, prev) = (s.flink(), s.blink());
             if next != sk {
+                Sk::new(self, next)?;
+                Sk::new(self, prev)?;
                 self.set_cell_u32(prev, 4, next.0);
                 self.set_cell_u32(next, 8, prev.0);
             }
@@ -579,6 +581,9 @@ impl Hive {
             key
         } else {
             let children = self.child_offsets(key)?;
+            for &c in &children {
+                Key::new(self, c)?;
+            }
             let n = self.alloc_with(&cell)?;
             self.free_cell(key)?;
             for c in children {
@@ -850,6 +855,10 @@ impl Hive {
                 let n = self.alloc_with(&cell)?;
                 if let Ok(a) = Sk::new(self, anchor) {
                     let next = a.flink();
+                    if let Err(e) = Sk::new(self, next) {
+                        self.free_cell(n)?;
+                        return Err(e);
+                    }
                     self.set_cell_u32(n, 4, next.0);
                     self.set_cell_u32(n, 8, anchor.0);
                     self.set_cell_u32(anchor, 4, n.0);

@@ -39,6 +39,8 @@ pub mod limits {
     pub const MAX_LIST: usize = 1 << 20;
     /// Maximum number of sk cells followed along the sk list.
     pub const MAX_SK_CHAIN: usize = 1 << 22;
+    /// Largest hive-bins size accepted from a log (a hostile log cannot make us allocate more).
+    pub const MAX_HBINS: usize = 1 << 30;
     /// Maximum size of one value's data.
     pub const MAX_VALUE: usize = 256 << 20;
 }
@@ -120,6 +122,13 @@ impl Hive {
     pub fn is_dirty(&self) -> bool {
         let bb = self.base_block();
         bb.seq1 != bb.seq2 || !bb.checksum_ok
+    }
+
+    /// Whether base-block flag bit 0 is set: the kernel transaction manager had pending
+    /// transactions (TxR logs in `config\\TxR`). What Windows does with them after an
+    /// offline edit is not documented; callers should warn (see FORMAT-NOTES.md).
+    pub fn has_pending_transactions(&self) -> bool {
+        self.base_block().flags & 1 != 0
     }
 
     /// Whether there are uncommitted edits.

@@ -193,11 +193,13 @@ impl<'h> Key<'h> {
     /// # Errors
     /// Corruption in the list or the nk cells visited.
     pub fn subkey(&self, name: &str) -> Result<Option<Key<'h>>> {
-        let hash = lh_hash_units(name.encode_utf16());
+        // The lh hash only prefilters ASCII names: for other characters the stored hash
+        // comes from Windows' upcase table, which may differ from ours on rare letters.
+        let hash = name.is_ascii().then(|| lh_hash_units(name.encode_utf16()));
         let mut it = self.subkeys()?;
         while let Some(e) = it.next_entry() {
             let (off, h) = e?;
-            if let Some(h) = h {
+            if let (Some(h), Some(hash)) = (h, hash) {
                 if h != hash {
                     continue;
                 }

@@ -113,7 +113,10 @@ fn parse_entries(log: &[u8]) -> (Vec<LogEntry<'_>>, Option<String>) {
         let seq = rd_u32(e, 12).unwrap_or(0);
         let hbins_size = rd_u32(e, 16).unwrap_or(0);
         let count = rd_u32(e, 20).unwrap_or(0) as usize;
-        if hbins_size == 0 || hbins_size % 4096 != 0 {
+        if hbins_size == 0
+            || hbins_size % 4096 != 0
+            || hbins_size as usize > crate::limits::MAX_HBINS
+        {
             return (
                 out,
                 Some(format!(
@@ -342,7 +345,7 @@ impl Hive {
             .find(|l| pbb.is_none_or(|p| !primary_ok || p.last_written == l.bb.last_written))
         {
             let hbins = l.bb.hbins_size as usize;
-            if hbins == 0 || hbins % 4096 != 0 {
+            if hbins == 0 || hbins % 4096 != 0 || hbins > crate::limits::MAX_HBINS {
                 return Err(HiveError::Log {
                     log: l.name,
                     reason: "bad hive bins size in the log base block".into(),

@@ -343,41 +343,7 @@ pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
             ops.push(RegOp::DeleteValue { key, name });
             continue;
         }
-        let (data_type, data) = if v.starts_with('"') {
-            let (s, tail) = parse_quoted(v, lineno)?;
-            if !tail.trim().is_empty() {
-                return Err(HiveError::RegSyntax {
-                    line: lineno,
-                    reason: "text after string".into(),
-                });
-            }
-            (REG_SZ, encode_sz(&s))
-        } else if let Some(d) = v.strip_prefix("dword:") {
-            let n = u32::from_str_radix(d.trim(), 16).map_err(|_| HiveError::RegSyntax {
-                line: lineno,
-                reason: format!("bad dword {d:?}"),
-            })?;
-            (REG_DWORD, n.to_le_bytes().to_vec())
-        } else if let Some(h) = v.strip_prefix("hex:") {
-            (REG_BINARY, parse_hex_bytes(h, lineno)?)
-        } else if let Some(h) = v.strip_prefix("hex(") {
-            let Some((t, rest)) = h.split_once("):") else {
-                return Err(HiveError::RegSyntax {
-                    line: lineno,
-                    reason: "bad hex(N): form".into(),
-                });
-            };
-            let t = u32::from_str_radix(t, 16).map_err(|_| HiveError::RegSyntax {
-                line: lineno,
-                reason: format!("bad type {t:?}"),
-            })?;
-            (t, parse_hex_bytes(rest, lineno)?)
-        } else {
-            return Err(HiveError::RegSyntax {
-                line: lineno,
-                reason: format!("unknown value form {v:?}"),
-            });
-        };
+        let (data_type, data) = parse_value_data_at(v, lineno)?;
         ops.push(RegOp::SetValue {
             key,
             name,
@@ -392,6 +358,54 @@ pub fn parse_reg(text: &str) -> Result<Vec<RegOp>> {
         });
     }
     Ok(ops)
+}
+
+/// Parses the data part of a value line in `.reg` syntax: `"string"`, `dword:0000002a`,
+/// `hex:01,02`, `hex(7):41,00,...` (what `reseal reg set` accepts). Returns (type, data).
+///
+/// # Errors
+/// [`HiveError::RegSyntax`] (line 1) when the form is not recognised.
+pub fn parse_value_data(spec: &str) -> Result<(u32, Vec<u8>)> {
+    parse_value_data_at(spec.trim(), 1)
+}
+
+fn parse_value_data_at(v: &str, lineno: usize) -> Result<(u32, Vec<u8>)> {
+    let r = if v.starts_with('"') {
+        let (s, tail) = parse_quoted(v, lineno)?;
+        if !tail.trim().is_empty() {
+            return Err(HiveError::RegSyntax {
+                line: lineno,
+                reason: "text after string".into(),
+            });
+        }
+        (REG_SZ, encode_sz(&s))
+    } else if let Some(d) = v.strip_prefix("dword:") {
+        let n = u32::from_str_radix(d.trim(), 16).map_err(|_| HiveError::RegSyntax {
+            line: lineno,
+            reason: format!("bad dword {d:?}"),
+        })?;
+        (REG_DWORD, n.to_le_bytes().to_vec())
+    } else if let Some(h) = v.strip_prefix("hex:") {
+        (REG_BINARY, parse_hex_bytes(h, lineno)?)
+    } else if let Some(h) = v.strip_prefix("hex(") {
+        let Some((t, rest)) = h.split_once("):") else {
+            return Err(HiveError::RegSyntax {
+                line: lineno,
+                reason: "bad hex(N): form".into(),
+            });
+        };
+        let t = u32::from_str_radix(t, 16).map_err(|_| HiveError::RegSyntax {
+            line: lineno,
+            reason: format!("bad type {t:?}"),
+        })?;
+        (t, parse_hex_bytes(rest, lineno)?)
+    } else {
+        return Err(HiveError::RegSyntax {
+            line: lineno,
+            reason: format!("unknown value form {v:?}"),
+        });
+    };
+    Ok(r)
 }
 
 /// Counts of what [`import`] did.

@@ -40,7 +40,11 @@ pub fn run(args: &[String]) -> Result<()> {
         runs: 3,
         report: Vec::new(),
     };
-    let all: &[(&str, Bench)] = &[("convert", bench_convert)];
+    let all: &[(&str, Bench)] = &[
+        ("hive", bench_hive),
+        ("ntfs", bench_ntfs),
+        ("convert", bench_convert),
+    ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {
         if wanted.is_empty() || wanted.iter().any(|w| w == name) {
@@ -190,5 +194,448 @@ fn bench_convert(ctx: &mut Ctx) -> Result<()> {
         drop_output(&out_qemu);
     }
     let _ = File::open(&input)?;
+    Ok(())
+}
+
+/// Decompress a corpus file into the bench directory (once).
+fn corpus_copy(ctx: &Ctx, rel: &str) -> Result<PathBuf> {
+    let name = Path::new(rel)
+        .file_name()
+        .context("corpus path")?
+        .to_string_lossy()
+        .trim_end_matches(".xz")
+        .to_string();
+    let out = ctx.dir.join(format!("corpus-{name}"));
+    if !out.is_file() {
+        let bytes = reseal_tests::corpus_bytes(rel)?;
+        std::fs::write(&out, bytes)?;
+    }
+    Ok(out)
+}
+
+/// A `.reg` file (UTF-16LE with BOM) with `keys` keys of `per_key` values each, under `prefix`.
+fn make_reg(path: &Path, prefix: &str, keys: usize, per_key: usize) -> Result<()> {
+    let mut text = String::from("Windows Registry Editor Version 5.00\r\n\r\n");
+    for k in 0..keys {
+        text.push_str(&format!(
+            "[{prefix}\\ResealBench\\Group{:03}\\Key{k:06}]\r\n",
+            k % 500
+        ));
+        for v in 0..per_key {
+            match v % 4 {
+                0 => text.push_str(&format!("\"Str{v}\"=\"value {k} {v} some text\"\r\n")),
+                1 => text.push_str(&format!("\"Dw{v}\"=dword:{:08x}\r\n", k * 31 + v)),
+                2 => text.push_str(&format!(
+                    "\"Bin{v}\"=hex:{}\r\n",
+                    (0..24)
+                        .map(|i| format!("{:02x}", (k + v + i) & 0xff))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                _ => text.push_str(&format!(
+                    "\"Multi{v}\"=hex(7):{}\r\n",
+                    "a\0b\0\0"
+                        .encode_utf16()
+                        .flat_map(|u| u.to_le_bytes())
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+            }
+        }
+        text.push_str("\r\n");
+    }
+    let mut bytes = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        bytes.extend_from_slice(&u.to_le_bytes());
+    }
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+const REGIPY_WALK: &str = r#"
+import sys
+from regipy.registry import RegistryHive
+h = RegistryHive(sys.argv[1])
+keys = values = 0
+for sk in h.recurse_subkeys(as_json=False):
+    keys += 1
+    values += len(sk.values or [])
+print(keys, values)
+"#;
+
+fn bench_hive(ctx: &mut Ctx) -> Result<()> {
+    let system = corpus_copy(ctx, "regipy/SYSTEM.xz")?;
+    let software_like = corpus_copy(ctx, "regipy/NTUSER-WSL.DAT.xz")?;
+    // A large generated hive: the corpus SYSTEM plus 120k keys / 200k values imported by reseal.
+    let large = ctx.dir.join("large-SYSTEM");
+    if !large.is_file() {
+        let reg = ctx.dir.join("large.reg");
+        // 40k keys with 5 values and 80k keys without: ~120k keys, 200k values.
+        make_reg(&reg, "HKEY_LOCAL_MACHINE\\SYSTEM", 40_000, 5)?;
+        let reg2 = ctx.dir.join("large2.reg");
+        make_reg(&reg2, "HKEY_LOCAL_MACHINE\\SYSTEM\\More", 80_000, 0)?;
+        let tmp = ctx.dir.join("large-SYSTEM.tmp");
+        std::fs::copy(&system, &tmp)?;
+        for r in [&reg, &reg2] {
+            let st = Command::new(&ctx.reseal)
+                .args(["reg", "import"])
+                .arg(&tmp)
+                .arg(r)
+                .status()?;
+            if !st.success() {
+                bail!("building the large hive failed");
+            }
+        }
+        let _ = std::fs::remove_dir_all(ctx.dir.join("large-SYSTEM.tmp.reseal-journal"));
+        std::fs::rename(&tmp, &large)?;
+    }
+    let script = ctx.dir.join("regipy_walk.py");
+    std::fs::write(&script, REGIPY_WALK)?;
+    for (label, hive) in [
+        ("SYSTEM (Win7, corpus)", &system),
+        ("NTUSER-WSL.DAT (corpus)", &software_like),
+        ("generated SYSTEM + 120k keys / 200k values", &large),
+    ] {
+        let size = std::fs::metadata(hive)?.len();
+        let reseal = ctx.reseal.clone();
+        let h = hive.clone();
+        let ours = time_cmd(
+            ctx,
+            "reseal reg export",
+            &|| {
+                let mut c = Command::new(&reseal);
+                c.args(["reg", "export"]).arg(&h).args(["-o", "/dev/null"]);
+                c
+            },
+            &|| {},
+        )?;
+        let h2 = hive.clone();
+        let hivexml = time_cmd(
+            ctx,
+            "hivexml",
+            &|| {
+                let mut c = Command::new("hivexml");
+                c.arg(&h2);
+                c
+            },
+            &|| {},
+        )?;
+        let (h3, s3) = (hive.clone(), script.clone());
+        let regipy = time_cmd(
+            ctx,
+            "regipy walk",
+            &|| {
+                let mut c = Command::new("python3");
+                c.arg(&s3).arg(&h3);
+                c
+            },
+            &|| {},
+        )?;
+        let what = format!("full walk with values decoded: {label}, {} MiB", size >> 20);
+        ratio(ctx, &what, ours, "hivexml", hivexml);
+        ratio(ctx, &what, ours, "regipy", regipy);
+    }
+
+    // .reg import of 50k values: reseal reg import vs hivexregedit --merge, on copies of SYSTEM.
+    let reg = ctx.dir.join("import-50k.reg");
+    make_reg(&reg, "HKEY_LOCAL_MACHINE\\SYSTEM", 10_000, 5)?;
+    let ours_copy = ctx.dir.join("import-reseal-SYSTEM");
+    let peer_copy = ctx.dir.join("import-hivex-SYSTEM");
+    let (sys1, o1, r1, reseal) = (
+        system.clone(),
+        ours_copy.clone(),
+        reg.clone(),
+        ctx.reseal.clone(),
+    );
+    let ours = time_cmd(
+        ctx,
+        "reseal reg import (50k values)",
+        &|| {
+            let mut c = Command::new(&reseal);
+            c.args(["reg", "import"]).arg(&o1).arg(&r1);
+            c.stderr(Stdio::null());
+            c
+        },
+        &|| {
+            let _ = std::fs::remove_dir_all(ctx_journal(&o1));
+            let _ = std::fs::copy(&sys1, &o1);
+        },
+    )?;
+    let (sys2, o2, r2) = (system.clone(), peer_copy.clone(), reg.clone());
+    let peer = time_cmd(
+        ctx,
+        "hivexregedit --merge (50k values)",
+        &|| {
+            let mut c = Command::new("hivexregedit");
+            c.args([
+                "--merge",
+                "--prefix",
+                "HKEY_LOCAL_MACHINE\\SYSTEM",
+                "--encoding",
+                "utf-16le",
+            ])
+            .arg(&o2)
+            .arg(&r2);
+            c
+        },
+        &|| {
+            let _ = std::fs::copy(&sys2, &o2);
+        },
+    )?;
+    ratio(
+        ctx,
+        ".reg import of 50k values into SYSTEM",
+        ours,
+        "hivexregedit --merge",
+        peer,
+    );
+    Ok(())
+}
+
+fn ctx_journal(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".reseal-journal");
+    PathBuf::from(s)
+}
+
+const PY_CREATE: &str = r#"
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+def sid(rid):
+    # S-1-5-21-1111111111-2222222222-3333333333-rid
+    b = bytes([1, 5, 0, 0, 0, 0, 0, 5])
+    for v in (21, 1111111111, 2222222222, 3333333333, rid):
+        b += v.to_bytes(4, 'little')
+    return b
+def ace(mask, s):
+    return bytes([0, 0]) + (8 + len(s)).to_bytes(2, 'little') + mask.to_bytes(4, 'little') + s
+def sd(i):
+    system = bytes([1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0])
+    admins = bytes([1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0])
+    aces = ace(0x1f01ff, system) + ace(0x1f01ff, admins) + ace(0x1200a9, sid(2000 + i))
+    acl = bytes([2, 0]) + (8 + len(aces)).to_bytes(2, 'little') + (3).to_bytes(2, 'little') + bytes(2) + aces
+    owner = sid(1000 + i % 50)
+    off_dacl = 20
+    off_owner = off_dacl + len(acl)
+    off_group = off_owner + len(owner)
+    hdr = bytes([1, 0]) + (0x9004).to_bytes(2, 'little') + off_owner.to_bytes(4, 'little') + off_group.to_bytes(4, 'little') + bytes(4) + off_dacl.to_bytes(4, 'little')
+    return hdr + acl + owner + system
+per_sd = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+for d in range(100):
+    os.mkdir(os.path.join(root, 'd%03d' % d))
+for i in range(n):
+    p = os.path.join(root, 'd%03d' % (i % 100), 'file-%06d.txt' % i)
+    with open(p, 'w') as f:
+        f.write('content of file %d\n' % i)
+    os.setxattr(p, 'system.ntfs_acl', sd(i // per_sd))
+"#;
+
+const PY_REWRITE_BACKUP: &str = r#"
+import re, sys
+old = b''.join(v.to_bytes(4, 'little') for v in (21, 1111111111, 2222222222, 3333333333)).hex()
+new = b''.join(v.to_bytes(4, 'little') for v in (21, 1444444444, 2555555555, 3666666666)).hex()
+line_re = re.compile(r'^(\s+)([0-9a-f]{6})  ((?:[0-9a-f]{8} ?)+)$')
+out, block, indent = [], [], '        '
+def flush():
+    global block
+    if not block:
+        return
+    h = ''.join(block)
+    i = h.find(old)
+    while i >= 0:
+        if i % 2 == 0:
+            h = h[:i] + new + h[i + len(old):]
+        i = h.find(old, i + 1)
+    for off in range(0, len(h), 32):
+        chunk = h[off:off + 32]
+        words = ' '.join(chunk[j:j + 8] for j in range(0, len(chunk), 8))
+        out.append('%s%06x  %s' % (indent, off // 2, words))
+    block = []
+for line in open(sys.argv[1]):
+    line = line.rstrip('\n')
+    m = line_re.match(line)
+    if m:
+        indent = m.group(1)
+        block.append(m.group(3).replace(' ', ''))
+    else:
+        flush()
+        out.append(line)
+flush()
+open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
+"#;
+
+fn mkntfs(path: &Path, size: u64) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let f = File::create(path)?;
+    f.set_len(size)?;
+    drop(f);
+    let st = Command::new("mkntfs")
+        .args(["-F", "-q", "-Q", "-c", "4096"])
+        .arg(path)
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()?;
+    if !st.success() {
+        bail!("mkntfs failed");
+    }
+    Ok(())
+}
+
+fn cp_sparse(from: &Path, to: &Path) {
+    let _ = std::fs::remove_file(to);
+    let _ = std::fs::remove_dir_all(ctx_journal(to));
+    let _ = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(from)
+        .arg(to)
+        .status();
+}
+
+fn fuse_populate(vol: &Path, mnt: &Path, script: &Path, n: usize, per_sd: usize) -> Result<()> {
+    std::fs::create_dir_all(mnt)?;
+    let st = Command::new("ntfs-3g").arg(vol).arg(mnt).status()?;
+    if !st.success() {
+        bail!("ntfs-3g mount failed");
+    }
+    let st = Command::new("python3")
+        .arg(script)
+        .arg(mnt)
+        .arg(n.to_string())
+        .arg(per_sd.to_string())
+        .status()?;
+    let um = Command::new("umount").arg(mnt).status()?;
+    if !st.success() || !um.success() {
+        bail!("populating through ntfs-3g failed");
+    }
+    Ok(())
+}
+
+fn bench_ntfs(ctx: &mut Ctx) -> Result<()> {
+    let root = workspace_root();
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "reseal-tests",
+            "--example",
+            "ntfs_bench",
+        ])
+        .status()?;
+    if !st.success() {
+        bail!("building the ntfs_bench driver failed");
+    }
+    let driver = root.join("target/release/examples/ntfs_bench");
+    let py_create = ctx.dir.join("ntfs_create.py");
+    std::fs::write(&py_create, PY_CREATE)?;
+    let py_rewrite = ctx.dir.join("ntfs_rewrite_backup.py");
+    std::fs::write(&py_rewrite, PY_REWRITE_BACKUP)?;
+    let mnt = ctx.dir.join("mnt");
+
+    // 1. Create 10k small files with descriptors (1000 distinct).
+    let pristine = ctx.dir.join("ntfs-empty.img");
+    mkntfs(&pristine, 2 << 30)?;
+    let work = ctx.dir.join("ntfs-work.img");
+    let (d, w, p) = (driver.clone(), work.clone(), pristine.clone());
+    let ours = time_cmd(
+        ctx,
+        "reseal: create 10k files + descriptors",
+        &|| {
+            let mut c = Command::new(&d);
+            c.arg("create").arg(&w).arg("10000");
+            c
+        },
+        &|| cp_sparse(&p, &w),
+    )?;
+    // Check the result with ntfs-3g's own auditor once.
+    let audit = Command::new("ntfssecaudit").arg("-a").arg(&work).output()?;
+    if !String::from_utf8_lossy(&audit.stdout).contains("No errors were found") {
+        bail!("ntfssecaudit finds errors after reseal's create run");
+    }
+    let (w2, p2, m2, s2) = (
+        work.clone(),
+        pristine.clone(),
+        mnt.clone(),
+        py_create.clone(),
+    );
+    let peer = time_cmd(
+        ctx,
+        "ntfs-3g mount: create 10k files + setxattr",
+        &|| {
+            // mount, populate, unmount in one shell so the whole pipeline is timed
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!(
+                "mkdir -p '{m}' && ntfs-3g '{w}' '{m}' && python3 '{s}' '{m}' 10000 10; r=$?; umount '{m}'; exit $r",
+                m = m2.display(),
+                w = w2.display(),
+                s = s2.display()
+            ));
+            c
+        },
+        &|| cp_sparse(&p2, &w2),
+    )?;
+    ratio(
+        ctx,
+        "NTFS: create 10k files with descriptors",
+        ours,
+        "ntfs-3g FUSE",
+        peer,
+    );
+
+    // 2. Rewrite every descriptor: a volume with 3000 distinct descriptors made by ntfs-3g.
+    let populated = ctx.dir.join("ntfs-3000sd.img");
+    if !populated.is_file() {
+        let tmp = ctx.dir.join("ntfs-3000sd.tmp");
+        mkntfs(&tmp, 1 << 30)?;
+        fuse_populate(&tmp, &mnt, &py_create, 3000, 1)?;
+        std::fs::rename(&tmp, &populated)?;
+    }
+    let (d, w, p) = (driver.clone(), work.clone(), populated.clone());
+    let ours = time_cmd(
+        ctx,
+        "reseal: rewrite every descriptor",
+        &|| {
+            let mut c = Command::new(&d);
+            c.arg("rewrite")
+                .arg(&w)
+                .arg("S-1-5-21-1111111111-2222222222-3333333333")
+                .arg("S-1-5-21-1444444444-2555555555-3666666666");
+            c.stderr(Stdio::null());
+            c
+        },
+        &|| cp_sparse(&p, &w),
+    )?;
+    let audit = Command::new("ntfssecaudit").arg("-a").arg(&work).output()?;
+    if !String::from_utf8_lossy(&audit.stdout).contains("No errors were found") {
+        bail!("ntfssecaudit finds errors after reseal's rewrite");
+    }
+    let (w2, p2, s2) = (work.clone(), populated.clone(), py_rewrite.clone());
+    let backup = ctx.dir.join("acl-backup.txt");
+    let edited = ctx.dir.join("acl-edited.txt");
+    let peer = time_cmd(
+        ctx,
+        "ntfssecaudit -b, edit, ntfssecaudit -s",
+        &|| {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!(
+                "ntfssecaudit -b '{w}' > '{b}' && python3 '{s}' '{b}' '{e}' && ntfssecaudit -s '{w}' '{e}' > /dev/null",
+                w = w2.display(),
+                b = backup.display(),
+                s = s2.display(),
+                e = edited.display()
+            ));
+            c
+        },
+        &|| cp_sparse(&p2, &w2),
+    )?;
+    ratio(
+        ctx,
+        "NTFS: rewrite every descriptor (3000 distinct)",
+        ours,
+        "ntfssecaudit pipeline",
+        peer,
+    );
     Ok(())
 }

@@ -903,3 +903,64 @@ mod crates_as_oracles {
         assert!(r.is_err());
     }
 }
+
+/// FAT12/16/32 volumes made by `mkfs.fat` (dosfstools): kind, label and serial as mkfs.fat was
+/// told; an exFAT and a BitLocker boot sector by their OEM IDs.
+#[test]
+fn probe_fat_volumes_made_by_mkfs_fat() {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg("command -v mkfs.fat")
+        .output()
+        .map(|o| o.status.success());
+    if !ok.unwrap_or(false) {
+        if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
+            return;
+        }
+        panic!("mkfs.fat (dosfstools) is not installed; set RESEAL_ALLOW_SKIP=1 to skip");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (bits, size_mib, kind) in [
+        ("12", 2u64, reseal_disk::probe::FatKind::Fat12),
+        ("16", 64, reseal_disk::probe::FatKind::Fat16),
+        ("32", 300, reseal_disk::probe::FatKind::Fat32),
+    ] {
+        let img = tmp.path().join(format!("fat{bits}.img"));
+        File::create(&img).unwrap().set_len(size_mib << 20).unwrap();
+        let out = Command::new("mkfs.fat")
+            .args(["-F", bits, "-n", "RESEAL ESP", "-i", "1234ABCD"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let f = File::open(&img).unwrap();
+        let dev = FileDev(f, size_mib << 20, 512);
+        assert_eq!(
+            probe(&dev).unwrap(),
+            FsInfo::Fat {
+                kind,
+                label: Some("RESEAL ESP".into()),
+                serial: 0x1234_abcd
+            },
+            "FAT{bits}"
+        );
+        assert_eq!(
+            PartitionTable::read(&dev).unwrap().scheme,
+            Scheme::None,
+            "a bare FAT{bits} volume is not an MBR"
+        );
+    }
+    let mut b = vec![0u8; 512];
+    b[0..3].copy_from_slice(&[0xeb, 0x76, 0x90]);
+    b[3..11].copy_from_slice(b"EXFAT   ");
+    b[510] = 0x55;
+    b[511] = 0xaa;
+    assert_eq!(probe(&MemDevice::new(b.clone())).unwrap(), FsInfo::ExFat);
+    b[3..11].copy_from_slice(b"-FVE-FS-");
+    assert_eq!(probe(&MemDevice::new(b)).unwrap(), FsInfo::BitLocker);
+    assert_eq!(probe(&MemDevice::zeroed(4096)).unwrap(), FsInfo::Unknown);
+}

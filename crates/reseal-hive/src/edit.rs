@@ -368,6 +368,155 @@ impl Hive {
         Ok(())
     }
 
+    /// Leaves of an ri list: (ri cell, [(leaf cell, kind)]); None when not an ri.
+    fn ri_layout(
+        &self,
+        key: KeyOffset,
+    ) -> Result<Option<(CellOffset, Vec<(CellOffset, ListKind)>)>> {
+        let k = Key::new(self, key)?;
+        let lo = k.subkey_list_offset();
+        if k.subkey_count() == 0 || lo.is_nil() {
+            return Ok(None);
+        }
+        let (kind, entries) = parse_list(self, lo)?;
+        if kind != ListKind::Ri {
+            return Ok(None);
+        }
+        let mut leaves = Vec::new();
+        for c in entries.chunks_exact(4) {
+            let l = CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            let (lk, _) = parse_list(self, l)?;
+            if lk == ListKind::Ri {
+                return Err(HiveError::corrupt("ri", l, "ri list nested inside ri"));
+            }
+            leaves.push((l, lk));
+        }
+        if leaves.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((lo, leaves)))
+    }
+
+    fn leaf_entries(&self, leaf: CellOffset) -> Result<Vec<CellOffset>> {
+        let (kind, e) = parse_list(self, leaf)?;
+        Ok(e.chunks_exact(kind.stride())
+            .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect())
+    }
+
+    /// Writes list bytes into `old` when they fit, else into a new cell (freeing `old`).
+    fn rewrite_cell(&mut self, old: CellOffset, bytes: &[u8]) -> Result<CellOffset> {
+        if self.cell_capacity(old)? >= bytes.len() {
+            self.write_bytes(old.0 as usize + BASE_BLOCK_SIZE + 4, bytes);
+            Ok(old)
+        } else {
+            let n = self.alloc_with(bytes)?;
+            self.free_cell(old)?;
+            Ok(n)
+        }
+    }
+
+    /// Inserts `child` at position `pos` of the key's sorted subkey list. With an ri list
+    /// only the leaf concerned is rewritten (split in two when it would exceed
+    /// [`MAX_LEAF`]), so the edit touches few bytes.
+    fn insert_child(&mut self, key: KeyOffset, pos: usize, child: CellOffset) -> Result<()> {
+        let Some((ri, leaves)) = self.ri_layout(key)? else {
+            let mut children = self.child_offsets(key)?;
+            children.insert(pos.min(children.len()), child);
+            return self.set_children(key, &children);
+        };
+        let mut start = 0usize;
+        let mut j = leaves.len() - 1;
+        let mut ents = Vec::new();
+        for (i, &(l, _)) in leaves.iter().enumerate() {
+            let e = self.leaf_entries(l)?;
+            if pos <= start + e.len() || i == leaves.len() - 1 {
+                j = i;
+                ents = e;
+                break;
+            }
+            start += e.len();
+        }
+        let (leaf, kind) = leaves[j];
+        ents.insert(pos.saturating_sub(start).min(ents.len()), child);
+        let mut new_leaves: Vec<CellOffset> = leaves.iter().map(|l| l.0).collect();
+        if ents.len() <= MAX_LEAF {
+            let bytes = self.leaf_bytes(kind, &ents)?;
+            new_leaves[j] = self.rewrite_cell(leaf, &bytes)?;
+        } else {
+            let half = ents.len() / 2;
+            let a = self.leaf_bytes(kind, &ents[..half])?;
+            let b = self.leaf_bytes(kind, &ents[half..])?;
+            new_leaves[j] = self.rewrite_cell(leaf, &a)?;
+            let nb = self.alloc_with(&b)?;
+            new_leaves.insert(j + 1, nb);
+        }
+        let changed = new_leaves.len() != leaves.len()
+            || new_leaves.iter().zip(&leaves).any(|(a, b)| *a != b.0);
+        if changed {
+            let bytes = self.leaf_bytes(ListKind::Ri, &new_leaves)?;
+            let nri = self.rewrite_cell(ri, &bytes)?;
+            let nkf = self.nk_file(key);
+            self.write_u32(nkf + nk::SUBKEY_LIST, nri.0);
+        }
+        let nkf = self.nk_file(key);
+        let n = self.u32_at(nkf + nk::SUBKEY_COUNT);
+        self.write_u32(nkf + nk::SUBKEY_COUNT, n + 1);
+        Ok(())
+    }
+
+    /// Removes the entry at `pos` of the key's subkey list (ri: only that leaf changes;
+    /// an emptied leaf is dropped from the ri).
+    fn remove_child(&mut self, key: KeyOffset, pos: usize) -> Result<()> {
+        let Some((ri, leaves)) = self.ri_layout(key)? else {
+            let mut children = self.child_offsets(key)?;
+            if pos < children.len() {
+                children.remove(pos);
+            }
+            return self.set_children(key, &children);
+        };
+        let mut start = 0usize;
+        for (j, &(leaf, kind)) in leaves.iter().enumerate() {
+            let mut ents = self.leaf_entries(leaf)?;
+            if pos < start + ents.len() {
+                ents.remove(pos - start);
+                let nkf = self.nk_file(key);
+                let n = self.u32_at(nkf + nk::SUBKEY_COUNT).saturating_sub(1);
+                if ents.is_empty() {
+                    self.free_cell(leaf)?;
+                    let rest: Vec<CellOffset> = leaves
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != j)
+                        .map(|(_, l)| l.0)
+                        .collect();
+                    if rest.is_empty() {
+                        self.free_cell(ri)?;
+                        self.write_u32(nkf + nk::SUBKEY_LIST, u32::MAX);
+                    } else {
+                        let bytes = self.leaf_bytes(ListKind::Ri, &rest)?;
+                        let nri = self.rewrite_cell(ri, &bytes)?;
+                        self.write_u32(nkf + nk::SUBKEY_LIST, nri.0);
+                    }
+                } else {
+                    let bytes = self.leaf_bytes(kind, &ents)?;
+                    let nl = self.rewrite_cell(leaf, &bytes)?;
+                    if nl != leaf {
+                        self.write_u32(ri.0 as usize + BASE_BLOCK_SIZE + 4 + 4 + 4 * j, nl.0);
+                    }
+                }
+                self.write_u32(nkf + nk::SUBKEY_COUNT, n);
+                return Ok(());
+            }
+            start += ents.len();
+        }
+        Err(HiveError::corrupt(
+            "subkey list",
+            ri,
+            format!("position {pos} outside the list"),
+        ))
+    }
+
     /// Position where a name goes in a sorted child list.
     fn sorted_position(&self, children: &[CellOffset], name: &NameRef<'_>) -> Result<usize> {
         // binary search (lists are sorted on disk)
@@ -448,10 +597,9 @@ impl Hive {
         if !sk.is_nil() {
             self.sk_addref(sk, 1)?;
         }
-        let mut children = self.child_offsets(parent)?;
+        let children = self.child_offsets(parent)?;
         let pos = self.sorted_position(&children, &Key::new(self, off)?.name_ref())?;
-        children.insert(pos, off);
-        self.set_children(parent, &children)?;
+        self.insert_child(parent, pos, off)?;
         self.bump_max(
             parent,
             nk::MAX_SUBKEY_NAME,
@@ -533,7 +681,7 @@ impl Hive {
             });
         }
         let parent = k.parent_offset();
-        let mut children = self.child_offsets(parent)?;
+        let children = self.child_offsets(parent)?;
         let Some(pos) = children.iter().position(|&c| c == key) else {
             return Err(HiveError::corrupt(
                 "nk",
@@ -542,8 +690,7 @@ impl Hive {
             ));
         };
         self.free_key_tree(key, 0)?;
-        children.remove(pos);
-        self.set_children(parent, &children)?;
+        self.remove_child(parent, pos)?;
         self.touch_key(parent);
         Ok(())
     }
@@ -595,11 +742,17 @@ impl Hive {
             n
         };
         if !is_root {
-            let mut children = self.child_offsets(parent)?;
-            children.retain(|&c| c != key);
+            let old_pos = self
+                .child_offsets(parent)?
+                .iter()
+                .position(|&c| c == key)
+                .ok_or_else(|| {
+                    HiveError::corrupt("nk", key, "key is not in its parent's subkey list")
+                })?;
+            self.remove_child(parent, old_pos)?;
+            let children = self.child_offsets(parent)?;
             let pos = self.sorted_position(&children, &Key::new(self, new_off)?.name_ref())?;
-            children.insert(pos, new_off);
-            self.set_children(parent, &children)?;
+            self.insert_child(parent, pos, new_off)?;
             self.bump_max(
                 parent,
                 nk::MAX_SUBKEY_NAME,

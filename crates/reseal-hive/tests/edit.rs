@@ -236,6 +236,15 @@ fn ri_lists_grow_split_and_shrink() {
     let list = h.open_path("fresh").expect("k").subkey_list_offset();
     assert_eq!(&h.cell(list, "list").expect("cell")[..2], b"ri");
     common::verify_with_oracles("ManySubkeysHive edited", &out);
+    // one more key in a 5100-entry ri list rewrites one leaf, not the whole list
+    let mut h = Hive::from_bytes(out).expect("reopen");
+    h.make_writable().expect("w");
+    let big = h.open_path("key_with_many_subkeys").expect("key").offset();
+    h.create_key(big, "2500x").expect("create");
+    h.commit().expect("commit");
+    let total: usize = h.dirty_ranges().iter().map(|r| r.len()).sum();
+    assert!(total < 9000, "{total} dirty bytes for one key in an ri list");
+    common::verify_with_oracles("ManySubkeysHive one more key", h.as_bytes());
 }
 
 /// An edit touches few bytes: dirty ranges stay small and cover every changed byte.

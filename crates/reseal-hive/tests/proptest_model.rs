@@ -62,6 +62,8 @@ enum Op {
     SetValue(usize, usize, u32, usize),
     DeleteValue(usize, usize),
     SetSecurity(usize, usize),
+    /// Many keys at once under one parent (drives lists past one leaf into ri).
+    Bulk(usize, u16, u16),
 }
 
 const NAMES: &[&str] = &[
@@ -93,6 +95,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(k, n, t, s)| Op::SetValue(k, n, t, s)),
         1 => (any::<usize>(), any::<usize>()).prop_map(|(k, v)| Op::DeleteValue(k, v)),
         1 => (any::<usize>(), 0..3usize).prop_map(|(k, s)| Op::SetSecurity(k, s)),
+        1 => (0..3usize, any::<u16>(), 1..400u16).prop_map(|(k, a, n)| Op::Bulk(k, a, n)),
     ]
 }
 
@@ -207,6 +210,22 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
                 let name = node.values[idx].0.clone();
                 prop_assert!(h.delete_value(off, &name).expect("delete value"));
                 node.values.remove(idx);
+            }
+            Op::Bulk(k, start, count) => {
+                let p = pick(*k);
+                if p.len() >= 6 {
+                    continue;
+                }
+                let parent = h.open_path(&model.path_str(&p)).expect("parent").offset();
+                for j in 0..*count {
+                    let name = format!("b{}", (*start as u32 + j as u32 * 7919) % 5000);
+                    h.create_key(parent, &name).expect("bulk create");
+                    let node = model.get(&p);
+                    if !node.children.iter().any(|c| eq_ci(&c.name, &name)) {
+                        let sd = node.sd.clone();
+                        node.children.push(Node { name, values: Vec::new(), children: Vec::new(), sd });
+                    }
+                }
             }
             Op::SetSecurity(k, s) => {
                 let p = pick(*k);

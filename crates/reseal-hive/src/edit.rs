@@ -16,6 +16,9 @@ use crate::name::{cmp_units, encode_name, validate_key_name, NameRef};
 /// Most entries in one lf/lh/li leaf before an ri index is used (one 4 KiB page of lh).
 pub const MAX_LEAF: usize = 507;
 
+/// An ri list and its leaves (cell, kind).
+type RiLayout = (CellOffset, Vec<(CellOffset, ListKind)>);
+
 /// Free-cell index built when a hive is made writable.
 #[derive(Debug, Clone, Default)]
 pub struct Alloc {
@@ -369,10 +372,7 @@ impl Hive {
     }
 
     /// Leaves of an ri list: (ri cell, [(leaf cell, kind)]); None when not an ri.
-    fn ri_layout(
-        &self,
-        key: KeyOffset,
-    ) -> Result<Option<(CellOffset, Vec<(CellOffset, ListKind)>)>> {
+    fn ri_layout(&self, key: KeyOffset) -> Result<Option<RiLayout>> {
         let k = Key::new(self, key)?;
         let lo = k.subkey_list_offset();
         if k.subkey_count() == 0 || lo.is_nil() {

@@ -243,7 +243,10 @@ fn ri_lists_grow_split_and_shrink() {
     h.create_key(big, "2500x").expect("create");
     h.commit().expect("commit");
     let total: usize = h.dirty_ranges().iter().map(|r| r.len()).sum();
-    assert!(total < 9000, "{total} dirty bytes for one key in an ri list");
+    assert!(
+        total < 9000,
+        "{total} dirty bytes for one key in an ri list"
+    );
     common::verify_with_oracles("ManySubkeysHive one more key", h.as_bytes());
 }
 

@@ -223,7 +223,12 @@ fn run(ops: &[Op], minor: u32, oracles: bool) -> Result<(), TestCaseError> {
                     let node = model.get(&p);
                     if !node.children.iter().any(|c| eq_ci(&c.name, &name)) {
                         let sd = node.sd.clone();
-                        node.children.push(Node { name, values: Vec::new(), children: Vec::new(), sd });
+                        node.children.push(Node {
+                            name,
+                            values: Vec::new(),
+                            children: Vec::new(),
+                            sd,
+                        });
                     }
                 }
             }

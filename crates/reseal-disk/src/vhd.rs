@@ -544,6 +544,11 @@ impl<D: Device> Vhd<D> {
 
     fn allocate(&mut self, blk: u64) -> Result<u32> {
         let diff = self.footer.disk_type == VhdType::Differencing;
+        self.allocate_with(blk, if diff { 0 } else { 0xFF })
+    }
+
+    /// Allocate block `blk` at the old footer position with every bitmap byte = `fill`.
+    fn allocate_with(&mut self, blk: u64, fill: u8) -> Result<u32> {
         let s = self.sparse.as_mut().expect("sparse disk");
         let pos = s.next_free;
         let sector = u32::try_from(pos / 512)
@@ -556,7 +561,7 @@ impl<D: Device> Vhd<D> {
                     "file too large for 32-bit sector numbers",
                 )
             })?;
-        let bitmap = vec![if diff { 0 } else { 0xFF }; s.bitmap_size as usize];
+        let bitmap = vec![fill; s.bitmap_size as usize];
         self.inner.write_at(pos, &bitmap)?;
         let new_end = pos + s.bitmap_size + s.block_size;
         // Footer at the new end; the data area in between stays zero (sparse growth).
@@ -596,16 +601,35 @@ impl<D: Device> Vhd<D> {
                 let data = u64::from(entry) * 512 + bitmap_size;
                 self.inner.write_at(data + within, chunk)?;
             } else {
-                // Sector-granular: widen to whole sectors, reading the rest through the chain.
+                if entry == UNALLOCATED {
+                    // First write to this block in the child: copy the block's current content
+                    // (from the parent chain) in and mark every sector present. Readers then never
+                    // consult the parent for this block; libvhdi 20210425 misreads blocks whose
+                    // bitmap has a clear bit after a set one, so sparse bitmaps are avoided.
+                    let bstart = blk * block_size;
+                    let blen = block_size.min(self.size - bstart) as usize;
+                    let mut content = vec![0u8; blen];
+                    self.read_at(bstart, &mut content)?;
+                    content[within as usize..within as usize + n].copy_from_slice(chunk);
+                    let entry = self.allocate_with(blk, 0xFF)?;
+                    let data = u64::from(entry) * 512 + bitmap_size;
+                    for (i, piece) in content.chunks(64 * 1024).enumerate() {
+                        // The new block lies past the old end of file: it is already zero.
+                        if piece.iter().any(|&b| b != 0) {
+                            self.inner.write_at(data + (i * 64 * 1024) as u64, piece)?;
+                        }
+                    }
+                    done += n;
+                    continue;
+                }
+                // An existing block (possibly written by another tool with a sparse bitmap):
+                // sector-granular, widening to whole sectors read through the chain.
                 let s0 = within / 512;
                 let s1 = (within + n as u64).div_ceil(512);
                 let mut whole = vec![0u8; ((s1 - s0) * 512) as usize];
                 self.read_at(blk * block_size + s0 * 512, &mut whole)?;
                 let at = (within - s0 * 512) as usize;
                 whole[at..at + n].copy_from_slice(chunk);
-                if entry == UNALLOCATED {
-                    entry = self.allocate(blk)?;
-                }
                 let base = u64::from(entry) * 512;
                 self.inner.write_at(base + bitmap_size + s0 * 512, &whole)?;
                 let b0 = s0 / 8;
@@ -930,6 +954,47 @@ mod tests {
         let v = Vhd::open(inner, false).unwrap();
         v.read_at((1 << 20) - 4, &mut b).unwrap();
         assert_eq!(b, [0, 7, 7, 7, 7, 7, 7, 0]);
+    }
+
+    #[test]
+    fn differencing_sparse_bitmap_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pp = dir.path().join("p.vhd");
+        let cp = dir.path().join("c.vhd");
+        create_dynamic(&pp, 4 << 20, 1 << 20).unwrap();
+        let pattern: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8 + 1).collect();
+        {
+            let mut p = Vhd::open(HostFile::open(&pp, true).unwrap(), false).unwrap();
+            p.write_at(0, &pattern).unwrap();
+        }
+        create_differencing(&cp, &pp).unwrap();
+        let parent = || -> Box<dyn Device> {
+            Box::new(Vhd::open(HostFile::open(&pp, false).unwrap(), false).unwrap())
+        };
+        {
+            let mut c = Vhd::open(HostFile::open(&cp, true).unwrap(), false).unwrap();
+            c.set_parent(parent());
+            c.write_at((1 << 20) + 700, &[0xEE; 100]).unwrap();
+        }
+        // Clear every bitmap bit but sector 1 of block 1, as a sparse-bitmap writer would leave it.
+        let data = std::fs::read(&cp).unwrap();
+        let mut c = Vhd::open(crate::Journal::new(MemDevice::new(data)), false).unwrap();
+        let s = c.sparse.clone().unwrap();
+        let base = u64::from(s.bat[1]) * 512;
+        let mut bm = vec![0u8; s.bitmap_size as usize];
+        bm[0] = 0x40;
+        c.inner_mut().write_at(base, &bm).unwrap();
+        c.set_parent(parent());
+        let mut model = pattern.clone();
+        model[(1 << 20) + 700..(1 << 20) + 800].fill(0xEE);
+        let mut got = vec![0u8; 4 << 20];
+        c.read_at(0, &mut got).unwrap();
+        assert!(got == model);
+        // Sector-granular write into the existing block: partial sectors 3 and 5 keep parent bytes.
+        c.write_at((1 << 20) + 3 * 512 + 10, &[0x11; 1100]).unwrap();
+        model[(1 << 20) + 3 * 512 + 10..(1 << 20) + 3 * 512 + 1110].fill(0x11);
+        c.read_at(0, &mut got).unwrap();
+        assert!(got == model);
     }
 
     #[test]

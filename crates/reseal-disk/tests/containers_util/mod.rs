@@ -134,3 +134,16 @@ pub fn unpack(src: &Path, dir: &Path) -> PathBuf {
     std::fs::set_permissions(&dst, perm).unwrap();
     dst
 }
+
+/// Read the virtual disk of a VHD (with its parent chain) through libvhdi's `vhdimount` (FUSE),
+/// an independent reader. vhdimount exposes one file per layer, `vhdi1` being the base parent and
+/// the highest number the image itself; that one is returned.
+pub fn vhdimount_read(img: &Path, tmp: &Path) -> Vec<u8> {
+    let mnt = tmp.join("vhdimount");
+    std::fs::create_dir_all(&mnt).unwrap();
+    run("vhdimount", &[p(img), p(&mnt)]);
+    let layers = std::fs::read_dir(&mnt).map(|rd| rd.count()).unwrap_or(0);
+    let data = std::fs::read(mnt.join(format!("vhdi{layers}")));
+    let _ = Command::new("fusermount").arg("-u").arg(&mnt).status();
+    data.unwrap_or_else(|e| panic!("reading vhdimount output: {e}"))
+}

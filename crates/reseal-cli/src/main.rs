@@ -4,6 +4,7 @@
 //! library crates.
 
 mod fs;
+mod hive_target;
 mod inspect;
 mod progress;
 mod reg;

@@ -7,9 +7,6 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
-use reseal_disk::journal::{next_undo_path, recover};
-use reseal_disk::raw::HostFile;
-use reseal_disk::{Device, Journal};
 use reseal_hive::reg;
 use reseal_hive::{
     Hive, RecoveryReport, Severity, Value, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ,
@@ -18,12 +15,14 @@ use reseal_hive::{
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use crate::hive_target::Target;
+
 /// `reseal reg` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RegCmd {
     /// List the subkeys and values of a key.
     Ls {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// Key path below the root (`\`-separated; default: the root).
         #[arg(default_value = "")]
@@ -31,7 +30,7 @@ pub enum RegCmd {
     },
     /// Print values of a key (one value, or all), in `.reg` notation.
     Get {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// Key path.
         key: String,
@@ -40,7 +39,7 @@ pub enum RegCmd {
     },
     /// Set a value (the key is created when missing).
     Set {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// Key path.
         key: String,
@@ -61,7 +60,7 @@ pub enum RegCmd {
     },
     /// Delete a value, or a key (with `--recursive` when it has subkeys).
     Delete {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// Key path.
         key: String,
@@ -76,7 +75,7 @@ pub enum RegCmd {
     },
     /// Export a key (default: the whole hive) in regedit's `.reg` format (version 5, UTF-16LE).
     Export {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// Key path (default: the root).
         #[arg(default_value = "")]
@@ -94,7 +93,7 @@ pub enum RegCmd {
     },
     /// Apply a `.reg` file, including `[-key]` and `"value"=-` deletions.
     Import {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// The `.reg` file (UTF-16LE with BOM, UTF-8, or REGEDIT4).
         file: PathBuf,
@@ -107,12 +106,12 @@ pub enum RegCmd {
     },
     /// Report structural problems; exits 1 when there are errors.
     Check {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
     },
     /// Replay the transaction logs (`HIVE.LOG1`, `HIVE.LOG2`) into the hive file.
     Replay {
-        /// Hive file.
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
         /// Report what would change and write nothing.
         #[arg(long)]
@@ -161,47 +160,31 @@ fn default_prefix(hive: &Path) -> String {
     }
 }
 
-fn sibling(hive: &Path, ext: &str) -> PathBuf {
-    let mut s = hive.as_os_str().to_owned();
-    s.push(ext);
-    PathBuf::from(s)
-}
-
-fn read_opt(p: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(p) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
-    }
-}
-
-/// Open a hive file for reading; a dirty hive is recovered in memory from its logs.
-fn open_read(path: &Path) -> Result<Hive> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let hive =
-        Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", path.display()))?;
+/// Open a hive for reading; a dirty hive is recovered in memory from its logs.
+fn open_read(t: &Target) -> Result<Hive> {
+    let bytes = t.read()?;
+    let hive = Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", t.describe()))?;
     if !hive.is_dirty() {
         return Ok(hive);
     }
-    let (hive, rep) = recover_from_logs(path)?;
+    let (hive, rep) = recover_from_logs(t)?;
     eprintln!(
         "note: {} is dirty; read with its logs replayed in memory ({})",
-        path.display(),
+        t.describe(),
         describe_recovery(&rep)
     );
     Ok(hive)
 }
 
-fn recover_from_logs(path: &Path) -> Result<(Hive, RecoveryReport)> {
-    let bytes = std::fs::read(path)?;
-    let log1 = read_opt(&sibling(path, ".LOG1"))?;
-    let log2 = read_opt(&sibling(path, ".LOG2"))?;
-    let log1 = match log1 {
+fn recover_from_logs(t: &Target) -> Result<(Hive, RecoveryReport)> {
+    let bytes = t.read()?;
+    let log1 = match t.read_sibling(".LOG1")? {
         Some(l) => Some(l),
-        None => read_opt(&sibling(path, ".LOG"))?,
+        None => t.read_sibling(".LOG")?,
     };
+    let log2 = t.read_sibling(".LOG2")?;
     Hive::recover(bytes, log1, log2)
-        .with_context(|| format!("replaying the transaction logs of {}", path.display()))
+        .with_context(|| format!("replaying the transaction logs of {}", t.describe()))
 }
 
 fn describe_recovery(r: &RecoveryReport) -> String {
@@ -219,23 +202,17 @@ fn describe_recovery(r: &RecoveryReport) -> String {
     s
 }
 
-/// Open a hive file for writing: it must be clean.
-fn open_write(path: &Path) -> Result<Hive> {
-    let rep = recover(path)?;
-    for p in &rep.rolled_back {
-        eprintln!(
-            "note: rolled back an interrupted operation ({})",
-            p.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+/// Open a hive for writing: it must be clean.
+fn open_write(t: &Target) -> Result<Hive> {
+    t.recover()?;
+    let bytes = t.read()?;
     let mut hive =
-        Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", path.display()))?;
+        Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", t.describe()))?;
     if hive.is_dirty() {
         bail!(
             "{} is dirty (its sequence numbers differ): run `reseal reg replay {}` first",
-            path.display(),
-            path.display()
+            t.describe(),
+            t.describe()
         );
     }
     hive.make_writable()?;
@@ -243,40 +220,14 @@ fn open_write(path: &Path) -> Result<Hive> {
 }
 
 /// Commit the hive's edit and write the touched bytes through the journal.
-fn save(path: &Path, hive: &mut Hive, dry_run: bool) -> Result<()> {
+fn save(t: &Target, hive: &mut Hive, dry_run: bool) -> Result<()> {
     if !hive.is_modified() {
         eprintln!("no change");
         return Ok(());
     }
     hive.commit()?;
     let ranges = hive.dirty_ranges();
-    let bytes: usize = ranges.iter().map(|r| r.len()).sum();
-    let file = HostFile::open(path, !dry_run)?;
-    let old_len = file.len();
-    let mut j = Journal::new(file);
-    let data = hive.as_bytes();
-    for r in &ranges {
-        j.write_at(r.start as u64, &data[r.clone()])?;
-    }
-    if dry_run {
-        eprintln!(
-            "dry run: would write {bytes} bytes in {} ranges of {} ({} → {} bytes)",
-            ranges.len(),
-            path.display(),
-            old_len,
-            data.len()
-        );
-        return Ok(());
-    }
-    let rep = j.commit(&next_undo_path(path)?)?;
-    eprintln!(
-        "wrote {} bytes in {} ranges of {}; undo with `reseal undo {}`",
-        rep.bytes,
-        rep.ranges,
-        path.display(),
-        path.display()
-    );
-    Ok(())
+    t.write_ranges(hive.as_bytes(), &ranges, dry_run)
 }
 
 fn value_name(v: &str) -> &str {
@@ -360,7 +311,7 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 pub fn run(cmd: RegCmd) -> Result<()> {
     match cmd {
         RegCmd::Ls { hive, key } => {
-            let h = open_read(&hive)?;
+            let h = open_read(&Target::parse(&hive)?)?;
             let k = h.open_path(&key)?;
             let mut out = String::new();
             for sk in k.subkeys()? {
@@ -373,7 +324,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             write_stdout(out.replace("\r\n", "\n").as_bytes())
         }
         RegCmd::Get { hive, key, value } => {
-            let h = open_read(&hive)?;
+            let h = open_read(&Target::parse(&hive)?)?;
             let k = h.open_path(&key)?;
             let mut out = String::new();
             match value {
@@ -401,10 +352,11 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             dry_run,
         } => {
             let (t, bytes) = encode(kind, raw_type.as_deref(), &data)?;
-            let mut h = open_write(&hive)?;
+            let target = Target::parse(&hive)?;
+            let mut h = open_write(&target)?;
             let k = h.create_path(&key)?;
             h.set_value(k, value_name(&value), t, &bytes)?;
-            save(&hive, &mut h, dry_run)
+            save(&target, &mut h, dry_run)
         }
         RegCmd::Delete {
             hive,
@@ -413,7 +365,8 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             recursive,
             dry_run,
         } => {
-            let mut h = open_write(&hive)?;
+            let target = Target::parse(&hive)?;
+            let mut h = open_write(&target)?;
             let k = h.open_path(&key)?.offset();
             match value {
                 Some(name) => {
@@ -428,7 +381,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
                     h.delete_key(k, recursive)?;
                 }
             }
-            save(&hive, &mut h, dry_run)
+            save(&target, &mut h, dry_run)
         }
         RegCmd::Export {
             hive,
@@ -437,8 +390,9 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             prefix,
             utf8,
         } => {
-            let h = open_read(&hive)?;
-            let prefix = prefix.unwrap_or_else(|| default_prefix(&hive));
+            let target = Target::parse(&hive)?;
+            let h = open_read(&target)?;
+            let prefix = prefix.unwrap_or_else(|| default_prefix(&target.file_name()));
             let text_mode = utf8 || (output.is_none() && std::io::stdout().is_terminal());
             let bytes = if text_mode {
                 reg::export(&h, &key, &prefix)?.into_bytes()
@@ -460,17 +414,18 @@ pub fn run(cmd: RegCmd) -> Result<()> {
         } => {
             let text =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let prefix = prefix.unwrap_or_else(|| default_prefix(&hive));
-            let mut h = open_write(&hive)?;
+            let target = Target::parse(&hive)?;
+            let prefix = prefix.unwrap_or_else(|| default_prefix(&target.file_name()));
+            let mut h = open_write(&target)?;
             let st = reg::import(&mut h, &text, &prefix)?;
             eprintln!(
                 "{} keys, {} keys deleted, {} values set, {} values deleted",
                 st.keys, st.keys_deleted, st.values_set, st.values_deleted
             );
-            save(&hive, &mut h, dry_run)
+            save(&target, &mut h, dry_run)
         }
         RegCmd::Check { hive } => {
-            let h = open_read(&hive)?;
+            let h = open_read(&Target::parse(&hive)?)?;
             let problems = reseal_hive::check(&h);
             let errors = problems
                 .iter()
@@ -486,51 +441,33 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             Ok(())
         }
         RegCmd::Replay { hive, dry_run } => {
-            let bytes = std::fs::read(&hive)?;
-            let h = Hive::from_bytes(bytes)?;
+            let target = Target::parse(&hive)?;
+            target.recover()?;
+            let h = Hive::from_bytes(target.read()?)?;
             if !h.is_dirty() {
-                eprintln!("{} is clean: nothing to replay", hive.display());
+                eprintln!("{} is clean: nothing to replay", target.describe());
                 return Ok(());
             }
-            let (mut h, rep) = recover_from_logs(&hive)?;
+            let (mut h, rep) = recover_from_logs(&target)?;
             eprintln!("replayed: {}", describe_recovery(&rep));
             h.make_writable()?;
-            save_full(&hive, &mut h, dry_run)
+            save_full(&target, &mut h, dry_run)
         }
     }
 }
 
-/// Write a recovered hive whole (log replay may have changed any page) through the journal.
-fn save_full(path: &Path, hive: &mut Hive, dry_run: bool) -> Result<()> {
+/// Write a recovered hive (log replay may have changed any page): only the 4 KiB pages that
+/// differ from the file, so the undo file stays small.
+fn save_full(t: &Target, hive: &mut Hive, dry_run: bool) -> Result<()> {
     hive.commit()?;
+    let old = t.read()?;
     let data = hive.as_bytes();
-    let file = HostFile::open(path, !dry_run)?;
-    let mut old = vec![0u8; file.len() as usize];
-    file.read_at(0, &mut old)?;
-    let mut j = Journal::new(file);
-    // Write only the 4 KiB pages that differ, so the undo file stays small.
-    let mut changed = 0usize;
+    let mut ranges = Vec::new();
     for (i, page) in data.chunks(4096).enumerate() {
         let off = i * 4096;
         if old.get(off..off + page.len()) != Some(page) {
-            j.write_at(off as u64, page)?;
-            changed += 1;
+            ranges.push(off..off + page.len());
         }
     }
-    if dry_run {
-        eprintln!(
-            "dry run: would rewrite {changed} pages of {}",
-            path.display()
-        );
-        return Ok(());
-    }
-    let rep = j.commit(&next_undo_path(path)?)?;
-    eprintln!(
-        "wrote {} bytes in {} ranges of {}; undo with `reseal undo {}`",
-        rep.bytes,
-        rep.ranges,
-        path.display(),
-        path.display()
-    );
-    Ok(())
+    t.write_ranges(data, &ranges, dry_run)
 }

@@ -1,0 +1,274 @@
+//! Where a hive lives: a plain file, or `IMAGE:HIVE` inside a disk image.
+//!
+//! `HIVE` is a well-known name (`SYSTEM`, `SOFTWARE`, `SAM`, `SECURITY`, `DEFAULT`,
+//! `COMPONENTS`), a local user's name (that user's `NTUSER.DAT`, through ProfileList), or a path
+//! inside the Windows volume. Writes to a hive in an image go through the NTFS write engine and
+//! the image's journal (`reseal undo IMAGE` reverts them); writes to a file go through a journal
+//! over the file (`reseal undo FILE`).
+
+use anyhow::{bail, Context, Result};
+use reseal_disk::journal::{next_undo_path, recover};
+use reseal_disk::partition::Slice;
+use reseal_disk::raw::HostFile;
+use reseal_disk::{Access, Device, Image, Journal};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::fs::select_ntfs;
+use crate::write::{with_volume, WriteOpts};
+
+/// A hive's location.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A hive file on the host.
+    File(PathBuf),
+    /// A hive inside an image.
+    InImage {
+        /// The disk image.
+        image: PathBuf,
+        /// Partition number of the Windows volume (0: no partition table).
+        partition: u32,
+        /// Path of the hive inside the volume (`/`-separated).
+        path: String,
+    },
+}
+
+const WELL_KNOWN: &[&str] = &[
+    "SYSTEM",
+    "SOFTWARE",
+    "SAM",
+    "SECURITY",
+    "DEFAULT",
+    "COMPONENTS",
+];
+
+impl Target {
+    /// Interpret a command-line argument: an existing file is a hive file; otherwise
+    /// `IMAGE:HIVE` where IMAGE is an existing file.
+    pub fn parse(arg: &Path) -> Result<Target> {
+        if arg.is_file() {
+            return Ok(Target::File(arg.to_path_buf()));
+        }
+        let text = arg.to_string_lossy();
+        for (i, _) in text.match_indices(':') {
+            let image = Path::new(&text[..i]);
+            if image.is_file() {
+                return resolve(image, &text[i + 1..]);
+            }
+        }
+        bail!(
+            "{} is neither a hive file nor IMAGE:HIVE with an existing image",
+            arg.display()
+        )
+    }
+
+    /// For messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::File(p) => p.display().to_string(),
+            Target::InImage { image, path, .. } => format!("{}:{path}", image.display()),
+        }
+    }
+
+    /// The hive's file name (for the default `.reg` prefix).
+    pub fn file_name(&self) -> PathBuf {
+        match self {
+            Target::File(p) => p.clone(),
+            Target::InImage { path, .. } => PathBuf::from(path.rsplit('/').next().unwrap_or(path)),
+        }
+    }
+
+    /// The primary file's bytes.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        self.read_named("").map(|o| o.unwrap_or_default())
+    }
+
+    /// A sibling's bytes (`ext` = ".LOG1" …), `None` when it does not exist.
+    pub fn read_sibling(&self, ext: &str) -> Result<Option<Vec<u8>>> {
+        self.read_named(ext)
+    }
+
+    fn read_named(&self, ext: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Target::File(p) => {
+                let mut s = p.as_os_str().to_owned();
+                s.push(ext);
+                let p = PathBuf::from(s);
+                match std::fs::read(&p) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ext.is_empty() => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+                }
+            }
+            Target::InImage {
+                image,
+                partition,
+                path,
+            } => {
+                let mut vol = open_volume(image, *partition)?;
+                let p = format!("{path}{ext}");
+                if !ext.is_empty() && !vol.exists(&p)? {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    vol.read_to_vec(&p)
+                        .with_context(|| format!("reading {p}"))?,
+                ))
+            }
+        }
+    }
+
+    /// Finish or roll back an interrupted operation before writing.
+    pub fn recover(&self) -> Result<()> {
+        let path = match self {
+            Target::File(p) => p,
+            Target::InImage { image, .. } => image,
+        };
+        for p in recover(path)?.rolled_back {
+            eprintln!(
+                "note: rolled back an interrupted operation ({})",
+                p.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Write `ranges` of `data` (the whole new hive) through the journal, or report them.
+    pub fn write_ranges(&self, data: &[u8], ranges: &[Range<usize>], dry_run: bool) -> Result<()> {
+        let bytes: usize = ranges.iter().map(|r| r.len()).sum();
+        match self {
+            Target::File(path) => {
+                let file = HostFile::open(path, !dry_run)?;
+                let old_len = file.len();
+                let mut j = Journal::new(file);
+                for r in ranges {
+                    j.write_at(r.start as u64, &data[r.clone()])?;
+                }
+                if dry_run {
+                    eprintln!(
+                        "dry run: would write {bytes} bytes in {} ranges of {} ({old_len} → {} bytes)",
+                        ranges.len(),
+                        path.display(),
+                        data.len()
+                    );
+                    return Ok(());
+                }
+                let rep = j.commit(&next_undo_path(path)?)?;
+                eprintln!(
+                    "wrote {} bytes in {} ranges of {}; undo with `reseal undo {}`",
+                    rep.bytes,
+                    rep.ranges,
+                    path.display(),
+                    path.display()
+                );
+                Ok(())
+            }
+            Target::InImage {
+                image,
+                partition,
+                path,
+            } => {
+                let opts = WriteOpts {
+                    partition: Some(*partition),
+                    dry_run,
+                    force: false,
+                };
+                with_volume(
+                    image,
+                    opts,
+                    &format!("write {path} ({bytes} hive bytes)"),
+                    |v| {
+                        for r in ranges {
+                            v.write_at(path, r.start as u64, &data[r.clone()])?;
+                        }
+                        Ok(())
+                    },
+                )
+            }
+        }
+    }
+}
+
+fn open_volume(image: &Path, partition: u32) -> Result<reseal_ntfs::browse::Volume<Slice<Image>>> {
+    let mut img = Image::open(image, Access::ReadOnly)
+        .with_context(|| format!("opening {}", image.display()))?;
+    let (start, len) = select_ntfs(&mut img, Some(partition))?;
+    Ok(reseal_ntfs::browse::Volume::open(Slice::new(
+        img, start, len,
+    )?)?)
+}
+
+/// Resolve `HIVE` inside `image` through Windows discovery.
+fn resolve(image: &Path, hive: &str) -> Result<Target> {
+    let mut img = Image::open(image, Access::ReadOnly)
+        .with_context(|| format!("opening {}", image.display()))?;
+    let installs = reseal_windows::discover(&mut img)?;
+    let install =
+        match installs.as_slice() {
+            [one] => one,
+            [] => bail!("{} holds no Windows install", image.display()),
+            many => bail!(
+            "{} holds {} Windows installs (partitions {}); name the hive by path is not enough yet",
+            image.display(),
+            many.len(),
+            many.iter().map(|i| i.partition.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        };
+    let partition = install.partition;
+    let upper = hive.to_ascii_uppercase();
+    if WELL_KNOWN.contains(&upper.as_str()) {
+        return Ok(Target::InImage {
+            image: image.to_path_buf(),
+            partition,
+            path: format!("/Windows/System32/config/{upper}"),
+        });
+    }
+    if hive.contains(['/', '\\']) {
+        let path = format!(
+            "/{}",
+            hive.trim_start_matches(['/', '\\']).replace('\\', "/")
+        );
+        return Ok(Target::InImage {
+            image: image.to_path_buf(),
+            partition,
+            path,
+        });
+    }
+    // A user name: that user's NTUSER.DAT through ProfileList.
+    let user = install
+        .users
+        .iter()
+        .find(|u| u.name.eq_ignore_ascii_case(hive))
+        .with_context(|| {
+            format!(
+                "{hive:?} is not a well-known hive ({}), a path, or a local user ({})",
+                WELL_KNOWN.join(", "),
+                install
+                    .users
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let sid = user
+        .sid
+        .clone()
+        .context("the machine SID is unknown, so the user's SID is too")?;
+    let profile = install
+        .profiles
+        .iter()
+        .find(|p| p.sid.eq_ignore_ascii_case(&sid))
+        .with_context(|| format!("user {} ({sid}) has no profile in ProfileList", user.name))?;
+    let folder = profile
+        .folder
+        .clone()
+        .with_context(|| format!("the profile of {} is not on this volume", user.name))?;
+    Ok(Target::InImage {
+        image: image.to_path_buf(),
+        partition,
+        path: format!("{}/NTUSER.DAT", folder.trim_end_matches('/')),
+    })
+}

@@ -1,0 +1,144 @@
+//! `reseal reg … IMAGE:HIVE`: a real SOFTWARE hive inside a VHDX, edited through the NTFS write
+//! engine (including an edit that grows the hive), read back by reseal, by ntfs-3g +
+//! hivexregedit, and undone byte for byte.
+
+use reseal_tests::*;
+use std::process::Command;
+
+fn reseal(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let o = reseal(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+macro_rules! a {
+    ($($x:expr),*) => { &[$(std::ffi::OsStr::new($x)),*] };
+}
+
+fn utf16_reg(text: &str) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        b.extend_from_slice(&u.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn import_into_software_inside_a_vhdx_grows_and_undoes() {
+    require_tool("hivexregedit");
+    let tmp = tempfile::tempdir().unwrap();
+    let software = corpus_bytes("aiowinreg/nt/software.reg").unwrap();
+    let disk = tmp.path().join("disk.raw");
+    let parts = DiskSpec {
+        label: "gpt".into(),
+        tail: 1 << 20,
+        parts: vec![PartSpec {
+            kind: gpt_type::BASIC_DATA.into(),
+            name: "Basic data partition".into(),
+            size: 64 << 20,
+            content: PartContent::Ntfs(NtfsSpec {
+                size: 0,
+                cluster: 4096,
+                label: "Windows".into(),
+                entries: vec![Entry::File(
+                    "Windows/System32/config/SOFTWARE".into(),
+                    software.clone(),
+                )],
+            }),
+        }],
+    }
+    .build(&disk)
+    .unwrap();
+    let image = tmp.path().join("disk.vhdx");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "vhdx"])
+        .arg(&disk)
+        .arg(&image))
+    .unwrap();
+    let original = std::fs::read(&image).unwrap();
+    let target = format!("{}:SOFTWARE", image.display());
+
+    // A small edit and one that needs ~600 KiB more hive space.
+    let big: String = (0..600_000)
+        .map(|i| format!("{:02x}", (i * 7) & 0xff))
+        .collect::<Vec<_>>()
+        .join(",");
+    let reg = format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal\\Test]\r\n\"Name\"=\"clone-0001\"\r\n\"Count\"=dword:00000007\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal\\Big]\r\n\"Blob\"=hex:{big}\r\n\r\n"
+    );
+    let reg_file = tmp.path().join("edits.reg");
+    std::fs::write(&reg_file, utf16_reg(&reg)).unwrap();
+
+    ok(a!(
+        "reg",
+        "import",
+        &target,
+        reg_file.to_str().unwrap(),
+        "--dry-run"
+    ));
+    assert!(
+        std::fs::read(&image).unwrap() == original,
+        "--dry-run changed the image"
+    );
+    ok(a!("reg", "import", &target, reg_file.to_str().unwrap()));
+
+    // reseal reads the edits back.
+    let out =
+        String::from_utf8(ok(a!("reg", "export", &target, "Reseal\\Test", "--utf8"))).unwrap();
+    assert!(out.contains("\"Name\"=\"clone-0001\""), "{out}");
+    assert!(out.contains("\"Count\"=dword:00000007"), "{out}");
+
+    // ntfs-3g + hivexregedit read the same from the extracted hive, which grew.
+    let back = tmp.path().join("back.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&image)
+        .arg(&back))
+    .unwrap();
+    let bytes = std::fs::read(&back).unwrap();
+    let vol = tmp.path().join("vol.ntfs");
+    std::fs::write(
+        &vol,
+        &bytes[parts[0].start as usize..(parts[0].start + parts[0].size) as usize],
+    )
+    .unwrap();
+    run(Command::new("ntfsfix").arg("-n").arg(&vol)).unwrap();
+    let m = NtfsMount::new(&vol, "ro").unwrap();
+    let hive = tmp.path().join("SOFTWARE");
+    std::fs::copy(m.path().join("Windows/System32/config/SOFTWARE"), &hive).unwrap();
+    m.unmount().unwrap();
+    assert!(
+        std::fs::metadata(&hive).unwrap().len() > software.len() as u64 + 500_000,
+        "the hive did not grow"
+    );
+    let o = run(Command::new("hivexregedit")
+        .args(["--export", "--prefix", "HKEY_LOCAL_MACHINE\\SOFTWARE"])
+        .arg(&hive)
+        .arg("\\Reseal"))
+    .unwrap();
+    let exported = String::from_utf8_lossy(&o.stdout);
+    assert!(exported.contains("\"Count\"=dword:00000007"), "{exported}");
+    assert!(
+        exported.contains("[HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal\\Big]"),
+        "{exported}"
+    );
+
+    ok(a!("undo", image.to_str().unwrap()));
+    assert!(
+        std::fs::read(&image).unwrap() == original,
+        "undo did not restore the image"
+    );
+}

@@ -161,3 +161,30 @@ pub(crate) fn validate_key_name(name: &str) -> crate::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upcase_is_one_to_one() {
+        assert_eq!(upcase_unit(b'a' as u16), b'A' as u16);
+        assert_eq!(upcase_unit(0xE4), 0xC4); // ä -> Ä
+        assert_eq!(upcase_unit(0xDF), 0xDF); // ß has no single upper case
+        assert_eq!(upcase_unit(0xD800), 0xD800); // surrogate half unchanged
+        assert_eq!(upcase_unit(0x01C6), 0x01C4); // ǆ -> Ǆ
+    }
+
+    #[test]
+    fn ordering_and_hash() {
+        let a = NameRef::new(b"abc", true);
+        let b = NameRef::new(b"ABCD", true);
+        assert_eq!(a.cmp_upcase(&b), Ordering::Less);
+        assert!(NameRef::new(b"Key", true).eq_ignore_case("kEY"));
+        // h = 37*h + c over "AB"
+        assert_eq!(NameRef::new(b"ab", true).lh_hash(), 37 * 0x41 + 0x42);
+        let (enc, comp) = encode_name("Ключ");
+        assert!(!comp);
+        assert!(NameRef::new(&enc, false).eq_ignore_case("КЛЮЧ"));
+    }
+}

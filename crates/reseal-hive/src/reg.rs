@@ -125,7 +125,17 @@ pub fn export(hive: &Hive, key_path: &str, prefix: &str) -> Result<String> {
     };
     e.out.push_str(HEADER_V5);
     e.out.push_str("\r\n\r\n");
-    let path = key_path.trim_matches('\\');
+    // section names use the stored case of each component, as regedit does
+    let mut stored = Vec::new();
+    let mut k = hive.root()?;
+    for comp in key_path.split('\\').filter(|c| !c.is_empty()) {
+        k = k.subkey(comp)?.ok_or_else(|| HiveError::NotFound {
+            path: key_path.to_string(),
+        })?;
+        stored.push(k.name());
+    }
+    let path = stored.join("\\");
+    let path = path.as_str();
     let mut wrapper = Sections(&mut e);
     hive.walk_from(key, path, &mut wrapper)?;
     if let Some(err) = e.err {

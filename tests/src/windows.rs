@@ -1,1 +1,1176 @@
-//! Windows-like fixture images from a declarative description (in progress).
+//! Windows-like fixture images from a declarative description ([`WindowsSpec`], deserialisable
+//! from JSON with defaults).
+//!
+//! The disk layout is written by sfdisk, the ESP by mkfs.fat, the NTFS volume by mkntfs and an
+//! ntfs-3g mount (descriptors via `setfattr system.ntfs_acl`), so an independent
+//! implementation writes the file system. The hives (`SAM`, `SECURITY`, `SYSTEM`, `SOFTWARE`,
+//! `DEFAULT`, per-user `NTUSER.DAT` and `UsrClass.dat`) are written by `reseal-hive` starting
+//! from `reseal_windows::new_hive::empty_hive`, shaped like real ones (FORMATS.md A), and
+//! checked by hivex and regipy in the tests. Real SAM/SECURITY pairs (the aiowinreg corpus)
+//! can replace the generated ones.
+//!
+//! Entry points: [`WindowsSpec::build`] (one raw image), [`convert`] (qemu-img to VHD/VHDX),
+//! [`variants`] (the named variant set), [`build_all`] (every variant into a directory).
+
+use crate::{gpt_type, pseudo_random, run, DiskSpec, Entry, NtfsSpec, PartContent, PartSpec};
+use anyhow::{bail, Context, Result};
+use reseal_hive::{
+    Hive, KeyOffset, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_QWORD, REG_SZ,
+};
+use reseal_security::{SecurityDescriptor, Sid};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MIB: u64 = 1 << 20;
+
+/// A local account of the fixture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserSpec {
+    /// Account name.
+    pub name: String,
+    /// RID (500 Administrator, 501 Guest, 1000+ users).
+    pub rid: u32,
+    /// Enabled (ACB disabled bit clear).
+    pub enabled: bool,
+    /// Full name.
+    pub full_name: String,
+    /// Comment.
+    pub comment: String,
+    /// Last logon FILETIME (0 = never).
+    pub last_logon: u64,
+    /// Logon count.
+    pub logon_count: u16,
+    /// Create a profile (folder, NTUSER.DAT, UsrClass.dat, ProfileList entry, recycle bin,
+    /// DPAPI folder, a document with the user's descriptor).
+    pub profile: bool,
+}
+
+impl Default for UserSpec {
+    fn default() -> Self {
+        Self {
+            name: "user".into(),
+            rid: 1000,
+            enabled: true,
+            full_name: String::new(),
+            comment: String::new(),
+            last_logon: 0,
+            logon_count: 0,
+            profile: true,
+        }
+    }
+}
+
+/// Domain membership of the fixture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DomainSpec {
+    /// NetBIOS domain name (`PolPrDmN`).
+    pub name: String,
+    /// DNS domain name (`PolDnDDN`, Tcpip `Domain`).
+    pub dns_name: String,
+    /// Domain SID (`PolPrDmS`).
+    pub sid: String,
+}
+
+impl Default for DomainSpec {
+    fn default() -> Self {
+        Self {
+            name: "CORP".into(),
+            dns_name: "corp.example".into(),
+            sid: "S-1-5-21-4000000001-4000000002-4000000003".into(),
+        }
+    }
+}
+
+/// Description of a Windows-like disk image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowsSpec {
+    /// Machine SID S-1-5-21-a-b-c.
+    pub machine_sid: String,
+    /// NetBIOS computer name.
+    pub computer_name: String,
+    /// DNS host name (Tcpip Hostname and NV Hostname).
+    pub dns_hostname: String,
+    /// Workgroup (`PolPrDmN` when not joined).
+    pub workgroup: String,
+    /// Domain membership.
+    pub domain: Option<DomainSpec>,
+    /// ProductName.
+    pub product_name: String,
+    /// EditionID.
+    pub edition_id: String,
+    /// CurrentBuild / CurrentBuildNumber.
+    pub build: String,
+    /// UBR.
+    pub ubr: u32,
+    /// DisplayVersion.
+    pub display_version: String,
+    /// `Select\Current` (ControlSet001 always exists; another current set is added with the
+    /// facts, while ControlSet001 then holds stale names).
+    pub current_control_set: u32,
+    /// Local accounts.
+    pub users: Vec<UserSpec>,
+    /// `gpt` (ESP + MSR + NTFS) or `dos` (one NTFS partition).
+    pub label: String,
+    /// NTFS size in MiB.
+    pub ntfs_mib: u64,
+    /// Set the NTFS dirty flag (ntfsfix).
+    pub volume_dirty: bool,
+    /// Write `hiberfil.sys` starting with `HIBR`.
+    pub hibernated: bool,
+    /// Put a Windows 10 LFS 2.0 restart area (corpus `dfir_ntfs/LogFile_10.bin`) in `$LogFile`.
+    pub fast_startup: bool,
+    /// Add a BitLocker-looking partition (`-FVE-FS-` boot sector).
+    pub bitlocker_partition: bool,
+    /// Make this hive (e.g. `SYSTEM`) dirty with a valid new-format `.LOG1` that holds the real
+    /// content (the primary holds a stale computer name).
+    pub dirty_hive: Option<String>,
+    /// Corpus path of a real SAM to use instead of the generated one.
+    pub real_sam: Option<String>,
+    /// Corpus path of a real SECURITY to use instead of the generated one.
+    pub real_security: Option<String>,
+    /// Volume paths of files to mark FILE_ATTRIBUTE_ENCRYPTED (patched in `$STANDARD_INFORMATION`).
+    pub efs_files: Vec<String>,
+    /// Create `Windows\System32\Microsoft\Protect\S-1-5-18\User\<key>`.
+    pub system_dpapi: bool,
+}
+
+impl Default for WindowsSpec {
+    fn default() -> Self {
+        Self {
+            machine_sid: "S-1-5-21-1111111111-2222222222-3333333333".into(),
+            computer_name: "WIN-FIXTURE01".into(),
+            dns_hostname: "win-fixture01".into(),
+            workgroup: "WORKGROUP".into(),
+            domain: None,
+            product_name: "Windows 10 Pro".into(),
+            edition_id: "Professional".into(),
+            build: "19045".into(),
+            ubr: 3803,
+            display_version: "22H2".into(),
+            current_control_set: 1,
+            users: vec![
+                UserSpec {
+                    name: "Administrator".into(),
+                    rid: 500,
+                    enabled: false,
+                    comment: "Built-in account for administering the computer/domain".into(),
+                    profile: false,
+                    ..UserSpec::default()
+                },
+                UserSpec {
+                    name: "Guest".into(),
+                    rid: 501,
+                    enabled: false,
+                    comment: "Built-in account for guest access to the computer/domain".into(),
+                    profile: false,
+                    ..UserSpec::default()
+                },
+                UserSpec {
+                    name: "alice".into(),
+                    rid: 1001,
+                    full_name: "Alice Example".into(),
+                    last_logon: 133_400_000_000_000_000,
+                    logon_count: 7,
+                    ..UserSpec::default()
+                },
+                UserSpec {
+                    name: "bob".into(),
+                    rid: 1002,
+                    full_name: "Bob Example".into(),
+                    ..UserSpec::default()
+                },
+            ],
+            label: "gpt".into(),
+            ntfs_mib: 40,
+            volume_dirty: false,
+            hibernated: false,
+            fast_startup: false,
+            bitlocker_partition: false,
+            dirty_hive: None,
+            real_sam: None,
+            real_security: None,
+            efs_files: Vec::new(),
+            system_dpapi: true,
+        }
+    }
+}
+
+fn sid(s: &str) -> Result<Sid> {
+    s.parse::<Sid>()
+        .map_err(|e| anyhow::anyhow!("SID {s:?}: {e}"))
+}
+
+/// Self-relative descriptor bytes (canonical layout) from SDDL.
+pub fn sd_bytes(sddl: &str) -> Result<Vec<u8>> {
+    let sd =
+        SecurityDescriptor::from_sddl(sddl).map_err(|e| anyhow::anyhow!("SDDL {sddl:?}: {e}"))?;
+    sd.to_canonical_bytes().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+fn sz(s: &str) -> Vec<u8> {
+    let mut v = utf16(s);
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+/// A small hive-writing helper over `reseal_hive::Hive`.
+struct H(Hive);
+
+impl H {
+    fn new(root: &str) -> Result<H> {
+        Self::with_sd(root, &reseal_windows::new_hive::default_root_descriptor())
+    }
+    fn with_sd(root: &str, sd: &[u8]) -> Result<H> {
+        let b = reseal_windows::new_hive::empty_hive_with_security(root, sd)?;
+        let mut h = Hive::from_bytes(b)?;
+        h.make_writable()?;
+        Ok(H(h))
+    }
+    fn key(&mut self, path: &str) -> Result<KeyOffset> {
+        Ok(self.0.create_path(path)?)
+    }
+    fn set(&mut self, path: &str, name: &str, ty: u32, data: &[u8]) -> Result<()> {
+        let k = self.key(path)?;
+        self.0.set_value(k, name, ty, data)?;
+        Ok(())
+    }
+    fn s(&mut self, path: &str, name: &str, v: &str) -> Result<()> {
+        self.set(path, name, REG_SZ, &sz(v))
+    }
+    fn d(&mut self, path: &str, name: &str, v: u32) -> Result<()> {
+        self.set(path, name, REG_DWORD, &v.to_le_bytes())
+    }
+    fn finish(mut self) -> Result<Vec<u8>> {
+        self.0.commit()?;
+        Ok(self.0.into_bytes())
+    }
+}
+
+/// SAM `V` value: `count` descriptors `{offset, length, qualifier}`, then the fields, each
+/// padded to 4 bytes (offsets relative to the end of the descriptor table).
+fn sam_v(count: usize, fields: &[(&[u8], u32)]) -> Vec<u8> {
+    let mut table = vec![0u8; count * 12];
+    let mut data = Vec::new();
+    for i in 0..count {
+        let (bytes, qual) = fields.get(i).copied().unwrap_or((&[][..], 0));
+        let o = i * 12;
+        table[o..o + 4].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        table[o + 4..o + 8].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        table[o + 8..o + 12].copy_from_slice(&qual.to_le_bytes());
+        data.extend_from_slice(bytes);
+        while data.len() & 3 != 0 {
+            data.push(0);
+        }
+    }
+    table.extend_from_slice(&data);
+    table
+}
+
+/// User `F` value (0x50 bytes).
+fn user_f(u: &UserSpec) -> Vec<u8> {
+    let mut f = vec![0u8; 0x50];
+    f[0..2].copy_from_slice(&2u16.to_le_bytes());
+    f[2..4].copy_from_slice(&1u16.to_le_bytes());
+    f[0x08..0x10].copy_from_slice(&u.last_logon.to_le_bytes());
+    f[0x18..0x20].copy_from_slice(&133_300_000_000_000_000u64.to_le_bytes());
+    f[0x20..0x28].copy_from_slice(&0x7fff_ffff_ffff_ffffu64.to_le_bytes());
+    f[0x30..0x34].copy_from_slice(&u.rid.to_le_bytes());
+    f[0x34..0x38].copy_from_slice(&513u32.to_le_bytes());
+    let acb: u16 = 0x0210 | if u.enabled { 0 } else { 0x0001 };
+    f[0x38..0x3a].copy_from_slice(&acb.to_le_bytes());
+    f[0x42..0x44].copy_from_slice(&u.logon_count.to_le_bytes());
+    f
+}
+
+impl WindowsSpec {
+    fn machine(&self) -> Result<Sid> {
+        let m = sid(&self.machine_sid)?;
+        if !m.is_account_domain() {
+            bail!("machine SID {m} is not S-1-5-21-X-Y-Z");
+        }
+        Ok(m)
+    }
+
+    fn user_sid(&self, u: &UserSpec) -> Result<Sid> {
+        self.machine()?
+            .with_rid(u.rid)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// SAM hive bytes.
+    pub fn sam(&self) -> Result<Vec<u8>> {
+        let m = self.machine()?;
+        let mut h = H::new("CMI-CreateHive{899121E8-11D8-44B6-ACEB-301713D5ED8C}")?;
+        let acc = "SAM\\Domains\\Account";
+        let dom_sd = sd_bytes("O:BAG:SYD:(A;;RC;;;WD)(A;;0xf07ff;;;BA)(A;;0x20031;;;AU)")?;
+        let v = sam_v(4, &[(&dom_sd, 0x0001_0002), (&m.to_bytes(), 0)]);
+        h.set(acc, "V", REG_BINARY, &v)?;
+        let mut f = vec![0u8; 0x68];
+        f[0..4].copy_from_slice(&[2, 0, 1, 0]);
+        let next = self
+            .users
+            .iter()
+            .map(|u| u.rid)
+            .max()
+            .unwrap_or(999)
+            .max(999)
+            + 1;
+        f[0x48..0x4c].copy_from_slice(&next.to_le_bytes());
+        h.set(acc, "F", REG_BINARY, &f)?;
+        h.set(&format!("{acc}\\Users\\Names"), "", REG_NONE, &[])?;
+        for u in &self.users {
+            let us = self.user_sid(u)?;
+            let usd = sd_bytes(&format!(
+                "O:BAG:BAD:(A;;0x2035b;;;WD)(A;;0xf07ff;;;BA)(A;;0x20044;;;{us})"
+            ))?;
+            let hash = {
+                let mut x = vec![0u8, 0, 1, 0];
+                x.extend_from_slice(&pseudo_random(u64::from(u.rid), 16));
+                x
+            };
+            let hours = [0xffu8; 21];
+            let name = utf16(&u.name);
+            let full = utf16(&u.full_name);
+            let comment = utf16(&u.comment);
+            let mut fields: Vec<(&[u8], u32)> =
+                vec![(&usd, 0x0001_0002), (&name, 0), (&full, 0), (&comment, 0)];
+            fields.resize(11, (&[][..], 0));
+            fields.push((&hours, 0xa8));
+            fields.push((&[][..], 0));
+            fields.push((&hash, 0)); // LM
+            fields.push((&hash, 0)); // NT
+            let v = sam_v(17, &fields);
+            let key = format!("{acc}\\Users\\{:08X}", u.rid);
+            h.set(&key, "V", REG_BINARY, &v)?;
+            h.set(&key, "F", REG_BINARY, &user_f(u))?;
+            // Names\<name>: default value, empty data, type = RID (real SAM quirk).
+            h.set(&format!("{acc}\\Users\\Names\\{}", u.name), "", u.rid, &[])?;
+        }
+        h.set(&format!("{acc}\\Aliases\\Members"), "", REG_NONE, &[])?;
+        h.set(
+            &format!("{acc}\\Groups\\00000201"),
+            "C",
+            REG_BINARY,
+            &[2, 0, 1, 0, 1, 2, 0, 0],
+        )?;
+        // Builtin\Aliases\00000220 (Administrators): members are full binary SIDs (u32 header
+        // fields 40/44/48 = member-array offset relative to 52, size, count).
+        let admins: Vec<Sid> = self
+            .users
+            .iter()
+            .filter(|u| u.rid == 500 || u.rid == 1001)
+            .map(|u| self.user_sid(u))
+            .collect::<Result<_>>()?;
+        let name = utf16("Administrators");
+        let mut members = Vec::new();
+        for s in &admins {
+            members.extend_from_slice(&s.to_bytes());
+        }
+        let mut c = vec![0u8; 52];
+        c[0..4].copy_from_slice(&0x220u32.to_le_bytes());
+        c[16..20].copy_from_slice(&0u32.to_le_bytes());
+        c[20..24].copy_from_slice(&(name.len() as u32).to_le_bytes());
+        c[40..44].copy_from_slice(&(name.len() as u32).to_le_bytes());
+        c[44..48].copy_from_slice(&(members.len() as u32).to_le_bytes());
+        c[48..52].copy_from_slice(&(admins.len() as u32).to_le_bytes());
+        c.extend_from_slice(&name);
+        c.extend_from_slice(&members);
+        h.set(
+            "SAM\\Domains\\Builtin\\Aliases\\00000220",
+            "C",
+            REG_BINARY,
+            &c,
+        )?;
+        h.set(
+            "SAM\\Domains\\Builtin\\Aliases\\Names\\Administrators",
+            "",
+            0x220,
+            &[],
+        )?;
+        for s in &admins {
+            let rid = s.rid().unwrap_or(0);
+            h.set(
+                &format!("SAM\\Domains\\Builtin\\Aliases\\Members\\{m}\\{rid:08X}"),
+                "",
+                1,
+                &0x220u32.to_le_bytes(),
+            )?;
+        }
+        h.finish()
+    }
+
+    /// SECURITY hive bytes.
+    pub fn security(&self) -> Result<Vec<u8>> {
+        let m = self.machine()?;
+        let mut h = H::new("CMI-CreateHive{C4E7BA2B-68E8-499C-B1A1-371AC8D717C7}")?;
+        h.set("Policy\\PolAcDmS", "", REG_NONE, &m.to_bytes())?;
+        h.set(
+            "Policy\\PolAcDmN",
+            "",
+            REG_NONE,
+            &reseal_windows::sam::encode_lsa_name(&self.computer_name),
+        )?;
+        match &self.domain {
+            Some(d) => {
+                h.set("Policy\\PolPrDmS", "", REG_NONE, &sid(&d.sid)?.to_bytes())?;
+                h.set(
+                    "Policy\\PolPrDmN",
+                    "",
+                    REG_NONE,
+                    &reseal_windows::sam::encode_lsa_name(&d.name),
+                )?;
+                h.set(
+                    "Policy\\PolDnDDN",
+                    "",
+                    REG_NONE,
+                    &reseal_windows::sam::encode_lsa_name(&d.dns_name),
+                )?;
+            }
+            None => {
+                h.set("Policy\\PolPrDmS", "", REG_NONE, &[])?;
+                h.set(
+                    "Policy\\PolPrDmN",
+                    "",
+                    REG_NONE,
+                    &reseal_windows::sam::encode_lsa_name(&self.workgroup),
+                )?;
+            }
+        }
+        h.set("Policy\\PolMachineAccountS", "", REG_NONE, &[])?;
+        h.set("Policy\\Secrets", "", REG_NONE, &[])?;
+        let mut accounts = vec![sid("S-1-5-32-544")?, sid("S-1-5-32-545")?];
+        for u in &self.users {
+            accounts.push(self.user_sid(u)?);
+        }
+        for a in accounts {
+            h.set(
+                &format!("Policy\\Accounts\\{a}\\Sid"),
+                "",
+                REG_NONE,
+                &a.to_bytes(),
+            )?;
+            h.set(
+                &format!("Policy\\Accounts\\{a}\\ActSysAc"),
+                "",
+                REG_NONE,
+                &1u32.to_le_bytes(),
+            )?;
+        }
+        h.finish()
+    }
+
+    fn control_set(&self, h: &mut H, n: u32, name: &str, host: &str) -> Result<()> {
+        let cs = format!("ControlSet{n:03}");
+        let cn = format!("{cs}\\Control\\ComputerName");
+        h.s(&format!("{cn}\\ComputerName"), "ComputerName", name)?;
+        h.s(&format!("{cn}\\ActiveComputerName"), "ComputerName", name)?;
+        let tcp = format!("{cs}\\Services\\Tcpip\\Parameters");
+        h.s(&tcp, "Hostname", host)?;
+        h.s(&tcp, "NV Hostname", host)?;
+        let dom = self
+            .domain
+            .as_ref()
+            .map(|d| d.dns_name.clone())
+            .unwrap_or_default();
+        h.s(&tcp, "Domain", &dom)?;
+        h.s(&tcp, "NV Domain", &dom)?;
+        h.d(
+            &format!("{cs}\\Control\\Session Manager\\Power"),
+            "HiberbootEnabled",
+            u32::from(self.fast_startup),
+        )?;
+        h.s(&format!("{cs}\\Control\\Windows"), "CSDVersion", "")?;
+        Ok(())
+    }
+
+    /// SYSTEM hive bytes; `name_override` replaces the computer name (stale primaries).
+    pub fn system(&self, name_override: Option<&str>) -> Result<Vec<u8>> {
+        let mut h = H::new("ROOT")?;
+        let cur = self.current_control_set.max(1);
+        h.d("Select", "Current", cur)?;
+        h.d("Select", "Default", cur)?;
+        h.d("Select", "Failed", 0)?;
+        h.d("Select", "LastKnownGood", cur)?;
+        let name = name_override.unwrap_or(&self.computer_name);
+        if cur != 1 {
+            self.control_set(&mut h, 1, "STALE-CS001", "stale-cs001")?;
+        }
+        self.control_set(&mut h, cur, name, &self.dns_hostname)?;
+        // MountedDevices: GPT form "DMIO:ID:" + a partition GUID (placeholder: the fixture
+        // does not fix sfdisk's GUIDs), MBR form disk signature + byte offset.
+        let md = if self.label == "gpt" {
+            let mut v = b"DMIO:ID:".to_vec();
+            v.extend_from_slice(&pseudo_random(7, 16));
+            v
+        } else {
+            let mut v = pseudo_random(8, 4);
+            v.extend_from_slice(&MIB.to_le_bytes());
+            v
+        };
+        h.set("MountedDevices", "\\DosDevices\\C:", REG_BINARY, &md)?;
+        h.finish()
+    }
+
+    fn profile_dir(u: &UserSpec) -> String {
+        format!("Users/{}", u.name)
+    }
+
+    /// SOFTWARE hive bytes.
+    pub fn software(&self) -> Result<Vec<u8>> {
+        let m = self.machine()?;
+        let mut h = H::new("ROOT")?;
+        let cv = "Microsoft\\Windows NT\\CurrentVersion";
+        h.s(cv, "ProductName", &self.product_name)?;
+        h.s(cv, "EditionID", &self.edition_id)?;
+        h.s(cv, "CurrentBuild", &self.build)?;
+        h.s(cv, "CurrentBuildNumber", &self.build)?;
+        h.d(cv, "UBR", self.ubr)?;
+        h.s(cv, "DisplayVersion", &self.display_version)?;
+        h.s(cv, "CurrentVersion", "6.3")?;
+        h.s(cv, "InstallationType", "Client")?;
+        h.s(cv, "SystemRoot", "C:\\Windows")?;
+        h.s(cv, "RegisteredOwner", "reseal")?;
+        let pl = format!("{cv}\\ProfileList");
+        h.set(
+            &pl,
+            "ProfilesDirectory",
+            REG_EXPAND_SZ,
+            &sz("%SystemDrive%\\Users"),
+        )?;
+        let sys = format!("{pl}\\S-1-5-18");
+        h.set(
+            &sys,
+            "ProfileImagePath",
+            REG_EXPAND_SZ,
+            &sz("%systemroot%\\system32\\config\\systemprofile"),
+        )?;
+        h.set(&sys, "Sid", REG_BINARY, &sid("S-1-5-18")?.to_bytes())?;
+        h.d(&sys, "Flags", 12)?;
+        for u in self.users.iter().filter(|u| u.profile) {
+            let us = self.user_sid(u)?;
+            let k = format!("{pl}\\{us}");
+            h.set(
+                &k,
+                "ProfileImagePath",
+                REG_EXPAND_SZ,
+                &sz(&format!("%SystemDrive%\\Users\\{}", u.name)),
+            )?;
+            h.set(&k, "Sid", REG_BINARY, &us.to_bytes())?;
+            h.d(&k, "Flags", 0)?;
+            h.d(&k, "State", 0)?;
+        }
+        h.s(
+            "Microsoft\\Cryptography",
+            "MachineGuid",
+            "6f1c2a4e-3b5d-4c7e-9f10-2a3b4c5d6e7f",
+        )?;
+        let wu = "Microsoft\\Windows\\CurrentVersion\\WindowsUpdate";
+        h.s(wu, "AccountDomainSid", &m.to_string())?;
+        h.s(wu, "SusClientId", "0d5e1f2a-3b4c-4d5e-8f60-718293a4b5c6")?;
+        h.set(wu, "PingID", REG_SZ, &sz("fixture"))?;
+        let wl = format!("{cv}\\Winlogon");
+        if let Some(first) = self.users.iter().find(|u| u.profile) {
+            h.s(&wl, "DefaultUserName", &first.name)?;
+            h.s(&wl, "AutoLogonSID", &self.user_sid(first)?.to_string())?;
+            h.s(
+                "Microsoft\\Windows\\CurrentVersion\\Authentication\\LogonUI",
+                "LastLoggedOnUserSID",
+                &self.user_sid(first)?.to_string(),
+            )?;
+        }
+        h.s(&wl, "DefaultDomainName", &self.computer_name)?;
+        h.s(&wl, "Shell", "explorer.exe")?;
+        let tc = format!("{cv}\\Schedule\\TaskCache");
+        let guid = "{5A1B2C3D-4E5F-4061-8172-93A4B5C6D7E8}";
+        h.s(&format!("{tc}\\Tree\\ResealFixtureTask"), "Id", guid)?;
+        h.s(
+            &format!("{tc}\\Tasks\\{guid}"),
+            "Path",
+            "\\ResealFixtureTask",
+        )?;
+        h.set(
+            &format!("{tc}\\Tasks\\{guid}"),
+            "Hash",
+            REG_BINARY,
+            &pseudo_random(9, 32),
+        )?;
+        h.set(
+            cv,
+            "InstallTime",
+            REG_QWORD,
+            &133_000_000_000_000_000u64.to_le_bytes(),
+        )?;
+        h.finish()
+    }
+
+    /// DEFAULT hive bytes.
+    pub fn default_hive(&self) -> Result<Vec<u8>> {
+        let mut h = H::new("CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}")?;
+        h.s("Control Panel\\International", "LocaleName", "en-US")?;
+        h.s("Environment", "TEMP", "%USERPROFILE%\\AppData\\Local\\Temp")?;
+        h.finish()
+    }
+
+    fn user_sd(&self, u: &UserSpec) -> Result<Vec<u8>> {
+        let us = self.user_sid(u)?;
+        sd_bytes(&format!(
+            "O:{us}G:{}-513D:P(A;CI;KA;;;{us})(A;CI;KA;;;SY)(A;CI;KA;;;BA)",
+            self.machine_sid
+        ))
+    }
+
+    /// NTUSER.DAT bytes of a user.
+    pub fn ntuser(&self, u: &UserSpec) -> Result<Vec<u8>> {
+        let us = self.user_sid(u)?;
+        let mut h = H::with_sd(
+            "CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}",
+            &self.user_sd(u)?,
+        )?;
+        h.s("Environment", "TEMP", "%USERPROFILE%\\AppData\\Local\\Temp")?;
+        h.s(
+            "Software\\Microsoft\\Windows\\CurrentVersion\\Explorer",
+            "ShellState",
+            "fixture",
+        )?;
+        h.set(
+            &format!("Software\\Microsoft\\Protected Storage System Provider\\{us}"),
+            "",
+            REG_NONE,
+            &[],
+        )?;
+        h.finish()
+    }
+
+    /// UsrClass.dat bytes of a user (root key `<SID>_Classes`).
+    pub fn usrclass(&self, u: &UserSpec) -> Result<Vec<u8>> {
+        let us = self.user_sid(u)?;
+        let mut h = H::with_sd(&format!("{us}_Classes"), &self.user_sd(u)?)?;
+        h.s(
+            "Local Settings\\Software\\Microsoft\\Windows\\Shell",
+            "Fixture",
+            "1",
+        )?;
+        h.finish()
+    }
+
+    /// The NTFS entries of the system volume.
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        let m = self.machine()?;
+        let mut e = vec![
+            Entry::Dir("Windows/System32/config/TxR".into()),
+            Entry::Dir("Windows/System32/config/RegBack".into()),
+            Entry::Dir("Windows/System32/Tasks".into()),
+            Entry::Dir("Users/Public".into()),
+            Entry::Dir("$Recycle.Bin".into()),
+        ];
+        let cfg = "Windows/System32/config";
+        let (sam, security) = (
+            match &self.real_sam {
+                Some(p) => crate::corpus_bytes(p)?,
+                None => self.sam()?,
+            },
+            match &self.real_security {
+                Some(p) => crate::corpus_bytes(p)?,
+                None => self.security()?,
+            },
+        );
+        let mut hives: Vec<(&str, Vec<u8>)> = vec![
+            ("SYSTEM", self.system(None)?),
+            ("SOFTWARE", self.software()?),
+            ("SAM", sam),
+            ("SECURITY", security),
+            ("DEFAULT", self.default_hive()?),
+        ];
+        for (name, bytes) in &mut hives {
+            let mut log1 = Vec::new();
+            if self
+                .dirty_hive
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case(name))
+            {
+                let stale = if *name == "SYSTEM" {
+                    self.system(Some("STALE-PRIMARY"))?
+                } else {
+                    bytes.clone()
+                };
+                let (primary, log) = dirty_with_log(&stale, bytes)?;
+                *bytes = primary;
+                log1 = log;
+            }
+            e.push(Entry::File(format!("{cfg}/{name}"), bytes.clone()));
+            e.push(Entry::File(format!("{cfg}/{name}.LOG1"), log1));
+            e.push(Entry::File(format!("{cfg}/{name}.LOG2"), Vec::new()));
+        }
+        // TxR: an all-zero base log (Windows keeps these; no content = nothing pending).
+        e.push(Entry::File(
+            format!("{cfg}/TxR/{{53b39e88-18c4-11ea-a811-000d3aa4692b}}.TxR.blf"),
+            vec![0u8; 4096],
+        ));
+        let sys_sd = sd_bytes("O:SYG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)")?;
+        e.push(Entry::Acl(cfg.into(), sys_sd));
+        let mut task_user = None;
+        for u in &self.users {
+            let us = self.user_sid(u)?;
+            let rb = format!("$Recycle.Bin/{us}");
+            e.push(Entry::File(
+                format!("{rb}/desktop.ini"),
+                b"[.ShellClassInfo]\r\n".to_vec(),
+            ));
+            let rb_sd = sd_bytes(&format!(
+                "O:{us}G:{m}-513D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;{us})"
+            ))?;
+            e.push(Entry::Acl(rb, rb_sd));
+            if !u.profile {
+                continue;
+            }
+            task_user.get_or_insert(us.clone());
+            let dir = Self::profile_dir(u);
+            e.push(Entry::File(format!("{dir}/NTUSER.DAT"), self.ntuser(u)?));
+            e.push(Entry::File(format!("{dir}/ntuser.dat.LOG1"), Vec::new()));
+            let local = format!("{dir}/AppData/Local/Microsoft/Windows");
+            e.push(Entry::File(
+                format!("{local}/UsrClass.dat"),
+                self.usrclass(u)?,
+            ));
+            let protect = format!("{dir}/AppData/Roaming/Microsoft/Protect/{us}");
+            e.push(Entry::File(
+                format!("{protect}/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
+                pseudo_random(u64::from(u.rid) + 100, 468),
+            ));
+            e.push(Entry::File(
+                format!("{protect}/Preferred"),
+                pseudo_random(u64::from(u.rid) + 200, 24),
+            ));
+            let doc = format!("{dir}/Documents/notes-{}.txt", u.name);
+            e.push(Entry::File(
+                doc.clone(),
+                format!("notes of {}\r\n", u.name).into_bytes(),
+            ));
+            let user_sd = sd_bytes(&format!(
+                "O:{us}G:{m}-513D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;{us})"
+            ))?;
+            e.push(Entry::Acl(dir.clone(), user_sd.clone()));
+            let doc_sd = sd_bytes(&format!(
+                "O:{us}G:{m}-513D:(A;;FA;;;{us})(A;;FA;;;SY)(A;;0x1200a9;;;BA)"
+            ))?;
+            e.push(Entry::Acl(doc, doc_sd));
+        }
+        if self.system_dpapi {
+            e.push(Entry::File(
+                "Windows/System32/Microsoft/Protect/S-1-5-18/User/1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d".into(),
+                pseudo_random(18, 468),
+            ));
+        }
+        let who = task_user
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "S-1-5-18".into());
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n<Task version=\"1.2\" xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\r\n  <Principals>\r\n    <Principal id=\"Author\">\r\n      <UserId>{who}</UserId>\r\n      <LogonType>InteractiveToken</LogonType>\r\n    </Principal>\r\n  </Principals>\r\n  <Actions Context=\"Author\">\r\n    <Exec><Command>notepad.exe</Command></Exec>\r\n  </Actions>\r\n</Task>\r\n"
+        );
+        let mut xml16 = vec![0xff, 0xfe];
+        xml16.extend_from_slice(&utf16(&xml));
+        e.push(Entry::File(
+            "Windows/System32/Tasks/ResealFixtureTask".into(),
+            xml16,
+        ));
+        e.push(Entry::File(
+            "Windows/System32/drivers/etc/hosts".into(),
+            b"127.0.0.1 localhost\r\n".to_vec(),
+        ));
+        if self.hibernated {
+            let mut h = b"HIBR".to_vec();
+            h.resize(8192, 0);
+            e.push(Entry::File("hiberfil.sys".into(), h));
+        }
+        for p in &self.efs_files {
+            if !e.iter().any(|x| matches!(x, Entry::File(q, _) if q == p)) {
+                e.push(Entry::File(p.clone(), pseudo_random(42, 512)));
+            }
+        }
+        Ok(e)
+    }
+
+    /// Build the raw disk image at `out`.
+    ///
+    /// # Errors
+    /// When a tool or hive write fails.
+    pub fn build(&self, out: &Path) -> Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let vol = tmp.path().join("ntfs.img");
+        let ntfs = NtfsSpec {
+            size: self.ntfs_mib * MIB,
+            cluster: 4096,
+            label: "Windows".into(),
+            entries: self.entries()?,
+        };
+        build_ntfs(&ntfs, &vol)?;
+        for p in &self.efs_files {
+            set_encrypted(&vol, p)?;
+        }
+        if self.fast_startup {
+            let log = crate::corpus_bytes("dfir_ntfs/LogFile_10.bin")?;
+            let at = logfile_offset(&vol)?;
+            write_at(&vol, at, &log[..8192.min(log.len())])?;
+        }
+        if self.volume_dirty {
+            run(Command::new("ntfsfix").arg(&vol))?;
+        }
+        let mut parts = Vec::new();
+        if self.label == "gpt" {
+            parts.push(PartSpec {
+                kind: gpt_type::ESP.into(),
+                name: "EFI system partition".into(),
+                size: 36 * MIB,
+                content: PartContent::Fat32 {
+                    label: "SYSTEM".into(),
+                },
+            });
+            parts.push(PartSpec {
+                kind: gpt_type::MSR.into(),
+                name: "Microsoft reserved partition".into(),
+                size: 16 * MIB,
+                content: PartContent::Empty,
+            });
+        }
+        parts.push(PartSpec {
+            kind: if self.label == "gpt" {
+                gpt_type::BASIC_DATA.into()
+            } else {
+                "7".into()
+            },
+            name: "Basic data partition".into(),
+            size: self.ntfs_mib * MIB,
+            content: PartContent::File(vol.clone()),
+        });
+        if self.bitlocker_partition {
+            let mut b = vec![0u8; 512];
+            b[0..3].copy_from_slice(&[0xeb, 0x58, 0x90]);
+            b[3..11].copy_from_slice(b"-FVE-FS-");
+            b[11..13].copy_from_slice(&512u16.to_le_bytes());
+            b[510] = 0x55;
+            b[511] = 0xaa;
+            parts.push(PartSpec {
+                kind: if self.label == "gpt" {
+                    gpt_type::BASIC_DATA.into()
+                } else {
+                    "7".into()
+                },
+                name: "Basic data partition".into(),
+                size: 4 * MIB,
+                content: PartContent::Bytes(b),
+            });
+        }
+        DiskSpec {
+            label: self.label.clone(),
+            tail: MIB,
+            parts,
+        }
+        .build(out)?;
+        Ok(())
+    }
+
+    /// Partition number of the Windows volume in the built image.
+    pub fn windows_partition(&self) -> u32 {
+        if self.label == "gpt" {
+            3
+        } else {
+            1
+        }
+    }
+}
+
+/// Like [`NtfsSpec::build`], but the final unmount is retried: right after many writes
+/// `umount` sometimes reports "target is busy" while ntfs-3g finishes, and
+/// `NtfsMount::unmount` gives up at once (and then leaves the mount behind).
+fn build_ntfs(spec: &NtfsSpec, out: &Path) -> Result<()> {
+    let empty = NtfsSpec {
+        entries: Vec::new(),
+        ..spec.clone()
+    };
+    empty.build(out)?;
+    let mount = crate::NtfsMount::new(out, "streams_interface=windows")?;
+    let root = mount.path().to_path_buf();
+    for e in &spec.entries {
+        match e {
+            Entry::Dir(p) => std::fs::create_dir_all(root.join(p))?,
+            Entry::File(p, data) => {
+                let path = root.join(p);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(path, data)?;
+            }
+            Entry::Acl(p, sd) => {
+                let hex: String = sd.iter().map(|b| format!("{b:02x}")).collect();
+                run(Command::new("setfattr")
+                    .args(["-n", "system.ntfs_acl", "-v", &format!("0x{hex}")])
+                    .arg(root.join(p)))?;
+            }
+            other => bail!("entry {other:?} is not used by Windows fixtures"),
+        }
+    }
+    let mut last = String::new();
+    for _ in 0..50 {
+        let o = Command::new("umount").arg(&root).output()?;
+        if o.status.success() {
+            // Already unmounted: NtfsMount's own unmount on drop only warns.
+            drop(mount);
+            return Ok(());
+        }
+        last = String::from_utf8_lossy(&o.stderr).to_string();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    bail!("umount {} kept failing: {last}", root.display())
+}
+
+fn write_at(path: &Path, at: u64, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all_at(data, at)?;
+    Ok(())
+}
+
+fn read_at(path: &Path, at: u64, len: usize) -> Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut b = vec![0u8; len];
+    std::fs::File::open(path)?.read_exact_at(&mut b, at)?;
+    Ok(b)
+}
+
+/// (cluster size, MFT byte offset, record size) from an NTFS boot sector.
+fn geometry(vol: &Path) -> Result<(u64, u64, u64)> {
+    let b = read_at(vol, 0, 512)?;
+    let bps = u64::from(u16::from_le_bytes([b[11], b[12]]));
+    let cluster = bps * u64::from(b[13]);
+    let mft = u64::from_le_bytes(b[0x30..0x38].try_into()?) * cluster;
+    let c = b[0x40] as i8;
+    let rec = if c < 0 {
+        1u64 << (-i32::from(c))
+    } else {
+        c as u64 * cluster
+    };
+    Ok((cluster, mft, rec))
+}
+
+/// Byte offset of `$LogFile` data (MFT record 2, first data run).
+fn logfile_offset(vol: &Path) -> Result<u64> {
+    let (cluster, mft, rec) = geometry(vol)?;
+    let r = read_at(vol, mft + 2 * rec, rec as usize)?;
+    let mut a = usize::from(u16::from_le_bytes([r[0x14], r[0x15]]));
+    while a + 8 < r.len() {
+        let ty = u32::from_le_bytes(r[a..a + 4].try_into()?);
+        let len = u32::from_le_bytes(r[a + 4..a + 8].try_into()?) as usize;
+        if ty == 0xffff_ffff || len == 0 {
+            break;
+        }
+        if ty == 0x80 && r[a + 8] == 1 {
+            let runs = a + usize::from(u16::from_le_bytes([r[a + 0x20], r[a + 0x21]]));
+            let h = r[runs];
+            let (ln, lo) = ((h & 0xf) as usize, (h >> 4) as usize);
+            let mut lcn = 0u64;
+            for i in 0..lo {
+                lcn |= u64::from(r[runs + 1 + ln + i]) << (8 * i);
+            }
+            return Ok(lcn * cluster);
+        }
+        a += len;
+    }
+    bail!("no non-resident $DATA in $LogFile's record")
+}
+
+/// Set FILE_ATTRIBUTE_ENCRYPTED in the `$STANDARD_INFORMATION` of `path` (ntfs-3g refuses to
+/// set it). The MFT record number comes from ntfs-3g's inode number; the record must lie in the
+/// MFT's first run (true for the small fixture volumes, and checked by reading it back).
+fn set_encrypted(vol: &Path, path: &str) -> Result<()> {
+    let mount = crate::NtfsMount::new(vol, "ro")?;
+    let ino = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(mount.path().join(path))
+            .with_context(|| format!("stat {path}"))?
+            .ino()
+    };
+    mount.unmount()?;
+    let (_, mft, rec) = geometry(vol)?;
+    let at = mft + ino * rec;
+    let r = read_at(vol, at, 512)?;
+    if &r[0..4] != b"FILE" {
+        bail!("record {ino} of {path} is not at {at:#x}");
+    }
+    let a = usize::from(u16::from_le_bytes([r[0x14], r[0x15]]));
+    if u32::from_le_bytes(r[a..a + 4].try_into()?) != 0x10 {
+        bail!("first attribute of record {ino} is not $STANDARD_INFORMATION");
+    }
+    let content = a + usize::from(u16::from_le_bytes([r[a + 0x14], r[a + 0x15]]));
+    let fa = content + 0x20;
+    if fa + 4 > 508 {
+        bail!("file attributes of record {ino} cross the first sector's update-sequence slot");
+    }
+    let mut v = u32::from_le_bytes(r[fa..fa + 4].try_into()?);
+    v |= 0x4000;
+    write_at(vol, at + fa as u64, &v.to_le_bytes())
+}
+
+/// A dirty primary (`stale` with seq1 = seq2 + 1) and a new-format `.LOG1` whose one HvLE
+/// entry holds every page of `current`: replaying it yields `current`'s hive bins.
+///
+/// # Errors
+/// When the hives are malformed.
+pub fn dirty_with_log(stale: &[u8], current: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let cur_bb = &current[..512];
+    let seq = u32::from_le_bytes(cur_bb[4..8].try_into()?)
+        .max(u32::from_le_bytes(stale[4..8].try_into()?))
+        + 1;
+    let mut primary = stale.to_vec();
+    primary[4..8].copy_from_slice(&(seq + 1).to_le_bytes());
+    primary[8..12].copy_from_slice(&seq.to_le_bytes());
+    let c = reseal_hive::base_block::checksum(&primary[..512]);
+    primary[508..512].copy_from_slice(&c.to_le_bytes());
+    // Log base block: the current base block, file type 6 (new log), seq1 = seq2 = seq.
+    let mut log = current[..512].to_vec();
+    log[4..8].copy_from_slice(&seq.to_le_bytes());
+    log[8..12].copy_from_slice(&seq.to_le_bytes());
+    log[28..32].copy_from_slice(&6u32.to_le_bytes());
+    let c = reseal_hive::base_block::checksum(&log);
+    log[508..512].copy_from_slice(&c.to_le_bytes());
+    let hbins = &current[4096..];
+    let hbins_size = u32::from_le_bytes(current[40..44].try_into()?) as usize;
+    let hbins = &hbins[..hbins_size];
+    let pages = hbins_size / 4096;
+    let mut body = Vec::new();
+    for i in 0..pages {
+        body.extend_from_slice(&((i * 4096) as u32).to_le_bytes());
+        body.extend_from_slice(&4096u32.to_le_bytes());
+    }
+    // Header (40 bytes), dirty-page references, then the pages right after them.
+    let mut entry = vec![0u8; 40];
+    entry.extend_from_slice(&body);
+    entry.extend_from_slice(hbins);
+    while entry.len() & 511 != 0 {
+        entry.push(0);
+    }
+    let size = entry.len() as u32;
+    entry[0..4].copy_from_slice(b"HvLE");
+    entry[4..8].copy_from_slice(&size.to_le_bytes());
+    entry[12..16].copy_from_slice(&seq.to_le_bytes());
+    entry[16..20].copy_from_slice(&(hbins_size as u32).to_le_bytes());
+    entry[20..24].copy_from_slice(&(pages as u32).to_le_bytes());
+    let h1 = reseal_hive::marvin32(&entry[40..], 0x82EF_4D88_7A4E_55C5);
+    entry[24..32].copy_from_slice(&h1.to_le_bytes());
+    let h2 = reseal_hive::marvin32(&entry[..32], 0x82EF_4D88_7A4E_55C5);
+    entry[32..40].copy_from_slice(&h2.to_le_bytes());
+    log.extend_from_slice(&entry);
+    Ok((primary, log))
+}
+
+/// Convert a raw image with qemu-img: `fmt` is `vpc` (VHD, dynamic), `vpc-fixed`, `vhdx`.
+///
+/// # Errors
+/// When qemu-img fails.
+pub fn convert(raw: &Path, fmt: &str, out: &Path) -> Result<()> {
+    crate::require_tool("qemu-img");
+    let mut c = Command::new("qemu-img");
+    c.args(["convert", "-f", "raw", "-O"]);
+    match fmt {
+        "vpc" => c.arg("vpc"),
+        "vpc-fixed" => c.args(["vpc", "-o", "subformat=fixed,force_size=on"]),
+        "vhdx" => c.arg("vhdx"),
+        other => bail!("unknown container {other}"),
+    };
+    run(c.arg(raw).arg(out))?;
+    Ok(())
+}
+
+/// The named fixture variants.
+pub fn variants() -> Vec<(&'static str, WindowsSpec)> {
+    let base = WindowsSpec::default;
+    vec![
+        ("win-gpt", base()),
+        (
+            "win-mbr",
+            WindowsSpec {
+                label: "dos".into(),
+                computer_name: "WIN-MBR".into(),
+                dns_hostname: "win-mbr".into(),
+                current_control_set: 2,
+                machine_sid: "S-1-5-21-10-20-4294967295".into(),
+                ..base()
+            },
+        ),
+        (
+            "win-domain",
+            WindowsSpec {
+                domain: Some(DomainSpec::default()),
+                computer_name: "WS-0042".into(),
+                ..base()
+            },
+        ),
+        (
+            "win-dirty-volume",
+            WindowsSpec {
+                volume_dirty: true,
+                ..base()
+            },
+        ),
+        (
+            "win-hibernated",
+            WindowsSpec {
+                hibernated: true,
+                ..base()
+            },
+        ),
+        (
+            "win-fast-startup",
+            WindowsSpec {
+                fast_startup: true,
+                ..base()
+            },
+        ),
+        (
+            "win-bitlocker",
+            WindowsSpec {
+                bitlocker_partition: true,
+                ..base()
+            },
+        ),
+        (
+            "win-dirty-hive",
+            WindowsSpec {
+                dirty_hive: Some("SYSTEM".into()),
+                efs_files: vec!["Users/alice/Documents/secret.efs".into()],
+                ..base()
+            },
+        ),
+    ]
+}
+
+/// Build every variant as `<name>.raw` into `out_dir`, plus `win-gpt.vhd` and `win-gpt.vhdx`.
+/// Returns the paths written.
+///
+/// # Errors
+/// When a build fails.
+pub fn build_all(out_dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir)?;
+    let mut out = Vec::new();
+    for (name, spec) in variants() {
+        let p = out_dir.join(format!("{name}.raw"));
+        spec.build(&p).with_context(|| format!("building {name}"))?;
+        out.push(p);
+    }
+    let raw = out_dir.join("win-gpt.raw");
+    for (fmt, ext) in [("vpc", "vhd"), ("vhdx", "vhdx")] {
+        let p = out_dir.join(format!("win-gpt.{ext}"));
+        convert(&raw, fmt, &p)?;
+        out.push(p);
+    }
+    Ok(out)
+}

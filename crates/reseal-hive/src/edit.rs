@@ -1064,3 +1064,59 @@ impl Hive {
         Ok(())
     }
 }
+
+impl Hive {
+    /// Creates an empty, writable hive (format 1.5: lh lists and big data) whose root key
+    /// is `root_name` with security descriptor `descriptor` (self-relative).
+    ///
+    /// # Errors
+    /// Invalid name or descriptor.
+    pub fn new_empty(root_name: &str, descriptor: &[u8]) -> Result<Hive> {
+        validate_key_name(root_name)?;
+        validate_descriptor(descriptor)?;
+        let mut data = vec![0u8; BASE_BLOCK_SIZE + 4096];
+        data[0..4].copy_from_slice(b"regf");
+        data[4..8].copy_from_slice(&1u32.to_le_bytes());
+        data[8..12].copy_from_slice(&1u32.to_le_bytes());
+        data[12..20].copy_from_slice(&filetime_now().to_le_bytes());
+        data[20..24].copy_from_slice(&1u32.to_le_bytes());
+        data[24..28].copy_from_slice(&5u32.to_le_bytes());
+        data[32..36].copy_from_slice(&1u32.to_le_bytes());
+        data[40..44].copy_from_slice(&4096u32.to_le_bytes());
+        data[44..48].copy_from_slice(&1u32.to_le_bytes());
+        let c = base_block::checksum(&data[..512]);
+        data[508..512].copy_from_slice(&c.to_le_bytes());
+        let b = BASE_BLOCK_SIZE;
+        data[b..b + 4].copy_from_slice(b"hbin");
+        data[b + 8..b + 12].copy_from_slice(&4096u32.to_le_bytes());
+        data[b + 32..b + 36].copy_from_slice(&(4096u32 - 32).to_le_bytes());
+        let mut h = Hive::from_bytes(data)?;
+        h.make_writable()?;
+        let (nb, comp) = encode_name(root_name);
+        let mut cell = vec![0u8; NK_FIXED + nb.len()];
+        cell[0..2].copy_from_slice(b"nk");
+        let flags = 0x0004 | 0x0008 | if comp { KEY_COMP_NAME } else { 0 };
+        cell[2..4].copy_from_slice(&flags.to_le_bytes());
+        cell[4..12].copy_from_slice(&filetime_now().to_le_bytes());
+        for f in [nk::PARENT, nk::SUBKEY_LIST, 32, nk::VALUE_LIST, nk::CLASS] {
+            cell[f..f + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        }
+        cell[72..74].copy_from_slice(&(nb.len() as u16).to_le_bytes());
+        cell[76..].copy_from_slice(&nb);
+        // the root nk comes first in the first hbin, as in Windows-made hives (regipy
+        // even assumes it)
+        let root = h.alloc_with(&cell)?;
+        h.write_u32(base_block::ROOT_OFFSET, root.0);
+        let mut sk = vec![0u8; 20];
+        sk[0..2].copy_from_slice(b"sk");
+        sk[12..16].copy_from_slice(&1u32.to_le_bytes());
+        sk[16..20].copy_from_slice(&(descriptor.len() as u32).to_le_bytes());
+        sk.extend_from_slice(descriptor);
+        let sko = h.alloc_with(&sk)?;
+        h.set_cell_u32(sko, 4, sko.0);
+        h.set_cell_u32(sko, 8, sko.0);
+        h.set_cell_u32(root, nk::SECURITY, sko.0);
+        h.commit()?;
+        Ok(h)
+    }
+}

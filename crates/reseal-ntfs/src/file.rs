@@ -99,6 +99,9 @@ fn check_name(name: &str) -> Result<Vec<u16>> {
 impl<D: Device> Volume<D> {
     /// Find `name` in directory record `dir`: an exact match first, else a case-insensitive one.
     fn find_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
+        if let Some(n) = self.exact_in_dir(dir, name)? {
+            return Ok(Some(n));
+        }
         let (_, ents) = self.read_index(dir, &i30())?;
         let mut ci = None;
         for e in &ents {
@@ -379,31 +382,51 @@ impl<D: Device> Volume<D> {
     }
 
     fn exact_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
-        let (_, ents) = self.read_index(dir, &i30())?;
-        Ok(ents
-            .iter()
-            .find(|e| fn_name(key_of(e)).is_some_and(|(n, _)| n == name))
-            .map(|e| le64(e, 0) & 0xFFFF_FFFF_FFFF))
+        let key = build_file_name(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
+        let up = self.upcase.clone();
+        let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
+        Ok(self
+            .index_find(dir, &i30(), &key, &cmp)?
+            .map(|e| le64(&e, 0) & 0xFFFF_FFFF_FFFF))
     }
 
     fn index_insert_name(&mut self, dir: u64, fref: u64, fnv: &[u8]) -> Result<()> {
-        let (_, mut ents) = self.read_index(dir, &i30())?;
         let len = (16 + fnv.len() + 7) & !7;
         let mut e = vec![0u8; len];
         put64(&mut e, 0, fref);
         put16(&mut e, 8, len as u16);
         put16(&mut e, 10, fnv.len() as u16);
         e[16..16 + fnv.len()].copy_from_slice(fnv);
-        let (new_name, _) = fn_name(fnv).ok_or_else(|| Error::Invalid("bad file name".into()))?;
-        let up = &self.upcase;
-        let pos = ents.partition_point(|x| {
-            fn_name(key_of(x)).is_some_and(|(n, _)| up.collate(&n, &new_name) == Ordering::Less)
-        });
-        ents.insert(pos, e);
-        self.write_index(dir, &i30(), &ents)
+        let up = self.upcase.clone();
+        let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
+        if !self.index_insert(dir, &i30(), &e, &cmp)? {
+            return Err(Error::AlreadyExists {
+                path: String::from_utf16_lossy(&fn_name(fnv).unwrap_or_default().0),
+            });
+        }
+        Ok(())
     }
 
-    fn index_remove_record(&mut self, dir: u64, num: u64) -> Result<()> {
+    /// Remove the `$I30` entries of `dir` for record `r` (keys from its `$FILE_NAME`s).
+    fn index_remove_record(&mut self, dir: u64, r: &record::Record) -> Result<()> {
+        let up = self.upcase.clone();
+        let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
+        let mut removed = false;
+        for a in r.attrs()? {
+            if a.ty == FILE_NAME
+                && !a.nonres
+                && a.value_len >= 66
+                && le64(r.value(&a), 0) & 0xFFFF_FFFF_FFFF == dir
+            {
+                let key = r.value(&a).to_vec();
+                removed |= self.index_remove(dir, &i30(), &key, &cmp)?;
+            }
+        }
+        if removed {
+            return Ok(());
+        }
+        // Fall back to a scan by record number.
+        let num = r.num;
         let (_, mut ents) = self.read_index(dir, &i30())?;
         let before = ents.len();
         ents.retain(|e| le64(e, 0) & 0xFFFF_FFFF_FFFF != num);
@@ -450,7 +473,7 @@ impl<D: Device> Volume<D> {
                     "deleting a file with hard links in several directories",
                 ));
             }
-            v.index_remove_record(parents[0], num)?;
+            v.index_remove_record(parents[0], &r)?;
             let mut ext = Vec::new();
             for a in r.attrs()? {
                 if a.nonres {
@@ -532,6 +555,7 @@ impl<D: Device> Volume<D> {
                     "renaming a file with hard links in several directories",
                 ));
             }
+            v.index_remove_record(parents[0], &r)?;
             let fns: Vec<_> = r
                 .attrs()?
                 .into_iter()
@@ -565,7 +589,6 @@ impl<D: Device> Volume<D> {
             )?;
             record::put16(&mut r.buf, 18, 1);
             v.write_record(&mut r)?;
-            v.index_remove_record(parents[0], num)?;
             v.index_insert_name(new_parent, r.reference(), &fnv)
         })
     }
@@ -607,4 +630,12 @@ fn build_file_name(
         put16(&mut v, 66 + 2 * i, *c);
     }
     v
+}
+
+/// COLLATION_FILE_NAME over two `$FILE_NAME` keys.
+pub(crate) fn fn_cmp(up: &crate::upcase::UpCase, a: &[u8], b: &[u8]) -> Ordering {
+    match (fn_name(a), fn_name(b)) {
+        (Some((x, _)), Some((y, _))) => up.collate(&x, &y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    }
 }

@@ -427,29 +427,24 @@ impl<D: Device> Volume<D> {
         self.write_record(&mut r)
     }
 
-    /// Update the size copies in the `$I30` entries of `parent` that point at `child`.
+    /// Update the size copies in the `$I30` entries of `parent` that point at `child`
+    /// (`keys` = the child's `$FILE_NAME` values naming `parent`).
     pub(crate) fn patch_dir_entries(
         &mut self,
         parent: u64,
-        child: u64,
+        keys: &[Vec<u8>],
         alloc: u64,
         size: u64,
     ) -> Result<()> {
-        let i30 = crate::file::i30();
-        let (_, mut ents) = self.read_index(parent, &i30)?;
-        let mut changed = false;
-        for e in &mut ents {
-            if le64(e, 0) & 0xFFFF_FFFF_FFFF == child && e.len() >= 16 + 66 {
-                let (oa, os) = (le64(e, 16 + 40), le64(e, 16 + 48));
-                if oa != alloc || os != size {
+        let up = self.upcase.clone();
+        let cmp = move |a: &[u8], b: &[u8]| crate::file::fn_cmp(&up, a, b);
+        for k in keys {
+            self.index_update(parent, &crate::file::i30(), k, &cmp, |e| {
+                if e.len() >= 16 + 66 {
                     put64(e, 16 + 40, alloc);
                     put64(e, 16 + 48, size);
-                    changed = true;
                 }
-            }
-        }
-        if changed {
-            self.write_index(parent, &i30, &ents)?;
+            })?;
         }
         Ok(())
     }
@@ -542,4 +537,382 @@ pub fn parse_index_block(buf: &mut [u8]) -> Result<Vec<(Vec<u8>, Option<u64>)>> 
         p += len;
     }
     Ok(out)
+}
+
+/// One node on a search path: the root (`vcn == None`) or an INDX block.
+struct Node {
+    vcn: Option<u64>,
+    /// Root: the `$INDEX_ROOT` value; block: the block bytes without fixups.
+    buf: Vec<u8>,
+    /// Offset of the INDEX_HEADER in `buf`.
+    hdr: usize,
+}
+
+/// (offset, length, flags, child) of every entry of a node, END included, validated.
+/// (offset, length, flags, sub-node VCN) of one entry of a node.
+type EntryPos = (usize, usize, u16, Option<u64>);
+
+fn node_entries(buf: &[u8], hdr: usize, rec: u64) -> Result<Vec<EntryPos>> {
+    let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), o as u64, r);
+    if hdr + 16 > buf.len() {
+        return Err(c(hdr, "index header truncated"));
+    }
+    let start = hdr + le32(buf, hdr) as usize;
+    let end = hdr + le32(buf, hdr + 4) as usize;
+    if end > buf.len() || start > end {
+        return Err(c(hdr, "entries outside node"));
+    }
+    let mut out = Vec::new();
+    let mut p = start;
+    loop {
+        if p + 16 > end {
+            return Err(c(p, "entry truncated (no END entry)"));
+        }
+        let len = usize::from(le16(buf, p + 8));
+        let klen = usize::from(le16(buf, p + 10));
+        let flags = le16(buf, p + 12);
+        if len < 16 || len % 8 != 0 || p + len > end || (flags & ENTRY_END == 0 && 16 + klen > len)
+        {
+            return Err(c(p + 8, "bad entry length"));
+        }
+        let child = if flags & ENTRY_SUBNODE != 0 {
+            if len < 24 {
+                return Err(c(p + 8, "entry too short for a sub-node VCN"));
+            }
+            Some(le64(buf, p + len - 8))
+        } else {
+            None
+        };
+        out.push((p, len, flags, child));
+        if flags & ENTRY_END != 0 {
+            break;
+        }
+        p += len;
+        if out.len() > 65536 {
+            return Err(c(p, "too many entries"));
+        }
+    }
+    Ok(out)
+}
+
+/// Key bytes of an entry at `p`.
+fn key_at(buf: &[u8], p: usize) -> &[u8] {
+    let kl = usize::from(le16(buf, p + 10));
+    &buf[p + 16..p + 16 + kl]
+}
+
+type KeyCmp<'a> = &'a dyn Fn(&[u8], &[u8]) -> std::cmp::Ordering;
+
+impl<D: Device> Volume<D> {
+    fn load_block(&self, rec: u64, name: &[u16], info: &RootInfo, vcn: u64) -> Result<Node> {
+        let alloc = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+            Error::corrupt(
+                "index node",
+                Some(rec),
+                0,
+                "sub-node without $INDEX_ALLOCATION",
+            )
+        })?;
+        let bs = info.block_size as usize;
+        let off = vcn
+            .checked_mul(self.vcn_unit(info.block_size))
+            .filter(|o| o + bs as u64 <= alloc.size)
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "index node",
+                    Some(rec),
+                    0,
+                    "sub-node VCN outside $INDEX_ALLOCATION",
+                )
+            })?;
+        let mut blk = vec![0u8; bs];
+        self.read_stream(&alloc, off, &mut blk)?;
+        if &blk[0..4] != b"INDX" {
+            return Err(Error::corrupt(
+                "INDX block",
+                Some(rec),
+                off,
+                "signature is not INDX",
+            ));
+        }
+        record::remove_fixups(&mut blk, "INDX block", Some(rec))?;
+        if le64(&blk, 16) != vcn {
+            return Err(Error::corrupt(
+                "INDX block",
+                Some(rec),
+                off + 16,
+                "VCN field does not match",
+            ));
+        }
+        Ok(Node {
+            vcn: Some(vcn),
+            buf: blk,
+            hdr: 0x18,
+        })
+    }
+
+    /// Descend towards `key`: the nodes visited, and whether the last one holds an equal key
+    /// (with its entry offset).
+    fn descend(
+        &self,
+        rec: u64,
+        name: &[u16],
+        key: &[u8],
+        cmp: KeyCmp<'_>,
+    ) -> Result<(RootInfo, Vec<Node>, Option<usize>)> {
+        let (r, a, info) = self.root_attr(rec, name)?;
+        let mut node = Node {
+            vcn: None,
+            buf: r.value(&a).to_vec(),
+            hdr: 16,
+        };
+        let mut path = Vec::new();
+        for _ in 0..MAX_DEPTH {
+            let ents = node_entries(&node.buf, node.hdr, rec)?;
+            let mut next = None;
+            let mut found = None;
+            for &(p, _, flags, child) in &ents {
+                if flags & ENTRY_END != 0 {
+                    next = child;
+                    break;
+                }
+                match cmp(key, key_at(&node.buf, p)) {
+                    std::cmp::Ordering::Equal => {
+                        found = Some(p);
+                        break;
+                    }
+                    std::cmp::Ordering::Less => {
+                        next = child;
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => {}
+                }
+            }
+            path.push(node);
+            if found.is_some() {
+                return Ok((info, path, found));
+            }
+            match next {
+                Some(vcn) => node = self.load_block(rec, name, &info, vcn)?,
+                None => return Ok((info, path, None)),
+            }
+        }
+        Err(Error::corrupt(
+            "index node",
+            Some(rec),
+            0,
+            "index tree too deep",
+        ))
+    }
+
+    /// Look up an entry by key (descending the tree). Returns the entry bytes (stripped).
+    pub(crate) fn index_find(
+        &self,
+        rec: u64,
+        name: &[u16],
+        key: &[u8],
+        cmp: KeyCmp<'_>,
+    ) -> Result<Option<Vec<u8>>> {
+        let (_, path, found) = self.descend(rec, name, key, cmp)?;
+        Ok(found.and_then(|p| {
+            let n = path.last()?;
+            let len = usize::from(le16(&n.buf, p + 8));
+            let flags = le16(&n.buf, p + 12);
+            let mut e = n.buf[p..p + len].to_vec();
+            if flags & ENTRY_SUBNODE != 0 {
+                e.truncate(len - 8);
+                put16(&mut e, 8, (len - 8) as u16);
+            }
+            put16(&mut e, 12, 0);
+            Some(e)
+        }))
+    }
+
+    fn write_node(&mut self, rec: u64, name: &[u16], info: &RootInfo, node: &Node) -> Result<()> {
+        match node.vcn {
+            None => {
+                let mut r = self.read_record(rec)?;
+                let a = r
+                    .find(INDEX_ROOT, name)?
+                    .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "vanished"))?;
+                let bytes = attribute::build_resident(INDEX_ROOT, name, &node.buf, 0);
+                r.replace_attr(&a, bytes)?;
+                self.write_record(&mut r)
+            }
+            Some(vcn) => {
+                let mut st = self
+                    .stream(rec, INDEX_ALLOCATION, name)?
+                    .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+                let mut b = node.buf.clone();
+                record::apply_fixups(&mut b, "INDX block", Some(rec))?;
+                let off = vcn * self.vcn_unit(info.block_size);
+                self.write_stream_data(&mut st, off, &b)
+            }
+        }
+    }
+
+    /// Insert an entry (stripped form) in place into its leaf when it fits; otherwise lay the
+    /// whole index out again. Returns false if an equal key exists (nothing written).
+    pub(crate) fn index_insert(
+        &mut self,
+        rec: u64,
+        name: &[u16],
+        entry: &[u8],
+        cmp: KeyCmp<'_>,
+    ) -> Result<bool> {
+        let key = key_at(entry, 0).to_vec();
+        let (info, mut path, found) = self.descend(rec, name, &key, cmp)?;
+        if found.is_some() {
+            return Ok(false);
+        }
+        let Some(mut leaf) = path.pop() else {
+            return Ok(false);
+        };
+        let ents = node_entries(&leaf.buf, leaf.hdr, rec)?;
+        let is_leaf = ents.iter().all(|e| e.3.is_none());
+        let pos = ents
+            .iter()
+            .find(|&&(p, _, flags, _)| {
+                flags & ENTRY_END != 0
+                    || cmp(&key, key_at(&leaf.buf, p)) == std::cmp::Ordering::Less
+            })
+            .map(|e| e.0);
+        let il = le32(&leaf.buf, leaf.hdr + 4) as usize;
+        let fits = match leaf.vcn {
+            Some(_) => il + entry.len() <= le32(&leaf.buf, leaf.hdr + 8) as usize,
+            None => {
+                let r = self.read_record(rec)?;
+                let room = if r.find(INDEX_ALLOCATION, name)?.is_some() {
+                    64
+                } else {
+                    256
+                };
+                r.free() >= entry.len() + room
+            }
+        };
+        if let (true, true, Some(pos)) = (is_leaf, fits, pos) {
+            let mut e = entry.to_vec();
+            put16(&mut e, 12, 0);
+            leaf.buf.splice(pos..pos, e);
+            put32(&mut leaf.buf, leaf.hdr + 4, (il + entry.len()) as u32);
+            if leaf.vcn.is_none() {
+                put32(&mut leaf.buf, leaf.hdr + 8, (il + entry.len()) as u32);
+            } else {
+                leaf.buf.truncate(info.block_size as usize);
+            }
+            self.write_node(rec, name, &info, &leaf)?;
+            return Ok(true);
+        }
+        let (_, mut all) = self.read_index(rec, name)?;
+        let at = all.partition_point(|x| cmp(key_at(x, 0), &key) == std::cmp::Ordering::Less);
+        all.insert(at, entry.to_vec());
+        self.write_index(rec, name, &all)?;
+        Ok(true)
+    }
+
+    /// Remove the entry with key `key`: in place from a leaf that keeps at least one entry (or
+    /// is the root), otherwise by laying the index out again. Returns false if absent.
+    pub(crate) fn index_remove(
+        &mut self,
+        rec: u64,
+        name: &[u16],
+        key: &[u8],
+        cmp: KeyCmp<'_>,
+    ) -> Result<bool> {
+        let (info, mut path, found) = self.descend(rec, name, key, cmp)?;
+        let Some(p) = found else { return Ok(false) };
+        let Some(mut node) = path.pop() else {
+            return Ok(false);
+        };
+        let ents = node_entries(&node.buf, node.hdr, rec)?;
+        let is_leaf = ents.iter().all(|e| e.3.is_none());
+        let real = ents.len() - 1;
+        if is_leaf && (node.vcn.is_none() || real > 1) {
+            let len = usize::from(le16(&node.buf, p + 8));
+            let il = le32(&node.buf, node.hdr + 4) as usize;
+            node.buf.drain(p..p + len);
+            put32(&mut node.buf, node.hdr + 4, (il - len) as u32);
+            if node.vcn.is_none() {
+                put32(&mut node.buf, node.hdr + 8, (il - len) as u32);
+            } else {
+                node.buf.resize(info.block_size as usize, 0);
+            }
+            self.write_node(rec, name, &info, &node)?;
+            return Ok(true);
+        }
+        let (_, mut all) = self.read_index(rec, name)?;
+        let before = all.len();
+        all.retain(|x| cmp(key_at(x, 0), key) != std::cmp::Ordering::Equal);
+        if all.len() == before {
+            return Ok(false);
+        }
+        self.write_index(rec, name, &all)?;
+        Ok(true)
+    }
+}
+
+impl<D: Device> Volume<D> {
+    /// The entry with the greatest key (stripped form), if any.
+    pub(crate) fn index_last(&self, rec: u64, name: &[u16]) -> Result<Option<Vec<u8>>> {
+        let (r, a, info) = self.root_attr(rec, name)?;
+        let mut node = Node {
+            vcn: None,
+            buf: r.value(&a).to_vec(),
+            hdr: 16,
+        };
+        let mut best: Option<Vec<u8>> = None;
+        for _ in 0..MAX_DEPTH {
+            let ents = node_entries(&node.buf, node.hdr, rec)?;
+            if let Some(&(p, len, flags, _)) = ents.iter().rev().find(|e| e.2 & ENTRY_END == 0) {
+                let mut e = node.buf[p..p + len].to_vec();
+                if flags & ENTRY_SUBNODE != 0 {
+                    e.truncate(len - 8);
+                    put16(&mut e, 8, (len - 8) as u16);
+                }
+                put16(&mut e, 12, 0);
+                best = Some(e);
+            }
+            match ents.last().and_then(|e| e.3) {
+                Some(vcn) => node = self.load_block(rec, name, &info, vcn)?,
+                None => return Ok(best),
+            }
+        }
+        Err(Error::corrupt(
+            "index node",
+            Some(rec),
+            0,
+            "index tree too deep",
+        ))
+    }
+}
+
+impl<D: Device> Volume<D> {
+    /// Change an entry's bytes in place (same length, same key order): `f` gets the entry
+    /// (header + key + data, without the sub-node VCN). Returns false if the key is absent.
+    pub(crate) fn index_update(
+        &mut self,
+        rec: u64,
+        name: &[u16],
+        key: &[u8],
+        cmp: KeyCmp<'_>,
+        f: impl FnOnce(&mut [u8]),
+    ) -> Result<bool> {
+        let (info, mut path, found) = self.descend(rec, name, key, cmp)?;
+        let (Some(p), Some(mut node)) = (found, path.pop()) else {
+            return Ok(false);
+        };
+        let len = usize::from(le16(&node.buf, p + 8));
+        let flags = le16(&node.buf, p + 12);
+        let body = if flags & ENTRY_SUBNODE != 0 {
+            len - 8
+        } else {
+            len
+        };
+        let before = node.buf[p..p + body].to_vec();
+        f(&mut node.buf[p..p + body]);
+        if node.buf[p..p + body] != before[..] {
+            self.write_node(rec, name, &info, &node)?;
+        }
+        Ok(true)
+    }
 }

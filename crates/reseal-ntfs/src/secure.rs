@@ -85,6 +85,12 @@ fn sdh_entry(r: &SdsRef) -> Vec<u8> {
     e
 }
 
+/// A u32 key field, 0 when the key is too short (hostile index entries never panic).
+fn k32(b: &[u8], o: usize) -> u32 {
+    b.get(o..o + 4)
+        .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+}
+
 fn sdh_key(e: &[u8]) -> (u32, u32) {
     if e.len() < 24 {
         return (0, 0);
@@ -209,9 +215,18 @@ impl<D: Device> Volume<D> {
     pub(crate) fn find_or_add_sd(&mut self, sd: &[u8]) -> Result<u32> {
         let h = sd_hash(sd);
         let sdh_name = name("$SDH");
-        let (_, sdh) = self.read_index(SECURE, &sdh_name)?;
-        for e in &sdh {
-            if sdh_key(e).0 == h {
+        // Descend $SDH by hash only; on a hash hit whose bytes differ, scan that hash's entries.
+        let mut probe = h.to_le_bytes().to_vec();
+        probe.extend_from_slice(&0u32.to_le_bytes());
+        let by_hash = |a: &[u8], b: &[u8]| k32(a, 0).cmp(&k32(b, 0));
+        if let Some(e) = self.index_find(SECURE, &sdh_name, &probe, &by_hash)? {
+            if let Some(r) = sds_ref(entry_data(&e)) {
+                if self.read_sds(&r)? == sd {
+                    return Ok(r.id);
+                }
+            }
+            let (_, sdh) = self.read_index(SECURE, &sdh_name)?;
+            for e in sdh.iter().filter(|e| sdh_key(e).0 == h) {
                 if let Some(r) = sds_ref(entry_data(e)) {
                     if self.read_sds(&r)? == sd {
                         return Ok(r.id);
@@ -219,9 +234,13 @@ impl<D: Device> Volume<D> {
                 }
             }
         }
-        let sii = self.sii()?;
-        let last = sii.iter().max_by_key(|r| r.offset);
-        let id = sii.iter().map(|r| r.id).max().map_or(0x100, |m| m + 1);
+        let last = match self.index_last(SECURE, &name("$SII"))? {
+            Some(e) => Some(sds_ref(entry_data(&e)).ok_or_else(|| {
+                Error::corrupt("$SII entry", Some(SECURE), 0, "data shorter than 20 bytes")
+            })?),
+            None => None,
+        };
+        let id = last.map_or(0x100, |r| r.id + 1);
         let length = 20 + sd.len() as u32;
         let mut off = last.map_or(0, |r| (r.offset + u64::from(r.length) + 15) & !15);
         if (off % BLOCK) + u64::from(length) > BLOCK || (off / BLOCK) % 2 == 1 {
@@ -257,13 +276,10 @@ impl<D: Device> Volume<D> {
             .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
         self.write_stream_data(&mut s, off, &bytes)?;
         self.write_stream_data(&mut s, off + BLOCK, &bytes)?;
-        let mut sii_e: Vec<Vec<u8>> = sii.iter().map(sii_entry).collect();
-        sii_e.push(sii_entry(&r));
-        let mut sdh_e = sdh;
-        sdh_e.push(sdh_entry(&r));
-        sdh_e.sort_by_key(|e| sdh_key(e));
-        self.write_index(SECURE, &name("$SII"), &sii_e)?;
-        self.write_index(SECURE, &sdh_name, &sdh_e)?;
+        let by_id = |a: &[u8], b: &[u8]| k32(a, 0).cmp(&k32(b, 0));
+        let by_hash_id = |a: &[u8], b: &[u8]| (k32(a, 0), k32(a, 4)).cmp(&(k32(b, 0), k32(b, 4)));
+        self.index_insert(SECURE, &name("$SII"), &sii_entry(&r), &by_id)?;
+        self.index_insert(SECURE, &sdh_name, &sdh_entry(&r), &by_hash_id)?;
         Ok(id)
     }
 

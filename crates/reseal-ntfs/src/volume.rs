@@ -73,7 +73,7 @@ pub struct Volume<D: Device> {
     pub(crate) boot: BootSector,
     pub(crate) mft_runs: Vec<Run>,
     pub(crate) mft_size: u64,
-    pub(crate) upcase: UpCase,
+    pub(crate) upcase: std::sync::Arc<UpCase>,
     overlay: BTreeMap<u64, Vec<u8>>,
     log_reset: bool,
     in_tx: bool,
@@ -118,7 +118,7 @@ impl<D: Device> Volume<D> {
             boot,
             mft_runs: boot_runs,
             mft_size: rs,
-            upcase: UpCase::from_bytes(&[]),
+            upcase: std::sync::Arc::new(UpCase::from_bytes(&[])),
             overlay: BTreeMap::new(),
             log_reset: false,
             in_tx: false,
@@ -154,7 +154,7 @@ impl<D: Device> Volume<D> {
                 format!("only {} bytes", up.len()),
             ));
         }
-        v.upcase = UpCase::from_bytes(&up);
+        v.upcase = std::sync::Arc::new(UpCase::from_bytes(&up));
         Ok(v)
     }
 
@@ -1187,24 +1187,26 @@ impl<D: Device> Volume<D> {
         size: u64,
     ) -> Result<()> {
         let mut r = self.read_record(base)?;
-        let mut parents = Vec::new();
+        let mut by_parent: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
         let mut changed = false;
         for a in r.attrs()? {
             if a.ty == FILE_NAME && !a.nonres && a.value_len >= 66 {
                 let vo = a.off + a.value_off;
                 put64(&mut r.buf, vo + 40, alloc);
                 put64(&mut r.buf, vo + 48, size);
-                parents.push(le64(&r.buf, vo) & 0xFFFF_FFFF_FFFF);
+                let parent = le64(&r.buf, vo) & 0xFFFF_FFFF_FFFF;
+                by_parent
+                    .entry(parent)
+                    .or_default()
+                    .push(r.buf[vo..vo + a.value_len].to_vec());
                 changed = true;
             }
         }
         if changed {
             self.write_record(&mut r)?;
         }
-        parents.sort_unstable();
-        parents.dedup();
-        for p in parents {
-            self.patch_dir_entries(p, base, alloc, size)?;
+        for (p, keys) in by_parent {
+            self.patch_dir_entries(p, &keys, alloc, size)?;
         }
         Ok(())
     }

@@ -668,6 +668,7 @@ impl WindowsSpec {
             Entry::Dir("Windows/System32/config/TxR".into()),
             Entry::Dir("Windows/System32/config/RegBack".into()),
             Entry::Dir("Windows/System32/Tasks".into()),
+            Entry::Dir("Windows/System32/config/systemprofile".into()),
             Entry::Dir("Users/Public".into()),
             Entry::Dir("$Recycle.Bin".into()),
         ];
@@ -917,16 +918,17 @@ fn build_ntfs(spec: &NtfsSpec, out: &Path) -> Result<()> {
             other => bail!("entry {other:?} is not used by Windows fixtures"),
         }
     }
+    if mount.unmount().is_ok() {
+        return Ok(());
+    }
     let mut last = String::new();
     for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
         let o = Command::new("umount").arg(&root).output()?;
         if o.status.success() {
-            // Already unmounted: NtfsMount's own unmount on drop only warns.
-            drop(mount);
             return Ok(());
         }
         last = String::from_utf8_lossy(&o.stderr).to_string();
-        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     bail!("umount {} kept failing: {last}", root.display())
 }

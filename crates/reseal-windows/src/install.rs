@@ -62,13 +62,22 @@ pub struct HiveInfo {
     pub path: String,
     /// Primary file size in bytes (0 when missing).
     pub size: u64,
-    /// Log files present beside it, with their sizes.
-    pub logs: Vec<(String, u64)>,
+    /// Log files present beside it (`LOG1`, `LOG2`, `LOG`).
+    pub log_files: Vec<LogFile>,
     /// State.
     #[serde(flatten)]
     pub state: HiveState,
     /// Base-block flag bit 0 (the hive is locked by a pending KTM transaction).
     pub ktm_locked: bool,
+}
+
+/// A transaction log beside a hive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogFile {
+    /// Extension: `LOG1`, `LOG2` or `LOG`.
+    pub name: String,
+    /// Size in bytes (0 = empty, as Windows leaves them after a clean flush).
+    pub size: u64,
 }
 
 /// Transactional-registry (TxR) files of `config\TxR`.
@@ -403,7 +412,7 @@ fn open_hive<D: Device>(
         name: name.to_string(),
         path: format!("/{path}"),
         size: 0,
-        logs: Vec::new(),
+        log_files: Vec::new(),
         state: HiveState::Missing,
         ktm_locked: false,
     };
@@ -424,7 +433,10 @@ fn open_hive<D: Device>(
     for ext in ["LOG1", "LOG2", "LOG"] {
         let lp = format!("{path}.{ext}");
         if let Some(sz) = file_size(vol, &lp) {
-            info.logs.push((ext.to_string(), sz));
+            info.log_files.push(LogFile {
+                name: ext.to_string(),
+                size: sz,
+            });
             if sz > 0 {
                 match vol.read_to_vec(&lp) {
                     Ok(b) => {
@@ -576,6 +588,18 @@ impl WindowsInstall {
         volume: &mut Volume<D>,
         partition_number: u32,
     ) -> Result<WindowsInstall> {
+        Self::open_with_limit(volume, partition_number, EFS_WALK_LIMIT)
+    }
+
+    /// [`WindowsInstall::open`] with the EFS walk stopped after `efs_walk_limit` entries.
+    ///
+    /// # Errors
+    /// As [`WindowsInstall::open`].
+    pub fn open_with_limit<D: Device>(
+        volume: &mut Volume<D>,
+        partition_number: u32,
+        efs_walk_limit: usize,
+    ) -> Result<WindowsInstall> {
         let config = match volume.stat(CONFIG) {
             Ok(e) if e.is_dir => e,
             Ok(_) | Err(BrowseError::NotFound { .. }) | Err(BrowseError::NotADirectory { .. }) => {
@@ -726,7 +750,7 @@ impl WindowsInstall {
         // DPAPI.
         read_dpapi(volume, &w.profiles, &mut w.dpapi);
         // EFS.
-        w.efs = scan_efs(volume, EFS_WALK_LIMIT);
+        w.efs = scan_efs(volume, efs_walk_limit);
         // Volume state.
         match reseal_ntfs::state::VolumeState::from_volume(volume) {
             Ok(s) => {

@@ -376,6 +376,26 @@ fn dirty_hive_replayed_from_log_and_efs() {
     let w = install_of(&raw);
     // The primary SYSTEM holds "STALE-PRIMARY"; the spec's name only comes from the log.
     assert_facts(&spec, &w);
+    // The lower-level entry point on a browse volume, with a tiny EFS walk budget.
+    {
+        let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+        let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+        let p = t.get(spec.windows_partition()).unwrap().clone();
+        let slice = reseal_disk::partition::Slice::partition(&mut img, &p).unwrap();
+        let mut vol = reseal_ntfs::browse::Volume::open(slice).unwrap();
+        let small = WindowsInstall::open_with_limit(&mut vol, p.number, 5).unwrap();
+        assert!(
+            small.efs.truncated && small.efs.visited == 5,
+            "{:?}",
+            small.efs
+        );
+        assert!(
+            codes(&small).contains(&"efs-scan-truncated"),
+            "{:?}",
+            small.findings
+        );
+        assert_eq!(small.computer.netbios, w.computer.netbios);
+    }
     // hivexsh still opens the dirty primary (it ignores logs) and sees the stale name.
     let m = {
         let img = Image::open(&raw, Access::ReadOnly).unwrap();

@@ -112,6 +112,11 @@ impl Hive {
         &self.data
     }
 
+    /// Copy of the whole file (call [`Hive::commit`] first after edits).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.data.clone()
+    }
+
     /// Consumes the hive and returns its bytes (call [`Hive::commit`] first after edits).
     pub fn into_bytes(self) -> Vec<u8> {
         self.data

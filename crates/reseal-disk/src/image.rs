@@ -43,6 +43,8 @@ pub enum ImageFormat {
     VhdxFixed,
     /// Dynamic VHDX.
     VhdxDynamic,
+    /// Differencing VHDX (read-only).
+    VhdxDifferencing,
 }
 
 impl std::fmt::Display for ImageFormat {
@@ -54,6 +56,7 @@ impl std::fmt::Display for ImageFormat {
             ImageFormat::VhdDifferencing => "vhd (differencing)",
             ImageFormat::VhdxFixed => "vhdx (fixed)",
             ImageFormat::VhdxDynamic => "vhdx (dynamic)",
+            ImageFormat::VhdxDifferencing => "vhdx (differencing)",
         })
     }
 }
@@ -171,12 +174,55 @@ impl Image {
         let j = Journal::new(host);
         let mut parent_chain = Vec::new();
         let (container, format, block_size, warnings) = if crate::vhdx::detect(&j) {
-            let v = Vhdx::open(j)?;
-            let fmt = if v.is_fixed() {
+            let mut v = Vhdx::open(j)?;
+            let fmt = if v.parent_locator().is_some() {
+                ImageFormat::VhdxDifferencing
+            } else if v.is_fixed() {
                 ImageFormat::VhdxFixed
             } else {
                 ImageFormat::VhdxDynamic
             };
+            if let Some(loc) = v.parent_locator().cloned() {
+                let (ppath, parent) = open_vhdx_parent(path, &loc, depth)?;
+                let want: Vec<uuid::Uuid> = ["parent_linkage", "parent_linkage2"]
+                    .iter()
+                    .filter_map(|k| loc.get(k))
+                    .filter_map(|g| {
+                        uuid::Uuid::parse_str(g.trim_matches(|c| c == '{' || c == '}')).ok()
+                    })
+                    .collect();
+                let have = match &parent.container {
+                    Container::Vhdx(pv) => {
+                        Some(uuid::Uuid::from_bytes_le(pv.header().data_write_guid))
+                    }
+                    _ => None,
+                };
+                if !have.is_some_and(|h| want.contains(&h)) {
+                    return Err(Error::corrupt(
+                        "VHDX parent locator",
+                        0,
+                        format!(
+                            "parent {} has DataWriteGuid {:?} but the child expects {:?} (the parent changed after the child was made)",
+                            ppath.display(),
+                            have,
+                            want
+                        ),
+                    ));
+                }
+                if parent.len() != v.len() {
+                    return Err(Error::corrupt(
+                        "VHDX virtual disk size",
+                        0,
+                        format!(
+                            "parent {} has a different size than the child",
+                            ppath.display()
+                        ),
+                    ));
+                }
+                parent_chain.push(ppath);
+                parent_chain.extend(parent.info.parent_chain.iter().cloned());
+                v.set_parent(Box::new(parent));
+            }
             let bs = Some(v.block_size());
             let w = v.warnings().to_vec();
             (Container::Vhdx(Box::new(v)), fmt, bs, w)
@@ -338,6 +384,64 @@ pub fn vhd_parent_candidates(child: &Path, pi: &crate::vhd::ParentInfo) -> Vec<P
         push(dir.join(name));
     }
     out
+}
+
+/// Candidate paths of a VHDX parent: `relative_path` (relative to the child's folder), then the
+/// file names of `absolute_win32_path` and `volume_path` next to the child, then an absolute
+/// `absolute_win32_path` as is (Linux-style paths).
+pub fn vhdx_parent_candidates(child: &Path, loc: &crate::vhdx::ParentLocator) -> Vec<PathBuf> {
+    let dir = child.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut push = |p: PathBuf| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    if let Some(r) = loc.get("relative_path") {
+        let r = r.replace('\\', "/");
+        let r = r.trim_start_matches("./");
+        if !r.starts_with('/') && (r.len() < 2 || r.as_bytes()[1] != b':') {
+            push(dir.join(r));
+        }
+    }
+    for key in ["absolute_win32_path", "volume_path"] {
+        if let Some(a) = loc.get(key) {
+            let a = a.replace('\\', "/");
+            if let Some(name) = a.rsplit('/').next().filter(|n| !n.is_empty()) {
+                push(dir.join(name));
+            }
+            if a.starts_with('/') {
+                push(PathBuf::from(&a));
+            }
+        }
+    }
+    out
+}
+
+fn open_vhdx_parent(
+    child: &Path,
+    loc: &crate::vhdx::ParentLocator,
+    depth: usize,
+) -> Result<(PathBuf, Image)> {
+    let tried = vhdx_parent_candidates(child, loc);
+    for p in &tried {
+        if p.is_file() {
+            let img = Image::open_depth(p, Access::ReadOnly, depth + 1)?;
+            return Ok((p.clone(), img));
+        }
+    }
+    let named = loc
+        .entries
+        .iter()
+        .filter(|(k, _)| k.contains("path"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(Error::MissingParent {
+        image: child.to_path_buf(),
+        parent: named,
+        tried,
+    })
 }
 
 fn open_vhd_parent(

@@ -16,7 +16,11 @@
 //!   in place — atomicity comes from reseal's own journal, which stages every byte.
 //! - New payload blocks are allocated at the end of the file, aligned to 1 MiB, and marked
 //!   FULLY_PRESENT; unwritten parts of a new block are zero (the file grows sparsely).
-//! - Differencing VHDX (HasParent) is refused for now ([`Error::Unsupported`]).
+//! - Differencing VHDX (HasParent) is read-only: reads go to the parent for NOT_PRESENT blocks
+//!   and, for PARTIALLY_PRESENT blocks, per sector through the chunk's sector bitmap; writes fail
+//!   with [`Error::Unsupported`]. The parent is attached by [`crate::image::Image`] from the
+//!   parent locator (relative_path, then absolute_win32_path / volume_path file names next to the
+//!   child) and must have the DataWriteGuid named by parent_linkage.
 
 use std::path::Path;
 
@@ -36,6 +40,8 @@ const VDISK_SIZE_GUID: u128 = 0x2FA5_4224_CD1B_4876_B211_5DBE_D83B_F4B8;
 const PAGE83_GUID: u128 = 0xBECA_12AB_B2E6_4523_93EF_C309_E000_C746;
 const LOGICAL_SECTOR_GUID: u128 = 0x8141_BF1D_A96F_4709_BA47_F233_A8FA_AB5F;
 const PHYSICAL_SECTOR_GUID: u128 = 0xCDA3_48C7_445D_4471_9CC9_E988_5251_C556;
+const PARENT_LOCATOR_GUID: u128 = 0xA8D3_5F2D_B30B_454D_ABF7_D3D8_4834_AB0C;
+const VHDX_LOCATOR_TYPE: u128 = 0xB04A_EFB7_D19E_4A81_B789_25B8_E944_5913;
 
 /// BAT payload block states.
 const PAYLOAD_FULLY_PRESENT: u64 = 6;
@@ -163,8 +169,59 @@ pub fn bat_entries(data_blocks: u64, chunk_ratio: u64) -> u64 {
     }
 }
 
+/// The parent locator of a differencing VHDX: its key/value pairs (keys such as
+/// `parent_linkage`, `relative_path`, `volume_path`, `absolute_win32_path`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParentLocator {
+    /// Key/value pairs in file order.
+    pub entries: Vec<(String, String)>,
+}
+
+impl ParentLocator {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn parse(b: &[u8], off: u64) -> Result<Self> {
+        let s = "VHDX parent locator";
+        if b.len() < 20 {
+            return Err(Error::corrupt(s, off, "shorter than its header"));
+        }
+        if b[0..16] != guid_le(VHDX_LOCATOR_TYPE) {
+            return Err(Error::unsupported(s, off, "unknown locator type"));
+        }
+        let count = le16(b, 18) as usize;
+        let mut entries = Vec::new();
+        for i in 0..count {
+            let e = b
+                .get(20 + 12 * i..32 + 12 * i)
+                .ok_or_else(|| Error::corrupt(s, off, format!("entry {i} outside the item")))?;
+            let (ko, vo) = (le32(e, 0) as usize, le32(e, 4) as usize);
+            let (kl, vl) = (le16(e, 8) as usize, le16(e, 10) as usize);
+            let text = |o: usize, l: usize| -> Result<String> {
+                let raw = o
+                    .checked_add(l)
+                    .and_then(|end| b.get(o..end))
+                    .ok_or_else(|| {
+                        Error::corrupt(s, off, format!("entry {i} text outside the item"))
+                    })?;
+                let u: Vec<u16> = raw
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                Ok(String::from_utf16_lossy(&u))
+            };
+            entries.push((text(ko, kl)?, text(vo, vl)?));
+        }
+        Ok(Self { entries })
+    }
+}
+
 /// A VHDX container over `D`, presenting the virtual disk.
-#[derive(Debug)]
 pub struct Vhdx<D: Device> {
     inner: D,
     size: u64,
@@ -178,6 +235,19 @@ pub struct Vhdx<D: Device> {
     session_started: bool,
     fixed: bool,
     warnings: Vec<String>,
+    parent_locator: Option<ParentLocator>,
+    parent: Option<Box<dyn Device>>,
+}
+
+impl<D: Device> std::fmt::Debug for Vhdx<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vhdx")
+            .field("size", &self.size)
+            .field("block_size", &self.block_size)
+            .field("fixed", &self.fixed)
+            .field("parent_locator", &self.parent_locator)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<D: Device> Vhdx<D> {
@@ -268,13 +338,6 @@ impl<D: Device> Vhdx<D> {
             }
         }
         let meta = Metadata::read(&inner, meta_region.0, meta_region.1)?;
-        if meta.has_parent {
-            return Err(Error::unsupported(
-                "VHDX file parameters",
-                meta_region.0,
-                "differencing VHDX (HasParent) is not supported yet",
-            ));
-        }
         let block_size = u64::from(meta.block_size);
         let cr = chunk_ratio(u64::from(meta.logical_sector), block_size);
         if cr == 0 {
@@ -285,7 +348,11 @@ impl<D: Device> Vhdx<D> {
             ));
         }
         let data_blocks = meta.size.div_ceil(block_size);
-        let n = bat_entries(data_blocks, cr);
+        let n = if meta.has_parent {
+            data_blocks.div_ceil(cr) * (cr + 1)
+        } else {
+            bat_entries(data_blocks, cr)
+        };
         let (bat_offset, bat_len) = bat_region;
         if n.checked_mul(8).is_none_or(|b| b > u64::from(bat_len)) {
             return Err(Error::corrupt(
@@ -311,6 +378,22 @@ impl<D: Device> Vhdx<D> {
                             format!("VHDX BAT entry {i}"),
                             bat_offset + 8 * i,
                             format!("block at {off:#x} lies outside the {len}-byte file"),
+                        ));
+                    }
+                }
+                PAYLOAD_PARTIALLY_PRESENT if meta.has_parent => {
+                    all_present = false;
+                    let bi = (k / cr) * (cr + 1) + cr;
+                    let be = bat[bi as usize];
+                    let boff = (be >> 20) << 20;
+                    if be & 7 != PAYLOAD_FULLY_PRESENT
+                        || boff < MIB
+                        || boff.checked_add(MIB).is_none_or(|x| x > len)
+                    {
+                        return Err(Error::corrupt(
+                            format!("VHDX BAT entry {bi}"),
+                            bat_offset + 8 * bi,
+                            format!("sector bitmap of a PARTIALLY_PRESENT block is missing or outside the file (entry {be:#x})"),
                         ));
                     }
                 }
@@ -342,9 +425,79 @@ impl<D: Device> Vhdx<D> {
             header,
             current_slot,
             session_started: false,
-            fixed: meta.leave_allocated && all_present,
+            fixed: meta.leave_allocated && all_present && !meta.has_parent,
             warnings,
+            parent_locator: meta.parent_locator,
+            parent: None,
         })
+    }
+
+    /// The parent locator of a differencing disk (None otherwise).
+    pub fn parent_locator(&self) -> Option<&ParentLocator> {
+        self.parent_locator.as_ref()
+    }
+    /// Attach the parent of a differencing disk (its virtual disk).
+    pub fn set_parent(&mut self, parent: Box<dyn Device>) {
+        self.parent = Some(parent);
+    }
+
+    fn parent_read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let Some(p) = &self.parent else {
+            return Err(Error::unsupported(
+                "VHDX differencing disk",
+                offset,
+                "the parent disk is not attached",
+            ));
+        };
+        let avail = p.len().saturating_sub(offset).min(buf.len() as u64) as usize;
+        if avail > 0 {
+            p.read_at(offset, &mut buf[..avail])?;
+        }
+        buf[avail..].fill(0);
+        Ok(())
+    }
+
+    /// Read `out` from block `k` (PARTIALLY_PRESENT) at `within`, per sector via the bitmap.
+    fn read_partial(&self, k: u64, data_off: u64, within: u64, out: &mut [u8]) -> Result<()> {
+        let lss = u64::from(self.logical_sector);
+        let cr = self.chunk_ratio;
+        let be = self
+            .bat
+            .get(((k / cr) * (cr + 1) + cr) as usize)
+            .copied()
+            .unwrap_or(0);
+        let bm_off = (be >> 20) << 20;
+        let first_sector = (k % cr) * (self.block_size / lss);
+        let n = out.len() as u64;
+        let s0 = within / lss;
+        let s1 = (within + n).div_ceil(lss);
+        let b0 = (first_sector + s0) / 8;
+        let b1 = (first_sector + s1 - 1) / 8;
+        let mut bm = vec![0u8; (b1 - b0 + 1) as usize];
+        self.inner.read_at(bm_off + b0, &mut bm)?;
+        let bit = |sec: u64| {
+            let idx = first_sector + sec - b0 * 8;
+            bm[(idx / 8) as usize] & (1 << (idx % 8)) != 0
+        };
+        let mut i = 0u64;
+        while i < n {
+            let p = within + i;
+            let sec = p / lss;
+            let here = bit(sec);
+            let mut e = sec + 1;
+            while e < s1 && bit(e) == here {
+                e += 1;
+            }
+            let stop = (e * lss - within).min(n);
+            let dst = &mut out[i as usize..stop as usize];
+            if here {
+                self.inner.read_at(data_off + p, dst)?;
+            } else {
+                self.parent_read(k * self.block_size + p, dst)?;
+            }
+            i = stop;
+        }
+        Ok(())
     }
 
     /// Block size.
@@ -466,6 +619,7 @@ fn parse_region_table(raw: &[u8], off: u64) -> Result<((u64, u32), (u64, u32))> 
 
 struct Metadata {
     block_size: u32,
+    parent_locator: Option<ParentLocator>,
     has_parent: bool,
     leave_allocated: bool,
     size: u64,
@@ -501,7 +655,7 @@ impl Metadata {
                             format!("{il} bytes at region offset {io:#x} are out of range"),
                         ));
                     }
-                    let mut b = vec![0u8; want];
+                    let mut b = vec![0u8; if want == 0 { il.min(64 * 1024) } else { want }];
                     dev.read_at(off + io, &mut b)?;
                     return Ok(Some(b));
                 }
@@ -542,8 +696,15 @@ impl Metadata {
                 format!("invalid size {size}"),
             ));
         }
+        let parent_locator = if has_parent {
+            let b = item(PARENT_LOCATOR_GUID, 0)?.ok_or_else(|| missing("parent locator"))?;
+            Some(ParentLocator::parse(&b, off)?)
+        } else {
+            None
+        };
         Ok(Metadata {
             block_size,
+            parent_locator,
             has_parent,
             leave_allocated,
             size,
@@ -569,10 +730,11 @@ impl<D: Device> Device for Vhdx<D> {
             let n = ((self.block_size - within) as usize).min(buf.len() - done);
             let out = &mut buf[done..done + n];
             let (_, e) = self.block_entry(k);
-            if e & 7 == PAYLOAD_FULLY_PRESENT {
-                self.inner.read_at(((e >> 20) << 20) + within, out)?;
-            } else {
-                out.fill(0);
+            match e & 7 {
+                PAYLOAD_FULLY_PRESENT => self.inner.read_at(((e >> 20) << 20) + within, out)?,
+                PAYLOAD_PARTIALLY_PRESENT => self.read_partial(k, (e >> 20) << 20, within, out)?,
+                0 | 1 if self.parent_locator.is_some() => self.parent_read(pos, out)?,
+                _ => out.fill(0),
             }
             done += n;
         }
@@ -580,6 +742,13 @@ impl<D: Device> Device for Vhdx<D> {
     }
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         check_bounds(offset, buf.len(), self.size)?;
+        if self.parent_locator.is_some() {
+            return Err(Error::unsupported(
+                "VHDX differencing disk",
+                offset,
+                "writing to a differencing VHDX is not supported (read-only)",
+            ));
+        }
         let mut done = 0usize;
         while done < buf.len() {
             let pos = offset + done as u64;
@@ -618,9 +787,15 @@ impl<D: Device> Device for Vhdx<D> {
             let within = pos % self.block_size;
             let n = (self.block_size - within).min(end - pos);
             let (_, e) = self.block_entry(k);
-            if e & 7 == PAYLOAD_FULLY_PRESENT
-                && !self.inner.known_zero(((e >> 20) << 20) + within, n)
-            {
+            let zero = match e & 7 {
+                PAYLOAD_FULLY_PRESENT => self.inner.known_zero(((e >> 20) << 20) + within, n),
+                PAYLOAD_PARTIALLY_PRESENT => false,
+                0 | 1 if self.parent_locator.is_some() => {
+                    self.parent.as_ref().is_some_and(|p| p.known_zero(pos, n))
+                }
+                _ => true,
+            };
+            if !zero {
                 return false;
             }
             pos += n;
@@ -635,7 +810,35 @@ impl<D: Device> Device for Vhdx<D> {
 /// # Errors
 /// I/O errors; bad sizes.
 pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
-    create(path, size, block_size, false)
+    create(path, size, block_size, false, None)
+}
+
+/// Create an empty differencing VHDX at `path` whose parent is the VHDX at `parent` (same size,
+/// block size and sector size; locator: `parent_linkage` = the parent's DataWriteGuid,
+/// `relative_path` = `.\<file name>`, `absolute_win32_path` = `C:\<file name>`, so the parent must
+/// stay next to the child). reseal reads
+/// such disks but does not write them.
+///
+/// # Errors
+/// I/O errors; a parent that is not a VHDX.
+pub fn create_differencing(path: &Path, parent: &Path) -> Result<()> {
+    let pv = Vhdx::open(HostFile::open(parent, false)?)?;
+    let linkage = format!(
+        "{{{}}}",
+        uuid::Uuid::from_bytes_le(pv.header().data_write_guid)
+    );
+    let name = parent
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // libvhdi takes the parent's file name from absolute_win32_path and looks for it next to
+    // the child; a host (Linux) path there is misread, so a Windows-style path is written.
+    let kv = vec![
+        ("parent_linkage".to_string(), linkage),
+        ("relative_path".to_string(), format!(".\\{name}")),
+        ("absolute_win32_path".to_string(), format!("C:\\{name}")),
+    ];
+    create(path, pv.len(), pv.block_size() as u32, false, Some(kv))
 }
 
 /// Create a fixed VHDX of `size` bytes: every block present (the file is sparse).
@@ -643,10 +846,36 @@ pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
 /// # Errors
 /// I/O errors; bad sizes.
 pub fn create_fixed(path: &Path, size: u64) -> Result<()> {
-    create(path, size, 32 << 20, true)
+    create(path, size, 32 << 20, true, None)
 }
 
-fn create(path: &Path, size: u64, block_size: u32, fixed: bool) -> Result<()> {
+fn encode_locator(kv: &[(String, String)]) -> Vec<u8> {
+    let mut out = vec![0u8; 20 + 12 * kv.len()];
+    out[0..16].copy_from_slice(&guid_le(VHDX_LOCATOR_TYPE));
+    out[18..20].copy_from_slice(&(kv.len() as u16).to_le_bytes());
+    for (i, (k, v)) in kv.iter().enumerate() {
+        let kb: Vec<u8> = k.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let vb: Vec<u8> = v.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let ko = out.len() as u32;
+        out.extend_from_slice(&kb);
+        let vo = out.len() as u32;
+        out.extend_from_slice(&vb);
+        let e = &mut out[20 + 12 * i..32 + 12 * i];
+        e[0..4].copy_from_slice(&ko.to_le_bytes());
+        e[4..8].copy_from_slice(&vo.to_le_bytes());
+        e[8..10].copy_from_slice(&(kb.len() as u16).to_le_bytes());
+        e[10..12].copy_from_slice(&(vb.len() as u16).to_le_bytes());
+    }
+    out
+}
+
+fn create(
+    path: &Path,
+    size: u64,
+    block_size: u32,
+    fixed: bool,
+    parent: Option<Vec<(String, String)>>,
+) -> Result<()> {
     let bs = u64::from(block_size);
     if !(MIB..=256 * MIB).contains(&bs) || !block_size.is_power_of_two() {
         return Err(Error::unsupported(
@@ -665,7 +894,11 @@ fn create(path: &Path, size: u64, block_size: u32, fixed: bool) -> Result<()> {
     }
     let cr = chunk_ratio(512, bs);
     let data_blocks = size.div_ceil(bs);
-    let entries = bat_entries(data_blocks, cr);
+    let entries = if parent.is_some() {
+        data_blocks.div_ceil(cr) * (cr + 1)
+    } else {
+        bat_entries(data_blocks, cr)
+    };
     let log_offset = MIB;
     let log_len = MIB;
     let meta_offset = 2 * MIB;
@@ -724,13 +957,17 @@ fn create(path: &Path, size: u64, block_size: u32, fixed: bool) -> Result<()> {
     // Metadata.
     let mut m = vec![0u8; 64 * 1024 + 64];
     m[0..8].copy_from_slice(b"metadata");
-    let items: [(u128, u32, u32); 5] = [
+    let locator = parent.as_deref().map(encode_locator);
+    let mut items: Vec<(u128, u32, u32)> = vec![
         (FILE_PARAMS_GUID, 8, 4),
         (VDISK_SIZE_GUID, 8, 6),
         (PAGE83_GUID, 16, 6),
         (LOGICAL_SECTOR_GUID, 4, 6),
         (PHYSICAL_SECTOR_GUID, 4, 6),
     ];
+    if let Some(l) = &locator {
+        items.push((PARENT_LOCATOR_GUID, l.len() as u32, 4));
+    }
     m[10..12].copy_from_slice(&(items.len() as u16).to_le_bytes());
     let mut data_off = 64 * 1024u32;
     for (i, (guid, len, flags)) in items.iter().enumerate() {
@@ -743,11 +980,16 @@ fn create(path: &Path, size: u64, block_size: u32, fixed: bool) -> Result<()> {
     }
     let d = 64 * 1024;
     m[d..d + 4].copy_from_slice(&block_size.to_le_bytes());
-    m[d + 4..d + 8].copy_from_slice(&u32::from(fixed).to_le_bytes());
+    let flags = u32::from(fixed) | if parent.is_some() { 2 } else { 0 };
+    m[d + 4..d + 8].copy_from_slice(&flags.to_le_bytes());
     m[d + 8..d + 16].copy_from_slice(&size.to_le_bytes());
     m[d + 16..d + 32].copy_from_slice(&uuid::Uuid::new_v4().to_bytes_le());
     m[d + 32..d + 36].copy_from_slice(&512u32.to_le_bytes());
     m[d + 36..d + 40].copy_from_slice(&4096u32.to_le_bytes());
+    if let Some(l) = &locator {
+        m.resize(d + 40 + l.len(), 0);
+        m[d + 40..].copy_from_slice(l);
+    }
     f.write_at(meta_offset, &m)?;
     // BAT.
     let mut bat = vec![0u8; (entries * 8) as usize];

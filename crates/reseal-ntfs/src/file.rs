@@ -242,6 +242,18 @@ impl<D: Device> Volume<D> {
         Ok(n)
     }
 
+    /// The extents of a file's unnamed `$DATA` (empty when the data is resident).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; corruption errors.
+    pub fn data_runs(&self, path: &str) -> Result<Vec<crate::data_run::Run>> {
+        let num = self.lookup(path)?;
+        Ok(self
+            .stream(num, DATA, &[])?
+            .map(|s| s.runs)
+            .unwrap_or_default())
+    }
+
     /// Overwrite bytes of a file at `offset`, growing it first if the write extends past the end.
     /// Writes into sparse runs allocate clusters.
     ///

@@ -94,3 +94,73 @@ fn grow_shrink_read_back_512_and_4k() {
         }
     }
 }
+
+#[test]
+fn interleaved_growth_makes_multi_run_files_and_shrink_frees() {
+    if !have("mkntfs") || !have("ntfs-3g") {
+        return;
+    }
+    let td = tempfile::tempdir().unwrap();
+    let img = mkvol(td.path(), 32, 512);
+    let (mut a, mut b) = (b"resident".to_vec(), Vec::new());
+    {
+        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        v.write_file("a.bin", &a).unwrap();
+        v.write_file("b.bin", b"").unwrap();
+        for i in 0..12u8 {
+            let chunk = pattern(4096 + 100 * usize::from(i), i);
+            v.write_at("a.bin", a.len() as u64, &chunk).unwrap();
+            a.extend_from_slice(&chunk);
+            v.write_at("b.bin", b.len() as u64, &chunk).unwrap();
+            b.extend_from_slice(&chunk);
+        }
+        let runs = v.data_runs("a.bin").unwrap();
+        assert!(runs.len() > 3, "expected a fragmented file, got {runs:?}");
+        same("a ours", &v.read_file("a.bin").unwrap(), &a);
+        v.flush().unwrap();
+    }
+    ntfsfix_clean(&img);
+    {
+        let m = Mount::new(&img, &td.path().join("m"));
+        same(
+            "a via ntfs-3g",
+            &std::fs::read(m.dir.join("a.bin")).unwrap(),
+            &a,
+        );
+        same(
+            "b via ntfs-3g",
+            &std::fs::read(m.dir.join("b.bin")).unwrap(),
+            &b,
+        );
+    }
+    let free_before = free_clusters(&img);
+    {
+        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        v.set_len("a.bin", 100).unwrap();
+        a.truncate(100);
+        v.remove("b.bin").unwrap();
+        v.flush().unwrap();
+    }
+    let free_after = free_clusters(&img);
+    assert!(
+        free_after > free_before + 100,
+        "clusters not freed: {free_before} -> {free_after}"
+    );
+    ntfsfix_clean(&img);
+    info_parses(&img);
+    let m = Mount::new(&img, &td.path().join("m"));
+    same("a shrunk", &std::fs::read(m.dir.join("a.bin")).unwrap(), &a);
+    assert!(!m.dir.join("b.bin").exists());
+}
+
+/// Free bytes as ntfs-3g computes them from `$Bitmap` (statfs on a mount).
+fn free_clusters(img: &std::path::Path) -> u64 {
+    let at = img.with_extension("df");
+    let m = Mount::new(img, &at);
+    let (_, out) = run(&format!("stat -f -c '%f %S' {}", m.dir.display()));
+    let v: Vec<u64> = out
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    v[0] * v[1] / 512
+}

@@ -361,8 +361,7 @@ impl WindowsSpec {
             REG_BINARY,
             &[2, 0, 1, 0, 1, 2, 0, 0],
         )?;
-        // Builtin\Aliases\00000220 (Administrators): members are full binary SIDs (u32 header
-        // fields 40/44/48 = member-array offset relative to 52, size, count).
+        // Builtin\Aliases\00000220 (Administrators): members are full binary SIDs.
         let admins: Vec<Sid> = self
             .users
             .iter()
@@ -374,15 +373,22 @@ impl WindowsSpec {
         for s in &admins {
             members.extend_from_slice(&s.to_bytes());
         }
-        let mut c = vec![0u8; 52];
-        c[0..4].copy_from_slice(&0x220u32.to_le_bytes());
-        c[16..20].copy_from_slice(&0u32.to_le_bytes());
-        c[20..24].copy_from_slice(&(name.len() as u32).to_le_bytes());
-        c[40..44].copy_from_slice(&(name.len() as u32).to_le_bytes());
-        c[44..48].copy_from_slice(&(members.len() as u32).to_le_bytes());
-        c[48..52].copy_from_slice(&(admins.len() as u32).to_le_bytes());
-        c.extend_from_slice(&name);
-        c.extend_from_slice(&members);
+        // C = u32 RID, then 4 descriptors {offset, length, qualifier} (relative to 52):
+        // SD (qualifier 0x10003), name, comment, members (qualifier = member count) — the
+        // layout of the real Server 2016 SAM's 00000220\C.
+        let alias_sd = sd_bytes("O:BAG:SYD:(A;;0x2000c;;;WD)(A;;0xf001f;;;BA)")?;
+        let comment =
+            utf16("Administrators have complete and unrestricted access to the computer/domain");
+        let mut c = 0x220u32.to_le_bytes().to_vec();
+        c.extend_from_slice(&sam_v(
+            4,
+            &[
+                (&alias_sd, 0x0001_0003),
+                (&name, 0),
+                (&comment, 0),
+                (&members, admins.len() as u32),
+            ],
+        ));
         h.set(
             "SAM\\Domains\\Builtin\\Aliases\\00000220",
             "C",

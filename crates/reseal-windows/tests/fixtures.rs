@@ -431,6 +431,24 @@ fn dirty_hive_replayed_from_log_and_efs() {
         text.contains("53,00,54,00,41,00,4c,00,45,00,2d,00,50,00"),
         "{text}"
     );
+    // regipy (an independent implementation) replays our HvLE log and sees the spec's name.
+    let cfg = m.path().join("Windows/System32/config");
+    let sys = dir.path().join("SYSTEM");
+    let log = dir.path().join("SYSTEM.LOG1");
+    std::fs::copy(cfg.join("SYSTEM"), &sys).unwrap();
+    std::fs::copy(cfg.join("SYSTEM.LOG1"), &log).unwrap();
+    let script = "import sys\nfrom regipy.recovery import apply_transaction_logs\nfrom regipy.registry import RegistryHive\nout, n = apply_transaction_logs(sys.argv[1], sys.argv[2], restored_hive_path=sys.argv[3])\nassert n >= 1, n\nk = RegistryHive(out).get_key('\\\\ControlSet001\\\\Control\\\\ComputerName\\\\ComputerName')\nprint([v.value for v in k.iter_values() if v.name == 'ComputerName'][0])\n";
+    let out = run(Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&sys)
+        .arg(&log)
+        .arg(dir.path().join("SYSTEM.recovered")))
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        spec.computer_name
+    );
     m.unmount().unwrap();
 }
 

@@ -267,6 +267,24 @@ fn damaged_copies_give_located_errors() {
     b[0x40000 + 20] ^= 1;
     std::fs::write(&t, &b).unwrap();
     expect_corrupt(&t, Access::ReadOnly, "VHDX region table", Some(0x30000));
+    // A non-empty log (LogGuid set, headers otherwise valid) is refused with a clear message.
+    let mut b = vhdx_bytes.clone();
+    for h in [0x10000usize, 0x20000] {
+        b[h + 48..h + 64].copy_from_slice(&[0x5A; 16]);
+        let c = reseal_disk::vhdx::crc_with_zeroed_field(&b[h..h + 4096], 4);
+        b[h + 4..h + 8].copy_from_slice(&c.to_le_bytes());
+    }
+    std::fs::write(&t, &b).unwrap();
+    match Image::open(&t, Access::ReadOnly) {
+        Err(e @ Error::Unsupported { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("VHDX log") && msg.contains("not empty"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected the log to be refused, got {other:?}"),
+    }
     // Truncated VHDX: a region or block lies outside the file.
     std::fs::write(&t, &vhdx_bytes[..(3 << 20) + 4096]).unwrap();
     expect_corrupt(&t, Access::ReadOnly, "VHDX", None);

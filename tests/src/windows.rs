@@ -113,7 +113,8 @@ pub struct WindowsSpec {
     pub current_control_set: u32,
     /// Local accounts.
     pub users: Vec<UserSpec>,
-    /// `gpt` (ESP + MSR + NTFS) or `dos` (one NTFS partition).
+    /// `gpt` (ESP + MSR + NTFS), `dos` (one NTFS partition) or `none` (the image is the bare
+    /// NTFS volume).
     pub label: String,
     /// NTFS size in MiB.
     pub ntfs_mib: u64,
@@ -830,6 +831,11 @@ impl WindowsSpec {
         if self.volume_dirty {
             run(Command::new("ntfsfix").arg(&vol))?;
         }
+        if self.label == "none" {
+            // The whole image is the NTFS volume (no partition table).
+            std::fs::copy(&vol, out)?;
+            return Ok(());
+        }
         let mut parts = Vec::new();
         if self.label == "gpt" {
             parts.push(PartSpec {
@@ -886,10 +892,10 @@ impl WindowsSpec {
 
     /// Partition number of the Windows volume in the built image.
     pub fn windows_partition(&self) -> u32 {
-        if self.label == "gpt" {
-            3
-        } else {
-            1
+        match self.label.as_str() {
+            "gpt" => 3,
+            "none" => 0,
+            _ => 1,
         }
     }
 }

@@ -329,10 +329,17 @@ fn gpt_fixture_facts_and_independent_tools() {
 }
 
 #[test]
-fn mbr_with_control_set_002_and_domain() {
+fn mbr_with_control_set_002_domain_and_bare_volume() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["win-mbr", "win-domain"] {
-        let spec = variant(name);
+    for name in ["win-mbr", "win-domain", "bare-volume"] {
+        let spec = if name == "bare-volume" {
+            WindowsSpec {
+                label: "none".into(),
+                ..WindowsSpec::default()
+            }
+        } else {
+            variant(name)
+        };
         let raw = build(&spec, dir.path(), name);
         let w = install_of(&raw);
         assert_facts(&spec, &w);
@@ -585,4 +592,17 @@ fn spec_from_json() {
     assert!(s.users[0].enabled && s.users[0].profile);
     assert_eq!(s.label, "gpt");
     assert!(serde_json::from_str::<WindowsSpec>(r#"{"bogus": 1}"#).is_err());
+}
+
+/// `build_all` (what `cargo xtask fixtures` calls) writes every variant and both containers,
+/// and discovery finds one install in each.
+#[test]
+fn build_all_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = reseal_tests::windows::build_all(dir.path()).unwrap();
+    assert_eq!(paths.len(), variants().len() + 2);
+    for p in &paths {
+        let w = install_of(p);
+        assert!(w.machine_sid.is_some(), "{}", p.display());
+    }
 }

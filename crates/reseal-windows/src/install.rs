@@ -1222,3 +1222,200 @@ mod tests {
         );
     }
 }
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("-")
+}
+
+fn filetime_text(ft: u64) -> String {
+    // FILETIME -> UTC "YYYY-MM-DD hh:mm:ss" (civil-from-days, no dependency).
+    let secs = (ft / 10_000_000).saturating_sub(11_644_473_600);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+impl WindowsInstall {
+    /// The facts as indented text (what `reseal inspect` prints in its `windows` section).
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(o, "Windows on partition {}", self.partition);
+        let p = &self.product;
+        let _ = writeln!(
+            o,
+            "  product:        {} ({}) build {}{}{}",
+            opt(&p.product_name),
+            opt(&p.edition_id),
+            opt(&p.build),
+            p.ubr.map(|u| format!(".{u}")).unwrap_or_default(),
+            p.display_version
+                .as_deref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            o,
+            "  control set:    {}",
+            self.current_control_set
+                .map(|n| format!("ControlSet{n:03} (Select\\Current)"))
+                .unwrap_or_else(|| "-".into())
+        );
+        let c = &self.computer;
+        let _ = writeln!(
+            o,
+            "  computer name:  {} (DNS host {}, NV {}, LSA {})",
+            opt(&c.netbios),
+            opt(&c.dns_hostname),
+            opt(&c.nv_hostname),
+            opt(&c.lsa_account_domain)
+        );
+        let _ = writeln!(
+            o,
+            "  machine SID:    {} (SAM {}, SECURITY {})",
+            opt(&self.machine_sid),
+            opt(&self.sam_machine_sid),
+            opt(&self.lsa_machine_sid)
+        );
+        let d = &self.domain;
+        if d.joined {
+            let _ = writeln!(
+                o,
+                "  domain:         joined to {} ({}){}",
+                opt(&d.name),
+                opt(&d.domain_sid),
+                d.dns_name
+                    .as_deref()
+                    .map(|n| format!(", DNS {n}"))
+                    .unwrap_or_default()
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "  domain:         not joined (workgroup {})",
+                opt(&d.name)
+            );
+        }
+        let _ = writeln!(o, "  hives:");
+        for h in &self.hives {
+            let st = match &h.state {
+                HiveState::Clean => "clean".to_string(),
+                HiveState::DirtyReplayed { logs } => {
+                    format!("dirty, replayed in memory from {}", logs.join("+"))
+                }
+                HiveState::DirtyWithoutUsableLogs { reason } => {
+                    format!("dirty, no usable log ({reason})")
+                }
+                HiveState::Missing => "missing".to_string(),
+                HiveState::Unreadable { reason } => format!("unreadable ({reason})"),
+            };
+            let _ = writeln!(o, "    {:<9} {:>10} bytes  {st}", h.name, h.size);
+        }
+        let _ = writeln!(
+            o,
+            "  TxR:            {}",
+            if self.txr.pending {
+                "pending (files with content)"
+            } else {
+                "nothing pending"
+            }
+        );
+        let _ = writeln!(o, "  users:");
+        for u in &self.users {
+            let _ = writeln!(
+                o,
+                "    {:<5} {:<20} {:<8} {}{}{}",
+                u.rid,
+                u.name,
+                if u.disabled { "disabled" } else { "enabled" },
+                opt(&u.sid),
+                if u.full_name.is_empty() {
+                    String::new()
+                } else {
+                    format!("  \"{}\"", u.full_name)
+                },
+                u.last_logon
+                    .map(|t| format!("  last logon {}", filetime_text(t)))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(o, "  profiles:");
+        for p in &self.profiles {
+            let _ = writeln!(
+                o,
+                "    {} -> {} [{}{}{}]",
+                p.sid,
+                opt(&p.folder),
+                if p.folder_exists {
+                    "folder"
+                } else {
+                    "no folder"
+                },
+                if p.ntuser_dat { ", NTUSER.DAT" } else { "" },
+                if p.usrclass_dat { ", UsrClass.dat" } else { "" }
+            );
+        }
+        for dp in &self.dpapi {
+            let _ = writeln!(o, "  DPAPI:          {} ({} files)", dp.path, dp.files);
+        }
+        let _ = writeln!(
+            o,
+            "  EFS:            {} encrypted file(s) in {} entries{}",
+            self.efs.count,
+            self.efs.visited,
+            if self.efs.truncated {
+                " (walk cut short)"
+            } else {
+                ""
+            }
+        );
+        if let Some(v) = &self.volume {
+            let _ = writeln!(
+                o,
+                "  volume:         dirty={} hibernated={} fast_startup={} $LogFile={}",
+                v.dirty, v.hibernated, v.fast_startup, v.logfile
+            );
+        }
+        if !self.findings.is_empty() {
+            let _ = writeln!(o, "  findings:");
+            for f in &self.findings {
+                let sev = match f.severity {
+                    Severity::Blocker => "BLOCKER",
+                    Severity::Warning => "warning",
+                    Severity::Info => "info",
+                };
+                let _ = writeln!(o, "    [{sev}] {}: {}", f.code, f.message);
+            }
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn filetime() {
+        assert_eq!(
+            super::filetime_text(116_444_736_000_000_000),
+            "1970-01-01 00:00:00 UTC"
+        );
+        assert_eq!(
+            super::filetime_text(133_400_000_000_000_000),
+            "2023-09-24 03:33:20 UTC"
+        );
+    }
+}

@@ -66,6 +66,15 @@ pub enum Error {
         /// What needed the room.
         what: &'static str,
     },
+    /// A security descriptor or SDDL string was rejected by `reseal-security`.
+    #[error("security descriptor of {path}: {source}")]
+    Security {
+        /// The file concerned.
+        path: String,
+        /// The parse/serialize error.
+        #[source]
+        source: reseal_security::Error,
+    },
     /// The caller asked for something invalid (bad name, not a directory, non-empty directory...).
     #[error("invalid request: {0}")]
     Invalid(String),

@@ -167,6 +167,39 @@ impl<D: Device> Volume<D> {
         })
     }
 
+    /// The descriptor of `path` as SDDL text.
+    ///
+    /// # Errors
+    /// As [`Volume::security_descriptor`], plus [`Error::Security`] for descriptors SDDL
+    /// cannot express.
+    pub fn security_sddl(&self, path: &str) -> Result<String> {
+        let sd = self.security_descriptor(path)?;
+        let e = |source| Error::Security {
+            path: path.to_string(),
+            source,
+        };
+        reseal_security::SecurityDescriptor::parse(&sd)
+            .map_err(e)?
+            .to_sddl()
+            .map_err(e)
+    }
+
+    /// Set the descriptor of `path` from SDDL text (see [`Volume::set_security`]).
+    ///
+    /// # Errors
+    /// [`Error::Security`] for invalid SDDL; otherwise as [`Volume::set_security`].
+    pub fn set_security_sddl(&mut self, path: &str, sddl: &str) -> Result<u32> {
+        let e = |source| Error::Security {
+            path: path.to_string(),
+            source,
+        };
+        let sd = reseal_security::SecurityDescriptor::from_sddl(sddl)
+            .map_err(e)?
+            .to_bytes()
+            .map_err(e)?;
+        self.set_security(path, &sd)
+    }
+
     /// Give `path` the descriptor `sd`: reuse an identical `$Secure` entry (found through
     /// `$SDH`) or append one (both `$SDS` copies, `$SII` and `$SDH` entries). Returns the
     /// security id. A legacy `$SECURITY_DESCRIPTOR` attribute on the file is removed.

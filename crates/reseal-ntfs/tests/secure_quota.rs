@@ -47,3 +47,43 @@ fn quota_sids_rewritten() {
     assert_eq!(after, want);
     ntfsfix_clean(&img);
 }
+
+#[test]
+fn sddl_set_and_get_through_ntfs3g() {
+    if !have("mkntfs") || !have("ntfs-3g") || !have("getfattr") {
+        return;
+    }
+    let td = tempfile::tempdir().unwrap();
+    let img = mkvol(td.path(), 16, 4096);
+    let sddl = "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)";
+    let want = reseal_security::SecurityDescriptor::from_sddl(sddl)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    {
+        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        v.write_file("unattend.xml", b"<unattend/>").unwrap();
+        v.set_security_sddl("unattend.xml", sddl).unwrap();
+        assert_eq!(v.security_descriptor("unattend.xml").unwrap(), want);
+        let back = v.security_sddl("unattend.xml").unwrap();
+        assert_eq!(
+            reseal_security::SecurityDescriptor::from_sddl(&back)
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+            want
+        );
+        v.flush().unwrap();
+    }
+    let m = Mount::new(&img, &td.path().join("m"));
+    let (ok, out) = run(&format!(
+        "getfattr -n system.ntfs_acl -e hex {}",
+        m.dir.join("unattend.xml").display()
+    ));
+    assert!(ok, "{out}");
+    let hex: String = want.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        out.contains(&format!("system.ntfs_acl=0x{hex}")),
+        "ntfs-3g sees {out}"
+    );
+}

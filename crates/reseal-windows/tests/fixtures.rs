@@ -616,3 +616,70 @@ fn build_all_variants() {
         assert!(w.machine_sid.is_some(), "{}", p.display());
     }
 }
+
+/// Hostile hive bytes inside an image never make discovery panic or fail as a whole: random
+/// bytes are written over the hive bins of every hive (in place in the raw image, restored
+/// after each round) and `scan` must still return the install with located errors.
+#[test]
+fn corrupted_hives_never_panic() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = WindowsSpec {
+        label: "none".into(),
+        ntfs_mib: 24,
+        ..WindowsSpec::default()
+    };
+    let raw = build(&spec, dir.path(), "hostile");
+    let bytes = std::fs::read(&raw).unwrap();
+    let hives: Vec<(usize, usize)> = (0..bytes.len())
+        .step_by(4096)
+        .filter(|&o| bytes[o..].starts_with(b"regf"))
+        .map(|o| {
+            let size = u32::from_le_bytes(bytes[o + 40..o + 44].try_into().unwrap()) as usize;
+            (o, size)
+        })
+        .collect();
+    assert!(hives.len() >= 9, "{} hives found", hives.len());
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&raw)
+        .unwrap();
+    let rnd = reseal_tests::pseudo_random(77, 64 * 1024);
+    let mut errors_seen = 0;
+    for round in 0..48usize {
+        let (o, size) = hives[round % hives.len()];
+        let mut saved = Vec::new();
+        for k in 0..24usize {
+            let r = usize::from(rnd[(round * 97 + k * 13) % rnd.len()]) << 8
+                | usize::from(rnd[(round * 31 + k * 7 + 1) % rnd.len()]);
+            let at = o + 4096 + (r * 2654435761usize) % size.max(1);
+            let mut old = [0u8; 4];
+            f.read_exact_at(&mut old, at as u64).unwrap();
+            saved.push((at, old));
+            let new = [
+                rnd[(round + k) % rnd.len()],
+                rnd[(round + k + 5) % rnd.len()],
+                0xff,
+                0x7f,
+            ];
+            f.write_all_at(&new, at as u64).unwrap();
+        }
+        let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+        let s = scan(&mut img).expect("scan must not fail on hostile hives");
+        assert_eq!(s.installs.len(), 1, "round {round}: {:?}", s.skipped);
+        let w = &s.installs[0];
+        if !w.errors.is_empty() || w.hives.iter().any(|h| h.state != HiveState::Clean) {
+            errors_seen += 1;
+        }
+        let _ = w.to_text();
+        drop(img);
+        for (at, old) in saved.into_iter().rev() {
+            f.write_all_at(&old, at as u64).unwrap();
+        }
+    }
+    // Restored: the facts are back.
+    assert_facts(&spec, &install_of(&raw));
+    eprintln!("{errors_seen}/48 rounds produced located errors");
+    assert!(errors_seen > 0, "no round produced a located error");
+}

@@ -265,6 +265,9 @@ pub struct WindowsInstall {
     pub txr: TxrInfo,
     /// `SYSTEM\Select\Current`.
     pub current_control_set: Option<u32>,
+    /// `ControlSet00N\Control\Session Manager\Power\HiberbootEnabled` (Fast Startup is
+    /// configured for the next shutdown).
+    pub fast_startup_enabled: Option<bool>,
     /// Product and build.
     pub product: Product,
     /// Computer names.
@@ -626,6 +629,7 @@ impl WindowsInstall {
             hives: Vec::new(),
             txr: read_txr(volume),
             current_control_set: None,
+            fast_startup_enabled: None,
             product: Product::default(),
             computer: ComputerNames::default(),
             machine_sid: None,
@@ -660,6 +664,12 @@ impl WindowsInstall {
                     w.computer.dns_hostname = value_string(sys, &tcp, "Hostname");
                     w.computer.nv_hostname = value_string(sys, &tcp, "NV Hostname");
                     w.computer.dns_domain = value_string(sys, &tcp, "Domain");
+                    w.fast_startup_enabled = value_u32(
+                        sys,
+                        &format!("{cs}\\Control\\Session Manager\\Power"),
+                        "HiberbootEnabled",
+                    )
+                    .map(|v| v != 0);
                 }
                 None => errors.push("SYSTEM: Select\\Current is missing or not a DWORD".into()),
             }
@@ -1166,6 +1176,13 @@ fn findings(w: &WindowsInstall) -> Vec<Finding> {
             Severity::Info,
             "efs-scan-truncated",
             format!("EFS scan stopped after {} entries", w.efs.visited),
+        );
+    }
+    if w.fast_startup_enabled == Some(true) {
+        add(
+            Severity::Info,
+            "fast-startup-enabled",
+            "HiberbootEnabled = 1: Windows will hibernate its kernel session at shutdown (disable Fast Startup before imaging)".into(),
         );
     }
     if let Some(v) = &w.volume {

@@ -161,6 +161,7 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
     for p in &spec.efs_files {
         assert!(w.efs.first.contains(&format!("/{p}")), "{:?}", w.efs);
     }
+    assert_eq!(w.fast_startup_enabled, Some(spec.fast_startup));
     let v = w.volume.as_ref().expect("volume state");
     assert_eq!(v.dirty, spec.volume_dirty);
     assert_eq!(v.hibernated, spec.hibernated);
@@ -169,6 +170,7 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
         (spec.volume_dirty, "volume-dirty"),
         (spec.hibernated, "hibernated"),
         (spec.fast_startup, "fast-startup"),
+        (spec.fast_startup, "fast-startup-enabled"),
         (spec.dirty_hive.is_some(), "hive-dirty"),
         (!spec.efs_files.is_empty(), "efs"),
     ] {

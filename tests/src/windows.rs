@@ -62,6 +62,20 @@ impl Default for UserSpec {
     }
 }
 
+/// A real hive file (and its logs) from the corpus, placed as one of the system hives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealHive {
+    /// Which system hive it replaces: `SYSTEM`, `SOFTWARE`, `SAM`, `SECURITY` or `DEFAULT`.
+    pub name: String,
+    /// Corpus path of the primary file.
+    pub hive: String,
+    /// Corpus path written as `<name>.LOG1` (empty file when `None`).
+    pub log1: Option<String>,
+    /// Corpus path written as `<name>.LOG2` (empty file when `None`).
+    pub log2: Option<String>,
+}
+
 /// Domain membership of the fixture.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -133,6 +147,8 @@ pub struct WindowsSpec {
     pub real_sam: Option<String>,
     /// Corpus path of a real SECURITY to use instead of the generated one.
     pub real_security: Option<String>,
+    /// Real hives (with logs) replacing generated ones (applied after `real_sam`/`real_security`).
+    pub real_hives: Vec<RealHive>,
     /// Volume paths of files to mark FILE_ATTRIBUTE_ENCRYPTED (patched in `$STANDARD_INFORMATION`).
     pub efs_files: Vec<String>,
     /// Create `Windows\System32\Microsoft\Protect\S-1-5-18\User\<key>`.
@@ -194,6 +210,7 @@ impl Default for WindowsSpec {
             dirty_hive: None,
             real_sam: None,
             real_security: None,
+            real_hives: Vec::new(),
             efs_files: Vec::new(),
             system_dpapi: true,
         }
@@ -713,9 +730,29 @@ impl WindowsSpec {
                 *bytes = primary;
                 log1 = log;
             }
+            let mut log2 = Vec::new();
+            if let Some(r) = self
+                .real_hives
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(name))
+            {
+                *bytes = crate::corpus_bytes(&r.hive)?;
+                log1 = r
+                    .log1
+                    .as_deref()
+                    .map(crate::corpus_bytes)
+                    .transpose()?
+                    .unwrap_or_default();
+                log2 = r
+                    .log2
+                    .as_deref()
+                    .map(crate::corpus_bytes)
+                    .transpose()?
+                    .unwrap_or_default();
+            }
             e.push(Entry::File(format!("{cfg}/{name}"), bytes.clone()));
             e.push(Entry::File(format!("{cfg}/{name}.LOG1"), log1));
-            e.push(Entry::File(format!("{cfg}/{name}.LOG2"), Vec::new()));
+            e.push(Entry::File(format!("{cfg}/{name}.LOG2"), log2));
         }
         // TxR: an all-zero base log (Windows keeps these; no content = nothing pending).
         e.push(Entry::File(

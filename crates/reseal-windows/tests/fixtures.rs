@@ -4,7 +4,7 @@
 //! hivexsh, regipy, qemu-img).
 
 use reseal_disk::{Access, Image};
-use reseal_tests::windows::{convert, variants, WindowsSpec};
+use reseal_tests::windows::{convert, variants, RealHive, WindowsSpec};
 use reseal_tests::{require_tool, run, NtfsMount};
 use reseal_windows::{discover, scan, HiveState, Severity, WindowsInstall};
 use std::path::Path;
@@ -684,4 +684,75 @@ fn corrupted_hives_never_panic() {
     assert_facts(&spec, &install_of(&raw));
     eprintln!("{errors_seen}/48 rounds produced located errors");
     assert!(errors_seen > 0, "no round produced a located error");
+}
+
+/// Real dirty hives with their logs (yarp corpus) placed as DEFAULT: new-format logs are
+/// replayed (both named), an old-format log is replayed, and a bad log leaves the hive dirty
+/// without usable logs (a blocker).
+#[test]
+fn real_dirty_hives_with_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let y = |p: &str| Some(format!("yarp/{p}"));
+    let cases = [
+        (
+            RealHive {
+                name: "DEFAULT".into(),
+                hive: "yarp/NewDirtyHive1/NewDirtyHive.xz".into(),
+                log1: y("NewDirtyHive1/NewDirtyHive.LOG1.xz"),
+                log2: y("NewDirtyHive1/NewDirtyHive.LOG2.xz"),
+            },
+            Some(vec!["LOG1".to_string(), "LOG2".to_string()]),
+        ),
+        (
+            RealHive {
+                name: "DEFAULT".into(),
+                hive: "yarp/OldDirtyHive/OldDirtyHive.xz".into(),
+                log1: y("OldDirtyHive/OldDirtyHive.LOG1.xz"),
+                log2: None,
+            },
+            Some(vec!["LOG1".to_string()]),
+        ),
+        (
+            RealHive {
+                name: "DEFAULT".into(),
+                hive: "yarp/BadLogHive1/BadLogHive.xz".into(),
+                log1: y("BadLogHive1/BadLogHive.LOG1.xz"),
+                log2: None,
+            },
+            None,
+        ),
+    ];
+    for (i, (real, want)) in cases.into_iter().enumerate() {
+        let spec = WindowsSpec {
+            label: "none".into(),
+            ntfs_mib: 24,
+            real_hives: vec![real.clone()],
+            ..WindowsSpec::default()
+        };
+        let raw = build(&spec, dir.path(), &format!("yarp{i}"));
+        let w = install_of(&raw);
+        let h = w.hives.iter().find(|h| h.name == "DEFAULT").unwrap();
+        match want {
+            Some(logs) => {
+                assert_eq!(h.state, HiveState::DirtyReplayed { logs }, "{}", real.hive);
+                assert!(codes(&w).contains(&"hive-dirty"));
+            }
+            None => {
+                assert!(
+                    matches!(h.state, HiveState::DirtyWithoutUsableLogs { .. }),
+                    "{}: {:?}",
+                    real.hive,
+                    h.state
+                );
+                assert_eq!(w.findings[0].severity, Severity::Blocker);
+                assert!(codes(&w).contains(&"hive-dirty-no-logs"));
+            }
+        }
+        // The other facts are unaffected.
+        assert_eq!(
+            w.computer.netbios.as_deref(),
+            Some(spec.computer_name.as_str())
+        );
+        assert_eq!(w.machine_sid.as_deref(), Some(spec.machine_sid.as_str()));
+    }
 }

@@ -353,7 +353,10 @@ fn bench_hive(ctx: &mut Ctx) -> Result<()> {
         "reseal reg import (50k values)",
         &|| {
             let mut c = Command::new(&reseal);
-            c.args(["reg", "import"]).arg(&o1).arg(&r1);
+            c.args(["reg", "import"])
+                .arg(&o1)
+                .arg(&r1)
+                .args(["--prefix", "HKEY_LOCAL_MACHINE\\SYSTEM"]);
             c.stderr(Stdio::null());
             c
         },

@@ -282,6 +282,7 @@ fn bench_hive(ctx: &mut Ctx) -> Result<()> {
                 .args(["reg", "import"])
                 .arg(&tmp)
                 .arg(r)
+                .args(["--prefix", "HKEY_LOCAL_MACHINE\\SYSTEM"])
                 .status()?;
             if !st.success() {
                 bail!("building the large hive failed");

@@ -153,6 +153,9 @@ pub struct WindowsSpec {
     pub efs_files: Vec<String>,
     /// Create `Windows\System32\Microsoft\Protect\S-1-5-18\User\<key>`.
     pub system_dpapi: bool,
+    /// Give the TxR `.regtrans-ms` container non-zero content (a pending transaction by the
+    /// discovery rule).
+    pub txr_pending: bool,
 }
 
 impl Default for WindowsSpec {
@@ -213,6 +216,7 @@ impl Default for WindowsSpec {
             real_hives: Vec::new(),
             efs_files: Vec::new(),
             system_dpapi: true,
+            txr_pending: false,
         }
     }
 }
@@ -309,6 +313,14 @@ fn user_f(u: &UserSpec) -> Vec<u8> {
 }
 
 impl WindowsSpec {
+    /// Parse a spec from JSON (every field optional, defaults as [`WindowsSpec::default`]).
+    ///
+    /// # Errors
+    /// On JSON syntax errors and unknown fields.
+    pub fn from_json(text: &str) -> Result<WindowsSpec> {
+        Ok(serde_json::from_str(text)?)
+    }
+
     fn machine(&self) -> Result<Sid> {
         let m = sid(&self.machine_sid)?;
         if !m.is_account_domain() {
@@ -759,6 +771,12 @@ impl WindowsSpec {
             format!("{cfg}/TxR/{{53b39e88-18c4-11ea-a811-000d3aa4692b}}.TxR.blf"),
             vec![0u8; 4096],
         ));
+        if self.txr_pending {
+            e.push(Entry::File(
+                format!("{cfg}/TxR/{{53b39e88-18c4-11ea-a811-000d3aa4692b}}.TxR.0.regtrans-ms"),
+                pseudo_random(5, 8192),
+            ));
+        }
         let sys_sd = sd_bytes("O:SYG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)")?;
         e.push(Entry::Acl(cfg.into(), sys_sd));
         let mut task_user = None;
@@ -1197,6 +1215,7 @@ pub fn variants() -> Vec<(&'static str, WindowsSpec)> {
             "win-dirty-hive",
             WindowsSpec {
                 dirty_hive: Some("SYSTEM".into()),
+                txr_pending: true,
                 efs_files: vec!["Users/alice/Documents/secret.efs".into()],
                 ..base()
             },

@@ -56,8 +56,13 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
         }
         assert!(!h.ktm_locked);
     }
-    assert!(!w.txr.pending, "{:?}", w.txr);
+    assert_eq!(w.txr.pending, spec.txr_pending, "{:?}", w.txr);
     assert_eq!(w.txr.empty_files.len(), 1);
+    assert_eq!(
+        w.txr.files_with_content.len(),
+        usize::from(spec.txr_pending)
+    );
+    assert_eq!(codes(w).contains(&"txr-pending"), spec.txr_pending);
     assert_eq!(w.current_control_set, Some(spec.current_control_set.max(1)));
     assert_eq!(
         w.product.product_name.as_deref(),
@@ -390,7 +395,10 @@ fn unsafe_state_variants() {
 #[test]
 fn dirty_hive_replayed_from_log_and_efs() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = variant("win-dirty-hive");
+    let spec = WindowsSpec {
+        txr_pending: true,
+        ..variant("win-dirty-hive")
+    };
     let raw = build(&spec, dir.path(), "win-dirty-hive");
     let w = install_of(&raw);
     // The primary SYSTEM holds "STALE-PRIMARY"; the spec's name only comes from the log.
@@ -596,7 +604,7 @@ fn real_corpus_sam_security_pairs() {
 /// A spec from JSON with defaults.
 #[test]
 fn spec_from_json() {
-    let s: WindowsSpec = serde_json::from_str(
+    let s = WindowsSpec::from_json(
         r#"{"machine_sid": "S-1-5-21-1-2-3", "computer_name": "PC1", "users": [{"name": "x", "rid": 1005}]}"#,
     )
     .unwrap();

@@ -246,7 +246,57 @@ fn check_hives_with_oracles(mount: &Path, spec: &WindowsSpec) {
         for u in &spec.users {
             assert!(text.contains(&format!("@=hex({:x}):", u.rid)), "{text}");
         }
+        // hivex's view of Domains\Account\V: the machine SID is its last 24 bytes (where
+        // NewSID and pypykatz-style tools look), and each user's V holds the name.
+        let v = hivex_binary(&hives[2], "\\SAM\\Domains\\Account", "V");
+        let sid: reseal_security::Sid = spec.machine_sid.parse().unwrap();
+        assert_eq!(v[v.len() - 24..], sid.to_bytes()[..]);
+        for u in &spec.users {
+            let uv = hivex_binary(
+                &hives[2],
+                &format!("\\SAM\\Domains\\Account\\Users\\{:08X}", u.rid),
+                "V",
+            );
+            let name: Vec<u8> = u
+                .name
+                .encode_utf16()
+                .flat_map(|c| c.to_le_bytes())
+                .collect();
+            assert!(uv.windows(name.len()).any(|w| w == &name[..]), "{}", u.name);
+            let uf = hivex_binary(
+                &hives[2],
+                &format!("\\SAM\\Domains\\Account\\Users\\{:08X}", u.rid),
+                "F",
+            );
+            assert_eq!(uf[0x30..0x34], u.rid.to_le_bytes());
+        }
     }
+}
+
+/// A REG_BINARY value as hivexregedit exports it.
+fn hivex_binary(hive: &Path, key: &str, value: &str) -> Vec<u8> {
+    let out = run(Command::new("hivexregedit")
+        .args(["--export", "--prefix", "X"])
+        .arg(hive)
+        .arg(key))
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout)
+        .replace("\\\n", "")
+        .replace("\\\r\n", "");
+    let section = format!("[X{key}]");
+    let head = text
+        .split("\n\n")
+        .find(|b| b.trim_start().starts_with(&section))
+        .unwrap_or_default()
+        .to_string();
+    let marker = format!("\"{value}\"=hex(3):");
+    let line = head
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&marker).map(str::to_string))
+        .unwrap_or_else(|| panic!("{value} not in {key}:\n{head}"));
+    line.split(',')
+        .map(|b| u8::from_str_radix(b.trim(), 16).unwrap())
+        .collect()
 }
 
 #[test]

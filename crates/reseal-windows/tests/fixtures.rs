@@ -814,3 +814,27 @@ fn real_dirty_hives_with_logs() {
         assert_eq!(w.machine_sid.as_deref(), Some(spec.machine_sid.as_str()));
     }
 }
+
+/// Windows-made volumes without a Windows install (corpus): no install, each volume skipped
+/// with a reason, no error.
+#[test]
+fn corpus_volumes_without_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    for rel in [
+        "velociraptor/test.vhdx.xz",
+        "velociraptor/test.ntfs.dd.raw.xz",
+    ] {
+        let p = reseal_tests::corpus_file(rel, dir.path()).unwrap();
+        let mut img = Image::open(&p, Access::ReadOnly).unwrap();
+        let s = scan(&mut img).unwrap();
+        assert!(s.installs.is_empty(), "{rel}");
+        assert!(!s.skipped.is_empty(), "{rel}");
+        assert!(
+            s.skipped
+                .iter()
+                .any(|k| k.reason.contains("without Windows")),
+            "{rel}: {:?}",
+            s.skipped
+        );
+    }
+}

@@ -24,6 +24,27 @@ use std::process::Command;
 
 const MIB: u64 = 1 << 20;
 
+/// GPT partition GUID given to the Windows partition (so `MountedDevices` names it).
+pub const WINDOWS_PART_GUID: &str = "4F7C9C2A-8B3E-4D1A-9E55-0123456789AB";
+/// MBR disk signature of the `dos` fixtures (so `MountedDevices` names it).
+pub const MBR_DISK_ID: u32 = 0x5E5E_A1ED;
+
+/// A GUID string in the Windows binary layout (first three fields little-endian).
+pub fn guid_bytes(s: &str) -> Result<[u8; 16]> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        bail!("GUID {s:?} is not 32 hex digits");
+    }
+    let mut b = [0u8; 16];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+    }
+    b[0..4].reverse();
+    b[4..6].reverse();
+    b[6..8].reverse();
+    Ok(b)
+}
+
 /// A local account of the fixture.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -540,14 +561,14 @@ impl WindowsSpec {
             self.control_set(&mut h, 1, "STALE-CS001", "stale-cs001")?;
         }
         self.control_set(&mut h, cur, name, &self.dns_hostname)?;
-        // MountedDevices: GPT form "DMIO:ID:" + a partition GUID (placeholder: the fixture
-        // does not fix sfdisk's GUIDs), MBR form disk signature + byte offset.
+        // MountedDevices: GPT form "DMIO:ID:" + the partition GUID (fixed with `sfdisk
+        // --part-uuid` after the disk is built), MBR form disk signature + byte offset.
         let md = if self.label == "gpt" {
             let mut v = b"DMIO:ID:".to_vec();
-            v.extend_from_slice(&pseudo_random(7, 16));
+            v.extend_from_slice(&guid_bytes(WINDOWS_PART_GUID)?);
             v
         } else {
-            let mut v = pseudo_random(8, 4);
+            let mut v = MBR_DISK_ID.to_le_bytes().to_vec();
             v.extend_from_slice(&MIB.to_le_bytes());
             v
         };
@@ -942,6 +963,19 @@ impl WindowsSpec {
             parts,
         }
         .build(out)?;
+        // Identify the disk the way SYSTEM\MountedDevices says.
+        let mut c = Command::new("sfdisk");
+        if self.label == "gpt" {
+            c.arg("--part-uuid")
+                .arg(out)
+                .arg(self.windows_partition().to_string())
+                .arg(WINDOWS_PART_GUID);
+        } else {
+            c.arg("--disk-id")
+                .arg(out)
+                .arg(format!("{MBR_DISK_ID:#010x}"));
+        }
+        run(&mut c)?;
         Ok(())
     }
 

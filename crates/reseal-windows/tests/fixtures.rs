@@ -392,6 +392,24 @@ fn gpt_fixture_facts_and_independent_tools() {
         .collect();
     assert!(String::from_utf16_lossy(&xml).contains(&format!("<UserId>{alice}</UserId>")));
     check_hives_with_oracles(m.path(), &spec);
+    // SYSTEM\MountedDevices names the Windows partition by its GPT GUID.
+    let md = hivex_binary(
+        &m.path().join("Windows/System32/config/SYSTEM"),
+        "\\MountedDevices",
+        "\\\\DosDevices\\\\C:",
+    );
+    let img = Image::open(&raw, Access::ReadOnly).unwrap();
+    let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+    let guid = t.get(spec.windows_partition()).unwrap().guid.unwrap();
+    assert_eq!(
+        guid.to_string().to_uppercase(),
+        reseal_tests::windows::WINDOWS_PART_GUID
+    );
+    assert_eq!(&md[..8], b"DMIO:ID:");
+    assert_eq!(
+        md[8..],
+        reseal_tests::windows::guid_bytes(&guid.to_string()).unwrap()
+    );
     m.unmount().unwrap();
 }
 
@@ -410,6 +428,15 @@ fn mbr_with_control_set_002_domain_and_bare_volume() {
         let raw = build(&spec, dir.path(), name);
         let w = install_of(&raw);
         assert_facts(&spec, &w);
+        if spec.label == "dos" {
+            let img = Image::open(&raw, Access::ReadOnly).unwrap();
+            let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+            assert!(
+                matches!(t.scheme, reseal_disk::partition::Scheme::Mbr { signature } if signature == reseal_tests::windows::MBR_DISK_ID),
+                "{:?}",
+                t.scheme
+            );
+        }
     }
 }
 

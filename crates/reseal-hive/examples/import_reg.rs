@@ -13,7 +13,8 @@ fn main() {
     let t = std::time::Instant::now();
     let mut h = Hive::from_bytes(std::fs::read(hive).expect("read hive")).expect("open");
     h.make_writable().expect("writable");
-    let st = reseal_hive::reg::import(&mut h, &std::fs::read(reg).expect("read .reg"), prefix).expect("import");
+    let st = reseal_hive::reg::import(&mut h, &std::fs::read(reg).expect("read .reg"), prefix)
+        .expect("import");
     h.commit().expect("commit");
     std::fs::write(out, h.as_bytes()).expect("write");
     eprintln!("{st:?} in {:?}", t.elapsed());

@@ -4,8 +4,9 @@
 //! key (depth first, stored order), `@=` for the default value, `"string"` for REG_SZ data
 //! that round-trips exactly (UTF-16, one terminating NUL, no control characters),
 //! `dword:` for 4-byte REG_DWORD, `hex:` for REG_BINARY and `hex(N):` for every other
-//! type (N in lower-case hex), hex lines wrapped like regedit at 80 columns with a
-//! trailing `\` and a two-space indent. [`export_utf16`] adds the UTF-16LE BOM encoding
+//! type (N in lower-case hex), hex lines wrapped like regedit (break after the comma that
+//! brings a line to 77 characters or more, trailing `\`, two-space indent: 25 bytes per
+//! continuation line). [`export_utf16`] adds the UTF-16LE BOM encoding
 //! regedit writes.
 
 use crate::error::{HiveError, Result};
@@ -58,21 +59,22 @@ pub fn format_value(name: &str, data_type: u32, data: &[u8], out: &mut String) {
     } else {
         out.push_str(&format!("hex({data_type:x}):"));
     }
+    // regedit's rule: after each "xx," the line is broken (backslash, CRLF, two spaces) once it
+    // holds 77 characters or more, so continuation lines carry 25 bytes.
     let mut line_len = out[start..].chars().count();
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in data.iter().enumerate() {
-        let last = i + 1 == data.len();
-        let tok = if last { 2 } else { 3 };
-        if line_len + tok > 79 {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+        if i + 1 == data.len() {
+            break;
+        }
+        out.push(',');
+        line_len += 3;
+        if line_len >= 77 {
             out.push_str("\\\r\n  ");
             line_len = 2;
         }
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
-        if !last {
-            out.push(',');
-        }
-        line_len += tok;
     }
     out.push_str("\r\n");
 }

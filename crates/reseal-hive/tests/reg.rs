@@ -13,6 +13,9 @@ fn value_lines_wrap_like_regedit() {
     for l in &lines[..lines.len() - 1] {
         assert!(l.len() <= 80 && l.ends_with(",\\"), "{l:?}");
     }
+    // regedit: first line `"Data"=hex:` + 22 bytes (77 chars) + `\`, then 25 bytes per line
+    assert_eq!(lines[0].len(), 78, "{:?}", lines[0]);
+    assert_eq!(lines[1], format!("  {}\\", "ab,".repeat(25)));
     for l in &lines[1..] {
         assert!(l.starts_with("  ") && !l.starts_with("   "), "{l:?}");
     }

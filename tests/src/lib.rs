@@ -158,12 +158,25 @@ impl NtfsMount {
     }
 
     fn do_unmount(&mut self) -> Result<()> {
-        if self.mounted {
-            self.mounted = false;
-            // ntfs-3g writes back asynchronously; `umount` waits for the FUSE daemon to finish.
-            run(Command::new("umount").arg(self.dir.path()))?;
+        if !self.mounted {
+            return Ok(());
         }
-        Ok(())
+        // ntfs-3g writes back asynchronously; `umount` waits for the FUSE daemon to finish, but
+        // right after heavy writes it can report the target busy for a moment: retry.
+        let mut last = None;
+        for attempt in 0..20 {
+            match run(Command::new("umount").arg(self.dir.path())) {
+                Ok(_) => {
+                    self.mounted = false;
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(std::time::Duration::from_millis(100 * (attempt + 1)));
+                }
+            }
+        }
+        Err(last.expect("invariant: at least one attempt failed"))
     }
 }
 

@@ -63,7 +63,7 @@ fn fs_json(info: &FsInfo) -> Value {
 }
 
 /// Gather everything as JSON (the text form is printed from the same value).
-pub fn gather(image: &Path) -> Result<Value> {
+pub fn gather(image: &Path) -> Result<(Value, Option<reseal_windows::Scan>)> {
     let mut img = Image::open(image, Access::ReadOnly)
         .with_context(|| format!("opening {}", image.display()))?;
     let info = img.info();
@@ -136,11 +136,17 @@ pub fn gather(image: &Path) -> Result<Value> {
     t["sector_size"] = json!(table.sector_size);
     t["warnings"] = json!(table.warnings);
     t["partitions"] = Value::Array(parts);
-    let windows = match reseal_windows::scan(&mut img) {
-        Ok(scan) => serde_json::to_value(&scan)?,
-        Err(e) => json!({ "error": e.to_string() }),
+    let (scan, windows) = match reseal_windows::scan(&mut img) {
+        Ok(scan) => {
+            let v = serde_json::to_value(&scan)?;
+            (Some(scan), v)
+        }
+        Err(e) => (None, json!({ "error": e.to_string() })),
     };
-    Ok(json!({ "container": container, "partition_table": t, "windows": windows }))
+    Ok((
+        json!({ "container": container, "partition_table": t, "windows": windows }),
+        scan,
+    ))
 }
 
 fn human(n: u64) -> String {
@@ -255,116 +261,31 @@ pub fn print_text(v: &Value) {
     }
 }
 
-fn print_windows(w: &Value) {
-    if let Some(e) = w.get("error") {
-        println!("Windows\n  error         {}", s(e));
-        return;
-    }
-    let installs = w["installs"].as_array().cloned().unwrap_or_default();
-    if installs.is_empty() {
-        println!("Windows\n  (no Windows install found)");
-    }
-    for i in &installs {
-        println!("Windows on partition {}", s(&i["partition"]));
-        let p = &i["product"];
-        println!(
-            "  product       {} ({}) build {}{}{}",
-            s(&p["product_name"]),
-            s(&p["edition_id"]),
-            s(&p["build"]),
-            p["ubr"]
-                .as_u64()
-                .map(|u| format!(".{u}"))
-                .unwrap_or_default(),
-            p["display_version"]
-                .as_str()
-                .map(|d| format!(" {d}"))
-                .unwrap_or_default()
-        );
-        match i["current_control_set"].as_u64() {
-            Some(n) => println!("  control set   ControlSet{n:03}"),
-            None => println!("  control set   -"),
+fn print_windows(scan: &Option<reseal_windows::Scan>, w: &Value) {
+    match scan {
+        Some(scan) => {
+            if scan.installs.is_empty() {
+                println!("Windows\n  (no Windows install found)");
+            }
+            for i in &scan.installs {
+                print!("{}", i.to_text());
+            }
+            for sk in &scan.skipped {
+                println!("  (partition {}: {})", sk.partition, sk.reason);
+            }
         }
-        let c = &i["computer"];
-        println!("  computer name {}", s(&c["netbios"]));
-        println!("  DNS host name {}", s(&c["dns_hostname"]));
-        println!("  LSA name      {}", s(&c["lsa_account_domain"]));
-        println!("  machine SID   {}", s(&i["machine_sid"]));
-        if i["sam_machine_sid"] != i["lsa_machine_sid"] {
-            println!("    SAM         {}", s(&i["sam_machine_sid"]));
-            println!("    SECURITY    {}", s(&i["lsa_machine_sid"]));
-        }
-        let d = &i["domain"];
-        if d["joined"] == true {
-            println!(
-                "  domain        {} ({})",
-                s(&d["name"]),
-                s(&d["domain_sid"])
-            );
-        } else {
-            println!("  workgroup     {}", s(&d["name"]));
-        }
-        for h in i["hives"].as_array().into_iter().flatten() {
-            println!("  hive          {:<9} {}", s(&h["name"]), s(&h["state"]));
-        }
-        for u in i["users"].as_array().into_iter().flatten() {
-            println!(
-                "  user          {:<20} RID {:<6} {}{}",
-                s(&u["name"]),
-                s(&u["rid"]),
-                s(&u["sid"]),
-                if u["disabled"] == true {
-                    " (disabled)"
-                } else {
-                    ""
-                }
-            );
-        }
-        for pr in i["profiles"].as_array().into_iter().flatten() {
-            println!(
-                "  profile       {} {} NTUSER.DAT:{} UsrClass.dat:{}",
-                s(&pr["sid"]),
-                s(&pr["folder"]),
-                if pr["ntuser_dat"] == true {
-                    "yes"
-                } else {
-                    "no"
-                },
-                if pr["usrclass_dat"] == true {
-                    "yes"
-                } else {
-                    "no"
-                }
-            );
-        }
-        for f in i["findings"].as_array().into_iter().flatten() {
-            println!(
-                "  {:<13} {}",
-                format!("{}:", s(&f["severity"])),
-                s(&f["message"])
-            );
-        }
-        for e in i["errors"].as_array().into_iter().flatten() {
-            println!("  error         {}", s(e));
-        }
-    }
-    for sk in w["skipped"].as_array().into_iter().flatten() {
-        println!(
-            "  (partition {}: {})",
-            s(&sk["partition"]),
-            s(&sk["reason"])
-        );
+        None => println!("Windows\n  error: {}", s(&w["error"])),
     }
 }
 
 /// `reseal inspect`.
 pub fn run(image: &Path, json_out: bool) -> Result<()> {
-    let v = gather(image)?;
+    let (v, scan) = gather(image)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_text(&v);
-        print_windows(&v["windows"]);
+        print_windows(&scan, &v["windows"]);
     }
     Ok(())
 }

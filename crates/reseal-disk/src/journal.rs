@@ -648,7 +648,7 @@ fn parse_undo(path: &Path) -> Result<UndoFile> {
 }
 
 /// Write the original bytes of `u` back into `image` and restore its length (idempotent).
-fn restore(image: &Path, u: &UndoFile) -> Result<()> {
+fn restore(image: &Path, u: &UndoFile, faults: &mut Faults) -> Result<()> {
     let mut dev = HostFile::open(image, true)?;
     let f = File::open(&u.path).map_err(|e| Error::io(&u.path, e))?;
     for r in &u.records {
@@ -658,15 +658,19 @@ fn restore(image: &Path, u: &UndoFile) -> Result<()> {
             let n = (r.stored - pos).min(CHUNK) as usize;
             f.read_exact_at(&mut buf[..n], r.data_at + pos)
                 .map_err(|e| Error::io(&u.path, e))?;
+            faults.step()?;
             dev.write_at(r.offset + pos, &buf[..n])?;
             pos += n as u64;
         }
     }
+    faults.step()?;
     dev.set_len(u.old_len)?;
+    faults.step()?;
     dev.flush()
 }
 
-fn remove_undo(path: &Path) -> Result<()> {
+fn remove_undo(path: &Path, faults: &mut Faults) -> Result<()> {
+    faults.step()?;
     fs::remove_file(path).map_err(|e| Error::io(path, e))?;
     sync_dir(path)
 }
@@ -702,6 +706,19 @@ pub fn pending(image: &Path) -> Result<Option<PathBuf>> {
 /// # Errors
 /// I/O errors; a corrupt undo file (reported, never silently dropped).
 pub fn recover(image: &Path) -> Result<RecoverReport> {
+    recover_with_faults(image, None)
+}
+
+/// [`recover`], failing (as a crash would) before durable step number `fail_after`. For tests
+/// that crash the recovery itself and check that re-running it still ends all-old.
+///
+/// # Errors
+/// As [`recover`], plus the injected fault.
+pub fn recover_with_faults(image: &Path, fail_after: Option<usize>) -> Result<RecoverReport> {
+    let mut faults = Faults {
+        fail_after,
+        done: 0,
+    };
     let mut rep = RecoverReport::default();
     let dir = journal_dir(image);
     if let Ok(rd) = fs::read_dir(&dir) {
@@ -718,25 +735,18 @@ pub fn recover(image: &Path) -> Result<RecoverReport> {
         match u.state {
             UndoState::Complete => break,
             UndoState::InProgress => {
-                restore(image, &u)?;
-                set_state(
-                    &p,
-                    UndoState::RolledBack,
-                    &mut Faults {
-                        fail_after: None,
-                        done: 0,
-                    },
-                )?;
-                remove_undo(&p)?;
+                restore(image, &u, &mut faults)?;
+                set_state(&p, UndoState::RolledBack, &mut faults)?;
+                remove_undo(&p, &mut faults)?;
                 rep.rolled_back.push(p);
             }
             UndoState::RolledBack => {
-                remove_undo(&p)?;
+                remove_undo(&p, &mut faults)?;
                 rep.rolled_back.push(p);
             }
             UndoState::Reverting => {
-                restore(image, &u)?;
-                remove_undo(&p)?;
+                restore(image, &u, &mut faults)?;
+                remove_undo(&p, &mut faults)?;
                 rep.reverted.push(p);
             }
         }
@@ -792,8 +802,12 @@ pub fn undo(image: &Path) -> Result<PathBuf> {
             done: 0,
         },
     )?;
-    restore(image, &u)?;
-    remove_undo(&p)?;
+    let mut none = Faults {
+        fail_after: None,
+        done: 0,
+    };
+    restore(image, &u, &mut none)?;
+    remove_undo(&p, &mut none)?;
     Ok(p)
 }
 

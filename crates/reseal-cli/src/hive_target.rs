@@ -33,6 +33,9 @@ pub enum Target {
     },
 }
 
+/// Transaction logs beside a hive.
+const LOG_EXTS: &[&str] = &[".LOG1", ".LOG2", ".LOG"];
+
 const WELL_KNOWN: &[&str] = &[
     "SYSTEM",
     "SOFTWARE",
@@ -163,6 +166,33 @@ impl Target {
                     path.display(),
                     path.display()
                 );
+                // The committed hive's sequence numbers are above every log entry, and the logs
+                // are invalidated as well (their base block zeroed: a log without a valid base
+                // block is never replayed), so nothing stale can be replayed over the edit. The
+                // hive goes first: a crash in between leaves a clean hive and harmless old logs.
+                for ext in LOG_EXTS {
+                    let mut s = path.as_os_str().to_owned();
+                    s.push(ext);
+                    let log = PathBuf::from(s);
+                    if !log.is_file() {
+                        continue;
+                    }
+                    let file = HostFile::open(&log, true)?;
+                    let n = file.len().min(512) as usize;
+                    let mut head = vec![0u8; n];
+                    file.read_at(0, &mut head)?;
+                    if head.iter().all(|&b| b == 0) {
+                        continue;
+                    }
+                    let mut j = Journal::new(file);
+                    j.write_at(0, &vec![0u8; n])?;
+                    j.commit(&next_undo_path(&log)?)?;
+                    eprintln!(
+                        "invalidated {} (undo with `reseal undo {}`)",
+                        log.display(),
+                        log.display()
+                    );
+                }
                 Ok(())
             }
             Target::InImage {

@@ -215,6 +215,12 @@ fn open_write(t: &Target) -> Result<Hive> {
             t.describe()
         );
     }
+    if hive.has_pending_transactions() {
+        eprintln!(
+            "warning: {} has the KTM-transaction flag set in its base block (a transaction may be pending)",
+            t.describe()
+        );
+    }
     hive.make_writable()?;
     Ok(hive)
 }

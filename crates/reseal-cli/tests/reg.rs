@@ -200,3 +200,29 @@ fn export_import_round_trip_through_hivex() {
         "re-export differs"
     );
 }
+
+#[test]
+fn an_edit_invalidates_the_logs_beside_the_hive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hive = tmp.path().join("NTUSER.DAT");
+    std::fs::write(&hive, corpus_bytes("plaso/regf/NTUSER.DAT").unwrap()).unwrap();
+    let log = tmp.path().join("NTUSER.DAT.LOG");
+    std::fs::write(&log, corpus_bytes("winreg-kb/NTUSER.DAT.LOG").unwrap()).unwrap();
+    assert!(std::fs::metadata(&log).unwrap().len() > 0);
+    ok(reseal(
+        &["reg", "set", "{}", r"Software\Reseal", "X", "y"],
+        &hive,
+    ));
+    let head = std::fs::read(&log).unwrap();
+    assert!(
+        head[..512].iter().all(|&b| b == 0),
+        "the stale log was left valid"
+    );
+    let out = hivexsh(&hive, "cd \\Software\\Reseal\nlsval\n");
+    assert!(out.contains("\"X\"=\"y\""), "{out}");
+    // Undo of the log emptying, then of the edit.
+    ok(reseal(&["undo", "{}"], &log));
+    assert!(std::fs::read(&log).unwrap() == corpus_bytes("winreg-kb/NTUSER.DAT.LOG").unwrap());
+    ok(reseal(&["undo", "{}"], &hive));
+    assert!(std::fs::read(&hive).unwrap() == corpus_bytes("plaso/regf/NTUSER.DAT").unwrap());
+}

@@ -364,7 +364,6 @@ impl<D: Device> Vhdx<D> {
         let mut raw = vec![0u8; (n * 8) as usize];
         inner.read_at(bat_offset, &mut raw)?;
         let bat: Vec<u64> = raw.chunks_exact(8).map(|c| le64(c, 0)).collect();
-        let mut all_present = true;
         for k in 0..data_blocks {
             let i = payload_bat_index(k, cr);
             let e = bat[i as usize];
@@ -382,7 +381,6 @@ impl<D: Device> Vhdx<D> {
                     }
                 }
                 PAYLOAD_PARTIALLY_PRESENT if meta.has_parent => {
-                    all_present = false;
                     let bi = (k / cr) * (cr + 1) + cr;
                     let be = bat[bi as usize];
                     let boff = (be >> 20) << 20;
@@ -404,7 +402,7 @@ impl<D: Device> Vhdx<D> {
                         "PARTIALLY_PRESENT block in a disk without parent",
                     ))
                 }
-                0..=3 => all_present = false,
+                0..=3 => {}
                 s => {
                     return Err(Error::corrupt(
                         format!("VHDX BAT entry {i}"),
@@ -425,7 +423,9 @@ impl<D: Device> Vhdx<D> {
             header,
             current_slot,
             session_started: false,
-            fixed: meta.leave_allocated && all_present && !meta.has_parent,
+            // The type is the LeaveBlocksAllocated flag, as libvhdi reports it: qemu-img's
+            // `subformat=fixed` sets it but still leaves all-zero blocks in the ZERO state.
+            fixed: meta.leave_allocated && !meta.has_parent,
             warnings,
             parent_locator: meta.parent_locator,
             parent: None,
@@ -504,7 +504,8 @@ impl<D: Device> Vhdx<D> {
     pub fn block_size(&self) -> u64 {
         self.block_size
     }
-    /// True for a fixed disk: LeaveBlocksAllocated set and every payload block present.
+    /// True for a fixed disk: LeaveBlocksAllocated set (blocks in the ZERO state may remain, as
+    /// qemu-img leaves them), no parent.
     pub fn is_fixed(&self) -> bool {
         self.fixed
     }

@@ -147,6 +147,18 @@ fn fuzz(args: &[String]) -> Result<()> {
     {
         bail!("cargo-fuzz is not installed: run `cargo install cargo-fuzz`");
     }
+    // Seeds come from the shared corpus (fuzz/seeds is git-ignored).
+    let seeds_script = fuzz_dir.join("make-seeds.sh");
+    if seeds_script.is_file() {
+        let st = Command::new("sh")
+            .arg(&seeds_script)
+            .env("RESEAL_CORPUS", corpus_dir())
+            .status()
+            .context("running fuzz/make-seeds.sh")?;
+        if !st.success() {
+            bail!("fuzz/make-seeds.sh failed");
+        }
+    }
     if targets.is_empty() {
         let out = Command::new("cargo")
             .args(["fuzz", "list"])

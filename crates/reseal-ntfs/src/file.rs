@@ -102,19 +102,17 @@ impl<D: Device> Volume<D> {
         if let Some(n) = self.exact_in_dir(dir, name)? {
             return Ok(Some(n));
         }
-        let (_, ents) = self.read_index(dir, &i30())?;
-        let mut ci = None;
-        for e in &ents {
-            if let Some((n, _)) = fn_name(key_of(e)) {
-                if n == name {
-                    return Ok(Some(le64(e, 0) & 0xFFFF_FFFF_FFFF));
-                }
-                if ci.is_none() && self.upcase.eq_ic(&n, name) {
-                    ci = Some(le64(e, 0) & 0xFFFF_FFFF_FFFF);
-                }
-            }
-        }
-        Ok(ci)
+        // Case-insensitive: equal-ignoring-case names are adjacent in collation order, so a
+        // descent comparing upper-cased names only finds one of them.
+        let key = build_file_name(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
+        let up = self.upcase.clone();
+        let cmp = move |a: &[u8], b: &[u8]| match (fn_name(a), fn_name(b)) {
+            (Some((x, _)), Some((y, _))) => up.collate_ic(&x, &y),
+            (x, y) => x.is_some().cmp(&y.is_some()),
+        };
+        Ok(self
+            .index_find(dir, &i30(), &key, &cmp)?
+            .map(|e| le64(&e, 0) & 0xFFFF_FFFF_FFFF))
     }
 
     /// Resolve a path (`/` or `\` separated, from the root) to an MFT record number.

@@ -803,6 +803,12 @@ impl<D: Device> Volume<D> {
             self.write_node(rec, name, &info, &leaf)?;
             return Ok(true);
         }
+        if is_leaf
+            && leaf.vcn.is_some()
+            && self.split_leaf(rec, name, &info, &leaf, path.last(), entry, &key, cmp)?
+        {
+            return Ok(true);
+        }
         let (_, mut all) = self.read_index(rec, name)?;
         let at = all.partition_point(|x| cmp(key_at(x, 0), &key) == std::cmp::Ordering::Less);
         all.insert(at, entry.to_vec());
@@ -914,5 +920,190 @@ impl<D: Device> Volume<D> {
             self.write_node(rec, name, &info, &node)?;
         }
         Ok(true)
+    }
+}
+
+impl<D: Device> Volume<D> {
+    /// Split a full leaf block around its median: the lower half goes to a new block, the
+    /// median moves up into the parent (pointing at the new block), the upper half stays in
+    /// the old block (so the parent's existing pointer stays right). Returns false, having
+    /// written nothing, when the parent has no room (the caller then lays the index out again).
+    #[allow(clippy::too_many_arguments)]
+    fn split_leaf(
+        &mut self,
+        rec: u64,
+        name: &[u16],
+        info: &RootInfo,
+        leaf: &Node,
+        parent: Option<&Node>,
+        entry: &[u8],
+        key: &[u8],
+        cmp: KeyCmp<'_>,
+    ) -> Result<bool> {
+        let (Some(parent), Some(leaf_vcn)) = (parent, leaf.vcn) else {
+            return Ok(false);
+        };
+        let bs = info.block_size as usize;
+        // Entries of the leaf plus the new one, in order.
+        let mut ents: Vec<Vec<u8>> = Vec::new();
+        for &(p, len, flags, _) in &node_entries(&leaf.buf, leaf.hdr, rec)? {
+            if flags & ENTRY_END == 0 {
+                ents.push(leaf.buf[p..p + len].to_vec());
+            }
+        }
+        let at = ents.partition_point(|x| cmp(key_at(x, 0), key) == std::cmp::Ordering::Less);
+        ents.insert(at, entry.to_vec());
+        if ents.len() < 3 {
+            return Ok(false);
+        }
+        let total: usize = ents.iter().map(Vec::len).sum();
+        let mut acc = 0;
+        let mut m = 0;
+        while m < ents.len() - 2 && acc + ents[m].len() < total / 2 {
+            acc += ents[m].len();
+            m += 1;
+        }
+        let m = m.max(1);
+        let median = ents[m].clone();
+        // Parent position: the entry whose child is this leaf.
+        let pents = node_entries(&parent.buf, parent.hdr, rec)?;
+        let Some(&(ppos, _, _, _)) = pents.iter().find(|e| e.3 == Some(leaf_vcn)) else {
+            return Ok(false);
+        };
+        let pil = le32(&parent.buf, parent.hdr + 4) as usize;
+        let add = median.len() + 8;
+        let fits = match parent.vcn {
+            Some(_) => pil + add <= le32(&parent.buf, parent.hdr + 8) as usize,
+            None => self.read_record(rec)?.free() >= add + 64,
+        };
+        if !fits {
+            return Ok(false);
+        }
+        // A free block: first clear bit of $BITMAP, growing the allocation if needed.
+        let alloc = self
+            .stream(rec, INDEX_ALLOCATION, name)?
+            .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+        let nblocks = alloc.size / bs as u64;
+        let bits = match self.stream(rec, BITMAP, name)? {
+            Some(b) => {
+                let mut v = vec![0u8; b.size as usize];
+                self.read_stream(&b, 0, &mut v)?;
+                v
+            }
+            None => return Ok(false),
+        };
+        let free = (0..nblocks).find(|i| {
+            bits.get((i / 8) as usize)
+                .is_some_and(|b| b & (1 << (i % 8)) == 0)
+        });
+        let newb = match free {
+            Some(i) => i,
+            None => {
+                let grow_to = nblocks + (nblocks / 4).max(1);
+                self.set_stream_len(
+                    rec,
+                    INDEX_ALLOCATION,
+                    name,
+                    grow_to * bs as u64,
+                    Grow::default(),
+                )?;
+                let need = grow_to.div_ceil(64) * 8;
+                let bst = self
+                    .stream(rec, BITMAP, name)?
+                    .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+                if bst.size < need {
+                    self.set_stream_len(
+                        rec,
+                        BITMAP,
+                        name,
+                        need,
+                        Grow {
+                            zero: true,
+                            mft_zone: false,
+                        },
+                    )?;
+                }
+                nblocks
+            }
+        };
+        let unit = self.vcn_unit(info.block_size);
+        let per = bs as u64 / unit.min(bs as u64);
+        let new_vcn = newb * per;
+        let left: Vec<(Vec<u8>, Option<u64>)> =
+            ents[..m].iter().map(|e| (e.clone(), None)).collect();
+        let right: Vec<(Vec<u8>, Option<u64>)> =
+            ents[m + 1..].iter().map(|e| (e.clone(), None)).collect();
+        let usn_old = le16(&leaf.buf, 0x28);
+        self.write_block(rec, name, info, new_vcn, &left, None, 0)?;
+        self.write_block(rec, name, info, leaf_vcn, &right, None, usn_old)?;
+        // Mark the new block used.
+        let mut bst = self
+            .stream(rec, BITMAP, name)?
+            .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+        let mut byte = [0u8; 1];
+        self.read_stream(&bst, newb / 8, &mut byte)?;
+        byte[0] |= 1 << (newb % 8);
+        self.write_stream_data(&mut bst, newb / 8, &byte)?;
+        // Median into the parent, before the entry that points at the old leaf.
+        let mut pnode = Node {
+            vcn: parent.vcn,
+            buf: parent.buf.clone(),
+            hdr: parent.hdr,
+        };
+        let mut me = median;
+        let l = me.len() + 8;
+        me.extend_from_slice(&new_vcn.to_le_bytes());
+        put16(&mut me, 8, l as u16);
+        put16(&mut me, 12, ENTRY_SUBNODE);
+        pnode.buf.splice(ppos..ppos, me);
+        put32(&mut pnode.buf, pnode.hdr + 4, (pil + add) as u32);
+        if pnode.vcn.is_none() {
+            put32(&mut pnode.buf, pnode.hdr + 8, (pil + add) as u32);
+        } else {
+            pnode.buf.truncate(bs);
+        }
+        self.write_node(rec, name, info, &pnode)?;
+        Ok(true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_block(
+        &mut self,
+        rec: u64,
+        name: &[u16],
+        info: &RootInfo,
+        vcn: u64,
+        ents: &[(Vec<u8>, Option<u64>)],
+        end_child: Option<u64>,
+        usn: u16,
+    ) -> Result<()> {
+        let bs = info.block_size as usize;
+        let usa_count = 1 + bs / record::STRIDE;
+        let entries_off = ((0x28 + 2 * usa_count + 7) & !7) - 0x18;
+        let body = node_bytes(ents, end_child);
+        if 0x18 + entries_off + body.len() > bs {
+            return Err(Error::unsupported(
+                Some(rec),
+                "index block overflow while splitting",
+            ));
+        }
+        let mut b = vec![0u8; bs];
+        b[0..4].copy_from_slice(b"INDX");
+        put16(&mut b, 4, 0x28);
+        put16(&mut b, 6, usa_count as u16);
+        put16(&mut b, 0x28, usn);
+        put64(&mut b, 16, vcn);
+        put32(&mut b, 0x18, entries_off as u32);
+        put32(&mut b, 0x1C, (entries_off + body.len()) as u32);
+        put32(&mut b, 0x20, (bs - 0x18) as u32);
+        b[0x24] = u8::from(ents.iter().any(|e| e.1.is_some()) || end_child.is_some());
+        let s0 = 0x18 + entries_off;
+        b[s0..s0 + body.len()].copy_from_slice(&body);
+        let node = Node {
+            vcn: Some(vcn),
+            buf: b,
+            hdr: 0x18,
+        };
+        self.write_node(rec, name, info, &node)
     }
 }

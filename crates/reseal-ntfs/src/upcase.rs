@@ -23,6 +23,17 @@ impl UpCase {
     pub fn eq_ic(&self, a: &[u16], b: &[u16]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| self.up(*x) == self.up(*y))
     }
+    /// Upper-cased comparison only (names equal ignoring case compare equal).
+    pub fn collate_ic(&self, a: &[u16], b: &[u16]) -> Ordering {
+        for (x, y) in a.iter().zip(b) {
+            let (ux, uy) = (self.up(*x), self.up(*y));
+            if ux != uy {
+                return ux.cmp(&uy);
+            }
+        }
+        a.len().cmp(&b.len())
+    }
+
     /// COLLATION_FILE_NAME: upper-cased comparison, shorter first on equal prefix, then the raw
     /// code units as a tie-break (ntfs-3g full collation).
     pub fn collate(&self, a: &[u16], b: &[u16]) -> Ordering {

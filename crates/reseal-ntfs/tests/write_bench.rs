@@ -38,6 +38,9 @@ fn bench_create_files_with_descriptors() {
         let p = format!("d/file-{i:05}.txt");
         v.write_file(&p, b"small").unwrap();
         v.set_security(&p, &sd(1000 + i % 500)).unwrap();
+        if (i + 1) % 2000 == 0 {
+            eprintln!("{} files: {:?}", i + 1, t.elapsed());
+        }
     }
     let create = t.elapsed();
     let t = Instant::now();

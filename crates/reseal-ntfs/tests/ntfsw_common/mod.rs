@@ -89,25 +89,76 @@ pub fn mkvol(dir: &Path, mb: u64, cluster: u32) -> PathBuf {
     img
 }
 
-/// An ntfs-3g FUSE mount, unmounted on drop.
+/// An ntfs-3g FUSE mount (daemon kept in the foreground as our child), unmounted on drop;
+/// the drop waits for the daemon to exit so its final writes cannot race ours.
 pub struct Mount {
     pub dir: PathBuf,
+    child: Option<std::process::Child>,
 }
 
 impl Mount {
     pub fn new(img: &Path, at: &Path) -> Mount {
         std::fs::create_dir_all(at).expect("mkdir");
-        let (ok, out) = run(&format!("ntfs-3g {} {}", img.display(), at.display()));
-        assert!(ok, "ntfs-3g mount failed: {out}");
-        Mount {
+        let child = Command::new("ntfs-3g")
+            .arg("-o")
+            .arg("no_detach")
+            .arg(img)
+            .arg(at)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn ntfs-3g");
+        let mut m = Mount {
             dir: at.to_path_buf(),
+            child: Some(child),
+        };
+        for _ in 0..500 {
+            if run(&format!("mountpoint -q {}", at.display())).0 {
+                return m;
+            }
+            if let Some(c) = m.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = c.stderr.take() {
+                        use std::io::Read;
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    m.child = None;
+                    panic!(
+                        "ntfs-3g exited early ({st}) mounting {}: {err}",
+                        img.display()
+                    );
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        panic!("ntfs-3g mount of {} did not appear", img.display());
     }
 }
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = run(&format!("umount {}", self.dir.display()));
+        let mut ok = false;
+        for _ in 0..50 {
+            if run(&format!("umount {}", self.dir.display())).0 {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if !ok {
+            let _ = run(&format!("umount -l {}", self.dir.display()));
+        }
+        if let Some(mut c) = self.child.take() {
+            for _ in 0..1000 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

@@ -122,3 +122,72 @@ fn many_files_create_delete_rename() {
         std::fs::remove_file(m.dir.join("big/file0012.txt")).ok();
     }
 }
+
+/// Random insert/delete order over a large directory: leaf splits, in-place removals and
+/// relayouts interleave; ntfs-3g must list exactly the survivors and read their contents.
+#[test]
+fn random_order_large_directory() {
+    if !have("mkntfs") || !have("ntfs-3g") {
+        return;
+    }
+    let td = tempfile::tempdir().unwrap();
+    let img = mkvol(td.path(), 64, 4096);
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut expect: BTreeSet<String> = BTreeSet::new();
+    {
+        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        v.create_dir("r").unwrap();
+        for step in 0..2500 {
+            let n = format!("n{:x}-{}", rnd() % 1500, "é".repeat((step % 7) as usize));
+            if expect.contains(&n) && rnd() % 3 == 0 {
+                v.remove(&format!("r/{n}")).unwrap();
+                expect.remove(&n);
+            } else if !expect.contains(&n) {
+                v.create_file(&format!("r/{n}")).unwrap();
+                v.write_at(&format!("r/{n}"), 0, n.as_bytes()).unwrap();
+                expect.insert(n);
+            }
+        }
+        let listed: BTreeSet<String> = v
+            .read_dir("r")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(listed, expect);
+        v.flush().unwrap();
+    }
+    ntfsfix_clean(&img);
+    info_parses(&img);
+    let (ok, out) = run(&format!("ntfsls -a {} -p /r", img.display()));
+    assert!(ok, "ntfsls: {out}");
+    let listed: BTreeSet<String> = out
+        .lines()
+        .map(str::to_string)
+        .filter(|l| l != "." && l != "..")
+        .collect();
+    let extra: Vec<_> = listed.difference(&expect).collect();
+    let missing: Vec<_> = expect.difference(&listed).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "ntfsls: extra {extra:?} missing {missing:?}"
+    );
+    let m = Mount::new(&img, &td.path().join("m"));
+    let got: BTreeSet<String> = std::fs::read_dir(m.dir.join("r"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(got, expect);
+    for n in &expect {
+        assert_eq!(
+            std::fs::read(m.dir.join("r").join(n)).unwrap(),
+            n.as_bytes()
+        );
+    }
+}

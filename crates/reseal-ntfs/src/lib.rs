@@ -8,6 +8,27 @@
 //!    [`Volume::security_descriptor`], [`Volume::set_security`],
 //!    [`Volume::rewrite_descriptors`]...
 //! 3. Each call is all-or-nothing at the device level (see [`volume`]).
+//!
+//! # Behaviour of the write engine
+//! - Lookups match a path component exactly first, then case-insensitively through `$UpCase`.
+//!   New names are stored once, in the POSIX namespace (as ntfs-3g does), so case variants
+//!   created with [`Volume::create_file`] are distinct files.
+//! - New records come from `$MFT:$BITMAP` from record 64 upwards (as ntfs-3g); the MFT grows
+//!   by 64 records in the MFT zone when full. Clusters come from `$Bitmap` outside the MFT zone,
+//!   one contiguous extent near the existing data when possible.
+//! - `$I30` and view indexes: lookups, inserts and removals work in place on the B-tree (leaf
+//!   splits push the median up); when a change does not fit locally the whole index is laid out
+//!   again from its sorted entries.
+//! - `$FILE_NAME` size copies (record and parent index entry) follow `$DATA` size changes.
+//!   `$STANDARD_INFORMATION` times are set on creation only.
+//! - After the first successful change `$LogFile` is filled with 0xFF (as ntfs-3g does on a
+//!   clean mount) so Windows re-initializes it instead of replaying stale records. The volume
+//!   dirty flag is never set. Refusing dirty/hibernated volumes is [`state`]'s job, before
+//!   opening a [`Volume`].
+//! - Not supported (a clear [`Error::Unsupported`] before anything is written): creating an
+//!   attribute list or extension record, resizing or allocating in attributes spread over an
+//!   attribute list, writing compressed or encrypted data (compressed data is read), hard
+//!   links in several directories, descriptor rewrites that change length.
 #![deny(missing_docs)]
 
 pub mod browse;

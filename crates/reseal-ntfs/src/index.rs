@@ -377,6 +377,14 @@ impl<D: Device> Volume<D> {
             let mut bst = self
                 .stream(rec, BITMAP, name)?
                 .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+            if bst.size > 1 << 24 {
+                return Err(Error::corrupt(
+                    "$BITMAP",
+                    Some(rec),
+                    0,
+                    "index bitmap larger than 16 MiB",
+                ));
+            }
             let mut bits = vec![0u8; bst.size as usize];
             for i in 0..nblocks {
                 bits[(i / 8) as usize] |= 1 << (i % 8);
@@ -986,6 +994,14 @@ impl<D: Device> Volume<D> {
         let nblocks = alloc.size / bs as u64;
         let bits = match self.stream(rec, BITMAP, name)? {
             Some(b) => {
+                if b.size > 1 << 24 {
+                    return Err(Error::corrupt(
+                        "$BITMAP",
+                        Some(rec),
+                        0,
+                        "index bitmap larger than 16 MiB",
+                    ));
+                }
                 let mut v = vec![0u8; b.size as usize];
                 self.read_stream(&b, 0, &mut v)?;
                 v

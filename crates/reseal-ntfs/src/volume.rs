@@ -2,7 +2,7 @@
 //! `$MFTMirr`, attribute streams (read, overwrite, resize), and the per-operation staging overlay.
 //!
 //! # Atomicity
-//! Every public mutating operation runs inside [`Volume::tx`]: all its writes go to an in-memory
+//! Every public mutating operation runs inside `Volume::tx`: all its writes go to an in-memory
 //! overlay of 512-byte blocks that later reads see; only when the whole operation succeeded is
 //! the overlay written to the device (in ascending offset order). A failed operation discards the
 //! overlay, so no half-modified structure ever reaches the device. Durability, dry runs and undo

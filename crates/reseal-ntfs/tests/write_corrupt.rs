@@ -70,7 +70,11 @@ fn mutated_metadata_never_panics() {
         seed
     };
     let mut errors = 0;
-    for _ in 0..400 {
+    let iterations: usize = std::env::var("RESEAL_MUTATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    for _ in 0..iterations {
         let mut b = base.clone();
         for _ in 0..1 + next() % 6 {
             let pos = mft + (next() % (80 * 1024)) as usize;

@@ -318,3 +318,101 @@ fn canonical_layout_matches_windows_written_descriptors() {
     );
     assert_eq!(same, cells.len());
 }
+
+/// Find every NTFS boot sector at a 512-byte boundary of a disk image in its first 64 MiB (where
+/// partitions of the corpus disks start) and return the volume byte ranges.
+fn ntfs_volumes(disk: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let limit = disk.len().min(64 << 20);
+    let mut off = 0;
+    while off + 512 <= limit {
+        let b = &disk[off..off + 512];
+        if &b[3..11] == b"NTFS    " && b[510] == 0x55 && b[511] == 0xAA {
+            let bps = u16::from_le_bytes([b[11], b[12]]) as usize;
+            let sectors = u64::from_le_bytes(b[0x28..0x30].try_into().unwrap()) as usize;
+            let len = (sectors + 1).saturating_mul(bps).min(disk.len() - off);
+            out.push(off..off + len);
+            off += len.max(512);
+            continue;
+        }
+        off += 512;
+    }
+    out
+}
+
+/// The remaining corpus NTFS volumes, whatever holds them: bare volumes, an MBR disk, and the
+/// volumes inside VHD, VHDX and qcow2 containers (turned into raw disks by `qemu-img`). The
+/// Windows-made ones must also be in Windows' canonical layout.
+#[test]
+fn every_other_corpus_ntfs_volume_sds_round_trip() {
+    let Some(dir) = corpus_dir() else { return };
+    if !require_or_skip("ntfscat") || !require_or_skip("qemu-img") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // (corpus path, made by Windows, container format for qemu-img or "" for raw bytes)
+    let items = [
+        ("dfir_ntfs/ntfs_index.raw.gz", true, ""),
+        ("dfir_ntfs/ntfs3.raw.gz", false, ""),
+        ("dfir_ntfs/ntfs3_attrlist.raw.gz", false, ""),
+        ("ntfs-rs/testfs1", false, ""),
+        ("dissect.hypervisor/dynamic.vhd.gz", true, "vpc"),
+        ("dissect.hypervisor/fixed.vhdx.gz", true, "vhdx"),
+        ("velociraptor/test.vhdx.xz", true, "vhdx"),
+        ("plaso/vsstest.qcow2", true, "qcow2"),
+        ("dfvfs/windows_volume.qcow2", false, "qcow2"),
+    ];
+    let mut total = 0;
+    for (rel, windows, fmt) in items {
+        let bytes = if fmt.is_empty() {
+            decompress(&dir.join(rel))
+        } else {
+            let src = tmp.path().join("container");
+            std::fs::write(&src, decompress(&dir.join(rel))).unwrap();
+            let raw = tmp.path().join("disk.raw");
+            let st = std::process::Command::new("qemu-img")
+                .args(["convert", "-f", fmt, "-O", "raw"])
+                .arg(&src)
+                .arg(&raw)
+                .status()
+                .expect("run qemu-img");
+            assert!(st.success(), "qemu-img convert {rel}");
+            std::fs::read(&raw).unwrap()
+        };
+        let vols = ntfs_volumes(&bytes);
+        assert!(!vols.is_empty(), "{rel}: no NTFS volume found");
+        for (n, v) in vols.iter().enumerate() {
+            let img = tmp.path().join("vol");
+            std::fs::write(&img, &bytes[v.clone()]).unwrap();
+            let out = std::process::Command::new("ntfscat")
+                .args(["-f", "-a", "0x80", "-n", "$SDS"])
+                .arg(&img)
+                .arg("$Secure")
+                .output()
+                .expect("run ntfscat");
+            assert!(
+                out.status.success(),
+                "ntfscat {rel} volume {n}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let entries = sds_entries(&out.stdout);
+            assert!(!entries.is_empty(), "{rel} volume {n}: no $SDS entries");
+            for (off, id, sd) in &entries {
+                check_descriptor(sd, &format!("{rel} volume {n} $SDS {off:#x} id {id:#x}"));
+                if windows {
+                    let canon = SecurityDescriptor::parse(sd)
+                        .unwrap()
+                        .to_canonical_bytes()
+                        .unwrap();
+                    assert!(
+                        canon == *sd,
+                        "{rel} volume {n} $SDS {off:#x}: not in Windows' layout"
+                    );
+                }
+            }
+            eprintln!("{rel} volume {n}: {} $SDS entries", entries.len());
+            total += entries.len();
+        }
+    }
+    assert!(total > 0);
+}

@@ -142,3 +142,83 @@ fn import_into_software_inside_a_vhdx_grows_and_undoes() {
         "undo did not restore the image"
     );
 }
+
+/// The same on the Windows-like fixture: SOFTWARE grows, a user's NTUSER.DAT is found by name,
+/// and ntfs-3g + hivexregedit see the edits.
+#[test]
+fn import_into_the_windows_fixture() {
+    require_tool("hivexregedit");
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("win.raw");
+    reseal_tests::windows::WindowsSpec::default()
+        .build(&raw)
+        .unwrap();
+    let image = tmp.path().join("win.vhdx");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "vhdx"])
+        .arg(&raw)
+        .arg(&image))
+    .unwrap();
+    let img = image.to_str().unwrap();
+
+    // A user's hive by the user's name (through ProfileList).
+    let out = String::from_utf8(ok(a!("reg", "ls", &format!("{img}:alice")))).unwrap();
+    assert!(out.contains("Software\\"), "{out}");
+
+    let big: String = (0..300_000)
+        .map(|i| format!("{:02x}", (i * 13) & 0xff))
+        .collect::<Vec<_>>()
+        .join(",");
+    let reg = format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal]\r\n\"Edited\"=\"yes\"\r\n\"Blob\"=hex:{big}\r\n\r\n"
+    );
+    let reg_file = tmp.path().join("edits.reg");
+    std::fs::write(&reg_file, utf16_reg(&reg)).unwrap();
+    let target = format!("{img}:SOFTWARE");
+    ok(a!("reg", "import", &target, reg_file.to_str().unwrap()));
+    let out = String::from_utf8(ok(a!("reg", "get", &target, "Reseal", "Edited"))).unwrap();
+    assert_eq!(out.trim(), "\"Edited\"=\"yes\"");
+
+    // ntfs-3g + hivexregedit on the extracted hive.
+    let back = tmp.path().join("back.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&image)
+        .arg(&back))
+    .unwrap();
+    let o = run(Command::new("sfdisk").arg("--json").arg(&back)).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = v["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let (start, size) = (
+        last["start"].as_u64().unwrap() * 512,
+        last["size"].as_u64().unwrap() * 512,
+    );
+    let bytes = std::fs::read(&back).unwrap();
+    let vol = tmp.path().join("vol.ntfs");
+    std::fs::write(&vol, &bytes[start as usize..(start + size) as usize]).unwrap();
+    run(Command::new("ntfsfix").arg("-n").arg(&vol)).unwrap();
+    let m = NtfsMount::new(&vol, "ro").unwrap();
+    let hive = tmp.path().join("SOFTWARE");
+    std::fs::copy(m.path().join("Windows/System32/config/SOFTWARE"), &hive).unwrap();
+    m.unmount().unwrap();
+    let o = run(Command::new("hivexregedit")
+        .args(["--export", "--prefix", "HKEY_LOCAL_MACHINE\\SOFTWARE"])
+        .arg(&hive)
+        .arg("\\Reseal"))
+    .unwrap();
+    let exported = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        exported.contains("\"Edited\"=hex(1):79,00,65,00,73,00,00,00"),
+        "{}",
+        &exported[..exported.len().min(400)]
+    );
+    // The fixture's facts are still there for discovery.
+    let text = String::from_utf8(ok(a!("inspect", img))).unwrap();
+    assert!(text.contains("WIN-FIXTURE01"), "{text}");
+}

@@ -1031,6 +1031,60 @@ impl Hive {
         Ok(())
     }
 
+    /// Rewrites every sk cell's descriptor in place, walking the circular sk list from the
+    /// root key's sk. `f(cell, descriptor)` returns a replacement of the **same length** (or
+    /// `None` to keep it); each replacement must pass [`validate_descriptor`]. Returns how many
+    /// sk cells changed.
+    ///
+    /// Refcounts, flink/blink and every key's sk pointer are unchanged. Two sk cells that become
+    /// byte-identical after the rewrite stay separate cells: the format does not require
+    /// uniqueness (Windows merges only when it assigns a descriptor), and hivex, regipy and
+    /// this crate's checker accept duplicates. All-or-nothing: every replacement is checked
+    /// before anything is written.
+    ///
+    /// # Errors
+    /// Read-only, a length change, a replacement that fails validation, a corrupt sk list.
+    pub fn rewrite_security(
+        &mut self,
+        mut f: impl FnMut(CellOffset, &[u8]) -> Option<Vec<u8>>,
+    ) -> Result<usize> {
+        self.check_writable()?;
+        let anchor = self.root()?.security_offset();
+        let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
+        if !anchor.is_nil() {
+            let mut cur = anchor;
+            for _ in 0..limits::MAX_SK_CHAIN {
+                let s = Sk::new(self, cur)?;
+                let old = s.descriptor();
+                if let Some(new) = f(cur, old) {
+                    if new.len() != old.len() {
+                        return Err(HiveError::InvalidArgument {
+                            reason: format!(
+                                "sk cell {:#x}: descriptor would change length ({} -> {})",
+                                cur.0,
+                                old.len(),
+                                new.len()
+                            ),
+                        });
+                    }
+                    if new != old {
+                        validate_descriptor(&new)?;
+                        planned.push((cur.0 as usize + BASE_BLOCK_SIZE + 4 + 20, new));
+                    }
+                }
+                cur = s.flink();
+                if cur == anchor {
+                    break;
+                }
+            }
+        }
+        let n = planned.len();
+        for (file, bytes) in planned {
+            self.write_bytes(file, &bytes);
+        }
+        Ok(n)
+    }
+
     /// Commits the edits into the buffer: seq1 = seq2 = max(seq1, seq2, any log sequence
     /// seen by [`Hive::recover`]) + 1, hive-bins size, last-written time, checksum.
     /// With no edit since open this does nothing (byte-identical output).

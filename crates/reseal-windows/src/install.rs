@@ -395,16 +395,16 @@ pub fn scan(image: &mut Image) -> Result<Scan> {
 }
 
 /// A hive opened for reading (recovered in memory when dirty).
-struct Opened {
-    info: HiveInfo,
-    hive: Option<Hive>,
+pub(crate) struct Opened {
+    pub(crate) info: HiveInfo,
+    pub(crate) hive: Option<Hive>,
 }
 
 fn file_size<D: Device>(vol: &mut Volume<D>, path: &str) -> Option<u64> {
     vol.stat(path).ok().filter(|e| !e.is_dir).map(|e| e.size)
 }
 
-fn open_hive<D: Device>(
+pub(crate) fn open_hive<D: Device>(
     vol: &mut Volume<D>,
     dir: &str,
     name: &str,

@@ -18,6 +18,7 @@
 //! from their `.LOG1`/`.LOG2` (nothing is written back).
 #![deny(missing_docs)]
 
+pub mod generalize;
 mod install;
 pub mod new_hive;
 pub mod sam;
@@ -58,6 +59,26 @@ pub enum Error {
     NotWindows {
         /// Partition number (0 = whole disk).
         partition: u32,
+    },
+    /// An operation refused to write (see [`generalize`] for the cases); nothing was written.
+    #[error("refused ({code}): {message}")]
+    Refused {
+        /// Stable code (`bitlocker`, `volume-state`, `hive-dirty`, `txr-pending`,
+        /// `domain-joined`, `domain-controller`, `sid-mismatch`, ...).
+        code: &'static str,
+        /// Why, with the force option when there is one.
+        message: String,
+    },
+    /// The NTFS write engine failed.
+    #[error("partition {partition}: {what}: {source}")]
+    Write {
+        /// Partition number (0 = whole disk).
+        partition: u32,
+        /// What was being written.
+        what: String,
+        /// Cause.
+        #[source]
+        source: reseal_ntfs::Error,
     },
     /// A value or structure has an unexpected layout.
     #[error("{what}: {reason}")]

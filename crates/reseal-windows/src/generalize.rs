@@ -1,0 +1,970 @@
+//! `generalize`: give a Windows install a new machine SID (and optionally a new computer name)
+//! offline, staging every write in the image's journal. The caller commits
+//! ([`reseal_disk::Image::commit`], with its undo file) or discards (dry run).
+//!
+//! # What is rewritten
+//! The old account domain `S-1-5-21-X-Y-Z` and every account SID under it map to the new domain
+//! with the same RIDs ([`SidMap`]). Nothing else is mapped: in particular the SID of an Active
+//! Directory domain the machine is joined to is never touched (a joined machine is refused unless
+//! forced, and a domain controller, whose machine SID *is* the domain SID, always is).
+//!
+//! * **Hives** — SAM, SECURITY, SYSTEM, SOFTWARE, DEFAULT and every profile's `NTUSER.DAT` and
+//!   `UsrClass.dat`:
+//!   - every sk descriptor, in place, same length ([`Hive::rewrite_security`]; cells that become
+//!     identical stay separate, refcounts unchanged);
+//!   - every value's data: binary SIDs patched in place ([`SidMap::replace_binary`]; covers SAM
+//!     `Domains\Account\V`, users' `V` descriptors, alias `C` member lists, SECURITY `PolAcDmS`,
+//!     `Policy\Accounts\*\Sid`, ProfileList `Sid`), then string SIDs in ASCII and UTF-16LE
+//!     ([`SidMap::replace_text`]; REG_SZ/EXPAND_SZ/MULTI_SZ and any other type, length may
+//!     change). Note: the text pass is applied to every value type, so a SID string embedded in
+//!     a binary structure with its own length fields would be rewritten without adjusting them;
+//!     no such value is known in the SID-keyed places of FORMATS.md A.3;
+//!   - value names and key names containing a SID (delete + set for values, `rename_key` for
+//!     keys, deepest keys first; the `<SID>_Classes` root of `UsrClass.dat` included).
+//!
+//!   Each changed hive is committed in memory ([`Hive::commit`]: clean, sequence numbers above
+//!   every log entry) and written back through the NTFS engine: only the dirty ranges of a clean
+//!   hive, the whole file of a hive recovered from its logs. The file grows when the hive grows.
+//!   Its `.LOG1`/`.LOG2`/`.LOG` are then invalidated by zeroing their first 512 bytes (a log
+//!   without a valid base block is never replayed), as the CLI's hive writes do.
+//! * **NTFS** — every `$Secure` descriptor and legacy `$SECURITY_DESCRIPTOR`
+//!   ([`reseal_ntfs::Volume::rewrite_descriptors`], `$SII`/`$SDH` kept consistent), `$Quota`
+//!   SIDs, every file or directory whose *name* contains an old SID (e.g. `$Recycle.Bin\<SID>`,
+//!   `…\Microsoft\Protect\<SID>`: the master keys in there are bound to the old SID anyway, so
+//!   the rename orphans nothing the SID change does not), and the task XML files under
+//!   `Windows\System32\Tasks` (`<UserId>` and any other SID string; UTF-16 text, the file may
+//!   change length).
+//! * **Computer name** (when asked) — SYSTEM `ControlSet00N\Control\ComputerName\ComputerName`
+//!   `ComputerName` (upper case), `…\Services\Tcpip\Parameters` `Hostname` and `NV Hostname`
+//!   (as given) in every control set, and SECURITY `Policy\PolAcDmN` (LSA `UNICODE_STRING`).
+//!
+//! # Refusals
+//! Checked before anything is written, each with a `force_*` flag where forcing makes sense:
+//! a BitLocker-looking volume in the image (`force_bitlocker`), a dirty/hibernated/Fast-Startup
+//! volume (`force_volume_state`), a dirty hive whose logs cannot be replayed
+//! (`force_dirty_hive`: the primary is then rewritten as is and the logs invalidated), pending
+//! TxR transactions (`force_txr`), a domain-joined machine (`force_domain_joined`), SAM and
+//! SECURITY machine SIDs that disagree (never forced), a domain controller (never).
+//! DPAPI master keys and EFS files only produce warnings.
+
+use std::collections::BTreeMap;
+
+use reseal_disk::partition::{PartitionTable, Slice};
+use reseal_disk::{Device, Image};
+use reseal_hive::{CellOffset, Hive};
+use reseal_ntfs::state::VolumeState;
+use reseal_security::sidmap::SidMap;
+use reseal_security::Sid;
+use serde::Serialize;
+
+use crate::install::{open_hive, HiveState};
+use crate::{scan, Error, Result, WindowsInstall};
+
+/// How the new machine SID is chosen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NewSid {
+    /// Three random sub-authorities (from the operating system's random source).
+    #[default]
+    Random,
+    /// This account-domain SID `S-1-5-21-A-B-C`.
+    Given(Sid),
+}
+
+/// Options of [`generalize`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// The new machine SID.
+    pub new_sid: NewSid,
+    /// A new computer name (NetBIOS rules: 1–15 characters, see [`validate_computer_name`]).
+    pub computer_name: Option<String>,
+    /// Partition of the Windows install (default: the only install of the image).
+    pub partition: Option<u32>,
+    /// Go on although a volume of the image looks BitLocker-encrypted.
+    pub force_bitlocker: bool,
+    /// Go on although the volume is dirty, hibernated or was left by Fast Startup.
+    pub force_volume_state: bool,
+    /// Go on although a hive is dirty and its logs cannot be replayed.
+    pub force_dirty_hive: bool,
+    /// Go on although TxR holds pending registry transactions.
+    pub force_txr: bool,
+    /// Go on although the machine is joined to a domain (the domain SID is never rewritten).
+    pub force_domain_joined: bool,
+    /// Informational: the caller will discard the journal (recorded in the report).
+    pub dry_run: bool,
+}
+
+/// Where one change happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// An sk descriptor of a hive.
+    HiveDescriptor {
+        /// Hive path on the volume.
+        hive: String,
+        /// sk cell offset.
+        cell: u32,
+        /// SIDs rewritten in it.
+        sids: usize,
+    },
+    /// A key renamed.
+    KeyRenamed {
+        /// Hive path on the volume.
+        hive: String,
+        /// Old key path.
+        old: String,
+        /// New key name.
+        new: String,
+    },
+    /// A value's data rewritten (or a value renamed).
+    Value {
+        /// Hive path on the volume.
+        hive: String,
+        /// Key path (new names).
+        key: String,
+        /// Old value name.
+        value: String,
+        /// New value name (same as `value` unless renamed).
+        new_name: String,
+        /// SIDs rewritten in the data (binary + text).
+        sids: usize,
+        /// Old data (hex, first 64 bytes) for the report.
+        old: String,
+        /// New data (hex, first 64 bytes).
+        new: String,
+    },
+    /// An NTFS descriptor (`$Secure` id, 0 for a legacy per-file descriptor).
+    NtfsDescriptors {
+        /// How many descriptors changed.
+        count: usize,
+    },
+    /// `$Quota` SIDs.
+    Quota {
+        /// How many SIDs changed.
+        count: usize,
+    },
+    /// A file or directory renamed.
+    FileRenamed {
+        /// Old path.
+        old: String,
+        /// New path.
+        new: String,
+    },
+    /// A file's content rewritten (task XML).
+    FileRewritten {
+        /// Path.
+        path: String,
+        /// SID strings replaced.
+        sids: usize,
+        /// Old length.
+        old_len: usize,
+        /// New length.
+        new_len: usize,
+    },
+    /// A hive file written back.
+    HiveWritten {
+        /// Path.
+        path: String,
+        /// Bytes written.
+        bytes: usize,
+        /// Old length.
+        old_len: u64,
+        /// New length.
+        new_len: usize,
+    },
+    /// A transaction log invalidated.
+    LogInvalidated {
+        /// Path.
+        path: String,
+    },
+    /// A computer-name value set.
+    ComputerName {
+        /// Hive path.
+        hive: String,
+        /// Key path.
+        key: String,
+        /// Value name.
+        value: String,
+        /// Old name (when readable).
+        old: Option<String>,
+        /// New name.
+        new: String,
+    },
+}
+
+/// Counters of the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// sk cells rewritten.
+    pub hive_descriptors: usize,
+    /// Keys renamed.
+    pub keys_renamed: usize,
+    /// Values rewritten or renamed.
+    pub values: usize,
+    /// NTFS descriptors rewritten.
+    pub ntfs_descriptors: usize,
+    /// `$Quota` SIDs rewritten.
+    pub quota_sids: usize,
+    /// Files or directories renamed.
+    pub files_renamed: usize,
+    /// Files rewritten.
+    pub files_rewritten: usize,
+    /// Hive files written.
+    pub hives_written: usize,
+    /// Computer-name values set.
+    pub computer_name_values: usize,
+}
+
+/// What [`generalize`] did (or, for a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Partition of the install.
+    pub partition: u32,
+    /// The old machine SID.
+    pub old_sid: String,
+    /// The new machine SID.
+    pub new_sid: String,
+    /// Old computer name (NetBIOS) when known.
+    pub old_computer_name: Option<String>,
+    /// New computer name, when one was asked for.
+    pub new_computer_name: Option<String>,
+    /// Dry run (as passed in [`Options::dry_run`]).
+    pub dry_run: bool,
+    /// Every change.
+    pub changes: Vec<Change>,
+    /// Counters.
+    pub counts: Counts,
+    /// Warnings (DPAPI, EFS, forced refusals).
+    pub warnings: Vec<String>,
+}
+
+/// Check a NetBIOS computer name: 1–15 characters, no spaces or `\ / : * ? " < > | , ~ ! @ # $
+/// % ^ & ' . ( ) { } _`, not only digits, ASCII letters/digits/`-` only (reseal is stricter than
+/// Windows, which also accepts some non-ASCII names, so that DNS and NetBIOS names agree).
+///
+/// # Errors
+/// [`Error::Invalid`] naming the rule.
+pub fn validate_computer_name(name: &str) -> Result<()> {
+    let bad = |reason: String| {
+        Err(Error::Invalid {
+            what: "computer name",
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty".into());
+    }
+    if name.chars().count() > 15 {
+        return bad(format!(
+            "{name:?} has {} characters; NetBIOS names have at most 15",
+            name.chars().count()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return bad(format!(
+            "{name:?} contains {c:?}; use ASCII letters, digits and '-'"
+        ));
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return bad(format!("{name:?} is only digits"));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return bad(format!("{name:?} starts or ends with '-'"));
+    }
+    Ok(())
+}
+
+fn refused(code: &'static str, message: String) -> Error {
+    Error::Refused { code, message }
+}
+
+fn random_sid() -> Result<Sid> {
+    use std::io::Read;
+    let mut b = [0u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| Error::Invalid {
+            what: "random SID",
+            reason: format!("reading /dev/urandom: {e}"),
+        })?;
+    let mut sub = [21u32, 0, 0, 0];
+    for i in 0..3 {
+        let v = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        // Keep values in the range Windows uses (large, never 0).
+        sub[i + 1] = v | 0x1000_0000;
+    }
+    Sid::new(5, &sub).map_err(|e| Error::Invalid {
+        what: "random SID",
+        reason: e.to_string(),
+    })
+}
+
+fn hex64(b: &[u8]) -> String {
+    let mut s: String = b.iter().take(64).map(|x| format!("{x:02x}")).collect();
+    if b.len() > 64 {
+        s.push('…');
+    }
+    s
+}
+
+fn ntfs_err(partition: u32, what: &str, e: reseal_ntfs::Error) -> Error {
+    Error::Write {
+        partition,
+        what: what.to_string(),
+        source: e,
+    }
+}
+
+fn hive_err(hive: &str, source: reseal_hive::HiveError) -> Error {
+    Error::Hive {
+        hive: hive.to_string(),
+        source,
+    }
+}
+
+/// One hive to rewrite.
+struct Target {
+    path: String,
+    hive: Hive,
+    /// Whole file must be written (recovered from logs).
+    whole: bool,
+    old_len: u64,
+}
+
+/// Give the Windows install of `image` a new machine SID (and computer name). Every write is
+/// staged in `image`'s journal; the caller commits or discards it. Refusals happen before any
+/// write; on any error after the first write the caller must discard the journal.
+///
+/// # Errors
+/// [`Error::Refused`] for the refusals listed in the module documentation; [`Error::Invalid`]
+/// for a bad computer name or SID; I/O, hive and NTFS errors.
+pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
+    if let Some(n) = &opts.computer_name {
+        validate_computer_name(n)?;
+    }
+    let sc = scan(image)?;
+    let mut warnings = Vec::new();
+    for s in &sc.skipped {
+        if s.reason.contains("BitLocker") {
+            let m = format!("partition {}: {}", s.partition, s.reason);
+            if opts.force_bitlocker {
+                warnings.push(format!("forced: {m}"));
+            } else {
+                return Err(refused(
+                    "bitlocker",
+                    format!("{m}; its files keep the old SID (use force_bitlocker to go on)"),
+                ));
+            }
+        }
+    }
+    let install: WindowsInstall = {
+        let mut c: Vec<WindowsInstall> = sc
+            .installs
+            .into_iter()
+            .filter(|w| opts.partition.is_none_or(|p| p == w.partition))
+            .collect();
+        match c.len() {
+            1 => c.remove(0),
+            0 => {
+                return Err(refused(
+                    "no-install",
+                    "no Windows install found (on the selected partition)".into(),
+                ))
+            }
+            n => {
+                return Err(refused(
+                    "many-installs",
+                    format!("{n} Windows installs: choose a partition"),
+                ))
+            }
+        }
+    };
+    let partition = install.partition;
+    // Machine SID and agreement.
+    let (sam_sid, lsa_sid) = (&install.sam_machine_sid, &install.lsa_machine_sid);
+    let old_text = match (sam_sid, lsa_sid) {
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
+            return Err(refused(
+                "sid-mismatch",
+                format!("SAM machine SID {a} and SECURITY PolAcDmS {b} disagree"),
+            ))
+        }
+        (Some(a), _) => a.clone(),
+        (None, Some(b)) => b.clone(),
+        (None, None) => {
+            return Err(refused(
+                "no-machine-sid",
+                "the machine SID could not be read from SAM or SECURITY".into(),
+            ))
+        }
+    };
+    let old_sid: Sid = old_text.parse().map_err(|e| Error::Invalid {
+        what: "machine SID",
+        reason: format!("{old_text}: {e}"),
+    })?;
+    if install.domain.domain_controller
+        || install
+            .domain
+            .domain_sid
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(&old_text))
+    {
+        return Err(refused(
+            "domain-controller",
+            "this is a domain controller (its machine SID is the domain SID): never rewritten"
+                .into(),
+        ));
+    }
+    if install.domain.joined {
+        let m = format!(
+            "the machine is joined to domain {} ({}); its computer account and trust are \
+             bound to the old identity",
+            install.domain.name.as_deref().unwrap_or("?"),
+            install.domain.domain_sid.as_deref().unwrap_or("?")
+        );
+        if opts.force_domain_joined {
+            warnings.push(format!("forced: {m}; the domain SID is left unchanged"));
+        } else {
+            return Err(refused(
+                "domain-joined",
+                format!("{m} (use force_domain_joined to go on; the domain SID is never mapped)"),
+            ));
+        }
+    }
+    if install.txr.pending {
+        let m = format!(
+            "pending registry transactions in TxR ({})",
+            install.txr.files_with_content.join(", ")
+        );
+        if opts.force_txr {
+            warnings.push(format!("forced: {m}"));
+        } else {
+            return Err(refused("txr-pending", format!("{m} (use force_txr)")));
+        }
+    }
+    for h in &install.hives {
+        if let HiveState::DirtyWithoutUsableLogs { reason } = &h.state {
+            let m = format!(
+                "hive {} is dirty and its logs are unusable: {reason}",
+                h.path
+            );
+            if opts.force_dirty_hive {
+                warnings.push(format!("forced: {m}"));
+            } else {
+                return Err(refused("hive-dirty", format!("{m} (use force_dirty_hive)")));
+            }
+        }
+    }
+    if !install.dpapi.is_empty() {
+        warnings.push(format!(
+            "DPAPI master keys exist for {} account(s) ({}): secrets protected by them are bound \
+             to the old user SIDs and will no longer decrypt",
+            install.dpapi.len(),
+            install
+                .dpapi
+                .iter()
+                .map(|d| d.sid.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if install.efs.count > 0 {
+        warnings.push(format!(
+            "{} EFS-encrypted file(s) (e.g. {}): their keys are protected by DPAPI of the old \
+             user SIDs",
+            install.efs.count,
+            install.efs.first.join(", ")
+        ));
+    }
+    let new_sid = match &opts.new_sid {
+        NewSid::Random => random_sid()?,
+        NewSid::Given(s) => s.clone(),
+    };
+    if new_sid == old_sid {
+        return Err(Error::Invalid {
+            what: "new SID",
+            reason: format!("{new_sid} is the current machine SID"),
+        });
+    }
+    if install
+        .domain
+        .domain_sid
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case(&new_sid.to_string()))
+    {
+        return Err(Error::Invalid {
+            what: "new SID",
+            reason: format!("{new_sid} is the SID of the domain the machine is joined to"),
+        });
+    }
+    let map = SidMap::new(old_sid.clone(), new_sid.clone()).map_err(|e| Error::Invalid {
+        what: "new SID",
+        reason: e.to_string(),
+    })?;
+
+    // Locate the partition.
+    let (start, len) = if partition == 0 {
+        (0, image.len())
+    } else {
+        let t = PartitionTable::read(&*image)?;
+        let p = t
+            .partitions
+            .iter()
+            .find(|p| p.number == partition)
+            .ok_or_else(|| refused("no-partition", format!("partition {partition} vanished")))?;
+        (p.start, p.len)
+    };
+    let mut slice = Slice::new(&mut *image, start, len)?;
+
+    // Volume state and hive reads (read-only view).
+    let mut targets: Vec<Target> = Vec::new();
+    {
+        let mut browse = reseal_ntfs::browse::Volume::open(&mut slice)
+            .map_err(|source| Error::Ntfs { partition, source })?;
+        let state = VolumeState::from_volume(&mut browse)
+            .map_err(|source| Error::Ntfs { partition, source })?;
+        if let Some(why) = state.refusal() {
+            if opts.force_volume_state {
+                warnings.push(format!("forced: {why}"));
+            } else {
+                return Err(refused("volume-state", why));
+            }
+        }
+        let mut paths: Vec<(String, String)> = crate::HIVE_NAMES
+            .iter()
+            .map(|n| ("Windows/System32/config".to_string(), (*n).to_string()))
+            .collect();
+        for p in &install.profiles {
+            let Some(folder) = &p.folder else { continue };
+            let f = folder.trim_matches('/').to_string();
+            if p.ntuser_dat {
+                paths.push((f.clone(), "NTUSER.DAT".into()));
+            }
+            if p.usrclass_dat {
+                paths.push((
+                    format!("{f}/AppData/Local/Microsoft/Windows"),
+                    "UsrClass.dat".into(),
+                ));
+            }
+        }
+        let mut errors = Vec::new();
+        for (dir, name) in paths {
+            let o = open_hive(&mut browse, &dir, &name, &mut errors);
+            let Some(hive) = o.hive else {
+                if !matches!(o.info.state, HiveState::Missing) {
+                    return Err(refused(
+                        "hive-unreadable",
+                        format!("hive {} cannot be read: {:?}", o.info.path, o.info.state),
+                    ));
+                }
+                continue;
+            };
+            targets.push(Target {
+                path: format!("{dir}/{name}"),
+                whole: !matches!(o.info.state, HiveState::Clean),
+                old_len: o.info.size,
+                hive,
+            });
+        }
+    }
+
+    let mut changes = Vec::new();
+    let mut counts = Counts::default();
+    // Hives, in memory.
+    for t in &mut targets {
+        rewrite_hive(t, &map, &mut changes, &mut counts)?;
+    }
+    if let Some(name) = &opts.computer_name {
+        set_computer_name(&mut targets, name, &mut changes, &mut counts)?;
+    }
+
+    // Writes through the NTFS engine (staged in the image journal).
+    let mut vol =
+        reseal_ntfs::Volume::open(&mut slice).map_err(|e| ntfs_err(partition, "open", e))?;
+    for t in &mut targets {
+        if !t.hive.is_modified() && !t.whole {
+            continue;
+        }
+        if !t.hive.is_modified() {
+            // Recovered from logs but untouched by us: leave the files as they are.
+            continue;
+        }
+        t.hive.commit().map_err(|e| hive_err(&t.path, e))?;
+        let data = t.hive.as_bytes();
+        let mut bytes = 0;
+        if t.whole {
+            vol.write_at(&t.path, 0, data)
+                .map_err(|e| ntfs_err(partition, &t.path, e))?;
+            if (data.len() as u64) < t.old_len {
+                vol.set_len(&t.path, data.len() as u64)
+                    .map_err(|e| ntfs_err(partition, &t.path, e))?;
+            }
+            bytes = data.len();
+        } else {
+            for r in t.hive.dirty_ranges() {
+                let Some(chunk) = data.get(r.clone()) else {
+                    continue;
+                };
+                vol.write_at(&t.path, r.start as u64, chunk)
+                    .map_err(|e| ntfs_err(partition, &t.path, e))?;
+                bytes += chunk.len();
+            }
+        }
+        counts.hives_written += 1;
+        changes.push(Change::HiveWritten {
+            path: format!("/{}", t.path),
+            bytes,
+            old_len: t.old_len,
+            new_len: data.len(),
+        });
+        for ext in ["LOG1", "LOG2", "LOG"] {
+            let lp = format!("{}.{ext}", t.path);
+            let mut head = [0u8; 512];
+            let n = match vol.read_file_at(&lp, 0, &mut head) {
+                Ok(n) => n,
+                Err(reseal_ntfs::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(ntfs_err(partition, &lp, e)),
+            };
+            if head[..n].iter().all(|&b| b == 0) {
+                continue;
+            }
+            vol.write_at(&lp, 0, &vec![0u8; n])
+                .map_err(|e| ntfs_err(partition, &lp, e))?;
+            changes.push(Change::LogInvalidated {
+                path: format!("/{lp}"),
+            });
+        }
+    }
+
+    // NTFS descriptors.
+    let n = vol
+        .rewrite_descriptors(|_, sd| {
+            let mut b = sd.to_vec();
+            (map.replace_binary(&mut b) > 0).then_some(b)
+        })
+        .map_err(|e| ntfs_err(partition, "descriptors", e))?;
+    if n > 0 {
+        counts.ntfs_descriptors = n;
+        changes.push(Change::NtfsDescriptors { count: n });
+    }
+    let q = vol
+        .rewrite_quota_sids(|sid| {
+            let mut b = sid.to_vec();
+            (map.replace_binary(&mut b) > 0).then_some(b)
+        })
+        .map_err(|e| ntfs_err(partition, "$Quota", e))?;
+    if q > 0 {
+        counts.quota_sids = q;
+        changes.push(Change::Quota { count: q });
+    }
+
+    // Task XML.
+    let mut tasks = Vec::new();
+    collect_files(&vol, "Windows/System32/Tasks", &mut tasks, 0);
+    for path in tasks {
+        let Ok(data) = vol.read_file(&path) else {
+            continue;
+        };
+        let (new, k) = map.replace_text(&data);
+        if k == 0 {
+            continue;
+        }
+        vol.write_file(&path, &new)
+            .map_err(|e| ntfs_err(partition, &path, e))?;
+        counts.files_rewritten += 1;
+        changes.push(Change::FileRewritten {
+            path: format!("/{path}"),
+            sids: k,
+            old_len: data.len(),
+            new_len: new.len(),
+        });
+    }
+
+    // Names containing the old SID (deepest first so parent paths stay valid).
+    let mut renames = Vec::new();
+    find_sid_names(&vol, "", &map, &mut renames, 0);
+    renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
+    for (from, to) in renames {
+        vol.rename(&from, &to)
+            .map_err(|e| ntfs_err(partition, &from, e))?;
+        counts.files_renamed += 1;
+        changes.push(Change::FileRenamed {
+            old: format!("/{from}"),
+            new: format!("/{to}"),
+        });
+    }
+    vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
+
+    Ok(Report {
+        partition,
+        old_sid: old_sid.to_string(),
+        new_sid: new_sid.to_string(),
+        old_computer_name: install.computer.netbios.clone(),
+        new_computer_name: opts.computer_name.clone(),
+        dry_run: opts.dry_run,
+        changes,
+        counts,
+        warnings,
+    })
+}
+
+const MAX_DEPTH: usize = 64;
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn collect_files<D: Device>(
+    vol: &reseal_ntfs::Volume<D>,
+    dir: &str,
+    out: &mut Vec<String>,
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(ents) = vol.read_dir(dir) else {
+        return;
+    };
+    for e in ents {
+        let p = join(dir, &e.name);
+        if e.is_dir {
+            collect_files(vol, &p, out, depth + 1);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Every path (relative, `/`-separated) whose last component contains an old SID, with its
+/// new path (parents not yet renamed).
+fn find_sid_names<D: Device>(
+    vol: &reseal_ntfs::Volume<D>,
+    dir: &str,
+    map: &SidMap,
+    out: &mut Vec<(String, String)>,
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(ents) = vol.read_dir(dir) else {
+        return;
+    };
+    for e in ents {
+        if dir.is_empty() && e.name.starts_with('$') && e.name != "$Recycle.Bin" {
+            // NTFS metadata files ($MFT, $Extend, ...).
+            continue;
+        }
+        let p = join(dir, &e.name);
+        let (new, k) = map.replace_str(&e.name);
+        if k > 0 {
+            out.push((p.clone(), join(dir, &new)));
+        }
+        if e.is_dir {
+            find_sid_names(vol, &p, map, out, depth + 1);
+        }
+    }
+}
+
+/// Every key of a hive with its path, parents before children.
+fn all_keys(h: &Hive) -> reseal_hive::Result<Vec<(CellOffset, String, usize)>> {
+    let root = h.root()?;
+    let mut out = vec![(root.offset(), root.name(), 0usize)];
+    let mut i = 0;
+    while i < out.len() {
+        let (off, path, depth) = out[i].clone();
+        if depth < 512 {
+            for k in h.key(off)?.subkeys()? {
+                let k = k?;
+                out.push((k.offset(), format!("{path}\\{}", k.name()), depth + 1));
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn rewrite_hive(
+    t: &mut Target,
+    map: &SidMap,
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+) -> Result<()> {
+    let hp = format!("/{}", t.path);
+    let e = |s| hive_err(&hp, s);
+    t.hive.make_writable().map_err(e)?;
+    let mut sk_changes = Vec::new();
+    t.hive
+        .rewrite_security(|cell, sd| {
+            let mut b = sd.to_vec();
+            let n = map.replace_binary(&mut b);
+            (n > 0).then(|| {
+                sk_changes.push((cell.0, n));
+                b
+            })
+        })
+        .map_err(e)?;
+    for (cell, sids) in sk_changes {
+        counts.hive_descriptors += 1;
+        changes.push(Change::HiveDescriptor {
+            hive: hp.clone(),
+            cell,
+            sids,
+        });
+    }
+    let keys = all_keys(&t.hive).map_err(e)?;
+    for (off, path, _) in &keys {
+        type Edit = (String, String, u32, Vec<u8>, Vec<u8>, usize);
+        let mut edits: Vec<Edit> = Vec::new();
+        for v in t.hive.key(*off).map_err(e)?.values().map_err(e)? {
+            let v = v.map_err(e)?;
+            let name = v.name();
+            let (new_name, kn) = map.replace_str(&name);
+            let data = v.data().map_err(e)?.into_owned();
+            let mut b = data.clone();
+            let nb = map.replace_binary(&mut b);
+            let (b, nt) = map.replace_text(&b);
+            if kn + nb + nt > 0 {
+                edits.push((name, new_name, v.data_type(), data, b, nb + nt + kn));
+            }
+        }
+        for (name, new_name, ty, old, new, sids) in edits {
+            if new_name != name {
+                t.hive.delete_value(*off, &name).map_err(e)?;
+            }
+            t.hive.set_value(*off, &new_name, ty, &new).map_err(e)?;
+            counts.values += 1;
+            changes.push(Change::Value {
+                hive: hp.clone(),
+                key: path.clone(),
+                value: name,
+                new_name,
+                sids,
+                old: hex64(&old),
+                new: hex64(&new),
+            });
+        }
+    }
+    // Renames, deepest first (a rename may move the key's cell; children are done by then).
+    let mut order: Vec<&(CellOffset, String, usize)> = keys.iter().collect();
+    order.sort_by_key(|k| std::cmp::Reverse(k.2));
+    for (off, path, _) in order {
+        let name = t.hive.key(*off).map_err(e)?.name();
+        let (new, k) = map.replace_str(&name);
+        if k == 0 {
+            continue;
+        }
+        t.hive.rename_key(*off, &new).map_err(e)?;
+        counts.keys_renamed += 1;
+        changes.push(Change::KeyRenamed {
+            hive: hp.clone(),
+            old: path.clone(),
+            new,
+        });
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set_value_logged(
+    t: &mut Target,
+    key: &str,
+    value: &str,
+    ty: u32,
+    data: &[u8],
+    shown: &str,
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+) -> Result<()> {
+    let hp = format!("/{}", t.path);
+    let e = |s| hive_err(&hp, s);
+    let Ok(k) = t.hive.open_path(key) else {
+        return Ok(());
+    };
+    let off = k.offset();
+    let existing = k.value(value).ok().flatten();
+    let ty = existing.as_ref().map_or(ty, |v| v.data_type());
+    let old = existing.and_then(|v| {
+        if value.is_empty() {
+            let d = v.data().ok()?;
+            crate::sam::parse_lsa_name(&d, "PolAcDmN").ok()
+        } else {
+            v.as_string().ok()
+        }
+    });
+    t.hive.set_value(off, value, ty, data).map_err(e)?;
+    counts.computer_name_values += 1;
+    changes.push(Change::ComputerName {
+        hive: hp.clone(),
+        key: key.to_string(),
+        value: value.to_string(),
+        old,
+        new: shown.to_string(),
+    });
+    Ok(())
+}
+
+fn set_computer_name(
+    targets: &mut [Target],
+    name: &str,
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+) -> Result<()> {
+    let upper = name.to_ascii_uppercase();
+    let sz = |s: &str| reseal_hive::key_value::encode_sz(s);
+    for t in targets.iter_mut() {
+        let file = t.path.rsplit('/').next().unwrap_or("").to_ascii_uppercase();
+        if !t.path.starts_with("Windows/System32/config/") {
+            continue;
+        }
+        match file.as_str() {
+            "SYSTEM" => {
+                let mut sets: BTreeMap<String, ()> = BTreeMap::new();
+                if let Ok(root) = t.hive.root() {
+                    for k in root.subkeys().map_err(|s| hive_err(&t.path, s))? {
+                        let k = k.map_err(|s| hive_err(&t.path, s))?;
+                        let n = k.name();
+                        if n.len() == 13 && n.to_ascii_lowercase().starts_with("controlset") {
+                            sets.insert(n, ());
+                        }
+                    }
+                }
+                for cs in sets.keys() {
+                    for (key, value, v) in [
+                        (
+                            format!("{cs}\\Control\\ComputerName\\ComputerName"),
+                            "ComputerName",
+                            upper.as_str(),
+                        ),
+                        (
+                            format!("{cs}\\Services\\Tcpip\\Parameters"),
+                            "Hostname",
+                            name,
+                        ),
+                        (
+                            format!("{cs}\\Services\\Tcpip\\Parameters"),
+                            "NV Hostname",
+                            name,
+                        ),
+                    ] {
+                        set_value_logged(t, &key, value, 1, &sz(v), v, changes, counts)?;
+                    }
+                }
+            }
+            "SECURITY" => {
+                let data = crate::sam::encode_lsa_name(&upper);
+                set_value_logged(t, "Policy\\PolAcDmN", "", 0, &data, &upper, changes, counts)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

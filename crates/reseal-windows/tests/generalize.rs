@@ -1,0 +1,260 @@
+//! `generalize` on Windows-like fixtures, checked by independent tools: hivexregedit exports of
+//! every hive (ASCII, UTF-16 and binary forms of the old SID), regipy, an ntfs-3g mount reading
+//! every file name and every `system.ntfs_acl`, and `discover` for the new identity.
+
+use reseal_disk::{Access, Image};
+use reseal_security::Sid;
+use reseal_tests::windows::{variants, WindowsSpec};
+use reseal_tests::{require_tool, run, NtfsMount};
+use reseal_windows::generalize::{generalize, NewSid, Options};
+use reseal_windows::{discover, Error};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NEW: &str = "S-1-5-21-401-502-603";
+
+fn variant(name: &str) -> WindowsSpec {
+    variants()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| s)
+        .expect("variant")
+}
+
+fn extract_volume(raw: &Path, spec: &WindowsSpec, out: &Path) {
+    if spec.windows_partition() == 0 {
+        std::fs::copy(raw, out).unwrap();
+        return;
+    }
+    let img = Image::open(raw, Access::ReadOnly).unwrap();
+    let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+    let p = t.get(spec.windows_partition()).unwrap();
+    run(Command::new("dd")
+        .arg(format!("if={}", raw.display()))
+        .arg(format!("of={}", out.display()))
+        .args(["bs=1M", "status=none", "conv=sparse"])
+        .arg(format!("skip={}", p.start >> 20))
+        .arg(format!("count={}", p.len >> 20)))
+    .unwrap();
+}
+
+fn opts(sid: &str, name: Option<&str>) -> Options {
+    let mut o = Options::default();
+    o.new_sid = NewSid::Given(sid.parse::<Sid>().unwrap());
+    o.computer_name = name.map(str::to_string);
+    o
+}
+
+/// The forms of a domain's X-Y-Z that must not appear: ASCII text, UTF-16LE text as
+/// hivexregedit prints hex (`xx,xx,...`), and the 12 binary bytes in the same hex form.
+fn forbidden_forms(sid: &str) -> Vec<String> {
+    let s: Sid = sid.parse().unwrap();
+    let a = s.sub_authorities();
+    let text = format!("{}-{}-{}", a[1], a[2], a[3]);
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let bin: Vec<u8> = a[1..4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    vec![text, hex(&utf16), hex(&bin)]
+}
+
+fn hives(mount: &Path, spec: &WindowsSpec) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = ["SYSTEM", "SOFTWARE", "SAM", "SECURITY", "DEFAULT"]
+        .iter()
+        .map(|h| mount.join("Windows/System32/config").join(h))
+        .collect();
+    for u in spec.users.iter().filter(|u| u.profile) {
+        v.push(mount.join(format!("Users/{}/NTUSER.DAT", u.name)));
+        v.push(mount.join(format!(
+            "Users/{}/AppData/Local/Microsoft/Windows/UsrClass.dat",
+            u.name
+        )));
+    }
+    v
+}
+
+fn export(h: &Path) -> String {
+    let out = run(Command::new("hivexregedit")
+        .args(["--export", "--unsafe-printable-strings"])
+        .arg(h)
+        .arg("\\"))
+    .unwrap();
+    // hivexregedit wraps long hex lines with ",\\\n  ": join them back.
+    String::from_utf8_lossy(&out.stdout)
+        .replace(",\\\n  ", ",")
+        .to_ascii_lowercase()
+}
+
+/// Hive exports, file names and ACLs of the volume, as seen by hivex and ntfs-3g.
+struct Seen {
+    exports: Vec<String>,
+    names: String,
+    acls: String,
+}
+
+fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
+    let vol = dir.join("vol.img");
+    extract_volume(raw, spec, &vol);
+    let m = NtfsMount::new(&vol, "ro").unwrap();
+    let exports = hives(m.path(), spec).iter().map(|h| export(h)).collect();
+    let script = "import os,sys\nroot=sys.argv[1]\nfor d,ds,fs in os.walk(root):\n    for n in ds+fs:\n        p=os.path.join(d,n)\n        try:\n            a=os.getxattr(p,'system.ntfs_acl',follow_symlinks=False).hex()\n        except OSError as e:\n            a='ERR'+str(e.errno)\n        print(os.path.relpath(p,root)+'\\t'+a)\n";
+    let out = run(Command::new("python3").arg("-c").arg(script).arg(m.path())).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut names = String::new();
+    let mut acls = String::new();
+    for l in text.lines() {
+        let (n, a) = l.split_once('\t').unwrap();
+        names.push_str(n);
+        names.push('\n');
+        acls.push_str(n);
+        acls.push('\t');
+        acls.push_str(a);
+        acls.push('\n');
+    }
+    // regipy opens every hive and walks it.
+    let script = "import sys\nfrom regipy.registry import RegistryHive\nfor p in sys.argv[1:]:\n    h = RegistryHive(p)\n    n = sum(1 for _ in h.recurse_subkeys(as_json=False))\n    assert n > 0, p\n";
+    run(Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(hives(m.path(), spec)))
+    .unwrap();
+    m.unmount().unwrap();
+    Seen {
+        exports,
+        names,
+        acls: acls.to_ascii_lowercase(),
+    }
+}
+
+fn assert_absent(seen: &Seen, sid: &str) {
+    let forms = forbidden_forms(sid);
+    for (i, e) in seen.exports.iter().enumerate() {
+        for f in &forms {
+            assert!(!e.contains(f.as_str()), "hive #{i} export still holds {f}");
+        }
+    }
+    assert!(
+        !seen.names.contains(&forms[0]),
+        "a file name still holds {}",
+        forms[0]
+    );
+    let bin = forms[2].replace(',', "");
+    assert!(!seen.acls.contains(&bin), "an ACL still holds {sid}");
+}
+
+#[test]
+fn generalize_fixture_and_back() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    let spec = variant("win-gpt");
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let before = look(&raw, &spec, dir.path());
+    let orig_bytes = std::fs::read(&raw).unwrap();
+    // The old SID is really there (text, UTF-16 or binary) before.
+    let forms = forbidden_forms(&spec.machine_sid);
+    assert!(before.exports.iter().any(|e| e.contains(&forms[2])));
+    assert!(before.names.contains(&forms[0]), "{}", before.names);
+
+    // Dry run: discard changes no byte.
+    {
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        let rep = generalize(&mut img, &opts(NEW, Some("NEWHOST"))).unwrap();
+        assert!(rep.counts.hives_written >= 5, "{:?}", rep.counts);
+        img.discard().unwrap();
+    }
+    assert!(std::fs::read(&raw).unwrap() == orig_bytes, "dry run wrote");
+
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    let rep = generalize(&mut img, &opts(NEW, Some("NEWHOST"))).unwrap();
+    img.commit().unwrap();
+    drop(img);
+    assert_eq!(rep.old_sid, spec.machine_sid);
+    assert!(rep.counts.keys_renamed > 0 && rep.counts.ntfs_descriptors > 0);
+    assert!(rep.counts.files_renamed > 0, "{:?}", rep.counts);
+    serde_json::to_string(&rep).unwrap();
+
+    let after = look(&raw, &spec, dir.path());
+    assert_absent(&after, &spec.machine_sid);
+    // The new SID is where the old one was.
+    let newf = forbidden_forms(NEW);
+    assert!(after.exports.iter().any(|e| e.contains(&newf[2])));
+    assert!(after.names.contains(&newf[0]));
+    // Every ACL equals the original with the domain replaced.
+    let oldb = forms[2].replace(',', "");
+    let newb = newf[2].replace(',', "");
+    let old_name = forms[0].clone();
+    let expect_acls = before
+        .acls
+        .replace(&oldb, &newb)
+        .replace(&old_name, &newf[0]);
+    let mut a: Vec<&str> = after.acls.lines().collect();
+    let mut e: Vec<&str> = expect_acls.lines().collect();
+    a.sort_unstable();
+    e.sort_unstable();
+    assert_eq!(a, e, "ACLs differ beyond the domain");
+
+    // discover sees the new identity; users keep RIDs and names.
+    let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+    let w = discover(&mut img).unwrap().remove(0);
+    drop(img);
+    assert_eq!(w.machine_sid.as_deref(), Some(NEW));
+    assert_eq!(w.computer.netbios.as_deref(), Some("NEWHOST"));
+    assert_eq!(w.computer.lsa_account_domain.as_deref(), Some("NEWHOST"));
+    let users: Vec<(u32, String)> = w.users.iter().map(|u| (u.rid, u.name.clone())).collect();
+    let want: Vec<(u32, String)> = spec.users.iter().map(|u| (u.rid, u.name.clone())).collect();
+    assert_eq!(users, want);
+
+    // Undo restores byte-identically.
+    reseal_disk::journal::undo(&raw).unwrap();
+    assert!(std::fs::read(&raw).unwrap() == orig_bytes, "undo");
+
+    // Generalize, then back to the old SID and name: hive exports equal the original.
+    for (sid, name) in [
+        (NEW, "NEWHOST"),
+        (spec.machine_sid.as_str(), "WIN-FIXTURE01"),
+    ] {
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        generalize(&mut img, &opts(sid, Some(name))).unwrap();
+        img.commit().unwrap();
+    }
+    let back = look(&raw, &spec, dir.path());
+    assert_eq!(back.acls, before.acls);
+    assert_eq!(back.names, before.names);
+    for (i, (b, o)) in back.exports.iter().zip(&before.exports).enumerate() {
+        assert!(b == o, "hive #{i} export differs after the round trip");
+    }
+}
+
+#[test]
+fn refusals_write_nothing() {
+    for (v, code) in [
+        ("win-domain", "domain-joined"),
+        ("win-hibernated", "volume-state"),
+        ("win-bitlocker", "bitlocker"),
+    ] {
+        let spec = variant(v);
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("w.raw");
+        spec.build(&raw).unwrap();
+        let orig = std::fs::read(&raw).unwrap();
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        match generalize(&mut img, &opts(NEW, None)) {
+            Err(Error::Refused { code: c, .. }) => assert_eq!(c, code, "{v}"),
+            other => panic!("{v}: expected refusal {code}, got {other:?}"),
+        }
+        assert!(img.changes().is_empty(), "{v}: staged writes");
+        drop(img);
+        assert!(std::fs::read(&raw).unwrap() == orig, "{v}: wrote");
+    }
+    // Bad computer names.
+    for bad in ["", "A-NAME-THAT-IS-TOO-LONG", "bad name", "1234"] {
+        assert!(reseal_windows::generalize::validate_computer_name(bad).is_err());
+    }
+    assert!(reseal_windows::generalize::validate_computer_name("WS-0042").is_ok());
+}

@@ -237,6 +237,9 @@ fn refusals_write_nothing() {
         ("win-domain", "domain-joined"),
         ("win-hibernated", "volume-state"),
         ("win-bitlocker", "bitlocker"),
+        ("win-dirty-hive", "txr-pending"),
+        ("win-dirty-volume", "volume-state"),
+        ("win-fast-startup", "volume-state"),
     ] {
         let spec = variant(v);
         let dir = tempfile::tempdir().unwrap();
@@ -257,4 +260,117 @@ fn refusals_write_nothing() {
         assert!(reseal_windows::generalize::validate_computer_name(bad).is_err());
     }
     assert!(reseal_windows::generalize::validate_computer_name("WS-0042").is_ok());
+}
+
+/// Generalize `spec` (forced past a domain join and pending TxR when `force`), then check with the
+/// oracles that the old machine SID is gone, `keep` (forms of other SIDs) is still there and
+/// discovery sees the new SID with the same users.
+fn generalize_and_check(spec: &WindowsSpec, force: bool, keep: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+    let w0 = discover(&mut img).unwrap().remove(0);
+    drop(img);
+    let old = w0.machine_sid.clone().unwrap();
+    let mut o = opts(NEW, Some("RESEALED-1"));
+    o.force_domain_joined = force;
+    o.force_txr = force;
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    let rep = generalize(&mut img, &o).unwrap_or_else(|e| panic!("{old}: {e}"));
+    img.commit().unwrap();
+    drop(img);
+    assert_eq!(rep.old_sid, old);
+    let seen = look(&raw, spec, dir.path());
+    assert_absent(&seen, &old);
+    if let Some(k) = keep {
+        let f = forbidden_forms(k);
+        assert!(
+            seen.exports.iter().any(|e| e.contains(&f[2])),
+            "the domain SID {k} was lost"
+        );
+    }
+    let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+    let w = discover(&mut img).unwrap().remove(0);
+    assert_eq!(w.machine_sid.as_deref(), Some(NEW));
+    assert_eq!(w.computer.netbios.as_deref(), Some("RESEALED-1"));
+    assert_eq!(w.domain.domain_sid, w0.domain.domain_sid);
+    let users = |w: &reseal_windows::WindowsInstall| -> Vec<(u32, String, bool)> {
+        w.users
+            .iter()
+            .map(|u| (u.rid, u.name.clone(), u.disabled))
+            .collect()
+    };
+    assert_eq!(users(&w), users(&w0));
+    for u in &w.users {
+        assert_eq!(u.sid.as_deref(), Some(format!("{NEW}-{}", u.rid).as_str()));
+    }
+    assert!(
+        !w.hives.iter().any(|h| !matches!(
+            h.state,
+            reseal_windows::HiveState::Clean | reseal_windows::HiveState::Missing
+        )),
+        "{:?}",
+        w.hives
+    );
+}
+
+#[test]
+fn other_variants() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    generalize_and_check(&variant("win-mbr"), false, None);
+    generalize_and_check(&variant("win-dirty-hive"), true, None);
+    let d = variant("win-domain");
+    let dsid = d.domain.as_ref().unwrap().sid.clone();
+    generalize_and_check(&d, true, Some(&dsid));
+}
+
+#[test]
+fn real_corpus_sam_security_pairs() {
+    require_tool("hivexregedit");
+    let spec = |sam: &str, sec: &str| WindowsSpec {
+        real_sam: Some(sam.to_string()),
+        real_security: Some(sec.to_string()),
+        users: Vec::new(),
+        system_dpapi: false,
+        ..WindowsSpec::default()
+    };
+    // Domain members: forced, the domain SID (PolPrDmS) stays.
+    for (os, domain) in [
+        ("win2008_32", "S-1-5-21-2275648644-3942841253-2971125818"),
+        ("win2008r2_64", "S-1-5-21-664776169-1866141539-3234210782"),
+        ("win2012_64", "S-1-5-21-3242107621-661933761-745066312"),
+        ("win2016_64", "S-1-5-21-1455456205-2985946602-3455386300"),
+    ] {
+        let s = spec(
+            &format!("aiowinreg/{os}/sam.reg"),
+            &format!("aiowinreg/{os}/security.reg"),
+        );
+        generalize_and_check(&s, true, Some(domain));
+    }
+    // A domain controller (machine SID = domain SID) and a SAM/SECURITY mismatch: refused.
+    for (sam, sec, code) in [
+        (
+            "aiowinreg/nt/sam.reg",
+            "aiowinreg/nt/security.reg",
+            "domain-controller",
+        ),
+        ("regipy/SAM.xz", "regipy/SECURITY.xz", "sid-mismatch"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("w.raw");
+        spec(sam, sec).build(&raw).unwrap();
+        let orig = std::fs::read(&raw).unwrap();
+        let mut o = opts(NEW, None);
+        o.force_domain_joined = true;
+        o.force_dirty_hive = true;
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        match generalize(&mut img, &o) {
+            Err(Error::Refused { code: c, .. }) => assert_eq!(c, code, "{sam}"),
+            other => panic!("{sam}: expected {code}, got {other:?}"),
+        }
+        drop(img);
+        assert!(std::fs::read(&raw).unwrap() == orig, "{sam}: wrote");
+    }
 }

@@ -32,11 +32,14 @@ pub fn run(args: &[String]) -> Result<()> {
     if !st.success() {
         bail!("release build failed");
     }
-    let dir = root.join("target/bench");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let dir = target.join("bench");
     std::fs::create_dir_all(&dir)?;
     let mut ctx = Ctx {
         dir,
-        reseal: root.join("target/release/reseal"),
+        reseal: target.join("release/reseal"),
         runs: 3,
         report: Vec::new(),
     };
@@ -531,7 +534,10 @@ fn bench_ntfs(ctx: &mut Ctx) -> Result<()> {
     if !st.success() {
         bail!("building the ntfs_bench driver failed");
     }
-    let driver = root.join("target/release/examples/ntfs_bench");
+    let driver = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release/examples/ntfs_bench");
     let py_create = ctx.dir.join("ntfs_create.py");
     std::fs::write(&py_create, PY_CREATE)?;
     let py_rewrite = ctx.dir.join("ntfs_rewrite_backup.py");

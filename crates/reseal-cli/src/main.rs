@@ -4,6 +4,7 @@
 //! library crates.
 
 mod fs;
+mod generalize;
 mod hive_target;
 mod inspect;
 mod progress;
@@ -137,6 +138,8 @@ enum Cmd {
     /// Registry hive files: ls, get, set, delete, export, import, check, replay.
     #[command(subcommand)]
     Reg(reg::RegCmd),
+    /// Give the Windows install a new machine SID (and computer name) everywhere, offline.
+    Generalize(generalize::GeneralizeArgs),
     /// Revert the last committed operation on an image from its undo file.
     Undo {
         /// Disk image.
@@ -185,6 +188,7 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => fs::convert(&input, &output, format),
         Cmd::Undo { image } => fs::undo(&image),
+        Cmd::Generalize(a) => generalize::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),
         Cmd::Put {
             image,

@@ -97,6 +97,7 @@ pub struct Options {
 /// Where one change happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Change {
     /// An sk descriptor of a hive.
     HiveDescriptor {

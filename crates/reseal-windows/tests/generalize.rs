@@ -92,6 +92,8 @@ fn export(h: &Path) -> String {
 /// Hive exports, file names and ACLs of the volume, as seen by hivex and ntfs-3g.
 struct Seen {
     exports: Vec<String>,
+    /// Path -> sha256 of the content ("dir" for directories).
+    contents: std::collections::BTreeMap<String, String>,
     names: String,
     acls: String,
 }
@@ -99,15 +101,29 @@ struct Seen {
 fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
     let vol = dir.join("vol.img");
     extract_volume(raw, spec, &vol);
+    let audit = Command::new("ntfssecaudit")
+        .arg("-a")
+        .arg(&vol)
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout).to_string()
+        + &String::from_utf8_lossy(&audit.stderr);
+    assert!(
+        audit.contains("No errors were found"),
+        "ntfssecaudit -a:\n{audit}"
+    );
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let exports = hives(m.path(), spec).iter().map(|h| export(h)).collect();
-    let script = "import os,sys\nroot=sys.argv[1]\nfor d,ds,fs in os.walk(root):\n    for n in ds+fs:\n        p=os.path.join(d,n)\n        try:\n            a=os.getxattr(p,'system.ntfs_acl',follow_symlinks=False).hex()\n        except OSError as e:\n            a='ERR'+str(e.errno)\n        print(os.path.relpath(p,root)+'\\t'+a)\n";
+    let script = "import os,sys,hashlib\nroot=sys.argv[1]\nfor d,ds,fs in os.walk(root):\n    for n in ds+fs:\n        p=os.path.join(d,n)\n        try:\n            a=os.getxattr(p,'system.ntfs_acl',follow_symlinks=False).hex()\n        except OSError as e:\n            a='ERR'+str(e.errno)\n        h='dir'\n        if os.path.isfile(p):\n            try:\n                h=hashlib.sha256(open(p,'rb').read()).hexdigest()\n            except OSError as e:\n                h='ERR'+str(e.errno)\n        print(os.path.relpath(p,root)+'\\t'+a+'\\t'+h)\n";
     let out = run(Command::new("python3").arg("-c").arg(script).arg(m.path())).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut names = String::new();
     let mut acls = String::new();
+    let mut contents = std::collections::BTreeMap::new();
     for l in text.lines() {
-        let (n, a) = l.split_once('\t').unwrap();
+        let mut it = l.split('\t');
+        let (n, a, h) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        contents.insert(n.to_string(), h.to_string());
         names.push_str(n);
         names.push('\n');
         acls.push_str(n);
@@ -125,6 +141,7 @@ fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
     m.unmount().unwrap();
     Seen {
         exports,
+        contents,
         names,
         acls: acls.to_ascii_lowercase(),
     }
@@ -198,6 +215,28 @@ fn generalize_fixture_and_back() {
     a.sort_unstable();
     e.sort_unstable();
     assert_eq!(a, e, "ACLs differ beyond the domain");
+
+    // Every file's content is unchanged except hives, their logs and task XML (names mapped).
+    let changed = |p: &str| {
+        let l = p.to_ascii_lowercase();
+        l.starts_with("windows/system32/config/")
+            || l.starts_with("windows/system32/tasks/")
+            || l.contains("ntuser.dat")
+            || l.contains("usrclass.dat")
+    };
+    let mut compared = 0;
+    for (p, h) in &before.contents {
+        let np = p.replace(&old_name, &newf[0]);
+        let Some(h2) = after.contents.get(&np) else {
+            panic!("{p} vanished (looked for {np})");
+        };
+        if !changed(p) {
+            assert_eq!(h, h2, "{p} changed");
+            compared += 1;
+        }
+    }
+    assert_eq!(before.contents.len(), after.contents.len());
+    assert!(compared > 10);
 
     // discover sees the new identity; users keep RIDs and names.
     let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
@@ -373,4 +412,36 @@ fn real_corpus_sam_security_pairs() {
         drop(img);
         assert!(std::fs::read(&raw).unwrap() == orig, "{sam}: wrote");
     }
+}
+
+#[test]
+fn generalize_inside_vhdx_passes_qemu_img_check() {
+    require_tool("qemu-img");
+    require_tool("ntfs-3g");
+    let spec = variant("win-gpt");
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let vhdx = dir.path().join("w.vhdx");
+    reseal_tests::windows::convert(&raw, "vhdx", &vhdx).unwrap();
+    let mut img = Image::open(&vhdx, Access::ReadWrite).unwrap();
+    generalize(&mut img, &opts(NEW, Some("VHDX-HOST"))).unwrap();
+    img.commit().unwrap();
+    drop(img);
+    run(Command::new("qemu-img")
+        .args(["check", "-f", "vhdx"])
+        .arg(&vhdx))
+    .unwrap();
+    let back = dir.path().join("back.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-f", "vhdx", "-O", "raw"])
+        .arg(&vhdx)
+        .arg(&back))
+    .unwrap();
+    let seen = look(&back, &spec, dir.path());
+    assert_absent(&seen, &spec.machine_sid);
+    let mut img = Image::open(&vhdx, Access::ReadOnly).unwrap();
+    let w = discover(&mut img).unwrap().remove(0);
+    assert_eq!(w.machine_sid.as_deref(), Some(NEW));
+    assert_eq!(w.computer.netbios.as_deref(), Some("VHDX-HOST"));
 }

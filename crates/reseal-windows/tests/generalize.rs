@@ -445,3 +445,59 @@ fn generalize_inside_vhdx_passes_qemu_img_check() {
     assert_eq!(w.machine_sid.as_deref(), Some(NEW));
     assert_eq!(w.computer.netbios.as_deref(), Some("VHDX-HOST"));
 }
+
+/// A crash injected before each durable step of the commit leaves, after recovery (the next
+/// writable open), either the original image byte for byte or the complete new identity (the
+/// hives' timestamps differ between runs, so "new" is checked through discovery and undo).
+#[test]
+fn crash_at_each_commit_step_is_all_old_or_all_new() {
+    let spec = variant("win-gpt");
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let orig = std::fs::read(&raw).unwrap();
+    let steps = {
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        generalize(&mut img, &opts(NEW, Some("CRASHED"))).unwrap();
+        let rep = img.commit().unwrap();
+        drop(img);
+        reseal_disk::journal::undo(&raw).unwrap();
+        assert!(std::fs::read(&raw).unwrap() == orig);
+        rep.steps
+    };
+    assert!(steps > 2);
+    // Every step when few, else a spread including the first and last ones.
+    let ks: Vec<usize> = if steps <= 40 {
+        (0..steps).collect()
+    } else {
+        let mut v: Vec<usize> = (0..steps).step_by(steps / 30).collect();
+        v.extend([1, 2, steps - 2, steps - 1]);
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (mut old, mut new) = (0, 0);
+    for k in ks {
+        {
+            let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+            generalize(&mut img, &opts(NEW, Some("CRASHED"))).unwrap();
+            assert!(img.commit_with_faults(Some(k)).is_err(), "step {k}");
+        }
+        // Recovery happens on the writable open.
+        drop(Image::open(&raw, Access::ReadWrite).unwrap());
+        if std::fs::read(&raw).unwrap() == orig {
+            old += 1;
+            continue;
+        }
+        new += 1;
+        let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+        let w = discover(&mut img).unwrap().remove(0);
+        drop(img);
+        assert_eq!(w.machine_sid.as_deref(), Some(NEW), "step {k}");
+        assert_eq!(w.computer.netbios.as_deref(), Some("CRASHED"), "step {k}");
+        reseal_disk::journal::undo(&raw).unwrap();
+        assert!(std::fs::read(&raw).unwrap() == orig, "step {k}: undo");
+    }
+    assert!(old > 0, "no crash left the old image");
+    eprintln!("{steps} steps: {old} all-old, {new} all-new");
+}

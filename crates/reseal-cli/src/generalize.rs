@@ -105,7 +105,12 @@ fn print_text(r: &Report) {
                     println!("  {hive}: {key} [{value}] -> [{new_name}]: {sids} SID(s)")
                 }
             }
-            Change::NtfsDescriptors { count } => println!("  NTFS: {count} descriptor(s)"),
+            Change::NtfsDescriptor { id: 0, sids } => {
+                println!("  NTFS legacy descriptor: {sids} SID(s)")
+            }
+            Change::NtfsDescriptor { id, sids } => {
+                println!("  NTFS $Secure id {id}: {sids} SID(s)")
+            }
             Change::Quota { count } => println!("  NTFS $Quota: {count} SID(s)"),
             Change::FileRenamed { old, new } => println!("  file {old} -> {new}"),
             Change::FileRewritten {

@@ -1174,3 +1174,88 @@ impl Hive {
         Ok(h)
     }
 }
+
+#[cfg(test)]
+mod rewrite_security_tests {
+    use super::*;
+
+    /// O:BA G:BA D:(A;;GA;;;<sid>) with a 5-sub-authority SID of domain 1-2-3 and `rid`.
+    fn sd(rid: u32) -> Vec<u8> {
+        let mut sid = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+        for v in [21u32, 1, 2, 3, rid] {
+            sid.extend_from_slice(&v.to_le_bytes());
+        }
+        let ba: [u8; 16] = [1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 32, 2, 0, 0];
+        let ace_len = 8 + sid.len();
+        let acl_len = 8 + ace_len;
+        let mut d = vec![1u8, 0, 0x04, 0x80];
+        let owner = 20u32;
+        let group = owner + 16;
+        let dacl = group + 16;
+        d.extend_from_slice(&owner.to_le_bytes());
+        d.extend_from_slice(&group.to_le_bytes());
+        d.extend_from_slice(&0u32.to_le_bytes());
+        d.extend_from_slice(&dacl.to_le_bytes());
+        d.extend_from_slice(&ba);
+        d.extend_from_slice(&ba);
+        d.extend_from_slice(&[2, 0]);
+        d.extend_from_slice(&(acl_len as u16).to_le_bytes());
+        d.extend_from_slice(&[1, 0, 0, 0]);
+        d.extend_from_slice(&[0, 0]);
+        d.extend_from_slice(&(ace_len as u16).to_le_bytes());
+        d.extend_from_slice(&0x1000_0000u32.to_le_bytes());
+        d.extend_from_slice(&sid);
+        d
+    }
+
+    #[test]
+    fn rewrites_every_sk_in_place_and_keeps_refcounts() {
+        let mut h = Hive::new_empty("ROOT", &sd(500)).unwrap();
+        let root = h.root_offset();
+        let a = h.create_key(root, "a").unwrap();
+        let b = h.create_key(root, "b").unwrap();
+        let c = h.create_key(root, "c").unwrap();
+        h.set_security(a, &sd(1000)).unwrap();
+        h.set_security(b, &sd(1000)).unwrap();
+        h.set_security(c, &sd(1001)).unwrap();
+        let refs = |h: &Hive, k| Key::new(h, k).unwrap().security().unwrap().refcount();
+        let before: Vec<u32> = [root, a, c].iter().map(|&k| refs(&h, k)).collect();
+        let len = h.as_bytes().len();
+        // Replace domain 1-2-3 by 7-8-9 (same length).
+        let n = h
+            .rewrite_security(|_, d| {
+                let mut v = d.to_vec();
+                let old: Vec<u8> = [1u32, 2, 3].iter().flat_map(|x| x.to_le_bytes()).collect();
+                let new: Vec<u8> = [7u32, 8, 9].iter().flat_map(|x| x.to_le_bytes()).collect();
+                let p = v.windows(12).position(|w| w == old.as_slice())?;
+                v[p..p + 12].copy_from_slice(&new);
+                Some(v)
+            })
+            .unwrap();
+        assert_eq!(n, 3, "three distinct sk cells");
+        assert_eq!(h.as_bytes().len(), len, "nothing allocated");
+        let mut want = sd(1000);
+        let p = want.len() - 16;
+        want[p..p + 12].copy_from_slice(
+            &[7u32, 8, 9]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
+        assert_eq!(h.security_of(a).unwrap(), want);
+        assert_eq!(h.security_of(b).unwrap(), want);
+        let after: Vec<u32> = [root, a, c].iter().map(|&k| refs(&h, k)).collect();
+        assert_eq!(before, after);
+        // A length change is refused and writes nothing.
+        let snapshot = h.as_bytes().to_vec();
+        assert!(h
+            .rewrite_security(|_, d| Some(d[..d.len() - 4].to_vec()))
+            .is_err());
+        assert_eq!(h.as_bytes(), snapshot.as_slice());
+        h.commit().unwrap();
+        let reopened = Hive::from_bytes(h.to_bytes()).unwrap();
+        assert!(crate::check(&reopened)
+            .iter()
+            .all(|p| p.severity != crate::Severity::Error));
+    }
+}

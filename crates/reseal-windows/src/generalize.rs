@@ -134,10 +134,12 @@ pub enum Change {
         /// New data (hex, first 64 bytes).
         new: String,
     },
-    /// An NTFS descriptor (`$Secure` id, 0 for a legacy per-file descriptor).
-    NtfsDescriptors {
-        /// How many descriptors changed.
-        count: usize,
+    /// An NTFS descriptor rewritten in place.
+    NtfsDescriptor {
+        /// `$Secure` security id; 0 for a legacy per-file `$SECURITY_DESCRIPTOR`.
+        id: u32,
+        /// SIDs rewritten in it.
+        sids: usize,
     },
     /// `$Quota` SIDs.
     Quota {
@@ -324,6 +326,19 @@ fn hive_err(hive: &str, source: reseal_hive::HiveError) -> Error {
         hive: hive.to_string(),
         source,
     }
+}
+
+/// A dirty primary taken as is (its logs are unusable and the user forced): seq2 = seq1 and the
+/// checksum recomputed, so that it can be edited; it is written whole and its logs invalidated.
+fn mark_clean(hive: Hive) -> reseal_hive::Result<Hive> {
+    let mut b = hive.into_bytes();
+    if b.len() >= 512 {
+        let seq1 = [b[4], b[5], b[6], b[7]];
+        b[8..12].copy_from_slice(&seq1);
+        let c = reseal_hive::base_block::checksum(&b[..512]);
+        b[508..512].copy_from_slice(&c.to_le_bytes());
+    }
+    Hive::from_bytes(b)
 }
 
 /// One hive to rewrite.
@@ -563,6 +578,12 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
                 }
                 continue;
             };
+            let hive = if matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }) {
+                // Forced (checked above): the primary is taken as is, marked clean.
+                mark_clean(hive).map_err(|e| hive_err(&o.info.path, e))?
+            } else {
+                hive
+            };
             targets.push(Target {
                 path: format!("{dir}/{name}"),
                 whole: !matches!(o.info.state, HiveState::Clean),
@@ -641,15 +662,20 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     }
 
     // NTFS descriptors.
+    let mut sd_changes = Vec::new();
     let n = vol
-        .rewrite_descriptors(|_, sd| {
+        .rewrite_descriptors(|id, sd| {
             let mut b = sd.to_vec();
-            (map.replace_binary(&mut b) > 0).then_some(b)
+            let k = map.replace_binary(&mut b);
+            (k > 0).then(|| {
+                sd_changes.push((id, k));
+                b
+            })
         })
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
-    if n > 0 {
-        counts.ntfs_descriptors = n;
-        changes.push(Change::NtfsDescriptors { count: n });
+    counts.ntfs_descriptors = n;
+    for (id, sids) in sd_changes {
+        changes.push(Change::NtfsDescriptor { id, sids });
     }
     let q = vol
         .rewrite_quota_sids(|sid| {

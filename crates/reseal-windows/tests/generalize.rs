@@ -501,3 +501,54 @@ fn crash_at_each_commit_step_is_all_old_or_all_new() {
     assert!(old > 0, "no crash left the old image");
     eprintln!("{steps} steps: {old} all-old, {new} all-new");
 }
+
+/// A dirty hive without usable logs is refused; forced, its primary is taken as is, rewritten
+/// whole and left clean.
+#[test]
+fn dirty_hive_without_logs_refused_unless_forced() {
+    let spec = variant("win-gpt");
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    {
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+        let p = t.get(spec.windows_partition()).unwrap();
+        let (start, len) = (p.start, p.len);
+        {
+            let mut slice = reseal_disk::partition::Slice::new(&mut img, start, len).unwrap();
+            let mut vol = reseal_ntfs::Volume::open(&mut slice).unwrap();
+            let path = "Windows/System32/config/SYSTEM";
+            let mut head = [0u8; 512];
+            vol.read_file_at(path, 0, &mut head).unwrap();
+            let seq1 = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            head[8..12].copy_from_slice(&(seq1 + 1).to_le_bytes());
+            let c = reseal_hive::base_block::checksum(&head);
+            head[508..512].copy_from_slice(&c.to_le_bytes());
+            vol.write_at(path, 0, &head).unwrap();
+            vol.flush().unwrap();
+        }
+        img.commit().unwrap();
+    }
+    let orig = std::fs::read(&raw).unwrap();
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    match generalize(&mut img, &opts(NEW, Some("FORCED"))) {
+        Err(Error::Refused { code, message }) => assert_eq!(code, "hive-dirty", "{message}"),
+        other => panic!("expected hive-dirty, got {other:?}"),
+    }
+    drop(img);
+    assert!(std::fs::read(&raw).unwrap() == orig);
+    let mut o = opts(NEW, Some("FORCED"));
+    o.force_dirty_hive = true;
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    let rep = generalize(&mut img, &o).unwrap();
+    assert!(rep.warnings.iter().any(|w| w.contains("SYSTEM")));
+    img.commit().unwrap();
+    drop(img);
+    let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+    let w = discover(&mut img).unwrap().remove(0);
+    let sys = w.hives.iter().find(|h| h.name == "SYSTEM").unwrap();
+    assert_eq!(sys.state, reseal_windows::HiveState::Clean);
+    assert_eq!(w.computer.netbios.as_deref(), Some("FORCED"));
+    assert_eq!(w.machine_sid.as_deref(), Some(NEW));
+}

@@ -1,12 +1,16 @@
 //! `reseal generalize IMAGE`: a new machine SID (and optionally computer name) everywhere in
 //! the Windows install of an image, through `reseal_windows::generalize`. The writes are staged
 //! in the image journal and committed atomically with an undo file (`reseal undo IMAGE`), or
-//! discarded for `--dry-run`, which prints the same report.
+//! discarded for `--dry-run`, which prints the same report. A spinner with the current stage is
+//! shown while it runs when standard error is a terminal.
 
 use anyhow::{bail, Context, Result};
 use reseal_disk::{Access, Image};
 use reseal_security::Sid;
-use reseal_windows::generalize::{generalize, Change, NewSid, Options, Report};
+use reseal_windows::generalize::{
+    generalize_with_progress, Change, NewSid, Options, Progress, Report,
+};
+use std::io::IsTerminal;
 use std::path::Path;
 
 /// Command-line options of `reseal generalize`.
@@ -162,7 +166,24 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
     let image: &Path = &a.image;
     let mut img = Image::open(image, Access::ReadWrite)
         .with_context(|| format!("opening {}", image.display()))?;
-    let report = match generalize(&mut img, &o) {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let result = generalize_with_progress(&mut img, &o, &mut |p: Progress| {
+        if let Some(b) = &bar {
+            if p.total > 0 {
+                b.set_message(format!("{} {}/{}", p.stage, p.done, p.total));
+            } else {
+                b.set_message(p.stage.to_string());
+            }
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             img.discard()?;

@@ -18,15 +18,18 @@
 //!     ([`SidMap::replace_text`]; REG_SZ/EXPAND_SZ/MULTI_SZ and any other type, length may
 //!     change). Note: the text pass is applied to every value type, so a SID string embedded in
 //!     a binary structure with its own length fields would be rewritten without adjusting them;
-//!     no such value is known in the SID-keyed places of FORMATS.md A.3;
+//!     no such value is known in the SID-keyed places of FORMATS.md A.3, and the report warns
+//!     when it happens to a non-string value;
 //!   - value names and key names containing a SID (delete + set for values, `rename_key` for
 //!     keys, deepest keys first; the `<SID>_Classes` root of `UsrClass.dat` included).
 //!
 //!   Each changed hive is committed in memory ([`Hive::commit`]: clean, sequence numbers above
 //!   every log entry) and written back through the NTFS engine: only the dirty ranges of a clean
 //!   hive, the whole file of a hive recovered from its logs. The file grows when the hive grows.
-//!   Its `.LOG1`/`.LOG2`/`.LOG` are then invalidated by zeroing their first 512 bytes (a log
-//!   without a valid base block is never replayed), as the CLI's hive writes do.
+//!   Its non-empty `.LOG1`/`.LOG2`/`.LOG` are then truncated to 0 bytes, as
+//!   `reseal-hive/FORMAT-NOTES.md` ("logs after an offline edit") asks, in the same journalled
+//!   change: nothing stale can be replayed and the old SIDs in the log bodies are no longer in
+//!   any file.
 //! * **NTFS** — every `$Secure` descriptor and legacy `$SECURITY_DESCRIPTOR`
 //!   ([`reseal_ntfs::Volume::rewrite_descriptors`], `$SII`/`$SDH` kept consistent), `$Quota`
 //!   SIDs, every file or directory whose *name* contains an old SID (e.g. `$Recycle.Bin\<SID>`,
@@ -358,6 +361,36 @@ struct Target {
 /// [`Error::Refused`] for the refusals listed in the module documentation; [`Error::Invalid`]
 /// for a bad computer name or SID; I/O, hive and NTFS errors.
 pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
+    generalize_with_progress(image, opts, &mut |_| {})
+}
+
+/// A progress event of [`generalize_with_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// `hives`, `write-hives`, `descriptors`, `quota`, `tasks`, `names`.
+    pub stage: &'static str,
+    /// Items done in this stage.
+    pub done: u64,
+    /// Items in this stage (0 when unknown).
+    pub total: u64,
+}
+
+/// [`generalize`], calling `progress` as it goes (for progress bars).
+///
+/// # Errors
+/// As [`generalize`].
+pub fn generalize_with_progress(
+    image: &mut Image,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report> {
+    let mut tell = |stage, done: usize, total: usize| {
+        progress(Progress {
+            stage,
+            done: done as u64,
+            total: total as u64,
+        })
+    };
     if let Some(n) = &opts.computer_name {
         validate_computer_name(n)?;
     }
@@ -596,9 +629,12 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     let mut changes = Vec::new();
     let mut counts = Counts::default();
     // Hives, in memory.
-    for t in &mut targets {
-        rewrite_hive(t, &map, &mut changes, &mut counts)?;
+    let nt = targets.len();
+    for (i, t) in targets.iter_mut().enumerate() {
+        tell("hives", i, nt);
+        rewrite_hive(t, &map, &mut changes, &mut counts, &mut warnings)?;
     }
+    tell("hives", nt, nt);
     if let Some(name) = &opts.computer_name {
         set_computer_name(&mut targets, name, &mut changes, &mut counts)?;
     }
@@ -606,7 +642,8 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     // Writes through the NTFS engine (staged in the image journal).
     let mut vol =
         reseal_ntfs::Volume::open(&mut slice).map_err(|e| ntfs_err(partition, "open", e))?;
-    for t in &mut targets {
+    for (i, t) in targets.iter_mut().enumerate() {
+        tell("write-hives", i, nt);
         if !t.hive.is_modified() && !t.whole {
             continue;
         }
@@ -644,16 +681,14 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
         });
         for ext in ["LOG1", "LOG2", "LOG"] {
             let lp = format!("{}.{ext}", t.path);
-            let mut head = [0u8; 512];
-            let n = match vol.read_file_at(&lp, 0, &mut head) {
-                Ok(n) => n,
+            let mut head = [0u8; 1];
+            match vol.read_file_at(&lp, 0, &mut head) {
+                Ok(0) => continue,
+                Ok(_) => {}
                 Err(reseal_ntfs::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(ntfs_err(partition, &lp, e)),
-            };
-            if head[..n].iter().all(|&b| b == 0) {
-                continue;
             }
-            vol.write_at(&lp, 0, &vec![0u8; n])
+            vol.set_len(&lp, 0)
                 .map_err(|e| ntfs_err(partition, &lp, e))?;
             changes.push(Change::LogInvalidated {
                 path: format!("/{lp}"),
@@ -662,6 +697,7 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     }
 
     // NTFS descriptors.
+    tell("descriptors", 0, 0);
     let mut sd_changes = Vec::new();
     let n = vol
         .rewrite_descriptors(|id, sd| {
@@ -677,6 +713,7 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     for (id, sids) in sd_changes {
         changes.push(Change::NtfsDescriptor { id, sids });
     }
+    tell("quota", 0, 0);
     let q = vol
         .rewrite_quota_sids(|sid| {
             let mut b = sid.to_vec();
@@ -691,7 +728,9 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     // Task XML.
     let mut tasks = Vec::new();
     collect_files(&vol, "Windows/System32/Tasks", &mut tasks, 0);
-    for path in tasks {
+    let ntasks = tasks.len();
+    for (i, path) in tasks.into_iter().enumerate() {
+        tell("tasks", i, ntasks);
         let Ok(data) = vol.read_file(&path) else {
             continue;
         };
@@ -711,6 +750,7 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     }
 
     // Names containing the old SID (deepest first so parent paths stay valid).
+    tell("names", 0, 0);
     let mut renames = Vec::new();
     find_sid_names(&vol, "", &map, &mut renames, 0);
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
@@ -819,11 +859,15 @@ fn all_keys(h: &Hive) -> reseal_hive::Result<Vec<(CellOffset, String, usize)>> {
     Ok(out)
 }
 
+/// REG_SZ, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ.
+const STRING_TYPES: [u32; 4] = [1, 2, 6, 7];
+
 fn rewrite_hive(
     t: &mut Target,
     map: &SidMap,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
     let hp = format!("/{}", t.path);
     let e = |s| hive_err(&hp, s);
@@ -859,6 +903,15 @@ fn rewrite_hive(
             let mut b = data.clone();
             let nb = map.replace_binary(&mut b);
             let (b, nt) = map.replace_text(&b);
+            if nt > 0 && b.len() != data.len() && !STRING_TYPES.contains(&v.data_type()) {
+                warnings.push(format!(
+                    "{hp}: {path} [{name}] (type {}): a SID string inside non-string data \
+                     changed its length ({} -> {} bytes)",
+                    v.data_type(),
+                    data.len(),
+                    b.len()
+                ));
+            }
             if kn + nb + nt > 0 {
                 edits.push((name, new_name, v.data_type(), data, b, nb + nt + kn));
             }

@@ -129,6 +129,12 @@ fn print_text(r: &Report) {
                 old_len,
                 new_len,
             } => println!("  hive {path}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
+            Change::ClassName {
+                hive,
+                key,
+                old,
+                new,
+            } => println!("  {hive}: {key} class {old:?} -> {new:?}"),
             Change::LogInvalidated { path } => println!("  log {path} invalidated"),
             Change::ComputerName {
                 hive,

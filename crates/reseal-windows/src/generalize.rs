@@ -20,7 +20,7 @@
 //!     a binary structure with its own length fields would be rewritten without adjusting them;
 //!     no such value is known in the SID-keyed places of FORMATS.md A.3, and the report warns
 //!     when it happens to a non-string value;
-//!   - value names and key names containing a SID (delete + set for values, `rename_key` for
+//!   - value names, key class names and key names containing a SID (delete + set for values, `rename_key` for
 //!     keys, deepest keys first; the `<SID>_Classes` root of `UsrClass.dat` included).
 //!
 //!   Each changed hive is committed in memory ([`Hive::commit`]: clean, sequence numbers above
@@ -137,6 +137,17 @@ pub enum Change {
         /// New data (hex, first 64 bytes).
         new: String,
     },
+    /// A key's class name rewritten.
+    ClassName {
+        /// Hive path on the volume.
+        hive: String,
+        /// Key path.
+        key: String,
+        /// Old class name.
+        old: String,
+        /// New class name.
+        new: String,
+    },
     /// An NTFS descriptor rewritten in place.
     NtfsDescriptor {
         /// `$Secure` security id; 0 for a legacy per-file `$SECURITY_DESCRIPTOR`.
@@ -205,7 +216,7 @@ pub struct Counts {
     pub hive_descriptors: usize,
     /// Keys renamed.
     pub keys_renamed: usize,
-    /// Values rewritten or renamed.
+    /// Values rewritten or renamed, and key class names rewritten.
     pub values: usize,
     /// NTFS descriptors rewritten.
     pub ntfs_descriptors: usize,
@@ -932,6 +943,24 @@ fn rewrite_hive(
                 new: hex64(&new),
             });
         }
+    }
+    // Class names.
+    for (off, path, _) in &keys {
+        let Some(class) = t.hive.key(*off).map_err(e)?.class_name().ok().flatten() else {
+            continue;
+        };
+        let (new, k) = map.replace_str(&class);
+        if k == 0 {
+            continue;
+        }
+        t.hive.set_class_name(*off, Some(&new)).map_err(e)?;
+        counts.values += 1;
+        changes.push(Change::ClassName {
+            hive: hp.clone(),
+            key: path.clone(),
+            old: class,
+            new,
+        });
     }
     // Renames, deepest first (a rename may move the key's cell; children are done by then).
     let mut order: Vec<&(CellOffset, String, usize)> = keys.iter().collect();

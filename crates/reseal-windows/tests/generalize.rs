@@ -131,6 +131,16 @@ fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
         acls.push_str(a);
         acls.push('\n');
     }
+    // libregf exports every hive.
+    for h in hives(m.path(), spec) {
+        let out = Command::new("regfexport").arg(&h).output().unwrap();
+        assert!(
+            out.status.success(),
+            "regfexport {}: {}",
+            h.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // regipy opens every hive and walks it.
     let script = "import sys\nfrom regipy.registry import RegistryHive\nfor p in sys.argv[1:]:\n    h = RegistryHive(p)\n    n = sum(1 for _ in h.recurse_subkeys(as_json=False))\n    assert n > 0, p\n";
     run(Command::new("python3")

@@ -189,7 +189,7 @@ pub enum Change {
         /// New length.
         new_len: usize,
     },
-    /// A transaction log invalidated.
+    /// A transaction log invalidated (truncated to 0 bytes).
     LogInvalidated {
         /// Path.
         path: String,
@@ -791,6 +791,12 @@ pub fn generalize_with_progress(
 
 const MAX_DEPTH: usize = 64;
 
+/// The NTFS metadata files of the root directory (never renamed, not walked).
+const NTFS_METADATA: [&str; 11] = [
+    "$MFT", "$MFTMirr", "$LogFile", "$Volume", "$AttrDef", "$Bitmap", "$Boot", "$BadClus",
+    "$Secure", "$UpCase", "$Extend",
+];
+
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
@@ -837,8 +843,11 @@ fn find_sid_names<D: Device>(
         return;
     };
     for e in ents {
-        if dir.is_empty() && e.name.starts_with('$') && e.name != "$Recycle.Bin" {
-            // NTFS metadata files ($MFT, $Extend, ...).
+        if dir.is_empty()
+            && NTFS_METADATA
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(&e.name))
+        {
             continue;
         }
         let p = join(dir, &e.name);

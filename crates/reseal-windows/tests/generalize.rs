@@ -89,7 +89,9 @@ fn export(h: &Path) -> String {
         .to_ascii_lowercase()
 }
 
-/// Hive exports, file names and ACLs of the volume, as seen by hivex and ntfs-3g.
+/// Hive exports, file names and ACLs of the volume, as seen by hivex and ntfs-3g. The ACLs are
+/// read with `lgetxattr` and a 64 KiB buffer: Python's `os.getxattr` starts with a small buffer
+/// and ntfs-3g answers EIO (not ERANGE) when a descriptor does not fit.
 struct Seen {
     exports: Vec<String>,
     /// Path -> sha256 of the content ("dir" for directories).
@@ -114,7 +116,7 @@ fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
     );
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let exports = hives(m.path(), spec).iter().map(|h| export(h)).collect();
-    let script = "import os,sys,hashlib\nroot=sys.argv[1]\nfor d,ds,fs in os.walk(root):\n    for n in ds+fs:\n        p=os.path.join(d,n)\n        try:\n            a=os.getxattr(p,'system.ntfs_acl',follow_symlinks=False).hex()\n        except OSError as e:\n            a='ERR'+str(e.errno)\n        h='dir'\n        if os.path.isfile(p):\n            try:\n                h=hashlib.sha256(open(p,'rb').read()).hexdigest()\n            except OSError as e:\n                h='ERR'+str(e.errno)\n        print(os.path.relpath(p,root)+'\\t'+a+'\\t'+h)\n";
+    let script = "import os,sys,hashlib,ctypes\nlibc=ctypes.CDLL(None,use_errno=True)\nbuf=ctypes.create_string_buffer(1<<16)\ndef acl(p):\n    n=libc.lgetxattr(os.fsencode(p),b'system.ntfs_acl',buf,len(buf))\n    return buf.raw[:n].hex() if n>=0 else 'ERR'+str(ctypes.get_errno())\nroot=sys.argv[1]\nfor d,ds,fs in os.walk(root):\n    for n in ds+fs:\n        p=os.path.join(d,n)\n        a=acl(p)\n        h='dir'\n        if os.path.isfile(p):\n            try:\n                h=hashlib.sha256(open(p,'rb').read()).hexdigest()\n            except OSError as e:\n                h='ERR'+str(e.errno)\n        print(os.path.relpath(p,root)+'\\t'+a+'\\t'+h)\n";
     let out = run(Command::new("python3").arg("-c").arg(script).arg(m.path())).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut names = String::new();
@@ -171,6 +173,8 @@ fn assert_absent(seen: &Seen, sid: &str) {
     );
     let bin = forms[2].replace(',', "");
     assert!(!seen.acls.contains(&bin), "an ACL still holds {sid}");
+    let unread: Vec<&str> = seen.acls.lines().filter(|l| l.contains("\terr")).collect();
+    assert!(unread.is_empty(), "ACLs ntfs-3g could not read: {unread:?}");
 }
 
 #[test]
@@ -215,6 +219,10 @@ fn generalize_fixture_and_back() {
     // Every ACL equals the original with the domain replaced.
     let oldb = forms[2].replace(',', "");
     let newb = newf[2].replace(',', "");
+    assert!(
+        before.acls.contains(&oldb),
+        "no ACL held the old SID before"
+    );
     let old_name = forms[0].clone();
     let expect_acls = before
         .acls

@@ -9,7 +9,9 @@
 //! forced, and a domain controller, whose machine SID *is* the domain SID, always is).
 //!
 //! * **Hives** — SAM, SECURITY, SYSTEM, SOFTWARE, DEFAULT and every profile's `NTUSER.DAT` and
-//!   `UsrClass.dat`:
+//!   `UsrClass.dat`; best effort (skipped with a warning when unusable) the other files of
+//!   `config` without an extension (COMPONENTS, DRIVERS, BBI, ELAM, ...) and
+//!   `Windows\ServiceProfiles\*\NTUSER.DAT`:
 //!   - every sk descriptor, in place, same length ([`Hive::rewrite_security`]; cells that become
 //!     identical stay separate, refcounts unchanged);
 //!   - every value's data: binary SIDs patched in place ([`SidMap::replace_binary`]; covers SAM
@@ -610,9 +612,47 @@ pub fn generalize_with_progress(
                 ));
             }
         }
+        let required = paths.len();
+        // Other hives: the rest of `config` (COMPONENTS, DRIVERS, BBI, ELAM, ...) and the
+        // service profiles' NTUSER.DAT. Best effort: one that cannot be used is skipped with a
+        // warning instead of refusing.
+        let config = "Windows/System32/config";
+        if let Ok(list) = browse.list(config) {
+            for e in list {
+                let known = crate::HIVE_NAMES
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&e.name));
+                if !e.is_dir && !known && !e.name.contains('.') && e.size >= 4096 {
+                    paths.push((config.to_string(), e.name));
+                }
+            }
+        }
+        let sp = "Windows/ServiceProfiles";
+        if let Ok(list) = browse.list(sp) {
+            for e in list.into_iter().filter(|e| e.is_dir) {
+                let d = format!("{sp}/{}", e.name);
+                if browse.exists(&format!("{d}/NTUSER.DAT")).unwrap_or(false) {
+                    paths.push((d, "NTUSER.DAT".into()));
+                }
+            }
+        }
         let mut errors = Vec::new();
-        for (dir, name) in paths {
+        for (i, (dir, name)) in paths.into_iter().enumerate() {
             let o = open_hive(&mut browse, &dir, &name, &mut errors);
+            if i >= required {
+                let usable = matches!(
+                    o.info.state,
+                    HiveState::Clean | HiveState::DirtyReplayed { .. }
+                ) || (opts.force_dirty_hive
+                    && matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }));
+                if !usable || o.hive.is_none() {
+                    warnings.push(format!(
+                        "{}: skipped ({:?}); it keeps any old SID it holds",
+                        o.info.path, o.info.state
+                    ));
+                    continue;
+                }
+            }
             let Some(hive) = o.hive else {
                 if !matches!(o.info.state, HiveState::Missing) {
                     return Err(refused(

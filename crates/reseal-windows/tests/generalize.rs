@@ -570,3 +570,63 @@ fn dirty_hive_without_logs_refused_unless_forced() {
     assert_eq!(w.computer.netbios.as_deref(), Some("FORCED"));
     assert_eq!(w.machine_sid.as_deref(), Some(NEW));
 }
+
+/// The other hives of `config` and the service profiles' NTUSER.DAT are rewritten too.
+#[test]
+fn other_config_and_service_profile_hives() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    let spec = variant("win-gpt");
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let extra = [
+        "Windows/System32/config/COMPONENTS",
+        "Windows/ServiceProfiles/LocalService/NTUSER.DAT",
+    ];
+    {
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+        let p = t.get(spec.windows_partition()).unwrap();
+        let (start, len) = (p.start, p.len);
+        {
+            let mut slice = reseal_disk::partition::Slice::new(&mut img, start, len).unwrap();
+            let mut vol = reseal_ntfs::Volume::open(&mut slice).unwrap();
+            // Copies of hives that hold the machine SID.
+            let software = vol.read_file("Windows/System32/config/SOFTWARE").unwrap();
+            let ntuser = vol.read_file("Users/alice/NTUSER.DAT").unwrap();
+            vol.write_file(extra[0], &software).unwrap();
+            vol.create_dir("Windows/ServiceProfiles").unwrap();
+            vol.create_dir("Windows/ServiceProfiles/LocalService")
+                .unwrap();
+            vol.write_file(extra[1], &ntuser).unwrap();
+            vol.flush().unwrap();
+        }
+        img.commit().unwrap();
+    }
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    let rep = generalize(&mut img, &opts(NEW, None)).unwrap();
+    img.commit().unwrap();
+    drop(img);
+    for e in extra {
+        assert!(
+            rep.changes.iter().any(|c| matches!(
+                c,
+                reseal_windows::generalize::Change::HiveWritten { path, .. } if path == &format!("/{e}")
+            )),
+            "{e} not written"
+        );
+    }
+    let vol = dir.path().join("vol.img");
+    extract_volume(&raw, &spec, &vol);
+    let m = NtfsMount::new(&vol, "ro").unwrap();
+    let forms = forbidden_forms(&spec.machine_sid);
+    for e in extra {
+        let x = export(&m.path().join(e));
+        assert!(x.contains(&forbidden_forms(NEW)[0]), "{e}");
+        for f in &forms {
+            assert!(!x.contains(f.as_str()), "{e} still holds {f}");
+        }
+    }
+    m.unmount().unwrap();
+}

@@ -695,11 +695,9 @@ pub fn generalize_with_progress(
         reseal_ntfs::Volume::open(&mut slice).map_err(|e| ntfs_err(partition, "open", e))?;
     for (i, t) in targets.iter_mut().enumerate() {
         tell("write-hives", i, nt);
-        if !t.hive.is_modified() && !t.whole {
-            continue;
-        }
         if !t.hive.is_modified() {
-            // Recovered from logs but untouched by us: leave the files as they are.
+            // Nothing to change (a hive recovered from its logs stays as it is on disk, logs
+            // included: Windows replays them as before).
             continue;
         }
         t.hive.commit().map_err(|e| hive_err(&t.path, e))?;

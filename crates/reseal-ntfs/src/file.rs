@@ -166,7 +166,7 @@ impl<D: Device> Volume<D> {
         self.info(num)
     }
 
-    fn info(&self, num: u64) -> Result<FileInfo> {
+    pub(crate) fn info(&self, num: u64) -> Result<FileInfo> {
         let r = self.read_record(num)?;
         let is_dir = r.find(INDEX_ROOT, &i30())?.is_some();
         let size = match self.stream(num, DATA, &[])? {

@@ -68,7 +68,8 @@ use crate::{scan, Error, Result, WindowsInstall};
 /// How the new machine SID is chosen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NewSid {
-    /// Three random sub-authorities (from the operating system's random source).
+    /// Three random sub-authorities (from the operating system's random source) with the same
+    /// numbers of decimal digits as the old ones, so that no SID string changes length.
     #[default]
     Random,
     /// This account-domain SID `S-1-5-21-A-B-C`.
@@ -300,20 +301,41 @@ fn refused(code: &'static str, message: String) -> Error {
     Error::Refused { code, message }
 }
 
-fn random_sid() -> Result<Sid> {
+/// A random account domain whose `X-Y-Z` have the same numbers of decimal digits as `old`'s, so
+/// that every SID string keeps its length: string values, key names and task files do not
+/// grow, and the root key of `UsrClass.dat` (`<SID>_Classes`) is renamed in place (tools such
+/// as regipy find the root as the first cell of the first hbin, not through the base block).
+fn random_sid(old: &Sid) -> Result<Sid> {
     use std::io::Read;
-    let mut b = [0u8; 12];
+    let mut b = [0u8; 24];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
         .map_err(|e| Error::Invalid {
             what: "random SID",
             reason: format!("reading /dev/urandom: {e}"),
         })?;
+    let olds = old.sub_authorities();
     let mut sub = [21u32, 0, 0, 0];
     for i in 0..3 {
-        let v = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-        // Keep values in the range Windows uses (large, never 0).
-        sub[i + 1] = v | 0x1000_0000;
+        let r = u64::from_le_bytes([
+            b[8 * i],
+            b[8 * i + 1],
+            b[8 * i + 2],
+            b[8 * i + 3],
+            b[8 * i + 4],
+            b[8 * i + 5],
+            b[8 * i + 6],
+            b[8 * i + 7],
+        ]);
+        let digits = olds.get(i + 1).map_or(10, |v| v.to_string().len()) as u32;
+        let lo: u64 = if digits <= 1 {
+            1
+        } else {
+            10u64.pow(digits - 1)
+        };
+        let hi: u64 = (10u64.pow(digits) - 1).min(u64::from(u32::MAX));
+        let v = lo + r % (hi - lo + 1);
+        sub[i + 1] = u32::try_from(v).unwrap_or(u32::MAX);
     }
     Sid::new(5, &sub).map_err(|e| Error::Invalid {
         what: "random SID",
@@ -542,7 +564,13 @@ pub fn generalize_with_progress(
         ));
     }
     let new_sid = match &opts.new_sid {
-        NewSid::Random => random_sid()?,
+        NewSid::Random => {
+            let mut s = random_sid(&old_sid)?;
+            while s == old_sid {
+                s = random_sid(&old_sid)?;
+            }
+            s
+        }
         NewSid::Given(s) => s.clone(),
     };
     if new_sid == old_sid {
@@ -1018,7 +1046,15 @@ fn rewrite_hive(
         if k == 0 {
             continue;
         }
-        t.hive.rename_key(*off, &new).map_err(e)?;
+        let was_root = *off == t.hive.root_offset();
+        let moved = t.hive.rename_key(*off, &new).map_err(e)?;
+        if was_root && moved != *off {
+            warnings.push(format!(
+                "{hp}: the root key {name:?} -> {new:?} did not fit its cell and moved: hivex, \
+                 libregf and Windows follow the base block, but regipy expects the root in the \
+                 first cell (a new SID whose text is not longer avoids this)"
+            ));
+        }
         counts.keys_renamed += 1;
         changes.push(Change::KeyRenamed {
             hive: hp.clone(),

@@ -101,6 +101,11 @@ struct Seen {
 }
 
 fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
+    look_with(raw, spec, dir, true)
+}
+
+/// [`look`], optionally without regipy (which expects the root key in the first cell).
+fn look_with(raw: &Path, spec: &WindowsSpec, dir: &Path, regipy: bool) -> Seen {
     let vol = dir.join("vol.img");
     extract_volume(raw, spec, &vol);
     let audit = Command::new("ntfssecaudit")
@@ -144,12 +149,14 @@ fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
         );
     }
     // regipy opens every hive and walks it.
-    let script = "import sys\nfrom regipy.registry import RegistryHive\nfor p in sys.argv[1:]:\n    h = RegistryHive(p)\n    n = sum(1 for _ in h.recurse_subkeys(as_json=False))\n    assert n > 0, p\n";
-    run(Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(hives(m.path(), spec)))
-    .unwrap();
+    if regipy {
+        let script = "import sys\nfrom regipy.registry import RegistryHive\nfor p in sys.argv[1:]:\n    h = RegistryHive(p)\n    n = sum(1 for _ in h.recurse_subkeys(as_json=False))\n    assert n > 0, p\n";
+        run(Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(hives(m.path(), spec)))
+        .unwrap();
+    }
     m.unmount().unwrap();
     Seen {
         exports,
@@ -683,4 +690,78 @@ fn real_dirty_system_hive_renamed() {
     let log1 = std::fs::metadata(m.path().join("Windows/System32/config/SYSTEM.LOG1")).unwrap();
     assert_eq!(log1.len(), 0);
     m.unmount().unwrap();
+}
+
+/// Longer SID strings (key names, string values, task XML grow) and back: the hive exports,
+/// file names and ACLs equal the original. The `<SID>_Classes` root of UsrClass.dat no longer
+/// fits its cell and moves (reported as a warning): hivex and libregf follow the base block,
+/// regipy (root = first cell) is not run here.
+#[test]
+fn longer_sid_and_back() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    let spec = variant("win-mbr");
+    let long = "S-1-5-21-4294967295-4294967294-4294967293";
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let before = look(&raw, &spec, dir.path());
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    let rep = generalize(&mut img, &opts(long, None)).unwrap();
+    img.commit().unwrap();
+    drop(img);
+    assert!(rep.changes.iter().any(|c| matches!(
+        c,
+        reseal_windows::generalize::Change::FileRewritten { old_len, new_len, .. } if new_len > old_len
+    )));
+    assert!(
+        rep.warnings.iter().any(|w| w.contains("root key")),
+        "{:?}",
+        rep.warnings
+    );
+    let mid = look_with(&raw, &spec, dir.path(), false);
+    assert_absent(&mid, &spec.machine_sid);
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    generalize(&mut img, &opts(&spec.machine_sid, None)).unwrap();
+    img.commit().unwrap();
+    drop(img);
+    let back = look_with(&raw, &spec, dir.path(), false);
+    assert_absent(&back, long);
+    assert_eq!(back.acls, before.acls);
+    assert_eq!(back.names, before.names);
+    assert_eq!(back.contents.len(), before.contents.len());
+    for (i, (b, o)) in back.exports.iter().zip(&before.exports).enumerate() {
+        assert!(b == o, "hive #{i} export differs after the round trip");
+    }
+}
+
+/// A random new SID keeps every SID string's length: nothing grows, no root moves, and regipy
+/// (root = first cell) still opens every hive.
+#[test]
+fn random_sid_keeps_lengths() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    for v in ["win-gpt", "win-mbr"] {
+        let spec = variant(v);
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("w.raw");
+        spec.build(&raw).unwrap();
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        let rep = generalize(&mut img, &Options::default()).unwrap();
+        img.commit().unwrap();
+        drop(img);
+        assert_eq!(rep.new_sid.len(), rep.old_sid.len(), "{v}");
+        assert_ne!(rep.new_sid, rep.old_sid);
+        assert!(rep.warnings.iter().all(|w| !w.contains("root key")), "{v}");
+        for c in &rep.changes {
+            if let reseal_windows::generalize::Change::FileRewritten {
+                old_len, new_len, ..
+            } = c
+            {
+                assert_eq!(old_len, new_len);
+            }
+        }
+        let seen = look(&raw, &spec, dir.path());
+        assert_absent(&seen, &spec.machine_sid);
+    }
 }

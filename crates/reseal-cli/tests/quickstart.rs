@@ -41,4 +41,29 @@ fn inspect_committed_fixture() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("System32/"), "{text}");
+
+    // The README's main job: generalize --dry-run reports and changes no byte.
+    let before = std::fs::read(&fixture).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["generalize"])
+        .arg(&fixture)
+        .args(["--computer-name", "CLONE-0001", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(report.contains("CLONE-0001"), "{report}");
+    assert!(
+        std::fs::read(&fixture).unwrap() == before,
+        "a dry run changed the committed fixture"
+    );
+    assert!(
+        !fixture.with_extension("vhdx.reseal-journal").exists(),
+        "a dry run left a journal beside the fixture"
+    );
 }

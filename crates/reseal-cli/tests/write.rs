@@ -172,3 +172,46 @@ fn hibernated_volume_is_refused_unless_forced() {
     ok(a!("mkdir", img, "/X", "--force"));
     assert!(ok(a!("ls", img, "/")).contains("X/"));
 }
+
+/// Dirty, hibernated and Fast-Startup volumes (the fixture variants, whose states ntfs-3g itself
+/// refuses) are refused by every write command with a clear message and no byte written;
+/// `--force` writes.
+#[test]
+fn unsafe_volume_states_are_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let variants = reseal_tests::windows::variants();
+    for (name, want) in [
+        ("win-dirty-volume", "dirty"),
+        ("win-hibernated", "hibernated"),
+        ("win-fast-startup", "Fast Startup"),
+    ] {
+        let spec = &variants
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("variant")
+            .1;
+        let raw = tmp.path().join(format!("{name}.raw"));
+        spec.build(&raw).unwrap();
+        let before = std::fs::read(&raw).unwrap();
+        let img = raw.to_str().unwrap();
+        for args in [
+            &["mkdir", img, "/X"][..],
+            &["setsd", img, "/Windows", "O:BAG:SYD:(A;;FA;;;SY)"][..],
+            &["reg", "set", &format!("{img}:SOFTWARE"), "Reseal", "X", "y"][..],
+        ] {
+            let o = reseal(&args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+            assert!(!o.status.success(), "{name}: {args:?} was not refused");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(want), "{name}: {args:?}: {err}");
+            assert!(
+                std::fs::read(&raw).unwrap() == before,
+                "{name}: a refused write changed the image"
+            );
+        }
+        ok(a!("mkdir", img, "/Forced", "--force"));
+        assert!(
+            ok(a!("ls", img, "/")).contains("Forced/"),
+            "{name}: forced mkdir missing"
+        );
+    }
+}

@@ -453,13 +453,21 @@ for i in range(n):
 "#;
 
 const PY_REWRITE_BACKUP: &str = r#"
+# Replace the old account domain by the new one in every descriptor of an `ntfssecaudit -b`
+# backup, and recompute each block's "Computed hash" (the $SDS hash over the dumped bytes), which
+# `ntfssecaudit -s` verifies (the hash line follows its block).
 import re, sys
 old = b''.join(v.to_bytes(4, 'little') for v in (21, 1111111111, 2222222222, 3333333333)).hex()
 new = b''.join(v.to_bytes(4, 'little') for v in (21, 1444444444, 2555555555, 3666666666)).hex()
 line_re = re.compile(r'^(\s+)([0-9a-f]{6})  ((?:[0-9a-f]{8} ?)+)$')
-out, block, indent = [], [], '        '
+out, block, indent, last = [], [], '        ', None
+def sds_hash(b):
+    h = 0
+    for j in range(0, len(b) // 4 * 4, 4):
+        h = (int.from_bytes(b[j:j + 4], 'little') + ((h << 3) | (h >> 29))) & 0xffffffff
+    return h
 def flush():
-    global block
+    global block, last
     if not block:
         return
     h = ''.join(block)
@@ -472,6 +480,7 @@ def flush():
         chunk = h[off:off + 32]
         words = ' '.join(chunk[j:j + 8] for j in range(0, len(chunk), 8))
         out.append('%s%06x  %s' % (indent, off // 2, words))
+    last = sds_hash(bytes.fromhex(h))
     block = []
 for line in open(sys.argv[1]):
     line = line.rstrip('\n')
@@ -481,6 +490,9 @@ for line in open(sys.argv[1]):
         block.append(m.group(3).replace(' ', ''))
     else:
         flush()
+        # The hash line follows the block it belongs to.
+        if line.startswith('Computed hash') and last is not None:
+            line = re.sub(r'0x[0-9a-f]+', '0x%08x' % last, line)
         out.append(line)
 flush()
 open(sys.argv[2], 'w').write('\n'.join(out) + '\n')

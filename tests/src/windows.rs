@@ -5,7 +5,7 @@
 //! ntfs-3g mount (descriptors via `setfattr system.ntfs_acl`), so an independent
 //! implementation writes the file system. The hives (`SAM`, `SECURITY`, `SYSTEM`, `SOFTWARE`,
 //! `DEFAULT`, per-user `NTUSER.DAT` and `UsrClass.dat`) are written by `reseal-hive` starting
-//! from `reseal_windows::new_hive::empty_hive`, shaped like real ones (FORMATS.md A), and
+//! from `reseal_hive::Hive::new_empty`, shaped like real ones (FORMATS.md A), and
 //! checked by hivex and regipy in the tests. Real SAM/SECURITY pairs (the aiowinreg corpus)
 //! can replace the generated ones.
 //!
@@ -264,16 +264,23 @@ fn sz(s: &str) -> Vec<u8> {
     v
 }
 
+/// The root key descriptor of generated hives: SYSTEM and Administrators full control, Users read.
+fn default_root_descriptor() -> Result<Vec<u8>> {
+    Ok(
+        SecurityDescriptor::from_sddl("O:BAG:SYD:P(A;CI;KA;;;SY)(A;CI;KA;;;BA)(A;CI;KR;;;BU)")?
+            .to_canonical_bytes()?,
+    )
+}
+
 /// A small hive-writing helper over `reseal_hive::Hive`.
 struct H(Hive);
 
 impl H {
     fn new(root: &str) -> Result<H> {
-        Self::with_sd(root, &reseal_windows::new_hive::default_root_descriptor())
+        Self::with_sd(root, &default_root_descriptor()?)
     }
     fn with_sd(root: &str, sd: &[u8]) -> Result<H> {
-        let b = reseal_windows::new_hive::empty_hive_with_security(root, sd)?;
-        let mut h = Hive::from_bytes(b)?;
+        let mut h = Hive::new_empty(root, sd)?;
         h.make_writable()?;
         Ok(H(h))
     }

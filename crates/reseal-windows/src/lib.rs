@@ -20,7 +20,6 @@
 
 pub mod generalize;
 mod install;
-pub mod new_hive;
 pub mod sam;
 
 pub use install::{

@@ -2,6 +2,8 @@
 //! populated through an ntfs-3g FUSE mount, and the Windows-made corpus volumes mounted read-only
 //! by ntfs-3g. Every file's name, type, size and SHA-256 must agree; ADS contents too.
 
+use reseal_disk::partition::Slice;
+use reseal_disk::raw::HostFile;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -9,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use reseal_disk::{Device, Error, Result};
+use reseal_disk::Device;
 use reseal_ntfs::browse::{BrowseError, Volume};
 use sha2::{Digest, Sha256};
 
@@ -60,30 +62,11 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// Read-only file device.
-struct FileDev(File, u64);
-impl FileDev {
-    fn open(p: &Path) -> Self {
-        let f = File::open(p).unwrap();
-        let n = f.metadata().unwrap().len();
-        FileDev(f, n)
-    }
-}
-impl Device for FileDev {
-    fn len(&self) -> u64 {
-        self.1
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        reseal_disk::check_bounds(offset, buf.len(), self.1)?;
-        self.0.read_exact_at(buf, offset)?;
-        Ok(())
-    }
-    fn write_at(&mut self, _: u64, _: &[u8]) -> Result<()> {
-        Err(Error::ReadOnly)
-    }
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
+/// The project's own [`HostFile`], read-only, bounded by a [`Slice`] to its length.
+fn file_dev(p: &Path) -> Slice<HostFile> {
+    let f = HostFile::open(p, false).expect("open image");
+    let len = f.len();
+    Slice::new(f, 0, len).expect("slice over the whole file")
 }
 
 /// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
@@ -277,7 +260,7 @@ fn mkntfs_volumes_agree_with_ntfs3g() {
     for cluster in [512u32, 4096] {
         let (img, oracle, ads) = build_volume(tmp.path(), cluster);
         assert!(oracle.len() > 600, "{}", oracle.len());
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         assert_eq!(v.cluster_size(), cluster);
         assert_eq!(v.label().unwrap(), "Reseal Test");
         assert_eq!(v.version().unwrap(), (3, 1));
@@ -423,7 +406,7 @@ fn corpus_volumes_agree_with_ntfs3g() {
                 }
             }
         }
-        let mut v = Volume::open(FileDev::open(&img)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let mut v = Volume::open(file_dev(&img)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(v.label().unwrap(), label, "{rel}");
         let ours = walk_reseal(&mut v);
         assert_trees_equal(&ours, &oracle, rel);
@@ -449,7 +432,7 @@ fn ntfscat_agrees_on_corpus_files() {
     let tmp = tempfile::tempdir().unwrap();
     let img = tmp.path().join("t.img");
     decompress(&root, "velociraptor/test.ntfs.dd.raw.xz", &img);
-    let mut v = Volume::open(FileDev::open(&img)).unwrap();
+    let mut v = Volume::open(file_dev(&img)).unwrap();
     for p in [
         "/ones.bin",
         "/Folder A/Folder B/Hello world text document.txt",

@@ -32,7 +32,7 @@ fn quota_sids_rewritten() {
     let admins = [1u8, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0];
     let users = [1u8, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x21, 2, 0, 0];
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         let n = v
             .rewrite_quota_sids(|s| (s == admins).then(|| users.to_vec()))
             .unwrap();
@@ -61,7 +61,7 @@ fn sddl_set_and_get_through_ntfs3g() {
         .to_bytes()
         .unwrap();
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         v.write_file("unattend.xml", b"<unattend/>").unwrap();
         v.set_security_sddl("unattend.xml", sddl).unwrap();
         assert_eq!(v.security_descriptor("unattend.xml").unwrap(), want);

@@ -134,7 +134,7 @@ fn rewrite_every_descriptor_same_length() {
         d
     };
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         for i in [0, 17, n - 1] {
             assert_eq!(
                 v.security_descriptor(&format!("d/f{i}")).unwrap(),

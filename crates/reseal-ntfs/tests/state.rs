@@ -4,13 +4,15 @@
 //! that is clean, unclean or LFS 2.0. ntfs-3g's own verdict (mount messages, ntfsinfo refusal)
 //! must agree with ours.
 
+use reseal_disk::partition::Slice;
+use reseal_disk::raw::HostFile;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use reseal_disk::{Device, Error, Result};
+use reseal_disk::Device;
 use reseal_ntfs::state::{logfile_state, LogFileState, VolumeState};
 
 fn allow_skip() -> bool {
@@ -50,29 +52,11 @@ fn tools() -> bool {
     true
 }
 
-struct FileDev(File, u64);
-impl FileDev {
-    fn open(p: &Path) -> Self {
-        let f = File::open(p).unwrap();
-        let n = f.metadata().unwrap().len();
-        FileDev(f, n)
-    }
-}
-impl Device for FileDev {
-    fn len(&self) -> u64 {
-        self.1
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        reseal_disk::check_bounds(offset, buf.len(), self.1)?;
-        self.0.read_exact_at(buf, offset)?;
-        Ok(())
-    }
-    fn write_at(&mut self, _: u64, _: &[u8]) -> Result<()> {
-        Err(Error::ReadOnly)
-    }
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
+/// The project's own [`HostFile`], read-only, bounded by a [`Slice`] to its length.
+fn file_dev(p: &Path) -> Slice<HostFile> {
+    let f = HostFile::open(p, false).expect("open image");
+    let len = f.len();
+    Slice::new(f, 0, len).expect("slice over the whole file")
 }
 
 /// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
@@ -228,7 +212,7 @@ fn crafted_states_agree_with_ntfs3g() {
     let log_at = logfile_offset(&base, 4096);
 
     // Fresh mkntfs volume: empty log, clean.
-    let s = VolumeState::read(FileDev::open(&base)).unwrap();
+    let s = VolumeState::read(file_dev(&base)).unwrap();
     assert_eq!(s.logfile, LogFileState::Empty);
     assert!(!s.dirty && !s.hibernated && s.refusal().is_none(), "{s:?}");
     assert_eq!(s.version, (3, 1));
@@ -249,7 +233,7 @@ fn crafted_states_agree_with_ntfs3g() {
     h.resize(16384, 0);
     std::fs::write(mnt.join("hiberfil.sys"), &h).unwrap();
     assert!(unmount(&mnt));
-    let s = VolumeState::read(FileDev::open(&hib)).unwrap();
+    let s = VolumeState::read(file_dev(&hib)).unwrap();
     assert!(s.hibernated && s.hiberfil_magic == Some(*b"HIBR"), "{s:?}");
     assert!(s
         .refusal()
@@ -267,7 +251,7 @@ fn crafted_states_agree_with_ntfs3g() {
         .success());
     std::fs::write(mnt.join("hiberfil.sys"), vec![0u8; 16384]).unwrap();
     assert!(unmount(&mnt));
-    let s = VolumeState::read(FileDev::open(&zeroed)).unwrap();
+    let s = VolumeState::read(file_dev(&zeroed)).unwrap();
     assert!(!s.hibernated && s.refusal().is_none(), "{s:?}");
     assert_eq!(ntfs3g_verdict(&zeroed, dir), Verdict::Fine);
 
@@ -280,7 +264,7 @@ fn crafted_states_agree_with_ntfs3g() {
         .unwrap()
         .status
         .success());
-    let s = VolumeState::read(FileDev::open(&dirty)).unwrap();
+    let s = VolumeState::read(file_dev(&dirty)).unwrap();
     assert!(s.dirty && s.volume_flags & 1 == 1, "{s:?}");
     assert!(s.refusal().unwrap().contains("dirty"));
     assert!(ntfsinfo_says_dirty(&dirty));
@@ -325,7 +309,7 @@ fn crafted_states_agree_with_ntfs3g() {
             .unwrap()
             .write_all_at(&log, log_at)
             .unwrap();
-        let s = VolumeState::read(FileDev::open(&img)).unwrap();
+        let s = VolumeState::read(file_dev(&img)).unwrap();
         assert_eq!(s.logfile, want, "{name}");
         assert_eq!(ours(&s), verdict, "{name}");
         assert_eq!(s.refusal().is_some(), want != LogFileState::Clean, "{name}");
@@ -365,7 +349,7 @@ fn corpus_volumes_state_agrees_with_ntfs3g() {
         }
         let img = tmp.path().join("vol.img");
         std::fs::write(&img, &data[off..]).unwrap();
-        let s = VolumeState::read(FileDev::open(&img)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let s = VolumeState::read(file_dev(&img)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(ours(&s), ntfs3g_verdict(&img, tmp.path()), "{rel}: {s:?}");
         assert_eq!(s.dirty, ntfsinfo_says_dirty(&img), "{rel}: dirty flag");
     }

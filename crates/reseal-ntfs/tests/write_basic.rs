@@ -35,7 +35,7 @@ fn grow_shrink_read_back_512_and_4k() {
         let expect_big;
         let expect_sparse;
         {
-            let mut v = Volume::open(FileDev::open(&img)).unwrap();
+            let mut v = Volume::open(file_dev(&img)).unwrap();
             assert_eq!(v.read_file("small.txt").unwrap(), b"hello");
             assert_eq!(v.read_file("DIR/Big.bin").unwrap(), pattern(100_000, 1));
             // grow resident -> multi-run non-resident
@@ -104,7 +104,7 @@ fn interleaved_growth_makes_multi_run_files_and_shrink_frees() {
     let img = mkvol(td.path(), 32, 512);
     let (mut a, mut b) = (b"resident".to_vec(), Vec::new());
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         v.write_file("a.bin", &a).unwrap();
         v.write_file("b.bin", b"").unwrap();
         for i in 0..12u8 {
@@ -135,7 +135,7 @@ fn interleaved_growth_makes_multi_run_files_and_shrink_frees() {
     }
     let free_before = free_clusters(&img);
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         v.set_len("a.bin", 100).unwrap();
         a.truncate(100);
         v.remove("b.bin").unwrap();

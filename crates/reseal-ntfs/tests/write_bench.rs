@@ -31,7 +31,7 @@ fn bench_create_files_with_descriptors() {
         .unwrap_or(2000);
     let td = tempfile::tempdir().unwrap();
     let img = mkvol(td.path(), 256, 4096);
-    let mut v = Volume::open(FileDev::open(&img)).unwrap();
+    let mut v = Volume::open(file_dev(&img)).unwrap();
     let t = Instant::now();
     v.create_dir("d").unwrap();
     for i in 0..n {

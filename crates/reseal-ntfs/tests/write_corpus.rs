@@ -209,7 +209,7 @@ fn windows_volumes_read_write() {
         };
         let audit0 = audit(&img);
         let fix0 = ntfsfix_report(&img);
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         let ours = our_files(&v);
         assert_eq!(
             ours.keys().collect::<Vec<_>>(),

@@ -32,7 +32,7 @@ fn many_files_create_delete_rename() {
         let all = names(700);
         let mut expect: BTreeSet<String> = BTreeSet::new();
         {
-            let mut v = Volume::open(FileDev::open(&img)).unwrap();
+            let mut v = Volume::open(file_dev(&img)).unwrap();
             v.create_dir("big").unwrap();
             for (i, n) in all.iter().enumerate() {
                 // create_file matches the name exactly (POSIX namespace), so case variants are
@@ -141,7 +141,7 @@ fn random_order_large_directory() {
     };
     let mut expect: BTreeSet<String> = BTreeSet::new();
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         v.create_dir("r").unwrap();
         for step in 0..2500 {
             let n = format!("n{:x}-{}", rnd() % 1500, "é".repeat((step % 7) as usize));

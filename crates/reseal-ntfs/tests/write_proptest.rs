@@ -70,7 +70,7 @@ fn run_case(ops: &[Op], cluster: u32) -> Result<(), TestCaseError> {
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut sds: BTreeMap<String, u8> = BTreeMap::new();
     {
-        let mut v = Volume::open(FileDev::open(&img)).unwrap();
+        let mut v = Volume::open(file_dev(&img)).unwrap();
         v.create_dir("d1").unwrap();
         v.create_dir("d1/d2").unwrap();
         for o in ops {

@@ -2,57 +2,23 @@
 //! ntfs-3g oracles.
 #![allow(dead_code)]
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use reseal_disk::partition::Slice;
+use reseal_disk::raw::HostFile;
 use reseal_disk::Device;
 
-/// A trivial device over a host file.
-#[derive(Debug)]
-pub struct FileDev(pub File, pub u64);
+/// The device the tests write through: the project's own [`HostFile`] bounded by a [`Slice`] to
+/// the volume's length, so an engine write outside the volume is an error, not a grown file.
+pub type FileDev = Slice<HostFile>;
 
-impl FileDev {
-    pub fn open(p: &Path) -> FileDev {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(p)
-            .expect("open image");
-        let l = f.metadata().expect("meta").len();
-        FileDev(f, l)
-    }
-}
-
-impl Device for FileDev {
-    fn len(&self) -> u64 {
-        self.1
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> reseal_disk::Result<()> {
-        reseal_disk::check_bounds(offset, buf.len(), self.1)?;
-        self.0
-            .read_exact_at(buf, offset)
-            .map_err(|e| reseal_disk::Error::Io {
-                path: None,
-                source: e,
-            })
-    }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> reseal_disk::Result<()> {
-        reseal_disk::check_bounds(offset, buf.len(), self.1)?;
-        self.0
-            .write_all_at(buf, offset)
-            .map_err(|e| reseal_disk::Error::Io {
-                path: None,
-                source: e,
-            })
-    }
-    fn flush(&mut self) -> reseal_disk::Result<()> {
-        self.0.sync_data().map_err(|e| reseal_disk::Error::Io {
-            path: None,
-            source: e,
-        })
-    }
+/// Open `p` read-write as a [`FileDev`].
+pub fn file_dev(p: &Path) -> FileDev {
+    let f = HostFile::open(p, true).expect("open image");
+    let len = f.len();
+    Slice::new(f, 0, len).expect("slice over the whole file")
 }
 
 /// True if `tool` runs; panics (fail loudly) unless RESEAL_ALLOW_SKIP=1.

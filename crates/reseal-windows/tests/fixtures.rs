@@ -363,17 +363,8 @@ fn gpt_fixture_facts_and_independent_tools() {
         .arg(format!("skip={}", start >> 20))
         .arg(format!("count={}", len >> 20)))
     .unwrap();
-    let audit = Command::new("ntfssecaudit")
-        .arg("-a")
-        .arg(&vol)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&audit.stdout).to_string()
-        + &String::from_utf8_lossy(&audit.stderr);
-    assert!(
-        text.contains("No errors were found"),
-        "ntfssecaudit -a:\n{text}"
-    );
+    // Per-structure error counts, not ntfssecaudit's closing line (printed even after errors).
+    reseal_tests::ntfssecaudit_clean(&vol).unwrap();
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let mut files = 0;
     let mut stack = vec![m.path().to_path_buf()];

@@ -152,18 +152,24 @@ impl<D: Device> Volume<D> {
     pub(crate) fn descriptor_of(&self, num: u64) -> Result<Option<Vec<u8>>> {
         let info = self.info(num)?;
         if info.security_id != 0 {
-            let r = self
-                .sii()?
-                .into_iter()
-                .find(|r| r.id == info.security_id)
-                .ok_or_else(|| {
-                    Error::corrupt(
-                        "$SII",
-                        Some(SECURE),
-                        0,
-                        format!("no entry for security id {}", info.security_id),
-                    )
-                })?;
+            // One descent of the $SII B-tree (keyed by id), not a walk of the whole index: `ls -l`
+            // and generalize ask this once per file.
+            let id = info.security_id;
+            let by_id = |a: &[u8], b: &[u8]| k32(a, 0).cmp(&k32(b, 0));
+            let missing = || {
+                Error::corrupt(
+                    "$SII",
+                    Some(SECURE),
+                    0,
+                    format!("no entry for security id {id}"),
+                )
+            };
+            let e = self
+                .index_find(SECURE, &name("$SII"), &id.to_le_bytes(), &by_id)?
+                .ok_or_else(missing)?;
+            let r = sds_ref(entry_data(&e))
+                .filter(|r| r.id == id)
+                .ok_or_else(missing)?;
             return Ok(Some(self.read_sds(&r)?));
         }
         if self.stream(num, SECURITY_DESCRIPTOR, &[])?.is_some() {

@@ -2,37 +2,11 @@
 //! engine (including an edit that grows the hive), read back by reseal, by ntfs-3g +
 //! hivexregedit, and undone byte for byte.
 
+mod common;
+
+use common::*;
 use reseal_tests::*;
 use std::process::Command;
-
-fn reseal(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_reseal"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&std::ffi::OsStr]) -> Vec<u8> {
-    let o = reseal(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o.stdout
-}
-
-macro_rules! a {
-    ($($x:expr),*) => { &[$(std::ffi::OsStr::new($x)),*] };
-}
-
-fn utf16_reg(text: &str) -> Vec<u8> {
-    let mut b = vec![0xFF, 0xFE];
-    for u in text.encode_utf16() {
-        b.extend_from_slice(&u.to_le_bytes());
-    }
-    b
-}
 
 #[test]
 fn import_into_software_inside_a_vhdx_grows_and_undoes() {

@@ -2,30 +2,12 @@
 //! command's result is what ntfs-3g reads, `reseal undo` restores the image byte for byte, and a
 //! hibernated volume is refused unless forced.
 
+mod common;
+
+use common::*;
 use reseal_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn reseal(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_reseal"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&std::ffi::OsStr]) -> String {
-    let o = reseal(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-macro_rules! a {
-    ($($x:expr),*) => { &[$(std::ffi::OsStr::new($x)),*] };
-}
 
 /// A GPT disk (raw) with one NTFS partition; returns (disk, partition start, size).
 fn disk(dir: &Path, entries: Vec<Entry>) -> (PathBuf, u64, u64) {
@@ -78,35 +60,35 @@ fn put_mkdir_mv_rm_dry_run_and_undo_in_a_vhdx() {
     std::fs::write(&local, &payload).unwrap();
     let local_s = local.to_str().unwrap();
 
-    ok(a!("put", img, local_s, "/Windows/payload.bin", "--dry-run"));
-    ok(a!("mkdir", img, "/Dry", "--dry-run"));
+    ok_text(a!("put", img, local_s, "/Windows/payload.bin", "--dry-run"));
+    ok_text(a!("mkdir", img, "/Dry", "--dry-run"));
     assert!(
         std::fs::read(&image).unwrap() == original,
         "a dry run changed the image"
     );
 
-    ok(a!("put", img, local_s, "/Windows/payload.bin"));
-    ok(a!("mkdir", img, "/Users"));
-    ok(a!("mkdir", img, "/Users/Ünïcode"));
-    ok(a!(
+    ok_text(a!("put", img, local_s, "/Windows/payload.bin"));
+    ok_text(a!("mkdir", img, "/Users"));
+    ok_text(a!("mkdir", img, "/Users/Ünïcode"));
+    ok_text(a!(
         "mv",
         img,
         "/Windows/payload.bin",
         "/Users/Ünïcode/moved.bin"
     ));
-    ok(a!("rm", img, "/Windows/old.txt"));
+    ok_text(a!("rm", img, "/Windows/old.txt"));
     let sddl = "O:SYG:SYD:PAI(A;;FA;;;SY)(A;;0x1200a9;;;S-1-5-21-1-2-3-1001)";
-    ok(a!("setsd", img, "/Users/Ünïcode/moved.bin", sddl));
+    ok_text(a!("setsd", img, "/Users/Ünïcode/moved.bin", sddl));
     assert_eq!(
-        ok(a!("getsd", img, "/Users/Ünïcode/moved.bin")).trim(),
+        ok_text(a!("getsd", img, "/Users/Ünïcode/moved.bin")).trim(),
         sddl
     );
-    let long = ok(a!("ls", "-l", img, "/Users/Ünïcode"));
+    let long = ok_text(a!("ls", "-l", img, "/Users/Ünïcode"));
     assert!(
         long.contains(" SY ") && long.contains("moved.bin"),
         "{long}"
     );
-    let hex = ok(a!("getsd", "--hex", img, "/Users/Ünïcode/moved.bin"));
+    let hex = ok_text(a!("getsd", "--hex", img, "/Users/Ünïcode/moved.bin"));
     run(Command::new("qemu-img").args(["check", "-q"]).arg(&image)).unwrap();
 
     // ntfs-3g's view.
@@ -138,7 +120,7 @@ fn put_mkdir_mv_rm_dry_run_and_undo_in_a_vhdx() {
 
     // put, mkdir, mkdir, mv, rm, setsd: six operations, six undos.
     for _ in 0..6 {
-        ok(a!("undo", img));
+        ok_text(a!("undo", img));
     }
     assert!(
         std::fs::read(&image).unwrap() == original,
@@ -167,10 +149,10 @@ fn hibernated_volume_is_refused_unless_forced() {
         std::fs::read(&raw).unwrap() == before,
         "a refused write changed the image"
     );
-    let text = ok(a!("inspect", img));
+    let text = ok_text(a!("inspect", img));
     assert!(text.contains("hibernated"), "{text}");
-    ok(a!("mkdir", img, "/X", "--force"));
-    assert!(ok(a!("ls", img, "/")).contains("X/"));
+    ok_text(a!("mkdir", img, "/X", "--force"));
+    assert!(ok_text(a!("ls", img, "/")).contains("X/"));
 }
 
 /// Dirty, hibernated and Fast-Startup volumes (the fixture variants, whose states ntfs-3g itself
@@ -208,9 +190,9 @@ fn unsafe_volume_states_are_refused_unless_forced() {
                 "{name}: a refused write changed the image"
             );
         }
-        ok(a!("mkdir", img, "/Forced", "--force"));
+        ok_text(a!("mkdir", img, "/Forced", "--force"));
         assert!(
-            ok(a!("ls", img, "/")).contains("Forced/"),
+            ok_text(a!("ls", img, "/")).contains("Forced/"),
             "{name}: forced mkdir missing"
         );
     }

@@ -8,7 +8,8 @@
 
 use anyhow::{bail, Context, Result};
 use reseal_disk::journal::{next_undo_path, recover};
-use reseal_disk::partition::Slice;
+use reseal_disk::partition::{PartitionTable, Slice};
+use reseal_disk::probe::{probe, FsInfo};
 use reseal_disk::raw::HostFile;
 use reseal_disk::{Access, Device, Image, Journal};
 use std::ops::Range;
@@ -231,22 +232,55 @@ fn open_volume(image: &Path, partition: u32) -> Result<reseal_ntfs::browse::Volu
 }
 
 /// Resolve `HIVE` inside `image` through Windows discovery.
+/// Partitions (0: no partition table) whose NTFS volume holds `Windows\System32\config`; a cheap
+/// check, so well-known hive names and paths need no full discovery.
+fn windows_partitions(img: &mut Image) -> Result<Vec<u32>> {
+    let table = PartitionTable::read(&*img)?;
+    let candidates: Vec<(u32, u64, u64)> = if table.partitions.is_empty() {
+        vec![(0, 0, img.len())]
+    } else {
+        table
+            .partitions
+            .iter()
+            .filter(|p| !p.kind.is_extended())
+            .map(|p| (p.number, p.start, p.len))
+            .collect()
+    };
+    let mut found = Vec::new();
+    for (number, start, len) in candidates {
+        let Ok(slice) = Slice::new(&mut *img, start, len) else {
+            continue;
+        };
+        if !matches!(probe(&slice), Ok(FsInfo::Ntfs(_))) {
+            continue;
+        }
+        if let Ok(mut vol) = reseal_ntfs::browse::Volume::open(slice) {
+            if vol.exists("/Windows/System32/config").unwrap_or(false) {
+                found.push(number);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Resolve `HIVE` inside `image`: well-known names and paths by a cheap look at the volumes, a
+/// user's name through Windows discovery (ProfileList).
 fn resolve(image: &Path, hive: &str) -> Result<Target> {
     let mut img = Image::open(image, Access::ReadOnly)
         .with_context(|| format!("opening {}", image.display()))?;
-    let installs = reseal_windows::discover(&mut img)?;
-    let install =
-        match installs.as_slice() {
-            [one] => one,
-            [] => bail!("{} holds no Windows install", image.display()),
-            many => bail!(
-            "{} holds {} Windows installs (partitions {}); name the hive by path is not enough yet",
+    let partition = match windows_partitions(&mut img)?.as_slice() {
+        [one] => *one,
+        [] => bail!("{} holds no Windows install", image.display()),
+        many => bail!(
+            "{} holds {} Windows installs (partitions {}); choosing one is not supported yet",
             image.display(),
             many.len(),
-            many.iter().map(|i| i.partition.to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        };
-    let partition = install.partition;
+    };
     let upper = hive.to_ascii_uppercase();
     if WELL_KNOWN.contains(&upper.as_str()) {
         return Ok(Target::InImage {
@@ -266,6 +300,11 @@ fn resolve(image: &Path, hive: &str) -> Result<Target> {
             path,
         });
     }
+    let installs = reseal_windows::discover(&mut img)?;
+    let install = installs
+        .iter()
+        .find(|i| i.partition == partition)
+        .context("Windows discovery did not find the install")?;
     // A user name: that user's NTUSER.DAT through ProfileList.
     let user = install
         .users

@@ -263,6 +263,38 @@ impl<D: Device> Volume<D> {
         self.tx(|v| v.write_at_rec(num, offset, data))
     }
 
+    /// Overwrite many pieces of one file, `(offset, bytes)` each, as one operation: the path is
+    /// resolved and the data attribute decoded once (patching a hive's dirty cells costs one
+    /// lookup, not one per cell). The file grows first if a piece extends past its end.
+    ///
+    /// # Errors
+    /// As [`Volume::write_at`]; nothing is written on error.
+    pub fn write_ranges(&mut self, path: &str, pieces: &[(u64, &[u8])]) -> Result<()> {
+        let num = self.lookup(path)?;
+        let mut end = 0u64;
+        for (off, data) in pieces {
+            let e = off
+                .checked_add(data.len() as u64)
+                .ok_or_else(|| Error::Invalid("offset overflow".into()))?;
+            end = end.max(e);
+        }
+        self.tx(|v| {
+            let s = v
+                .stream(num, DATA, &[])?
+                .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
+            if end > s.size {
+                v.set_stream_len(num, DATA, &[], end, Grow::default())?;
+            }
+            let mut s = v
+                .stream(num, DATA, &[])?
+                .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
+            for (off, data) in pieces {
+                v.write_stream_data(&mut s, *off, data)?;
+            }
+            Ok(())
+        })
+    }
+
     fn write_at_rec(&mut self, num: u64, offset: u64, data: &[u8]) -> Result<()> {
         let s = self
             .stream(num, DATA, &[])?

@@ -1,4 +1,4 @@
-//! Write-engine basics against ntfs-3g: data overwrite, resident ↔ non-resident growth and
+//! Write-engine basics against ntfs-3g: data overwrite (single and many pieces), resident ↔ non-resident growth and
 //! shrink, sparse writes, create/delete/rename, checked by mounting with ntfs-3g.
 
 mod ntfsw_common;
@@ -51,12 +51,26 @@ fn grow_shrink_read_back_512_and_4k() {
             big.resize(190_010, 0);
             big[190_000..190_010].copy_from_slice(b"0123456789");
             v.write_at("dir/big.bin", 190_000, b"0123456789").unwrap();
+            // many pieces in one call, the last one growing the file
+            let pieces: [(u64, &[u8]); 3] =
+                [(10, b"ten"), (120_000, b"mid"), (190_005, b"ABCDEFGHIJKL")];
+            v.write_ranges("dir/big.bin", &pieces).unwrap();
+            big.resize(190_017, 0);
+            for (off, data) in pieces {
+                let o = off as usize;
+                big[o..o + data.len()].copy_from_slice(data);
+            }
+            same("big pieces", &v.read_file("dir/big.bin").unwrap(), &big);
             expect_big = big;
             // write into the hole of the sparse file
             let mut sp = vec![0u8; 1 << 20];
             sp[(1 << 20) - 10..].copy_from_slice(b"tail-bytes");
             sp[300_000..300_005].copy_from_slice(b"HOLE!");
             v.write_at("sparse.bin", 300_000, b"HOLE!").unwrap();
+            v.write_ranges("sparse.bin", &[(400_000, b"A"), (700_000, b"BB")])
+                .unwrap();
+            sp[400_000] = b'A';
+            sp[700_000..700_002].copy_from_slice(b"BB");
             expect_sparse = sp;
             same(
                 "sparse before",
@@ -89,7 +103,7 @@ fn grow_shrink_read_back_512_and_4k() {
             );
             assert_eq!(
                 std::fs::metadata(m.dir.join("dir/big.bin")).unwrap().len(),
-                190_010
+                190_017
             );
         }
     }

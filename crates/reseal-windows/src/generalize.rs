@@ -730,25 +730,25 @@ pub fn generalize_with_progress(
         }
         t.hive.commit().map_err(|e| hive_err(&t.path, e))?;
         let data = t.hive.as_bytes();
-        let mut bytes = 0;
-        if t.whole {
+        let bytes = if t.whole {
             vol.write_at(&t.path, 0, data)
                 .map_err(|e| ntfs_err(partition, &t.path, e))?;
             if (data.len() as u64) < t.old_len {
                 vol.set_len(&t.path, data.len() as u64)
                     .map_err(|e| ntfs_err(partition, &t.path, e))?;
             }
-            bytes = data.len();
+            data.len()
         } else {
-            for r in t.hive.dirty_ranges() {
-                let Some(chunk) = data.get(r.clone()) else {
-                    continue;
-                };
-                vol.write_at(&t.path, r.start as u64, chunk)
-                    .map_err(|e| ntfs_err(partition, &t.path, e))?;
-                bytes += chunk.len();
-            }
-        }
+            let pieces: Vec<(u64, &[u8])> = t
+                .hive
+                .dirty_ranges()
+                .into_iter()
+                .filter_map(|r| Some((r.start as u64, data.get(r)?)))
+                .collect();
+            vol.write_ranges(&t.path, &pieces)
+                .map_err(|e| ntfs_err(partition, &t.path, e))?;
+            pieces.iter().map(|(_, d)| d.len()).sum()
+        };
         counts.hives_written += 1;
         changes.push(Change::HiveWritten {
             path: format!("/{}", t.path),

@@ -166,29 +166,78 @@ fn print_text(r: &Report) {
     );
 }
 
+/// One bar on standard error (when it is a terminal), restyled at each stage: bytes for the
+/// hive rewrite, items where the stage has a count, a spinner where it has none.
+struct StageBar {
+    bar: Option<indicatif::ProgressBar>,
+    stage: std::cell::Cell<&'static str>,
+}
+
+impl StageBar {
+    fn new() -> Self {
+        Self {
+            bar: std::io::stderr()
+                .is_terminal()
+                .then(indicatif::ProgressBar::hidden),
+            stage: std::cell::Cell::new(""),
+        }
+    }
+
+    fn update(&self, p: &Progress) {
+        let Some(b) = &self.bar else { return };
+        if self.stage.get() != p.stage {
+            self.stage.set(p.stage);
+            let template = if p.total == 0 {
+                "{spinner} {msg}"
+            } else if p.bytes {
+                "{msg:18} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}"
+            } else {
+                "{msg:18} [{bar:40}] {pos}/{len}"
+            };
+            b.set_style(
+                indicatif::ProgressStyle::with_template(template)
+                    .expect("invariant: the templates are valid")
+                    .progress_chars("=> "),
+            );
+            b.set_message(match p.stage {
+                "scan" => "finding Windows",
+                "read-hives" => "reading hives",
+                "hives" => "rewriting hives",
+                "write-hives" => "writing hives",
+                "descriptors" => "NTFS descriptors",
+                "quota" => "$Quota",
+                "tasks" => "task files",
+                "names" => "SID-named files",
+                other => other,
+            });
+            b.reset();
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            if p.total == 0 {
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+            } else {
+                b.disable_steady_tick();
+            }
+        }
+        b.set_length(p.total);
+        b.set_position(p.done);
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// `reseal generalize`.
 pub fn run(a: &GeneralizeArgs) -> Result<()> {
     let o = options(a)?;
     let image: &Path = &a.image;
     let mut img = Image::open(image, Access::ReadWrite)
         .with_context(|| format!("opening {}", image.display()))?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.enable_steady_tick(std::time::Duration::from_millis(120));
-        b
-    });
-    let result = generalize_with_progress(&mut img, &o, &mut |p: Progress| {
-        if let Some(b) = &bar {
-            if p.total > 0 {
-                b.set_message(format!("{} {}/{}", p.stage, p.done, p.total));
-            } else {
-                b.set_message(p.stage.to_string());
-            }
-        }
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let bar = StageBar::new();
+    let result = generalize_with_progress(&mut img, &o, &mut |p: Progress| bar.update(&p));
+    bar.finish();
     let report = match result {
         Ok(r) => r,
         Err(e) => {

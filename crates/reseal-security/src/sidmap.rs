@@ -16,6 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::sid::Sid;
+use memchr::memmem;
 
 /// Maps one account domain to another, keeping RIDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +27,36 @@ pub struct SidMap {
     new_xyz: [u8; 12],
     old_text: String,
     new_text: String,
+    find: Finders,
 }
+
+/// Substring searchers for the old domain's `X,Y,Z` part, built once per map.
+#[derive(Debug, Clone)]
+struct Finders {
+    binary: memmem::Finder<'static>,
+    ascii: memmem::Finder<'static>,
+    utf16: memmem::Finder<'static>,
+}
+
+impl Finders {
+    fn new(xyz: &[u8], text: &str) -> Self {
+        let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        Finders {
+            binary: memmem::Finder::new(xyz).into_owned(),
+            ascii: memmem::Finder::new(text.as_bytes()).into_owned(),
+            utf16: memmem::Finder::new(&utf16).into_owned(),
+        }
+    }
+}
+
+/// Built from the other fields, so equal maps have equal finders.
+impl PartialEq for Finders {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Finders {}
 
 fn xyz(s: &Sid) -> [u8; 12] {
     let mut out = [0u8; 12];
@@ -58,6 +88,7 @@ impl SidMap {
             new_xyz: xyz(&new_domain),
             old_text: xyz_text(&old_domain),
             new_text: xyz_text(&new_domain),
+            find: Finders::new(&xyz(&old_domain), &xyz_text(&old_domain)),
             old_domain,
             new_domain,
         })
@@ -84,24 +115,35 @@ impl SidMap {
         None
     }
 
+    /// Whether `buf` may hold the old domain in any form (binary, ASCII or UTF-16LE text): a
+    /// fast test (substring search for the `X,Y,Z` part) that the exact scans build on, so data
+    /// without the domain costs one pass.
+    pub fn may_contain(&self, buf: &[u8]) -> bool {
+        self.find.binary.find(buf).is_some() || self.may_contain_text(buf)
+    }
+
+    fn may_contain_text(&self, buf: &[u8]) -> bool {
+        self.find.ascii.find(buf).is_some() || self.find.utf16.find(buf).is_some()
+    }
+
     /// Offsets of binary SIDs of the old domain in `buf` (start of the SID header).
     pub fn binary_positions(&self, buf: &[u8]) -> Vec<usize> {
         let mut out = Vec::new();
-        if buf.len() < 24 {
-            return out;
-        }
-        let mut i = 0;
-        while i + 24 <= buf.len() {
-            // Quick reject on the first byte, then the full header.
+        let mut from = 12;
+        // Every match has X,Y,Z 12 bytes after its start: find those, then check the header.
+        while from < buf.len() {
+            let Some(k) = self.find.binary.find(&buf[from..]) else {
+                break;
+            };
+            let i = from + k - 12;
             if buf[i] == 1
                 && matches!(buf[i + 1], 4 | 5)
                 && buf[i + 2..i + 12] == HEADER_PREFIX[2..12]
-                && buf[i + 12..i + 24] == self.old_xyz
                 && (buf[i + 1] == 4 || i + 28 <= buf.len())
             {
                 out.push(i);
             }
-            i += 1;
+            from += k + 1;
         }
         out
     }
@@ -177,6 +219,9 @@ impl SidMap {
     /// Replace string SIDs of the old domain in `buf`, both ASCII and UTF-16LE (at either byte
     /// parity). Returns the new buffer and the number of replacements. Length may change.
     pub fn replace_text(&self, buf: &[u8]) -> (Vec<u8>, usize) {
+        if !self.may_contain_text(buf) {
+            return (buf.to_vec(), 0);
+        }
         let new16: Vec<u8> = self
             .new_text
             .encode_utf16()
@@ -213,6 +258,9 @@ impl SidMap {
 
     /// Replace string SIDs of the old domain in a Rust string (key names, value strings).
     pub fn replace_str(&self, s: &str) -> (String, usize) {
+        if self.find.ascii.find(s.as_bytes()).is_none() {
+            return (s.to_string(), 0);
+        }
         let mut out = String::with_capacity(s.len());
         let b = s.as_bytes();
         let mut n = 0;
@@ -427,6 +475,37 @@ mod tests {
         }
 
         #[test]
+        fn prop_binary_positions_match_a_plain_scan(
+            parts in proptest::collection::vec((0usize..3, proptest::collection::vec(any::<u8>(), 0..12), any::<u32>()), 0..8),
+        ) {
+            // Pieces of SIDs (domain, account, header-only) between noise, checked against the
+            // definition tried at every offset.
+            let m = map();
+            let mut buf = Vec::new();
+            for (kind, noise, rid) in parts {
+                buf.extend(&noise);
+                match kind {
+                    0 => buf.extend(m.old_domain().to_bytes()),
+                    1 => buf.extend(m.old_domain().with_rid(rid).unwrap().to_bytes()),
+                    _ => buf.extend(&m.old_domain().to_bytes()[..12]),
+                }
+            }
+            let plain: Vec<usize> = (0..buf.len())
+                .filter(|&i| {
+                    i + 24 <= buf.len()
+                        && buf[i] == 1
+                        && matches!(buf[i + 1], 4 | 5)
+                        && buf[i + 2..i + 12] == HEADER_PREFIX[2..12]
+                        && buf[i + 12..i + 24] == m.old_xyz
+                        && (buf[i + 1] == 4 || i + 28 <= buf.len())
+                })
+                .collect();
+            prop_assert_eq!(m.binary_positions(&buf), plain.clone());
+            if !plain.is_empty() {
+                prop_assert!(m.may_contain(&buf));
+            }
+        }
+
         fn prop_binary_any_alignment(pad in 0usize..7, rid in any::<u32>(), noise in proptest::collection::vec(any::<u8>(), 0..40)) {
             let m = map();
             let sid = m.old_domain().with_rid(rid).unwrap();

@@ -399,15 +399,20 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
     generalize_with_progress(image, opts, &mut |_| {})
 }
 
-/// A progress event of [`generalize_with_progress`].
+/// A progress event of [`generalize_with_progress`]. Stages come in this order, each starting
+/// with `done == 0`: `scan` (discovery, no total), `read-hives` (hives), `hives` (bytes of hive
+/// rewritten in memory), `write-hives` (hives), `descriptors`, `quota` (no total), `tasks`
+/// (task files), `names` (no total).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// `hives`, `write-hives`, `descriptors`, `quota`, `tasks`, `names`.
+    /// The stage.
     pub stage: &'static str,
-    /// Items done in this stage.
+    /// Units done in this stage.
     pub done: u64,
-    /// Items in this stage (0 when unknown).
+    /// Units in this stage (0 when unknown).
     pub total: u64,
+    /// The units are bytes (else items).
+    pub bytes: bool,
 }
 
 /// [`generalize`], calling `progress` as it goes (for progress bars).
@@ -424,11 +429,13 @@ pub fn generalize_with_progress(
             stage,
             done: done as u64,
             total: total as u64,
+            bytes: stage == "hives",
         })
     };
     if let Some(n) = &opts.computer_name {
         validate_computer_name(n)?;
     }
+    tell("scan", 0, 0);
     let sc = scan(image)?;
     let mut warnings = Vec::new();
     for s in &sc.skipped {
@@ -665,7 +672,9 @@ pub fn generalize_with_progress(
             }
         }
         let mut errors = Vec::new();
+        let np = paths.len();
         for (i, (dir, name)) in paths.into_iter().enumerate() {
+            tell("read-hives", i, np);
             let o = open_hive(&mut browse, &dir, &name, &mut errors);
             if i >= required {
                 let usable = matches!(
@@ -709,11 +718,15 @@ pub fn generalize_with_progress(
     let mut counts = Counts::default();
     // Hives, in memory.
     let nt = targets.len();
-    for (i, t) in targets.iter_mut().enumerate() {
-        tell("hives", i, nt);
+    let hive_bytes: usize = targets.iter().map(|t| t.hive.as_bytes().len()).sum();
+    let mut done = 0;
+    tell("hives", 0, hive_bytes);
+    for t in targets.iter_mut() {
+        let len = t.hive.as_bytes().len();
         rewrite_hive(t, &map, &mut changes, &mut counts, &mut warnings)?;
+        done += len;
+        tell("hives", done, hive_bytes);
     }
-    tell("hives", nt, nt);
     if let Some(name) = &opts.computer_name {
         set_computer_name(&mut targets, name, &mut changes, &mut counts)?;
     }
@@ -985,7 +998,11 @@ fn rewrite_hive(
             let v = v.map_err(e)?;
             let name = v.name();
             let (new_name, kn) = map.replace_str(&name);
-            let data = v.data().map_err(e)?.into_owned();
+            let data = v.data().map_err(e)?;
+            if kn == 0 && !map.may_contain(&data) {
+                continue;
+            }
+            let data = data.into_owned();
             let mut b = data.clone();
             let nb = map.replace_binary(&mut b);
             let (b, nt) = map.replace_text(&b);

@@ -218,7 +218,7 @@ pub enum Entry {
         /// Content.
         data: Vec<u8>,
     },
-    /// A self-relative security descriptor set with `setfattr -n system.ntfs_acl`.
+    /// A self-relative security descriptor set through the `system.ntfs_acl` extended attribute.
     Acl(String, Vec<u8>),
 }
 
@@ -260,46 +260,53 @@ impl NtfsSpec {
             return Ok(());
         }
         let mount = NtfsMount::new(out, "streams_interface=windows")?;
-        let root = mount.path().to_path_buf();
-        for e in &self.entries {
-            match e {
-                Entry::Dir(p) => std::fs::create_dir_all(root.join(p))?,
-                Entry::File(p, data) => {
-                    let path = root.join(p);
-                    if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    std::fs::write(path, data)?;
-                }
-                Entry::Sparse {
-                    path,
-                    len,
-                    offset,
-                    data,
-                } => {
-                    let path = root.join(path);
-                    if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    let mut f = File::create(path)?;
-                    f.set_len(*len)?;
-                    f.seek(SeekFrom::Start(*offset))?;
-                    f.write_all(data)?;
-                }
-                Entry::Stream { path, stream, data } => {
-                    let target = format!("{}:{stream}", root.join(path).display());
-                    std::fs::write(target, data)?;
-                }
-                Entry::Acl(p, sd) => {
-                    let hex: String = sd.iter().map(|b| format!("{b:02x}")).collect();
-                    run(Command::new("setfattr")
-                        .args(["-n", "system.ntfs_acl", "-v", &format!("0x{hex}")])
-                        .arg(root.join(p)))?;
-                }
-            }
-        }
+        populate(mount.path(), &self.entries)?;
         mount.unmount()
     }
+}
+
+/// Create `entries` under `root` (a mounted NTFS volume), in order.
+///
+/// # Errors
+/// When a file operation fails.
+pub fn populate(root: &Path, entries: &[Entry]) -> Result<()> {
+    for e in entries {
+        match e {
+            Entry::Dir(p) => std::fs::create_dir_all(root.join(p))?,
+            Entry::File(p, data) => {
+                let path = root.join(p);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(path, data)?;
+            }
+            Entry::Sparse {
+                path,
+                len,
+                offset,
+                data,
+            } => {
+                let path = root.join(path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut f = File::create(path)?;
+                f.set_len(*len)?;
+                f.seek(SeekFrom::Start(*offset))?;
+                f.write_all(data)?;
+            }
+            Entry::Stream { path, stream, data } => {
+                let target = format!("{}:{stream}", root.join(path).display());
+                std::fs::write(target, data)?;
+            }
+            Entry::Acl(p, sd) => {
+                let path = root.join(p);
+                xattr::set(&path, "system.ntfs_acl", sd)
+                    .with_context(|| format!("setting system.ntfs_acl on {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A partition of a [`DiskSpec`].

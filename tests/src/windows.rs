@@ -2,7 +2,7 @@
 //! from JSON with defaults).
 //!
 //! The disk layout is written by sfdisk, the ESP by mkfs.fat, the NTFS volume by mkntfs and an
-//! ntfs-3g mount (descriptors via `setfattr system.ntfs_acl`), so an independent
+//! ntfs-3g mount (descriptors via the `system.ntfs_acl` extended attribute), so an independent
 //! implementation writes the file system. The hives (`SAM`, `SECURITY`, `SYSTEM`, `SOFTWARE`,
 //! `DEFAULT`, per-user `NTUSER.DAT` and `UsrClass.dat`) are written by `reseal-hive` starting
 //! from `reseal_hive::Hive::new_empty`, shaped like real ones (FORMATS.md A), and
@@ -15,7 +15,8 @@
 use crate::{gpt_type, pseudo_random, run, DiskSpec, Entry, NtfsSpec, PartContent, PartSpec};
 use anyhow::{bail, Context, Result};
 use reseal_hive::{
-    Hive, KeyOffset, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_QWORD, REG_SZ,
+    Hive, KeyOffset, REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_QWORD,
+    REG_SZ,
 };
 use reseal_security::{SecurityDescriptor, Sid};
 use serde::Deserialize;
@@ -177,6 +178,37 @@ pub struct WindowsSpec {
     /// Give the TxR `.regtrans-ms` container non-zero content (a pending transaction by the
     /// discovery rule).
     pub txr_pending: bool,
+    /// Bulk content for benchmarks (none by default).
+    pub bulk: Option<BulkSpec>,
+}
+
+/// Bulk content of a benchmark image: many files with their own descriptors and large hives,
+/// all naming accounts of the machine domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BulkSpec {
+    /// Files spread over the profiles (`Documents/Bulk/DirNNN/file-NNNNNN.txt`), each with a
+    /// descriptor set through ntfs-3g.
+    pub files: usize,
+    /// Distinct descriptors among those files (each names its user and one more machine
+    /// account).
+    pub descriptors: usize,
+    /// Keys added to SOFTWARE, about 1 KiB each: strings, a binary blob, every 8th key SID
+    /// strings and a binary SID, every 16th key its own descriptor.
+    pub software_keys: usize,
+    /// Keys of the same shape added to every profile's NTUSER.DAT.
+    pub ntuser_keys: usize,
+}
+
+impl Default for BulkSpec {
+    fn default() -> Self {
+        Self {
+            files: 1000,
+            descriptors: 100,
+            software_keys: 1000,
+            ntuser_keys: 1000,
+        }
+    }
 }
 
 impl Default for WindowsSpec {
@@ -238,6 +270,7 @@ impl Default for WindowsSpec {
             efs_files: Vec::new(),
             system_dpapi: true,
             txr_pending: false,
+            bulk: None,
         }
     }
 }
@@ -302,6 +335,63 @@ impl H {
         self.0.commit()?;
         Ok(self.0.into_bytes())
     }
+}
+
+/// `n` keys of about 1 KiB each under `prefix\\VendorNNN\\ProductNNNNNN`, naming accounts of
+/// `machine` the way real hives do: SID strings (REG_SZ, REG_MULTI_SZ), binary SIDs inside
+/// REG_BINARY, and every 16th key its own descriptor (owner one of `owners`, an ACE for machine
+/// account `3000 + i / 16`).
+fn bulk_keys(
+    h: &mut H,
+    prefix: &str,
+    n: usize,
+    machine: &Sid,
+    owners: &[Sid],
+    seed: u64,
+) -> Result<()> {
+    let m = machine.to_string();
+    for i in 0..n {
+        let g = i % 256;
+        let path = format!("{prefix}\\Vendor{g:03}\\Product{i:06}");
+        let k = h.key(&path)?;
+        h.0.set_value(
+            k,
+            "DisplayName",
+            REG_SZ,
+            &sz(&format!("Reseal bench product {i} by vendor {g}")),
+        )?;
+        h.0.set_value(
+            k,
+            "InstallLocation",
+            REG_SZ,
+            &sz(&format!("C:\\Program Files\\Vendor{g:03}\\Product{i:06}\\")),
+        )?;
+        h.0.set_value(
+            k,
+            "Settings",
+            REG_BINARY,
+            &pseudo_random(seed.wrapping_mul(1_000_003) ^ i as u64, 480),
+        )?;
+        let owner = &owners[i % owners.len().max(1)];
+        if i % 8 == 0 {
+            h.0.set_value(k, "LastUser", REG_SZ, &sz(&owner.to_string()))?;
+            let mut multi = utf16(&format!("S-1-5-32-544\0{owner}\0{m}-{}\0", 3000 + i / 16));
+            multi.extend_from_slice(&[0, 0, 0, 0]);
+            h.0.set_value(k, "Members", REG_MULTI_SZ, &multi)?;
+            let mut blob = vec![0u8; 8];
+            blob.extend_from_slice(&owner.to_bytes());
+            blob.extend_from_slice(&[0xAA; 8]);
+            h.0.set_value(k, "OwnerSid", REG_BINARY, &blob)?;
+        }
+        if i % 16 == 0 {
+            let sd = sd_bytes(&format!(
+                "O:{owner}G:{m}-513D:P(A;CI;KA;;;SY)(A;CI;KA;;;BA)(A;CI;KR;;;{m}-{})",
+                3000 + i / 16
+            ))?;
+            h.0.set_security(k, &sd)?;
+        }
+    }
+    Ok(())
 }
 
 /// SAM `V` value: `count` descriptors `{offset, length, qualifier}`, then the fields, each
@@ -672,6 +762,14 @@ impl WindowsSpec {
             REG_QWORD,
             &133_000_000_000_000_000u64.to_le_bytes(),
         )?;
+        if let Some(b) = &self.bulk {
+            let owners: Vec<Sid> = self
+                .users
+                .iter()
+                .map(|u| self.user_sid(u))
+                .collect::<Result<_>>()?;
+            bulk_keys(&mut h, "ResealBench", b.software_keys, &m, &owners, 1)?;
+        }
         h.finish()
     }
 
@@ -710,6 +808,16 @@ impl WindowsSpec {
             REG_NONE,
             &[],
         )?;
+        if let Some(b) = &self.bulk {
+            bulk_keys(
+                &mut h,
+                "Software\\ResealBench",
+                b.ntuser_keys,
+                &self.machine()?,
+                std::slice::from_ref(&us),
+                u64::from(u.rid),
+            )?;
+        }
         h.finish()
     }
 
@@ -854,6 +962,9 @@ impl WindowsSpec {
             ))?;
             e.push(Entry::Acl(doc, doc_sd));
         }
+        if let Some(b) = &self.bulk {
+            self.bulk_files(b, &mut e)?;
+        }
         if self.system_dpapi {
             e.push(Entry::File(
                 "Windows/System32/Microsoft/Protect/S-1-5-18/User/1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d".into(),
@@ -887,6 +998,50 @@ impl WindowsSpec {
             }
         }
         Ok(e)
+    }
+
+    /// The bulk files: `b.files` small files over the profiles, `b.descriptors` distinct
+    /// descriptors among them.
+    fn bulk_files(&self, b: &BulkSpec, e: &mut Vec<Entry>) -> Result<()> {
+        let m = self.machine()?;
+        let users: Vec<(&UserSpec, Sid)> = self
+            .users
+            .iter()
+            .filter(|u| u.profile)
+            .map(|u| Ok((u, self.user_sid(u)?)))
+            .collect::<Result<_>>()?;
+        if users.is_empty() {
+            bail!("bulk files need a user with a profile");
+        }
+        let mut sds: Vec<Option<Vec<u8>>> = vec![None; b.descriptors.max(1)];
+        for i in 0..b.files {
+            let (u, us) = &users[i % users.len()];
+            let dir = format!(
+                "{}/Documents/Bulk/Dir{:03}",
+                Self::profile_dir(u),
+                (i / users.len()) % 200
+            );
+            let path = format!("{dir}/file-{i:06}.txt");
+            let line = format!("bulk file {i} of {}\r\n", u.name);
+            e.push(Entry::File(
+                path.clone(),
+                line.repeat(1 + i % 64).into_bytes(),
+            ));
+            let j = i % sds.len();
+            let sd = match &sds[j] {
+                Some(sd) => sd.clone(),
+                None => {
+                    let sd = sd_bytes(&format!(
+                        "O:{us}G:{m}-513D:PAI(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;{us})(A;;0x1200a9;;;{m}-{})",
+                        3000 + j
+                    ))?;
+                    sds[j] = Some(sd.clone());
+                    sd
+                }
+            };
+            e.push(Entry::Acl(path, sd));
+        }
+        Ok(())
     }
 
     /// Build the raw disk image at `out`.
@@ -1007,25 +1162,7 @@ fn build_ntfs(spec: &NtfsSpec, out: &Path) -> Result<()> {
     empty.build(out)?;
     let mount = crate::NtfsMount::new(out, "streams_interface=windows")?;
     let root = mount.path().to_path_buf();
-    for e in &spec.entries {
-        match e {
-            Entry::Dir(p) => std::fs::create_dir_all(root.join(p))?,
-            Entry::File(p, data) => {
-                let path = root.join(p);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::write(path, data)?;
-            }
-            Entry::Acl(p, sd) => {
-                let hex: String = sd.iter().map(|b| format!("{b:02x}")).collect();
-                run(Command::new("setfattr")
-                    .args(["-n", "system.ntfs_acl", "-v", &format!("0x{hex}")])
-                    .arg(root.join(p)))?;
-            }
-            other => bail!("entry {other:?} is not used by Windows fixtures"),
-        }
-    }
+    crate::populate(&root, &spec.entries)?;
     if mount.unmount().is_ok() {
         return Ok(());
     }

@@ -47,6 +47,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("hive", bench_hive),
         ("ntfs", bench_ntfs),
         ("convert", bench_convert),
+        ("generalize", bench_generalize),
     ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {
@@ -545,25 +546,7 @@ fn fuse_populate(vol: &Path, mnt: &Path, script: &Path, n: usize, per_sd: usize)
 }
 
 fn bench_ntfs(ctx: &mut Ctx) -> Result<()> {
-    let root = workspace_root();
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "reseal-tests",
-            "--example",
-            "ntfs_bench",
-        ])
-        .status()?;
-    if !st.success() {
-        bail!("building the ntfs_bench driver failed");
-    }
-    let driver = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("release/examples/ntfs_bench");
+    let driver = build_example("ntfs_bench")?;
     let py_create = ctx.dir.join("ntfs_create.py");
     std::fs::write(&py_create, PY_CREATE)?;
     let py_rewrite = ctx.dir.join("ntfs_rewrite_backup.py");
@@ -667,5 +650,297 @@ fn bench_ntfs(ctx: &mut Ctx) -> Result<()> {
         "ntfssecaudit pipeline",
         peer,
     );
+    Ok(())
+}
+
+/// Build (release) an example of the `reseal-tests` crate and return its path.
+fn build_example(name: &str) -> Result<PathBuf> {
+    let root = workspace_root();
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "reseal-tests",
+            "--example",
+            name,
+        ])
+        .status()?;
+    if !st.success() {
+        bail!("building the {name} driver failed");
+    }
+    Ok(std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release/examples")
+        .join(name))
+}
+
+/// The largest peak resident set size (KiB) in a file appended to by `/usr/bin/time -a -o FILE`
+/// with a format ending in `%M`.
+fn peak_kib(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Seconds per step name in a file appended to by `/usr/bin/time -f "NAME %e %M"`, summed.
+fn step_seconds(file: &Path) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    for l in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let [name, secs, _] = f[..] else { continue };
+        let Ok(secs) = secs.parse::<f64>() else {
+            continue;
+        };
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, t)) => *t += secs,
+            None => out.push((name.to_string(), secs)),
+        }
+    }
+    out
+}
+
+/// The image ranges a command reads, from an `strace -e trace=openat,pread64,close` log:
+/// `offset length` lines for every pread64 on a descriptor opened on `image`.
+fn traced_ranges(log: &Path, image: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(log)?;
+    let name = format!("\"{}\"", image.display());
+    let mut fds = std::collections::HashSet::new();
+    let mut out = String::new();
+    for line in text.lines() {
+        let Some((call, ret)) = line.rsplit_once(") = ") else {
+            continue;
+        };
+        let ret = ret.split_whitespace().next().unwrap_or("");
+        if call.contains("openat(") && call.contains(&name) {
+            if let Ok(fd) = ret.parse::<i64>() {
+                fds.insert(fd);
+            }
+        } else if let Some(rest) = call.split_once("close(").map(|(_, r)| r) {
+            if let Ok(fd) = rest.trim().parse::<i64>() {
+                fds.remove(&fd);
+            }
+        } else if let Some(rest) = call.split_once("pread64(").map(|(_, r)| r) {
+            let fd: i64 = rest
+                .split(',')
+                .next()
+                .and_then(|f| f.trim().parse().ok())
+                .unwrap_or(-1);
+            if !fds.contains(&fd) {
+                continue;
+            }
+            let mut tail = call.rsplit(',').map(str::trim);
+            let (Some(off), Some(_len)) = (tail.next(), tail.next()) else {
+                continue;
+            };
+            if let (Ok(off), Ok(got)) = (off.parse::<u64>(), ret.parse::<u64>()) {
+                out.push_str(&format!("{off} {got}\n"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The fixture's machine SID and the one both sides write.
+const OLD_SID: &str = "S-1-5-21-1111111111-2222222222-3333333333";
+const NEW_SID: &str = "S-1-5-21-1444444444-2555555555-3666666666";
+
+fn bench_generalize(ctx: &mut Ctx) -> Result<()> {
+    // The fixture: 50k files (2.5k distinct descriptors) over eight profiles, and 100+ MB of
+    // hives in ten hives of ~10 MB (SOFTWARE and eight NTUSER.DAT). Samba's `profiles` needs
+    // time and memory that grow faster than linearly with a hive's size (5k keys: 12.9 s and
+    // 363 MB; 10k keys: 66.8 s and 1.3 GB), so one 100 MB hive would not finish here.
+    let driver = build_example("generalize_bench")?;
+    let pristine = ctx.dir.join("generalize-large.img");
+    let hive_list = ctx.dir.join("generalize-large.img.hives");
+    if !pristine.is_file() || !hive_list.is_file() {
+        println!(
+            "  building the fixture (once; cached as {})",
+            pristine.display()
+        );
+        let tmp = ctx.dir.join("generalize-large.tmp");
+        let st = Command::new(&driver)
+            .arg("build")
+            .arg(&tmp)
+            .args(["50000", "2500", "12000", "11500", "1024"])
+            .status()?;
+        if !st.success() {
+            bail!("building the generalize fixture failed");
+        }
+        let mut l = tmp.as_os_str().to_owned();
+        l.push(".hives");
+        std::fs::rename(PathBuf::from(l), &hive_list)?;
+        std::fs::rename(&tmp, &pristine)?;
+    }
+    let stats = Command::new(&driver).arg("stats").arg(&pristine).output()?;
+    let stats = String::from_utf8_lossy(&stats.stdout).trim().to_string();
+    println!("  fixture: {stats}");
+    ctx.report.push(format!("generalize fixture: {stats}"));
+
+    let work = ctx.dir.join("generalize-work.img");
+    let mem_ours = ctx.dir.join("generalize-mem-reseal.txt");
+    let _ = std::fs::remove_file(&mem_ours);
+    let (r, w, p, m) = (
+        ctx.reseal.clone(),
+        work.clone(),
+        pristine.clone(),
+        mem_ours.clone(),
+    );
+    let ours = time_cmd(
+        ctx,
+        "reseal generalize (new SID + computer name, commit with undo file)",
+        &|| {
+            let mut c = Command::new("/usr/bin/time");
+            c.args(["-f", "%M", "-a", "-o"])
+                .arg(&m)
+                .arg(&r)
+                .arg("generalize")
+                .arg(&w)
+                .args(["--new-sid", NEW_SID, "--computer-name", "BENCH-0001"]);
+            c.stderr(Stdio::null());
+            c
+        },
+        &|| cp_sparse(&p, &w),
+    )?;
+    // The result, checked once: ntfs-3g's auditor and the new identity.
+    reseal_tests::ntfssecaudit_clean(&work).context("after reseal generalize")?;
+    let o = Command::new(&ctx.reseal)
+        .arg("inspect")
+        .arg(&work)
+        .output()?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    if !text.contains(NEW_SID) || !text.contains("BENCH-0001") {
+        bail!("inspect after generalize does not show the new SID and name");
+    }
+
+    // The floor: read once every byte generalize reads (traced with strace), merged.
+    cp_sparse(&pristine, &work);
+    let trace = ctx.dir.join("generalize-strace.txt");
+    let st = Command::new("strace")
+        .args(["-e", "trace=openat,pread64,close", "-o"])
+        .arg(&trace)
+        .arg(&ctx.reseal)
+        .arg("generalize")
+        .arg(&work)
+        .args([
+            "--new-sid",
+            NEW_SID,
+            "--computer-name",
+            "BENCH-0001",
+            "--dry-run",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running strace (apt-get install strace)")?;
+    if !st.success() {
+        bail!("traced dry run failed");
+    }
+    let ranges = ctx.dir.join("generalize-ranges.txt");
+    let listed = traced_ranges(&trace, &work)?;
+    if listed.is_empty() {
+        bail!("the strace log names no read of {}", work.display());
+    }
+    std::fs::write(&ranges, listed)?;
+    let summary = Command::new(&driver)
+        .arg("read")
+        .arg(&work)
+        .arg(&ranges)
+        .output()?;
+    let summary = String::from_utf8_lossy(&summary.stdout).trim().to_string();
+    println!("  touched: {summary}");
+    let (d, w2, rg) = (driver.clone(), work.clone(), ranges.clone());
+    let floor = time_cmd(
+        ctx,
+        "read the touched bytes once",
+        &|| {
+            let mut c = Command::new(&d);
+            c.arg("read").arg(&w2).arg(&rg);
+            c
+        },
+        &|| {},
+    )?;
+
+    // The peer pipeline: ntfs-3g mount, Samba `profiles` on a copy of each hive (outside FUSE,
+    // which only helps it), copy back, unmount; then ntfssecaudit backup, edit, restore.
+    let py_rewrite = ctx.dir.join("ntfs_rewrite_backup.py");
+    std::fs::write(&py_rewrite, PY_REWRITE_BACKUP)?;
+    let mnt = ctx.dir.join("mnt");
+    std::fs::create_dir_all(&mnt)?;
+    let scratch = ctx.dir.join("generalize-peer");
+    std::fs::create_dir_all(&scratch)?;
+    let mem_peer = ctx.dir.join("generalize-mem-peer.txt");
+    let script = format!(
+        r#"set -e
+W='{w}'; M='{m}'; T='{t}'; MEM='{mem}'
+rm -f "$MEM"
+ntfs-3g "$W" "$M"
+while read -r h; do
+  [ -f "$M/$h" ] || continue
+  cp "$M/$h" "$T/hive"
+  /usr/bin/time -f 'profiles %e %M' -a -o "$MEM" profiles -c {old} -n {new} "$T/hive" > /dev/null 2>&1
+  cp "$T/hive.new" "$M/$h"
+  rm -f "$T/hive" "$T/hive.new"
+done < '{list}'
+umount "$M"
+/usr/bin/time -f 'ntfssecaudit-b %e %M' -a -o "$MEM" ntfssecaudit -b "$W" > "$T/backup.txt"
+/usr/bin/time -f 'edit %e %M' -a -o "$MEM" python3 '{py}' "$T/backup.txt" "$T/edited.txt"
+/usr/bin/time -f 'ntfssecaudit-s %e %M' -a -o "$MEM" ntfssecaudit -s "$W" "$T/edited.txt" > /dev/null
+"#,
+        w = work.display(),
+        m = mnt.display(),
+        t = scratch.display(),
+        mem = mem_peer.display(),
+        list = hive_list.display(),
+        py = py_rewrite.display(),
+        old = OLD_SID,
+        new = NEW_SID,
+    );
+    let script_path = ctx.dir.join("generalize-peer.sh");
+    std::fs::write(&script_path, script)?;
+    let (sp, w3, p3) = (script_path.clone(), work.clone(), pristine.clone());
+    // The peer needs about a quarter of an hour: one timed run, no warm-up.
+    let peer = time_runs(
+        1,
+        false,
+        "peer: ntfs-3g mount + Samba profiles per hive + ntfssecaudit -b/edit/-s",
+        &|| {
+            let mut c = Command::new("sh");
+            c.arg(&sp);
+            c
+        },
+        &|| cp_sparse(&p3, &w3),
+    )?;
+    let (mo, mp) = (peak_kib(&mem_ours), peak_kib(&mem_peer));
+    ratio(
+        ctx,
+        "generalize (50k files, 2.5k descriptors, 100+ MB hives)",
+        ours,
+        "profiles + ntfssecaudit pipeline",
+        peer,
+    );
+    ctx.report.push(format!(
+        "generalize vs the read-once floor ({summary}): reseal {:.3} s, read once {:.3} s, \
+         reseal/floor = {:.2}",
+        ours.as_secs_f64(),
+        floor.as_secs_f64(),
+        ours.as_secs_f64() / floor.as_secs_f64().max(1e-9)
+    ));
+    let steps = step_seconds(&mem_peer)
+        .iter()
+        .map(|(n, t)| format!("{n} {t:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ctx.report.push(format!("generalize peer steps: {steps}"));
+    ctx.report.push(format!(
+        "generalize peak memory: reseal {:.1} MiB, peer pipeline (largest step) {:.1} MiB",
+        mo as f64 / 1024.0,
+        mp as f64 / 1024.0
+    ));
     Ok(())
 }

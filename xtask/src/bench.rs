@@ -24,6 +24,7 @@ struct Ctx {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
+    crate::tools::ensure_with(crate::tools::BENCH_APT_TOOLS, true)?;
     let root = workspace_root();
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)

@@ -49,7 +49,7 @@ const HELP: &str = "usage: cargo xtask <task>
   tools [--install]                            check (or install) the oracle tools
   licenses                                     non-dev dependency licence check
   fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)
-  bench [NAME...]                              benchmarks against the peer tools (ratios)
+  bench [hive|ntfs|convert|generalize...]      benchmarks against the peer tools (ratios)
   fixtures                                     rebuild the committed fixture images";
 
 /// The workspace root (the parent of this crate's directory).

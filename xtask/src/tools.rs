@@ -28,6 +28,14 @@ const APT_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Python modules the tests import, with their PyPI names.
+/// What `cargo xtask bench` needs beyond the oracle tools: the peer of `generalize` (Samba's
+/// `profiles`), peak-memory measurement and the read trace of the floor.
+pub const BENCH_APT_TOOLS: &[(&str, &str)] = &[
+    ("profiles", "samba"),
+    ("/usr/bin/time", "time"),
+    ("strace", "strace"),
+];
+
 const PIP_TOOLS: &[(&str, &str)] = &[("regipy", "regipy")];
 
 fn have(cmd: &str) -> bool {
@@ -57,9 +65,10 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn missing() -> (Vec<&'static str>, Vec<&'static str>) {
+fn missing(extra: &[(&'static str, &'static str)]) -> (Vec<&'static str>, Vec<&'static str>) {
     let mut apt: Vec<&str> = APT_TOOLS
         .iter()
+        .chain(extra)
         .filter(|(c, _)| !have(c))
         .map(|(_, p)| *p)
         .collect();
@@ -91,7 +100,12 @@ fn commands(apt: &[&str], pip: &[&str]) -> Vec<String> {
 /// Check that every oracle tool is present; install the missing ones when `install` is set and
 /// we are root, else fail with the exact commands to run.
 pub fn ensure(install: bool) -> Result<()> {
-    let (apt, pip) = missing();
+    ensure_with(&[], install)
+}
+
+/// [`ensure`] for the oracle tools and `extra` (command, Debian package) pairs.
+pub fn ensure_with(extra: &[(&'static str, &'static str)], install: bool) -> Result<()> {
+    let (apt, pip) = missing(extra);
     if apt.is_empty() && pip.is_empty() {
         println!("xtask: oracle tools OK");
         return Ok(());
@@ -113,7 +127,7 @@ pub fn ensure(install: bool) -> Result<()> {
             bail!("`{c}` failed; run it by hand and retry");
         }
     }
-    let (apt, pip) = missing();
+    let (apt, pip) = missing(extra);
     if !apt.is_empty() || !pip.is_empty() {
         bail!(
             "oracle tools still missing after installing; run:\n  {}",

@@ -88,8 +88,10 @@ fn main() -> anyhow::Result<()> {
             let mut slice = Slice::new(&mut img, 0, len)?;
             let mut vol = reseal_ntfs::Volume::open(&mut slice)?;
             let mut ids = std::collections::BTreeSet::new();
-            vol.rewrite_descriptors(|id, _| {
-                ids.insert(id);
+            vol.rewrite_descriptors(|at, _| {
+                if let reseal_ntfs::DescriptorRef::Shared(id) = at {
+                    ids.insert(id);
+                }
                 None
             })?;
             println!(

@@ -109,11 +109,20 @@ fn print_text(r: &Report) {
                     println!("  {hive}: {key} [{value}] -> [{new_name}]: {sids} SID(s)")
                 }
             }
-            Change::NtfsDescriptor { id: 0, sids } => {
-                println!("  NTFS legacy descriptor: {sids} SID(s)")
-            }
-            Change::NtfsDescriptor { id, sids } => {
-                println!("  NTFS $Secure id {id}: {sids} SID(s)")
+            Change::NtfsDescriptor {
+                id,
+                sids,
+                files,
+                example,
+            } => match example {
+                Some(e) if *files > 1 => println!(
+                    "  NTFS $Secure id {id}: {sids} SID(s), used by {files} files ({e}, ...)"
+                ),
+                Some(e) => println!("  NTFS $Secure id {id}: {sids} SID(s), used by {e}"),
+                None => println!("  NTFS $Secure id {id}: {sids} SID(s), used by no file"),
+            },
+            Change::NtfsFileDescriptor { path, record, sids } => {
+                println!("  NTFS descriptor of {path} (record {record}): {sids} SID(s)")
             }
             Change::Quota { count } => println!("  NTFS $Quota: {count} SID(s)"),
             Change::FileRenamed { old, new } => println!("  file {old} -> {new}"),

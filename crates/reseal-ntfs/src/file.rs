@@ -138,6 +138,54 @@ impl<D: Device> Volume<D> {
         Ok(cur)
     }
 
+    /// The path (`/`-separated, from the root, no leading `/`) of MFT record `num`, following
+    /// the parents of its `$FILE_NAME` (a Win32 or POSIX name before a DOS alias; with hard
+    /// links, the first such name).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a record not in use or without a name; corruption errors, and a
+    /// parent chain longer than 1024 or not reaching the root.
+    pub fn path_of(&self, num: u64) -> Result<String> {
+        let mut parts: Vec<String> = Vec::new();
+        let mut cur = num;
+        for _ in 0..1024 {
+            if cur == ROOT {
+                parts.reverse();
+                return Ok(parts.join("/"));
+            }
+            let r = self.read_record(cur)?;
+            if !r.in_use() {
+                return Err(Error::NotFound {
+                    path: format!("record {cur}"),
+                });
+            }
+            let names: Vec<Vec<u8>> = r
+                .attrs()?
+                .into_iter()
+                .filter(|a| a.ty == FILE_NAME && !a.nonres)
+                .map(|a| r.value(&a).to_vec())
+                .collect();
+            let best = names
+                .iter()
+                .find(|v| v.get(65).is_some_and(|ns| *ns != NAMESPACE_DOS))
+                .or(names.first())
+                .ok_or_else(|| Error::NotFound {
+                    path: format!("record {cur} (no $FILE_NAME)"),
+                })?;
+            let (name, _) = fn_name(best).ok_or_else(|| {
+                Error::corrupt("$FILE_NAME", Some(cur), 0, "shorter than its header")
+            })?;
+            parts.push(String::from_utf16_lossy(&name));
+            cur = le64(best, 0) & 0xFFFF_FFFF_FFFF;
+        }
+        Err(Error::corrupt(
+            "$FILE_NAME",
+            Some(num),
+            0,
+            "parent chain does not reach the root",
+        ))
+    }
+
     fn parent_and_name(&self, path: &str) -> Result<(u64, String)> {
         let mut comps = split(path);
         let name = comps

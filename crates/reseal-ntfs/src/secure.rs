@@ -339,17 +339,47 @@ impl<D: Device> Volume<D> {
         Ok(id)
     }
 
-    /// Rewrite descriptors in place. `f(security_id, sd)` returns a replacement of the same
-    /// length (or `None` to keep it). Covers every `$Secure` entry (hash updated in both `$SDS`
-    /// copies and `$SII`, `$SDH` entries re-keyed and re-sorted) and every legacy
-    /// `$SECURITY_DESCRIPTOR` attribute (passed with id 0). Returns how many were changed.
+    /// For every security id named by a file: how many base records name it in their
+    /// `$STANDARD_INFORMATION`, and the lowest such record (one pass over the MFT).
+    ///
+    /// # Errors
+    /// Corruption of the MFT itself (records that fail to read are skipped).
+    pub fn security_id_users(&self) -> Result<std::collections::BTreeMap<u32, (usize, u64)>> {
+        let mut out = std::collections::BTreeMap::new();
+        for num in 0..self.mft_records() {
+            let Ok(r) = self.read_record(num) else {
+                continue;
+            };
+            if !r.in_use() || r.base_ref() != 0 {
+                continue;
+            }
+            let Some(a) = r.find(STANDARD_INFORMATION, &[])? else {
+                continue;
+            };
+            if a.nonres || a.value_len < 56 {
+                continue;
+            }
+            let id = le32(r.value(&a), 52);
+            if id != 0 {
+                out.entry(id)
+                    .and_modify(|e: &mut (usize, u64)| e.0 += 1)
+                    .or_insert((1, num));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewrite descriptors in place. `f(where, sd)` returns a replacement of the same length (or
+    /// `None` to keep it). Covers every `$Secure` entry (hash updated in both `$SDS` copies and
+    /// `$SII`, `$SDH` entries re-keyed and re-sorted) and every legacy `$SECURITY_DESCRIPTOR`
+    /// attribute. Returns how many were changed.
     /// All-or-nothing: a length change anywhere aborts before anything is written.
     ///
     /// # Errors
     /// [`Error::Unsupported`] if `f` changes a descriptor's length; corruption errors.
     pub fn rewrite_descriptors(
         &mut self,
-        mut f: impl FnMut(u32, &[u8]) -> Option<Vec<u8>>,
+        mut f: impl FnMut(DescriptorRef, &[u8]) -> Option<Vec<u8>>,
     ) -> Result<usize> {
         self.tx(|v| {
             let mut changed = 0usize;
@@ -360,7 +390,7 @@ impl<D: Device> Volume<D> {
             for r in &sii {
                 let sd = v.read_sds(r)?;
                 let mut nr = *r;
-                if let Some(n) = f(r.id, &sd) {
+                if let Some(n) = f(DescriptorRef::Shared(r.id), &sd) {
                     if n.len() != sd.len() {
                         return Err(Error::unsupported(
                             Some(SECURE),
@@ -412,7 +442,7 @@ impl<D: Device> Volume<D> {
                     continue;
                 }
                 let sd = v.read_all(num, SECURITY_DESCRIPTOR, &[])?;
-                if let Some(n) = f(0, &sd) {
+                if let Some(n) = f(DescriptorRef::File(num), &sd) {
                     if n.len() != sd.len() {
                         return Err(Error::unsupported(Some(num), "legacy $SECURITY_DESCRIPTOR would change length"));
                     }
@@ -428,6 +458,16 @@ impl<D: Device> Volume<D> {
             Ok(changed)
         })
     }
+}
+
+/// Where a descriptor passed to [`Volume::rewrite_descriptors`] lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DescriptorRef {
+    /// A `$Secure` entry (security id), shared by every file whose `$STANDARD_INFORMATION`
+    /// names it.
+    Shared(u32),
+    /// The legacy `$SECURITY_DESCRIPTOR` attribute of this MFT record.
+    File(u64),
 }
 
 #[cfg(test)]

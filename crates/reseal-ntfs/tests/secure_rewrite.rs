@@ -5,7 +5,7 @@
 mod ntfsw_common;
 
 use ntfsw_common::*;
-use reseal_ntfs::Volume;
+use reseal_ntfs::{DescriptorRef, Volume};
 
 const OLD: [u32; 3] = [1_111_111_111, 2_222_222_222, 3_333_333_333];
 const NEW: [u32; 3] = [4_000_000_001, 4_000_000_002, 4_000_000_003];
@@ -142,6 +142,30 @@ fn rewrite_every_descriptor_same_length() {
                 "read f{i}"
             );
         }
+        // What the callback sees: every $Secure id, and mkntfs's legacy $SECURITY_DESCRIPTOR
+        // attributes (the root, $Volume, $AttrDef, $Boot, ...) by record.
+        let mut seen = Vec::new();
+        v.rewrite_descriptors(|at, _| {
+            seen.push(at);
+            None
+        })
+        .unwrap();
+        for rec in [3, 5] {
+            assert!(seen.contains(&DescriptorRef::File(rec)), "{seen:?}");
+        }
+        assert!(
+            seen.iter()
+                .filter(|a| matches!(a, DescriptorRef::Shared(_)))
+                .count()
+                >= n as usize
+        );
+        assert_eq!(v.path_of(3).unwrap(), "$Volume");
+        assert_eq!(v.path_of(5).unwrap(), "");
+        let f17 = v.lookup("D/F17").unwrap();
+        assert_eq!(v.path_of(f17).unwrap(), "d/f17");
+        let users = v.security_id_users().unwrap();
+        let id17 = v.metadata("d/f17").unwrap().security_id;
+        assert_eq!(users.get(&id17).map(|u| u.0), Some(1));
         let changed = v
             .rewrite_descriptors(|_, sd| {
                 let r = replace(sd, &from, &to);

@@ -58,6 +58,7 @@ use reseal_disk::partition::{PartitionTable, Slice};
 use reseal_disk::{Device, Image};
 use reseal_hive::{CellOffset, Hive};
 use reseal_ntfs::state::VolumeState;
+use reseal_ntfs::DescriptorRef;
 use reseal_security::sidmap::SidMap;
 use reseal_security::Sid;
 use serde::Serialize;
@@ -151,10 +152,23 @@ pub enum Change {
         /// New class name.
         new: String,
     },
-    /// An NTFS descriptor rewritten in place.
+    /// A shared (`$Secure`) NTFS descriptor rewritten in place.
     NtfsDescriptor {
-        /// `$Secure` security id; 0 for a legacy per-file `$SECURITY_DESCRIPTOR`.
+        /// `$Secure` security id.
         id: u32,
+        /// SIDs rewritten in it.
+        sids: usize,
+        /// Files and directories using it.
+        files: usize,
+        /// One of them (the lowest MFT record), when any.
+        example: Option<String>,
+    },
+    /// A file's own (legacy `$SECURITY_DESCRIPTOR`) descriptor rewritten in place.
+    NtfsFileDescriptor {
+        /// The file.
+        path: String,
+        /// Its MFT record.
+        record: u64,
         /// SIDs rewritten in it.
         sids: usize,
     },
@@ -790,18 +804,44 @@ pub fn generalize_with_progress(
     tell("descriptors", 0, 0);
     let mut sd_changes = Vec::new();
     let n = vol
-        .rewrite_descriptors(|id, sd| {
+        .rewrite_descriptors(|at, sd| {
             let mut b = sd.to_vec();
             let k = map.replace_binary(&mut b);
             (k > 0).then(|| {
-                sd_changes.push((id, k));
+                sd_changes.push((at, k));
                 b
             })
         })
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
     counts.ntfs_descriptors = n;
-    for (id, sids) in sd_changes {
-        changes.push(Change::NtfsDescriptor { id, sids });
+    let users = if sd_changes.is_empty() {
+        Default::default()
+    } else {
+        vol.security_id_users()
+            .map_err(|e| ntfs_err(partition, "$STANDARD_INFORMATION", e))?
+    };
+    for (at, sids) in sd_changes {
+        changes.push(match at {
+            DescriptorRef::Shared(id) => {
+                let (files, first) = users.get(&id).copied().unwrap_or((0, 0));
+                Change::NtfsDescriptor {
+                    id,
+                    sids,
+                    files,
+                    example: (files > 0)
+                        .then(|| vol.path_of(first).ok().map(|p| format!("/{p}")))
+                        .flatten(),
+                }
+            }
+            DescriptorRef::File(record) => Change::NtfsFileDescriptor {
+                path: vol
+                    .path_of(record)
+                    .map(|p| format!("/{p}"))
+                    .unwrap_or_else(|_| format!("(record {record})")),
+                record,
+                sids,
+            },
+        });
     }
     tell("quota", 0, 0);
     let q = vol

@@ -4,7 +4,7 @@
 
 use reseal_disk::{Access, Image};
 use reseal_security::Sid;
-use reseal_tests::windows::{variants, WindowsSpec};
+use reseal_tests::windows::{variants, BulkSpec, WindowsSpec};
 use reseal_tests::{require_tool, run, NtfsMount};
 use reseal_windows::generalize::{generalize, NewSid, Options};
 use reseal_windows::{discover, Error};
@@ -319,7 +319,11 @@ fn refusals_write_nothing() {
 /// Generalize `spec` (forced past a domain join and pending TxR when `force`), then check with the
 /// oracles that the old machine SID is gone, `keep` (forms of other SIDs) is still there and
 /// discovery sees the new SID with the same users.
-fn generalize_and_check(spec: &WindowsSpec, force: bool, keep: Option<&str>) {
+fn generalize_and_check(
+    spec: &WindowsSpec,
+    force: bool,
+    keep: Option<&str>,
+) -> reseal_windows::generalize::Report {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("w.raw");
     spec.build(&raw).unwrap();
@@ -367,6 +371,7 @@ fn generalize_and_check(spec: &WindowsSpec, force: bool, keep: Option<&str>) {
         "{:?}",
         w.hives
     );
+    rep
 }
 
 #[test]
@@ -378,6 +383,42 @@ fn other_variants() {
     let d = variant("win-domain");
     let dsid = d.domain.as_ref().unwrap().sid.clone();
     generalize_and_check(&d, true, Some(&dsid));
+}
+
+#[test]
+fn bulk_content_on_a_bare_volume() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    // The benchmark's shape at a small scale: files with their own descriptors, hives full of
+    // SID strings, binary SIDs and per-key descriptors, on an image that is the bare volume.
+    let spec = WindowsSpec {
+        label: "none".into(),
+        ntfs_mib: 64,
+        bulk: Some(BulkSpec {
+            files: 600,
+            descriptors: 60,
+            software_keys: 400,
+            ntuser_keys: 200,
+        }),
+        ..WindowsSpec::default()
+    };
+    let rep = generalize_and_check(&spec, false, None);
+    // Each rewritten shared descriptor names the files using it: 60 bulk ones, 10 files each.
+    let mut bulk = 0;
+    for c in &rep.changes {
+        if let reseal_windows::generalize::Change::NtfsDescriptor {
+            files,
+            example: Some(e),
+            ..
+        } = c
+        {
+            if e.contains("/Documents/Bulk/") {
+                assert_eq!(*files, 10, "{e}");
+                bulk += 1;
+            }
+        }
+    }
+    assert_eq!(bulk, 60);
 }
 
 #[test]

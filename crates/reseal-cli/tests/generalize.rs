@@ -45,6 +45,22 @@ fn generalize_dry_run_commit_undo() {
     assert_eq!(dry["old_sid"], spec.machine_sid.as_str());
     assert!(dry["counts"]["keys_renamed"].as_u64().unwrap() > 0);
     assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
+    // Shared NTFS descriptors are reported with the files that use them.
+    let sd = dry["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "ntfs_descriptor" && c["files"].as_u64() > Some(0))
+        .expect("an NTFS descriptor change with its files");
+    assert!(sd["example"].as_str().unwrap().starts_with("/"), "{sd}");
+    let out = reseal(&["generalize", "--dry-run", "--new-sid", sid], &raw);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("NTFS $Secure id") && l.contains("used by /")),
+        "{text}"
+    );
+    assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
 
     let out = reseal(
         &[

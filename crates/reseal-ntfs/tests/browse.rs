@@ -2,8 +2,6 @@
 //! populated through an ntfs-3g FUSE mount, and the Windows-made corpus volumes mounted read-only
 //! by ntfs-3g. Every file's name, type, size and SHA-256 must agree; ADS contents too.
 
-use reseal_disk::partition::Slice;
-use reseal_disk::raw::HostFile;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,42 +13,8 @@ use reseal_disk::Device;
 use reseal_ntfs::browse::{BrowseError, Volume};
 use sha2::{Digest, Sha256};
 
-fn allow_skip() -> bool {
-    std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1")
-}
-
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.join("MANIFEST.md").exists() {
-        Some(p)
-    } else if allow_skip() {
-        eprintln!("corpus not found at {}: skipped", p.display());
-        None
-    } else {
-        panic!(
-            "corpus not found at {} (set RESEAL_CORPUS, or RESEAL_ALLOW_SKIP=1)",
-            p.display()
-        )
-    }
-}
-
-fn tool(name: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success());
-    if ok.unwrap_or(false) {
-        return true;
-    }
-    if allow_skip() {
-        eprintln!("{name} not installed: skipped");
-        return false;
-    }
-    panic!("oracle tool {name} (ntfs-3g package) is not installed; set RESEAL_ALLOW_SKIP=1 to skip")
-}
+mod ntfsw_common;
+use ntfsw_common::{corpus, file_dev_ro as file_dev, tools, unmount};
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -60,34 +24,6 @@ fn run(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The project's own [`HostFile`], read-only, bounded by a [`Slice`] to its length.
-fn file_dev(p: &Path) -> Slice<HostFile> {
-    let f = HostFile::open(p, false).expect("open image");
-    let len = f.len();
-    Slice::new(f, 0, len).expect("slice over the whole file")
-}
-
-/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
-fn unmount(dir: &Path) -> bool {
-    for _ in 0..50 {
-        if Command::new("fusermount")
-            .arg("-u")
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-        {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Command::new("umount")
-        .arg(dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 /// An ntfs-3g FUSE mount, unmounted on drop.
@@ -253,7 +189,7 @@ fn build_volume(dir: &Path, cluster: u32) -> (PathBuf, Tree, Vec<(String, Vec<u8
 
 #[test]
 fn mkntfs_volumes_agree_with_ntfs3g() {
-    if !tool("mkntfs") || !tool("ntfs-3g") {
+    if !tools(&["mkntfs", "ntfs-3g"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -370,7 +306,7 @@ fn decompress(root: &Path, rel: &str, out: &Path) {
 #[test]
 fn corpus_volumes_agree_with_ntfs3g() {
     let Some(root) = corpus() else { return };
-    if !tool("ntfs-3g") {
+    if !tools(&["ntfs-3g"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -426,7 +362,7 @@ fn corpus_volumes_agree_with_ntfs3g() {
 #[test]
 fn ntfscat_agrees_on_corpus_files() {
     let Some(root) = corpus() else { return };
-    if !tool("ntfscat") {
+    if !tools(&["ntfscat"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

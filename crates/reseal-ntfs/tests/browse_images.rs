@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use reseal_disk::partition::{
@@ -17,42 +17,8 @@ use reseal_ntfs::browse::Volume;
 use reseal_ntfs::state::VolumeState;
 use sha2::{Digest, Sha256};
 
-fn allow_skip() -> bool {
-    std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1")
-}
-
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.join("MANIFEST.md").exists() {
-        Some(p)
-    } else if allow_skip() {
-        None
-    } else {
-        panic!(
-            "corpus not found at {} (set RESEAL_CORPUS, or RESEAL_ALLOW_SKIP=1)",
-            p.display()
-        )
-    }
-}
-
-fn tools(names: &[&str]) -> bool {
-    for t in names {
-        let ok = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {t}"))
-            .output()
-            .map(|o| o.status.success());
-        if !ok.unwrap_or(false) {
-            if allow_skip() {
-                return false;
-            }
-            panic!("oracle tool {t} is not installed; set RESEAL_ALLOW_SKIP=1 to skip");
-        }
-    }
-    true
-}
+mod ntfsw_common;
+use ntfsw_common::{corpus, tools, unmount};
 
 struct Hasher(Sha256);
 impl Write for Hasher {
@@ -63,27 +29,6 @@ impl Write for Hasher {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
-fn unmount(dir: &Path) -> bool {
-    for _ in 0..50 {
-        if Command::new("fusermount")
-            .arg("-u")
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-        {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Command::new("umount")
-        .arg(dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 type Tree = BTreeMap<String, (bool, u64, String)>;

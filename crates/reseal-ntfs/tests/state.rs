@@ -4,80 +4,20 @@
 //! that is clean, unclean or LFS 2.0. ntfs-3g's own verdict (mount messages, ntfsinfo refusal)
 //! must agree with ours.
 
-use reseal_disk::partition::Slice;
-use reseal_disk::raw::HostFile;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use reseal_disk::Device;
 use reseal_ntfs::state::{logfile_state, LogFileState, VolumeState};
 
-fn allow_skip() -> bool {
-    std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1")
-}
+mod ntfsw_common;
+use ntfsw_common::{corpus, file_dev_ro as file_dev, unmount};
 
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.join("MANIFEST.md").exists() {
-        Some(p)
-    } else if allow_skip() {
-        None
-    } else {
-        panic!(
-            "corpus not found at {} (set RESEAL_CORPUS, or RESEAL_ALLOW_SKIP=1)",
-            p.display()
-        )
-    }
-}
-
+/// The tools the state tests compare with.
 fn tools() -> bool {
-    for t in ["mkntfs", "ntfs-3g", "ntfsfix", "ntfsinfo", "fusermount"] {
-        let ok = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {t}"))
-            .output()
-            .map(|o| o.status.success());
-        if !ok.unwrap_or(false) {
-            if allow_skip() {
-                return false;
-            }
-            panic!("oracle tool {t} is not installed; set RESEAL_ALLOW_SKIP=1 to skip");
-        }
-    }
-    true
-}
-
-/// The project's own [`HostFile`], read-only, bounded by a [`Slice`] to its length.
-fn file_dev(p: &Path) -> Slice<HostFile> {
-    let f = HostFile::open(p, false).expect("open image");
-    let len = f.len();
-    Slice::new(f, 0, len).expect("slice over the whole file")
-}
-
-/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
-fn unmount(dir: &Path) -> bool {
-    for _ in 0..50 {
-        if Command::new("fusermount")
-            .arg("-u")
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-        {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Command::new("umount")
-        .arg(dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    ntfsw_common::tools(&["mkntfs", "ntfs-3g", "ntfsfix", "ntfsinfo", "fusermount"])
 }
 
 /// ntfs-3g's verdict on a volume: mount a throw-away copy read-write and classify its messages.

@@ -1,5 +1,5 @@
-//! Shared helpers of the write-engine tests: a file-backed device, volumes made by mkntfs, and
-//! ntfs-3g oracles.
+//! Shared helpers of the NTFS tests: the corpus, oracle tools, file-backed devices, volumes made
+//! by mkntfs, and ntfs-3g mounts.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -13,6 +13,63 @@ use reseal_disk::Device;
 /// The device the tests write through: the project's own [`HostFile`] bounded by a [`Slice`] to
 /// the volume's length, so an engine write outside the volume is an error, not a grown file.
 pub type FileDev = Slice<HostFile>;
+
+/// Whether a missing corpus or oracle tool may skip a test (`RESEAL_ALLOW_SKIP=1`).
+pub fn allow_skip() -> bool {
+    std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1")
+}
+
+/// The shared corpus (`RESEAL_CORPUS`, default `../shared/corpus` beside the workspace); `None`
+/// only when skipping is allowed.
+pub fn corpus() -> Option<PathBuf> {
+    let p = std::env::var_os("RESEAL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    if p.join("MANIFEST.md").exists() {
+        Some(p)
+    } else if allow_skip() {
+        eprintln!("corpus not found at {}: skipped", p.display());
+        None
+    } else {
+        panic!(
+            "corpus not found at {} (set RESEAL_CORPUS, or RESEAL_ALLOW_SKIP=1)",
+            p.display()
+        )
+    }
+}
+
+/// Whether every tool is installed (see [`have`]).
+pub fn tools(names: &[&str]) -> bool {
+    names.iter().all(|t| have(t))
+}
+
+/// Open `p` read-only as a [`FileDev`].
+pub fn file_dev_ro(p: &Path) -> FileDev {
+    let f = HostFile::open(p, false).expect("open image");
+    let len = f.len();
+    Slice::new(f, 0, len).expect("slice over the whole file")
+}
+
+/// Unmount an ntfs-3g FUSE mount, retrying while it is busy (ntfs-3g may still be flushing).
+pub fn unmount(dir: &Path) -> bool {
+    for _ in 0..50 {
+        if Command::new("fusermount")
+            .arg("-u")
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Command::new("umount")
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
 
 /// Open `p` read-write as a [`FileDev`].
 pub fn file_dev(p: &Path) -> FileDev {

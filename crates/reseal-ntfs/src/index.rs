@@ -114,39 +114,8 @@ impl<D: Device> Volume<D> {
         if depth > MAX_DEPTH {
             return Err(c(hdr, "index tree too deep"));
         }
-        if hdr + 16 > buf.len() {
-            return Err(c(hdr, "index header truncated"));
-        }
-        let eo = le32(buf, hdr) as usize;
-        let il = le32(buf, hdr + 4) as usize;
-        let start = hdr
-            .checked_add(eo)
-            .ok_or_else(|| c(hdr, "entries offset overflow"))?;
-        let end = hdr
-            .checked_add(il)
-            .ok_or_else(|| c(hdr + 4, "index length overflow"))?;
-        if end > buf.len() || start > end {
-            return Err(c(hdr, "entries outside node"));
-        }
-        let mut p = start;
-        loop {
-            if p + 16 > end {
-                return Err(c(p, "entry truncated (no END entry)"));
-            }
-            let len = usize::from(le16(buf, p + 8));
-            let klen = usize::from(le16(buf, p + 10));
-            let flags = le16(buf, p + 12);
-            if len < 16 || len % 8 != 0 || p + len > end {
-                return Err(c(p + 8, "bad entry length"));
-            }
-            if flags & ENTRY_END == 0 && 16 + klen > len {
-                return Err(c(p + 10, "key longer than entry"));
-            }
-            if flags & ENTRY_SUBNODE != 0 {
-                if len < 24 {
-                    return Err(c(p + 8, "entry too short for a sub-node VCN"));
-                }
-                let vcn = le64(buf, p + len - 8);
+        for (p, len, flags, child) in node_entries_with(buf, hdr, &c)? {
+            if let Some(vcn) = child {
                 let alloc = alloc.ok_or_else(|| c(p, "sub-node without $INDEX_ALLOCATION"))?;
                 if !seen.insert(vcn) {
                     return Err(c(p + len - 8, "index block referenced twice (loop)"));
@@ -189,7 +158,6 @@ impl<D: Device> Volume<D> {
             }
             put16(&mut e, 12, 0);
             out.push(e);
-            p += len;
         }
         Ok(())
     }
@@ -502,17 +470,47 @@ pub fn parse_index_block(buf: &mut [u8]) -> Result<Vec<(Vec<u8>, Option<u64>)>> 
     }
     record::remove_fixups(buf, "INDX block", None)?;
     let c = |o: usize, r: &str| Error::corrupt("INDX block", None, o as u64, r);
-    let hdr = 0x18;
-    let eo = le32(buf, hdr) as usize;
-    let il = le32(buf, hdr + 4) as usize;
+    let mut out = Vec::new();
+    for (p, len, flags, child) in node_entries_with(buf, 0x18, &c)? {
+        if flags & ENTRY_END != 0 {
+            break;
+        }
+        let keep = if child.is_some() { len - 8 } else { len };
+        out.push((buf[p..p + keep].to_vec(), child));
+    }
+    Ok(out)
+}
+
+/// One node on a search path: the root (`vcn == None`) or an INDX block.
+struct Node {
+    vcn: Option<u64>,
+    /// Root: the `$INDEX_ROOT` value; block: the block bytes without fixups.
+    buf: Vec<u8>,
+    /// Offset of the INDEX_HEADER in `buf`.
+    hdr: usize,
+}
+
+/// (offset, length, flags, sub-node VCN) of one entry of a node.
+type EntryPos = (usize, usize, u16, Option<u64>);
+
+/// Every entry of the node whose INDEX_HEADER is at `hdr` in `buf`, END included, validated;
+/// `c(offset, reason)` builds the error for a problem at `offset` in `buf`.
+fn node_entries_with(
+    buf: &[u8],
+    hdr: usize,
+    c: &dyn Fn(usize, &str) -> Error,
+) -> Result<Vec<EntryPos>> {
+    if hdr + 16 > buf.len() {
+        return Err(c(hdr, "index header truncated"));
+    }
     let start = hdr
-        .checked_add(eo)
+        .checked_add(le32(buf, hdr) as usize)
         .ok_or_else(|| c(hdr, "entries offset overflow"))?;
     let end = hdr
-        .checked_add(il)
+        .checked_add(le32(buf, hdr + 4) as usize)
         .ok_or_else(|| c(hdr + 4, "index length overflow"))?;
     if end > buf.len() || start > end {
-        return Err(c(hdr, "entries outside block"));
+        return Err(c(hdr, "entries outside node"));
     }
     let mut out = Vec::new();
     let mut p = start;
@@ -537,60 +535,6 @@ pub fn parse_index_block(buf: &mut [u8]) -> Result<Vec<(Vec<u8>, Option<u64>)>> 
         } else {
             None
         };
-        if flags & ENTRY_END != 0 {
-            break;
-        }
-        let keep = if child.is_some() { len - 8 } else { len };
-        out.push((buf[p..p + keep].to_vec(), child));
-        p += len;
-    }
-    Ok(out)
-}
-
-/// One node on a search path: the root (`vcn == None`) or an INDX block.
-struct Node {
-    vcn: Option<u64>,
-    /// Root: the `$INDEX_ROOT` value; block: the block bytes without fixups.
-    buf: Vec<u8>,
-    /// Offset of the INDEX_HEADER in `buf`.
-    hdr: usize,
-}
-
-/// (offset, length, flags, child) of every entry of a node, END included, validated.
-/// (offset, length, flags, sub-node VCN) of one entry of a node.
-type EntryPos = (usize, usize, u16, Option<u64>);
-
-fn node_entries(buf: &[u8], hdr: usize, rec: u64) -> Result<Vec<EntryPos>> {
-    let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), o as u64, r);
-    if hdr + 16 > buf.len() {
-        return Err(c(hdr, "index header truncated"));
-    }
-    let start = hdr + le32(buf, hdr) as usize;
-    let end = hdr + le32(buf, hdr + 4) as usize;
-    if end > buf.len() || start > end {
-        return Err(c(hdr, "entries outside node"));
-    }
-    let mut out = Vec::new();
-    let mut p = start;
-    loop {
-        if p + 16 > end {
-            return Err(c(p, "entry truncated (no END entry)"));
-        }
-        let len = usize::from(le16(buf, p + 8));
-        let klen = usize::from(le16(buf, p + 10));
-        let flags = le16(buf, p + 12);
-        if len < 16 || len % 8 != 0 || p + len > end || (flags & ENTRY_END == 0 && 16 + klen > len)
-        {
-            return Err(c(p + 8, "bad entry length"));
-        }
-        let child = if flags & ENTRY_SUBNODE != 0 {
-            if len < 24 {
-                return Err(c(p + 8, "entry too short for a sub-node VCN"));
-            }
-            Some(le64(buf, p + len - 8))
-        } else {
-            None
-        };
         out.push((p, len, flags, child));
         if flags & ENTRY_END != 0 {
             break;
@@ -601,6 +545,13 @@ fn node_entries(buf: &[u8], hdr: usize, rec: u64) -> Result<Vec<EntryPos>> {
         }
     }
     Ok(out)
+}
+
+/// [`node_entries_with`] for a node of record `rec`, located by offset in `buf`.
+fn node_entries(buf: &[u8], hdr: usize, rec: u64) -> Result<Vec<EntryPos>> {
+    node_entries_with(buf, hdr, &|o, r| {
+        Error::corrupt("index node", Some(rec), o as u64, r)
+    })
 }
 
 /// Key bytes of an entry at `p`.

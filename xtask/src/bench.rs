@@ -207,6 +207,66 @@ fn bench_convert(ctx: &mut Ctx) -> Result<()> {
             "qemu-img",
             peer,
         );
+        // The same, timed until the data is on disk: `sync` before (untimed) and after (timed)
+        // each run, so page-cache writeback is paid by the run that caused it.
+        let synced = |prog: &Path, args: Vec<String>| {
+            let prog = prog.to_path_buf();
+            move || {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg("\"$0\" \"$@\" && sync")
+                    .arg(&prog)
+                    .args(&args);
+                c
+            }
+        };
+        let p = |x: &Path| x.display().to_string();
+        let mk_ours = synced(
+            &ctx.reseal,
+            vec![
+                "convert".into(),
+                p(&input),
+                p(&out_ours),
+                "--format".into(),
+                ours_fmt.into(),
+            ],
+        );
+        let mut qargs: Vec<String> = vec!["convert".into(), "-f".into(), "raw".into()];
+        qargs.extend(["-O".into(), qemu_fmt.into()]);
+        if !qemu_opts.is_empty() {
+            qargs.extend(["-o".into(), qemu_opts.into()]);
+        }
+        qargs.extend([p(&input), p(&out_qemu)]);
+        let mk_peer = synced(Path::new("qemu-img"), qargs);
+        let (o1, o2) = (out_ours.clone(), out_qemu.clone());
+        let sync_now = || {
+            let _ = Command::new("sync").status();
+        };
+        let ours = time_cmd(
+            ctx,
+            &format!("reseal convert --format {ours_fmt} + sync"),
+            &mk_ours,
+            &|| {
+                drop_output(&o1);
+                sync_now();
+            },
+        )?;
+        let peer = time_cmd(
+            ctx,
+            &format!("qemu-img convert -O {qemu_fmt} + sync"),
+            &mk_peer,
+            &|| {
+                drop_output(&o2);
+                sync_now();
+            },
+        )?;
+        ratio(
+            ctx,
+            &format!("convert 4 GiB sparse raw (1 GiB data) -> {ours_fmt}, to disk"),
+            ours,
+            "qemu-img",
+            peer,
+        );
         drop_output(&out_ours);
         drop_output(&out_qemu);
     }

@@ -1141,6 +1141,30 @@ impl WindowsSpec {
         Ok(())
     }
 
+    /// Copy the Windows volume of `raw` (an image built from this spec) to `out` as a bare,
+    /// sparse volume file, for ntfs-3g and the other volume tools.
+    ///
+    /// # Errors
+    /// When the partition table cannot be read or the copy fails.
+    pub fn extract_volume(&self, raw: &Path, out: &Path) -> Result<()> {
+        if self.windows_partition() == 0 {
+            std::fs::copy(raw, out)?;
+            return Ok(());
+        }
+        let img = reseal_disk::Image::open(raw, reseal_disk::Access::ReadOnly)?;
+        let t = reseal_disk::partition::PartitionTable::read(&img)?;
+        let p = t
+            .get(self.windows_partition())
+            .context("the Windows partition is missing")?;
+        run(Command::new("dd")
+            .arg(format!("if={}", raw.display()))
+            .arg(format!("of={}", out.display()))
+            .args(["bs=1M", "status=none", "conv=sparse"])
+            .arg(format!("skip={}", p.start >> 20))
+            .arg(format!("count={}", p.len >> 20)))?;
+        Ok(())
+    }
+
     /// Partition number of the Windows volume in the built image.
     pub fn windows_partition(&self) -> u32 {
         match self.label.as_str() {

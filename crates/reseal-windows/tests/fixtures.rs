@@ -25,24 +25,6 @@ fn build(spec: &WindowsSpec, dir: &Path, name: &str) -> std::path::PathBuf {
     p
 }
 
-/// The Windows partition of a raw fixture as a bare volume file (for ntfs-3g and friends).
-fn extract_volume(raw: &Path, spec: &WindowsSpec, out: &Path) {
-    if spec.windows_partition() == 0 {
-        std::fs::copy(raw, out).unwrap();
-        return;
-    }
-    let img = Image::open(raw, Access::ReadOnly).unwrap();
-    let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
-    let p = t.get(spec.windows_partition()).unwrap();
-    run(Command::new("dd")
-        .arg(format!("if={}", raw.display()))
-        .arg(format!("of={}", out.display()))
-        .args(["bs=1M", "status=none", "conv=sparse"])
-        .arg(format!("skip={}", p.start >> 20))
-        .arg(format!("count={}", p.len >> 20)))
-    .unwrap();
-}
-
 fn install_of(path: &Path) -> WindowsInstall {
     let mut img = Image::open(path, Access::ReadOnly).expect("open image");
     let mut all = discover(&mut img).expect("discover");
@@ -438,7 +420,7 @@ fn mbr_with_control_set_002_domain_and_bare_volume() {
         let w = install_of(&raw);
         assert_facts(&spec, &w);
         let vol = dir.path().join(format!("{name}.vol"));
-        extract_volume(&raw, &spec, &vol);
+        spec.extract_volume(&raw, &vol).unwrap();
         let m = NtfsMount::new(&vol, "ro").unwrap();
         check_hives_with_oracles(m.path(), &spec);
         m.unmount().unwrap();

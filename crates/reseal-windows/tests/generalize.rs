@@ -21,23 +21,6 @@ fn variant(name: &str) -> WindowsSpec {
         .expect("variant")
 }
 
-fn extract_volume(raw: &Path, spec: &WindowsSpec, out: &Path) {
-    if spec.windows_partition() == 0 {
-        std::fs::copy(raw, out).unwrap();
-        return;
-    }
-    let img = Image::open(raw, Access::ReadOnly).unwrap();
-    let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
-    let p = t.get(spec.windows_partition()).unwrap();
-    run(Command::new("dd")
-        .arg(format!("if={}", raw.display()))
-        .arg(format!("of={}", out.display()))
-        .args(["bs=1M", "status=none", "conv=sparse"])
-        .arg(format!("skip={}", p.start >> 20))
-        .arg(format!("count={}", p.len >> 20)))
-    .unwrap();
-}
-
 fn opts(sid: &str, name: Option<&str>) -> Options {
     let mut o = Options::default();
     o.new_sid = NewSid::Given(sid.parse::<Sid>().unwrap());
@@ -107,7 +90,7 @@ fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
 /// [`look`], optionally without regipy (which expects the root key in the first cell).
 fn look_with(raw: &Path, spec: &WindowsSpec, dir: &Path, regipy: bool) -> Seen {
     let vol = dir.join("vol.img");
-    extract_volume(raw, spec, &vol);
+    spec.extract_volume(raw, &vol).unwrap();
     reseal_tests::ntfssecaudit_clean(&vol).unwrap();
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let exports = hives(m.path(), spec).iter().map(|h| export(h)).collect();
@@ -656,7 +639,7 @@ fn other_config_and_service_profile_hives() {
         );
     }
     let vol = dir.path().join("vol.img");
-    extract_volume(&raw, &spec, &vol);
+    spec.extract_volume(&raw, &vol).unwrap();
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let forms = forbidden_forms(&spec.machine_sid);
     for e in extra {
@@ -709,7 +692,7 @@ fn real_dirty_system_hive_renamed() {
     // hivex reads the name from the file written whole (a full export of this hive through
     // every oracle takes minutes, see `look`; the SID checks run on the other fixtures).
     let vol = dir.path().join("vol.img");
-    extract_volume(&raw, &spec, &vol);
+    spec.extract_volume(&raw, &vol).unwrap();
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let sys = m.path().join("Windows/System32/config/SYSTEM");
     let out = run(Command::new("hivexregedit")

@@ -1068,7 +1068,25 @@ impl Hive {
                         });
                     }
                     if new != old {
-                        validate_descriptor(&new)?;
+                        if let Err(e) = validate_descriptor(&new) {
+                            let reason = match e {
+                                HiveError::InvalidArgument { reason } => reason,
+                                other => other.to_string(),
+                            };
+                            // A stored descriptor that was already invalid is corruption of
+                            // this cell; otherwise the caller's replacement is at fault.
+                            return Err(if validate_descriptor(old).is_err() {
+                                HiveError::Corrupt {
+                                    structure: "sk",
+                                    cell: cur,
+                                    reason,
+                                }
+                            } else {
+                                HiveError::InvalidArgument {
+                                    reason: format!("sk cell {:#x}: replacement {reason}", cur.0),
+                                }
+                            });
+                        }
                         planned.push((cur.0 as usize + BASE_BLOCK_SIZE + 4 + 20, new));
                     }
                 }

@@ -309,6 +309,65 @@ pub fn populate(root: &Path, entries: &[Entry]) -> Result<()> {
     Ok(())
 }
 
+/// Every hive in a raw image: (offset, hive-bins size) of each `regf` base block on a 4 KiB
+/// boundary of `bytes`.
+pub fn find_hives(bytes: &[u8]) -> Vec<(usize, usize)> {
+    (0..bytes.len().saturating_sub(44))
+        .step_by(4096)
+        .filter(|&o| bytes[o..].starts_with(b"regf"))
+        .map(|o| {
+            let size =
+                u32::from_le_bytes([bytes[o + 40], bytes[o + 41], bytes[o + 42], bytes[o + 43]]);
+            (o, size as usize)
+        })
+        .collect()
+}
+
+/// Write 16 hostile 4-byte values at places inside the bins of `hive` (from [`find_hives`]) in
+/// the image file `f`, chosen by `round` from `rnd`; returns the original bytes for
+/// [`restore_bytes`].
+///
+/// # Errors
+/// I/O errors.
+pub fn scribble_hive(
+    f: &File,
+    hive: (usize, usize),
+    round: usize,
+    rnd: &[u8],
+) -> Result<Vec<(u64, [u8; 4])>> {
+    use std::os::unix::fs::FileExt;
+    let (o, size) = hive;
+    let mut saved = Vec::new();
+    for k in 0..16usize {
+        let r = usize::from(rnd[(round * 97 + k * 13) % rnd.len()]) << 8
+            | usize::from(rnd[(round * 31 + k * 7 + 1) % rnd.len()]);
+        let at = (o + 4096 + (r * 2654435761usize) % size.max(1)) as u64;
+        let mut old = [0u8; 4];
+        f.read_exact_at(&mut old, at)?;
+        saved.push((at, old));
+        let new = [
+            rnd[(round + k) % rnd.len()],
+            rnd[(round + k + 5) % rnd.len()],
+            0xff,
+            0x7f | (k as u8 & 0x80),
+        ];
+        f.write_all_at(&new, at)?;
+    }
+    Ok(saved)
+}
+
+/// Undo [`scribble_hive`].
+///
+/// # Errors
+/// I/O errors.
+pub fn restore_bytes(f: &File, saved: Vec<(u64, [u8; 4])>) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    for (at, old) in saved.into_iter().rev() {
+        f.write_all_at(&old, at)?;
+    }
+    Ok(())
+}
+
 /// A partition of a [`DiskSpec`].
 #[derive(Debug, Clone)]
 pub struct PartSpec {

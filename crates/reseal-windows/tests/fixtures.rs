@@ -705,7 +705,6 @@ fn build_all_variants() {
 /// after each round) and `scan` must still return the install with located errors.
 #[test]
 fn corrupted_hives_never_panic() {
-    use std::os::unix::fs::FileExt;
     let dir = tempfile::tempdir().unwrap();
     let spec = WindowsSpec {
         label: "none".into(),
@@ -714,14 +713,7 @@ fn corrupted_hives_never_panic() {
     };
     let raw = build(&spec, dir.path(), "hostile");
     let bytes = std::fs::read(&raw).unwrap();
-    let hives: Vec<(usize, usize)> = (0..bytes.len())
-        .step_by(4096)
-        .filter(|&o| bytes[o..].starts_with(b"regf"))
-        .map(|o| {
-            let size = u32::from_le_bytes(bytes[o + 40..o + 44].try_into().unwrap()) as usize;
-            (o, size)
-        })
-        .collect();
+    let hives = reseal_tests::find_hives(&bytes);
     assert!(hives.len() >= 9, "{} hives found", hives.len());
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -731,23 +723,8 @@ fn corrupted_hives_never_panic() {
     let rnd = reseal_tests::pseudo_random(77, 64 * 1024);
     let mut errors_seen = 0;
     for round in 0..48usize {
-        let (o, size) = hives[round % hives.len()];
-        let mut saved = Vec::new();
-        for k in 0..24usize {
-            let r = usize::from(rnd[(round * 97 + k * 13) % rnd.len()]) << 8
-                | usize::from(rnd[(round * 31 + k * 7 + 1) % rnd.len()]);
-            let at = o + 4096 + (r * 2654435761usize) % size.max(1);
-            let mut old = [0u8; 4];
-            f.read_exact_at(&mut old, at as u64).unwrap();
-            saved.push((at, old));
-            let new = [
-                rnd[(round + k) % rnd.len()],
-                rnd[(round + k + 5) % rnd.len()],
-                0xff,
-                0x7f,
-            ];
-            f.write_all_at(&new, at as u64).unwrap();
-        }
+        let saved =
+            reseal_tests::scribble_hive(&f, hives[round % hives.len()], round, &rnd).unwrap();
         let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
         let s = scan(&mut img).expect("scan must not fail on hostile hives");
         assert_eq!(s.installs.len(), 1, "round {round}: {:?}", s.skipped);
@@ -757,9 +734,7 @@ fn corrupted_hives_never_panic() {
         }
         let _ = w.to_text();
         drop(img);
-        for (at, old) in saved.into_iter().rev() {
-            f.write_all_at(&old, at as u64).unwrap();
-        }
+        reseal_tests::restore_bytes(&f, saved).unwrap();
     }
     // Restored: the facts are back.
     assert_facts(&spec, &install_of(&raw));

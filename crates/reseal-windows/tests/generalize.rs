@@ -785,7 +785,6 @@ fn random_sid_keeps_lengths() {
 /// fails with an error, and after the journal is discarded the image is byte-identical.
 #[test]
 fn corrupted_hives_never_panic_or_write() {
-    use std::os::unix::fs::FileExt;
     let dir = tempfile::tempdir().unwrap();
     let spec = WindowsSpec {
         label: "none".into(),
@@ -795,14 +794,7 @@ fn corrupted_hives_never_panic_or_write() {
     let raw = dir.path().join("hostile.raw");
     spec.build(&raw).unwrap();
     let bytes = std::fs::read(&raw).unwrap();
-    let hives: Vec<(usize, usize)> = (0..bytes.len())
-        .step_by(4096)
-        .filter(|&o| bytes[o..].starts_with(b"regf"))
-        .map(|o| {
-            let size = u32::from_le_bytes(bytes[o + 40..o + 44].try_into().unwrap()) as usize;
-            (o, size)
-        })
-        .collect();
+    let hives = reseal_tests::find_hives(&bytes);
     assert!(hives.len() >= 9, "{} hives found", hives.len());
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -812,23 +804,8 @@ fn corrupted_hives_never_panic_or_write() {
     let rnd = reseal_tests::pseudo_random(91, 64 * 1024);
     let (mut ok, mut failed) = (0, 0);
     for round in 0..27usize {
-        let (o, size) = hives[round % hives.len()];
-        let mut saved = Vec::new();
-        for k in 0..16usize {
-            let r = usize::from(rnd[(round * 89 + k * 11) % rnd.len()]) << 8
-                | usize::from(rnd[(round * 29 + k * 5 + 3) % rnd.len()]);
-            let at = o + 4096 + (r * 2654435761usize) % size.max(1);
-            let mut old = [0u8; 4];
-            f.read_exact_at(&mut old, at as u64).unwrap();
-            saved.push((at, old));
-            let new = [
-                rnd[(round + k) % rnd.len()],
-                0xff,
-                rnd[(round + k + 3) % rnd.len()],
-                0x80,
-            ];
-            f.write_all_at(&new, at as u64).unwrap();
-        }
+        let saved =
+            reseal_tests::scribble_hive(&f, hives[round % hives.len()], round, &rnd).unwrap();
         let before = std::fs::read(&raw).unwrap();
         let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
         match generalize(&mut img, &opts(NEW, Some("HOSTILE-1"))) {
@@ -844,9 +821,7 @@ fn corrupted_hives_never_panic_or_write() {
             std::fs::read(&raw).unwrap() == before,
             "round {round}: the image changed without a commit"
         );
-        for (at, old) in saved.into_iter().rev() {
-            f.write_all_at(&old, at as u64).unwrap();
-        }
+        reseal_tests::restore_bytes(&f, saved).unwrap();
     }
     eprintln!("{ok} rounds generalized, {failed} refused with an error");
     assert!(std::fs::read(&raw).unwrap() == bytes);

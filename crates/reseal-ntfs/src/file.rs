@@ -56,6 +56,30 @@ fn split(path: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The `$FILE_NAME` that names record `r`: a Win32 or POSIX one before a DOS alias; with hard
+/// links, the first such.
+fn primary_file_name(r: &record::Record) -> Result<Option<attribute::Attr>> {
+    let fns: Vec<attribute::Attr> = r
+        .attrs()?
+        .into_iter()
+        .filter(|a| a.ty == FILE_NAME && !a.nonres)
+        .collect();
+    Ok(fns
+        .iter()
+        .find(|a| r.value(a).get(65).is_some_and(|ns| *ns != NAMESPACE_DOS))
+        .or(fns.first())
+        .cloned())
+}
+
+/// The security id in record `r`'s `$STANDARD_INFORMATION` (0 when there is none or it is the
+/// short NTFS 1.2 form).
+pub(crate) fn si_security_id(r: &record::Record) -> Result<u32> {
+    Ok(match r.find(STANDARD_INFORMATION, &[])? {
+        Some(a) if !a.nonres && a.value_len >= 56 => le32(r.value(&a), 52),
+        _ => 0,
+    })
+}
+
 fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
     if key.len() < 66 {
         return None;
@@ -159,19 +183,10 @@ impl<D: Device> Volume<D> {
                     path: format!("record {cur}"),
                 });
             }
-            let names: Vec<Vec<u8>> = r
-                .attrs()?
-                .into_iter()
-                .filter(|a| a.ty == FILE_NAME && !a.nonres)
-                .map(|a| r.value(&a).to_vec())
-                .collect();
-            let best = names
-                .iter()
-                .find(|v| v.get(65).is_some_and(|ns| *ns != NAMESPACE_DOS))
-                .or(names.first())
-                .ok_or_else(|| Error::NotFound {
-                    path: format!("record {cur} (no $FILE_NAME)"),
-                })?;
+            let best = primary_file_name(&r)?.ok_or_else(|| Error::NotFound {
+                path: format!("record {cur} (no $FILE_NAME)"),
+            })?;
+            let best = r.value(&best);
             let (name, _) = fn_name(best).ok_or_else(|| {
                 Error::corrupt("$FILE_NAME", Some(cur), 0, "shorter than its header")
             })?;
@@ -221,10 +236,7 @@ impl<D: Device> Volume<D> {
             Some(s) => s.size,
             None => 0,
         };
-        let security_id = match r.find(STANDARD_INFORMATION, &[])? {
-            Some(a) if a.value_len >= 56 => le32(r.value(&a), 52),
-            _ => 0,
-        };
+        let security_id = si_security_id(&r)?;
         Ok(FileInfo {
             record: num,
             is_dir,
@@ -307,8 +319,7 @@ impl<D: Device> Volume<D> {
     /// [`Error::NotFound`], [`Error::NoSpace`], [`Error::Unsupported`] (compressed, or a change
     /// needing an attribute list); nothing is written on error.
     pub fn write_at(&mut self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
-        let num = self.lookup(path)?;
-        self.tx(|v| v.write_at_rec(num, offset, data))
+        self.write_ranges(path, &[(offset, data)])
     }
 
     /// Overwrite many pieces of one file, `(offset, bytes)` each, as one operation: the path is
@@ -319,6 +330,10 @@ impl<D: Device> Volume<D> {
     /// As [`Volume::write_at`]; nothing is written on error.
     pub fn write_ranges(&mut self, path: &str, pieces: &[(u64, &[u8])]) -> Result<()> {
         let num = self.lookup(path)?;
+        self.tx(|v| v.write_pieces_rec(num, pieces))
+    }
+
+    fn write_pieces_rec(&mut self, num: u64, pieces: &[(u64, &[u8])]) -> Result<()> {
         let mut end = 0u64;
         for (off, data) in pieces {
             let e = off
@@ -326,37 +341,19 @@ impl<D: Device> Volume<D> {
                 .ok_or_else(|| Error::Invalid("offset overflow".into()))?;
             end = end.max(e);
         }
-        self.tx(|v| {
-            let s = v
-                .stream(num, DATA, &[])?
-                .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
-            if end > s.size {
-                v.set_stream_len(num, DATA, &[], end, Grow::default())?;
-            }
-            let mut s = v
-                .stream(num, DATA, &[])?
-                .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
-            for (off, data) in pieces {
-                v.write_stream_data(&mut s, *off, data)?;
-            }
-            Ok(())
-        })
-    }
-
-    fn write_at_rec(&mut self, num: u64, offset: u64, data: &[u8]) -> Result<()> {
         let s = self
             .stream(num, DATA, &[])?
             .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or_else(|| Error::Invalid("offset overflow".into()))?;
         if end > s.size {
             self.set_stream_len(num, DATA, &[], end, Grow::default())?;
         }
         let mut s = self
             .stream(num, DATA, &[])?
             .ok_or_else(|| Error::Invalid(format!("record {num} has no data")))?;
-        self.write_stream_data(&mut s, offset, data)
+        for (off, data) in pieces {
+            self.write_stream_data(&mut s, *off, data)?;
+        }
+        Ok(())
     }
 
     /// Grow or shrink a file to `len` bytes (new bytes read as zero).
@@ -646,17 +643,13 @@ impl<D: Device> Volume<D> {
                 ));
             }
             v.index_remove_record(parents[0], &r)?;
+            let keep = primary_file_name(&r)?
+                .ok_or_else(|| Error::corrupt("$FILE_NAME", Some(num), 0, "no file name"))?;
             let fns: Vec<_> = r
                 .attrs()?
                 .into_iter()
                 .filter(|a| a.ty == FILE_NAME)
                 .collect();
-            let keep = fns
-                .iter()
-                .find(|a| r.value(a).get(65).is_some_and(|ns| *ns != NAMESPACE_DOS))
-                .or(fns.first())
-                .cloned()
-                .ok_or_else(|| Error::corrupt("$FILE_NAME", Some(num), 0, "no file name"))?;
             let old = r.value(&keep).to_vec();
             let newp_ref = v.read_record(new_parent)?.reference();
             let fnv = build_file_name(

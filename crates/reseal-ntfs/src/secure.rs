@@ -353,13 +353,7 @@ impl<D: Device> Volume<D> {
             if !r.in_use() || r.base_ref() != 0 {
                 continue;
             }
-            let Some(a) = r.find(STANDARD_INFORMATION, &[])? else {
-                continue;
-            };
-            if a.nonres || a.value_len < 56 {
-                continue;
-            }
-            let id = le32(r.value(&a), 52);
+            let id = crate::file::si_security_id(&r)?;
             if id != 0 {
                 out.entry(id)
                     .and_modify(|e: &mut (usize, u64)| e.0 += 1)

@@ -323,9 +323,9 @@ pub fn find_hives(bytes: &[u8]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Write 16 hostile 4-byte values at places inside the bins of `hive` (from [`find_hives`]) in
-/// the image file `f`, chosen by `round` from `rnd`; returns the original bytes for
-/// [`restore_bytes`].
+/// Write `count` hostile 4-byte values at places inside the bins of `hive` (from
+/// [`find_hives`]) in the image file `f`, chosen by `round` from `rnd`; returns the original bytes
+/// for [`restore_bytes`].
 ///
 /// # Errors
 /// I/O errors.
@@ -333,12 +333,13 @@ pub fn scribble_hive(
     f: &File,
     hive: (usize, usize),
     round: usize,
+    count: usize,
     rnd: &[u8],
 ) -> Result<Vec<(u64, [u8; 4])>> {
     use std::os::unix::fs::FileExt;
     let (o, size) = hive;
     let mut saved = Vec::new();
-    for k in 0..16usize {
+    for k in 0..count {
         let r = usize::from(rnd[(round * 97 + k * 13) % rnd.len()]) << 8
             | usize::from(rnd[(round * 31 + k * 7 + 1) % rnd.len()]);
         let at = (o + 4096 + (r * 2654435761usize) % size.max(1)) as u64;

@@ -724,7 +724,7 @@ fn corrupted_hives_never_panic() {
     let mut errors_seen = 0;
     for round in 0..48usize {
         let saved =
-            reseal_tests::scribble_hive(&f, hives[round % hives.len()], round, &rnd).unwrap();
+            reseal_tests::scribble_hive(&f, hives[round % hives.len()], round, 24, &rnd).unwrap();
         let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
         let s = scan(&mut img).expect("scan must not fail on hostile hives");
         assert_eq!(s.installs.len(), 1, "round {round}: {:?}", s.skipped);

@@ -805,7 +805,7 @@ fn corrupted_hives_never_panic_or_write() {
     let (mut ok, mut failed) = (0, 0);
     for round in 0..27usize {
         let saved =
-            reseal_tests::scribble_hive(&f, hives[round % hives.len()], round, &rnd).unwrap();
+            reseal_tests::scribble_hive(&f, hives[round % hives.len()], round, 16, &rnd).unwrap();
         let before = std::fs::read(&raw).unwrap();
         let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
         match generalize(&mut img, &opts(NEW, Some("HOSTILE-1"))) {

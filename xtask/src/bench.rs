@@ -25,6 +25,8 @@ struct Ctx {
 
 pub fn run(args: &[String]) -> Result<()> {
     crate::tools::ensure_with(crate::tools::BENCH_APT_TOOLS, true)?;
+    // The Python peers (regipy) live in the oracle virtual environment.
+    std::env::set_var("PATH", crate::tools::path_with_venv());
     let root = workspace_root();
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)

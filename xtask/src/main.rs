@@ -103,7 +103,8 @@ fn test(args: &[String]) -> Result<()> {
     cmd.current_dir(&root)
         .args(["test", "--workspace", "--all-targets"])
         .args(&passthrough)
-        .env("RESEAL_CORPUS", corpus_dir());
+        .env("RESEAL_CORPUS", corpus_dir())
+        .env("PATH", tools::path_with_venv());
     let st = cmd.status().context("running cargo test")?;
     if !st.success() {
         bail!("cargo test failed");

@@ -25,6 +25,7 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("xz", "xz-utils"),
     ("mkfs.fat", "dosfstools"),
     ("python3", "python3"),
+    ("qemu-io", "qemu-utils"),
 ];
 
 /// Python modules the tests import, with their PyPI names.
@@ -36,7 +37,35 @@ pub const BENCH_APT_TOOLS: &[(&str, &str)] = &[
     ("strace", "strace"),
 ];
 
-const PIP_TOOLS: &[(&str, &str)] = &[("regipy", "regipy")];
+/// Python modules the tests import (module, PyPI name). They live in a virtual environment the
+/// test command creates ([`venv_dir`]): current Debian refuses system-wide pip (PEP 668).
+const PIP_TOOLS: &[(&str, &str)] = &[
+    ("regipy", "regipy"),
+    ("impacket", "impacket"),
+    ("dissect.target", "dissect.target"),
+];
+
+/// The virtual environment holding the Python oracles: `RESEAL_VENV`, else
+/// `target/oracle-venv` in the workspace.
+pub fn venv_dir() -> std::path::PathBuf {
+    std::env::var_os("RESEAL_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target").join("oracle-venv"))
+}
+
+/// `PATH` with the virtual environment's `bin` first, so tests that run `python3`,
+/// `secretsdump.py` or `target-query` get the oracles installed there.
+pub fn path_with_venv() -> std::ffi::OsString {
+    let mut parts = vec![venv_dir().join("bin")];
+    if let Some(p) = std::env::var_os("PATH") {
+        parts.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(parts).unwrap_or_default()
+}
+
+fn venv_python() -> std::path::PathBuf {
+    venv_dir().join("bin").join("python3")
+}
 
 fn have(cmd: &str) -> bool {
     Command::new("sh")
@@ -48,7 +77,7 @@ fn have(cmd: &str) -> bool {
 }
 
 fn have_py(module: &str) -> bool {
-    Command::new("python3")
+    Command::new(venv_python())
         .args(["-c", &format!("import {module}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -92,7 +121,15 @@ fn commands(apt: &[&str], pip: &[&str]) -> Vec<String> {
         ));
     }
     if !pip.is_empty() {
-        v.push(format!("python3 -m pip install {}", pip.join(" ")));
+        let venv = venv_dir();
+        if !venv_python().is_file() {
+            v.push(format!("python3 -m venv {}", venv.display()));
+        }
+        v.push(format!(
+            "{} -m pip install --quiet {}",
+            venv_python().display(),
+            pip.join(" ")
+        ));
     }
     v
 }

@@ -14,8 +14,7 @@ use crate::Format;
 
 /// Open `image` read-only and the NTFS volume selected by `partition` (default: the only one).
 pub fn open_ntfs(image: &Path, partition: Option<u32>) -> Result<Volume<Slice<Image>>> {
-    let mut img = Image::open(image, Access::ReadOnly)
-        .with_context(|| format!("opening {}", image.display()))?;
+    let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let (start, len) = select_ntfs(&mut img, partition)?;
     let slice = Slice::new(img, start, len)?;
     Ok(Volume::open(slice)?)
@@ -198,8 +197,7 @@ pub fn convert(input: &Path, output: &Path, format: Format) -> Result<()> {
             output.display()
         );
     }
-    let img = Image::open(input, Access::ReadOnly)
-        .with_context(|| format!("opening {}", input.display()))?;
+    let img = crate::open::open(input, Access::ReadOnly, false)?;
     let target = match format {
         Format::Raw => TargetFormat::Raw,
         Format::Vhd => TargetFormat::VhdDynamic,
@@ -224,7 +222,7 @@ pub fn convert(input: &Path, output: &Path, format: Format) -> Result<()> {
 
 /// `reseal undo`.
 pub fn undo(image: &Path) -> Result<()> {
-    let undo = reseal_disk::journal::undo(image)?;
+    let undo = reseal_disk::journal::undo_with_timeout(image, crate::open::lock_timeout())?;
     eprintln!("reverted the operation recorded in {}", undo.display());
     Ok(())
 }

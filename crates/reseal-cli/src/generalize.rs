@@ -5,7 +5,6 @@
 //! shown while it runs when standard error is a terminal.
 
 use anyhow::{bail, Context, Result};
-use reseal_disk::{Access, Image};
 use reseal_security::Sid;
 use reseal_windows::generalize::{
     generalize_with_progress, Change, NewSid, Options, Progress, Report,
@@ -48,6 +47,9 @@ pub struct GeneralizeArgs {
     /// Go on although the machine is domain-joined (the domain SID is never rewritten).
     #[arg(long)]
     pub force_domain_joined: bool,
+    /// Write an image file that has no write permission bits (a protected golden image).
+    #[arg(long)]
+    pub force_write_protected: bool,
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
@@ -242,15 +244,19 @@ impl StageBar {
 pub fn run(a: &GeneralizeArgs) -> Result<()> {
     let o = options(a)?;
     let image: &Path = &a.image;
-    let mut img = Image::open(image, Access::ReadWrite)
-        .with_context(|| format!("opening {}", image.display()))?;
+    let mut img = crate::open::open(
+        image,
+        crate::open::write_access(a.dry_run),
+        a.force_write_protected,
+    )?;
     let bar = StageBar::new();
     let result = generalize_with_progress(&mut img, &o, &mut |p: Progress| bar.update(&p));
     bar.finish();
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            img.discard()?;
+            // Dropping the image drops the staged writes.
+            drop(img);
             return Err(e).context("generalize");
         }
     };
@@ -267,7 +273,6 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
             changes.len(),
             image.display()
         );
-        img.discard()?;
         return Ok(());
     }
     let rep = img.commit()?;

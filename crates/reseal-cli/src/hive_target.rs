@@ -130,6 +130,11 @@ impl Target {
             Target::File(p) => p,
             Target::InImage { image, .. } => image,
         };
+        let _lock = reseal_disk::lock::ImageLock::acquire(
+            path,
+            reseal_disk::lock::LockKind::Exclusive,
+            crate::open::lock_timeout(),
+        )?;
         for p in recover(path)?.rolled_back {
             eprintln!(
                 "note: rolled back an interrupted operation ({})",
@@ -144,6 +149,13 @@ impl Target {
         let bytes: usize = ranges.iter().map(|r| r.len()).sum();
         match self {
             Target::File(path) => {
+                let kind = if dry_run {
+                    reseal_disk::lock::LockKind::Shared
+                } else {
+                    reseal_disk::lock::LockKind::Exclusive
+                };
+                let _lock =
+                    reseal_disk::lock::ImageLock::acquire(path, kind, crate::open::lock_timeout())?;
                 let file = HostFile::open(path, !dry_run)?;
                 let old_len = file.len();
                 let mut j = Journal::new(file);
@@ -223,8 +235,7 @@ impl Target {
 }
 
 fn open_volume(image: &Path, partition: u32) -> Result<reseal_ntfs::browse::Volume<Slice<Image>>> {
-    let mut img = Image::open(image, Access::ReadOnly)
-        .with_context(|| format!("opening {}", image.display()))?;
+    let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let (start, len) = select_ntfs(&mut img, Some(partition))?;
     Ok(reseal_ntfs::browse::Volume::open(Slice::new(
         img, start, len,
@@ -266,8 +277,7 @@ fn windows_partitions(img: &mut Image) -> Result<Vec<u32>> {
 /// Resolve `HIVE` inside `image`: well-known names and paths by a cheap look at the volumes, a
 /// user's name through Windows discovery (ProfileList).
 fn resolve(image: &Path, hive: &str) -> Result<Target> {
-    let mut img = Image::open(image, Access::ReadOnly)
-        .with_context(|| format!("opening {}", image.display()))?;
+    let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let partition = match windows_partitions(&mut img)?.as_slice() {
         [one] => *one,
         [] => bail!("{} holds no Windows install", image.display()),

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use reseal_disk::partition::{PartitionTable, Scheme, Slice};
 use reseal_disk::probe::{probe, FsInfo};
-use reseal_disk::{Access, Device, Image};
+use reseal_disk::{Access, Device};
 use reseal_ntfs::browse::Volume;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -64,8 +64,7 @@ fn fs_json(info: &FsInfo) -> Value {
 
 /// Gather everything as JSON (the text form is printed from the same value).
 pub fn gather(image: &Path) -> Result<(Value, Option<reseal_windows::Scan>)> {
-    let mut img = Image::open(image, Access::ReadOnly)
-        .with_context(|| format!("opening {}", image.display()))?;
+    let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let info = img.info();
     let container = json!({
         "path": image.display().to_string(),

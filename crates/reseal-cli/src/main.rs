@@ -7,6 +7,7 @@ mod fs;
 mod generalize;
 mod hive_target;
 mod inspect;
+mod open;
 mod progress;
 mod reg;
 mod state;
@@ -20,6 +21,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "reseal", version, about, propagate_version = true)]
 struct Cli {
+    /// Seconds to wait for an image another process (reseal, qemu, a VM) has locked.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5.0)]
+    lock_timeout: f64,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -169,6 +173,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    open::set_lock_timeout(cli.lock_timeout);
     match cli.command {
         Cmd::Inspect { image, json } => inspect::run(&image, json),
         Cmd::Ls {

@@ -22,7 +22,8 @@ pub struct WriteOpts {
     /// Report what would change and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Write even to a volume that is dirty, hibernated or was shut down with Fast Startup.
+    /// Write even to a volume that is dirty, hibernated or was shut down with Fast Startup, and
+    /// to an image file without write permission.
     #[arg(long)]
     pub force: bool,
 }
@@ -34,10 +35,9 @@ pub fn with_volume<T>(
     what: &str,
     op: impl FnOnce(&mut reseal_ntfs::Volume<&mut Slice<&mut Image>>) -> Result<T>,
 ) -> Result<T> {
-    // A dry run stages its writes in the journal like a real run and then discards them: nothing
-    // reaches the file.
-    let mut img = Image::open(image, Access::ReadWrite)
-        .with_context(|| format!("opening {}", image.display()))?;
+    // A dry run stages its writes in the journal like a real run and then discards them: the
+    // file is opened read-only, under a shared lock, so nothing can reach it.
+    let mut img = crate::open::open(image, crate::open::write_access(opts.dry_run), opts.force)?;
     let (start, len) = select_ntfs(&mut img, opts.partition)?;
     let out = {
         let mut slice = Slice::new(&mut img, start, len)?;
@@ -65,7 +65,6 @@ pub fn with_volume<T>(
             changes.len(),
             image.display()
         );
-        img.discard()?;
         return Ok(out);
     }
     let rep = img.commit()?;
@@ -117,8 +116,7 @@ fn open_engine_ro(
     image: &Path,
     partition: Option<u32>,
 ) -> Result<reseal_ntfs::Volume<Slice<Image>>> {
-    let mut img = Image::open(image, Access::ReadOnly)
-        .with_context(|| format!("opening {}", image.display()))?;
+    let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let (start, len) = select_ntfs(&mut img, partition)?;
     Ok(reseal_ntfs::Volume::open(Slice::new(img, start, len)?)?)
 }

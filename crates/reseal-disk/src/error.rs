@@ -61,6 +61,29 @@ pub enum Error {
         /// Paths tried.
         tried: Vec<PathBuf>,
     },
+    /// Another process holds a lock that conflicts with this open (see [`crate::lock`]).
+    #[error("{} is in use: {reason}{}; gave up after {} s (--lock-timeout SECONDS waits longer)", path.display(), crate::lock::describe_holders(holders), waited.as_secs_f64())]
+    Locked {
+        /// The image file.
+        path: PathBuf,
+        /// Which permission conflicted.
+        reason: String,
+        /// Processes that have the file open ("qemu-io (pid 123)"), best effort.
+        holders: Vec<String>,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
+    /// A writable open of a file without any write permission bit (a protected golden image).
+    #[error("{} is write-protected (mode {mode:o}): refusing to write it (--force-write-protected, or --force for the file commands, writes it anyway)", path.display())]
+    WriteProtected {
+        /// The image file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// [`crate::Image::commit`] of an image opened for a dry run.
+    #[error("a dry run cannot be committed")]
+    DryRun,
     /// Journal / undo-file problems.
     #[error("journal {}: {reason}", path.display())]
     Journal {

@@ -3,9 +3,15 @@
 //! Stack: host file ([`HostFile`]) → [`Journal`] (every container write is staged, metadata
 //! included) → container ([`RawDisk`], [`Vhd`], [`Vhdx`]) presenting the virtual disk.
 //!
-//! Policy on unfinished operations: a read-write open runs [`journal::recover`] first; a
-//! read-only open of an image with an unfinished operation is refused with [`Error::Journal`]
-//! (its bytes may be half old, half new), telling the user to open it writable to recover.
+//! Locks ([`crate::lock`], qemu's convention): read-only opens, dry runs and every parent of a
+//! differencing chain take a shared lock; a read-write open takes an exclusive lock, waiting up
+//! to [`OpenOptions::lock_timeout`] for others. A writable open of a file with no write
+//! permission bit (a protected golden image) is refused unless asked for.
+//!
+//! Policy on unfinished operations: a read-write open runs [`journal::recover`] first, under its
+//! exclusive lock (so no one rolls back an operation still in flight); a read-only or dry-run
+//! open of an image with an unfinished operation is refused with [`Error::Journal`] (its bytes
+//! may be half old, half new), telling the user to run a write command to recover.
 //!
 //! Read-only opens are lenient about VHD checksum mismatches on otherwise well-formed structures
 //! (reported in [`ImageInfo::warnings`]); read-write opens are strict.
@@ -22,10 +28,50 @@ use crate::{Device, Error, Journal, Result};
 /// How to open an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Reads only; writes fail with [`Error::ReadOnly`].
+    /// Reads only; writes fail with [`Error::ReadOnly`]. The file is opened read-only under a
+    /// shared lock.
     ReadOnly,
-    /// Writes are staged in the journal until [`Image::commit`].
+    /// Writes are staged in the journal until [`Image::commit`]. The file is opened read-write
+    /// under an exclusive lock, after an unfinished operation is rolled back.
     ReadWrite,
+    /// A dry run: writes are staged in the journal exactly as for [`Access::ReadWrite`], so
+    /// [`Image::changes`] tells what a real run would write, but the file is opened read-only
+    /// under a shared lock and [`Image::commit`] fails with [`Error::DryRun`]. Works on a
+    /// write-protected file and for a user who may only read it.
+    DryRun,
+}
+
+/// Everything that decides how [`Image::open_with`] opens an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Read-only, read-write or dry run.
+    pub access: Access,
+    /// How long to wait for a lock another process holds ([`crate::lock`]).
+    pub lock_timeout: std::time::Duration,
+    /// Write a file that has no write permission bit (refused otherwise with
+    /// [`Error::WriteProtected`]).
+    pub force_write_protected: bool,
+}
+
+impl OpenOptions {
+    /// Defaults for `access`: [`crate::lock::DEFAULT_LOCK_TIMEOUT`], write protection honoured.
+    pub fn new(access: Access) -> Self {
+        OpenOptions {
+            access,
+            lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
+            force_write_protected: false,
+        }
+    }
+    /// Set the lock timeout.
+    pub fn lock_timeout(mut self, t: std::time::Duration) -> Self {
+        self.lock_timeout = t;
+        self
+    }
+    /// Allow writing a write-protected file.
+    pub fn force_write_protected(mut self, yes: bool) -> Self {
+        self.force_write_protected = yes;
+        self
+    }
 }
 
 /// Container format of an image.
@@ -122,9 +168,11 @@ impl Container {
 /// An open disk image. Implements [`Device`] as the virtual disk.
 pub struct Image {
     path: PathBuf,
-    access: Access,
+    opts: OpenOptions,
     container: Container,
     info: ImageInfo,
+    // Declared last: released after the container (and its parents) are closed.
+    _lock: Option<crate::lock::ImageLock>,
 }
 
 impl std::fmt::Debug for Image {
@@ -147,10 +195,28 @@ impl Image {
     /// [`Error::Journal`] for an unfinished operation on a read-only open; [`Error::MissingParent`]
     /// when a differencing disk's parent cannot be found.
     pub fn open(path: &Path, access: Access) -> Result<Image> {
-        Self::open_depth(path, access, 0)
+        Self::open_with(path, &OpenOptions::new(access))
     }
 
-    fn open_depth(path: &Path, access: Access, depth: usize) -> Result<Image> {
+    /// [`Image::open`] with every choice spelled out: a shared lock for
+    /// [`Access::ReadOnly`]/[`Access::DryRun`] and for every parent of a differencing chain, an
+    /// exclusive lock for [`Access::ReadWrite`] (taken before an unfinished operation is rolled
+    /// back), waiting up to `opts.lock_timeout`; a write-protected file is not opened for writing
+    /// unless `opts.force_write_protected`.
+    ///
+    /// # Errors
+    /// As [`Image::open`], plus [`Error::Locked`] and [`Error::WriteProtected`].
+    pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Image> {
+        Self::open_depth(path, opts, 0, None)
+    }
+
+    fn open_depth(
+        path: &Path,
+        opts: &OpenOptions,
+        depth: usize,
+        lock: Option<crate::lock::ImageLock>,
+    ) -> Result<Image> {
+        use crate::lock::{ImageLock, LockKind};
         if depth > MAX_CHAIN {
             return Err(Error::unsupported(
                 "VHD parent chain",
@@ -158,17 +224,46 @@ impl Image {
                 format!("longer than {MAX_CHAIN}"),
             ));
         }
+        let access = opts.access;
         let writable = access == Access::ReadWrite;
+        if writable && !opts.force_write_protected {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .permissions()
+                .mode();
+            // Block devices are protected by their own permissions and by `blockdev --setro`.
+            let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+            if is_file && mode & 0o222 == 0 {
+                return Err(Error::WriteProtected {
+                    path: path.to_path_buf(),
+                    mode: mode & 0o7777,
+                });
+            }
+        }
+        let kind = if writable {
+            LockKind::Exclusive
+        } else {
+            LockKind::Shared
+        };
+        let lock = match lock {
+            Some(l) if l.kind() == kind => l,
+            _ => ImageLock::acquire(path, kind, opts.lock_timeout)?,
+        };
         if writable {
             journal::recover(path)?;
         } else if let Some(p) = journal::pending(path)? {
             return Err(Error::Journal {
                 path: p,
-                reason: "an operation on this image did not finish; open it read-write (e.g. \
-                         any reseal write command) to roll it back"
+                reason: "an operation on this image did not finish; run any reseal write \
+                         command on it (not a --dry-run) to roll it back"
                     .into(),
             });
         }
+        let parent_opts = OpenOptions {
+            access: Access::ReadOnly,
+            ..*opts
+        };
         let host = HostFile::open(path, writable)?;
         let file_size = host.len();
         let j = Journal::new(host);
@@ -183,7 +278,7 @@ impl Image {
                 ImageFormat::VhdxDynamic
             };
             if let Some(loc) = v.parent_locator().cloned() {
-                let (ppath, parent) = open_vhdx_parent(path, &loc, depth)?;
+                let (ppath, parent) = open_vhdx_parent(path, &loc, &parent_opts, depth)?;
                 let want: Vec<uuid::Uuid> = ["parent_linkage", "parent_linkage2"]
                     .iter()
                     .filter_map(|k| loc.get(k))
@@ -227,14 +322,14 @@ impl Image {
             let w = v.warnings().to_vec();
             (Container::Vhdx(Box::new(v)), fmt, bs, w)
         } else if crate::vhd::detect(&j) {
-            let mut v = Vhd::open(j, !writable)?;
+            let mut v = Vhd::open(j, access == Access::ReadOnly)?;
             let fmt = match v.disk_type() {
                 VhdType::Fixed => ImageFormat::VhdFixed,
                 VhdType::Dynamic => ImageFormat::VhdDynamic,
                 VhdType::Differencing => ImageFormat::VhdDifferencing,
             };
             if let Some(pi) = v.parent_info().cloned() {
-                let (ppath, parent) = open_vhd_parent(path, &pi, depth)?;
+                let (ppath, parent) = open_vhd_parent(path, &pi, &parent_opts, depth)?;
                 let pu = match &parent.container {
                     Container::Vhd(pv) => pv.footer().uuid,
                     _ => [0; 16],
@@ -285,9 +380,10 @@ impl Image {
         };
         Ok(Image {
             path: path.to_path_buf(),
-            access,
+            opts: *opts,
             container,
             info,
+            _lock: Some(lock),
         })
     }
 
@@ -318,8 +414,14 @@ impl Image {
     /// # Errors
     /// Errors of re-opening the image.
     pub fn discard(&mut self) -> Result<()> {
-        *self = Image::open(&self.path, self.access)?;
+        // Keep holding the lock while re-opening: no one may slip in between.
+        let lock = self._lock.take();
+        *self = Image::open_depth(&self.path, &self.opts, 0, lock)?;
         Ok(())
+    }
+    /// How the image was opened.
+    pub fn access(&self) -> Access {
+        self.opts.access
     }
     /// Commit the staged writes atomically; the undo file goes into the sidecar directory.
     ///
@@ -333,8 +435,10 @@ impl Image {
     /// # Errors
     /// As [`Image::commit`], plus the injected fault.
     pub fn commit_with_faults(&mut self, fail_after: Option<usize>) -> Result<CommitReport> {
-        if self.access == Access::ReadOnly {
-            return Err(Error::ReadOnly);
+        match self.opts.access {
+            Access::ReadOnly => return Err(Error::ReadOnly),
+            Access::DryRun => return Err(Error::DryRun),
+            Access::ReadWrite => {}
         }
         if !self.is_modified() {
             return self
@@ -421,12 +525,13 @@ pub fn vhdx_parent_candidates(child: &Path, loc: &crate::vhdx::ParentLocator) ->
 fn open_vhdx_parent(
     child: &Path,
     loc: &crate::vhdx::ParentLocator,
+    opts: &OpenOptions,
     depth: usize,
 ) -> Result<(PathBuf, Image)> {
     let tried = vhdx_parent_candidates(child, loc);
     for p in &tried {
         if p.is_file() {
-            let img = Image::open_depth(p, Access::ReadOnly, depth + 1)?;
+            let img = Image::open_depth(p, opts, depth + 1, None)?;
             return Ok((p.clone(), img));
         }
     }
@@ -447,12 +552,13 @@ fn open_vhdx_parent(
 fn open_vhd_parent(
     child: &Path,
     pi: &crate::vhd::ParentInfo,
+    opts: &OpenOptions,
     depth: usize,
 ) -> Result<(PathBuf, Image)> {
     let tried = vhd_parent_candidates(child, pi);
     for p in &tried {
         if p.is_file() {
-            let img = Image::open_depth(p, Access::ReadOnly, depth + 1)?;
+            let img = Image::open_depth(p, opts, depth + 1, None)?;
             return Ok((p.clone(), img));
         }
     }
@@ -482,7 +588,7 @@ impl Device for Image {
         self.container.dev().read_at(offset, buf)
     }
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        if self.access == Access::ReadOnly {
+        if self.opts.access == Access::ReadOnly {
             return Err(Error::ReadOnly);
         }
         self.container.dev_mut().write_at(offset, buf)

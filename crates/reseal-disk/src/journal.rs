@@ -762,6 +762,16 @@ pub fn recover_with_faults(image: &Path, fail_after: Option<usize>) -> Result<Re
 /// # Errors
 /// As above; I/O errors.
 pub fn undo(image: &Path) -> Result<PathBuf> {
+    undo_with_timeout(image, crate::lock::DEFAULT_LOCK_TIMEOUT)
+}
+
+/// [`undo`] under an exclusive image lock ([`crate::lock`]) waited for up to `lock_timeout`.
+///
+/// # Errors
+/// As [`undo`], plus [`Error::Locked`].
+pub fn undo_with_timeout(image: &Path, lock_timeout: std::time::Duration) -> Result<PathBuf> {
+    let _lock =
+        crate::lock::ImageLock::acquire(image, crate::lock::LockKind::Exclusive, lock_timeout)?;
     recover(image)?;
     let Some((_, p)) = undo_files(image)?.pop() else {
         return Err(jerr(&journal_dir(image), "nothing to undo"));

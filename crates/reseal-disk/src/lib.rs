@@ -18,6 +18,7 @@ pub use error::{Error, Result};
 pub mod convert;
 pub mod image;
 pub mod journal;
+pub mod lock;
 pub mod raw;
 pub mod vhd;
 pub mod vhdx;
@@ -25,5 +26,5 @@ pub mod vhdx;
 pub mod partition;
 pub mod probe;
 
-pub use image::{Access, Image, ImageFormat, ImageInfo};
+pub use image::{Access, Image, ImageFormat, ImageInfo, OpenOptions};
 pub use journal::Journal;

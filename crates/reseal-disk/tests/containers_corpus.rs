@@ -119,6 +119,7 @@ fn dfvfs_bad_checksums_lenient_read_only_strict_read_write() {
         "{:?}",
         img.info().warnings
     );
+    drop(img);
     match Image::open(&p, Access::ReadWrite) {
         Err(Error::Corrupt {
             structure,
@@ -232,6 +233,8 @@ fn damaged_copies_give_located_errors() {
     std::fs::write(&t, &b).unwrap();
     let img = Image::open(&t, Access::ReadWrite).unwrap();
     assert!(!img.info().warnings.is_empty());
+    // Release its lock before opening the file again.
+    drop(img);
     // VHD: both footers damaged → strict error names the end footer.
     b[50] ^= 0x01;
     std::fs::write(&t, &b).unwrap();

@@ -61,6 +61,18 @@ pub trait Device: Send {
         ))
     }
 
+    /// Make sure that writing `ranges` cannot fail for lack of space, without changing a byte
+    /// of the device (allocate the holes and the growth of a sparse host file). Called by the
+    /// journal before it applies a commit, so a full disk is an error while the image is still
+    /// untouched. The default does nothing (nothing to allocate, or no way to).
+    ///
+    /// # Errors
+    /// I/O errors, `ENOSPC` among them.
+    fn reserve(&mut self, ranges: &[std::ops::Range<u64>]) -> Result<()> {
+        let _ = ranges;
+        Ok(())
+    }
+
     /// True if the range `offset..offset+len` is known to read as zeros without reading it
     /// (an unallocated block of a sparse container). `false` means "unknown", not "non-zero".
     /// Used by conversion to skip reading holes.

@@ -292,7 +292,20 @@ impl<D: Device> Journal<D> {
             });
         }
         let bytes = ranges.iter().map(|r| r.end - r.start).sum();
-        self.write_undo(undo, &ranges, old_len, new_len, &mut faults)?;
+        if let Err(e) = self.write_undo(undo, &ranges, old_len, new_len, &mut faults) {
+            // Nothing was applied: leave no half-written undo file behind (a crash instead of an
+            // error leaves a `.tmp`, which recovery removes).
+            if !faults.will_fail() {
+                let _ = fs::remove_file(tmp_path(undo));
+            }
+            return Err(journal_failed("writing the undo file", undo, e));
+        }
+        // Allocate first, so a full disk fails here, with the image untouched.
+        if let Err(e) = self.base.reserve(&ranges) {
+            fs::remove_file(undo).map_err(|e| Error::io(undo, e))?;
+            sync_dir(undo)?;
+            return Err(journal_failed("allocating space for the change", undo, e));
+        }
 
         // Apply.
         let staged = std::mem::take(&mut self.staged);
@@ -454,6 +467,24 @@ impl<D: Device> Device for Journal<D> {
             .next_back()
             .is_some_and(|(s, v)| s + v.len() as u64 > offset);
         !touched && end <= self.base.len() && self.base.known_zero(offset, len)
+    }
+}
+
+/// An error of a commit that left the image unchanged, said so.
+fn journal_failed(doing: &str, undo: &Path, e: Error) -> Error {
+    match e {
+        // Injected faults (tests) and errors that already say where they happened pass through.
+        Error::Io {
+            path: Some(path),
+            source,
+        } => Error::Journal {
+            path,
+            reason: format!(
+                "{doing} for {}: {source}; the image was not changed",
+                undo.display()
+            ),
+        },
+        other => other,
     }
 }
 

@@ -124,6 +124,29 @@ impl Device for HostFile {
         }
     }
 
+    /// `fallocate(KEEP_SIZE)` over each range: holes and the space past the end are allocated,
+    /// the length and the bytes stay as they are. File systems and block devices that cannot
+    /// (EOPNOTSUPP) are left to fail, if at all, while writing.
+    fn reserve(&mut self, ranges: &[std::ops::Range<u64>]) -> Result<()> {
+        use rustix::fs::{fallocate, FallocateFlags};
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        for r in ranges.iter().filter(|r| r.end > r.start) {
+            match fallocate(
+                &self.file,
+                FallocateFlags::KEEP_SIZE,
+                r.start,
+                r.end - r.start,
+            ) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => return Ok(()),
+                Err(e) => return Err(Error::io(&self.path, std::io::Error::from(e))),
+            }
+        }
+        Ok(())
+    }
+
     fn set_len(&mut self, len: u64) -> Result<()> {
         if !self.writable {
             return Err(Error::ReadOnly);

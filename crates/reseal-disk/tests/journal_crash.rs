@@ -261,3 +261,86 @@ fn crash_during_recovery_still_ends_all_old() {
     eprintln!("recovery crashed at each of {j} steps, re-run recovered all-old every time");
     assert!(j >= 4);
 }
+
+/// A small tmpfs, unmounted (lazily, even if the test fails) on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        st.success().then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// ENOSPC while writing the undo file, and while applying (holes of a sparse image to fill):
+/// a clear error that says the image was not changed, and it was not — same bytes, same
+/// allocation, no undo file left behind.
+#[test]
+fn full_disk_while_writing_undo_or_applying_leaves_image_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&dir.path().join("m"), "8M") else {
+        eprintln!("SKIP: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let img = fs.0.join("sparse.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    // Some real data at the start, so the image is not all holes.
+    {
+        let mut i = Image::open(&img, Access::ReadWrite).unwrap();
+        i.write_at(0, &pseudo_random(9, 64 << 10)).unwrap();
+        i.commit().unwrap();
+        drop(i);
+        std::fs::remove_dir_all(journal::journal_dir(&img)).unwrap();
+    }
+    let before = std::fs::read(&img).unwrap();
+    let blocks = |p: &Path| std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(p).unwrap());
+    let blocks_before = blocks(&img);
+    for (what, len) in [("undo", 10usize << 20), ("apply", 5 << 20)] {
+        let mut i = Image::open(&img, Access::ReadWrite).unwrap();
+        // Into the holes: the undo file stores their (zero) bytes, applying must allocate them.
+        i.write_at(16 << 20, &pseudo_random(3, len)).unwrap();
+        let e = i.commit().expect_err(what).to_string();
+        assert!(e.contains("No space left on device"), "{what}: {e}");
+        assert!(e.contains("the image was not changed"), "{what}: {e}");
+        if what == "undo" {
+            assert!(e.contains("writing the undo file"), "{e}");
+        } else {
+            assert!(e.contains("allocating space"), "{e}");
+        }
+        drop(i);
+        assert!(
+            std::fs::read(&img).unwrap() == before,
+            "{what}: image changed"
+        );
+        assert!(
+            blocks(&img) <= blocks_before + 8,
+            "{what}: holes were filled"
+        );
+        let left: Vec<_> = std::fs::read_dir(journal::journal_dir(&img))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{what}: left {left:?}");
+        // The next writable open has nothing to recover and the image still works.
+        let i = Image::open(&img, Access::ReadWrite).unwrap();
+        let mut b = vec![0u8; 64 << 10];
+        i.read_at(0, &mut b).unwrap();
+        assert_eq!(b, pseudo_random(9, 64 << 10));
+    }
+}

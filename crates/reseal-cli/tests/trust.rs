@@ -1,0 +1,240 @@
+//! Trustworthy writes as CI uses reseal: concurrent processes on one image, write-protected
+//! golden images, unprivileged dry runs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fixture(dir: &Path) -> PathBuf {
+    let p = dir.join("q.vhdx");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx"),
+        &p,
+    )
+    .unwrap();
+    p
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reseal"))
+}
+
+fn machine_sid(img: &Path) -> String {
+    let o = bin().arg("inspect").arg(img).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("machine SID:"))
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no machine SID in:\n{text}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// One real generalize racing three dry runs, 20 rounds: every process succeeds (the lock makes
+/// the others wait), no dry run rolls back the writer's in-flight commit, and every time the
+/// writer says it wrote, its SID is on disk.
+#[test]
+fn writer_and_dry_runs_race_without_losing_the_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = fixture(tmp.path());
+    for round in 1..=20u32 {
+        let sid = format!("S-1-5-21-1000{round:06}-2000000000-3000000000");
+        let mut kids = Vec::new();
+        let mut writer = bin();
+        writer
+            .args(["--lock-timeout", "60", "generalize", "--new-sid", &sid])
+            .arg(&img);
+        kids.push((
+            true,
+            writer
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ));
+        for _ in 0..3 {
+            let mut d = bin();
+            d.args(["--lock-timeout", "60", "generalize", "--dry-run"])
+                .arg(&img);
+            kids.push((
+                false,
+                d.stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            ));
+        }
+        for (is_writer, k) in kids {
+            let o = k.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round}: {}", text(&o));
+            if is_writer {
+                assert!(text(&o).contains("wrote"), "round {round}: {}", text(&o));
+            }
+        }
+        assert_eq!(machine_sid(&img), sid, "round {round}");
+    }
+}
+
+/// `put` and `generalize` at once: both succeed one after the other and both changes are there.
+#[test]
+fn put_and_generalize_at_once_keep_both_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = fixture(tmp.path());
+    let local = tmp.path().join("hello.txt");
+    std::fs::write(&local, b"hello from a concurrent put\n").unwrap();
+    let sid = "S-1-5-21-1234567890-1234567890-1234567890";
+    let g = bin()
+        .args(["--lock-timeout", "60", "generalize", "--new-sid", sid])
+        .arg(&img)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let p = bin()
+        .args(["--lock-timeout", "60", "put"])
+        .arg(&img)
+        .arg(&local)
+        .arg("/hello.txt")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (g, p) = (g.wait_with_output().unwrap(), p.wait_with_output().unwrap());
+    assert!(g.status.success(), "{}", text(&g));
+    assert!(p.status.success(), "{}", text(&p));
+    assert_eq!(machine_sid(&img), sid);
+    let cat = bin()
+        .arg("cat")
+        .arg(&img)
+        .arg("/hello.txt")
+        .output()
+        .unwrap();
+    assert_eq!(
+        cat.stdout,
+        b"hello from a concurrent put\n",
+        "{}",
+        text(&cat)
+    );
+}
+
+/// A writer that cannot get the lock in time fails with a message naming the holder and the
+/// option to wait longer, and writes nothing.
+#[test]
+fn lock_timeout_names_the_holder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = fixture(tmp.path());
+    let before = std::fs::read(&img).unwrap();
+    // A long-lived reader: qemu-io holding the image open for writing.
+    if Command::new("qemu-io").arg("--version").output().is_err() {
+        eprintln!("SKIP: qemu-io not installed (apt-get install qemu-utils)");
+        return;
+    }
+    let mut q = Command::new("qemu-io")
+        .args(["-f", "vhdx"])
+        .arg(&img)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _k = Kill(&mut q);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = bin()
+        .args(["--lock-timeout", "0.5", "generalize"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("qemu-io (pid"), "{t}");
+    assert!(t.contains("--lock-timeout"), "{t}");
+    drop(_k);
+    assert!(std::fs::read(&img).unwrap() == before);
+}
+
+/// A 0444 golden image: read commands and dry runs work for an unprivileged user; as root, a
+/// write is refused (naming the flag) and the image stays byte-identical.
+#[test]
+fn write_protected_golden_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let img = fixture(tmp.path());
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&img).unwrap();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let have_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    let as_user = |args: &[&str]| -> Output {
+        let mut c = if root && have_setpriv {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_reseal"));
+            c
+        } else {
+            bin()
+        };
+        c.args(args).arg(&img).output().unwrap()
+    };
+    for args in [
+        &["inspect"][..],
+        &["ls"][..],
+        &["generalize", "--dry-run"][..],
+    ] {
+        let o = as_user(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    let o = bin().args(["generalize"]).arg(&img).output().unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--force-write-protected"), "{}", text(&o));
+    let local = tmp.path().join("x.txt");
+    std::fs::write(&local, b"x").unwrap();
+    let o = bin()
+        .arg("put")
+        .arg(&img)
+        .arg(&local)
+        .arg("/x.txt")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("write-protected"), "{}", text(&o));
+    assert!(
+        std::fs::read(&img).unwrap() == before,
+        "golden image changed"
+    );
+    assert!(!reseal_journal_dir(&img).exists());
+    if root {
+        // Forced, root may write it.
+        let o = bin()
+            .args(["generalize", "--force-write-protected"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+fn reseal_journal_dir(img: &Path) -> PathBuf {
+    let mut s = img.as_os_str().to_owned();
+    s.push(".reseal-journal");
+    PathBuf::from(s)
+}

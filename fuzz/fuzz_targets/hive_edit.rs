@@ -1,0 +1,121 @@
+//! Drive the hive editor with a fuzzer-chosen sequence of edits (create, delete, rename keys;
+//! set and delete values of fuzzed sizes; class names; security descriptors), on an empty hive
+//! or on the fuzz input's own hive, then commit, re-parse and check. Never panic; a value just
+//! written reads back as written, and a committed hive parses again.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use reseal_hive::{Hive, KeyOffset};
+
+/// O:BAG:SYD:(A;;GA;;;WD) as a self-relative descriptor.
+fn descriptor(extra: u8) -> Vec<u8> {
+    let mut sd = vec![1u8, 0, 0x04, 0x80];
+    let owner = [1u8, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 32, 2, 0, 0];
+    let group = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+    let ace_sid = [1u8, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    let mut acl = vec![2u8, 0, 0, 0, 1, 0, 0, 0];
+    let mut ace = vec![0u8, 0, 0, 0, 0, 0, 0, 0x10 | (extra & 0x0f)];
+    ace.extend_from_slice(&ace_sid);
+    let alen = ace.len() as u16;
+    ace[2..4].copy_from_slice(&alen.to_le_bytes());
+    acl.extend_from_slice(&ace);
+    let l = acl.len() as u16;
+    acl[2..4].copy_from_slice(&l.to_le_bytes());
+    let o_owner = 20u32;
+    let o_group = o_owner + owner.len() as u32;
+    let o_dacl = o_group + group.len() as u32;
+    sd.extend_from_slice(&o_owner.to_le_bytes());
+    sd.extend_from_slice(&o_group.to_le_bytes());
+    sd.extend_from_slice(&0u32.to_le_bytes());
+    sd.extend_from_slice(&o_dacl.to_le_bytes());
+    sd.extend_from_slice(&owner);
+    sd.extend_from_slice(&group);
+    sd.extend_from_slice(&acl);
+    sd
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else { return };
+    // Ops come first, then (when sel is odd) the rest is a hive to edit.
+    let n_ops = (rest.len().min(256)) / 4;
+    let (ops, tail) = rest.split_at(n_ops * 4);
+    let mut h = if sel & 1 == 1 && tail.len() >= 4096 {
+        let mut b = tail.to_vec();
+        let c = reseal_hive::base_block::checksum(&b[..512]);
+        b[508..512].copy_from_slice(&c.to_le_bytes());
+        match Hive::from_bytes(b) {
+            Ok(h) => h,
+            Err(_) => return,
+        }
+    } else {
+        match Hive::new_empty("ROOT", &descriptor(0)) {
+            Ok(h) => h,
+            Err(_) => return,
+        }
+    };
+    if h.make_writable().is_err() {
+        return;
+    }
+    let mut keys: Vec<KeyOffset> = vec![h.root_offset()];
+    for op in ops.chunks_exact(4) {
+        let k = keys[op[1] as usize % keys.len()];
+        let name = format!("k{}", op[2] % 16);
+        match op[0] % 8 {
+            0 => {
+                if let Ok(n) = h.create_key(k, &name) {
+                    keys.push(n);
+                }
+            }
+            1 => {
+                let size = (op[3] as usize) * (1 + (op[2] as usize % 4) * 200);
+                let bytes: Vec<u8> = (0..size).map(|i| (i as u8) ^ op[3]).collect();
+                let vname = format!("v{}", op[2] % 8);
+                if h.set_value(k, &vname, 3, &bytes).is_ok() {
+                    let back = h
+                        .key(k)
+                        .and_then(|key| key.value(&vname))
+                        .expect("the key just written opens")
+                        .expect("the value just written exists")
+                        .data()
+                        .expect("the value just written reads");
+                    assert_eq!(back, bytes, "value read back differs");
+                }
+            }
+            2 => {
+                let vname = format!("v{}", op[2] % 8);
+                let _ = h.delete_value(k, &vname);
+            }
+            3 => {
+                if k != h.root_offset() {
+                    if let Ok(n) = h.rename_key(k, &format!("r{}", op[2])) {
+                        let i = keys.iter().position(|x| *x == k).unwrap_or(0);
+                        keys[i] = n;
+                    }
+                }
+            }
+            4 => {
+                if k != h.root_offset() && h.delete_key(k, true).is_ok() {
+                    // Deleted keys (and their subkeys) are gone: keep only the root.
+                    keys.truncate(1);
+                }
+            }
+            5 => {
+                let class = (op[3] % 2 == 0).then(|| format!("class{}", op[2]));
+                let _ = h.set_class_name(k, class.as_deref());
+            }
+            6 => {
+                let _ = h.set_security(k, &descriptor(op[3]));
+            }
+            _ => {
+                let _ = h.security_of(k);
+            }
+        }
+    }
+    if h.commit().is_err() {
+        return;
+    }
+    let bytes = h.into_bytes();
+    let h2 = Hive::from_bytes(bytes).expect("a committed hive parses again");
+    let _ = reseal_hive::check(&h2);
+    let _ = reseal_hive::reg::export(&h2, "", "\\");
+});

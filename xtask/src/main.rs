@@ -6,10 +6,12 @@
 //! - `fuzz`      run every cargo-fuzz target for a while (`--seconds N`, default 60)
 //! - `bench`     benchmarks side by side with the peer tools (see `xtask/src/bench.rs`)
 //! - `fixtures`  rebuild the committed fixture images (see `xtask/src/fixtures.rs`)
+//! - `soak`      corrupted-image campaigns through the CLI (see `xtask/src/soak.rs`)
 
 mod bench;
 mod fixtures;
 mod licenses;
+mod soak;
 mod tools;
 
 use anyhow::{bail, Context, Result};
@@ -35,6 +37,7 @@ fn run() -> Result<()> {
         "licenses" | "licences" => licenses::check(&workspace_root()),
         "fuzz" => fuzz(rest),
         "bench" => bench::run(rest),
+        "soak" => soak::run(rest),
         "fixtures" => fixtures::run_fixtures(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
@@ -50,7 +53,8 @@ const HELP: &str = "usage: cargo xtask <task>
   licenses                                     non-dev dependency licence check
   fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)
   bench [hive|ntfs|convert|generalize...]      benchmarks against the peer tools (ratios)
-  fixtures                                     rebuild the committed fixture images";
+  fixtures                                     rebuild the committed fixture images
+  soak corrupt [--runs N] [--seed S]           corrupted-image campaign (default 2000 runs)";
 
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {

@@ -131,6 +131,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let mut inputs = Vec::new();
     let fixture_raw = dir.join("quickstart.raw");
+    let _ = std::fs::remove_file(&fixture_raw);
     let st = Command::new(&reseal)
         .arg("convert")
         .arg(root.join("fixtures/quickstart.vhdx"))

@@ -175,41 +175,41 @@ fn s(v: &Value) -> String {
 /// Print the text form.
 pub fn print_text(v: &Value) {
     let c = &v["container"];
-    println!("Container");
-    println!("  format        {}", s(&c["format"]));
-    println!(
+    outln!("Container");
+    outln!("  format        {}", s(&c["format"]));
+    outln!(
         "  virtual size  {} ({} bytes)",
         human(c["virtual_size"].as_u64().unwrap_or(0)),
         s(&c["virtual_size"])
     );
-    println!(
+    outln!(
         "  file size     {}",
         human(c["file_size"].as_u64().unwrap_or(0))
     );
-    println!("  sector size   {}", s(&c["sector_size"]));
+    outln!("  sector size   {}", s(&c["sector_size"]));
     for p in c["parent_chain"].as_array().into_iter().flatten() {
-        println!("  parent        {}", s(p));
+        outln!("  parent        {}", s(p));
     }
     for w in c["warnings"].as_array().into_iter().flatten() {
-        println!("  warning       {}", s(w));
+        outln!("  warning       {}", s(w));
     }
     let t = &v["partition_table"];
-    println!("Partition table");
-    println!("  scheme        {}", s(&t["scheme"]));
+    outln!("Partition table");
+    outln!("  scheme        {}", s(&t["scheme"]));
     if t["scheme"] == "gpt" {
-        println!("  disk GUID     {}", s(&t["disk_guid"]));
-        println!("  MBR           {}", s(&t["mbr"]));
+        outln!("  disk GUID     {}", s(&t["disk_guid"]));
+        outln!("  MBR           {}", s(&t["mbr"]));
         if t["backup_header_used"] == true {
-            println!("  note          primary GPT unusable: backup header used");
+            outln!("  note          primary GPT unusable: backup header used");
         }
     } else if t["scheme"] == "mbr" {
-        println!("  signature     {}", s(&t["signature"]));
+        outln!("  signature     {}", s(&t["signature"]));
     }
     for w in t["warnings"].as_array().into_iter().flatten() {
-        println!("  warning       {}", s(w));
+        outln!("  warning       {}", s(w));
     }
     for p in t["partitions"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  #{:<3} start {:>14}  size {:>10}  {}{}",
             s(&p["number"]),
             s(&p["start"]),
@@ -225,7 +225,7 @@ pub fn print_text(v: &Value) {
             continue;
         }
         if let Some(e) = fs.get("error") {
-            println!("       file system: error: {}", s(e));
+            outln!("       file system: error: {}", s(e));
             continue;
         }
         let mut line = format!("       {}", s(&fs["type"]));
@@ -242,20 +242,20 @@ pub fn print_text(v: &Value) {
                 s(&fs["record_size"])
             ));
         }
-        println!("{line}");
+        outln!("{line}");
         if let Some(n) = p.get("ntfs") {
             if let Some(e) = n.get("error") {
-                println!("       NTFS: error: {}", s(e));
+                outln!("       NTFS: error: {}", s(e));
                 continue;
             }
-            println!(
+            outln!(
                 "       NTFS {} label \"{}\" state {}",
                 s(&n["version"]),
                 n["label"].as_str().unwrap_or(""),
                 crate::state::describe(&n["state"])
             );
             for e in n["errors"].as_array().into_iter().flatten() {
-                println!("       error: {}", s(e));
+                outln!("       error: {}", s(e));
             }
         }
     }
@@ -265,16 +265,16 @@ fn print_windows(scan: &Option<reseal_windows::Scan>, w: &Value) {
     match scan {
         Some(scan) => {
             if scan.installs.is_empty() {
-                println!("Windows\n  (no Windows install found)");
+                outln!("Windows\n  (no Windows install found)");
             }
             for i in &scan.installs {
-                print!("{}", i.to_text());
+                out!("{}", i.to_text());
             }
             for sk in &scan.skipped {
-                println!("  (partition {}: {})", sk.partition, sk.reason);
+                outln!("  (partition {}: {})", sk.partition, sk.reason);
             }
         }
-        None => println!("Windows\n  error: {}", s(&w["error"])),
+        None => outln!("Windows\n  error: {}", s(&w["error"])),
     }
 }
 
@@ -282,7 +282,7 @@ fn print_windows(scan: &Option<reseal_windows::Scan>, w: &Value) {
 pub fn run(image: &Path, json_out: bool) -> Result<()> {
     let (v, scan) = gather(image)?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_text(&v);
         print_windows(&scan, &v["windows"]);

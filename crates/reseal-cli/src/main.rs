@@ -3,6 +3,8 @@
 //! The binary is thin: argument parsing (clap) and presentation; every capability lives in the
 //! library crates.
 
+#[macro_use]
+mod out;
 mod fs;
 mod generalize;
 mod hive_target;
@@ -18,7 +20,13 @@ use std::path::PathBuf;
 
 /// Generalize Windows disk images offline: new machine SID and computer name, no boot needed.
 #[derive(Debug, Parser)]
-#[command(name = "reseal", version, about, propagate_version = true)]
+#[command(
+    name = "reseal",
+    version,
+    about,
+    propagate_version = true,
+    after_help = out::EXIT_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -163,8 +171,9 @@ enum Format {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("reseal: error: {e:#}");
-        std::process::exit(1);
+        // Every `--json` document, errors included, goes to standard output.
+        let json = std::env::args().any(|a| a == "--json");
+        out::fail(&e, json);
     }
 }
 

@@ -5,7 +5,7 @@
 //! writes are staged in the image's journal, and then either reports the staged change
 //! (`--dry-run`) or commits it atomically with an undo file.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use reseal_disk::partition::Slice;
 use reseal_disk::{Access, Image};
 use reseal_ntfs::state::VolumeState;
@@ -48,7 +48,7 @@ pub fn with_volume<T>(
                 if opts.force {
                     eprintln!("warning: forced: {why}");
                 } else {
-                    bail!("refusing to write: {why}");
+                    return Err(crate::out::Refused(why).into());
                 }
             }
         }
@@ -139,12 +139,12 @@ pub fn getsd(image: &Path, path: &str, partition: Option<u32>, hex: bool) -> Res
     let vol = open_engine_ro(image, partition)?;
     let sd = vol.security_descriptor(path)?;
     if hex {
-        println!(
+        outln!(
             "{}",
             sd.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
     } else {
-        println!("{}", sd_text(&sd));
+        outln!("{}", sd_text(&sd));
     }
     Ok(())
 }

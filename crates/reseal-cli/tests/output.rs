@@ -1,0 +1,86 @@
+//! Output plumbing and exit codes: a closed stdout ends every command quietly (status 0, no
+//! panic), errors say their cause once, `--json` errors are JSON on stdout, and usage errors
+//! exit 2.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx")
+}
+
+/// Runs reseal with stdout a pipe whose reader closes it after the first byte.
+fn closed_early(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    let _ = stdout.read(&mut one);
+    drop(stdout);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let img = fixture();
+    let img = img.to_str().unwrap();
+    for args in [
+        vec!["inspect", img],
+        vec!["inspect", img, "--json"],
+        vec!["ls", img, "/Windows/System32"],
+        vec!["ls", img, "-l", "/Windows/System32"],
+        vec!["cat", img, "/Windows/System32/config/SOFTWARE"],
+        vec!["reg", "export", &format!("{img}:SOFTWARE")],
+        vec!["generalize", img, "--dry-run"],
+    ] {
+        let out = closed_early(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn missing_image_says_cause_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["inspect", "/nonexistent/image.vhdx"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["inspect", "/nonexistent/image.vhdx", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["error"]["code"], "io");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("os error 2"));
+}
+
+#[test]
+fn usage_error_exits_2_and_help_lists_exit_codes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["inspect", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 refused"), "{text}");
+}

@@ -257,7 +257,9 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         }
     };
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        let mut doc = serde_json::to_value(&report)?;
+        doc["schema_version"] = serde_json::json!(1);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_text(&report);
     }

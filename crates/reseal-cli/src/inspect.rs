@@ -111,7 +111,10 @@ pub fn gather(image: &Path) -> Result<(Value, Option<reseal_windows::Scan>)> {
             "start": p.start,
             "size": p.len,
             "type": p.kind.name(),
-            "type_id": p.kind.to_string(),
+            "type_id": match p.kind {
+                reseal_disk::partition::PartitionKind::Gpt(g) => g.to_string().to_uppercase(),
+                reseal_disk::partition::PartitionKind::Mbr(b) => format!("0x{b:02X}"),
+            },
             "name": p.name,
             "guid": p.guid.map(|g| g.to_string().to_uppercase()),
             "bootable": p.bootable,
@@ -282,6 +285,8 @@ fn print_windows(scan: &Option<reseal_windows::Scan>, w: &Value) {
 pub fn run(image: &Path, json_out: bool) -> Result<()> {
     let (v, scan) = gather(image)?;
     if json_out {
+        let mut v = v.clone();
+        v["schema_version"] = json!(1);
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_text(&v);

@@ -84,3 +84,39 @@ fn usage_error_exits_2_and_help_lists_exit_codes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("3 refused"), "{text}");
 }
+
+#[test]
+fn json_documents_carry_schema_version_and_type_guids() {
+    let img = fixture();
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("inspect")
+        .arg(&img)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    let parts = doc["partition_table"]["partitions"].as_array().unwrap();
+    let ids: Vec<&str> = parts
+        .iter()
+        .map(|p| p["type_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"),
+        "{ids:?}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("generalize")
+        .arg(&img)
+        .args(["--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+}

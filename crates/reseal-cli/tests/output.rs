@@ -120,3 +120,17 @@ fn json_documents_carry_schema_version_and_type_guids() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["schema_version"], 1);
 }
+
+#[test]
+fn generalize_on_a_missing_partition_names_the_ones_there_are() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("generalize")
+        .arg(fixture())
+        .args(["-p", "7", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no partition 7"), "{err}");
+    assert!(err.contains("1, 2, 3"), "{err}");
+}

@@ -82,6 +82,9 @@ pub fn with_volume<T>(
 pub fn put(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Result<()> {
     let data = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
     with_volume(image, opts, &format!("put {path}"), |v| {
+        if v.metadata(path).is_ok_and(|m| m.is_dir) {
+            anyhow::bail!("{path} is an existing directory (give the file's full path)");
+        }
         Ok(v.write_file(path, &data)?)
     })
 }

@@ -134,3 +134,24 @@ fn generalize_on_a_missing_partition_names_the_ones_there_are() {
     assert!(err.contains("no partition 7"), "{err}");
     assert!(err.contains("1, 2, 3"), "{err}");
 }
+
+#[test]
+fn put_onto_an_existing_directory_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("q.vhdx");
+    std::fs::copy(fixture(), &img).unwrap();
+    let local = dir.path().join("x");
+    std::fs::write(&local, b"x").unwrap();
+    let before = std::fs::read(&img).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("put")
+        .arg(&img)
+        .arg(&local)
+        .arg("/Users")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/Users is an existing directory"), "{err}");
+    assert!(std::fs::read(&img).unwrap() == before, "a failed put wrote");
+}

@@ -102,6 +102,12 @@ fn json_documents_carry_schema_version_and_type_guids() {
         .iter()
         .map(|p| p["type_id"].as_str().unwrap())
         .collect();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // last_logon is an RFC 3339 time (the fixture's FILETIME 133400000000000000; `date -u` agrees).
+    assert!(
+        text.contains("\"last_logon\": \"2023-09-24T03:33:20Z\""),
+        "{text}"
+    );
     assert!(
         ids.contains(&"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"),
         "{ids:?}"

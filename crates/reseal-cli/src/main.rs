@@ -105,6 +105,10 @@ enum Cmd {
         image: PathBuf,
         /// Path in the volume.
         path: String,
+        /// Create missing parents too; an existing directory is not an error (mkdir -p; `-p`
+        /// itself is the partition option in reseal).
+        #[arg(long)]
+        parents: bool,
         #[command(flatten)]
         opts: write::WriteOpts,
     },
@@ -211,7 +215,18 @@ fn run(cli: Cli) -> Result<()> {
             recursive,
             opts,
         } => write::rm(&image, &path, recursive, opts),
-        Cmd::Mkdir { image, path, opts } => write::mkdir(&image, &path, opts),
+        Cmd::Mkdir {
+            image,
+            path,
+            parents,
+            opts,
+        } => {
+            if parents {
+                write::mkdir_parents(&image, &path, opts)
+            } else {
+                write::mkdir(&image, &path, opts)
+            }
+        }
         Cmd::Mv {
             image,
             from,

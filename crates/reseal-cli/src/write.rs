@@ -100,6 +100,26 @@ pub fn rm(image: &Path, path: &str, recursive: bool, opts: WriteOpts) -> Result<
     })
 }
 
+/// `reseal mkdir -p IMAGE PATH`: every missing directory on the path, in one journalled change.
+pub fn mkdir_parents(image: &Path, path: &str, opts: WriteOpts) -> Result<()> {
+    with_volume(image, opts, &format!("mkdir -p {path}"), |v| {
+        let mut at = String::new();
+        for part in path.split(['/', '\\']).filter(|p| !p.is_empty()) {
+            at.push('/');
+            at.push_str(part);
+            match v.metadata(&at) {
+                Ok(m) if m.is_dir => continue,
+                Ok(_) => anyhow::bail!("{at} exists and is not a directory"),
+                Err(reseal_ntfs::Error::NotFound { .. }) => {
+                    v.create_dir(&at)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    })
+}
+
 /// `reseal mkdir IMAGE PATH`.
 pub fn mkdir(image: &Path, path: &str, opts: WriteOpts) -> Result<()> {
     with_volume(image, opts, &format!("mkdir {path}"), |v| {

@@ -161,3 +161,33 @@ fn put_onto_an_existing_directory_says_so() {
     assert!(err.contains("/Users is an existing directory"), "{err}");
     assert!(std::fs::read(&img).unwrap() == before, "a failed put wrote");
 }
+
+#[test]
+fn mkdir_p_creates_parents_and_accepts_existing() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("q.vhdx");
+    std::fs::copy(fixture(), &img).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_reseal"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let i = img.to_str().unwrap();
+    let out = run(&["mkdir", i, "/A/B/C"]);
+    assert_eq!(out.status.code(), Some(1), "no parent without -p");
+    let out = run(&["mkdir", "--parents", i, "/A/B/C"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["mkdir", "--parents", i, "/A/B/C"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["ls", i, "/A/B"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("C/"));
+}

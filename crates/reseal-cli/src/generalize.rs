@@ -78,25 +78,27 @@ fn options(a: &GeneralizeArgs) -> Result<Options> {
 }
 
 fn print_text(r: &Report) {
-    println!(
+    outln!(
         "partition {}: machine SID {} -> {}",
-        r.partition, r.old_sid, r.new_sid
+        r.partition,
+        r.old_sid,
+        r.new_sid
     );
     if let Some(n) = &r.new_computer_name {
-        println!(
+        outln!(
             "computer name {} -> {n}",
             r.old_computer_name.as_deref().unwrap_or("?")
         );
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     for c in &r.changes {
         match c {
             Change::HiveDescriptor { hive, cell, sids } => {
-                println!("  {hive}: sk {cell:#x}: {sids} SID(s)")
+                outln!("  {hive}: sk {cell:#x}: {sids} SID(s)")
             }
-            Change::KeyRenamed { hive, old, new } => println!("  {hive}: key {old} -> {new}"),
+            Change::KeyRenamed { hive, old, new } => outln!("  {hive}: key {old} -> {new}"),
             Change::Value {
                 hive,
                 key,
@@ -106,9 +108,9 @@ fn print_text(r: &Report) {
                 ..
             } => {
                 if value == new_name {
-                    println!("  {hive}: {key} [{value}]: {sids} SID(s)")
+                    outln!("  {hive}: {key} [{value}]: {sids} SID(s)")
                 } else {
-                    println!("  {hive}: {key} [{value}] -> [{new_name}]: {sids} SID(s)")
+                    outln!("  {hive}: {key} [{value}] -> [{new_name}]: {sids} SID(s)")
                 }
             }
             Change::NtfsDescriptor {
@@ -117,51 +119,51 @@ fn print_text(r: &Report) {
                 files,
                 example,
             } => match example {
-                Some(e) if *files > 1 => println!(
+                Some(e) if *files > 1 => outln!(
                     "  NTFS $Secure id {id}: {sids} SID(s), used by {files} files ({e}, ...)"
                 ),
-                Some(e) => println!("  NTFS $Secure id {id}: {sids} SID(s), used by {e}"),
-                None => println!("  NTFS $Secure id {id}: {sids} SID(s), used by no file"),
+                Some(e) => outln!("  NTFS $Secure id {id}: {sids} SID(s), used by {e}"),
+                None => outln!("  NTFS $Secure id {id}: {sids} SID(s), used by no file"),
             },
             Change::NtfsFileDescriptor { path, record, sids } => {
-                println!("  NTFS descriptor of {path} (record {record}): {sids} SID(s)")
+                outln!("  NTFS descriptor of {path} (record {record}): {sids} SID(s)")
             }
-            Change::Quota { count } => println!("  NTFS $Quota: {count} SID(s)"),
-            Change::FileRenamed { old, new } => println!("  file {old} -> {new}"),
+            Change::Quota { count } => outln!("  NTFS $Quota: {count} SID(s)"),
+            Change::FileRenamed { old, new } => outln!("  file {old} -> {new}"),
             Change::FileRewritten {
                 path,
                 sids,
                 old_len,
                 new_len,
-            } => println!("  file {path}: {sids} SID(s), {old_len} -> {new_len} bytes"),
+            } => outln!("  file {path}: {sids} SID(s), {old_len} -> {new_len} bytes"),
             Change::HiveWritten {
                 path,
                 bytes,
                 old_len,
                 new_len,
-            } => println!("  hive {path}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
+            } => outln!("  hive {path}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
             Change::ClassName {
                 hive,
                 key,
                 old,
                 new,
-            } => println!("  {hive}: {key} class {old:?} -> {new:?}"),
-            Change::LogInvalidated { path } => println!("  log {path} invalidated"),
+            } => outln!("  {hive}: {key} class {old:?} -> {new:?}"),
+            Change::LogInvalidated { path } => outln!("  log {path} invalidated"),
             Change::ComputerName {
                 hive,
                 key,
                 value,
                 old,
                 new,
-            } => println!(
+            } => outln!(
                 "  {hive}: {key} [{value}]: {} -> {new}",
                 old.as_deref().unwrap_or("?")
             ),
-            _ => println!("  {c:?}"),
+            _ => outln!("  {c:?}"),
         }
     }
     let c = &r.counts;
-    println!(
+    outln!(
         "{} hive descriptor(s), {} key(s) renamed, {} value(s), {} NTFS descriptor(s), {} $Quota \
          SID(s), {} file(s) renamed, {} file(s) rewritten, {} hive(s) written, {} computer-name \
          value(s)",
@@ -240,6 +242,28 @@ impl StageBar {
     }
 }
 
+/// Fails with "no partition N" (naming the ones there are) when `-p N` does not exist.
+fn check_partition(img: &reseal_disk::Image, n: u32) -> Result<()> {
+    let table =
+        reseal_disk::partition::PartitionTable::read(img).context("reading the partition table")?;
+    if n == 0 || table.partitions.iter().any(|p| p.number == n) {
+        return Ok(());
+    }
+    let have: Vec<String> = table
+        .partitions
+        .iter()
+        .map(|p| p.number.to_string())
+        .collect();
+    anyhow::bail!(
+        "no partition {n} (the image has partitions: {})",
+        if have.is_empty() {
+            "none".to_string()
+        } else {
+            have.join(", ")
+        }
+    )
+}
+
 /// `reseal generalize`.
 pub fn run(a: &GeneralizeArgs) -> Result<()> {
     let o = options(a)?;
@@ -249,6 +273,9 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         crate::open::write_access(a.dry_run),
         a.force_write_protected,
     )?;
+    if let Some(n) = a.partition {
+        check_partition(&img, n)?;
+    }
     let bar = StageBar::new();
     let result = generalize_with_progress(&mut img, &o, &mut |p: Progress| bar.update(&p));
     bar.finish();
@@ -261,7 +288,9 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         }
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut doc = serde_json::to_value(&report)?;
+        doc["schema_version"] = serde_json::json!(1);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_text(&report);
     }

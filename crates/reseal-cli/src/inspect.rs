@@ -110,7 +110,10 @@ pub fn gather(image: &Path) -> Result<(Value, Option<reseal_windows::Scan>)> {
             "start": p.start,
             "size": p.len,
             "type": p.kind.name(),
-            "type_id": p.kind.to_string(),
+            "type_id": match p.kind {
+                reseal_disk::partition::PartitionKind::Gpt(g) => g.to_string().to_uppercase(),
+                reseal_disk::partition::PartitionKind::Mbr(b) => format!("0x{b:02X}"),
+            },
             "name": p.name,
             "guid": p.guid.map(|g| g.to_string().to_uppercase()),
             "bootable": p.bootable,
@@ -174,41 +177,41 @@ fn s(v: &Value) -> String {
 /// Print the text form.
 pub fn print_text(v: &Value) {
     let c = &v["container"];
-    println!("Container");
-    println!("  format        {}", s(&c["format"]));
-    println!(
+    outln!("Container");
+    outln!("  format        {}", s(&c["format"]));
+    outln!(
         "  virtual size  {} ({} bytes)",
         human(c["virtual_size"].as_u64().unwrap_or(0)),
         s(&c["virtual_size"])
     );
-    println!(
+    outln!(
         "  file size     {}",
         human(c["file_size"].as_u64().unwrap_or(0))
     );
-    println!("  sector size   {}", s(&c["sector_size"]));
+    outln!("  sector size   {}", s(&c["sector_size"]));
     for p in c["parent_chain"].as_array().into_iter().flatten() {
-        println!("  parent        {}", s(p));
+        outln!("  parent        {}", s(p));
     }
     for w in c["warnings"].as_array().into_iter().flatten() {
-        println!("  warning       {}", s(w));
+        outln!("  warning       {}", s(w));
     }
     let t = &v["partition_table"];
-    println!("Partition table");
-    println!("  scheme        {}", s(&t["scheme"]));
+    outln!("Partition table");
+    outln!("  scheme        {}", s(&t["scheme"]));
     if t["scheme"] == "gpt" {
-        println!("  disk GUID     {}", s(&t["disk_guid"]));
-        println!("  MBR           {}", s(&t["mbr"]));
+        outln!("  disk GUID     {}", s(&t["disk_guid"]));
+        outln!("  MBR           {}", s(&t["mbr"]));
         if t["backup_header_used"] == true {
-            println!("  note          primary GPT unusable: backup header used");
+            outln!("  note          primary GPT unusable: backup header used");
         }
     } else if t["scheme"] == "mbr" {
-        println!("  signature     {}", s(&t["signature"]));
+        outln!("  signature     {}", s(&t["signature"]));
     }
     for w in t["warnings"].as_array().into_iter().flatten() {
-        println!("  warning       {}", s(w));
+        outln!("  warning       {}", s(w));
     }
     for p in t["partitions"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  #{:<3} start {:>14}  size {:>10}  {}{}",
             s(&p["number"]),
             s(&p["start"]),
@@ -224,7 +227,7 @@ pub fn print_text(v: &Value) {
             continue;
         }
         if let Some(e) = fs.get("error") {
-            println!("       file system: error: {}", s(e));
+            outln!("       file system: error: {}", s(e));
             continue;
         }
         let mut line = format!("       {}", s(&fs["type"]));
@@ -241,20 +244,20 @@ pub fn print_text(v: &Value) {
                 s(&fs["record_size"])
             ));
         }
-        println!("{line}");
+        outln!("{line}");
         if let Some(n) = p.get("ntfs") {
             if let Some(e) = n.get("error") {
-                println!("       NTFS: error: {}", s(e));
+                outln!("       NTFS: error: {}", s(e));
                 continue;
             }
-            println!(
+            outln!(
                 "       NTFS {} label \"{}\" state {}",
                 s(&n["version"]),
                 n["label"].as_str().unwrap_or(""),
                 crate::state::describe(&n["state"])
             );
             for e in n["errors"].as_array().into_iter().flatten() {
-                println!("       error: {}", s(e));
+                outln!("       error: {}", s(e));
             }
         }
     }
@@ -264,27 +267,86 @@ fn print_windows(scan: &Option<reseal_windows::Scan>, w: &Value) {
     match scan {
         Some(scan) => {
             if scan.installs.is_empty() {
-                println!("Windows\n  (no Windows install found)");
+                outln!("Windows\n  (no Windows install found)");
             }
             for i in &scan.installs {
-                print!("{}", i.to_text());
+                out!("{}", i.to_text());
             }
             for sk in &scan.skipped {
-                println!("  (partition {}: {})", sk.partition, sk.reason);
+                outln!("  (partition {}: {})", sk.partition, sk.reason);
             }
         }
-        None => println!("Windows\n  error: {}", s(&w["error"])),
+        None => outln!("Windows\n  error: {}", s(&w["error"])),
     }
+}
+
+/// Rewrites every `last_logon` (a raw FILETIME in the library's report) as an RFC 3339 UTC time.
+fn filetimes_to_rfc3339(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "last_logon" {
+                    if let Some(ft) = x.as_u64() {
+                        *x = json!(filetime_rfc3339(ft));
+                    }
+                } else {
+                    filetimes_to_rfc3339(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(filetimes_to_rfc3339),
+        _ => {}
+    }
+}
+
+/// A FILETIME (100 ns ticks since 1601-01-01 UTC) as `YYYY-MM-DDThh:mm:ssZ`.
+fn filetime_rfc3339(ft: u64) -> String {
+    // Seconds from 1601 to 1970.
+    let secs = (ft / 10_000_000) as i64 - 11_644_473_600;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `reseal inspect`.
 pub fn run(image: &Path, json_out: bool) -> Result<()> {
     let (v, scan) = gather(image)?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let mut v = v.clone();
+        v["schema_version"] = json!(1);
+        filetimes_to_rfc3339(&mut v);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_text(&v);
         print_windows(&scan, &v["windows"]);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filetime_rfc3339() {
+        // 1970-01-01 and 2024-02-29 12:34:56 UTC.
+        assert_eq!(
+            super::filetime_rfc3339(116_444_736_000_000_000),
+            "1970-01-01T00:00:00Z"
+        );
+        let t = (1_709_210_096 + 11_644_473_600) * 10_000_000;
+        assert_eq!(super::filetime_rfc3339(t), "2024-02-29T12:34:56Z");
+    }
 }

@@ -3,6 +3,8 @@
 //! The binary is thin: argument parsing (clap) and presentation; every capability lives in the
 //! library crates.
 
+#[macro_use]
+mod out;
 mod fs;
 mod generalize;
 mod hive_target;
@@ -19,7 +21,13 @@ use std::path::PathBuf;
 
 /// Generalize Windows disk images offline: new machine SID and computer name, no boot needed.
 #[derive(Debug, Parser)]
-#[command(name = "reseal", version, about, propagate_version = true)]
+#[command(
+    name = "reseal",
+    version,
+    about,
+    propagate_version = true,
+    after_help = out::EXIT_HELP
+)]
 struct Cli {
     /// Seconds to wait for an image another process (reseal, qemu, a VM) has locked.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5.0)]
@@ -101,6 +109,10 @@ enum Cmd {
         image: PathBuf,
         /// Path in the volume.
         path: String,
+        /// Create missing parents too; an existing directory is not an error (mkdir -p; `-p`
+        /// itself is the partition option in reseal).
+        #[arg(long)]
+        parents: bool,
         #[command(flatten)]
         opts: write::WriteOpts,
     },
@@ -167,8 +179,9 @@ enum Format {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("reseal: error: {e:#}");
-        std::process::exit(1);
+        // Every `--json` document, errors included, goes to standard output.
+        let json = std::env::args().any(|a| a == "--json");
+        out::fail(&e, json);
     }
 }
 
@@ -207,7 +220,18 @@ fn run(cli: Cli) -> Result<()> {
             recursive,
             opts,
         } => write::rm(&image, &path, recursive, opts),
-        Cmd::Mkdir { image, path, opts } => write::mkdir(&image, &path, opts),
+        Cmd::Mkdir {
+            image,
+            path,
+            parents,
+            opts,
+        } => {
+            if parents {
+                write::mkdir_parents(&image, &path, opts)
+            } else {
+                write::mkdir(&image, &path, opts)
+            }
+        }
         Cmd::Mv {
             image,
             from,

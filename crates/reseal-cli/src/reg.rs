@@ -438,9 +438,9 @@ pub fn run(cmd: RegCmd) -> Result<()> {
                 .filter(|p| p.severity == Severity::Error)
                 .count();
             for p in &problems {
-                println!("{:?}: {p}", p.severity);
+                outln!("{:?}: {p}", p.severity);
             }
-            println!("{} problems ({errors} errors)", problems.len());
+            outln!("{} problems ({errors} errors)", problems.len());
             if errors > 0 {
                 std::process::exit(1);
             }

@@ -14,10 +14,14 @@ pub fn volume_state<D: Device>(vol: &mut Volume<D>) -> Value {
             "logfile": match &st.logfile {
                 LogFileState::Clean => "clean".to_string(),
                 LogFileState::Unclean => "unclean".to_string(),
-                LogFileState::FastStartup => "fast-startup".to_string(),
+                LogFileState::FastStartup => "fast_startup".to_string(),
                 LogFileState::Empty => "empty".to_string(),
-                LogFileState::Unknown(why) => format!("unknown: {why}"),
+                LogFileState::Unknown(_) => "unknown".to_string(),
                 other => format!("{other:?}"),
+            },
+            "logfile_detail": match &st.logfile {
+                LogFileState::Unknown(why) => Some(why.clone()),
+                _ => None,
             },
             "logfile_version": st.logfile_version.map(|(a, b)| format!("{a}.{b}")),
             "volume_flags": st.volume_flags,
@@ -42,6 +46,7 @@ pub fn describe(v: &Value) -> String {
     }
     match v["logfile"].as_str() {
         Some("clean") | Some("empty") | None => {}
+        Some("fast_startup") => words.push("log fast startup".to_string()),
         Some(other) => words.push(format!("log {other}")),
     }
     if words.is_empty() {

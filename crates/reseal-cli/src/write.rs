@@ -5,7 +5,7 @@
 //! writes are staged in the image's journal, and then either reports the staged change
 //! (`--dry-run`) or commits it atomically with an undo file.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use reseal_disk::partition::Slice;
 use reseal_disk::{Access, Image};
 use reseal_ntfs::state::VolumeState;
@@ -48,7 +48,7 @@ pub fn with_volume<T>(
                 if opts.force {
                     eprintln!("warning: forced: {why}");
                 } else {
-                    bail!("refusing to write: {why}");
+                    return Err(crate::out::Refused(why).into());
                 }
             }
         }
@@ -81,6 +81,9 @@ pub fn with_volume<T>(
 pub fn put(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Result<()> {
     let data = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
     with_volume(image, opts, &format!("put {path}"), |v| {
+        if v.metadata(path).is_ok_and(|m| m.is_dir) {
+            anyhow::bail!("{path} is an existing directory (give the file's full path)");
+        }
         Ok(v.write_file(path, &data)?)
     })
 }
@@ -93,6 +96,26 @@ pub fn rm(image: &Path, path: &str, recursive: bool, opts: WriteOpts) -> Result<
         } else {
             Ok(v.remove(path)?)
         }
+    })
+}
+
+/// `reseal mkdir -p IMAGE PATH`: every missing directory on the path, in one journalled change.
+pub fn mkdir_parents(image: &Path, path: &str, opts: WriteOpts) -> Result<()> {
+    with_volume(image, opts, &format!("mkdir -p {path}"), |v| {
+        let mut at = String::new();
+        for part in path.split(['/', '\\']).filter(|p| !p.is_empty()) {
+            at.push('/');
+            at.push_str(part);
+            match v.metadata(&at) {
+                Ok(m) if m.is_dir => continue,
+                Ok(_) => anyhow::bail!("{at} exists and is not a directory"),
+                Err(reseal_ntfs::Error::NotFound { .. }) => {
+                    v.create_dir(&at)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     })
 }
 
@@ -137,12 +160,12 @@ pub fn getsd(image: &Path, path: &str, partition: Option<u32>, hex: bool) -> Res
     let vol = open_engine_ro(image, partition)?;
     let sd = vol.security_descriptor(path)?;
     if hex {
-        println!(
+        outln!(
             "{}",
             sd.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
     } else {
-        println!("{}", sd_text(&sd));
+        outln!("{}", sd_text(&sd));
     }
     Ok(())
 }

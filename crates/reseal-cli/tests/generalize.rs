@@ -121,7 +121,7 @@ fn generalize_refuses_a_hibernated_volume_unless_forced() {
     spec.build(&raw).unwrap();
     let orig = std::fs::read(&raw).unwrap();
     let out = reseal(&["generalize"], &raw);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3), "a refusal exits 3");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hibernated"), "{err}");
     assert!(std::fs::read(&raw).unwrap() == orig);

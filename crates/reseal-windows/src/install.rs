@@ -768,7 +768,14 @@ impl WindowsInstall {
                     dirty: s.dirty,
                     hibernated: s.hibernated,
                     fast_startup: s.logfile == reseal_ntfs::state::LogFileState::FastStartup,
-                    logfile: format!("{:?}", s.logfile),
+                    logfile: match &s.logfile {
+                        reseal_ntfs::state::LogFileState::Clean => "clean",
+                        reseal_ntfs::state::LogFileState::Unclean => "unclean",
+                        reseal_ntfs::state::LogFileState::FastStartup => "fast_startup",
+                        reseal_ntfs::state::LogFileState::Empty => "empty",
+                        _ => "unknown",
+                    }
+                    .to_string(),
                 })
             }
             Err(e) => errors.push(format!("volume state: {e}")),

@@ -1,0 +1,142 @@
+//! Standard output, exit codes and error presentation for every command.
+//!
+//! Every line a command prints goes through [`outln!`]/[`out!`] (or through a writer whose error
+//! reaches `main`), so a reader that closes the pipe early (`reseal inspect IMG | head -1`) ends
+//! the program quietly with status 0, the convention of Rust command-line tools such as ripgrep,
+//! instead of the panic `println!` gives.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage (clap), 3 refused (an unsafe state that a `--force…`
+//! option overrides). [`exit_code`] is the one place that decides.
+
+use std::io::Write;
+
+/// Exit code of a refusal (an unsafe state a `--force…` option overrides).
+pub const EXIT_REFUSED: i32 = 3;
+
+/// Text for `--help`: the exit codes.
+pub const EXIT_HELP: &str = "Exit status: 0 success (also when the reader of standard output \
+closes it early), 1 error, 2 usage error, 3 refused: the image is in a state that is unsafe to \
+write (hibernated, dirty, BitLocker, domain-joined, ...) and a --force... option would override \
+it. With --json, errors are printed on standard output as {\"error\": {\"code\", \"message\"}}.";
+
+/// Prints formatted text on standard output; a closed pipe ends the program quietly.
+pub fn print(args: std::fmt::Arguments) {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    if let Err(e) = lock.write_fmt(args) {
+        write_failed(&e)
+    }
+}
+
+/// Ends the program after a failed write to standard output: quietly with 0 on a broken pipe.
+pub fn write_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0)
+    }
+    eprintln!("reseal: error: writing to standard output: {e}");
+    std::process::exit(1)
+}
+
+/// `println!` that ends the program quietly when standard output is closed.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::out::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::out::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` that ends the program quietly when standard output is closed.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::out::print(format_args!($($arg)*)) };
+}
+
+/// A refusal decided in the CLI itself (a volume state a `--force` overrides).
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refusing to write: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Whether the error is a write to a closed pipe.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The process exit code for an error: 3 for a refusal, 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if code(e) == "refused" {
+        EXIT_REFUSED
+    } else {
+        1
+    }
+}
+
+/// A stable snake_case code for the error (`refused`, `locked`, `io`, `error`).
+pub fn code(e: &anyhow::Error) -> &'static str {
+    for c in e.chain() {
+        if c.downcast_ref::<Refused>().is_some() {
+            return "refused";
+        }
+        if let Some(reseal_windows::Error::Refused { .. }) =
+            c.downcast_ref::<reseal_windows::Error>()
+        {
+            return "refused";
+        }
+        match c.downcast_ref::<reseal_disk::Error>() {
+            // A protected golden image: `--force-write-protected` overrides.
+            Some(reseal_disk::Error::WriteProtected { .. }) => return "refused",
+            // Another process has the image: not an unsafe state of the image itself.
+            Some(reseal_disk::Error::Locked { .. }) => return "locked",
+            _ => {}
+        }
+    }
+    if e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some())
+    {
+        return "io";
+    }
+    "error"
+}
+
+/// The error chain as one line, each cause once: a cause whose text a wrapper already printed
+/// (`X: X`) is not repeated.
+pub fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for c in e.chain() {
+        let part = c.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// Reports a failed command (text on standard error, or JSON on standard output) and exits.
+pub fn fail(e: &anyhow::Error, json: bool) -> ! {
+    if is_broken_pipe(e) {
+        std::process::exit(0)
+    }
+    let status = exit_code(e);
+    if json {
+        let doc = serde_json::json!({
+            "schema_version": 1,
+            "error": {"code": code(e), "message": message(e), "exit_code": status},
+        });
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        eprintln!("reseal: error: {}", message(e));
+    }
+    std::process::exit(status)
+}

@@ -164,7 +164,11 @@ pub fn run(args: &[String]) -> Result<()> {
         unpack(&src, &out)?;
         let b = std::fs::read(&out)?;
         // The first regular file the original lists, for `cat`.
-        let ls = Command::new(&reseal).arg("ls").arg(&out).arg(file).output()?;
+        let ls = Command::new(&reseal)
+            .arg("ls")
+            .arg(&out)
+            .arg(file)
+            .output()?;
         let first = String::from_utf8_lossy(&ls.stdout)
             .lines()
             .map(str::trim)
@@ -209,7 +213,12 @@ pub fn run(args: &[String]) -> Result<()> {
             if let Some(why) = run_one(&reseal, 30, c, &work)? {
                 let keep = findings.join(format!("{run:05}-{}.img", inp.name.replace('/', "_")));
                 std::fs::write(&keep, &b)?;
-                println!("soak: run {run} ({}) `{}`: {why}; kept {}", inp.name, c.join(" "), keep.display());
+                println!(
+                    "soak: run {run} ({}) `{}`: {why}; kept {}",
+                    inp.name,
+                    c.join(" "),
+                    keep.display()
+                );
                 found.push((run, c.join(" "), why));
             }
         }
@@ -238,7 +247,11 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{summary}");
     std::fs::write(dir.join("report.txt"), format!("{summary}\n"))?;
     if !found.is_empty() {
-        bail!("{} findings (inputs in {})", found.len(), findings.display());
+        bail!(
+            "{} findings (inputs in {})",
+            found.len(),
+            findings.display()
+        );
     }
     Ok(())
 }

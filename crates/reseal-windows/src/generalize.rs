@@ -44,7 +44,9 @@
 //!   (as given) in every control set, and SECURITY `Policy\PolAcDmN` (LSA `UNICODE_STRING`).
 //!
 //! # Refusals
-//! Checked before anything is written, each with a `force_*` flag where forcing makes sense:
+//! Checked before anything is written and returned as [`Error::Refused`] carrying a typed
+//! [`Refusal`] (whose message names the CLI option that overrides it). Each has a `force_*`
+//! option where forcing makes sense:
 //! a BitLocker-looking volume in the image (`force_bitlocker`), a dirty/hibernated/Fast-Startup
 //! volume (`force_volume_state`), a dirty hive whose logs cannot be replayed
 //! (`force_dirty_hive`: the primary is then rewritten as is and the logs invalidated), pending
@@ -64,7 +66,7 @@ use reseal_security::Sid;
 use serde::Serialize;
 
 use crate::install::{open_hive, HiveState};
-use crate::{scan, Error, Result, WindowsInstall};
+use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
 
 /// How the new machine SID is chosen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -311,14 +313,53 @@ pub fn validate_computer_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn refused(code: &'static str, message: String) -> Error {
-    Error::Refused { code, message }
+fn refused(r: Refusal) -> Error {
+    Error::Refused(r)
 }
 
 /// A random account domain whose `X-Y-Z` have the same numbers of decimal digits as `old`'s, so
 /// that every SID string keeps its length: string values, key names and task files do not
 /// grow, and the root key of `UsrClass.dat` (`<SID>_Classes`) is renamed in place (tools such
 /// as regipy find the root as the first cell of the first hbin, not through the base block).
+/// The typed refusal for a volume state that forbids writing (the facts of
+/// [`VolumeState::refusal`], without its message).
+fn volume_refusal(state: &VolumeState, partition: u32) -> Option<Refusal> {
+    use reseal_ntfs::state::LogFileState;
+    if state.hibernated {
+        let magic = state
+            .hiberfil_magic
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .unwrap_or_else(|| "a short header".into());
+        return Some(Refusal::Hibernated { partition, magic });
+    }
+    match &state.logfile {
+        LogFileState::FastStartup => return Some(Refusal::FastStartup { partition }),
+        LogFileState::Unclean => {
+            return Some(Refusal::Dirty {
+                partition,
+                detail: "$LogFile has records to replay".into(),
+            })
+        }
+        LogFileState::Unknown(why) => {
+            return Some(Refusal::Dirty {
+                partition,
+                detail: format!("$LogFile cannot be interpreted: {why}"),
+            })
+        }
+        _ => {}
+    }
+    if state.dirty {
+        return Some(Refusal::Dirty {
+            partition,
+            detail: "$Volume dirty flag 0x0001 is set".into(),
+        });
+    }
+    // Anything else the NTFS crate refuses (a state this function does not know yet).
+    state
+        .refusal()
+        .map(|detail| Refusal::Dirty { partition, detail })
+}
+
 fn random_sid(old: &Sid) -> Result<Sid> {
     use std::io::Read;
     let mut b = [0u8; 24];
@@ -453,19 +494,19 @@ pub fn generalize_with_progress(
     let sc = scan(image)?;
     let mut warnings = Vec::new();
     for s in &sc.skipped {
-        if s.reason.contains("BitLocker") {
-            let m = format!("partition {}: {}", s.partition, s.reason);
+        if s.kind == SkipKind::BitLocker {
+            let r = Refusal::BitLocker {
+                partition: s.partition,
+            };
             if opts.force_bitlocker {
-                warnings.push(format!("forced: {m}"));
+                warnings.push(format!("forced: {r}"));
             } else {
-                return Err(refused(
-                    "bitlocker",
-                    format!("{m}; its files keep the old SID (use force_bitlocker to go on)"),
-                ));
+                return Err(refused(r));
             }
         }
     }
     let install: WindowsInstall = {
+        let partitions: Vec<u32> = sc.installs.iter().map(|w| w.partition).collect();
         let mut c: Vec<WindowsInstall> = sc
             .installs
             .into_iter()
@@ -473,18 +514,8 @@ pub fn generalize_with_progress(
             .collect();
         match c.len() {
             1 => c.remove(0),
-            0 => {
-                return Err(refused(
-                    "no-install",
-                    "no Windows install found (on the selected partition)".into(),
-                ))
-            }
-            n => {
-                return Err(refused(
-                    "many-installs",
-                    format!("{n} Windows installs: choose a partition"),
-                ))
-            }
+            0 => return Err(refused(Refusal::NoInstall)),
+            _ => return Err(refused(Refusal::ManyInstalls { partitions })),
         }
     };
     let partition = install.partition;
@@ -492,19 +523,14 @@ pub fn generalize_with_progress(
     let (sam_sid, lsa_sid) = (&install.sam_machine_sid, &install.lsa_machine_sid);
     let old_text = match (sam_sid, lsa_sid) {
         (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
-            return Err(refused(
-                "sid-mismatch",
-                format!("SAM machine SID {a} and SECURITY PolAcDmS {b} disagree"),
-            ))
+            return Err(refused(Refusal::SidMismatch {
+                sam: a.clone(),
+                security: b.clone(),
+            }))
         }
         (Some(a), _) => a.clone(),
         (None, Some(b)) => b.clone(),
-        (None, None) => {
-            return Err(refused(
-                "no-machine-sid",
-                "the machine SID could not be read from SAM or SECURITY".into(),
-            ))
-        }
+        (None, None) => return Err(refused(Refusal::NoMachineSid)),
     };
     let old_sid: Sid = old_text.parse().map_err(|e| Error::Invalid {
         what: "machine SID",
@@ -517,49 +543,39 @@ pub fn generalize_with_progress(
             .as_deref()
             .is_some_and(|d| d.eq_ignore_ascii_case(&old_text))
     {
-        return Err(refused(
-            "domain-controller",
-            "this is a domain controller (its machine SID is the domain SID): never rewritten"
-                .into(),
-        ));
+        return Err(refused(Refusal::DomainController));
     }
     if install.domain.joined {
-        let m = format!(
-            "the machine is joined to domain {} ({}); its computer account and trust are \
-             bound to the old identity",
-            install.domain.name.as_deref().unwrap_or("?"),
-            install.domain.domain_sid.as_deref().unwrap_or("?")
-        );
+        let r = Refusal::DomainMember {
+            domain: install.domain.name.clone(),
+            domain_sid: install.domain.domain_sid.clone(),
+        };
         if opts.force_domain_joined {
-            warnings.push(format!("forced: {m}; the domain SID is left unchanged"));
+            warnings.push(format!("forced: {r}"));
         } else {
-            return Err(refused(
-                "domain-joined",
-                format!("{m} (use force_domain_joined to go on; the domain SID is never mapped)"),
-            ));
+            return Err(refused(r));
         }
     }
     if install.txr.pending {
-        let m = format!(
-            "pending registry transactions in TxR ({})",
-            install.txr.files_with_content.join(", ")
-        );
+        let r = Refusal::PendingTxR {
+            files: install.txr.files_with_content.clone(),
+        };
         if opts.force_txr {
-            warnings.push(format!("forced: {m}"));
+            warnings.push(format!("forced: {r}"));
         } else {
-            return Err(refused("txr-pending", format!("{m} (use force_txr)")));
+            return Err(refused(r));
         }
     }
     for h in &install.hives {
         if let HiveState::DirtyWithoutUsableLogs { reason } = &h.state {
-            let m = format!(
-                "hive {} is dirty and its logs are unusable: {reason}",
-                h.path
-            );
+            let r = Refusal::DirtyHive {
+                hive: h.path.clone(),
+                reason: reason.clone(),
+            };
             if opts.force_dirty_hive {
-                warnings.push(format!("forced: {m}"));
+                warnings.push(format!("forced: {r}"));
             } else {
-                return Err(refused("hive-dirty", format!("{m} (use force_dirty_hive)")));
+                return Err(refused(r));
             }
         }
     }
@@ -625,7 +641,7 @@ pub fn generalize_with_progress(
             .partitions
             .iter()
             .find(|p| p.number == partition)
-            .ok_or_else(|| refused("no-partition", format!("partition {partition} vanished")))?;
+            .ok_or_else(|| refused(Refusal::NoPartition { partition }))?;
         (p.start, p.len)
     };
     let mut slice = Slice::new(&mut *image, start, len)?;
@@ -637,11 +653,11 @@ pub fn generalize_with_progress(
             .map_err(|source| Error::Ntfs { partition, source })?;
         let state = VolumeState::from_volume(&mut browse)
             .map_err(|source| Error::Ntfs { partition, source })?;
-        if let Some(why) = state.refusal() {
+        if let Some(r) = volume_refusal(&state, partition) {
             if opts.force_volume_state {
-                warnings.push(format!("forced: {why}"));
+                warnings.push(format!("forced: {r}"));
             } else {
-                return Err(refused("volume-state", why));
+                return Err(refused(r));
             }
         }
         let mut paths: Vec<(String, String)> = crate::HIVE_NAMES
@@ -706,10 +722,10 @@ pub fn generalize_with_progress(
             }
             let Some(hive) = o.hive else {
                 if !matches!(o.info.state, HiveState::Missing) {
-                    return Err(refused(
-                        "hive-unreadable",
-                        format!("hive {} cannot be read: {:?}", o.info.path, o.info.state),
-                    ));
+                    return Err(refused(Refusal::HiveUnreadable {
+                        hive: o.info.path.clone(),
+                        state: format!("{:?}", o.info.state),
+                    }));
                 }
                 continue;
             };

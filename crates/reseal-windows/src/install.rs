@@ -301,8 +301,25 @@ pub struct WindowsInstall {
 pub struct SkippedVolume {
     /// Partition number (0 = whole disk).
     pub partition: u32,
+    /// What kind of volume it is (decisions use this, never the text of `reason`).
+    pub kind: SkipKind,
     /// Why (BitLocker, not NTFS, unreadable, no Windows).
     pub reason: String,
+}
+
+/// Why a volume is not an install, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum SkipKind {
+    /// A BitLocker-encrypted volume (`-FVE-FS-` OEM id).
+    BitLocker,
+    /// Another file system (FAT, exFAT, unknown).
+    OtherFileSystem,
+    /// The partition or its file system could not be read.
+    Unreadable,
+    /// An NTFS volume without a readable Windows install.
+    NotWindows,
 }
 
 /// Result of [`scan`]: installs plus the volumes that were not installs.
@@ -345,15 +362,18 @@ pub fn scan(image: &mut Image) -> Result<Scan> {
         skipped: Vec::new(),
     };
     for (number, start, len) in regions {
-        let skip = |reason: String| SkippedVolume {
+        let skip = |kind: SkipKind, reason: String| SkippedVolume {
             partition: number,
+            kind,
             reason,
         };
         let slice = match Slice::new(&mut *image, start, len) {
             Ok(s) => s,
             Err(e) => {
-                out.skipped
-                    .push(skip(format!("cannot address the partition: {e}")));
+                out.skipped.push(skip(
+                    SkipKind::Unreadable,
+                    format!("cannot address the partition: {e}"),
+                ));
                 continue;
             }
         };
@@ -361,34 +381,41 @@ pub fn scan(image: &mut Image) -> Result<Scan> {
             Ok(FsInfo::Ntfs(_)) => {}
             Ok(FsInfo::BitLocker) => {
                 out.skipped.push(skip(
+                    SkipKind::BitLocker,
                     "BitLocker-encrypted volume (-FVE-FS-): cannot be inspected offline".into(),
                 ));
                 continue;
             }
             Ok(other) => {
-                out.skipped
-                    .push(skip(format!("{} file system", other.name())));
+                out.skipped.push(skip(
+                    SkipKind::OtherFileSystem,
+                    format!("{} file system", other.name()),
+                ));
                 continue;
             }
             Err(e) => {
-                out.skipped.push(skip(format!("probe failed: {e}")));
+                out.skipped
+                    .push(skip(SkipKind::Unreadable, format!("probe failed: {e}")));
                 continue;
             }
         }
         let mut vol = match Volume::open(slice) {
             Ok(v) => v,
             Err(e) => {
-                out.skipped
-                    .push(skip(format!("NTFS volume unreadable: {e}")));
+                out.skipped.push(skip(
+                    SkipKind::Unreadable,
+                    format!("NTFS volume unreadable: {e}"),
+                ));
                 continue;
             }
         };
         match WindowsInstall::open(&mut vol, number) {
             Ok(w) => out.installs.push(w),
-            Err(Error::NotWindows { .. }) => out
-                .skipped
-                .push(skip("NTFS volume without Windows\\System32\\config".into())),
-            Err(e) => out.skipped.push(skip(e.to_string())),
+            Err(Error::NotWindows { .. }) => out.skipped.push(skip(
+                SkipKind::NotWindows,
+                "NTFS volume without Windows\\System32\\config".into(),
+            )),
+            Err(e) => out.skipped.push(skip(SkipKind::NotWindows, e.to_string())),
         }
     }
     Ok(out)

@@ -20,13 +20,15 @@
 
 pub mod generalize;
 mod install;
+mod refusal;
 pub mod sam;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
-    HiveState, Product, Profile, Scan, Severity, SkippedVolume, TxrInfo, UserAccount,
+    HiveState, Product, Profile, Scan, Severity, SkipKind, SkippedVolume, TxrInfo, UserAccount,
     VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
 };
+pub use refusal::Refusal;
 
 /// Errors of Windows discovery. Each names what it concerns (partition, hive, value).
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +61,10 @@ pub enum Error {
         /// Partition number (0 = whole disk).
         partition: u32,
     },
-    /// An operation refused to write (see [`generalize`] for the cases); nothing was written.
-    #[error("refused ({code}): {message}")]
-    Refused {
-        /// Stable code (`bitlocker`, `volume-state`, `hive-dirty`, `txr-pending`,
-        /// `domain-joined`, `domain-controller`, `sid-mismatch`, ...).
-        code: &'static str,
-        /// Why, with the force option when there is one.
-        message: String,
-    },
+    /// An operation refused to write (see [`Refusal`] for the cases); nothing was written.
+    /// The message names the option that overrides it, when one does.
+    #[error("refused ({code}): {0}", code = .0.code())]
+    Refused(Refusal),
     /// The NTFS write engine failed.
     #[error("partition {partition}: {what}: {source}")]
     Write {

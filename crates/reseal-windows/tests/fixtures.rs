@@ -463,6 +463,7 @@ fn unsafe_state_variants() {
         .find(|k| k.partition == 4)
         .expect("bitlocker partition reported");
     assert!(bl.reason.contains("BitLocker"), "{bl:?}");
+    assert_eq!(bl.kind, reseal_windows::SkipKind::BitLocker, "{bl:?}");
 }
 
 #[test]

@@ -285,7 +285,7 @@ fn refusals_write_nothing() {
         let orig = std::fs::read(&raw).unwrap();
         let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
         match generalize(&mut img, &opts(NEW, None)) {
-            Err(Error::Refused { code: c, .. }) => assert_eq!(c, code, "{v}"),
+            Err(Error::Refused(r)) => assert_eq!(r.code(), code, "{v}: {r}"),
             other => panic!("{v}: expected refusal {code}, got {other:?}"),
         }
         assert!(img.changes().is_empty(), "{v}: staged writes");
@@ -445,7 +445,7 @@ fn real_corpus_sam_security_pairs() {
         o.force_dirty_hive = true;
         let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
         match generalize(&mut img, &o) {
-            Err(Error::Refused { code: c, .. }) => assert_eq!(c, code, "{sam}"),
+            Err(Error::Refused(r)) => assert_eq!(r.code(), code, "{sam}: {r}"),
             other => panic!("{sam}: expected {code}, got {other:?}"),
         }
         drop(img);
@@ -564,7 +564,7 @@ fn dirty_hive_without_logs_refused_unless_forced() {
     let orig = std::fs::read(&raw).unwrap();
     let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
     match generalize(&mut img, &opts(NEW, Some("FORCED"))) {
-        Err(Error::Refused { code, message }) => assert_eq!(code, "hive-dirty", "{message}"),
+        Err(Error::Refused(r)) => assert_eq!(r.code(), "hive-dirty", "{r}"),
         other => panic!("expected hive-dirty, got {other:?}"),
     }
     drop(img);

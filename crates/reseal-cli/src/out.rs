@@ -85,10 +85,13 @@ pub fn code(e: &anyhow::Error) -> &'static str {
         if c.downcast_ref::<Refused>().is_some() {
             return "refused";
         }
-        if let Some(reseal_windows::Error::Refused { .. }) =
-            c.downcast_ref::<reseal_windows::Error>()
-        {
-            return "refused";
+        if let Some(reseal_windows::Error::Refused(r)) = c.downcast_ref::<reseal_windows::Error>() {
+            // Exit 3 only for unsafe states a `--force…` option overrides; "no install",
+            // "choose a partition" and the like are plain errors.
+            if r.override_flag().is_some_and(|f| f.starts_with("--force")) {
+                return "refused";
+            }
+            return "error";
         }
         match c.downcast_ref::<reseal_disk::Error>() {
             // A protected golden image: `--force-write-protected` overrides.

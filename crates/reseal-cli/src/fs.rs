@@ -86,17 +86,25 @@ fn numbers(t: &PartitionTable) -> String {
 
 /// Windows FILETIME (100 ns since 1601) as `YYYY-MM-DD hh:mm:ss` UTC.
 pub fn filetime(ft: u64) -> String {
+    let (y, m, d, hh, mm, ss) = filetime_utc(ft);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+}
+
+/// A FILETIME as RFC 3339 UTC (`YYYY-MM-DDThh:mm:ssZ`), for JSON.
+pub fn filetime_rfc3339(ft: u64) -> String {
+    let (y, m, d, hh, mm, ss) = filetime_utc(ft);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// A FILETIME (100 ns ticks since 1601-01-01 UTC) as UTC (year, month, day, hour, minute,
+/// second).
+fn filetime_utc(ft: u64) -> (i64, u32, u32, i64, i64, i64) {
     const EPOCH_DIFF: i64 = 11_644_473_600;
     let secs = (ft / 10_000_000) as i64 - EPOCH_DIFF;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -237,5 +245,12 @@ mod tests {
         // 2021-03-04 05:06:07 UTC
         assert_eq!(filetime(132_593_079_670_000_000), "2021-03-04 05:06:07");
         assert_eq!(filetime(0), "1601-01-01 00:00:00");
+        // 2024-02-29 12:34:56 UTC (a leap day).
+        let t = (1_709_210_096 + 11_644_473_600) * 10_000_000;
+        assert_eq!(filetime_rfc3339(t), "2024-02-29T12:34:56Z");
+        assert_eq!(
+            filetime_rfc3339(116_444_736_000_000_000),
+            "1970-01-01T00:00:00Z"
+        );
     }
 }

@@ -287,7 +287,7 @@ fn filetimes_to_rfc3339(v: &mut Value) {
             for (k, x) in m.iter_mut() {
                 if k == "last_logon" {
                     if let Some(ft) = x.as_u64() {
-                        *x = json!(filetime_rfc3339(ft));
+                        *x = json!(crate::fs::filetime_rfc3339(ft));
                     }
                 } else {
                     filetimes_to_rfc3339(x);
@@ -297,29 +297,6 @@ fn filetimes_to_rfc3339(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(filetimes_to_rfc3339),
         _ => {}
     }
-}
-
-/// A FILETIME (100 ns ticks since 1601-01-01 UTC) as `YYYY-MM-DDThh:mm:ssZ`.
-fn filetime_rfc3339(ft: u64) -> String {
-    // Seconds from 1601 to 1970.
-    let secs = (ft / 10_000_000) as i64 - 11_644_473_600;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// `reseal inspect`.
@@ -335,18 +312,4 @@ pub fn run(image: &Path, json_out: bool) -> Result<()> {
         print_windows(&scan, &v["windows"]);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn filetime_rfc3339() {
-        // 1970-01-01 and 2024-02-29 12:34:56 UTC.
-        assert_eq!(
-            super::filetime_rfc3339(116_444_736_000_000_000),
-            "1970-01-01T00:00:00Z"
-        );
-        let t = (1_709_210_096 + 11_644_473_600) * 10_000_000;
-        assert_eq!(super::filetime_rfc3339(t), "2024-02-29T12:34:56Z");
-    }
 }

@@ -11,14 +11,7 @@ pub fn volume_state<D: Device>(vol: &mut Volume<D>) -> Value {
         Ok(st) => json!({
             "dirty": st.dirty,
             "hibernated": st.hibernated,
-            "logfile": match &st.logfile {
-                LogFileState::Clean => "clean".to_string(),
-                LogFileState::Unclean => "unclean".to_string(),
-                LogFileState::FastStartup => "fast_startup".to_string(),
-                LogFileState::Empty => "empty".to_string(),
-                LogFileState::Unknown(_) => "unknown".to_string(),
-                other => format!("{other:?}"),
-            },
+            "logfile": st.logfile.code(),
             "logfile_detail": match &st.logfile {
                 LogFileState::Unknown(why) => Some(why.clone()),
                 _ => None,

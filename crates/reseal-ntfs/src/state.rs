@@ -33,6 +33,59 @@ pub enum LogFileState {
     Unknown(String),
 }
 
+impl LogFileState {
+    /// The state as one stable snake_case word (`clean`, `unclean`, `fast_startup`, `empty`,
+    /// `unknown`), for reports and JSON; the reason of `Unknown` is not part of it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LogFileState::Clean => "clean",
+            LogFileState::Unclean => "unclean",
+            LogFileState::FastStartup => "fast_startup",
+            LogFileState::Empty => "empty",
+            LogFileState::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// Why a volume is unsafe to write, as data: what [`VolumeState::refusal`] says in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnsafeState {
+    /// `hiberfil.sys` holds a hibernated session (its first four bytes, when there are four).
+    Hibernated {
+        /// The magic at the start of `hiberfil.sys`.
+        magic: Option<[u8; 4]>,
+    },
+    /// The newest `$LogFile` restart page is LFS 2.0 (Fast Startup or hibernation).
+    FastStartup,
+    /// `$LogFile` has records to replay.
+    Unclean,
+    /// `$LogFile` could not be interpreted; the reason says why.
+    LogUnreadable(String),
+    /// The `$Volume` dirty flag (0x0001) is set.
+    Dirty,
+}
+
+impl UnsafeState {
+    /// The fact alone, without advice (`$LogFile has records to replay`, ...).
+    pub fn detail(&self) -> String {
+        match self {
+            UnsafeState::Hibernated { magic } => {
+                format!("hiberfil.sys starts with {}", magic_text(magic))
+            }
+            UnsafeState::FastStartup => "$LogFile restart page version 2.0".into(),
+            UnsafeState::Unclean => "$LogFile has records to replay".into(),
+            UnsafeState::LogUnreadable(why) => format!("$LogFile cannot be interpreted: {why}"),
+            UnsafeState::Dirty => "$Volume dirty flag 0x0001 is set".into(),
+        }
+    }
+}
+
+/// The first bytes of `hiberfil.sys` as text.
+pub fn magic_text(m: &Option<[u8; 4]>) -> String {
+    m.map(|m| String::from_utf8_lossy(&m).into_owned())
+        .unwrap_or_else(|| "a short header".into())
+}
+
 /// The facts about a volume that decide whether reseal may write to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeState {
@@ -242,49 +295,52 @@ impl VolumeState {
         self.refusal().is_none()
     }
 
+    /// Why this volume is unsafe to write (None if it may be written), as data. Hibernation
+    /// comes first, then the `$LogFile` state, then the dirty flag.
+    pub fn unsafe_state(&self) -> Option<UnsafeState> {
+        if self.hibernated {
+            return Some(UnsafeState::Hibernated {
+                magic: self.hiberfil_magic,
+            });
+        }
+        match &self.logfile {
+            LogFileState::FastStartup => return Some(UnsafeState::FastStartup),
+            LogFileState::Unclean => return Some(UnsafeState::Unclean),
+            LogFileState::Unknown(why) => return Some(UnsafeState::LogUnreadable(why.clone())),
+            LogFileState::Clean | LogFileState::Empty => {}
+        }
+        self.dirty.then_some(UnsafeState::Dirty)
+    }
+
     /// Why reseal refuses to write to this volume (None if it may), as a message for the user.
     pub fn refusal(&self) -> Option<String> {
-        let magic = |m: &Option<[u8; 4]>| {
-            m.map(|m| String::from_utf8_lossy(&m).into_owned())
-                .unwrap_or_else(|| "a short header".into())
-        };
-        if self.hibernated {
-            return Some(format!(
+        Some(match self.unsafe_state()? {
+            UnsafeState::Hibernated { magic } => format!(
                 "volume is hibernated (hiberfil.sys starts with {}): boot Windows and shut it down fully \
                  (shutdown /s /t 0, or disable Fast Startup), or use --force to write anyway and lose the \
                  hibernated session",
-                magic(&self.hiberfil_magic)
-            ));
-        }
-        match &self.logfile {
-            LogFileState::FastStartup => {
-                return Some(
-                    "volume was left by Windows Fast Startup or hibernation ($LogFile restart page version \
-                     2.0: metadata is still cached in Windows): boot Windows and shut it down fully \
-                     (shutdown /s /t 0), or use --force"
-                        .into(),
-                )
+                magic_text(&magic)
+            ),
+            UnsafeState::FastStartup => {
+                "volume was left by Windows Fast Startup or hibernation ($LogFile restart page version \
+                 2.0: metadata is still cached in Windows): boot Windows and shut it down fully \
+                 (shutdown /s /t 0), or use --force"
+                    .into()
             }
-            LogFileState::Unclean => {
-                return Some(
-                    "volume was not shut down cleanly ($LogFile has records to replay): boot Windows (or run \
-                     chkdsk) and shut down cleanly, or use --force"
-                        .into(),
-                )
+            UnsafeState::Unclean => {
+                "volume was not shut down cleanly ($LogFile has records to replay): boot Windows (or run \
+                 chkdsk) and shut down cleanly, or use --force"
+                    .into()
             }
-            LogFileState::Unknown(why) => {
-                return Some(format!("$LogFile cannot be interpreted ({why}): run chkdsk in Windows, or use --force"))
+            UnsafeState::LogUnreadable(why) => {
+                format!("$LogFile cannot be interpreted ({why}): run chkdsk in Windows, or use --force")
             }
-            LogFileState::Clean | LogFileState::Empty => {}
-        }
-        if self.dirty {
-            return Some(
+            UnsafeState::Dirty => {
                 "volume is marked dirty ($Volume flag 0x0001; Windows will run chkdsk): run chkdsk /f in \
                  Windows first, or use --force"
-                    .into(),
-            );
-        }
-        None
+                    .into()
+            }
+        })
     }
 }
 

@@ -317,49 +317,26 @@ fn refused(r: Refusal) -> Error {
     Error::Refused(r)
 }
 
+/// The typed refusal for a volume state that forbids writing ([`VolumeState::unsafe_state`]).
+fn volume_refusal(state: &VolumeState, partition: u32) -> Option<Refusal> {
+    use reseal_ntfs::state::{magic_text, UnsafeState};
+    Some(match state.unsafe_state()? {
+        UnsafeState::Hibernated { magic } => Refusal::Hibernated {
+            partition,
+            magic: magic_text(&magic),
+        },
+        UnsafeState::FastStartup => Refusal::FastStartup { partition },
+        other => Refusal::Dirty {
+            partition,
+            detail: other.detail(),
+        },
+    })
+}
+
 /// A random account domain whose `X-Y-Z` have the same numbers of decimal digits as `old`'s, so
 /// that every SID string keeps its length: string values, key names and task files do not
 /// grow, and the root key of `UsrClass.dat` (`<SID>_Classes`) is renamed in place (tools such
 /// as regipy find the root as the first cell of the first hbin, not through the base block).
-/// The typed refusal for a volume state that forbids writing (the facts of
-/// [`VolumeState::refusal`], without its message).
-fn volume_refusal(state: &VolumeState, partition: u32) -> Option<Refusal> {
-    use reseal_ntfs::state::LogFileState;
-    if state.hibernated {
-        let magic = state
-            .hiberfil_magic
-            .map(|m| String::from_utf8_lossy(&m).into_owned())
-            .unwrap_or_else(|| "a short header".into());
-        return Some(Refusal::Hibernated { partition, magic });
-    }
-    match &state.logfile {
-        LogFileState::FastStartup => return Some(Refusal::FastStartup { partition }),
-        LogFileState::Unclean => {
-            return Some(Refusal::Dirty {
-                partition,
-                detail: "$LogFile has records to replay".into(),
-            })
-        }
-        LogFileState::Unknown(why) => {
-            return Some(Refusal::Dirty {
-                partition,
-                detail: format!("$LogFile cannot be interpreted: {why}"),
-            })
-        }
-        _ => {}
-    }
-    if state.dirty {
-        return Some(Refusal::Dirty {
-            partition,
-            detail: "$Volume dirty flag 0x0001 is set".into(),
-        });
-    }
-    // Anything else the NTFS crate refuses (a state this function does not know yet).
-    state
-        .refusal()
-        .map(|detail| Refusal::Dirty { partition, detail })
-}
-
 fn random_sid(old: &Sid) -> Result<Sid> {
     use std::io::Read;
     let mut b = [0u8; 24];

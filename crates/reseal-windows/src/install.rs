@@ -415,7 +415,7 @@ pub fn scan(image: &mut Image) -> Result<Scan> {
                 SkipKind::NotWindows,
                 "NTFS volume without Windows\\System32\\config".into(),
             )),
-            Err(e) => out.skipped.push(skip(SkipKind::NotWindows, e.to_string())),
+            Err(e) => out.skipped.push(skip(SkipKind::Unreadable, e.to_string())),
         }
     }
     Ok(out)
@@ -795,14 +795,7 @@ impl WindowsInstall {
                     dirty: s.dirty,
                     hibernated: s.hibernated,
                     fast_startup: s.logfile == reseal_ntfs::state::LogFileState::FastStartup,
-                    logfile: match &s.logfile {
-                        reseal_ntfs::state::LogFileState::Clean => "clean",
-                        reseal_ntfs::state::LogFileState::Unclean => "unclean",
-                        reseal_ntfs::state::LogFileState::FastStartup => "fast_startup",
-                        reseal_ntfs::state::LogFileState::Empty => "empty",
-                        _ => "unknown",
-                    }
-                    .to_string(),
+                    logfile: s.logfile.code().to_string(),
                 })
             }
             Err(e) => errors.push(format!("volume state: {e}")),

@@ -242,28 +242,6 @@ impl StageBar {
     }
 }
 
-/// Fails with "no partition N" (naming the ones there are) when `-p N` does not exist.
-fn check_partition(img: &reseal_disk::Image, n: u32) -> Result<()> {
-    let table =
-        reseal_disk::partition::PartitionTable::read(img).context("reading the partition table")?;
-    if n == 0 || table.partitions.iter().any(|p| p.number == n) {
-        return Ok(());
-    }
-    let have: Vec<String> = table
-        .partitions
-        .iter()
-        .map(|p| p.number.to_string())
-        .collect();
-    anyhow::bail!(
-        "no partition {n} (the image has partitions: {})",
-        if have.is_empty() {
-            "none".to_string()
-        } else {
-            have.join(", ")
-        }
-    )
-}
-
 /// `reseal generalize`.
 pub fn run(a: &GeneralizeArgs) -> Result<()> {
     let o = options(a)?;
@@ -273,9 +251,6 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         crate::open::write_access(a.dry_run),
         a.force_write_protected,
     )?;
-    if let Some(n) = a.partition {
-        check_partition(&img, n)?;
-    }
     let bar = StageBar::new();
     let result = generalize_with_progress(&mut img, &o, &mut |p: Progress| bar.update(&p));
     bar.finish();

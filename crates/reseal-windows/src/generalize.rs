@@ -482,6 +482,23 @@ pub fn generalize_with_progress(
             }
         }
     }
+    if let Some(p) = opts.partition {
+        // Every volume of the image is either an install or a skipped volume.
+        let mut have: Vec<u32> = sc
+            .installs
+            .iter()
+            .map(|w| w.partition)
+            .chain(sc.skipped.iter().map(|s| s.partition))
+            .collect();
+        have.sort_unstable();
+        have.dedup();
+        if !have.contains(&p) {
+            return Err(refused(Refusal::NoSuchPartition {
+                partition: p,
+                partitions: have,
+            }));
+        }
+    }
     let install: WindowsInstall = {
         let partitions: Vec<u32> = sc.installs.iter().map(|w| w.partition).collect();
         let mut c: Vec<WindowsInstall> = sc

@@ -78,6 +78,13 @@ pub enum Refusal {
         /// Partitions holding an install.
         partitions: Vec<u32>,
     },
+    /// The partition asked for (`--partition`) is not in the image.
+    NoSuchPartition {
+        /// The number asked for.
+        partition: u32,
+        /// The volumes the image has.
+        partitions: Vec<u32>,
+    },
     /// The partition of the install is gone from the partition table.
     NoPartition {
         /// Partition number.
@@ -104,6 +111,7 @@ impl Refusal {
             Refusal::NoInstall => "no-install",
             Refusal::ManyInstalls { .. } => "many-installs",
             Refusal::NoPartition { .. } => "no-partition",
+            Refusal::NoSuchPartition { .. } => "no-such-partition",
         }
     }
 
@@ -123,7 +131,8 @@ impl Refusal {
             | Refusal::DomainController
             | Refusal::SidMismatch { .. }
             | Refusal::NoMachineSid
-            | Refusal::NoPartition { .. } => None,
+            | Refusal::NoPartition { .. }
+            | Refusal::NoSuchPartition { .. } => None,
         }
     }
 }
@@ -206,6 +215,22 @@ impl std::fmt::Display for Refusal {
             Refusal::NoPartition { partition } => write!(
                 f,
                 "partition {partition} vanished from the partition table; no option overrides this"
+            ),
+            Refusal::NoSuchPartition {
+                partition,
+                partitions,
+            } => write!(
+                f,
+                "no partition {partition} (the image has partitions: {})",
+                if partitions.is_empty() {
+                    "none".to_string()
+                } else {
+                    partitions
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
             ),
         }
     }

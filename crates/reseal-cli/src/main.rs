@@ -178,10 +178,21 @@ enum Format {
 
 fn main() {
     let cli = Cli::parse();
+    // Every `--json` document, errors included, goes to standard output.
+    let json = cli.command.json();
     if let Err(e) = run(cli) {
-        // Every `--json` document, errors included, goes to standard output.
-        let json = std::env::args().any(|a| a == "--json");
         out::fail(&e, json);
+    }
+}
+
+impl Cmd {
+    /// True when the command was asked for JSON output.
+    fn json(&self) -> bool {
+        match self {
+            Cmd::Inspect { json, .. } => *json,
+            Cmd::Generalize(a) => a.json,
+            _ => false,
+        }
     }
 }
 

@@ -228,13 +228,10 @@ impl Image {
         let writable = access == Access::ReadWrite;
         if writable && !opts.force_write_protected {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
-                .permissions()
-                .mode();
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            let mode = meta.permissions().mode();
             // Block devices are protected by their own permissions and by `blockdev --setro`.
-            let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-            if is_file && mode & 0o222 == 0 {
+            if meta.is_file() && mode & 0o222 == 0 {
                 return Err(Error::WriteProtected {
                     path: path.to_path_buf(),
                     mode: mode & 0o7777,

@@ -101,42 +101,33 @@ impl ImageLock {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(20);
         loop {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            match try_lock(&file, path, kind)? {
-                None => {
-                    let journal_dir = match lock_journal_dir(path, kind)? {
-                        Ok(d) => d,
-                        Err(()) if Instant::now() < deadline => {
-                            drop(file);
-                            std::thread::sleep(pause);
-                            pause = (pause * 2).min(Duration::from_millis(200));
-                            continue;
-                        }
-                        Err(()) => {
-                            return Err(locked(
-                                path,
-                                "the journal directory is locked by another reseal",
-                                timeout,
-                            ))
-                        }
-                    };
-                    return Ok(ImageLock {
-                        _file: file,
-                        _journal_dir: journal_dir,
-                        kind,
-                    });
+            match try_acquire(path, kind)? {
+                Ok(lock) => return Ok(lock),
+                Err(conflict) if Instant::now() >= deadline => {
+                    return Err(locked(path, &conflict, timeout))
                 }
-                Some(conflict) => {
-                    drop(file);
-                    if Instant::now() >= deadline {
-                        return Err(locked(path, &conflict, timeout));
-                    }
+                Err(_) => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(200));
                 }
             }
         }
     }
+}
+
+/// One try: `Err(why)` is a conflict with someone else (nothing of ours stays locked).
+type Attempt<T> = std::result::Result<T, String>;
+
+fn try_acquire(path: &Path, kind: LockKind) -> Result<Attempt<ImageLock>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    if let Err(conflict) = try_lock(&file, path, kind)? {
+        return Ok(Err(conflict));
+    }
+    Ok(lock_journal_dir(path, kind)?.map(|journal_dir| ImageLock {
+        _file: file,
+        _journal_dir: journal_dir,
+        kind,
+    }))
 }
 
 fn locked(path: &Path, conflict: &str, timeout: Duration) -> Error {
@@ -158,9 +149,9 @@ fn flock_struct(byte: i64, ty: libc::c_int) -> libc::flock {
     }
 }
 
-/// Take our bytes, then check theirs. `Ok(None)` when locked; `Ok(Some(why))` on a conflict
-/// (our bytes are released with the file by the caller).
-fn try_lock(file: &File, path: &Path, kind: LockKind) -> Result<Option<String>> {
+/// Take our bytes, then check theirs. On a conflict our bytes are released with the file by the
+/// caller.
+fn try_lock(file: &File, path: &Path, kind: LockKind) -> Result<Attempt<()>> {
     use nix::fcntl::{fcntl, FcntlArg};
     let io = |e: nix::errno::Errno| Error::io(path, std::io::Error::from(e));
     let ours = kind
@@ -174,10 +165,10 @@ fn try_lock(file: &File, path: &Path, kind: LockKind) -> Result<Option<String>> 
             Ok(_) => {}
             // A conflicting write lock on the byte (not qemu's convention, but someone's).
             Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EACCES) => {
-                return Ok(Some(format!("byte {byte} of the image is write-locked")));
+                return Ok(Err(format!("byte {byte} of the image is write-locked")));
             }
             // File systems without OFD locks (some FUSE and network file systems): no locking.
-            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOLCK) => return Ok(None),
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOLCK) => return Ok(Ok(())),
             Err(e) => return Err(io(e)),
         }
     }
@@ -188,7 +179,7 @@ fn try_lock(file: &File, path: &Path, kind: LockKind) -> Result<Option<String>> 
     };
     for p in kind.uses() {
         if held(SHARED_BASE + p)? {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "another process does not share the \"{}\" permission",
                 perm_name(*p)
             )));
@@ -196,18 +187,17 @@ fn try_lock(file: &File, path: &Path, kind: LockKind) -> Result<Option<String>> 
     }
     for p in kind.refuses() {
         if held(PERM_BASE + p)? {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "another process has the image open with the \"{}\" permission",
                 perm_name(*p)
             )));
         }
     }
-    Ok(None)
+    Ok(Ok(()))
 }
 
-/// `flock` the journal directory if it exists. `Ok(Err(()))` when someone else holds it.
-#[allow(clippy::type_complexity)]
-fn lock_journal_dir(image: &Path, kind: LockKind) -> Result<std::result::Result<Option<File>, ()>> {
+/// `flock` the journal directory if it exists.
+fn lock_journal_dir(image: &Path, kind: LockKind) -> Result<Attempt<Option<File>>> {
     use rustix::fs::{flock, FlockOperation};
     let dir = crate::journal::journal_dir(image);
     let f = match File::open(&dir) {
@@ -221,7 +211,9 @@ fn lock_journal_dir(image: &Path, kind: LockKind) -> Result<std::result::Result<
     };
     match flock(&f, op) {
         Ok(()) => Ok(Ok(Some(f))),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(Err(())),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(Err(
+            "the journal directory is locked by another reseal".into(),
+        )),
         // No flock on this file system: the image's byte locks still apply.
         Err(_) => Ok(Ok(None)),
     }

@@ -145,7 +145,16 @@ impl Target {
     }
 
     /// Write `ranges` of `data` (the whole new hive) through the journal, or report them.
-    pub fn write_ranges(&self, data: &[u8], ranges: &[Range<usize>], dry_run: bool) -> Result<()> {
+    /// `original` is the hive the edit started from: under the writer's lock the hive must
+    /// still be exactly that, or nothing is written (another process changed it since it was
+    /// read; the edit would undo that change).
+    pub fn write_ranges(
+        &self,
+        original: &[u8],
+        data: &[u8],
+        ranges: &[Range<usize>],
+        dry_run: bool,
+    ) -> Result<()> {
         let bytes: usize = ranges.iter().map(|r| r.len()).sum();
         match self {
             Target::File(path) => {
@@ -156,6 +165,9 @@ impl Target {
                 };
                 let _lock =
                     reseal_disk::lock::ImageLock::acquire(path, kind, crate::open::lock_timeout())?;
+                let now =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                unchanged_since_read(&self.describe(), original, &now)?;
                 let file = HostFile::open(path, !dry_run)?;
                 let old_len = file.len();
                 let mut j = Journal::new(file);
@@ -223,6 +235,7 @@ impl Target {
                     opts,
                     &format!("write {path} ({bytes} hive bytes)"),
                     |v| {
+                        unchanged_since_read(&self.describe(), original, &v.read_file(path)?)?;
                         for r in ranges {
                             v.write_at(path, r.start as u64, &data[r.clone()])?;
                         }
@@ -232,6 +245,32 @@ impl Target {
             }
         }
     }
+}
+
+/// The hive changed between the read an edit was made from and the write (another process
+/// wrote it); nothing was written.
+#[derive(Debug)]
+pub struct ChangedMeanwhile(String);
+
+impl std::fmt::Display for ChangedMeanwhile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} changed while it was being edited (another process wrote it); nothing was \
+             written: run the command again",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ChangedMeanwhile {}
+
+/// Fails with [`ChangedMeanwhile`] unless the hive still holds the bytes an edit was made from.
+fn unchanged_since_read(what: &str, original: &[u8], now: &[u8]) -> Result<()> {
+    if original != now {
+        return Err(ChangedMeanwhile(what.to_string()).into());
+    }
+    Ok(())
 }
 
 fn open_volume(image: &Path, partition: u32) -> Result<reseal_ntfs::browse::Volume<Slice<Image>>> {

@@ -167,7 +167,7 @@ fn open_read(t: &Target) -> Result<Hive> {
     if !hive.is_dirty() {
         return Ok(hive);
     }
-    let (hive, rep) = recover_from_logs(t)?;
+    let (hive, rep) = recover_from_logs(t, hive.into_bytes())?;
     eprintln!(
         "note: {} is dirty; read with its logs replayed in memory ({})",
         t.describe(),
@@ -176,8 +176,8 @@ fn open_read(t: &Target) -> Result<Hive> {
     Ok(hive)
 }
 
-fn recover_from_logs(t: &Target) -> Result<(Hive, RecoveryReport)> {
-    let bytes = t.read()?;
+/// Replay the logs beside `t` over `bytes`, the primary already read.
+fn recover_from_logs(t: &Target, bytes: Vec<u8>) -> Result<(Hive, RecoveryReport)> {
     let log1 = match t.read_sibling(".LOG1")? {
         Some(l) => Some(l),
         None => t.read_sibling(".LOG")?,
@@ -202,12 +202,13 @@ fn describe_recovery(r: &RecoveryReport) -> String {
     s
 }
 
-/// Open a hive for writing: it must be clean.
-fn open_write(t: &Target) -> Result<Hive> {
+/// Open a hive for writing: it must be clean. Returns the bytes the edit starts from too, so
+/// that the write can check, under the writer's lock, that no one changed them meanwhile.
+fn open_write(t: &Target) -> Result<(Hive, Vec<u8>)> {
     t.recover()?;
-    let bytes = t.read()?;
-    let mut hive =
-        Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", t.describe()))?;
+    let original = t.read()?;
+    let mut hive = Hive::from_bytes(original.clone())
+        .with_context(|| format!("opening hive {}", t.describe()))?;
     if hive.is_dirty() {
         bail!(
             "{} is dirty (its sequence numbers differ): run `reseal reg replay {}` first",
@@ -222,18 +223,38 @@ fn open_write(t: &Target) -> Result<Hive> {
         );
     }
     hive.make_writable()?;
-    Ok(hive)
+    Ok((hive, original))
 }
 
-/// Commit the hive's edit and write the touched bytes through the journal.
-fn save(t: &Target, hive: &mut Hive, dry_run: bool) -> Result<()> {
+/// Open `t` for writing, apply `f`, write the result. When another process changed the hive
+/// between the read and the write ([`crate::hive_target::ChangedMeanwhile`]), the edit is made
+/// again from a fresh read (a few times), so concurrent edits of one hive all land.
+fn edit(t: &Target, dry_run: bool, mut f: impl FnMut(&mut Hive) -> Result<()>) -> Result<()> {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let (mut h, original) = open_write(t)?;
+        f(&mut h)?;
+        match save(t, &mut h, &original, dry_run) {
+            Err(e)
+                if attempt < ATTEMPTS
+                    && e.downcast_ref::<crate::hive_target::ChangedMeanwhile>()
+                        .is_some() => {}
+            other => return other,
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Commit the hive's edit and write the touched bytes through the journal (`original`: the
+/// bytes the edit started from).
+fn save(t: &Target, hive: &mut Hive, original: &[u8], dry_run: bool) -> Result<()> {
     if !hive.is_modified() {
         eprintln!("no change");
         return Ok(());
     }
     hive.commit()?;
     let ranges = hive.dirty_ranges();
-    t.write_ranges(hive.as_bytes(), &ranges, dry_run)
+    t.write_ranges(original, hive.as_bytes(), &ranges, dry_run)
 }
 
 fn value_name(v: &str) -> &str {
@@ -359,10 +380,10 @@ pub fn run(cmd: RegCmd) -> Result<()> {
         } => {
             let (t, bytes) = encode(kind, raw_type.as_deref(), &data)?;
             let target = Target::parse(&hive)?;
-            let mut h = open_write(&target)?;
-            let k = h.create_path(&key)?;
-            h.set_value(k, value_name(&value), t, &bytes)?;
-            save(&target, &mut h, dry_run)
+            edit(&target, dry_run, |h| {
+                let k = h.create_path(&key)?;
+                Ok(h.set_value(k, value_name(&value), t, &bytes)?)
+            })
         }
         RegCmd::Delete {
             hive,
@@ -372,22 +393,23 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             dry_run,
         } => {
             let target = Target::parse(&hive)?;
-            let mut h = open_write(&target)?;
-            let k = h.open_path(&key)?.offset();
-            match value {
-                Some(name) => {
-                    if !h.delete_value(k, value_name(&name))? {
-                        bail!("no value {name:?} in key {key:?}");
+            edit(&target, dry_run, |h| {
+                let k = h.open_path(&key)?.offset();
+                match &value {
+                    Some(name) => {
+                        if !h.delete_value(k, value_name(name))? {
+                            bail!("no value {name:?} in key {key:?}");
+                        }
+                    }
+                    None => {
+                        if key.trim_matches('\\').is_empty() {
+                            bail!("the root key cannot be deleted");
+                        }
+                        h.delete_key(k, recursive)?;
                     }
                 }
-                None => {
-                    if key.trim_matches('\\').is_empty() {
-                        bail!("the root key cannot be deleted");
-                    }
-                    h.delete_key(k, recursive)?;
-                }
-            }
-            save(&target, &mut h, dry_run)
+                Ok(())
+            })
         }
         RegCmd::Export {
             hive,
@@ -422,13 +444,14 @@ pub fn run(cmd: RegCmd) -> Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let target = Target::parse(&hive)?;
             let prefix = prefix.unwrap_or_else(|| default_prefix(&target.file_name()));
-            let mut h = open_write(&target)?;
-            let st = reg::import(&mut h, &text, &prefix)?;
-            eprintln!(
-                "{} keys, {} keys deleted, {} values set, {} values deleted",
-                st.keys, st.keys_deleted, st.values_set, st.values_deleted
-            );
-            save(&target, &mut h, dry_run)
+            edit(&target, dry_run, |h| {
+                let st = reg::import(h, &text, &prefix)?;
+                eprintln!(
+                    "{} keys, {} keys deleted, {} values set, {} values deleted",
+                    st.keys, st.keys_deleted, st.values_set, st.values_deleted
+                );
+                Ok(())
+            })
         }
         RegCmd::Check { hive } => {
             let h = open_read(&Target::parse(&hive)?)?;
@@ -449,24 +472,24 @@ pub fn run(cmd: RegCmd) -> Result<()> {
         RegCmd::Replay { hive, dry_run } => {
             let target = Target::parse(&hive)?;
             target.recover()?;
-            let h = Hive::from_bytes(target.read()?)?;
+            let original = target.read()?;
+            let h = Hive::from_bytes(original.clone())?;
             if !h.is_dirty() {
                 eprintln!("{} is clean: nothing to replay", target.describe());
                 return Ok(());
             }
-            let (mut h, rep) = recover_from_logs(&target)?;
+            let (mut h, rep) = recover_from_logs(&target, h.into_bytes())?;
             eprintln!("replayed: {}", describe_recovery(&rep));
             h.make_writable()?;
-            save_full(&target, &mut h, dry_run)
+            save_full(&target, &mut h, &original, dry_run)
         }
     }
 }
 
 /// Write a recovered hive (log replay may have changed any page): only the 4 KiB pages that
 /// differ from the file, so the undo file stays small.
-fn save_full(t: &Target, hive: &mut Hive, dry_run: bool) -> Result<()> {
+fn save_full(t: &Target, hive: &mut Hive, old: &[u8], dry_run: bool) -> Result<()> {
     hive.commit()?;
-    let old = t.read()?;
     let data = hive.as_bytes();
     let mut ranges = Vec::new();
     for (i, page) in data.chunks(4096).enumerate() {
@@ -475,5 +498,5 @@ fn save_full(t: &Target, hive: &mut Hive, dry_run: bool) -> Result<()> {
             ranges.push(off..off + page.len());
         }
     }
-    t.write_ranges(data, &ranges, dry_run)
+    t.write_ranges(old, data, &ranges, dry_run)
 }

@@ -293,7 +293,7 @@ impl Drop for Tmpfs {
 fn full_disk_while_writing_undo_or_applying_leaves_image_identical() {
     let dir = tempfile::tempdir().unwrap();
     let Some(fs) = Tmpfs::mount(&dir.path().join("m"), "8M") else {
-        eprintln!("SKIP: cannot mount a tmpfs (needs root)");
+        skip_or_panic("cannot mount a tmpfs (needs root)");
         return;
     };
     let img = fs.0.join("sparse.img");

@@ -9,14 +9,8 @@ use std::time::Duration;
 
 use reseal_disk::{Access, Device, Error, Image, OpenOptions};
 
-fn have(cmd: &str) -> bool {
-    Command::new(cmd)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
+mod containers_util;
+use containers_util::{have, skip_or_panic};
 
 /// A `qemu-io` holding an image open until dropped (killed even when the test fails).
 struct QemuIo(Child);
@@ -80,7 +74,6 @@ fn qemu_img_info(p: &Path) -> std::process::Output {
 #[test]
 fn qemu_writer_excludes_reseal_readers_and_writers() {
     if !have("qemu-io") {
-        eprintln!("SKIP: qemu-io not installed (apt-get install qemu-utils)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -111,7 +104,6 @@ fn qemu_writer_excludes_reseal_readers_and_writers() {
 #[test]
 fn qemu_reader_shares_with_reseal_readers_only() {
     if !have("qemu-io") {
-        eprintln!("SKIP: qemu-io not installed (apt-get install qemu-utils)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -128,7 +120,6 @@ fn qemu_reader_shares_with_reseal_readers_only() {
 #[test]
 fn reseal_writer_excludes_qemu() {
     if !have("qemu-img") || !have("qemu-io") {
-        eprintln!("SKIP: qemu-img/qemu-io not installed (apt-get install qemu-utils)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -168,7 +159,6 @@ fn qemu_io_read(p: &Path) -> std::process::Output {
 #[test]
 fn reseal_reader_lets_qemu_img_info_in_but_not_a_writer() {
     if !have("qemu-img") || !have("qemu-io") {
-        eprintln!("SKIP: qemu-img/qemu-io not installed (apt-get install qemu-utils)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -251,8 +241,11 @@ fn dry_run_on_a_write_protected_file_stages_but_never_writes() {
 fn unprivileged_user_reads_and_dry_runs_a_0444_image() {
     // Root bypasses file permissions; drop to nobody with setpriv (util-linux) to see what an
     // ordinary user sees.
-    if !have("setpriv") || is_not_root() {
-        eprintln!("SKIP: needs root and setpriv to test as an unprivileged user");
+    if is_not_root() {
+        skip_or_panic("testing as an unprivileged user needs root (to drop to nobody)");
+        return;
+    }
+    if !have("setpriv") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -311,7 +304,6 @@ fn child_open() {
 #[test]
 fn qemu_img_info_refuses_a_vhdx_reseal_is_writing() {
     if !have("qemu-img") {
-        eprintln!("SKIP: qemu-img not installed (apt-get install qemu-utils)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

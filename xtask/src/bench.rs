@@ -27,22 +27,12 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::tools::ensure_with(crate::tools::BENCH_APT_TOOLS, true)?;
     // The Python peers (regipy) live in the oracle virtual environment.
     std::env::set_var("PATH", crate::tools::path_with_venv());
-    let root = workspace_root();
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "reseal-cli"])
-        .status()?;
-    if !st.success() {
-        bail!("release build failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let dir = target.join("bench");
+    let reseal = crate::release_reseal()?;
+    let dir = crate::target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let mut ctx = Ctx {
         dir,
-        reseal: target.join("release/reseal"),
+        reseal,
         runs: 3,
         report: Vec::new(),
     };

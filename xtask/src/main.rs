@@ -64,6 +64,26 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Build the release `reseal` binary (bench and soak measure it) and return its path.
+pub fn release_reseal() -> Result<PathBuf> {
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .args(["build", "--release", "-p", "reseal-cli"])
+        .status()
+        .context("running cargo build --release")?;
+    if !st.success() {
+        bail!("release build of reseal failed");
+    }
+    Ok(target_dir().join("release/reseal"))
+}
+
 /// The corpus directory: `RESEAL_CORPUS`, else `../shared/corpus` beside the workspace.
 pub fn corpus_dir() -> PathBuf {
     std::env::var_os("RESEAL_CORPUS")

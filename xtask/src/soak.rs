@@ -39,33 +39,6 @@ impl Rng {
     }
 }
 
-fn unpack(src: &Path, out: &Path) -> Result<()> {
-    let tool = match src.extension().and_then(|e| e.to_str()) {
-        Some("xz") => Some("xz"),
-        Some("bz2") => Some("bzip2"),
-        Some("gz") => Some("gzip"),
-        _ => None,
-    };
-    match tool {
-        Some(t) => {
-            let f = std::fs::File::create(out)?;
-            let st = Command::new(t)
-                .args(["-dc"])
-                .arg(src)
-                .stdout(f)
-                .status()
-                .with_context(|| format!("running {t}"))?;
-            if !st.success() {
-                bail!("{t} -dc {} failed", src.display());
-            }
-        }
-        None => {
-            std::fs::copy(src, out)?;
-        }
-    }
-    Ok(())
-}
-
 fn hot_sectors(b: &[u8]) -> Vec<usize> {
     b.chunks(512)
         .enumerate()
@@ -117,15 +90,8 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let root = workspace_root();
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "reseal-cli"])
-        .status()?;
-    if !st.success() {
-        bail!("building reseal failed");
-    }
-    let reseal = root.join("target/release/reseal");
-    let dir = root.join("target/soak");
+    let reseal = crate::release_reseal()?;
+    let dir = crate::target_dir().join("soak");
     let findings = dir.join("findings");
     std::fs::create_dir_all(&findings)?;
 
@@ -149,19 +115,16 @@ pub fn run(args: &[String]) -> Result<()> {
         file: "/Windows/System32/config/SYSTEM".into(),
         windows: true,
     });
-    let corpus = corpus_dir();
     for (rel, file) in [
         ("go-ntfs/charlie.dd.bz2", "/"),
         ("velociraptor/test.ntfs.dd.raw.xz", "/"),
         ("dfir_ntfs/ntfs_index.raw.gz", "/"),
     ] {
-        let src = corpus.join(rel);
-        if !src.is_file() {
+        if !corpus_dir().join(rel).is_file() {
             println!("soak: {rel} not in the corpus, skipped");
             continue;
         }
-        let out = dir.join(rel.replace('/', "_"));
-        unpack(&src, &out)?;
+        let out = reseal_tests::corpus_file(rel, &dir)?;
         let b = std::fs::read(&out)?;
         // The first regular file the original lists, for `cat`.
         let ls = Command::new(&reseal)

@@ -42,7 +42,13 @@ pub fn mutate(base: &[u8], data: &[u8]) -> Vec<u8> {
 pub fn exercise(mut dev: impl Device) {
     let len = dev.len();
     let mut buf = vec![0u8; 1 << 16];
-    for off in [0, len / 3, len / 2, len.saturating_sub(1 << 16), len.saturating_sub(100)] {
+    for off in [
+        0,
+        len / 3,
+        len / 2,
+        len.saturating_sub(1 << 16),
+        len.saturating_sub(100),
+    ] {
         let n = (len.saturating_sub(off)).min(buf.len() as u64) as usize;
         let _ = dev.read_at(off, &mut buf[..n]);
     }

@@ -8,7 +8,9 @@ use reseal_disk::partition::PartitionTable;
 use reseal_disk::MemDevice;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let mut img = vec![0u8; 512];
     img[446 + 4] = 0xee;
     img[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());

@@ -22,7 +22,9 @@ impl Visitor for Decode {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let mut bytes = rest.to_vec();
     // Fix the base-block checksum so the fuzzer gets past it most of the time.
     if sel & 1 == 0 && bytes.len() >= 512 {
@@ -34,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
         let log = bytes.split_off(bytes.len() / 2);
         let _ = Hive::recover(bytes.clone(), Some(log), None);
     }
-    let Ok(mut h) = Hive::from_bytes(bytes) else { return };
+    let Ok(mut h) = Hive::from_bytes(bytes) else {
+        return;
+    };
     let _ = h.walk(&mut Decode);
     let _ = reseal_hive::check(&h);
     let _ = reseal_hive::reg::export(&h, "", "\\");

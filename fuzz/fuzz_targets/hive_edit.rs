@@ -7,35 +7,23 @@
 use libfuzzer_sys::fuzz_target;
 use reseal_hive::{Hive, KeyOffset};
 
-/// O:BAG:SYD:(A;;GA;;;WD) as a self-relative descriptor.
-fn descriptor(extra: u8) -> Vec<u8> {
-    let mut sd = vec![1u8, 0, 0x04, 0x80];
-    let owner = [1u8, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 32, 2, 0, 0];
-    let group = [1u8, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
-    let ace_sid = [1u8, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
-    let mut acl = vec![2u8, 0, 0, 0, 1, 0, 0, 0];
-    let mut ace = vec![0u8, 0, 0, 0, 0, 0, 0, 0x10 | (extra & 0x0f)];
-    ace.extend_from_slice(&ace_sid);
-    let alen = ace.len() as u16;
-    ace[2..4].copy_from_slice(&alen.to_le_bytes());
-    acl.extend_from_slice(&ace);
-    let l = acl.len() as u16;
-    acl[2..4].copy_from_slice(&l.to_le_bytes());
-    let o_owner = 20u32;
-    let o_group = o_owner + owner.len() as u32;
-    let o_dacl = o_group + group.len() as u32;
-    sd.extend_from_slice(&o_owner.to_le_bytes());
-    sd.extend_from_slice(&o_group.to_le_bytes());
-    sd.extend_from_slice(&0u32.to_le_bytes());
-    sd.extend_from_slice(&o_dacl.to_le_bytes());
-    sd.extend_from_slice(&owner);
-    sd.extend_from_slice(&group);
-    sd.extend_from_slice(&acl);
-    sd
+/// A valid self-relative descriptor, one of a few (through the project's SDDL encoder).
+fn descriptor(pick: u8) -> Vec<u8> {
+    const SDDL: [&str; 4] = [
+        "O:BAG:SYD:(A;;GA;;;WD)",
+        "O:BAG:SYD:P(A;CI;KA;;;SY)(A;CI;KA;;;BA)(A;CI;KR;;;BU)",
+        "O:SYG:SYD:(A;OICI;KA;;;SY)",
+        "O:BAG:BAD:",
+    ];
+    reseal_security::SecurityDescriptor::from_sddl(SDDL[pick as usize % SDDL.len()])
+        .and_then(|sd| sd.to_bytes())
+        .expect("the fixed SDDL strings encode")
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     // Ops come first, then (when sel is odd) the rest is a hive to edit.
     let n_ops = (rest.len().min(256)) / 4;
     let (ops, tail) = rest.split_at(n_ops * 4);

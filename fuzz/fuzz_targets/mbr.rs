@@ -7,7 +7,9 @@ use reseal_disk::partition::{PartitionTable, Slice};
 use reseal_disk::{Device, MemDevice};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let ss = if sel & 1 == 0 { 512 } else { 4096 };
     let mut img = rest.to_vec();
     if img.len() >= 512 && sel & 2 == 0 {

@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
         if remove_fixups(&mut buf, "MFT record", Some(0)).is_err() {
             continue;
         }
-        let Ok(r) = Record::parse(0, buf.clone()) else { continue };
+        let Ok(r) = Record::parse(0, buf.clone()) else {
+            continue;
+        };
         if let Ok(attrs) = r.attrs() {
             for a in attrs {
                 if a.nonres {

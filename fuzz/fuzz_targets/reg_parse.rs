@@ -8,7 +8,13 @@ fuzz_target!(|data: &[u8]| {
     let text = decode_reg_bytes(data);
     let Ok(ops) = parse_reg(&text) else { return };
     for op in ops {
-        if let RegOp::SetValue { key, name, data_type, data } = op {
+        if let RegOp::SetValue {
+            key,
+            name,
+            data_type,
+            data,
+        } = op
+        {
             if key.contains(['\r', '\n', ']']) || name.contains(['\r', '\n']) {
                 continue;
             }
@@ -17,7 +23,12 @@ fuzz_target!(|data: &[u8]| {
             let again = parse_reg(&s).expect("our own output parses");
             assert_eq!(
                 again.last(),
-                Some(&RegOp::SetValue { key: key.clone(), name, data_type, data }),
+                Some(&RegOp::SetValue {
+                    key: key.clone(),
+                    name,
+                    data_type,
+                    data
+                }),
                 "round trip"
             );
         }

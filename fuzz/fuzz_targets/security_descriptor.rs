@@ -8,7 +8,9 @@ use reseal_security::sidmap::SidMap;
 use reseal_security::{sid_positions, SecurityDescriptor, Sid};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     match sel % 3 {
         0 => {
             if let Ok(sd) = SecurityDescriptor::parse(rest) {
@@ -33,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            let map = SidMap::new("S-1-5-21-1-2-3".parse().unwrap(), "S-1-5-21-4000000000-5-6".parse().unwrap()).unwrap();
+            let map = SidMap::new(
+                "S-1-5-21-1-2-3".parse().unwrap(),
+                "S-1-5-21-4000000000-5-6".parse().unwrap(),
+            )
+            .unwrap();
             let mut b = rest.to_vec();
             map.replace_binary(&mut b);
             let _ = map.replace_text(rest);

@@ -24,8 +24,14 @@ fn template() -> &'static [u8] {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
-    let bytes = if sel % 4 == 0 { rest.to_vec() } else { common::mutate(template(), rest) };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let bytes = if sel % 4 == 0 {
+        rest.to_vec()
+    } else {
+        common::mutate(template(), rest)
+    };
     if let Ok(v) = Vhdx::open(common::device(bytes)) {
         common::exercise(v);
     }

@@ -83,6 +83,48 @@ fn writer_and_dry_runs_race_without_losing_the_write() {
         }
         assert_eq!(machine_sid(&img), sid, "round {round}");
     }
+    // Independent of reseal's readers: qemu-img finds the container consistent, and the raw
+    // disk it reads holds the last SID in binary form.
+    qemu_img_check_clean(&img);
+    let raw = qemu_raw(&img, tmp.path());
+    let last = binary_domain_sid(&[21, 1_000_000_020, 2_000_000_000, 3_000_000_000]);
+    assert!(
+        raw.windows(last.len()).any(|w| w == last),
+        "the last SID is not in the raw disk qemu-img reads"
+    );
+}
+
+/// `qemu-img check` exits 0 (or skips when qemu-img is missing).
+fn qemu_img_check_clean(img: &Path) {
+    let Ok(o) = Command::new("qemu-img").arg("check").arg(img).output() else {
+        eprintln!("SKIP: qemu-img not installed (apt-get install qemu-utils)");
+        return;
+    };
+    assert!(o.status.success(), "qemu-img check: {}", text(&o));
+}
+
+/// The virtual disk as qemu-img reads it.
+fn qemu_raw(img: &Path, dir: &Path) -> Vec<u8> {
+    let out = dir.join("check.raw");
+    let o = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(img)
+        .arg(&out)
+        .output()
+        .expect("qemu-img");
+    assert!(o.status.success(), "qemu-img convert: {}", text(&o));
+    let b = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    b
+}
+
+/// S-1-5-<sub…> in binary (revision 1, NT authority).
+fn binary_domain_sid(subs: &[u32]) -> Vec<u8> {
+    let mut b = vec![1u8, subs.len() as u8, 0, 0, 0, 0, 0, 5];
+    for s in subs {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    b
 }
 
 /// `put` and `generalize` at once: both succeed one after the other and both changes are there.
@@ -125,6 +167,8 @@ fn put_and_generalize_at_once_keep_both_changes() {
         "{}",
         text(&cat)
     );
+    // Both commits left a consistent container (qemu-img, not our reader).
+    qemu_img_check_clean(&img);
 }
 
 /// A writer that cannot get the lock in time fails with a message naming the holder and the

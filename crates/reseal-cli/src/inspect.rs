@@ -301,9 +301,8 @@ fn filetimes_to_rfc3339(v: &mut Value) {
 
 /// `reseal inspect`.
 pub fn run(image: &Path, json_out: bool) -> Result<()> {
-    let (v, scan) = gather(image)?;
+    let (mut v, scan) = gather(image)?;
     if json_out {
-        let mut v = v.clone();
         v["schema_version"] = json!(1);
         filetimes_to_rfc3339(&mut v);
         outln!("{}", serde_json::to_string_pretty(&v)?);

@@ -51,5 +51,5 @@ pub mod volume;
 pub use boot_sector::BootSector;
 pub use error::{Error, Result};
 pub use file::{DirEntry, FileInfo};
-pub use secure::DescriptorRef;
+pub use secure::{DescriptorRef, Skipped};
 pub use volume::Volume;

@@ -35,9 +35,19 @@ impl<D: Device> Volume<D> {
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a length change; corruption errors.
-    pub fn rewrite_quota_sids(
+    pub fn rewrite_quota_sids(&mut self, f: impl FnMut(&[u8]) -> Option<Vec<u8>>) -> Result<usize> {
+        self.rewrite_quota_sids_with(f, |_| {})
+    }
+
+    /// [`Volume::rewrite_quota_sids`], telling `skipped` about every `$Q`/`$O` entry whose SID
+    /// cannot be located (malformed entry) instead of passing over it in silence.
+    ///
+    /// # Errors
+    /// As [`Volume::rewrite_quota_sids`].
+    pub fn rewrite_quota_sids_with(
         &mut self,
         mut f: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+        mut skipped: impl FnMut(crate::Skipped),
     ) -> Result<usize> {
         let num = match self.lookup("$Extend/$Quota") {
             Ok(n) => n,
@@ -52,11 +62,19 @@ impl<D: Device> Volume<D> {
             for e in &mut q {
                 let o = usize::from(le16(e, 0));
                 let l = usize::from(le16(e, 2));
-                if l <= 48 || o + l > e.len() {
+                if l <= 48 {
+                    // The default-limits entry (id 1) has no SID.
                     continue;
                 }
                 let so = o + 48;
-                let Some(sl) = sid_len(&e[so..o + l]) else {
+                let Some(sl) = e.get(so..o + l).and_then(sid_len) else {
+                    skipped(crate::Skipped {
+                        structure: "$Q entry",
+                        record: Some(num),
+                        reason: format!(
+                            "data at {o} (length {l}) holds no valid SID; not rewritten"
+                        ),
+                    });
                     continue;
                 };
                 if let Some(n) = f(&e[so..so + sl]) {
@@ -78,10 +96,12 @@ impl<D: Device> Volume<D> {
             let mut odirty = false;
             for e in &mut o {
                 let kl = usize::from(le16(e, 10));
-                if 16 + kl > e.len() {
-                    continue;
-                }
-                let Some(sl) = sid_len(&e[16..16 + kl]) else {
+                let Some(sl) = e.get(16..16 + kl).and_then(sid_len) else {
+                    skipped(crate::Skipped {
+                        structure: "$O entry",
+                        record: Some(num),
+                        reason: format!("key (length {kl}) holds no valid SID; not rewritten"),
+                    });
                     continue;
                 };
                 if let Some(n) = f(&e[16..16 + sl]) {

@@ -373,7 +373,21 @@ impl<D: Device> Volume<D> {
     /// [`Error::Unsupported`] if `f` changes a descriptor's length; corruption errors.
     pub fn rewrite_descriptors(
         &mut self,
+        f: impl FnMut(DescriptorRef, &[u8]) -> Option<Vec<u8>>,
+    ) -> Result<usize> {
+        self.rewrite_descriptors_with(f, |_| {})
+    }
+
+    /// [`Volume::rewrite_descriptors`], telling `skipped` about every MFT record marked in use
+    /// that could not be read (a legacy descriptor it may hold is not rewritten) instead of
+    /// passing over it in silence.
+    ///
+    /// # Errors
+    /// As [`Volume::rewrite_descriptors`].
+    pub fn rewrite_descriptors_with(
+        &mut self,
         mut f: impl FnMut(DescriptorRef, &[u8]) -> Option<Vec<u8>>,
+        mut skipped: impl FnMut(Skipped),
     ) -> Result<usize> {
         self.tx(|v| {
             let mut changed = 0usize;
@@ -428,7 +442,21 @@ impl<D: Device> Volume<D> {
             }
             // Legacy per-file descriptors.
             for num in 0..v.mft_records() {
-                let Ok(r) = v.read_record(num) else { continue };
+                let r = match v.read_record(num) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if v.record_claims_in_use(num) {
+                            skipped(Skipped {
+                                structure: "MFT record",
+                                record: Some(num),
+                                reason: format!(
+                                    "{e}; a legacy $SECURITY_DESCRIPTOR it may hold is not rewritten"
+                                ),
+                            });
+                        }
+                        continue;
+                    }
+                };
                 if !r.in_use() || r.base_ref() != 0 {
                     continue;
                 }
@@ -451,6 +479,52 @@ impl<D: Device> Volume<D> {
             }
             Ok(changed)
         })
+    }
+}
+
+impl<D: Device> Volume<D> {
+    /// Whether the raw bytes of MFT record `num` (fixups not applied) carry the `FILE` magic
+    /// and the in-use flag: a record that fails to parse but claims to be in use holds data a
+    /// whole-volume rewrite cannot reach, where a never-used (zeroed) record holds none.
+    pub(crate) fn record_claims_in_use(&self, num: u64) -> bool {
+        let rs = u64::from(self.boot.record_size);
+        let Some(off) = num.checked_mul(rs) else {
+            return false;
+        };
+        let mut head = [0u8; 24];
+        if self
+            .read_runs(
+                &self.mft_runs,
+                off,
+                &mut head,
+                "$MFT data",
+                crate::volume::MFT,
+            )
+            .is_err()
+        {
+            return true;
+        }
+        &head[0..4] == b"FILE" && le16(&head, 22) & 1 != 0
+    }
+}
+
+/// Something a whole-volume rewrite could not reach, reported instead of passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The structure, e.g. "MFT record", "$Q entry".
+    pub structure: &'static str,
+    /// The MFT record concerned, if any.
+    pub record: Option<u64>,
+    /// Why, and what stays unchanged.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.record {
+            Some(r) => write!(f, "{} {r}: {}", self.structure, self.reason),
+            None => write!(f, "{}: {}", self.structure, self.reason),
+        }
     }
 }
 

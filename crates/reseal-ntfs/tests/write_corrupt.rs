@@ -101,3 +101,32 @@ fn mutated_metadata_never_panics() {
     }
     assert!(errors > 0, "mutations were never detected");
 }
+
+#[test]
+fn an_unreadable_record_in_use_is_reported_not_passed_over() {
+    if !have("mkntfs") || !have("ntfs-3g") {
+        return;
+    }
+    let mut b = image();
+    let (num, at) = {
+        let v = Volume::open(MemDevice::new(b.clone())).unwrap();
+        let num = v.lookup("d/file-7").unwrap();
+        let bs = v.boot_sector();
+        let at = bs.mft_lcn * u64::from(bs.cluster_size) + num * u64::from(bs.record_size);
+        (num, at as usize)
+    };
+    // Break the record's update sequence: the last two bytes of its first sector no longer
+    // match the update sequence number, so the record cannot be read.
+    b[at + 510] ^= 0xFF;
+    let mut v = Volume::open(MemDevice::new(b)).unwrap();
+    let mut skipped = Vec::new();
+    v.rewrite_descriptors_with(|_, _| None, |s| skipped.push(s))
+        .unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].record, Some(num));
+    assert!(
+        skipped[0].to_string().contains("not rewritten"),
+        "{}",
+        skipped[0]
+    );
+}

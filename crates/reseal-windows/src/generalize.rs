@@ -676,8 +676,15 @@ pub fn generalize_with_progress(
         // service profiles' NTUSER.DAT. Best effort: one that cannot be used is skipped with a
         // warning instead of refusing.
         let config = "Windows/System32/config";
-        if let Ok(list) = browse.list(config) {
-            for e in list {
+        let listed = browse.list(config).unwrap_or_else(|err| {
+            warnings.push(format!(
+                "/{config}: not listed ({err}); hives other than the standard ones there are not \
+                 rewritten"
+            ));
+            Vec::new()
+        });
+        {
+            for e in listed {
                 let known = crate::HIVE_NAMES
                     .iter()
                     .any(|h| h.eq_ignore_ascii_case(&e.name));
@@ -687,12 +694,29 @@ pub fn generalize_with_progress(
             }
         }
         let sp = "Windows/ServiceProfiles";
-        if let Ok(list) = browse.list(sp) {
-            for e in list.into_iter().filter(|e| e.is_dir) {
-                let d = format!("{sp}/{}", e.name);
-                if browse.exists(&format!("{d}/NTUSER.DAT")).unwrap_or(false) {
-                    paths.push((d, "NTUSER.DAT".into()));
-                }
+        let listed = match browse.exists(sp) {
+            Ok(false) => Vec::new(),
+            Ok(true) => browse.list(sp).unwrap_or_else(|err| {
+                warnings.push(format!(
+                    "/{sp}: not listed ({err}); service profiles' NTUSER.DAT are not rewritten"
+                ));
+                Vec::new()
+            }),
+            Err(err) => {
+                warnings.push(format!(
+                    "/{sp}: not readable ({err}); service profiles' NTUSER.DAT are not rewritten"
+                ));
+                Vec::new()
+            }
+        };
+        for e in listed.into_iter().filter(|e| e.is_dir) {
+            let d = format!("{sp}/{}", e.name);
+            match browse.exists(&format!("{d}/NTUSER.DAT")) {
+                Ok(true) => paths.push((d, "NTUSER.DAT".into())),
+                Ok(false) => {}
+                Err(err) => warnings.push(format!(
+                    "/{d}/NTUSER.DAT: not readable ({err}); it keeps any old SID it holds"
+                )),
             }
         }
         let mut errors = Vec::new();
@@ -813,15 +837,19 @@ pub fn generalize_with_progress(
     // NTFS descriptors.
     tell("descriptors", 0, 0);
     let mut sd_changes = Vec::new();
+    let mut skipped = Vec::new();
     let n = vol
-        .rewrite_descriptors(|at, sd| {
-            let mut b = sd.to_vec();
-            let k = map.replace_binary(&mut b);
-            (k > 0).then(|| {
-                sd_changes.push((at, k));
-                b
-            })
-        })
+        .rewrite_descriptors_with(
+            |at, sd| {
+                let mut b = sd.to_vec();
+                let k = map.replace_binary(&mut b);
+                (k > 0).then(|| {
+                    sd_changes.push((at, k));
+                    b
+                })
+            },
+            |s| skipped.push(s),
+        )
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
     counts.ntfs_descriptors = n;
     let users = if sd_changes.is_empty() {
@@ -855,11 +883,17 @@ pub fn generalize_with_progress(
     }
     tell("quota", 0, 0);
     let q = vol
-        .rewrite_quota_sids(|sid| {
-            let mut b = sid.to_vec();
-            (map.replace_binary(&mut b) > 0).then_some(b)
-        })
+        .rewrite_quota_sids_with(
+            |sid| {
+                let mut b = sid.to_vec();
+                (map.replace_binary(&mut b) > 0).then_some(b)
+            },
+            |s| skipped.push(s),
+        )
         .map_err(|e| ntfs_err(partition, "$Quota", e))?;
+    for s in skipped {
+        warnings.push(format!("partition {partition}: {s}"));
+    }
     if q > 0 {
         counts.quota_sids = q;
         changes.push(Change::Quota { count: q });
@@ -867,12 +901,18 @@ pub fn generalize_with_progress(
 
     // Task XML.
     let mut tasks = Vec::new();
-    collect_files(&vol, "Windows/System32/Tasks", &mut tasks, 0);
+    collect_files(&vol, "Windows/System32/Tasks", &mut tasks, &mut warnings, 0);
     let ntasks = tasks.len();
     for (i, path) in tasks.into_iter().enumerate() {
         tell("tasks", i, ntasks);
-        let Ok(data) = vol.read_file(&path) else {
-            continue;
+        let data = match vol.read_file(&path) {
+            Ok(d) => d,
+            Err(err) => {
+                warnings.push(format!(
+                    "/{path}: task not readable ({err}); it keeps any old SID it holds"
+                ));
+                continue;
+            }
         };
         let (new, k) = map.replace_text(&data);
         if k == 0 {
@@ -892,7 +932,7 @@ pub fn generalize_with_progress(
     // Names containing the old SID (deepest first so parent paths stay valid).
     tell("names", 0, 0);
     let mut renames = Vec::new();
-    find_sid_names(&vol, "", &map, &mut renames, 0);
+    find_sid_names(&vol, "", &map, &mut renames, &mut warnings, 0);
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     for (from, to) in renames {
         vol.rename(&from, &to)
@@ -938,18 +978,30 @@ fn collect_files<D: Device>(
     vol: &reseal_ntfs::Volume<D>,
     dir: &str,
     out: &mut Vec<String>,
+    warnings: &mut Vec<String>,
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
+        warnings.push(format!(
+            "/{dir}: not walked (nested deeper than {MAX_DEPTH} folders); files below it keep \
+             any old SID they hold"
+        ));
         return;
     }
-    let Ok(ents) = vol.read_dir(dir) else {
-        return;
+    let ents = match vol.read_dir(dir) {
+        Ok(ents) => ents,
+        Err(reseal_ntfs::Error::NotFound { .. }) if depth == 0 => return,
+        Err(err) => {
+            warnings.push(format!(
+                "/{dir}: folder not readable ({err}); files below it keep any old SID they hold"
+            ));
+            return;
+        }
     };
     for e in ents {
         let p = join(dir, &e.name);
         if e.is_dir {
-            collect_files(vol, &p, out, depth + 1);
+            collect_files(vol, &p, out, warnings, depth + 1);
         } else {
             out.push(p);
         }
@@ -963,13 +1015,24 @@ fn find_sid_names<D: Device>(
     dir: &str,
     map: &SidMap,
     out: &mut Vec<(String, String)>,
+    warnings: &mut Vec<String>,
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
+        warnings.push(format!(
+            "/{dir}: not searched for SID-named entries (nested deeper than {MAX_DEPTH} \
+             folders)"
+        ));
         return;
     }
-    let Ok(ents) = vol.read_dir(dir) else {
-        return;
+    let ents = match vol.read_dir(dir) {
+        Ok(ents) => ents,
+        Err(err) => {
+            warnings.push(format!(
+                "/{dir}: folder not readable ({err}); SID-named entries below it are not renamed"
+            ));
+            return;
+        }
     };
     for e in ents {
         if dir.is_empty()
@@ -985,21 +1048,52 @@ fn find_sid_names<D: Device>(
             out.push((p.clone(), join(dir, &new)));
         }
         if e.is_dir {
-            find_sid_names(vol, &p, map, out, depth + 1);
+            find_sid_names(vol, &p, map, out, warnings, depth + 1);
         }
     }
 }
 
-/// Every key of a hive with its path, parents before children.
-fn all_keys(h: &Hive) -> reseal_hive::Result<Vec<(CellOffset, String, usize)>> {
+/// Windows refuses to create keys nested deeper than this (512 levels below the root).
+const MAX_KEY_DEPTH: usize = 512;
+
+/// Every key of a hive with its path, parents before children. Keys nested deeper than
+/// [`MAX_KEY_DEPTH`] are not walked and named in `warnings`; a key reached twice (a cycle or a
+/// shared subkey list, which Windows never writes) is an error, not an endless walk.
+fn all_keys(
+    h: &Hive,
+    hive_path: &str,
+    warnings: &mut Vec<String>,
+) -> reseal_hive::Result<Vec<(CellOffset, String, usize)>> {
     let root = h.root()?;
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(root.offset());
     let mut out = vec![(root.offset(), root.name(), 0usize)];
     let mut i = 0;
     while i < out.len() {
         let (off, path, depth) = out[i].clone();
-        if depth < 512 {
-            for k in h.key(off)?.subkeys()? {
+        let key = h.key(off)?;
+        if depth >= MAX_KEY_DEPTH {
+            if key.subkey_count() > 0 {
+                warnings.push(format!(
+                    "{hive_path}: {path}: {} subkey(s) nested deeper than {MAX_KEY_DEPTH} levels \
+                     not walked; they keep any old SID they hold",
+                    key.subkey_count()
+                ));
+            }
+        } else {
+            for k in key.subkeys()? {
                 let k = k?;
+                if !seen.insert(k.offset()) {
+                    return Err(reseal_hive::HiveError::Corrupt {
+                        structure: "subkey list",
+                        cell: off,
+                        reason: format!(
+                            "key {path}\\{} (cell {:#x}) is reached twice: the key tree has a cycle",
+                            k.name(),
+                            k.offset().0
+                        ),
+                    });
+                }
                 out.push((k.offset(), format!("{path}\\{}", k.name()), depth + 1));
             }
         }
@@ -1040,7 +1134,7 @@ fn rewrite_hive(
             sids,
         });
     }
-    let keys = all_keys(&t.hive).map_err(e)?;
+    let keys = all_keys(&t.hive, &hp, warnings).map_err(e)?;
     for (off, path, _) in &keys {
         type Edit = (String, String, u32, Vec<u8>, Vec<u8>, usize);
         let mut edits: Vec<Edit> = Vec::new();
@@ -1088,8 +1182,15 @@ fn rewrite_hive(
     }
     // Class names.
     for (off, path, _) in &keys {
-        let Some(class) = t.hive.key(*off).map_err(e)?.class_name().ok().flatten() else {
-            continue;
+        let class = match t.hive.key(*off).map_err(e)?.class_name() {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(err) => {
+                warnings.push(format!(
+                    "{hp}: {path}: class name not readable ({err}); it keeps any old SID it holds"
+                ));
+                continue;
+            }
         };
         let (new, k) = map.replace_str(&class);
         if k == 0 {
@@ -1145,8 +1246,10 @@ fn set_value_logged(
 ) -> Result<()> {
     let hp = format!("/{}", t.path);
     let e = |s| hive_err(&hp, s);
-    let Ok(k) = t.hive.open_path(key) else {
-        return Ok(());
+    let k = match t.hive.open_path(key) {
+        Ok(k) => k,
+        Err(reseal_hive::HiveError::NotFound { .. }) => return Ok(()),
+        Err(err) => return Err(e(err)),
     };
     let off = k.offset();
     let existing = k.value(value).ok().flatten();
@@ -1187,7 +1290,8 @@ fn set_computer_name(
         match file.as_str() {
             "SYSTEM" => {
                 let mut sets: BTreeMap<String, ()> = BTreeMap::new();
-                if let Ok(root) = t.hive.root() {
+                {
+                    let root = t.hive.root().map_err(|s| hive_err(&t.path, s))?;
                     for k in root.subkeys().map_err(|s| hive_err(&t.path, s))? {
                         let k = k.map_err(|s| hive_err(&t.path, s))?;
                         let n = k.name();
@@ -1226,4 +1330,56 @@ fn set_computer_name(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hive() -> Hive {
+        let sd = reseal_security::SecurityDescriptor::from_sddl("O:BAG:SYD:(A;;KA;;;SY)")
+            .expect("sddl")
+            .to_bytes()
+            .expect("bytes");
+        Hive::new_empty("ROOT", &sd).expect("hive")
+    }
+
+    #[test]
+    fn keys_below_the_depth_limit_are_named_not_skipped_in_silence() {
+        let mut h = hive();
+        let mut path = String::new();
+        for i in 0..MAX_KEY_DEPTH + 2 {
+            if i > 0 {
+                path.push('\\');
+            }
+            path.push_str(&format!("k{i}"));
+        }
+        h.create_path(&path).expect("deep path");
+        let mut warnings = Vec::new();
+        let keys = all_keys(&h, "/HIVE", &mut warnings).expect("walk");
+        assert_eq!(keys.len(), MAX_KEY_DEPTH + 1);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("nested deeper than 512"),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[0].starts_with("/HIVE: ROOT\\k0\\k1"),
+            "{}",
+            warnings[0]
+        );
+    }
+
+    #[test]
+    fn a_shallow_tree_walks_without_warnings() {
+        let mut h = hive();
+        h.create_path("A\\B").expect("a");
+        h.create_path("A\\C").expect("c");
+        let mut warnings = Vec::new();
+        let keys = all_keys(&h, "/HIVE", &mut warnings).expect("walk");
+        let names: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        assert_eq!(names, ["ROOT", "ROOT\\A", "ROOT\\A\\B", "ROOT\\A\\C"]);
+        assert!(warnings.is_empty());
+    }
 }

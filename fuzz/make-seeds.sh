@@ -20,3 +20,16 @@ seed vhdx velociraptor-test xz -dc "$corpus/velociraptor/test.vhdx.xz"
 printf '\001\000\000\000\000' > "$here/seeds/vhd/template-dynamic"
 printf '\002\000\000\000\000' > "$here/seeds/vhd/template-fixed"
 printf '\001\000\000\000\000' > "$here/seeds/vhdx/template"
+# Whole-volume target: a fresh mkntfs volume as the template (the target adds files itself);
+# inputs are patch lists, so the seeds are tiny.
+mkdir -p "$here/seeds/ntfs_volume"
+if command -v mkntfs >/dev/null 2>&1; then
+  if [ ! -s "$here/seeds/ntfs_volume.template" ]; then
+    truncate -s 4M "$here/seeds/ntfs_volume.template"
+    mkntfs -q -F -f -s 512 -c 4096 -L fuzz "$here/seeds/ntfs_volume.template" >/dev/null 2>&1
+  fi
+else
+  echo "make-seeds.sh: mkntfs (ntfs-3g) missing; ntfs_volume has no template" >&2
+fi
+printf '\000\001\002\003\030\012' > "$here/seeds/ntfs_volume/write"
+printf '\001\001\040\000\377\000\000\000' > "$here/seeds/ntfs_volume/mft-patch"

@@ -9,6 +9,7 @@ mod fs;
 mod generalize;
 mod hive_target;
 mod inspect;
+mod key_path;
 mod open;
 mod progress;
 mod reg;

@@ -24,7 +24,9 @@ pub enum RegCmd {
     Ls {
         /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
-        /// Key path below the root (`\`-separated; default: the root).
+        /// Key path: below the root (`ControlSet001\Control`), or as Windows mounts the hive
+        /// (`HKLM\SYSTEM\CurrentControlSet\Control`, `HKCU\…`, `HKU\<SID>\…`); `/` works as
+        /// the separator in a path without `\`. Default: the root.
         #[arg(default_value = "")]
         key: String,
     },
@@ -36,6 +38,11 @@ pub enum RegCmd {
         key: String,
         /// Value name (`@` or "" for the default value); all values when omitted.
         value: Option<String>,
+        /// Print only the value's data, as hivexget does: strings as UTF-8 with one newline,
+        /// each string of a multi-string on its own line (then an empty one), numbers in decimal, anything else
+        /// as raw bytes. Needs a value name.
+        #[arg(long)]
+        data: bool,
     },
     /// Set a value (the key is created when missing).
     Set {
@@ -158,6 +165,48 @@ fn default_prefix(hive: &Path) -> String {
             name.split('.').next().unwrap_or("HIVE")
         ),
     }
+}
+
+/// The hive's file name (`SYSTEM`, `NTUSER.DAT`, …), which says where Windows mounts it.
+fn file_label(t: &Target) -> String {
+    t.file_name()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn resolve_key(h: &Hive, t: &Target, key: &str) -> Result<String> {
+    crate::key_path::resolve(h, &file_label(t), key)
+}
+
+/// A value's data as hivexget prints it.
+fn data_only(v: &Value<'_>) -> Result<Vec<u8>> {
+    Ok(match v.data_type() {
+        REG_SZ | REG_EXPAND_SZ | 6 => {
+            let mut s = v.as_string()?;
+            s.push('\n');
+            s.into_bytes()
+        }
+        REG_MULTI_SZ => {
+            let mut s = String::new();
+            for part in v.as_multi_string()? {
+                s.push_str(&part);
+                s.push('\n');
+            }
+            // hivexget ends a multi-string with an empty line; scripts written for it expect one.
+            s.push('\n');
+            s.into_bytes()
+        }
+        REG_DWORD | 5 => match v.as_u32()? {
+            Some(n) => format!("{n}\n").into_bytes(),
+            None => v.data()?.into_owned(),
+        },
+        REG_QWORD => match v.as_u64()? {
+            Some(n) => format!("{n}\n").into_bytes(),
+            None => v.data()?.into_owned(),
+        },
+        _ => v.data()?.into_owned(),
+    })
 }
 
 /// Open a hive for reading; a dirty hive is recovered in memory from its logs.
@@ -338,7 +387,9 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 pub fn run(cmd: RegCmd) -> Result<()> {
     match cmd {
         RegCmd::Ls { hive, key } => {
-            let h = open_read(&Target::parse(&hive)?)?;
+            let target = Target::parse(&hive)?;
+            let h = open_read(&target)?;
+            let key = resolve_key(&h, &target, &key)?;
             let k = h.open_path(&key)?;
             let mut out = String::new();
             for sk in k.subkeys()? {
@@ -350,9 +401,25 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             }
             write_stdout(out.replace("\r\n", "\n").as_bytes())
         }
-        RegCmd::Get { hive, key, value } => {
-            let h = open_read(&Target::parse(&hive)?)?;
+        RegCmd::Get {
+            hive,
+            key,
+            value,
+            data,
+        } => {
+            let target = Target::parse(&hive)?;
+            let h = open_read(&target)?;
+            let key = resolve_key(&h, &target, &key)?;
             let k = h.open_path(&key)?;
+            if data {
+                let Some(name) = value else {
+                    bail!("--data needs a value name (`@` for the default value)");
+                };
+                let v = k
+                    .value(value_name(&name))?
+                    .with_context(|| format!("no value {name:?} in key {key:?}"))?;
+                return write_stdout(&data_only(&v)?);
+            }
             let mut out = String::new();
             match value {
                 Some(name) => {
@@ -380,7 +447,9 @@ pub fn run(cmd: RegCmd) -> Result<()> {
         } => {
             let (t, bytes) = encode(kind, raw_type.as_deref(), &data)?;
             let target = Target::parse(&hive)?;
+            let file = file_label(&target);
             edit(&target, dry_run, |h| {
+                let key = crate::key_path::resolve(h, &file, &key)?;
                 let k = h.create_path(&key)?;
                 Ok(h.set_value(k, value_name(&value), t, &bytes)?)
             })
@@ -393,7 +462,9 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             dry_run,
         } => {
             let target = Target::parse(&hive)?;
+            let file = file_label(&target);
             edit(&target, dry_run, |h| {
+                let key = crate::key_path::resolve(h, &file, &key)?;
                 let k = h.open_path(&key)?.offset();
                 match &value {
                     Some(name) => {
@@ -420,6 +491,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
         } => {
             let target = Target::parse(&hive)?;
             let h = open_read(&target)?;
+            let key = resolve_key(&h, &target, &key)?;
             let prefix = prefix.unwrap_or_else(|| default_prefix(&target.file_name()));
             let text_mode = utf8 || (output.is_none() && std::io::stdout().is_terminal());
             let bytes = if text_mode {

@@ -226,3 +226,63 @@ fn an_edit_invalidates_the_logs_beside_the_hive() {
     ok(reseal(&["undo", "{}"], &hive));
     assert!(std::fs::read(&hive).unwrap() == corpus_bytes("plaso/regf/NTUSER.DAT").unwrap());
 }
+
+#[test]
+fn key_paths_as_users_write_them_and_data_only_output_like_hivexget() {
+    require_tool("hivexget");
+    let tmp = tempfile::tempdir().unwrap();
+    let hive = corpus_file("regipy/SYSTEM.xz", tmp.path()).unwrap();
+    assert_eq!(hive.file_name().unwrap(), "SYSTEM");
+    let want = ok(reseal(
+        &["reg", "ls", "{}", r"ControlSet001\Control\ComputerName"],
+        &hive,
+    ));
+    assert!(!want.is_empty());
+    // Select\Current of this hive is 1: CurrentControlSet is ControlSet001.
+    for form in [
+        r"HKLM\SYSTEM\CurrentControlSet\Control\ComputerName",
+        r"HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\ComputerName",
+        r"CurrentControlSet\Control\ComputerName",
+        "CurrentControlSet/Control/ComputerName",
+        r"\ControlSet001\Control\ComputerName\",
+    ] {
+        assert_eq!(
+            ok(reseal(&["reg", "ls", "{}", form], &hive)),
+            want,
+            "{form}"
+        );
+    }
+    let o = reseal(&["reg", "ls", "{}", r"HKLM\SOFTWARE\Microsoft"], &hive);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("HKEY_LOCAL_MACHINE\\SYSTEM"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // --data prints what hivexget prints, byte for byte, for every type that occurs here.
+    let cases = [
+        (
+            r"ControlSet001\Control\ComputerName\ComputerName",
+            "ComputerName",
+        ), // REG_SZ
+        (r"Select", "Current"),                               // REG_DWORD
+        (r"ControlSet001\Control\ServiceGroupOrder", "List"), // REG_MULTI_SZ
+        (r"ControlSet001\Control\Session Manager\Environment", "Path"), // REG_EXPAND_SZ
+    ];
+    for (key, value) in cases {
+        let ours = reseal(&["reg", "get", "--data", "{}", key, value], &hive);
+        assert!(
+            ours.status.success(),
+            "{key} {value}: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let theirs = Command::new("hivexget")
+            .arg(&hive)
+            .arg(format!("\\{key}"))
+            .arg(value)
+            .output()
+            .unwrap();
+        assert!(theirs.status.success(), "hivexget {key} {value}");
+        assert_eq!(ours.stdout, theirs.stdout, "{key} {value}");
+    }
+}

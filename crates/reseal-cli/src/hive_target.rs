@@ -163,6 +163,9 @@ impl Target {
                 } else {
                     reseal_disk::lock::LockKind::Exclusive
                 };
+                if !dry_run {
+                    crate::open::check_writable(path)?;
+                }
                 let _lock =
                     reseal_disk::lock::ImageLock::acquire(path, kind, crate::open::lock_timeout())?;
                 let now =
@@ -228,7 +231,7 @@ impl Target {
                 let opts = WriteOpts {
                     partition: Some(*partition),
                     dry_run,
-                    force: false,
+                    force: crate::open::force_write_protected(),
                 };
                 with_volume(
                     image,

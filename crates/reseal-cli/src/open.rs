@@ -2,6 +2,7 @@
 //! read-only, write protection honoured unless forced.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -9,6 +10,36 @@ use anyhow::{Context, Result};
 use reseal_disk::{Access, Image, OpenOptions};
 
 static LOCK_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+static FORCE_WRITE_PROTECTED: AtomicBool = AtomicBool::new(false);
+
+/// Set from a write command's `--force`: its writes may go to a file without write bits.
+pub fn set_force_write_protected(yes: bool) {
+    FORCE_WRITE_PROTECTED.store(yes, Ordering::Relaxed);
+}
+
+/// Whether `--force` allows writing a write-protected file.
+pub fn force_write_protected() -> bool {
+    FORCE_WRITE_PROTECTED.load(Ordering::Relaxed)
+}
+
+/// Refuses a write to a regular file without any write permission bit unless `--force` was
+/// given (root could write it, but a golden image or hive made read-only is meant to stay so).
+pub fn check_writable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if force_write_protected() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if meta.is_file() && mode & 0o222 == 0 {
+        return Err(reseal_disk::Error::WriteProtected {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        }
+        .into());
+    }
+    Ok(())
+}
 
 /// Set once from `--lock-timeout` at start-up.
 pub fn set_lock_timeout(seconds: f64) {

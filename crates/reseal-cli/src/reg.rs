@@ -64,6 +64,10 @@ pub enum RegCmd {
         /// Report what would change and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Write even a hive file or image without write permission bits, or a volume that is
+        /// dirty, hibernated or was shut down with Fast Startup.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete a value, or a key (with `--recursive` when it has subkeys).
     Delete {
@@ -79,6 +83,10 @@ pub enum RegCmd {
         /// Report what would change and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Write even a hive file or image without write permission bits, or a volume that is
+        /// dirty, hibernated or was shut down with Fast Startup.
+        #[arg(long)]
+        force: bool,
     },
     /// Export a key (default: the whole hive) in regedit's `.reg` format (version 5, UTF-16LE).
     Export {
@@ -110,6 +118,10 @@ pub enum RegCmd {
         /// Report what would change and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Write even a hive file or image without write permission bits, or a volume that is
+        /// dirty, hibernated or was shut down with Fast Startup.
+        #[arg(long)]
+        force: bool,
     },
     /// Report structural problems; exits 1 when there are errors.
     Check {
@@ -123,7 +135,24 @@ pub enum RegCmd {
         /// Report what would change and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Write even a hive file or image without write permission bits, or a volume that is
+        /// dirty, hibernated or was shut down with Fast Startup.
+        #[arg(long)]
+        force: bool,
     },
+}
+
+impl RegCmd {
+    /// `--force` of a write command.
+    fn force(&self) -> bool {
+        match self {
+            RegCmd::Set { force, .. }
+            | RegCmd::Delete { force, .. }
+            | RegCmd::Import { force, .. }
+            | RegCmd::Replay { force, .. } => *force,
+            _ => false,
+        }
+    }
 }
 
 /// Value types accepted by `reg set`.
@@ -385,6 +414,7 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 /// Run one `reseal reg` command.
 pub fn run(cmd: RegCmd) -> Result<()> {
+    crate::open::set_force_write_protected(cmd.force());
     match cmd {
         RegCmd::Ls { hive, key } => {
             let target = Target::parse(&hive)?;
@@ -444,6 +474,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             kind,
             raw_type,
             dry_run,
+            ..
         } => {
             let (t, bytes) = encode(kind, raw_type.as_deref(), &data)?;
             let target = Target::parse(&hive)?;
@@ -460,6 +491,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             value,
             recursive,
             dry_run,
+            ..
         } => {
             let target = Target::parse(&hive)?;
             let file = file_label(&target);
@@ -511,6 +543,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             file,
             prefix,
             dry_run,
+            ..
         } => {
             let text =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -541,7 +574,7 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             }
             Ok(())
         }
-        RegCmd::Replay { hive, dry_run } => {
+        RegCmd::Replay { hive, dry_run, .. } => {
             let target = Target::parse(&hive)?;
             target.recover()?;
             let original = target.read()?;

@@ -286,3 +286,43 @@ fn key_paths_as_users_write_them_and_data_only_output_like_hivexget() {
         assert_eq!(ours.stdout, theirs.stdout, "{key} {value}");
     }
 }
+
+#[test]
+fn a_write_protected_hive_is_written_only_with_force() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let hive = corpus_file("regipy/SYSTEM.xz", tmp.path()).unwrap();
+    std::fs::set_permissions(&hive, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&hive).unwrap();
+    let o = reseal(&["reg", "set", "{}", "Select", "x", "1"], &hive);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("write-protected") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&hive).unwrap(),
+        before,
+        "refused means unchanged"
+    );
+    // A dry run reads only: no --force needed.
+    ok(reseal(
+        &["reg", "set", "--dry-run", "{}", "Select", "x", "1"],
+        &hive,
+    ));
+    ok(reseal(
+        &["reg", "set", "--force", "{}", "Select", "x", "1"],
+        &hive,
+    ));
+    let got = ok(reseal(
+        &["reg", "get", "--data", "{}", "Select", "x"],
+        &hive,
+    ));
+    assert_eq!(got, "1\n");
+}

@@ -74,7 +74,7 @@ pub enum Error {
         waited: std::time::Duration,
     },
     /// A writable open of a file without any write permission bit (a protected golden image).
-    #[error("{} is write-protected (mode {mode:o}): refusing to write it (--force-write-protected, or --force for the file commands, writes it anyway)", path.display())]
+    #[error("{} is write-protected (mode {mode:o}): refusing to write it (--force writes it anyway; for generalize: --force-write-protected)", path.display())]
     WriteProtected {
         /// The image file.
         path: PathBuf,

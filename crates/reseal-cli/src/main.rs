@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod out;
+mod audit;
 mod fs;
 mod generalize;
 mod hive_target;
@@ -157,6 +158,8 @@ enum Cmd {
     Reg(reg::RegCmd),
     /// Give the Windows install a new machine SID (and computer name) everywhere, offline.
     Generalize(generalize::GeneralizeArgs),
+    /// Every place a SID lives on the volume (default: the machine SID), by category.
+    Audit(audit::AuditArgs),
     /// Revert the last committed operation on an image from its undo file.
     Undo {
         /// Disk image.
@@ -192,6 +195,7 @@ impl Cmd {
         match self {
             Cmd::Inspect { json, .. } => *json,
             Cmd::Generalize(a) => a.json,
+            Cmd::Audit(a) => a.json,
             _ => false,
         }
     }
@@ -219,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
         } => fs::convert(&input, &output, format),
         Cmd::Undo { image } => fs::undo(&image),
         Cmd::Generalize(a) => generalize::run(&a),
+        Cmd::Audit(a) => audit::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),
         Cmd::Put {
             image,

@@ -242,6 +242,11 @@ impl Hive {
         Ok((start, len))
     }
 
+    /// File offset of the end of the hive bins.
+    pub(crate) fn hbins_end(&self) -> usize {
+        self.hbins_end
+    }
+
     pub(crate) fn u32_at(&self, file: usize) -> u32 {
         rd_u32(&self.data, file).unwrap_or(0)
     }

@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod base_block;
+pub mod cell_map;
 pub mod check;
 pub mod edit;
 mod error;
@@ -41,6 +42,7 @@ pub mod name;
 pub mod reg;
 
 pub use base_block::BaseBlock;
+pub use cell_map::{CellMap, Owner, Region};
 pub use check::{check, Problem, Severity};
 pub use error::{HiveError, Result};
 pub use hive::{limits, CellOffset, Hive, KeyOffset};

@@ -40,6 +40,7 @@ pub mod boot_sector;
 pub mod compression;
 pub mod data_run;
 pub mod error;
+pub mod extent_map;
 pub mod file;
 pub mod index;
 pub mod quota;

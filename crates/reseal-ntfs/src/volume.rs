@@ -469,6 +469,10 @@ impl<D: Device> Volume<D> {
     pub(crate) fn write_record(&mut self, rec: &mut Record) -> Result<()> {
         rec.validate()?;
         let rs = u64::from(self.boot.record_size);
+        // Bytes past the used size are never read, but hold whatever a longer version of the
+        // record had there (old names, old descriptors): zero them so no old identity stays.
+        let used = rec.used().min(rec.buf.len());
+        rec.buf[used..].fill(0);
         let mut b = rec.buf.clone();
         record::apply_fixups(&mut b, "MFT record", Some(rec.num))?;
         let ofs = usize::from(le16(&b, 4));

@@ -18,6 +18,7 @@
 //! from their `.LOG1`/`.LOG2` (nothing is written back).
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod generalize;
 mod install;
 mod refusal;
@@ -65,6 +66,17 @@ pub enum Error {
     /// The message names the option that overrides it, when one does.
     #[error("refused ({code}): {0}", code = .0.code())]
     Refused(Refusal),
+    /// Reading the NTFS volume through the engine failed.
+    #[error("partition {partition}: {what}: {source}")]
+    Volume {
+        /// Partition number (0 = whole disk).
+        partition: u32,
+        /// What was being read.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: reseal_ntfs::Error,
+    },
     /// The NTFS write engine failed.
     #[error("partition {partition}: {what}: {source}")]
     Write {

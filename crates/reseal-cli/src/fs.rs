@@ -229,10 +229,69 @@ pub fn convert(input: &Path, output: &Path, format: Format) -> Result<()> {
 }
 
 /// `reseal undo`.
-pub fn undo(image: &Path) -> Result<()> {
-    let undo = reseal_disk::journal::undo_with_timeout(image, crate::open::lock_timeout())?;
-    eprintln!("reverted the operation recorded in {}", undo.display());
+pub fn undo(image: &Path, list: bool, dry_run: bool, json: bool) -> Result<()> {
+    use reseal_disk::journal;
+    if list {
+        let entries = journal::list_undo(image)?;
+        if json {
+            let items: Vec<serde_json::Value> = entries.iter().map(undo_json).collect();
+            let doc = serde_json::json!({ "schema_version": 1, "operations": items });
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
+        } else if entries.is_empty() {
+            outln!("nothing to undo on {}", image.display());
+        } else {
+            for e in &entries {
+                outln!("{}", describe_undo(e));
+            }
+        }
+        return Ok(());
+    }
+    if dry_run {
+        let e = journal::check_undo(image, crate::open::lock_timeout())?;
+        outln!("would revert {}", describe_undo(&e));
+        return Ok(());
+    }
+    // Read what it was before the undo removes the record of it.
+    let last = journal::list_undo(image).ok().and_then(|mut v| v.pop());
+    let undo = journal::undo_with_timeout(image, crate::open::lock_timeout())?;
+    match last.filter(|e| e.path == undo) {
+        Some(e) => eprintln!("reverted {}", describe_undo(&e)),
+        None => eprintln!("reverted the operation recorded in {}", undo.display()),
+    }
     Ok(())
+}
+
+fn undo_time(e: &reseal_disk::journal::UndoEntry) -> Option<String> {
+    let secs = e
+        .time?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(filetime_rfc3339((secs + 11_644_473_600) * 10_000_000))
+}
+
+fn describe_undo(e: &reseal_disk::journal::UndoEntry) -> String {
+    format!(
+        "#{} {} {}: {} bytes in {} ranges",
+        e.number,
+        undo_time(e).unwrap_or_else(|| "?".into()),
+        e.operation.as_deref().unwrap_or("(operation not recorded)"),
+        e.bytes,
+        e.ranges
+    )
+}
+
+fn undo_json(e: &reseal_disk::journal::UndoEntry) -> serde_json::Value {
+    serde_json::json!({
+        "number": e.number,
+        "undo_file": e.path,
+        "time": undo_time(e),
+        "operation": e.operation,
+        "bytes": e.bytes,
+        "ranges": e.ranges,
+        "old_len": e.old_len,
+        "new_len": e.new_len,
+    })
 }
 
 #[cfg(test)]

@@ -280,6 +280,13 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         return Ok(());
     }
     let rep = img.commit()?;
+    reseal_disk::journal::record_operation(
+        &rep.undo_path,
+        &format!(
+            "generalize: machine SID {} -> {}",
+            report.old_sid, report.new_sid
+        ),
+    )?;
     eprintln!(
         "generalize: wrote {} bytes in {} ranges; undo with `reseal undo {}`",
         rep.bytes,

@@ -187,6 +187,10 @@ impl Target {
                     return Ok(());
                 }
                 let rep = j.commit(&next_undo_path(path)?)?;
+                reseal_disk::journal::record_operation(
+                    &rep.undo_path,
+                    &format!("reg: edit of {}", path.display()),
+                )?;
                 eprintln!(
                     "wrote {} bytes in {} ranges of {}; undo with `reseal undo {}`",
                     rep.bytes,

@@ -160,10 +160,19 @@ enum Cmd {
     Generalize(generalize::GeneralizeArgs),
     /// Every place a SID lives on the volume (default: the machine SID), by category.
     Audit(audit::AuditArgs),
-    /// Revert the last committed operation on an image from its undo file.
+    /// Revert the last committed operation on an image (or hive file) from its undo file.
     Undo {
-        /// Disk image.
+        /// Disk image or hive file.
         image: PathBuf,
+        /// List the operations that can be undone (newest last) and change nothing.
+        #[arg(long, conflicts_with = "dry_run")]
+        list: bool,
+        /// Say what would be reverted, check that it can be, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --list: print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -196,6 +205,7 @@ impl Cmd {
             Cmd::Inspect { json, .. } => *json,
             Cmd::Generalize(a) => a.json,
             Cmd::Audit(a) => a.json,
+            Cmd::Undo { json, .. } => *json,
             _ => false,
         }
     }
@@ -221,7 +231,12 @@ fn run(cli: Cli) -> Result<()> {
             output,
             format,
         } => fs::convert(&input, &output, format),
-        Cmd::Undo { image } => fs::undo(&image),
+        Cmd::Undo {
+            image,
+            list,
+            dry_run,
+            json,
+        } => fs::undo(&image, list, dry_run, json),
         Cmd::Generalize(a) => generalize::run(&a),
         Cmd::Audit(a) => audit::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),

@@ -68,6 +68,7 @@ pub fn with_volume<T>(
         return Ok(out);
     }
     let rep = img.commit()?;
+    reseal_disk::journal::record_operation(&rep.undo_path, what)?;
     eprintln!(
         "{what}: wrote {} bytes in {} ranges; undo with `reseal undo {}`",
         rep.bytes,

@@ -197,3 +197,71 @@ fn unsafe_volume_states_are_refused_unless_forced() {
         );
     }
 }
+
+#[test]
+fn undo_lists_checks_and_names_what_it_reverts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, _, _) = disk(tmp.path(), vec![Entry::Dir("Data".into())]);
+    let img = raw.to_str().unwrap();
+    let bin = env!("CARGO_BIN_EXE_reseal");
+    let go = |args: &[&str]| {
+        let o = Command::new(bin).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    let (out, _) = go(&["undo", "--list", img]);
+    assert!(out.contains("nothing to undo"), "{out}");
+    go(&["mkdir", img, "/Data/a"]);
+    go(&["mkdir", img, "/Data/b"]);
+    let after_two = std::fs::read(&raw).unwrap();
+    let (out, _) = go(&["undo", "--list", img]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("#1 ") && lines[0].contains("mkdir /Data/a"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("#2 ") && lines[1].contains("mkdir /Data/b"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains(&format!("{}", time_prefix())),
+        "RFC 3339 time: {out}"
+    );
+    let (json, _) = go(&["undo", "--list", "--json", img]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["operations"][1]["operation"], "mkdir /Data/b");
+    // --dry-run names the operation and changes nothing.
+    let (out, _) = go(&["undo", "--dry-run", img]);
+    assert!(
+        out.starts_with("would revert #2") && out.contains("mkdir /Data/b"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&raw).unwrap(), after_two);
+    let (_, err) = go(&["undo", img]);
+    assert!(
+        err.contains("reverted #2") && err.contains("mkdir /Data/b"),
+        "{err}"
+    );
+    let (out, _) = go(&["undo", "--list", img]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+/// The year of now, which every fresh undo entry's time starts with.
+fn time_prefix() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // 365.2425-day years are close enough away from New Year's Eve.
+    format!("{}-", 1970 + secs / 31_556_952)
+}

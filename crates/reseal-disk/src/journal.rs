@@ -703,7 +703,132 @@ fn restore(image: &Path, u: &UndoFile, faults: &mut Faults) -> Result<()> {
 fn remove_undo(path: &Path, faults: &mut Faults) -> Result<()> {
     faults.step()?;
     fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    // The operation's name, when one was recorded; losing it is harmless.
+    let _ = fs::remove_file(operation_path(path));
     sync_dir(path)
+}
+
+/// The sidecar of an undo file that names its operation: `NNNNNN.undo.op`.
+fn operation_path(undo: &Path) -> PathBuf {
+    let mut s = undo.as_os_str().to_owned();
+    s.push(".op");
+    PathBuf::from(s)
+}
+
+/// Record what the operation behind `undo` (from [`CommitReport::undo_path`]) was, in one line
+/// (`reseal undo --list` shows it). Nothing happens for an empty path (nothing was committed).
+///
+/// # Errors
+/// I/O errors.
+pub fn record_operation(undo: &Path, what: &str) -> Result<()> {
+    if undo.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let p = operation_path(undo);
+    let line: String = what.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    fs::write(&p, format!("{line}\n")).map_err(|e| Error::io(&p, e))
+}
+
+/// A committed operation [`undo`] can revert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoEntry {
+    /// Its number (the undo file's name); [`undo`] reverts the highest first.
+    pub number: u64,
+    /// The undo file.
+    pub path: PathBuf,
+    /// When it was committed (the undo file's modification time).
+    pub time: Option<std::time::SystemTime>,
+    /// What it was, when the command recorded it ([`record_operation`]).
+    pub operation: Option<String>,
+    /// Changed ranges.
+    pub ranges: usize,
+    /// Changed bytes.
+    pub bytes: u64,
+    /// Image length before and after the operation.
+    pub old_len: u64,
+    /// See `old_len`.
+    pub new_len: u64,
+}
+
+fn entry(number: u64, path: PathBuf) -> Result<UndoEntry> {
+    let u = parse_undo(&path)?;
+    let time = fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let operation = fs::read_to_string(operation_path(&path))
+        .ok()
+        .map(|s| s.trim_end().to_string());
+    Ok(UndoEntry {
+        number,
+        time,
+        operation,
+        ranges: u.records.len(),
+        bytes: u.records.iter().map(|r| r.len).sum(),
+        old_len: u.old_len,
+        new_len: u.new_len,
+        path,
+    })
+}
+
+/// The operations that can be undone, oldest first.
+///
+/// # Errors
+/// I/O errors; a malformed undo file.
+pub fn list_undo(image: &Path) -> Result<Vec<UndoEntry>> {
+    undo_files(image)?
+        .into_iter()
+        .map(|(n, p)| entry(n, p))
+        .collect()
+}
+
+/// What [`undo`] would revert, after checking that it can (the image still holds what the
+/// operation wrote), under a shared lock; nothing is written.
+///
+/// # Errors
+/// As [`undo`]: nothing to undo, the image changed since, [`Error::Locked`].
+pub fn check_undo(image: &Path, lock_timeout: std::time::Duration) -> Result<UndoEntry> {
+    let _lock =
+        crate::lock::ImageLock::acquire(image, crate::lock::LockKind::Shared, lock_timeout)?;
+    if let Some(p) = pending(image)? {
+        return Err(jerr(
+            &p,
+            "an operation on this image did not finish; run `reseal undo` without --dry-run to \
+             roll it back first",
+        ));
+    }
+    let Some((n, p)) = undo_files(image)?.pop() else {
+        return Err(jerr(&journal_dir(image), "nothing to undo"));
+    };
+    let u = parse_undo(&p)?;
+    check_unchanged(image, &p, &u)?;
+    entry(n, p)
+}
+
+fn check_unchanged(image: &Path, p: &Path, u: &UndoFile) -> Result<()> {
+    let dev = HostFile::open(image, false)?;
+    if dev.len() != u.new_len {
+        return Err(jerr(
+            p,
+            format!(
+                "the image changed since this operation (length {} instead of {})",
+                dev.len(),
+                u.new_len
+            ),
+        ));
+    }
+    let j = Journal::new(dev);
+    for r in &u.records {
+        let crc = j.crc_of(r.offset..r.offset + r.len)?;
+        if crc != r.crc_new {
+            return Err(jerr(
+                p,
+                format!(
+                    "the image changed since this operation (bytes {:#x}..{:#x} differ)",
+                    r.offset,
+                    r.offset + r.len
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What [`recover`] did.
@@ -808,33 +933,7 @@ pub fn undo_with_timeout(image: &Path, lock_timeout: std::time::Duration) -> Res
         return Err(jerr(&journal_dir(image), "nothing to undo"));
     };
     let u = parse_undo(&p)?;
-    {
-        let dev = HostFile::open(image, false)?;
-        if dev.len() != u.new_len {
-            return Err(jerr(
-                &p,
-                format!(
-                    "the image changed since this operation (length {} instead of {})",
-                    dev.len(),
-                    u.new_len
-                ),
-            ));
-        }
-        let j = Journal::new(dev);
-        for r in &u.records {
-            let crc = j.crc_of(r.offset..r.offset + r.len)?;
-            if crc != r.crc_new {
-                return Err(jerr(
-                    &p,
-                    format!(
-                        "the image changed since this operation (bytes {:#x}..{:#x} differ)",
-                        r.offset,
-                        r.offset + r.len
-                    ),
-                ));
-            }
-        }
-    }
+    check_unchanged(image, &p, &u)?;
     set_state(
         &p,
         UndoState::Reverting,

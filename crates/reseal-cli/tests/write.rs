@@ -232,10 +232,7 @@ fn undo_lists_checks_and_names_what_it_reverts() {
         lines[1].starts_with("#2 ") && lines[1].contains("mkdir /Data/b"),
         "{out}"
     );
-    assert!(
-        lines[1].contains(&format!("{}", time_prefix())),
-        "RFC 3339 time: {out}"
-    );
+    assert!(lines[1].contains(&time_prefix()), "RFC 3339 time: {out}");
     let (json, _) = go(&["undo", "--list", "--json", img]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema_version"], 1);

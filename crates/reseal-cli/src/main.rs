@@ -14,6 +14,7 @@ mod key_path;
 mod open;
 mod progress;
 mod reg;
+mod sid;
 mod state;
 mod write;
 
@@ -158,6 +159,9 @@ enum Cmd {
     Reg(reg::RegCmd),
     /// Give the Windows install a new machine SID (and computer name) everywhere, offline.
     Generalize(generalize::GeneralizeArgs),
+    /// Replace one account domain in every NTFS descriptor, $Quota entry and SID-named file of
+    /// a data volume (no Windows install on it).
+    Sid(sid::SidArgs),
     /// Every place a SID lives on the volume (default: the machine SID), by category.
     Audit(audit::AuditArgs),
     /// Revert the last committed operation on an image (or hive file) from its undo file.
@@ -205,6 +209,7 @@ impl Cmd {
             Cmd::Inspect { json, .. } => *json,
             Cmd::Generalize(a) => a.json,
             Cmd::Audit(a) => a.json,
+            Cmd::Sid(a) => a.json,
             Cmd::Undo { json, .. } => *json,
             _ => false,
         }
@@ -239,6 +244,7 @@ fn run(cli: Cli) -> Result<()> {
         } => fs::undo(&image, list, dry_run, json),
         Cmd::Generalize(a) => generalize::run(&a),
         Cmd::Audit(a) => audit::run(&a),
+        Cmd::Sid(a) => sid::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),
         Cmd::Put {
             image,

@@ -1010,7 +1010,7 @@ fn collect_files<D: Device>(
 
 /// Every path (relative, `/`-separated) whose last component contains an old SID, with its
 /// new path (parents not yet renamed).
-fn find_sid_names<D: Device>(
+pub(crate) fn find_sid_names<D: Device>(
     vol: &reseal_ntfs::Volume<D>,
     dir: &str,
     map: &SidMap,

@@ -23,6 +23,7 @@ pub mod generalize;
 mod install;
 mod refusal;
 pub mod sam;
+pub mod volume_sid;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,

@@ -32,12 +32,20 @@
 //!   not supported for file format 'vpc'" / "'vhdx'", and opening a child fails), so
 //!   `qemu-img info` cannot show the base as a backing file and `qemu-img check`/`compare`
 //!   cannot run on children; qemu still checks and reads the bases.
-//! - libvhdi (`vhdiinfo`, `vhdimount`) reads both: `vhdiinfo` shows the parent identifier and
-//!   file name, `vhdimount` resolves the parent next to the child and exposes each layer. It is
-//!   the independent oracle for VHD children (content included). For VHDX children it is not a
-//!   reliable content oracle: it misreads NOT_PRESENT blocks of differencing VHDX (see
-//!   `tests/containers_vhdx_diff.rs`), so VHDX child content is checked against a raw copy that
-//!   got the same writes, and `vhdiinfo` only for the linkage.
+//! - libvhdi 20210425 (`vhdiinfo`, `vhdimount`) reads both kinds. `vhdiinfo` shows "Disk type:
+//!   Differential", the parent identifier (the VHD parent UUID; for VHDX the parent_linkage GUID)
+//!   and the parent file name (VHD: the parent unicode name; VHDX: absolute_win32_path).
+//!   `vhdimount` ignores the locators' paths: it opens that file name in the child's folder
+//!   only, so a child in another folder than its base needs the base (or a link) beside it. It
+//!   reads VHD children correctly, and VHDX children's FULLY_PRESENT and PARTIALLY_PRESENT
+//!   blocks (sector bitmaps included) correctly, but misreads NOT_PRESENT blocks of a
+//!   differencing VHDX (an empty child already differs from its parent from byte 512 on). So
+//!   libvhdi is the content oracle for VHD children, and for VHDX children once no block is
+//!   NOT_PRESENT (`tests/children.rs`).
+//!
+//! VHD children written by [`crate::vhd`] copy a block's parent content in on its first write
+//! and set every bitmap bit (the spec allows either that or per-sector bits); VHDX children
+//! written by [`crate::vhdx`] use per-sector bitmaps.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;

@@ -601,3 +601,80 @@ fn hostile_parent_locators() {
         other => panic!("expected a parent UUID error, got {other:?}"),
     }
 }
+
+fn vhdx_child_random_writes(ws: &[(u64, usize, u64)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (base, content) = qemu_base(d, "vhdx", 18);
+    let child = d.join("golden/c.vhdx");
+    create_child(&base, &child, ChildFormat::Vhdx).unwrap();
+    let mut model = content.clone();
+    let mut img = Image::open(&child, Access::ReadWrite).unwrap();
+    for &(o, l, s) in ws {
+        let data = match s % 5 {
+            0 => vec![0u8; l],
+            1 => content[o as usize..o as usize + l].to_vec(),
+            _ => pseudo_random(s, l),
+        };
+        img.write_at(o, &data).unwrap();
+        model[o as usize..o as usize + l].copy_from_slice(&data);
+    }
+    assert!(read_all(&img) == model, "staged view; writes {ws:?}");
+    img.commit().unwrap();
+    drop(img);
+    let img = Image::open(&child, Access::ReadOnly).unwrap();
+    let ours = read_all(&img);
+    drop(img);
+    assert!(
+        ours == model,
+        "first difference {:?}; writes {ws:?}",
+        first_diff(&ours, &model)
+    );
+    // Touch one byte of every block still NOT_PRESENT, then libvhdi must agree.
+    let mut img = Image::open(&child, Access::ReadWrite).unwrap();
+    for k in 0..(SIZE as u64 / MIB) {
+        let o = k * MIB + 4321;
+        let b = [model[o as usize] ^ 0x5A];
+        img.write_at(o, &b).unwrap();
+        model[o as usize] = b[0];
+    }
+    img.commit().unwrap();
+    drop(img);
+    if have("vhdimount") {
+        let theirs = vhdimount_read(&child, d);
+        assert!(
+            theirs == model,
+            "libvhdi: first difference {:?}; writes {ws:?}",
+            first_diff(&theirs, &model)
+        );
+    }
+}
+
+fn child_writes() -> impl proptest::strategy::Strategy<Value = Vec<(u64, usize, u64)>> {
+    use proptest::prelude::*;
+    let size = SIZE as u64;
+    let w = (0..size, 1usize..(3 << 20), any::<u64>()).prop_map(move |(o, l, s)| {
+        // Bias towards block boundaries, sector alignment and short writes.
+        let o = match s % 4 {
+            0 => (o / MIB) * MIB,
+            1 => (o / 512) * 512,
+            2 => ((o / MIB) * MIB).saturating_sub(s % 700),
+            _ => o,
+        };
+        let l = if s % 3 == 0 { l % 1500 + 1 } else { l };
+        (o, l.min((size - o) as usize), s)
+    });
+    proptest::collection::vec(w, 1..12)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 12, max_shrink_iters: 30, ..proptest::prelude::ProptestConfig::default()
+    })]
+    #[test]
+    fn random_writes_vhdx_child(ws in child_writes()) {
+        if have("qemu-img") {
+            vhdx_child_random_writes(&ws);
+        }
+    }
+}

@@ -1241,4 +1241,48 @@ mod tests {
         v.read_at((1 << 20) - 3, &mut b).unwrap();
         assert_eq!(b, [0, 5, 5, 5, 5, 0]);
     }
+
+    #[test]
+    fn child_with_4k_sectors_writes_partial_sectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let pp = dir.path().join("p.vhdx");
+        let cp = dir.path().join("c.vhdx");
+        create(&pp, 4 << 20, 1 << 20, 4096, false, None).unwrap();
+        let mut pv = Vhdx::open(HostFile::open(&pp, true).unwrap()).unwrap();
+        assert_eq!(pv.sector_size(), 4096);
+        let pattern: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8 + 1).collect();
+        pv.write_at(0, &pattern).unwrap();
+        let linkage = format!(
+            "{{{}}}",
+            uuid::Uuid::from_bytes_le(pv.header().data_write_guid)
+        );
+        let kv = [("parent_linkage".to_string(), linkage)];
+        create_differencing_with(&cp, &pv, &kv).unwrap();
+        let mut c = Vhdx::open(Journal::new(MemDevice::new(std::fs::read(&cp).unwrap()))).unwrap();
+        assert_eq!(c.sector_size(), 4096);
+        c.set_parent(Box::new(pv));
+        let mut model = pattern.clone();
+        for (o, l, v) in [
+            (100usize, 10usize, 0xA1u8),
+            (4096 * 3 + 5, 9000, 0xB2),
+            ((1 << 20) - 3, 10, 0xC3),
+            (2 << 20, 1 << 20, 0xD4),
+            (4096 * 3 + 7000, 2, 0xE5),
+        ] {
+            c.write_at(o as u64, &vec![v; l]).unwrap();
+            model[o..o + l].fill(v);
+        }
+        let mut got = vec![0u8; 4 << 20];
+        c.read_at(0, &mut got).unwrap();
+        assert!(got == model);
+        // Block 0 partially present with sectors 0, 3, 4, 5 set; block 2 fully present.
+        let cr = c.chunk_ratio;
+        assert_eq!(cr, 32768);
+        assert_eq!(c.bat[0] & 7, PAYLOAD_PARTIALLY_PRESENT);
+        assert_eq!(c.bat[2] & 7, PAYLOAD_FULLY_PRESENT);
+        let sb = (c.bat[cr as usize] >> 20) << 20;
+        let mut bm = [0u8; 1];
+        c.inner().read_at(sb, &mut bm).unwrap();
+        assert_eq!(bm[0], 0b0011_1001);
+    }
 }

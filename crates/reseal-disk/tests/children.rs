@@ -678,3 +678,31 @@ proptest::proptest! {
         }
     }
 }
+
+/// A child moved to another folder (its relative locator now wrong) finds the base through
+/// its absolute locator (VHD `W2ku`, VHDX `absolute_win32_path` with `\` separators).
+#[test]
+fn moved_child_finds_base_by_absolute_path() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("a/b")).unwrap();
+    for (fmt, cf, ext) in [
+        ("vpc", ChildFormat::Vhd, "vhd"),
+        ("vhdx", ChildFormat::Vhdx, "vhdx"),
+    ] {
+        let (base, content) = qemu_base(d, fmt, 19);
+        let child = d.join(format!("c.{ext}"));
+        create_child(&base, &child, cf).unwrap();
+        let moved = d.join(format!("a/b/c.{ext}"));
+        std::fs::rename(&child, &moved).unwrap();
+        let img = Image::open(&moved, Access::ReadOnly).unwrap();
+        assert_eq!(
+            img.info().parent_chain,
+            vec![std::fs::canonicalize(&base).unwrap()]
+        );
+        assert!(read_all(&img) == content);
+    }
+}

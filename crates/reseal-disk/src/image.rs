@@ -89,7 +89,7 @@ pub enum ImageFormat {
     VhdxFixed,
     /// Dynamic VHDX.
     VhdxDynamic,
-    /// Differencing VHDX (read-only).
+    /// Differencing VHDX.
     VhdxDifferencing,
 }
 
@@ -397,6 +397,20 @@ impl Image {
         let mut i = self.info.clone();
         i.file_size = self.container.journal().len();
         i
+    }
+    /// The VHD container, if the image is one (a child records its footer's UUID).
+    pub(crate) fn as_vhd(&self) -> Option<&Vhd<J>> {
+        match &self.container {
+            Container::Vhd(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// The VHDX container, if the image is one (a child records its DataWriteGuid).
+    pub(crate) fn as_vhdx(&self) -> Option<&Vhdx<J>> {
+        match &self.container {
+            Container::Vhdx(v) => Some(v),
+            _ => None,
+        }
     }
     /// Byte ranges of the image *file* changed by staged writes.
     pub fn changes(&self) -> Vec<Range<u64>> {

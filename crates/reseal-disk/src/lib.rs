@@ -1,5 +1,6 @@
-//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX), partition tables (MBR, GPT),
-//! bounded partition devices, and the write journal through which every change to an image goes.
+//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX) and differencing children of them,
+//! partition tables (MBR, GPT), bounded partition devices, and the write journal through which
+//! every change to an image goes.
 //!
 //! # Getting started
 //! 1. Open an image with [`Image::open`] (format detected from content).
@@ -15,6 +16,7 @@ pub use device::{check_bounds, Device, MemDevice};
 pub use error::{Error, Result};
 
 // Containers and the journal (owned by the disk-containers work).
+pub mod children;
 pub mod convert;
 pub mod image;
 pub mod journal;

@@ -852,50 +852,102 @@ pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
 /// # Errors
 /// I/O errors; a parent that is not a VHD.
 pub fn create_differencing(path: &Path, parent: &Path) -> Result<()> {
-    let pdev = HostFile::open(parent, false)?;
-    let pmtime = std::fs::metadata(parent)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs().saturating_sub(VHD_EPOCH) as u32);
-    let pv = Vhd::open(pdev, false)?;
-    let pf = pv.footer().clone();
-    let size = pv.len();
-    let block_size: u32 = pv.block_size().map_or(2 << 20, |b| b as u32);
-    let entries = u32::try_from(size.div_ceil(u64::from(block_size)))
-        .map_err(|_| Error::unsupported("VHD BAT", 0, "too many blocks"))?;
-    let mut footer = build_footer(pf.current_size, VhdType::Differencing, 512, pf.geometry);
-    // Keep the parent's size fields so the virtual size matches exactly.
-    footer[40..56].copy_from_slice(&pf.raw[40..56]);
-    footer[64..68].fill(0);
-    let c = checksum(&footer, 64);
-    footer[64..68].copy_from_slice(&c.to_be_bytes());
-    let bat_offset = 1536u64;
-    let bat_bytes = (u64::from(entries) * 4).div_ceil(512) * 512;
-    let mut h = build_header(bat_offset, entries, block_size);
-    h[40..56].copy_from_slice(&pf.uuid);
-    h[56..60].copy_from_slice(&pmtime.to_be_bytes());
+    let pv = Vhd::open(HostFile::open(parent, false)?, false)?;
     let pname = parent
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name16: Vec<u16> = pname.encode_utf16().take(256).collect();
+    let abs = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
+    let spec = DifferencingSpec {
+        parent_timestamp: file_timestamp(parent),
+        parent_name: pname.clone(),
+        locators: vec![
+            (*b"W2ru", format!(".\\{pname}")),
+            (*b"W2ku", abs.to_string_lossy().into_owned()),
+        ],
+        block_size: pv.block_size().map_or(2 << 20, |b| b as u32),
+    };
+    create_differencing_with(path, &pv, &spec)
+}
+
+/// The modification time of `path` in VHD time stamp form (seconds since 2000-01-01 UTC), as
+/// recorded in a child's parent time stamp field; 0 when unknown.
+pub fn file_timestamp(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs().saturating_sub(VHD_EPOCH) as u32)
+}
+
+/// What a new differencing VHD records about its parent besides the parent's footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DifferencingSpec {
+    /// Parent time stamp (seconds since 2000-01-01 UTC; the parent file's modification time).
+    pub parent_timestamp: u32,
+    /// Parent unicode name (the parent's file name; at most 256 UTF-16 units are kept).
+    pub parent_name: String,
+    /// Parent locators (platform code, path), at most 8: `W2ru` relative and `W2ku` absolute
+    /// paths, stored UTF-16 LE.
+    pub locators: Vec<([u8; 4], String)>,
+    /// Block size of the child (a power of two, at least 512).
+    pub block_size: u32,
+}
+
+/// Create an empty differencing VHD at `path` (created or truncated) whose parent is `parent`:
+/// parent UUID = the parent's footer UUID, size and geometry = the parent's (the virtual size as
+/// readers see it), every BAT entry unallocated, locator data after the BAT.
+///
+/// # Errors
+/// I/O errors; bad block sizes; more than 8 locators or a locator longer than 64 KiB.
+pub fn create_differencing_with<P: Device>(
+    path: &Path,
+    parent: &Vhd<P>,
+    spec: &DifferencingSpec,
+) -> Result<()> {
+    let pf = parent.footer();
+    let size = parent.len();
+    let block_size = spec.block_size;
+    if block_size < 512 || !block_size.is_power_of_two() {
+        return Err(Error::unsupported(
+            "VHD dynamic header",
+            512 + 32,
+            format!("block size {block_size}"),
+        ));
+    }
+    if spec.locators.len() > 8 {
+        return Err(Error::unsupported(
+            "VHD parent locators",
+            512 + 576,
+            format!("{} locators (at most 8)", spec.locators.len()),
+        ));
+    }
+    let entries = u32::try_from(size.div_ceil(u64::from(block_size)))
+        .map_err(|_| Error::unsupported("VHD BAT", 0, "too many blocks"))?;
+    let footer = build_footer(size, VhdType::Differencing, 512, pf.geometry);
+    let bat_offset = 1536u64;
+    let bat_bytes = (u64::from(entries) * 4).div_ceil(512) * 512;
+    let mut h = build_header(bat_offset, entries, block_size);
+    h[40..56].copy_from_slice(&pf.uuid);
+    h[56..60].copy_from_slice(&spec.parent_timestamp.to_be_bytes());
+    let name16: Vec<u16> = spec.parent_name.encode_utf16().take(256).collect();
     for (i, u) in name16.iter().enumerate() {
         h[64 + 2 * i..66 + 2 * i].copy_from_slice(&u.to_be_bytes());
     }
-    let abs = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
-    let rel = format!(".\\{pname}");
-    let locs: [(&[u8; 4], String); 2] = [
-        (b"W2ru", rel),
-        (b"W2ku", abs.to_string_lossy().into_owned()),
-    ];
     let mut next = bat_offset + bat_bytes;
     let mut loc_data = Vec::new();
-    for (i, (code, p)) in locs.iter().enumerate() {
+    for (i, (code, p)) in spec.locators.iter().enumerate() {
         let bytes: Vec<u8> = p.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        if bytes.len() > 64 * 1024 {
+            return Err(Error::unsupported(
+                "VHD parent locator",
+                512 + 576 + 24 * i as u64,
+                "path longer than 64 KiB",
+            ));
+        }
         let space = (bytes.len() as u64).div_ceil(512).max(1) * 512;
         let e = &mut h[576 + 24 * i..600 + 24 * i];
-        e[0..4].copy_from_slice(*code);
+        e[0..4].copy_from_slice(code);
         e[4..8].copy_from_slice(&((space / 512) as u32).to_be_bytes());
         e[8..12].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
         e[16..24].copy_from_slice(&next.to_be_bytes());

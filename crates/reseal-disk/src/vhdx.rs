@@ -1,5 +1,4 @@
-//! VHDX (Hyper-V v2) containers: fixed and dynamic read and write; differencing detected and
-//! refused (see below).
+//! VHDX (Hyper-V v2) containers: fixed, dynamic and differencing; read and write.
 //!
 //! Layout (little-endian; FORMATS.md E.2): file identifier at 0, two headers at 64 KiB and
 //! 128 KiB (CRC-32C, the valid one with the higher sequence number is current), two region tables
@@ -16,11 +15,17 @@
 //!   in place — atomicity comes from reseal's own journal, which stages every byte.
 //! - New payload blocks are allocated at the end of the file, aligned to 1 MiB, and marked
 //!   FULLY_PRESENT; unwritten parts of a new block are zero (the file grows sparsely).
-//! - Differencing VHDX (HasParent) is read-only: reads go to the parent for NOT_PRESENT blocks
-//!   and, for PARTIALLY_PRESENT blocks, per sector through the chunk's sector bitmap; writes fail
-//!   with [`Error::Unsupported`]. The parent is attached by [`crate::image::Image`] from the
-//!   parent locator (relative_path, then absolute_win32_path / volume_path file names next to the
-//!   child) and must have the DataWriteGuid named by parent_linkage.
+//! - Differencing VHDX (HasParent): reads go to the parent for NOT_PRESENT blocks and, for
+//!   PARTIALLY_PRESENT blocks (state 7), per sector through the chunk's sector bitmap (bit set =
+//!   sector in this file, LSB first). Writes to a NOT_PRESENT block allocate a payload block in
+//!   the PARTIALLY_PRESENT state and the chunk's sector bitmap block (state SB_BLOCK_PRESENT = 6,
+//!   1 MiB, zero = all from the parent) when it is missing, write whole sectors (a partial
+//!   sector is first read through the chain) and set their bits; a write covering a whole block
+//!   makes it FULLY_PRESENT; a write of the bytes the parent already holds is skipped. The
+//!   parent is attached by [`crate::image::Image`] from the parent locator (relative_path, then
+//!   absolute_win32_path / volume_path file names next to the child) and must have the
+//!   DataWriteGuid named by parent_linkage; it is never written. Children are made by
+//!   [`crate::children`].
 
 use std::path::Path;
 
@@ -46,6 +51,8 @@ const VHDX_LOCATOR_TYPE: u128 = 0xB04A_EFB7_D19E_4A81_B789_25B8_E944_5913;
 /// BAT payload block states.
 const PAYLOAD_FULLY_PRESENT: u64 = 6;
 const PAYLOAD_PARTIALLY_PRESENT: u64 = 7;
+/// BAT sector bitmap block state: present.
+const SB_BLOCK_PRESENT: u64 = 6;
 
 fn guid_le(v: u128) -> [u8; 16] {
     uuid::Uuid::from_u128(v).to_bytes_le()
@@ -384,7 +391,7 @@ impl<D: Device> Vhdx<D> {
                     let bi = (k / cr) * (cr + 1) + cr;
                     let be = bat[bi as usize];
                     let boff = (be >> 20) << 20;
-                    if be & 7 != PAYLOAD_FULLY_PRESENT
+                    if be & 7 != SB_BLOCK_PRESENT
                         || boff < MIB
                         || boff.checked_add(MIB).is_none_or(|x| x > len)
                     {
@@ -555,18 +562,136 @@ impl<D: Device> Vhdx<D> {
         Ok(())
     }
 
-    fn allocate(&mut self, k: u64) -> Result<u64> {
-        let (i, _) = self.block_entry(k);
+    /// Allocate `len` bytes at the end of the file, 1 MiB aligned, and point BAT entry `i` at
+    /// them with `state`. The new space reads as zeros.
+    fn allocate_at_end(&mut self, i: u64, len: u64, state: u64) -> Result<u64> {
         let off = self.inner.len().div_ceil(MIB) * MIB;
-        let end = off + self.block_size;
+        let end = off + len;
         // Grow the file to cover the whole block. A one-byte write rather than a truncate:
         // extending ftruncate per block measured several times slower on ext4 during convert.
         self.inner.write_at(end - 1, &[0])?;
-        let e = (off >> 20) << 20 | PAYLOAD_FULLY_PRESENT;
+        let e = (off >> 20) << 20 | state;
         self.inner
             .write_at(self.bat_offset + 8 * i, &e.to_le_bytes())?;
         self.bat[i as usize] = e;
         Ok(off)
+    }
+
+    fn allocate(&mut self, k: u64, state: u64) -> Result<u64> {
+        let (i, _) = self.block_entry(k);
+        self.allocate_at_end(i, self.block_size, state)
+    }
+
+    /// The sector bitmap block of the chunk holding payload block `k`, allocated (zero: every
+    /// sector from the parent) if not present yet.
+    fn sector_bitmap(&mut self, k: u64) -> Result<u64> {
+        let cr = self.chunk_ratio;
+        let bi = (k / cr) * (cr + 1) + cr;
+        let be = self.bat.get(bi as usize).copied().ok_or_else(|| {
+            Error::corrupt(
+                format!("VHDX BAT entry {bi}"),
+                self.bat_offset + 8 * bi,
+                "sector bitmap entry missing",
+            )
+        })?;
+        if be & 7 == SB_BLOCK_PRESENT {
+            return Ok((be >> 20) << 20);
+        }
+        self.allocate_at_end(bi, MIB, SB_BLOCK_PRESENT)
+    }
+
+    /// Write `chunk` at `within` of payload block `k` of a differencing disk.
+    ///
+    /// A block written whole becomes FULLY_PRESENT. Otherwise a NOT_PRESENT block becomes
+    /// PARTIALLY_PRESENT: the written sectors go into a new payload block and their bits are set
+    /// in the chunk's sector bitmap (allocated when needed); the sectors' untouched bytes are
+    /// read through the chain first (read-modify-write of partial sectors). ZERO and UNMAPPED
+    /// blocks read as zeros, so they become FULLY_PRESENT (zero-filled) as in a dynamic disk.
+    fn write_child_block(&mut self, k: u64, within: u64, chunk: &[u8]) -> Result<()> {
+        let (i, e) = self.block_entry(k);
+        let block_len = self.block_size.min(self.size - k * self.block_size);
+        let whole = within == 0 && chunk.len() as u64 == block_len;
+        match e & 7 {
+            PAYLOAD_FULLY_PRESENT => {
+                self.start_session()?;
+                self.inner.write_at(((e >> 20) << 20) + within, chunk)
+            }
+            PAYLOAD_PARTIALLY_PRESENT if whole => {
+                // Every sector is now in this file: no need for the bitmap any more.
+                self.start_session()?;
+                let off = (e >> 20) << 20;
+                self.inner.write_at(off, chunk)?;
+                let ne = off | PAYLOAD_FULLY_PRESENT;
+                self.inner
+                    .write_at(self.bat_offset + 8 * i, &ne.to_le_bytes())?;
+                self.bat[i as usize] = ne;
+                Ok(())
+            }
+            PAYLOAD_PARTIALLY_PRESENT => {
+                self.start_session()?;
+                self.write_sectors(k, (e >> 20) << 20, within, chunk)
+            }
+            0 | 1 => {
+                // NOT_PRESENT / UNDEFINED: the bytes come from the parent today. Writing what
+                // is already there changes nothing, and keeps the child small.
+                let mut cur = vec![0u8; chunk.len()];
+                self.parent_read(k * self.block_size + within, &mut cur)?;
+                if cur == chunk {
+                    return Ok(());
+                }
+                self.start_session()?;
+                if whole {
+                    let off = self.allocate(k, PAYLOAD_FULLY_PRESENT)?;
+                    return self.inner.write_at(off, chunk);
+                }
+                self.sector_bitmap(k)?;
+                let off = self.allocate(k, PAYLOAD_PARTIALLY_PRESENT)?;
+                self.write_sectors(k, off, within, chunk)
+            }
+            _ => {
+                // ZERO / UNMAPPED (validated on open: no other state reaches here).
+                if chunk.iter().all(|&b| b == 0) {
+                    return Ok(());
+                }
+                self.start_session()?;
+                let off = self.allocate(k, PAYLOAD_FULLY_PRESENT)?;
+                self.inner.write_at(off + within, chunk)
+            }
+        }
+    }
+
+    /// Write `chunk` at `within` of the PARTIALLY_PRESENT block `k` (data at `data_off`), whole
+    /// sectors at a time, and set the sectors' bits in the chunk's sector bitmap.
+    fn write_sectors(&mut self, k: u64, data_off: u64, within: u64, chunk: &[u8]) -> Result<()> {
+        let lss = u64::from(self.logical_sector);
+        let n = chunk.len() as u64;
+        let s0 = within / lss;
+        let s1 = (within + n).div_ceil(lss);
+        let vstart = k * self.block_size + s0 * lss;
+        let data = if within % lss == 0 && n % lss == 0 {
+            std::borrow::Cow::Borrowed(chunk)
+        } else {
+            let mut whole = vec![0u8; ((s1 - s0) * lss) as usize];
+            // Only the first and last sectors can be partial: read just those.
+            let last = ((s1 - s0 - 1) * lss) as usize;
+            self.read_at(vstart, &mut whole[..lss as usize])?;
+            if last > 0 {
+                self.read_at(vstart + last as u64, &mut whole[last..])?;
+            }
+            let at = (within - s0 * lss) as usize;
+            whole[at..at + chunk.len()].copy_from_slice(chunk);
+            std::borrow::Cow::Owned(whole)
+        };
+        self.inner.write_at(data_off + s0 * lss, &data)?;
+        let bm_off = self.sector_bitmap(k)?;
+        let first = (k % self.chunk_ratio) * (self.block_size / lss);
+        let (b0, b1) = ((first + s0) / 8, (first + s1 - 1) / 8);
+        let mut bm = vec![0u8; (b1 - b0 + 1) as usize];
+        self.inner.read_at(bm_off + b0, &mut bm)?;
+        for sec in first + s0..first + s1 {
+            bm[(sec / 8 - b0) as usize] |= 1 << (sec % 8);
+        }
+        self.inner.write_at(bm_off + b0, &bm)
     }
 }
 
@@ -743,11 +868,12 @@ impl<D: Device> Device for Vhdx<D> {
     }
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         check_bounds(offset, buf.len(), self.size)?;
-        if self.parent_locator.is_some() {
+        let child = self.parent_locator.is_some();
+        if child && self.parent.is_none() {
             return Err(Error::unsupported(
                 "VHDX differencing disk",
                 offset,
-                "writing to a differencing VHDX is not supported (read-only)",
+                "the parent disk is not attached",
             ));
         }
         let mut done = 0usize;
@@ -757,6 +883,11 @@ impl<D: Device> Device for Vhdx<D> {
             let within = pos % self.block_size;
             let n = ((self.block_size - within) as usize).min(buf.len() - done);
             let chunk = &buf[done..done + n];
+            if child {
+                self.write_child_block(k, within, chunk)?;
+                done += n;
+                continue;
+            }
             let (_, e) = self.block_entry(k);
             let base = if e & 7 == PAYLOAD_FULLY_PRESENT {
                 Some((e >> 20) << 20)
@@ -764,7 +895,7 @@ impl<D: Device> Device for Vhdx<D> {
                 None // reads as zeros already
             } else {
                 self.start_session()?;
-                Some(self.allocate(k)?)
+                Some(self.allocate(k, PAYLOAD_FULLY_PRESENT)?)
             };
             if let Some(base) = base {
                 self.start_session()?;
@@ -811,7 +942,7 @@ impl<D: Device> Device for Vhdx<D> {
 /// # Errors
 /// I/O errors; bad sizes.
 pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
-    create(path, size, block_size, false, None)
+    create(path, size, block_size, 512, false, None)
 }
 
 /// Create an empty differencing VHDX at `path` whose parent is the VHDX at `parent` (same size,
@@ -839,7 +970,48 @@ pub fn create_differencing(path: &Path, parent: &Path) -> Result<()> {
         ("relative_path".to_string(), format!(".\\{name}")),
         ("absolute_win32_path".to_string(), format!("C:\\{name}")),
     ];
-    create(path, pv.len(), pv.block_size() as u32, false, Some(kv))
+    create_differencing_with(path, &pv, &kv)
+}
+
+/// Create an empty differencing VHDX at `path` (created or truncated) whose parent is `parent`:
+/// the parent's virtual size, block size and logical sector size, HasParent set, a parent
+/// locator of type {B04AEFB7-D19E-4A81-B789-25B8E9445913} holding `locator` (the caller puts
+/// `parent_linkage` = the parent's DataWriteGuid and at least one path in it), every BAT entry
+/// NOT_PRESENT (payload and sector bitmap), an empty log.
+///
+/// # Errors
+/// I/O errors; a locator without `parent_linkage` or larger than the metadata region allows.
+pub fn create_differencing_with<P: Device>(
+    path: &Path,
+    parent: &Vhdx<P>,
+    locator: &[(String, String)],
+) -> Result<()> {
+    if !locator.iter().any(|(k, _)| k == "parent_linkage") {
+        return Err(Error::unsupported(
+            "VHDX parent locator",
+            0,
+            "no parent_linkage entry",
+        ));
+    }
+    let bytes: usize = locator
+        .iter()
+        .map(|(k, v)| 12 + 2 * (k.encode_utf16().count() + v.encode_utf16().count()))
+        .sum();
+    if locator.len() > 1000 || bytes > 32 * 1024 {
+        return Err(Error::unsupported(
+            "VHDX parent locator",
+            0,
+            format!("{} entries of {bytes} bytes are too large", locator.len()),
+        ));
+    }
+    create(
+        path,
+        parent.len(),
+        parent.block_size() as u32,
+        parent.sector_size(),
+        false,
+        Some(locator.to_vec()),
+    )
 }
 
 /// Create a fixed VHDX of `size` bytes: every block present (the file is sparse).
@@ -847,7 +1019,7 @@ pub fn create_differencing(path: &Path, parent: &Path) -> Result<()> {
 /// # Errors
 /// I/O errors; bad sizes.
 pub fn create_fixed(path: &Path, size: u64) -> Result<()> {
-    create(path, size, 32 << 20, true, None)
+    create(path, size, 32 << 20, 512, true, None)
 }
 
 fn encode_locator(kv: &[(String, String)]) -> Vec<u8> {
@@ -874,10 +1046,18 @@ fn create(
     path: &Path,
     size: u64,
     block_size: u32,
+    logical_sector: u32,
     fixed: bool,
     parent: Option<Vec<(String, String)>>,
 ) -> Result<()> {
     let bs = u64::from(block_size);
+    if logical_sector != 512 && logical_sector != 4096 {
+        return Err(Error::unsupported(
+            "VHDX logical sector size",
+            0,
+            format!("{logical_sector} bytes"),
+        ));
+    }
     if !(MIB..=256 * MIB).contains(&bs) || !block_size.is_power_of_two() {
         return Err(Error::unsupported(
             "VHDX file parameters",
@@ -885,7 +1065,8 @@ fn create(
             format!("block size {block_size}"),
         ));
     }
-    let size = size.div_ceil(512) * 512;
+    let lss = u64::from(logical_sector);
+    let size = size.div_ceil(lss) * lss;
     if size == 0 || size > 64 * (1u64 << 40) {
         return Err(Error::unsupported(
             "VHDX",
@@ -893,7 +1074,7 @@ fn create(
             format!("virtual size {size}"),
         ));
     }
-    let cr = chunk_ratio(512, bs);
+    let cr = chunk_ratio(lss, bs);
     let data_blocks = size.div_ceil(bs);
     let entries = if parent.is_some() {
         data_blocks.div_ceil(cr) * (cr + 1)
@@ -985,7 +1166,7 @@ fn create(
     m[d + 4..d + 8].copy_from_slice(&flags.to_le_bytes());
     m[d + 8..d + 16].copy_from_slice(&size.to_le_bytes());
     m[d + 16..d + 32].copy_from_slice(&uuid::Uuid::new_v4().to_bytes_le());
-    m[d + 32..d + 36].copy_from_slice(&512u32.to_le_bytes());
+    m[d + 32..d + 36].copy_from_slice(&logical_sector.to_le_bytes());
     m[d + 36..d + 40].copy_from_slice(&4096u32.to_le_bytes());
     if let Some(l) = &locator {
         m.resize(d + 40 + l.len(), 0);
@@ -1059,5 +1240,49 @@ mod tests {
         assert_eq!(v.header().sequence, seq + 2);
         v.read_at((1 << 20) - 3, &mut b).unwrap();
         assert_eq!(b, [0, 5, 5, 5, 5, 0]);
+    }
+
+    #[test]
+    fn child_with_4k_sectors_writes_partial_sectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let pp = dir.path().join("p.vhdx");
+        let cp = dir.path().join("c.vhdx");
+        create(&pp, 4 << 20, 1 << 20, 4096, false, None).unwrap();
+        let mut pv = Vhdx::open(HostFile::open(&pp, true).unwrap()).unwrap();
+        assert_eq!(pv.sector_size(), 4096);
+        let pattern: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8 + 1).collect();
+        pv.write_at(0, &pattern).unwrap();
+        let linkage = format!(
+            "{{{}}}",
+            uuid::Uuid::from_bytes_le(pv.header().data_write_guid)
+        );
+        let kv = [("parent_linkage".to_string(), linkage)];
+        create_differencing_with(&cp, &pv, &kv).unwrap();
+        let mut c = Vhdx::open(Journal::new(MemDevice::new(std::fs::read(&cp).unwrap()))).unwrap();
+        assert_eq!(c.sector_size(), 4096);
+        c.set_parent(Box::new(pv));
+        let mut model = pattern.clone();
+        for (o, l, v) in [
+            (100usize, 10usize, 0xA1u8),
+            (4096 * 3 + 5, 9000, 0xB2),
+            ((1 << 20) - 3, 10, 0xC3),
+            (2 << 20, 1 << 20, 0xD4),
+            (4096 * 3 + 7000, 2, 0xE5),
+        ] {
+            c.write_at(o as u64, &vec![v; l]).unwrap();
+            model[o..o + l].fill(v);
+        }
+        let mut got = vec![0u8; 4 << 20];
+        c.read_at(0, &mut got).unwrap();
+        assert!(got == model);
+        // Block 0 partially present with sectors 0, 3, 4, 5 set; block 2 fully present.
+        let cr = c.chunk_ratio;
+        assert_eq!(cr, 32768);
+        assert_eq!(c.bat[0] & 7, PAYLOAD_PARTIALLY_PRESENT);
+        assert_eq!(c.bat[2] & 7, PAYLOAD_FULLY_PRESENT);
+        let sb = (c.bat[cr as usize] >> 20) << 20;
+        let mut bm = [0u8; 1];
+        c.inner().read_at(sb, &mut bm).unwrap();
+        assert_eq!(bm[0], 0b0011_1001);
     }
 }

@@ -1,4 +1,4 @@
-//! Differencing VHDX (read-only): parent resolution, NOT_PRESENT / FULLY_PRESENT /
+//! Differencing VHDX: parent resolution, NOT_PRESENT / FULLY_PRESENT /
 //! PARTIALLY_PRESENT blocks, checked against a model built from the spec (libvhdi's `vhdimount`
 //! misreads NOT_PRESENT blocks of differencing VHDX, so it is only reported, not trusted).
 
@@ -107,12 +107,20 @@ fn differencing_vhdx_reads_through_parent() {
     assert!(b[..] == model[2 * MIB as usize + 300..2 * MIB as usize + 5300]);
     drop(img);
 
-    // Writes are refused (read-only support).
+    // Writes go to the child: into the hand-made PARTIALLY_PRESENT block (a partial sector
+    // whose bit was clear, so its other bytes come from the parent) and a NOT_PRESENT block.
     let mut img = Image::open(&child, Access::ReadWrite).unwrap();
-    assert!(matches!(
-        img.write_at(0, b"x"),
-        Err(Error::Unsupported { .. })
-    ));
+    for (o, d) in [
+        (2 * MIB + 3 * 512 + 7, &b"xyz"[..]),
+        (4 * MIB + 100, &b"abcdef"[..]),
+    ] {
+        img.write_at(o, d).unwrap();
+        model[o as usize..o as usize + d.len()].copy_from_slice(d);
+    }
+    img.commit().unwrap();
+    drop(img);
+    let img = Image::open(&child, Access::ReadOnly).unwrap();
+    assert!(read_all(&img) == model, "after writes to the child");
     drop(img);
 
     // A different parent (new DataWriteGuid) is refused; a missing one is reported.

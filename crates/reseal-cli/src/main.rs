@@ -6,6 +6,7 @@
 #[macro_use]
 mod out;
 mod audit;
+mod clone;
 mod fs;
 mod generalize;
 mod hive_target;
@@ -159,6 +160,8 @@ enum Cmd {
     Reg(reg::RegCmd),
     /// Give the Windows install a new machine SID (and computer name) everywhere, offline.
     Generalize(generalize::GeneralizeArgs),
+    /// Mint unique machines: OUT as a differencing child of BASE, generalized (BASE unchanged).
+    Clone(clone::CloneArgs),
     /// Replace one account domain in every NTFS descriptor, $Quota entry and SID-named file of
     /// a data volume (no Windows install on it).
     Sid(sid::SidArgs),
@@ -210,6 +213,7 @@ impl Cmd {
             Cmd::Generalize(a) => a.json,
             Cmd::Audit(a) => a.json,
             Cmd::Sid(a) => a.json,
+            Cmd::Clone(a) => a.json,
             Cmd::Undo { json, .. } => *json,
             _ => false,
         }
@@ -245,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Generalize(a) => generalize::run(&a),
         Cmd::Audit(a) => audit::run(&a),
         Cmd::Sid(a) => sid::run(&a),
+        Cmd::Clone(a) => clone::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),
         Cmd::Put {
             image,

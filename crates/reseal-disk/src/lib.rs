@@ -1,4 +1,4 @@
-//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX), partition tables (MBR, GPT),
+//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX, qcow2), partition tables (MBR, GPT),
 //! bounded partition devices, and the write journal through which every change to an image goes.
 //!
 //! # Getting started
@@ -19,6 +19,7 @@ pub mod convert;
 pub mod image;
 pub mod journal;
 pub mod lock;
+pub mod qcow2;
 pub mod raw;
 pub mod vhd;
 pub mod vhdx;
@@ -26,5 +27,5 @@ pub mod vhdx;
 pub mod partition;
 pub mod probe;
 
-pub use image::{Access, Image, ImageFormat, ImageInfo, OpenOptions};
+pub use image::{Access, ContainerKind, Image, ImageFormat, ImageInfo, OpenOptions};
 pub use journal::Journal;

@@ -410,7 +410,12 @@ impl Image {
                 q.set_parent(Box::new(parent));
             }
             let bs = Some(q.cluster_size());
-            (Container::Qcow2(Box::new(q)), ImageFormat::Qcow2, bs, Vec::new())
+            (
+                Container::Qcow2(Box::new(q)),
+                ImageFormat::Qcow2,
+                bs,
+                Vec::new(),
+            )
         } else if kind == ContainerKind::Vhdx {
             let mut v = Vhdx::open(j)?;
             let fmt = if v.parent_locator().is_some() {
@@ -756,7 +761,9 @@ fn convert_command(path: &Path) -> String {
     let out = path.with_extension("qcow2");
     let q = |p: &Path| {
         let s = p.display().to_string();
-        if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c)) {
+        if s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c))
+        {
             s
         } else {
             format!("'{}'", s.replace('\'', "'\\''"))
@@ -772,7 +779,9 @@ fn detect_kind(dev: &dyn Device, path: &Path) -> Result<ContainerKind> {
     dev.read_at(0, &mut head[..n])?;
     let head = &head[..n];
     if crate::qcow2::detect(dev) {
-        let version = head.get(4..8).map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+        let version = head
+            .get(4..8)
+            .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
         if version == Some(1) {
             return Err(Error::ForeignFormat {
                 path: path.to_path_buf(),

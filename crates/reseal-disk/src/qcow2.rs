@@ -203,7 +203,10 @@ impl Header {
                 return Err(Error::corrupt(
                     S,
                     0,
-                    format!("file too short for a version 3 header ({} bytes)", raw.len()),
+                    format!(
+                        "file too short for a version 3 header ({} bytes)",
+                        raw.len()
+                    ),
                 ));
             }
             h.incompatible_features = be64(raw, 72);
@@ -250,7 +253,10 @@ impl Header {
                 format!("refcount_order {} above 6", h.refcount_order),
             ));
         }
-        match (h.compression_type, h.incompatible_features & INCOMPAT_COMPRESSION != 0) {
+        match (
+            h.compression_type,
+            h.incompatible_features & INCOMPAT_COMPRESSION != 0,
+        ) {
             (0, _) | (1, true) => {}
             (1, false) => {
                 return Err(Error::corrupt(
@@ -259,13 +265,7 @@ impl Header {
                     "compression type zstd without the compression-type incompatible bit",
                 ))
             }
-            (t, _) => {
-                return Err(Error::unsupported(
-                    S,
-                    104,
-                    format!("compression type {t}"),
-                ))
-            }
+            (t, _) => return Err(Error::unsupported(S, 104, format!("compression type {t}"))),
         }
         // Tables: aligned, inside the file, within qemu's caps.
         let l2_entries = cs / 8;
@@ -780,18 +780,17 @@ impl<D: Device> Qcow2<D> {
             let at = header.backing_file_offset as usize;
             let raw = first
                 .get(at..at + header.backing_file_size as usize)
-                .ok_or_else(|| Error::corrupt(S, 8, "backing file name past the end of the file"))?;
+                .ok_or_else(|| {
+                    Error::corrupt(S, 8, "backing file name past the end of the file")
+                })?;
             let name = String::from_utf8(raw.to_vec()).map_err(|_| {
-                Error::corrupt(
-                    "qcow2 backing file name",
-                    at as u64,
-                    "not valid UTF-8",
-                )
+                Error::corrupt("qcow2 backing file name", at as u64, "not valid UTF-8")
             })?;
-            let format = exts
-                .iter()
-                .find(|e| e.kind == EXT_BACKING_FORMAT)
-                .map(|e| String::from_utf8_lossy(&e.data).trim_end_matches('\0').to_string());
+            let format = exts.iter().find(|e| e.kind == EXT_BACKING_FORMAT).map(|e| {
+                String::from_utf8_lossy(&e.data)
+                    .trim_end_matches('\0')
+                    .to_string()
+            });
             Some(Backing { name, format })
         } else {
             None
@@ -888,9 +887,10 @@ impl<D: Device> Qcow2<D> {
     /// L2 table offset for L1 index `i` (None if unallocated) and its copied flag.
     fn l2_table(&self, i: u64) -> Result<Option<(u64, bool)>> {
         let at = self.header.l1_table_offset + 8 * i;
-        let raw = *self.l1.get(i as usize).ok_or_else(|| {
-            Error::corrupt("qcow2 L1 table", at, "index past l1_size")
-        })?;
+        let raw = *self
+            .l1
+            .get(i as usize)
+            .ok_or_else(|| Error::corrupt("qcow2 L1 table", at, "index past l1_size"))?;
         decode_l1(raw, self.header.cluster_bits, at)
     }
 
@@ -975,9 +975,7 @@ impl<D: Device> Qcow2<D> {
                 let r = zstd::stream::read::Decoder::with_buffer(&src[..])
                     .map(|d| d.single_frame())
                     .and_then(|mut d| d.read_exact(out));
-                r.map_err(|e| {
-                    Error::corrupt(st, at, format!("zstd data at {offset:#x}: {e}"))
-                })
+                r.map_err(|e| Error::corrupt(st, at, format!("zstd data at {offset:#x}: {e}")))
             }
         }
     }
@@ -998,7 +996,10 @@ impl<D: Device> Qcow2<D> {
     }
 
     fn read_host(&self, host: u64, out: &mut [u8], at: u64) -> Result<()> {
-        if host.checked_add(out.len() as u64).is_none_or(|e| e > self.inner.len()) {
+        if host
+            .checked_add(out.len() as u64)
+            .is_none_or(|e| e > self.inner.len())
+        {
             // qemu may leave the last data cluster short of the end of the file: zero-fill.
             if host >= self.inner.len() {
                 return Err(Error::corrupt(
@@ -1141,7 +1142,9 @@ impl<D: Device> Qcow2<D> {
             .checked_mul(self.cs)
             .and_then(|b| off.checked_add(b))
             .filter(|&e| e <= OFFSET_MASK + 1)
-            .ok_or_else(|| Error::unsupported("qcow2 image", off, "the file would grow past 2^56 bytes"))?;
+            .ok_or_else(|| {
+                Error::unsupported("qcow2 image", off, "the file would grow past 2^56 bytes")
+            })?;
         self.next_free = end;
         Ok(off)
     }
@@ -1168,7 +1171,10 @@ impl<D: Device> Qcow2<D> {
             return Err(Error::corrupt(
                 "qcow2 refcount block",
                 at,
-                format!("cluster {:#x} is in use but has refcount 0", cluster * self.cs),
+                format!(
+                    "cluster {:#x} is in use but has refcount 0",
+                    cluster * self.cs
+                ),
             ));
         }
         if rc == self.refcount_max() {
@@ -1257,7 +1263,10 @@ impl<D: Device> Qcow2<D> {
             L2Entry::decode(raw, self.header.cluster_bits, self.header.version, at)?
         };
         if let L2Entry::Normal { host, copied: true } = e {
-            if host.checked_add(self.cs).is_none_or(|end| end > self.next_free) {
+            if host
+                .checked_add(self.cs)
+                .is_none_or(|end| end > self.next_free)
+            {
                 return Err(Error::corrupt(
                     "qcow2 L2 entry",
                     at,
@@ -1284,7 +1293,8 @@ impl<D: Device> Qcow2<D> {
             }
         };
         self.inner.write_at(host, &content)?;
-        self.inner.write_at(entry_at, &(host | COPIED).to_be_bytes())
+        self.inner
+            .write_at(entry_at, &(host | COPIED).to_be_bytes())
     }
 }
 
@@ -1344,7 +1354,10 @@ impl<D: Device> Device for Qcow2<D> {
                     L2Entry::Unallocated => self.parent_read(pos, dst)?,
                     L2Entry::Zero { .. } => dst.fill(0),
                     L2Entry::Normal { host, .. } => self.read_host(host + within, dst, at)?,
-                    L2Entry::Compressed { offset: co, sectors } => {
+                    L2Entry::Compressed {
+                        offset: co,
+                        sectors,
+                    } => {
                         scratch.resize(cs as usize, 0);
                         self.read_compressed(co, sectors, at, &mut scratch)?;
                         dst.copy_from_slice(&scratch[within as usize..within as usize + span]);
@@ -1509,13 +1522,13 @@ pub fn create_overlay(
     let l1_off = rb_off + rb * cs;
     let total = 1 + rt_clusters + rb + l1_clusters;
     let mut ext = Vec::new();
-    let mut push_ext = |kind: u32, data: &[u8]| {
+    let push_ext = |ext: &mut Vec<u8>, kind: u32, data: &[u8]| {
         ext.extend_from_slice(&kind.to_be_bytes());
         ext.extend_from_slice(&(data.len() as u32).to_be_bytes());
         ext.extend_from_slice(data);
         ext.resize(ext.len().div_ceil(8) * 8, 0);
     };
-    push_ext(EXT_BACKING_FORMAT, backing_format.as_bytes());
+    push_ext(&mut ext, EXT_BACKING_FORMAT, backing_format.as_bytes());
     let mut names = Vec::new();
     for (kind, bit, n) in [
         (0u8, 0u8, "dirty bit"),
@@ -1533,9 +1546,14 @@ pub fn create_overlay(
         e[2..2 + n.len()].copy_from_slice(n.as_bytes());
         names.extend_from_slice(&e);
     }
-    push_ext(EXT_FEATURE_NAMES, &names);
-    ext.extend_from_slice(&[0u8; 8]); // end of extensions
     let header_length = 112u32;
+    // The feature name table (informative) only where it leaves room for the backing name.
+    if u64::from(header_length) + ext.len() as u64 + 8 + names.len() as u64 + 8 + name.len() as u64
+        <= cs
+    {
+        push_ext(&mut ext, EXT_FEATURE_NAMES, &names);
+    }
+    ext.extend_from_slice(&[0u8; 8]); // end of extensions
     let backing_off = u64::from(header_length) + ext.len() as u64;
     if backing_off + name.len() as u64 > cs {
         return Err(Error::unsupported(
@@ -1605,7 +1623,11 @@ mod tests {
                 refcount_set(&mut b, i, order, (i as u64 * 7) & max);
             }
             for i in 0..n {
-                assert_eq!(refcount_get(&b, i, order), (i as u64 * 7) & max, "order {order}");
+                assert_eq!(
+                    refcount_get(&b, i, order),
+                    (i as u64 * 7) & max,
+                    "order {order}"
+                );
             }
         }
     }

@@ -1019,7 +1019,7 @@ impl<D: Device> Qcow2<D> {
     // ---- writing -------------------------------------------------------------------------
 
     fn epb(&self) -> u64 {
-        self.cs * 8 >> self.header.refcount_order
+        (self.cs * 8) >> self.header.refcount_order
     }
 
     fn refcount_max(&self) -> u64 {
@@ -1618,7 +1618,7 @@ mod tests {
             } else {
                 (1u64 << (1 << order)) - 1
             };
-            let n = 64 * 8 >> order;
+            let n = (64 * 8) >> order;
             for i in 0..n {
                 refcount_set(&mut b, i, order, (i as u64 * 7) & max);
             }

@@ -1039,13 +1039,28 @@ impl<D: Device> Qcow2<D> {
         if b == 0 {
             return Ok(0);
         }
-        let mut blk = vec![0u8; self.cs as usize];
-        self.inner.read_at(b, &mut blk)?;
-        Ok(refcount_get(
-            &blk,
-            (cluster % epb) as usize,
-            self.header.refcount_order,
-        ))
+        let (byte, idx) = self.refcount_pos(cluster % epb);
+        let mut e = [0u8; 8];
+        let n = self.refcount_bytes();
+        self.inner.read_at(b + byte, &mut e[..n])?;
+        Ok(refcount_get(&e, idx, self.header.refcount_order))
+    }
+
+    /// Bytes read and written for one refcount entry.
+    fn refcount_bytes(&self) -> usize {
+        (1usize << self.header.refcount_order).div_ceil(8)
+    }
+
+    /// Byte offset in the refcount block of the byte(s) holding entry `i`, and the index of the
+    /// entry within them.
+    fn refcount_pos(&self, i: u64) -> (u64, usize) {
+        let order = self.header.refcount_order;
+        if order < 3 {
+            let per = 8u64 >> order;
+            (i / per, (i % per) as usize)
+        } else {
+            (i << (order - 3), 0)
+        }
     }
 
     fn write_reftable_entry(&mut self, i: usize) -> Result<()> {
@@ -1074,15 +1089,12 @@ impl<D: Device> Qcow2<D> {
             self.set_refcount(b / self.cs, 1)?;
         }
         let b = self.reftable[ti];
-        let mut blk = vec![0u8; self.cs as usize];
-        self.inner.read_at(b, &mut blk)?;
-        let (at, n) = refcount_set(
-            &mut blk,
-            (cluster % epb) as usize,
-            self.header.refcount_order,
-            value,
-        );
-        self.inner.write_at(b + at as u64, &blk[at..at + n])
+        let (byte, idx) = self.refcount_pos(cluster % epb);
+        let n = self.refcount_bytes();
+        let mut e = [0u8; 8];
+        self.inner.read_at(b + byte, &mut e[..n])?;
+        refcount_set(&mut e, idx, self.header.refcount_order, value);
+        self.inner.write_at(b + byte, &e[..n])
     }
 
     /// Move the refcount table to a bigger place at the end of the file, so that it has an

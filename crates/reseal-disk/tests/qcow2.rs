@@ -428,6 +428,85 @@ fn create_overlay_is_a_child_for_qemu() {
     }
 }
 
+/// A chain of four create_overlay children, the backing format of one of them left to be
+/// probed (its backing-format extension renamed to an unknown type), and an overlay bigger than
+/// its backing file: reads equal qemu's, writes at the top leave every parent as it was.
+#[test]
+fn deep_chains_probed_format_and_bigger_overlay() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = d.join("src.raw");
+    std::fs::write(&src, sample_disk(SIZE, 29)).unwrap();
+    let base = make_variant(d, &src, "base", &["-c", "-o", "compression_type=zstd"]);
+    let mut parent = base.clone();
+    let mut sums = vec![sha(&base)];
+    let refp = d.join("ref.raw");
+    for level in 1..=4 {
+        let child = d.join(format!("l{level}.qcow2"));
+        create_overlay(&child, &parent, "qcow2", SIZE as u64, 65536).unwrap();
+        if level == 2 {
+            // Hide the backing format: the extension type becomes one nobody knows.
+            let mut b = std::fs::read(&child).unwrap();
+            let at = b
+                .windows(4)
+                .position(|w| w == 0xe279_2acau32.to_be_bytes())
+                .unwrap();
+            b[at..at + 4].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+            std::fs::write(&child, &b).unwrap();
+        }
+        let mut reference = qemu_raw(&child, "qcow2", d);
+        write_and_verify(
+            &child,
+            &mut reference,
+            &refp,
+            &random_writes(level, 10, SIZE as u64, 30_000),
+        );
+        assert_eq!(sha(&base), sums[0]);
+        sums.push(sha(&child));
+        parent = child;
+    }
+    let top = Image::open(&parent, Access::ReadOnly).unwrap();
+    assert_eq!(top.info().parent_chain.len(), 4);
+    drop(top);
+    for level in 0..4 {
+        let p = if level == 0 {
+            base.clone()
+        } else {
+            d.join(format!("l{level}.qcow2"))
+        };
+        assert_eq!(sha(&p), sums[level], "level {level} unchanged");
+    }
+    // An overlay bigger than its backing file: the tail reads as zeros.
+    let big = d.join("big.qcow2");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "src.raw",
+            "-F",
+            "raw",
+            p(&big),
+            "9M",
+        ],
+    );
+    let mut reference = qemu_raw(&big, "qcow2", d);
+    let image = Image::open(&big, Access::ReadOnly).unwrap();
+    assert!(read_all(&image) == reference);
+    drop(image);
+    let w = vec![
+        ((6 << 20) - 100, vec![9u8; 300]),
+        (8 << 20, vec![8u8; 5000]),
+    ];
+    write_and_verify(&big, &mut reference, &refp, &w);
+}
+
 fn expect_err(img: &Path, needle: &str) {
     match Image::open(img, Access::ReadOnly) {
         Ok(_) => panic!(
@@ -615,11 +694,13 @@ fn foreign_formats_are_refused() {
     );
 }
 
-/// Detaches a loop device even when the test fails.
+/// Detaches a loop device even when the test fails, and removes the journal directory a commit
+/// left beside the device node (`/dev/loopN.reseal-journal`).
 struct Loop(String);
 impl Drop for Loop {
     fn drop(&mut self) {
         let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        let _ = std::fs::remove_dir_all(reseal_disk::journal::journal_dir(Path::new(&self.0)));
     }
 }
 

@@ -30,7 +30,8 @@
 //! write, as the specification asks of a writer that does not maintain them.
 //!
 //! Refused: encryption, external data files, extended L2 entries, unknown incompatible
-//! features, images marked dirty or corrupt, and writes to an image with internal snapshots.
+//! features, images marked dirty or corrupt, and writes to an image with internal snapshots or
+//! persistent dirty bitmaps (reseal would leave them stale). Reads of such images work.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -1229,6 +1230,14 @@ impl<D: Device> Qcow2<D> {
                 "qcow2 backing file",
                 offset,
                 "the backing file is not attached",
+            ));
+        }
+        if self.header.autoclear_features & 1 != 0 {
+            return Err(Error::unsupported(
+                S,
+                88,
+                "writing an image with persistent dirty bitmaps (autoclear bit 0), which reseal \
+                 does not update; remove them first: qemu-img bitmap --remove IMAGE NAME",
             ));
         }
         if !self.header_updated {

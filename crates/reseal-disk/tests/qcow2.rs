@@ -135,6 +135,8 @@ const VARIANTS: &[(&str, &[&str])] = &[
     ("refcount1", &["-o", "refcount_bits=1"]),
     ("refcount64", &["-o", "refcount_bits=64,cluster_size=4096"]),
     ("big-clusters", &["-o", "cluster_size=2M"]),
+    ("lazy-refcounts", &["-o", "lazy_refcounts=on"]),
+    ("prealloc-metadata", &["-o", "preallocation=metadata"]),
 ];
 
 fn make_variant(dir: &Path, src: &Path, name: &str, opts: &[&str]) -> PathBuf {
@@ -505,6 +507,36 @@ fn deep_chains_probed_format_and_bigger_overlay() {
         (8 << 20, vec![8u8; 5000]),
     ];
     write_and_verify(&big, &mut reference, &refp, &w);
+}
+
+/// Internal snapshots and persistent bitmaps: the image reads (the active state), writes are
+/// refused with a message and leave the file as it was.
+#[test]
+fn snapshots_and_bitmaps_read_but_refuse_writes() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = d.join("src.raw");
+    std::fs::write(&src, sample_disk(SIZE, 31)).unwrap();
+    let snap = make_variant(d, &src, "snap", &[]);
+    run("qemu-img", &["snapshot", "-c", "s1", p(&snap)]);
+    let bm = make_variant(d, &src, "bm", &[]);
+    run("qemu-img", &["bitmap", "--add", p(&bm), "bm0"]);
+    for (img, needle) in [(&snap, "snapshot"), (&bm, "qemu-img bitmap --remove")] {
+        let before = sha(img);
+        let image = Image::open(img, Access::ReadOnly).unwrap();
+        assert!(read_all(&image) == qemu_raw(img, "qcow2", d));
+        drop(image);
+        let mut image = Image::open(img, Access::ReadWrite).unwrap();
+        let e = image.write_at(4096, b"x").unwrap_err();
+        assert!(e.to_string().contains(needle), "{e}");
+        image.commit().unwrap();
+        drop(image);
+        assert_eq!(sha(img), before);
+        qemu_check(img);
+    }
 }
 
 fn expect_err(img: &Path, needle: &str) {

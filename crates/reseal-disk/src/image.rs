@@ -394,6 +394,18 @@ impl Image {
                         tried: vec![ppath],
                     });
                 }
+                let same = |a: &Path, b: &Path| {
+                    a.canonicalize()
+                        .ok()
+                        .is_some_and(|x| b.canonicalize().ok() == Some(x))
+                };
+                if same(&ppath, path) {
+                    return Err(Error::corrupt(
+                        "qcow2 backing file name",
+                        q.header().backing_file_offset,
+                        format!("{} names itself as its backing file", path.display()),
+                    ));
+                }
                 let pkind = match b.format.as_deref() {
                     None | Some("") => None,
                     Some(f) => Some(ContainerKind::from_qemu_name(f).ok_or_else(|| {

@@ -644,6 +644,16 @@ fn hostile_headers_are_errors() {
         &|b| b[l1..l1 + 8].copy_from_slice(&(0x8000_0000_0100_0000u64).to_be_bytes()),
         "qcow2 L1 entry",
     );
+    // A backing file that is the image itself.
+    let b_img = d.join("b.qcow2");
+    let a_img = d.join("a.qcow2");
+    std::fs::copy(&good, &b_img).unwrap();
+    create_overlay(&a_img, &b_img, "qcow2", 16 << 20, 65536).unwrap();
+    let mut a = std::fs::read(&a_img).unwrap();
+    let at = a.windows(7).position(|w| w == b"b.qcow2").unwrap();
+    a[at] = b'a';
+    std::fs::write(&a_img, &a).unwrap();
+    expect_err(&a_img, "names itself");
     // Random corruption of the first bytes never panics (errors or reads are both fine).
     let path = d.join("fuzz.qcow2");
     for i in 0..400u64 {
@@ -659,6 +669,50 @@ fn hostile_headers_are_errors() {
             let _ = img.read_at(0, &mut buf);
         }
     }
+}
+
+/// Corrupted tables (L1, L2, refcount table and blocks, compressed data) anywhere in the
+/// metadata: opening, reading everything and writing give errors or data, never a panic.
+#[test]
+fn corrupted_tables_never_panic() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = d.join("src.raw");
+    std::fs::write(&src, sample_disk(1 << 20, 37)).unwrap();
+    let good = make_variant(d, &src, "good", &["-c", "-o", "cluster_size=512"]);
+    let bytes = std::fs::read(&good).unwrap();
+    let path = d.join("bad.qcow2");
+    let mut errors = 0;
+    for i in 0..300u64 {
+        let mut b = bytes.clone();
+        let r = pseudo_random(1000 + i, 64);
+        for k in 0..8 {
+            let at = u64::from_le_bytes(r[8 * k..8 * k + 8].try_into().unwrap());
+            // Mostly the metadata near the start (header, tables), sometimes anywhere.
+            let span = if k % 2 == 0 { 16 << 10 } else { b.len() as u64 };
+            let at = (at % span) as usize;
+            b[at] = r[(k + 5) % 64];
+        }
+        std::fs::write(&path, &b).unwrap();
+        let Ok(mut img) = Image::open(&path, Access::ReadWrite) else {
+            errors += 1;
+            continue;
+        };
+        let mut buf = vec![0u8; img.len().min(1 << 20) as usize];
+        if img.read_at(0, &mut buf).is_err() {
+            errors += 1;
+        }
+        for (off, data) in random_writes(i, 5, img.len().max(70_000), 60_000) {
+            if off + data.len() as u64 <= img.len() && img.write_at(off, &data).is_err() {
+                errors += 1;
+            }
+        }
+        img.discard().ok();
+    }
+    assert!(errors > 0, "corruption was noticed at least once");
 }
 
 /// VMDK, VDI, QED, qcow v1 and random bytes are refused with the convert command, never raw;

@@ -669,7 +669,13 @@ pub struct Qcow2<D: Device> {
     backing: Option<Backing>,
     parent: Option<Box<dyn Device>>,
     header_updated: bool,
+    /// Recently decompressed clusters, by host offset of their compressed data (never written
+    /// in place: a write moves the cluster, and freed space is not reused), newest last.
+    inflated: std::sync::Mutex<Vec<(u64, std::sync::Arc<Vec<u8>>)>>,
 }
+
+/// Bytes of decompressed clusters kept (at least 4 clusters).
+const INFLATED_CACHE_BYTES: u64 = 8 << 20;
 
 impl<D: Device> std::fmt::Debug for Qcow2<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -849,6 +855,7 @@ impl<D: Device> Qcow2<D> {
             backing,
             parent: None,
             header_updated: false,
+            inflated: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -937,8 +944,36 @@ impl<D: Device> Qcow2<D> {
         }
     }
 
+    /// The decompressed cluster whose compressed data is at `offset`, from the cache or
+    /// decompressed now.
+    fn inflated(&self, offset: u64, sectors: u64, at: u64) -> Result<std::sync::Arc<Vec<u8>>> {
+        let cached = |c: &Vec<(u64, std::sync::Arc<Vec<u8>>)>| {
+            c.iter().find(|(o, _)| *o == offset).map(|(_, v)| v.clone())
+        };
+        if let Some(v) = self.inflated.lock().ok().and_then(|c| cached(&c)) {
+            return Ok(v);
+        }
+        let mut out = vec![0u8; self.cs as usize];
+        self.decompress(offset, sectors, at, &mut out)?;
+        let v = std::sync::Arc::new(out);
+        if let Ok(mut c) = self.inflated.lock() {
+            let keep = (INFLATED_CACHE_BYTES / self.cs).max(4) as usize;
+            if c.len() >= keep {
+                c.remove(0);
+            }
+            c.push((offset, v.clone()));
+        }
+        Ok(v)
+    }
+
     /// Decompress the compressed cluster into `out` (one cluster).
     fn read_compressed(&self, offset: u64, sectors: u64, at: u64, out: &mut [u8]) -> Result<()> {
+        let v = self.inflated(offset, sectors, at)?;
+        out.copy_from_slice(&v);
+        Ok(())
+    }
+
+    fn decompress(&self, offset: u64, sectors: u64, at: u64, out: &mut [u8]) -> Result<()> {
         let st = "qcow2 compressed cluster";
         let nbytes = (sectors + 1) * 512 - (offset & 511);
         let flen = self.inner.len();
@@ -1329,7 +1364,6 @@ impl<D: Device> Device for Qcow2<D> {
         let cs = self.cs;
         let per = self.l2_entries();
         let mut done = 0usize;
-        let mut scratch: Vec<u8> = Vec::new();
         while done < buf.len() {
             let pos = offset + done as u64;
             let vc = pos / cs;
@@ -1379,9 +1413,8 @@ impl<D: Device> Device for Qcow2<D> {
                         offset: co,
                         sectors,
                     } => {
-                        scratch.resize(cs as usize, 0);
-                        self.read_compressed(co, sectors, at, &mut scratch)?;
-                        dst.copy_from_slice(&scratch[within as usize..within as usize + span]);
+                        let v = self.inflated(co, sectors, at)?;
+                        dst.copy_from_slice(&v[within as usize..within as usize + span]);
                     }
                 }
                 done += span;

@@ -322,6 +322,32 @@ fn overlays_and_chains() {
         &random_writes(1, 50, SIZE as u64, 100_000),
     );
     assert_eq!(sha(&base), base_sum, "backing file unchanged");
+    // A version 2 overlay.
+    let ov2 = d.join("ov2.qcow2");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-o",
+            "compat=0.10",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+            p(&ov2),
+        ],
+    );
+    let mut reference = qemu_raw(&ov2, "qcow2", d);
+    write_and_verify(
+        &ov2,
+        &mut reference,
+        &refp,
+        &random_writes(4, 50, SIZE as u64, 100_000),
+    );
+    assert_eq!(sha(&base), base_sum, "backing file unchanged");
 
     // Chain: raw base ← mid (absolute backing name, some writes by qemu) ← top (relative).
     let sub = d.join("sub");

@@ -1446,40 +1446,57 @@ impl<D: Device> Device for Qcow2<D> {
         self.inner.flush()
     }
 
+    /// Zero clusters, and unallocated ones over no backing file (or a backing file that knows
+    /// them to be zero); walks one L2 table at a time, a missing table in one step.
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         if offset.checked_add(len).is_none_or(|e| e > self.header.size) {
             return false;
         }
         let cs = self.cs;
+        let per = self.l2_entries();
+        let span = cs * per; // bytes one L2 table maps
+        let unallocated_zero = |pos: u64, n: u64| match &self.parent {
+            None => self.backing.is_none(),
+            Some(p) => pos >= p.len() || p.known_zero(pos, n.min(p.len() - pos)),
+        };
         let mut pos = offset;
         let end = offset + len;
         while pos < end {
+            let table_end = (pos / span + 1).saturating_mul(span).min(end);
             let vc = pos / cs;
-            let n = (cs - pos % cs).min(end - pos);
-            let Ok(run) = self.l2_run(vc, 1) else {
-                return false;
-            };
-            let (raw, at) = run[0];
-            let e = if at == 0 {
-                L2Entry::Unallocated
-            } else {
-                match L2Entry::decode(raw, self.header.cluster_bits, self.header.version, at) {
-                    Ok(e) => e,
-                    Err(_) => return false,
+            let n_entries = (table_end - 1) / cs - vc + 1;
+            match self.l2_table(vc / per) {
+                Ok(None) => {
+                    if !unallocated_zero(pos, table_end - pos) {
+                        return false;
+                    }
                 }
-            };
-            let zero = match e {
-                L2Entry::Zero { .. } => true,
-                L2Entry::Unallocated => match &self.parent {
-                    None => self.backing.is_none(),
-                    Some(p) => pos >= p.len() || p.known_zero(pos, n.min(p.len() - pos)),
-                },
-                _ => false,
-            };
-            if !zero {
-                return false;
+                Ok(Some(_)) => {
+                    let Ok(run) = self.l2_run(vc, n_entries) else {
+                        return false;
+                    };
+                    let mut p = pos;
+                    for (raw, at) in run {
+                        let n = (cs - p % cs).min(table_end - p);
+                        let zero = match L2Entry::decode(
+                            raw,
+                            self.header.cluster_bits,
+                            self.header.version,
+                            at,
+                        ) {
+                            Ok(L2Entry::Zero { .. }) => true,
+                            Ok(L2Entry::Unallocated) => unallocated_zero(p, n),
+                            _ => false,
+                        };
+                        if !zero {
+                            return false;
+                        }
+                        p += n;
+                    }
+                }
+                Err(_) => return false,
             }
-            pos += n;
+            pos = table_end;
         }
         true
     }
@@ -1520,7 +1537,30 @@ pub fn create_overlay(
     virtual_size: u64,
     cluster_size: u32,
 ) -> Result<()> {
-    let st = "qcow2 overlay";
+    create_image(
+        out,
+        Some((backing, backing_format)),
+        virtual_size,
+        cluster_size,
+    )
+}
+
+/// Write a new, empty standalone qcow2 version 3 image at `out` of `virtual_size` bytes with
+/// `cluster_size`-byte clusters (a power of two, 512 B to 2 MiB).
+///
+/// # Errors
+/// Bad sizes ([`Error::Unsupported`]), I/O errors.
+pub fn create(out: &Path, virtual_size: u64, cluster_size: u32) -> Result<()> {
+    create_image(out, None, virtual_size, cluster_size)
+}
+
+fn create_image(
+    out: &Path,
+    backing: Option<(&Path, &str)>,
+    virtual_size: u64,
+    cluster_size: u32,
+) -> Result<()> {
+    let st = "qcow2 image";
     if !cluster_size.is_power_of_two()
         || !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&cluster_size.trailing_zeros())
     {
@@ -1536,12 +1576,16 @@ pub fn create_overlay(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = match relative_path(&out_dir, backing) {
-        Some(r) => r,
-        None => std::path::absolute(backing).map_err(|e| Error::io(backing, e))?,
+    let name = match backing {
+        None => String::new(),
+        Some((b, _)) => match relative_path(&out_dir, b) {
+            Some(r) => r,
+            None => std::path::absolute(b).map_err(|e| Error::io(b, e))?,
+        }
+        .to_string_lossy()
+        .into_owned(),
     };
-    let name = name.to_string_lossy().into_owned();
-    if name.is_empty() || name.len() > MAX_BACKING_NAME as usize {
+    if (backing.is_some() && name.is_empty()) || name.len() > MAX_BACKING_NAME as usize {
         return Err(Error::unsupported(
             st,
             0,
@@ -1582,7 +1626,9 @@ pub fn create_overlay(
         ext.extend_from_slice(data);
         ext.resize(ext.len().div_ceil(8) * 8, 0);
     };
-    push_ext(&mut ext, EXT_BACKING_FORMAT, backing_format.as_bytes());
+    if let Some((_, format)) = backing {
+        push_ext(&mut ext, EXT_BACKING_FORMAT, format.as_bytes());
+    }
     let mut names = Vec::new();
     for (kind, bit, n) in [
         (0u8, 0u8, "dirty bit"),
@@ -1618,7 +1664,7 @@ pub fn create_overlay(
     }
     let h = Header {
         version: 3,
-        backing_file_offset: backing_off,
+        backing_file_offset: if backing.is_some() { backing_off } else { 0 },
         backing_file_size: name.len() as u32,
         cluster_bits,
         size: virtual_size,

@@ -565,6 +565,39 @@ fn snapshots_and_bitmaps_read_but_refuse_writes() {
     }
 }
 
+/// A standalone image from qcow2::create: qemu-img accepts it, reseal writes it, and
+/// known_zero answers for a huge empty image without walking every cluster.
+#[test]
+fn create_standalone() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = d.join("new.qcow2");
+    reseal_disk::qcow2::create(&img, SIZE as u64, 65536).unwrap();
+    qemu_check(&img);
+    let info: serde_json::Value =
+        serde_json::from_str(&run("qemu-img", &["info", "--output=json", p(&img)])).unwrap();
+    assert_eq!(info["virtual-size"], SIZE as u64);
+    assert!(info.get("backing-filename").is_none(), "{info}");
+    let mut reference = vec![0u8; SIZE];
+    let refp = d.join("ref.raw");
+    write_and_verify(
+        &img,
+        &mut reference,
+        &refp,
+        &random_writes(5, 40, SIZE as u64, 90_000),
+    );
+    let huge = d.join("huge.qcow2");
+    reseal_disk::qcow2::create(&huge, 1 << 50, 2 << 20).unwrap();
+    qemu_check(&huge);
+    let t = std::time::Instant::now();
+    let image = Image::open(&huge, Access::ReadOnly).unwrap();
+    assert!(image.known_zero(0, 1 << 50));
+    assert!(t.elapsed().as_secs() < 10);
+}
+
 fn expect_err(img: &Path, needle: &str) {
     match Image::open(img, Access::ReadOnly) {
         Ok(_) => panic!(

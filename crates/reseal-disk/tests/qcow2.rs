@@ -313,6 +313,21 @@ fn overlays_and_chains() {
     assert_eq!(image.info().parent_chain, vec![d.join("base.qcow2")]);
     assert!(read_all(&image) == qemu_raw(&ov, "qcow2", d));
     drop(image);
+    // While reseal writes the overlay, the base is shared: qemu may read it, not write it.
+    {
+        let _w = Image::open(&ov, Access::ReadWrite).unwrap();
+        run("qemu-img", &["info", p(&base)]);
+        let out = Command::new("qemu-io")
+            .args(["-f", "qcow2", "-c", "write 0 512", p(&base)])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && text.contains("lock"),
+            "qemu-io must be refused by the lock: {text}"
+        );
+    }
+    assert_eq!(sha(&base), base_sum);
     let refp = d.join("ref.raw");
     let mut reference = qemu_raw(&ov, "qcow2", d);
     write_and_verify(

@@ -84,6 +84,22 @@ pub enum Error {
     /// [`crate::Image::commit`] of an image opened for a dry run.
     #[error("a dry run cannot be committed")]
     DryRun,
+    /// The file holds a disk-image format reseal does not read (VMDK, VDI, QED, …).
+    #[error("{} is a {format} image, which reseal does not read; convert it first: {command}", path.display())]
+    ForeignFormat {
+        /// The image file.
+        path: PathBuf,
+        /// The format found ("VMDK (sparse)", "VDI", "QED", …).
+        format: String,
+        /// The qemu-img command that converts it to qcow2.
+        command: String,
+    },
+    /// No container magic, and the content does not look like a raw disk either.
+    #[error("{} is not a disk image reseal recognises: no qcow2, VHD or VHDX structure, and its first sector is neither blank nor ends in the 0x55AA boot signature of a partition table or boot sector; if it really is a raw disk, say so (-f raw)", path.display())]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
     /// Journal / undo-file problems.
     #[error("journal {}: {reason}", path.display())]
     Journal {

@@ -1,7 +1,13 @@
 //! Opening a disk image file: format detection from content, the container stack, commit.
 //!
 //! Stack: host file ([`HostFile`]) → [`Journal`] (every container write is staged, metadata
-//! included) → container ([`RawDisk`], [`Vhd`], [`Vhdx`]) presenting the virtual disk.
+//! included) → container ([`RawDisk`], [`Vhd`], [`Vhdx`], [`Qcow2`]) presenting the virtual disk.
+//!
+//! Detection ([`Image::open`]): qcow2 magic, VHDX signature, VHD footer; formats reseal does not
+//! read (VMDK, VDI, QED, Parallels, qcow version 1) are refused with [`Error::ForeignFormat`]
+//! naming the `qemu-img convert` command; anything else is raw only if its first sector is blank
+//! or carries the 0x55AA boot signature (a partition table or a volume boot sector), and refused
+//! with [`Error::UnknownFormat`] otherwise. [`Image::open_as`] forces a format (qemu-img's `-f`).
 //!
 //! Locks ([`crate::lock`], qemu's convention): read-only opens, dry runs and every parent of a
 //! differencing chain take a shared lock; a read-write open takes an exclusive lock, waiting up
@@ -20,6 +26,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::journal::{self, CommitReport};
+use crate::qcow2::Qcow2;
 use crate::raw::{HostFile, RawDisk};
 use crate::vhd::{Vhd, VhdType};
 use crate::vhdx::Vhdx;
@@ -91,6 +98,67 @@ pub enum ImageFormat {
     VhdxDynamic,
     /// Differencing VHDX.
     VhdxDifferencing,
+    /// qcow2 (version 2 or 3), with or without a backing file.
+    Qcow2,
+}
+
+/// A container format to open an image as, overriding detection (qemu-img's `-f FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// Raw: the file's bytes are the disk, whatever they hold.
+    Raw,
+    /// VHD (qemu's `vpc`).
+    Vhd,
+    /// VHDX.
+    Vhdx,
+    /// qcow2.
+    Qcow2,
+}
+
+impl ContainerKind {
+    /// The kind for a qemu format name (`raw`, `vpc` or `vhd`, `vhdx`, `qcow2`).
+    pub fn from_qemu_name(name: &str) -> Option<ContainerKind> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "raw" => ContainerKind::Raw,
+            "vpc" | "vhd" => ContainerKind::Vhd,
+            "vhdx" => ContainerKind::Vhdx,
+            "qcow2" => ContainerKind::Qcow2,
+            _ => return None,
+        })
+    }
+    /// qemu's name of the format.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            ContainerKind::Raw => "raw",
+            ContainerKind::Vhd => "vpc",
+            ContainerKind::Vhdx => "vhdx",
+            ContainerKind::Qcow2 => "qcow2",
+        }
+    }
+}
+
+impl std::str::FromStr for ContainerKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        ContainerKind::from_qemu_name(s)
+            .ok_or_else(|| format!("unknown format {s:?} (raw, vpc, vhd, vhdx, qcow2)"))
+    }
+}
+
+impl ImageFormat {
+    /// The container kind of this format.
+    pub fn kind(self) -> ContainerKind {
+        match self {
+            ImageFormat::Raw => ContainerKind::Raw,
+            ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => {
+                ContainerKind::Vhd
+            }
+            ImageFormat::VhdxFixed | ImageFormat::VhdxDynamic | ImageFormat::VhdxDifferencing => {
+                ContainerKind::Vhdx
+            }
+            ImageFormat::Qcow2 => ContainerKind::Qcow2,
+        }
+    }
 }
 
 impl std::fmt::Display for ImageFormat {
@@ -103,6 +171,7 @@ impl std::fmt::Display for ImageFormat {
             ImageFormat::VhdxFixed => "vhdx (fixed)",
             ImageFormat::VhdxDynamic => "vhdx (dynamic)",
             ImageFormat::VhdxDifferencing => "vhdx (differencing)",
+            ImageFormat::Qcow2 => "qcow2",
         })
     }
 }
@@ -132,6 +201,7 @@ enum Container {
     Raw(RawDisk<J>),
     Vhd(Box<Vhd<J>>),
     Vhdx(Box<Vhdx<J>>),
+    Qcow2(Box<Qcow2<J>>),
 }
 
 impl Container {
@@ -140,6 +210,7 @@ impl Container {
             Container::Raw(d) => d,
             Container::Vhd(d) => &**d,
             Container::Vhdx(d) => &**d,
+            Container::Qcow2(d) => &**d,
         }
     }
     fn dev_mut(&mut self) -> &mut dyn Device {
@@ -147,6 +218,7 @@ impl Container {
             Container::Raw(d) => d,
             Container::Vhd(d) => &mut **d,
             Container::Vhdx(d) => &mut **d,
+            Container::Qcow2(d) => &mut **d,
         }
     }
     fn journal(&self) -> &J {
@@ -154,6 +226,7 @@ impl Container {
             Container::Raw(d) => d.inner(),
             Container::Vhd(d) => d.inner(),
             Container::Vhdx(d) => d.inner(),
+            Container::Qcow2(d) => d.inner(),
         }
     }
     fn journal_mut(&mut self) -> &mut J {
@@ -161,6 +234,7 @@ impl Container {
             Container::Raw(d) => d.inner_mut(),
             Container::Vhd(d) => d.inner_mut(),
             Container::Vhdx(d) => d.inner_mut(),
+            Container::Qcow2(d) => d.inner_mut(),
         }
     }
 }
@@ -169,6 +243,7 @@ impl Container {
 pub struct Image {
     path: PathBuf,
     opts: OpenOptions,
+    forced: Option<ContainerKind>,
     container: Container,
     info: ImageInfo,
     // Declared last: released after the container (and its parents) are closed.
@@ -187,8 +262,10 @@ impl std::fmt::Debug for Image {
 const MAX_CHAIN: usize = 32;
 
 impl Image {
-    /// Open the image at `path`, detecting its format from its content: VHDX if it starts with
-    /// "vhdxfile", VHD if its last 512 bytes start with "conectix", raw otherwise.
+    /// Open the image at `path`, detecting its format from its content: qcow2 if it starts with
+    /// `QFI\xfb`, VHDX if it starts with "vhdxfile", VHD if its last 512 bytes start with
+    /// "conectix", refused if it holds another format's magic ([`Error::ForeignFormat`]), raw if
+    /// its first sector is blank or ends in 0x55AA, refused ([`Error::UnknownFormat`]) otherwise.
     ///
     /// # Errors
     /// I/O errors; [`Error::Corrupt`]/[`Error::Unsupported`] from the container;
@@ -207,7 +284,17 @@ impl Image {
     /// # Errors
     /// As [`Image::open`], plus [`Error::Locked`] and [`Error::WriteProtected`].
     pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Image> {
-        Self::open_depth(path, opts, 0, None)
+        Self::open_depth(path, opts, 0, None, None)
+    }
+
+    /// [`Image::open_with`] as the container `kind` when given (detection otherwise): a forced
+    /// container format whose structures are not in the file is refused; a forced raw opens the
+    /// bytes as they are, whatever magic they hold.
+    ///
+    /// # Errors
+    /// As [`Image::open_with`]; [`Error::Corrupt`] when the content contradicts `kind`.
+    pub fn open_as(path: &Path, kind: Option<ContainerKind>, opts: &OpenOptions) -> Result<Image> {
+        Self::open_depth(path, opts, 0, None, kind)
     }
 
     fn open_depth(
@@ -215,11 +302,12 @@ impl Image {
         opts: &OpenOptions,
         depth: usize,
         lock: Option<crate::lock::ImageLock>,
+        forced: Option<ContainerKind>,
     ) -> Result<Image> {
         use crate::lock::{ImageLock, LockKind};
         if depth > MAX_CHAIN {
             return Err(Error::unsupported(
-                "VHD parent chain",
+                "backing / parent chain",
                 0,
                 format!("longer than {MAX_CHAIN}"),
             ));
@@ -265,7 +353,82 @@ impl Image {
         let file_size = host.len();
         let j = Journal::new(host);
         let mut parent_chain = Vec::new();
-        let (container, format, block_size, warnings) = if crate::vhdx::detect(&j) {
+        let kind = match forced {
+            Some(k) => {
+                let found = if crate::qcow2::detect(&j) {
+                    Some(ContainerKind::Qcow2)
+                } else if crate::vhdx::detect(&j) {
+                    Some(ContainerKind::Vhdx)
+                } else if crate::vhd::detect(&j) {
+                    Some(ContainerKind::Vhd)
+                } else {
+                    None
+                };
+                if k != ContainerKind::Raw && found != Some(k) {
+                    return Err(Error::corrupt(
+                        "image",
+                        0,
+                        format!(
+                            "{} was to be opened as {} but holds {}",
+                            path.display(),
+                            k.qemu_name(),
+                            found.map_or("no such structure".to_string(), |f| format!(
+                                "a {} image",
+                                f.qemu_name()
+                            ))
+                        ),
+                    ));
+                }
+                k
+            }
+            None => detect_kind(&j, path)?,
+        };
+        let (container, format, block_size, warnings) = if kind == ContainerKind::Qcow2 {
+            let mut q = Qcow2::open(j, path)?;
+            if let Some(b) = q.backing().cloned() {
+                let ppath = b.resolve(path);
+                if !ppath.is_file() && !is_block_device(&ppath) {
+                    return Err(Error::MissingParent {
+                        image: path.to_path_buf(),
+                        parent: b.name.clone(),
+                        tried: vec![ppath],
+                    });
+                }
+                let same = |a: &Path, b: &Path| {
+                    a.canonicalize()
+                        .ok()
+                        .is_some_and(|x| b.canonicalize().ok() == Some(x))
+                };
+                if same(&ppath, path) {
+                    return Err(Error::corrupt(
+                        "qcow2 backing file name",
+                        q.header().backing_file_offset,
+                        format!("{} names itself as its backing file", path.display()),
+                    ));
+                }
+                let pkind = match b.format.as_deref() {
+                    None | Some("") => None,
+                    Some(f) => Some(ContainerKind::from_qemu_name(f).ok_or_else(|| {
+                        Error::unsupported(
+                            "qcow2 backing format extension",
+                            0,
+                            format!("backing format {f:?} (reseal reads qcow2, raw, vpc, vhdx)"),
+                        )
+                    })?),
+                };
+                let parent = Image::open_depth(&ppath, &parent_opts, depth + 1, None, pkind)?;
+                parent_chain.push(ppath);
+                parent_chain.extend(parent.info.parent_chain.iter().cloned());
+                q.set_parent(Box::new(parent));
+            }
+            let bs = Some(q.cluster_size());
+            (
+                Container::Qcow2(Box::new(q)),
+                ImageFormat::Qcow2,
+                bs,
+                Vec::new(),
+            )
+        } else if kind == ContainerKind::Vhdx {
             let mut v = Vhdx::open(j)?;
             let fmt = if v.parent_locator().is_some() {
                 ImageFormat::VhdxDifferencing
@@ -318,7 +481,7 @@ impl Image {
             let bs = Some(v.block_size());
             let w = v.warnings().to_vec();
             (Container::Vhdx(Box::new(v)), fmt, bs, w)
-        } else if crate::vhd::detect(&j) {
+        } else if kind == ContainerKind::Vhd {
             let mut v = Vhd::open(j, access == Access::ReadOnly)?;
             let fmt = match v.disk_type() {
                 VhdType::Fixed => ImageFormat::VhdFixed,
@@ -378,6 +541,7 @@ impl Image {
         Ok(Image {
             path: path.to_path_buf(),
             opts: *opts,
+            forced,
             container,
             info,
             _lock: Some(lock),
@@ -427,7 +591,7 @@ impl Image {
     pub fn discard(&mut self) -> Result<()> {
         // Keep holding the lock while re-opening: no one may slip in between.
         let lock = self._lock.take();
-        *self = Image::open_depth(&self.path, &self.opts, 0, lock)?;
+        *self = Image::open_depth(&self.path, &self.opts, 0, lock, self.forced)?;
         Ok(())
     }
     /// How the image was opened.
@@ -542,7 +706,7 @@ fn open_vhdx_parent(
     let tried = vhdx_parent_candidates(child, loc);
     for p in &tried {
         if p.is_file() {
-            let img = Image::open_depth(p, opts, depth + 1, None)?;
+            let img = Image::open_depth(p, opts, depth + 1, None, None)?;
             return Ok((p.clone(), img));
         }
     }
@@ -569,7 +733,7 @@ fn open_vhd_parent(
     let tried = vhd_parent_candidates(child, pi);
     for p in &tried {
         if p.is_file() {
-            let img = Image::open_depth(p, opts, depth + 1, None)?;
+            let img = Image::open_depth(p, opts, depth + 1, None, None)?;
             return Ok((p.clone(), img));
         }
     }
@@ -610,5 +774,86 @@ impl Device for Image {
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         self.container.dev().known_zero(offset, len)
+    }
+}
+
+fn is_block_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// `qemu-img convert -O qcow2 IN OUT` for a file reseal does not read.
+fn convert_command(path: &Path) -> String {
+    let out = path.with_extension("qcow2");
+    let q = |p: &Path| {
+        let s = p.display().to_string();
+        if s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c))
+        {
+            s
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    format!("qemu-img convert -O qcow2 {} {}", q(path), q(&out))
+}
+
+/// The container of an image from its content (see [`Image::open`]).
+fn detect_kind(dev: &dyn Device, path: &Path) -> Result<ContainerKind> {
+    let mut head = [0u8; 512];
+    let n = dev.len().min(512) as usize;
+    dev.read_at(0, &mut head[..n])?;
+    let head = &head[..n];
+    if crate::qcow2::detect(dev) {
+        let version = head
+            .get(4..8)
+            .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+        if version == Some(1) {
+            return Err(Error::ForeignFormat {
+                path: path.to_path_buf(),
+                format: "qcow (version 1)".into(),
+                command: convert_command(path),
+            });
+        }
+        return Ok(ContainerKind::Qcow2);
+    }
+    if crate::vhdx::detect(dev) {
+        return Ok(ContainerKind::Vhdx);
+    }
+    if crate::vhd::detect(dev) {
+        return Ok(ContainerKind::Vhd);
+    }
+    let foreign = if head.starts_with(b"KDMV") {
+        Some("VMDK (sparse extent)")
+    } else if head.starts_with(b"COWD") {
+        Some("VMDK (ESX sparse extent)")
+    } else if head.starts_with(b"# Disk DescriptorFile") {
+        Some("VMDK (text descriptor)")
+    } else if head.starts_with(b"<<< ")
+        && head.get(64..68) == Some(&0xbeda_107fu32.to_le_bytes()[..])
+    {
+        Some("VDI")
+    } else if head.starts_with(b"QED\0") {
+        Some("QED")
+    } else if head.starts_with(b"WithoutFreeSpace") || head.starts_with(b"WithouFreSpacExt") {
+        Some("Parallels")
+    } else {
+        None
+    };
+    if let Some(f) = foreign {
+        return Err(Error::ForeignFormat {
+            path: path.to_path_buf(),
+            format: f.into(),
+            command: convert_command(path),
+        });
+    }
+    let blank = head.iter().all(|&b| b == 0);
+    let boot_signature = head.len() == 512 && head[510..512] == [0x55, 0xaa];
+    if blank || boot_signature {
+        Ok(ContainerKind::Raw)
+    } else {
+        Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+        })
     }
 }

@@ -1,6 +1,6 @@
-//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX) and differencing children of them,
-//! partition tables (MBR, GPT), bounded partition devices, and the write journal through which
-//! every change to an image goes.
+//! Disk layer of reseal: disk-image containers (raw, VHD, VHDX, qcow2) and differencing children
+//! of them, partition tables (MBR, GPT), bounded partition devices, and the write journal through
+//! which every change to an image goes.
 //!
 //! # Getting started
 //! 1. Open an image with [`Image::open`] (format detected from content).
@@ -21,6 +21,7 @@ pub mod convert;
 pub mod image;
 pub mod journal;
 pub mod lock;
+pub mod qcow2;
 pub mod raw;
 pub mod vhd;
 pub mod vhdx;
@@ -28,5 +29,5 @@ pub mod vhdx;
 pub mod partition;
 pub mod probe;
 
-pub use image::{Access, Image, ImageFormat, ImageInfo, OpenOptions};
+pub use image::{Access, ContainerKind, Image, ImageFormat, ImageInfo, OpenOptions};
 pub use journal::Journal;

@@ -3,6 +3,10 @@
 //! [`HostFile`] is a [`Device`] over a file of the host file system (positioned I/O, never reads
 //! the whole file; writes past the end grow it, leaving a sparse hole). [`RawDisk`] presents any
 //! device as a virtual disk of fixed size: the raw "container" is the file itself.
+//!
+//! A [`HostFile`] may be a block device (`/dev/loop0`, `/dev/nbd0`, a disk): its size is where a
+//! seek to the end lands (what `BLKGETSIZE64` reports, without an ioctl of our own), its logical
+//! sector size comes from `BLKSSZGET`; it cannot grow, and [`Device::reserve`] does nothing on it.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -17,6 +21,8 @@ pub struct HostFile {
     path: PathBuf,
     len: u64,
     writable: bool,
+    block_device: bool,
+    sector_size: u32,
 }
 
 impl HostFile {
@@ -30,12 +36,34 @@ impl HostFile {
             .write(writable)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        let block_device = {
+            use std::os::unix::fs::FileTypeExt;
+            meta.file_type().is_block_device()
+        };
+        let (len, sector_size) = if block_device {
+            let len = rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0))
+                .map_err(|e| Error::io(path, std::io::Error::from(e)))?;
+            let ss = rustix::fs::ioctl_blksszget(&file)
+                .map_err(|e| Error::io(path, std::io::Error::from(e)))?;
+            if !(512..=65536).contains(&ss) || !ss.is_power_of_two() {
+                return Err(Error::unsupported(
+                    "block device",
+                    0,
+                    format!("{}: logical sector size {ss}", path.display()),
+                ));
+            }
+            (len, ss)
+        } else {
+            (meta.len(), 512)
+        };
         Ok(Self {
             file,
             path: path.to_path_buf(),
             len,
             writable,
+            block_device,
+            sector_size,
         })
     }
 
@@ -56,6 +84,8 @@ impl HostFile {
             path: path.to_path_buf(),
             len: 0,
             writable: true,
+            block_device: false,
+            sector_size: 512,
         })
     }
 
@@ -68,11 +98,21 @@ impl HostFile {
     pub fn is_writable(&self) -> bool {
         self.writable
     }
+
+    /// True if the file is a block device.
+    pub fn is_block_device(&self) -> bool {
+        self.block_device
+    }
 }
 
 impl Device for HostFile {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    /// 512 for regular files; the device's logical sector size for block devices.
+    fn sector_size(&self) -> u32 {
+        self.sector_size
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
@@ -82,10 +122,13 @@ impl Device for HostFile {
             .map_err(|e| Error::io(&self.path, e))
     }
 
-    /// Writes past the end grow the file.
+    /// Writes past the end grow a regular file; a block device has a fixed size.
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         if !self.writable {
             return Err(Error::ReadOnly);
+        }
+        if self.block_device {
+            check_bounds(offset, buf.len(), self.len)?;
         }
         let end = offset
             .checked_add(buf.len() as u64)
@@ -132,6 +175,9 @@ impl Device for HostFile {
         if !self.writable {
             return Err(Error::ReadOnly);
         }
+        if self.block_device {
+            return Ok(()); // every byte of a block device exists already
+        }
         for r in ranges.iter().filter(|r| r.end > r.start) {
             match fallocate(
                 &self.file,
@@ -150,6 +196,16 @@ impl Device for HostFile {
     fn set_len(&mut self, len: u64) -> Result<()> {
         if !self.writable {
             return Err(Error::ReadOnly);
+        }
+        if self.block_device {
+            if len == self.len {
+                return Ok(());
+            }
+            return Err(Error::unsupported(
+                "block device",
+                len,
+                format!("{} cannot be resized", self.path.display()),
+            ));
         }
         self.file
             .set_len(len)
@@ -194,7 +250,7 @@ impl<D: Device> Device for RawDisk<D> {
         self.size
     }
     fn sector_size(&self) -> u32 {
-        512
+        self.inner.sector_size()
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_bounds(offset, buf.len(), self.size)?;

@@ -4,6 +4,19 @@ mod containers_util;
 
 use std::path::Path;
 
+/// Open as detection would, except that content detection refuses as unrecognised is opened
+/// raw: these tests write arbitrary patterns at offset 0 of raw disks.
+fn open(p: &Path, access: Access) -> reseal_disk::Result<Image> {
+    match Image::open(p, access) {
+        Err(reseal_disk::Error::UnknownFormat { .. }) => Image::open_as(
+            p,
+            Some(reseal_disk::ContainerKind::Raw),
+            &reseal_disk::OpenOptions::new(access),
+        ),
+        r => r,
+    }
+}
+
 use containers_util::*;
 use reseal_disk::{journal, Access, Device, Image};
 
@@ -45,11 +58,11 @@ fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
     args.push(p(&img));
     run("qemu-img", &args);
     let orig = std::fs::read(&img).unwrap();
-    let old_virtual = read_all(&Image::open(&img, Access::ReadOnly).unwrap());
+    let old_virtual = read_all(&open(&img, Access::ReadOnly).unwrap());
 
     // Reference run.
     let (new_file, new_virtual, steps) = {
-        let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+        let mut image = open(&img, Access::ReadWrite).unwrap();
         apply_writes(&mut image);
         let v = read_all(&image);
         let rep = image.commit().unwrap();
@@ -64,7 +77,7 @@ fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
     for k in 0..=steps {
         reset(&img, &orig);
         {
-            let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+            let mut image = open(&img, Access::ReadWrite).unwrap();
             apply_writes(&mut image);
             let r = image.commit_with_faults(Some(k));
             assert_eq!(r.is_ok(), k >= steps, "k={k}");
@@ -72,13 +85,13 @@ fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
         // A read-only open refuses while an operation is unfinished.
         if journal::pending(&img).unwrap().is_some() {
             assert!(matches!(
-                Image::open(&img, Access::ReadOnly),
+                open(&img, Access::ReadOnly),
                 Err(reseal_disk::Error::Journal { .. })
             ));
         }
         // Recovery happens on a writable open; run it twice (idempotent).
         journal::recover(&img).unwrap();
-        let image = Image::open(&img, Access::ReadWrite).unwrap();
+        let image = open(&img, Access::ReadWrite).unwrap();
         let virt = read_all(&image);
         drop(image);
         let file = std::fs::read(&img).unwrap();
@@ -143,13 +156,13 @@ fn undo_restores_original_bytes_and_length() {
         ],
     );
     let orig = std::fs::read(&img).unwrap();
-    let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+    let mut image = open(&img, Access::ReadWrite).unwrap();
     image.write_at(3 << 20, b"first operation").unwrap();
     image.commit().unwrap();
     drop(image);
     let after_first = std::fs::read(&img).unwrap();
     assert!(after_first.len() > orig.len());
-    let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+    let mut image = open(&img, Access::ReadWrite).unwrap();
     image.write_at(100, b"second").unwrap();
     image.write_at(7 << 20, b"grows again").unwrap();
     image.commit().unwrap();
@@ -167,7 +180,7 @@ fn undo_restores_original_bytes_and_length() {
     assert!(q.iter().all(|&b| b == 0));
 
     // Undo refuses when the image changed since the operation.
-    let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+    let mut image = open(&img, Access::ReadWrite).unwrap();
     image.write_at(0, b"op").unwrap();
     image.commit().unwrap();
     drop(image);
@@ -186,7 +199,7 @@ fn dry_run_is_never_committed() {
     let img = dir.path().join("d.raw");
     std::fs::write(&img, vec![7u8; 1 << 16]).unwrap();
     {
-        let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+        let mut image = open(&img, Access::ReadWrite).unwrap();
         image.write_at(10, b"abc").unwrap();
         assert_eq!(image.changes(), vec![10..13]);
         assert!(image.is_modified());
@@ -195,7 +208,7 @@ fn dry_run_is_never_committed() {
         assert_eq!(&b, b"abc");
     }
     assert_eq!(std::fs::read(&img).unwrap(), vec![7u8; 1 << 16]);
-    let mut image = Image::open(&img, Access::ReadOnly).unwrap();
+    let mut image = open(&img, Access::ReadOnly).unwrap();
     assert!(matches!(
         image.write_at(0, b"x"),
         Err(reseal_disk::Error::ReadOnly)
@@ -228,13 +241,13 @@ fn crash_during_recovery_still_ends_all_old() {
     // Reference: how many steps a full commit takes, and how many a full recovery takes after a
     // crash just before marking the undo complete (everything applied, IN_PROGRESS).
     let steps = {
-        let mut image = Image::open(&img, Access::ReadWrite).unwrap();
+        let mut image = open(&img, Access::ReadWrite).unwrap();
         apply_writes(&mut image);
         image.commit().unwrap().steps
     };
     let crash = |img: &Path| {
         reset(img, &orig);
-        let mut image = Image::open(img, Access::ReadWrite).unwrap();
+        let mut image = open(img, Access::ReadWrite).unwrap();
         apply_writes(&mut image);
         assert!(image.commit_with_faults(Some(steps - 2)).is_err());
     };
@@ -303,7 +316,7 @@ fn full_disk_while_writing_undo_or_applying_leaves_image_identical() {
         .unwrap();
     // Some real data at the start, so the image is not all holes.
     {
-        let mut i = Image::open(&img, Access::ReadWrite).unwrap();
+        let mut i = open(&img, Access::ReadWrite).unwrap();
         i.write_at(0, &pseudo_random(9, 64 << 10)).unwrap();
         i.commit().unwrap();
         drop(i);
@@ -313,7 +326,7 @@ fn full_disk_while_writing_undo_or_applying_leaves_image_identical() {
     let blocks = |p: &Path| std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(p).unwrap());
     let blocks_before = blocks(&img);
     for (what, len) in [("undo", 10usize << 20), ("apply", 5 << 20)] {
-        let mut i = Image::open(&img, Access::ReadWrite).unwrap();
+        let mut i = open(&img, Access::ReadWrite).unwrap();
         // Into the holes: the undo file stores their (zero) bytes, applying must allocate them.
         i.write_at(16 << 20, &pseudo_random(3, len)).unwrap();
         let e = i.commit().expect_err(what).to_string();
@@ -338,7 +351,7 @@ fn full_disk_while_writing_undo_or_applying_leaves_image_identical() {
             .unwrap_or_default();
         assert!(left.is_empty(), "{what}: left {left:?}");
         // The next writable open has nothing to recover and the image still works.
-        let i = Image::open(&img, Access::ReadWrite).unwrap();
+        let i = open(&img, Access::ReadWrite).unwrap();
         let mut b = vec![0u8; 64 << 10];
         i.read_at(0, &mut b).unwrap();
         assert_eq!(b, pseudo_random(9, 64 << 10));

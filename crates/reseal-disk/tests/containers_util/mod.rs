@@ -102,6 +102,11 @@ pub fn sample_disk(size: usize, seed: u64) -> Vec<u8> {
             c.copy_from_slice(&r[o..o + c.len()]);
         }
     }
+    // A boot signature, as a raw disk has (detection refuses unrecognised content as raw).
+    if size >= 512 {
+        d[510] = 0x55;
+        d[511] = 0xaa;
+    }
     d
 }
 

@@ -20,6 +20,8 @@ pub enum CloneFormat {
     Vhd,
     /// VHDX differencing disk (parent VHDX).
     Vhdx,
+    /// qcow2 overlay (backing file: the base, in any format).
+    Qcow2,
 }
 
 /// Command-line options of `reseal clone`.
@@ -30,7 +32,7 @@ pub struct CloneArgs {
     /// The clone to create; `{n}` / `{n:03}` is replaced by the clone's number.
     pub out: String,
     /// Container of the clone (default: the base's own: a VHD child for a VHD base, a VHDX
-    /// child for a VHDX base).
+    /// child for a VHDX base, a qcow2 overlay for a qcow2 or raw base).
     #[arg(long, value_enum)]
     pub format: Option<CloneFormat>,
     /// How many clones to make (OUT must then contain `{n}`).
@@ -100,6 +102,7 @@ fn child_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<ChildFo
     Ok(match asked {
         Some(CloneFormat::Vhd) => ChildFormat::Vhd,
         Some(CloneFormat::Vhdx) => ChildFormat::Vhdx,
+        Some(CloneFormat::Qcow2) => ChildFormat::Qcow2,
         None => ChildFormat::for_base(base).with_context(|| {
             format!(
                 "a {base:?} base cannot have a differencing child here: convert it first \

@@ -200,3 +200,66 @@ fn a_templated_fleet_is_unique_and_concurrent_clones_of_one_base_all_succeed() {
     ]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn qcow2_clones_of_a_qcow2_and_of_a_vhdx_base_pass_qemu_img_check() {
+    require_tool("qemu-img");
+    let tmp = tempfile::tempdir().unwrap();
+    let vhdx = fixture(tmp.path());
+    let base = tmp.path().join("golden.qcow2");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "qcow2"])
+        .arg(&vhdx)
+        .arg(&base))
+    .unwrap();
+    let before = std::fs::read(&base).unwrap();
+    for (b, out) in [(&base, "q{n}.qcow2"), (&vhdx, "v{n}.qcow2")] {
+        let out = tmp.path().join(out);
+        ok(a![
+            "clone",
+            b.as_os_str(),
+            out.as_os_str(),
+            "--format",
+            "qcow2",
+            "--count",
+            "2",
+            "--computer-name",
+            "Q-{n}"
+        ]);
+        for n in 1..=2 {
+            let c = tmp.path().join(
+                out.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .replace("{n}", &n.to_string()),
+            );
+            run(Command::new("qemu-img").arg("check").arg(&c)).unwrap();
+            let info = run(Command::new("qemu-img")
+                .args(["info", "--output=json"])
+                .arg(&c))
+            .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+            assert_eq!(
+                v["backing-filename"].as_str().unwrap(),
+                b.file_name().unwrap().to_str().unwrap(),
+                "{v}"
+            );
+            // qemu reads the clone through its backing file and sees the new name.
+            let raw = tmp.path().join("x.raw");
+            let _ = std::fs::remove_file(&raw);
+            run(Command::new("qemu-img")
+                .args(["convert", "-O", "raw"])
+                .arg(&c)
+                .arg(&raw))
+            .unwrap();
+            let text = ok(a!["inspect", raw.as_os_str()]);
+            assert!(text.contains(&format!("Q-{n}")), "{text}");
+        }
+    }
+    assert_eq!(
+        std::fs::read(&base).unwrap(),
+        before,
+        "the qcow2 base changed"
+    );
+}

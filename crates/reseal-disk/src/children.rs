@@ -64,6 +64,9 @@ pub enum ChildFormat {
     Vhd,
     /// Differencing VHDX (parent: a VHDX).
     Vhdx,
+    /// qcow2 v3 overlay whose backing file is the base (any format reseal reads: raw, VHD,
+    /// VHDX, qcow2), named relative to the child's folder when possible.
+    Qcow2,
 }
 
 impl ChildFormat {
@@ -72,6 +75,7 @@ impl ChildFormat {
         match self {
             ChildFormat::Vhd => "vhd",
             ChildFormat::Vhdx => "vhdx",
+            ChildFormat::Qcow2 => "qcow2",
         }
     }
     /// The child format matching a base's container, if that container can have children here.
@@ -83,12 +87,13 @@ impl ChildFormat {
             ImageFormat::VhdxFixed | ImageFormat::VhdxDynamic | ImageFormat::VhdxDifferencing => {
                 Some(ChildFormat::Vhdx)
             }
-            _ => None,
+            ImageFormat::Qcow2 | ImageFormat::Raw => Some(ChildFormat::Qcow2),
         }
     }
     /// True if a child of this format can have a parent of format `base`.
     pub fn accepts(self, base: ImageFormat) -> bool {
-        ChildFormat::for_base(base) == Some(self)
+        self == ChildFormat::Qcow2 && qemu_format_name(base).is_some()
+            || ChildFormat::for_base(base) == Some(self)
     }
 }
 
@@ -104,11 +109,22 @@ impl std::str::FromStr for ChildFormat {
         match s.to_ascii_lowercase().as_str() {
             "vhd" | "vpc" => Ok(ChildFormat::Vhd),
             "vhdx" => Ok(ChildFormat::Vhdx),
+            "qcow2" => Ok(ChildFormat::Qcow2),
             other => Err(format!(
-                "unknown child format {other:?} (expected vhd or vhdx)"
+                "unknown child format {other:?} (expected vhd, vhdx or qcow2)"
             )),
         }
     }
+}
+
+/// qemu's name of a container format, as a qcow2 backing-format extension names it.
+fn qemu_format_name(f: ImageFormat) -> Option<&'static str> {
+    Some(match f {
+        ImageFormat::Raw => "raw",
+        ImageFormat::Qcow2 => "qcow2",
+        ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => "vpc",
+        ImageFormat::VhdxFixed | ImageFormat::VhdxDynamic | ImageFormat::VhdxDifferencing => "vhdx",
+    })
 }
 
 /// Choices of [`create_child_with`].
@@ -211,6 +227,7 @@ pub fn create_child_with(
                 match format {
                     ChildFormat::Vhd => "vpc",
                     ChildFormat::Vhdx => "vhdx",
+                    ChildFormat::Qcow2 => "qcow2",
                 }
             ),
         };
@@ -279,6 +296,18 @@ pub fn create_child_with(
             ];
             crate::vhdx::create_differencing_with(&tmp.0, v, &kv)?;
             (id, kv, v.block_size())
+        }
+        ChildFormat::Qcow2 => {
+            let fmt = qemu_format_name(base_format).ok_or_else(|| {
+                Error::unsupported("differencing child", 0, "no qcow2 backing format")
+            })?;
+            const CLUSTER: u32 = 64 << 10;
+            crate::qcow2::create_overlay(&tmp.0, &base_abs, fmt, img.len(), CLUSTER)?;
+            let kv = vec![
+                ("backing_file".to_string(), abs.clone()),
+                ("backing_format".to_string(), fmt.to_string()),
+            ];
+            (uuid::Uuid::nil(), kv, u64::from(CLUSTER))
         }
     };
     sync_file(&tmp.0)?;

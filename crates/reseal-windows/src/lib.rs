@@ -20,6 +20,7 @@
 
 pub mod generalize;
 mod install;
+pub mod ops;
 mod refusal;
 pub mod sam;
 

@@ -208,9 +208,6 @@ pub mod ids {
     pub const RDP_KEY_HASH: &str = "f686aace6942fb7f7ceb231212eef4a4";
     /// Another machine key's container hash (renamed with the MachineGuid, content kept).
     pub const OTHER_KEY_HASH: &str = "c2319c42033a5ca7f44e731bfd3fa2b5";
-    /// A machine key carrying some other GUID suffix (not this machine's: kept as is).
-    pub const FOREIGN_KEY: &str =
-        "d6d986f09a1ee04e24c949879fdb506c_11111111-2222-4333-8444-555555555555";
     /// The machine-key folder.
     pub const MACHINE_KEYS: &str = "ProgramData/Microsoft/Crypto/RSA/MachineKeys";
     /// Marker written into every file a cleanup operation deletes (searched for in the raw
@@ -219,7 +216,10 @@ pub mod ids {
     /// Files the cleanup operations delete, with their operation.
     pub const CLEANED: [(&str, &str); 12] = [
         ("event-logs", "Windows/System32/winevt/Logs/System.evtx"),
-        ("event-logs", "Windows/System32/winevt/Logs/Application.evtx"),
+        (
+            "event-logs",
+            "Windows/System32/winevt/Logs/Application.evtx",
+        ),
         ("event-logs", "Windows/System32/winevt/Logs/Security.evtx"),
         ("swap-files", "pagefile.sys"),
         ("swap-files", "swapfile.sys"),
@@ -719,7 +719,12 @@ impl WindowsSpec {
             h.d(&t6, "DisabledComponents", 0)?;
             // SMB server GUID (16 bytes, REG_BINARY).
             let ls = format!("{cs}\\Services\\LanmanServer\\Parameters");
-            h.set(&ls, "Guid", REG_BINARY, &pseudo_random(33 + u64::from(n), 16))?;
+            h.set(
+                &ls,
+                "Guid",
+                REG_BINARY,
+                &pseudo_random(33 + u64::from(n), 16),
+            )?;
             h.d(&ls, "AutoShareWks", 1)?;
             // The RDP listener's certificate binding (askpfeplat 2017-02-01).
             let rdp = format!("{cs}\\Control\\Terminal Server\\WinStations\\RDP-Tcp");
@@ -817,7 +822,12 @@ impl WindowsSpec {
         h.set(wu, "PingID", REG_SZ, &sz("fixture"))?;
         if self.identity {
             // WSUS: SusClientIdValidation is REG_BINARY (technet dd939898, SYSPREP.md §1).
-            h.set(wu, "SusClientIdValidation", REG_BINARY, &pseudo_random(31, 74))?;
+            h.set(
+                wu,
+                "SusClientIdValidation",
+                REG_BINARY,
+                &pseudo_random(31, 74),
+            )?;
             h.s(wu, "LastWaitTimeout", "2023-01-01 00:00:00")?;
             // SQM/CEIP machine id, deleted by Sysprep generalize (jpwinsup blog 2023-01-11).
             h.s("Microsoft\\SQMClient", "MachineId", ids::SQM_MACHINE_ID)?;
@@ -1134,6 +1144,10 @@ impl WindowsSpec {
             b.extend_from_slice(ids::SECRET);
             b
         };
+        // Two machine keys only: ntfs-3g moves the index root of a folder with a third
+        // 69-character name into an extension record (an attribute list), which the NTFS write
+        // engine does not edit (real MachineKeys folders keep their index in
+        // $INDEX_ALLOCATION).
         let mk = ids::MACHINE_KEYS;
         e.push(Entry::File(
             format!("{mk}/{}_{}", ids::RDP_KEY_HASH, ids::MACHINE_GUID),
@@ -1142,10 +1156,6 @@ impl WindowsSpec {
         e.push(Entry::File(
             format!("{mk}/{}_{}", ids::OTHER_KEY_HASH, ids::MACHINE_GUID),
             pseudo_random(41, 1700),
-        ));
-        e.push(Entry::File(
-            format!("{mk}/{}", ids::FOREIGN_KEY),
-            pseudo_random(42, 1600),
         ));
         for (i, (_, p)) in ids::CLEANED.iter().enumerate() {
             // Sizes: event logs 68 KiB (the evtx minimum is a 4 KiB header + one 64 KiB

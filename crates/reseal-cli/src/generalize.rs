@@ -125,7 +125,11 @@ fn print_text(r: &Report) {
             print_change(c);
         }
     }
-    let written: Vec<&Change> = r.changes.iter().filter(|c| c.operation().is_none()).collect();
+    let written: Vec<&Change> = r
+        .changes
+        .iter()
+        .filter(|c| c.operation().is_none())
+        .collect();
     if !written.is_empty() {
         outln!("[files] hives written and logs invalidated");
         for c in written {

@@ -64,8 +64,8 @@ use reseal_security::Sid;
 use serde::Serialize;
 
 use crate::install::{open_hive, HiveState};
-pub use crate::ops::{Operation, Operations};
 use crate::ops::{cleanup, computer_name, machine_ids, rdp, Log};
+pub use crate::ops::{Operation, Operations};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
 
 /// How the new machine SID is chosen.
@@ -1001,7 +1001,15 @@ pub fn generalize_with_progress(
     }
 
     if let Some(map) = &map {
-        sid_files(&mut vol, partition, map, &mut changes, &mut counts, &mut warnings, &mut tell)?;
+        sid_files(
+            &mut vol,
+            partition,
+            map,
+            &mut changes,
+            &mut counts,
+            &mut warnings,
+            &mut tell,
+        )?;
     }
     {
         let mut log = Log {

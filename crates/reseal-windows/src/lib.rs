@@ -26,8 +26,8 @@ pub mod sam;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
-    HiveState, Product, Profile, Scan, Severity, SkipKind, SkippedVolume, TxrInfo, UserAccount,
-    VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
+    HiveState, MachineIdentifiers, Product, Profile, Scan, Severity, SkipKind, SkippedVolume,
+    TxrInfo, UserAccount, VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
 };
 pub use refusal::Refusal;
 

@@ -50,7 +50,11 @@ pub(crate) fn wipe_and_remove<D: Device>(
                 continue;
             }
             let start = r.vcn.saturating_mul(cs);
-            let end = r.vcn.saturating_add(r.len).saturating_mul(cs).min(info.size);
+            let end = r
+                .vcn
+                .saturating_add(r.len)
+                .saturating_mul(cs)
+                .min(info.size);
             if start < end {
                 ranges.push((start, end));
             }
@@ -99,11 +103,7 @@ pub(crate) fn wipe_and_remove<D: Device>(
 }
 
 /// The entries of `dir`, or none when it does not exist (a warning when it cannot be read).
-fn entries<D: Device>(
-    vol: &Volume<D>,
-    dir: &str,
-    log: &mut Log,
-) -> Vec<reseal_ntfs::DirEntry> {
+fn entries<D: Device>(vol: &Volume<D>, dir: &str, log: &mut Log) -> Vec<reseal_ntfs::DirEntry> {
     match vol.read_dir(dir) {
         Ok(e) => e,
         Err(reseal_ntfs::Error::NotFound { .. }) => Vec::new(),
@@ -155,7 +155,8 @@ pub(crate) fn files_of<D: Device>(vol: &Volume<D>, op: Operation, log: &mut Log)
         Operation::SwapFiles => {
             for e in entries(vol, "", log) {
                 let n = e.name.to_ascii_lowercase();
-                if !e.is_dir && ["pagefile.sys", "swapfile.sys", "hiberfil.sys"].contains(&n.as_str())
+                if !e.is_dir
+                    && ["pagefile.sys", "swapfile.sys", "hiberfil.sys"].contains(&n.as_str())
                 {
                     out.push(e.name);
                 }

@@ -133,11 +133,15 @@ pub(crate) fn rename_machine_keys<D: Device>(
         Ok(e) => e,
         Err(reseal_ntfs::Error::NotFound { .. }) => return Ok(()),
         Err(e) => {
-            log.warnings.push(format!(
-                "/{MACHINE_KEYS}: not readable ({e}); machine key files keep the old MachineGuid \
-                 suffix and will not be found under the new one"
-            ));
-            return Ok(());
+            // A new MachineGuid without renamed key files breaks every machine key: refuse
+            // (nothing is written; the caller discards the journal).
+            return Err(crate::Error::Invalid {
+                what: "machine keys",
+                reason: format!(
+                    "/{MACHINE_KEYS}: not readable ({e}); the key files could not follow a new \
+                     MachineGuid (run without this operation: --operations -machine-ids)"
+                ),
+            });
         }
     };
     let suffix = format!("_{}", old.to_ascii_lowercase());

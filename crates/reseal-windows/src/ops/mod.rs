@@ -494,7 +494,9 @@ mod tests {
         );
         let s = Operations::parse("defaults,-swap-files,-setup-logs").unwrap();
         assert!(!s.contains(Operation::SwapFiles) && s.contains(Operation::MachineSid));
-        let e = Operations::parse("machine-sid,bogus").unwrap_err().to_string();
+        let e = Operations::parse("machine-sid,bogus")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"bogus\"") && e.contains("ssh-hostkeys"), "{e}");
         assert!(Operations::parse(" , ").is_err());
     }
@@ -509,8 +511,8 @@ mod tests {
         assert!(is_guid_text(&b));
         assert_eq!(
             guid_text(&[
-                0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
-                0xdd, 0xee, 0xff
+                0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff
             ]),
             "00112233-4455-6677-8899-aabbccddeeff"
         );

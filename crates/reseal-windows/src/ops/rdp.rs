@@ -13,8 +13,8 @@
 use reseal_disk::Device;
 
 use super::machine_ids::MACHINE_KEYS;
-use super::{config_hive, control_sets, delete_key, delete_value, hive_err, subkey_names, Log};
 use super::Operation;
+use super::{config_hive, control_sets, delete_key, delete_value, hive_err, subkey_names, Log};
 use crate::generalize::Target;
 use crate::Result;
 

@@ -1,6 +1,9 @@
-//! `generalize`: give a Windows install a new machine SID (and optionally a new computer name)
-//! offline, staging every write in the image's journal. The caller commits
-//! ([`reseal_disk::Image::commit`], with its undo file) or discards (dry run).
+//! `generalize`: the named operations ([`Operation`], [`Options::operations`]; code in
+//! [`crate::ops`], list and sources in docs/OPERATIONS.md) that give a Windows install a new
+//! identity offline: a new machine SID (this module), a new computer name, new machine
+//! identifiers, and the removal of files a clone must not inherit. Every write is staged in the
+//! image's journal. The caller commits ([`reseal_disk::Image::commit`], with its undo file) or
+//! discards (dry run).
 //!
 //! # What is rewritten
 //! The old account domain `S-1-5-21-X-Y-Z` and every account SID under it map to the new domain
@@ -556,8 +559,10 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
 
 /// A progress event of [`generalize_with_progress`]. Stages come in this order, each starting
 /// with `done == 0`: `scan` (discovery, no total), `read-hives` (hives), `hives` (bytes of hive
-/// rewritten in memory), `write-hives` (hives), `descriptors`, `quota` (no total), `tasks`
-/// (task files), `names` (no total).
+/// rewritten in memory), `machine-ids` (no total), `write-hives` (hives), `descriptors`,
+/// `quota` (no total), `tasks` (task files), `names` (no total), then one stage per cleanup
+/// operation that runs, named after it (`ssh-hostkeys`, `event-logs`, `swap-files`,
+/// `setup-logs`; no total). The SID stages are skipped without `machine-sid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// The stage.

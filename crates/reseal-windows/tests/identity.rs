@@ -369,3 +369,43 @@ fn a_dropped_operation_leaves_its_items_identical() {
         }
     }
 }
+
+/// dissect.target (an independent reader of the whole image: partitions, NTFS, hives) sees the
+/// new name and SID after the default operations, and the old ones with `-machine-sid` and no
+/// name.
+#[test]
+fn dissect_reads_the_new_hostname_and_machine_sid() {
+    require_tool("target-query");
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, raw) = build(dir.path());
+    let query = |raw: &Path| {
+        let h = run(Command::new("target-query")
+            .args(["-q", "-f", "hostname"])
+            .arg(raw))
+        .unwrap();
+        let s = run(Command::new("target-query")
+            .args(["-q", "-s", "-f", "machine_sid"])
+            .arg(raw))
+        .unwrap();
+        (
+            String::from_utf8_lossy(&h.stdout).into_owned(),
+            String::from_utf8_lossy(&s.stdout).into_owned(),
+        )
+    };
+    let (h, s) = query(&raw);
+    assert!(h.contains(&spec.computer_name), "{h}");
+    assert!(s.contains(&spec.machine_sid), "{s}");
+    let b = dir.path().join("b.raw");
+    std::fs::copy(&raw, &b).unwrap();
+    let rep = run_ops(&raw, "defaults", Some("CLONE-0001"));
+    let (h, s) = query(&raw);
+    assert!(h.contains("CLONE-0001"), "{h}");
+    assert!(
+        s.contains(&rep.new_sid) && !s.contains(&spec.machine_sid),
+        "{s}"
+    );
+    run_ops(&b, "-machine-sid", None);
+    let (h, s) = query(&b);
+    assert!(h.contains(&spec.computer_name), "{h}");
+    assert!(s.contains(&spec.machine_sid), "{s}");
+}

@@ -409,3 +409,62 @@ fn dissect_reads_the_new_hostname_and_machine_sid() {
     assert!(h.contains(&spec.computer_name), "{h}");
     assert!(s.contains(&spec.machine_sid), "{s}");
 }
+
+/// A real Windows 7 SYSTEM hive (regipy corpus; two control sets, each with a DHCPv6 DUID and
+/// an SMB server GUID) as the fixture's SYSTEM: the DUIDs are gone, the GUIDs new, the name set,
+/// and every other key and value of the export is unchanged.
+#[test]
+fn real_system_hive_identifiers() {
+    require_tool("hivexregedit");
+    require_tool("ntfs-3g");
+    let spec = WindowsSpec {
+        ntfs_mib: 64,
+        real_hives: vec![reseal_tests::windows::RealHive {
+            name: "SYSTEM".into(),
+            hive: "regipy/SYSTEM.xz".into(),
+            log1: None,
+            log2: None,
+        }],
+        ..WindowsSpec::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let before = look(&spec, &raw, dir.path());
+    let duids = |e: &Export| {
+        e.keys()
+            .filter(|(k, v)| k.ends_with("\\services\\tcpip6\\parameters") && v == "dhcpv6duid")
+            .count()
+    };
+    assert_eq!(duids(&before.system), 2, "the corpus hive has two DUIDs");
+    let (_, old) = identifiers(&raw);
+    let rep = run_ops(&raw, "-machine-sid", Some("NEWHOST"));
+    assert!(
+        rep.warnings.iter().all(|w| !w.contains("SYSTEM")),
+        "{:?}",
+        rep.warnings
+    );
+    let after = look(&spec, &raw, dir.path());
+    assert_eq!(duids(&after.system), 0);
+    assert_only_documented(&before.system, &after.system, "real SYSTEM");
+    let (_, new) = identifiers(&raw);
+    assert!(old.smb_server_guid.is_some());
+    assert_ne!(new.smb_server_guid, old.smb_server_guid);
+    let guids = |e: &Export| -> Vec<String> {
+        e.iter()
+            .filter(|((k, v), _)| {
+                k.ends_with("\\services\\lanmanserver\\parameters") && v == "guid"
+            })
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    let (b, a) = (guids(&before.system), guids(&after.system));
+    assert_eq!(a.len(), 2);
+    assert!(
+        a.iter().all(|g| !b.contains(g) && g.starts_with("hex(3):")),
+        "{a:?}"
+    );
+    // The control sets held one GUID; they hold one new GUID.
+    assert_eq!(b[0], b[1]);
+    assert_eq!(a[0], a[1]);
+}

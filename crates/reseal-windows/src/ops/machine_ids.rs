@@ -91,6 +91,8 @@ pub(crate) fn apply_hives(targets: &mut [Target], log: &mut Log) -> Result<GuidC
         }
     }
     if let Some(t) = config_hive(targets, "SYSTEM") {
+        // Control sets that held one GUID get one new GUID (they are copies of each other).
+        let mut renewed: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for cs in control_sets(t)? {
             delete_value(
                 t,
@@ -101,7 +103,13 @@ pub(crate) fn apply_hives(targets: &mut [Target], log: &mut Log) -> Result<GuidC
             )?;
             let lanman = format!("{cs}\\Services\\LanmanServer\\Parameters");
             if let Some((_, old)) = read_value(t, &lanman, "Guid")? {
-                let new = if old.len() == 16 {
+                let known = renewed
+                    .iter()
+                    .find(|(o, _)| *o == old)
+                    .map(|(_, n)| n.clone());
+                let new = if let Some(n) = known {
+                    n
+                } else if old.len() == 16 {
                     random_guid("LanmanServer Guid")?.to_vec()
                 } else {
                     log.warnings.push(format!(
@@ -112,6 +120,7 @@ pub(crate) fn apply_hives(targets: &mut [Target], log: &mut Log) -> Result<GuidC
                     random_bytes::<16>("LanmanServer Guid")?.to_vec()
                 };
                 replace_value(t, OP, &lanman, "Guid", &new, log)?;
+                renewed.push((old, new));
             }
         }
     }

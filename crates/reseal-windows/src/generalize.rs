@@ -68,7 +68,7 @@ use serde::Serialize;
 
 use crate::install::{open_hive, HiveState};
 use crate::ops::{cleanup, computer_name, machine_ids, rdp, Log};
-pub use crate::ops::{Operation, Operations};
+pub use crate::ops::{Operation, OperationSummary, Operations};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
 
 /// How the new machine SID is chosen.
@@ -301,45 +301,6 @@ pub enum Change {
         /// Bytes overwritten with zeros.
         zeroed: u64,
     },
-}
-
-impl Change {
-    /// The operation the change belongs to (`None` for the hive write-backs and log
-    /// invalidations every hive edit needs).
-    pub fn operation(&self) -> Option<Operation> {
-        match self {
-            Change::HiveDescriptor { .. }
-            | Change::KeyRenamed { .. }
-            | Change::Value { .. }
-            | Change::ClassName { .. }
-            | Change::NtfsDescriptor { .. }
-            | Change::NtfsFileDescriptor { .. }
-            | Change::Quota { .. }
-            | Change::FileRenamed { .. }
-            | Change::FileRewritten { .. } => Some(Operation::MachineSid),
-            Change::ComputerName { .. } => Some(Operation::ComputerName),
-            Change::ValueSet { operation, .. }
-            | Change::ValueDeleted { operation, .. }
-            | Change::KeyDeleted { operation, .. }
-            | Change::KeyRenamedBy { operation, .. }
-            | Change::FileMoved { operation, .. }
-            | Change::FileDeleted { operation, .. } => Some(*operation),
-            Change::HiveWritten { .. } | Change::LogInvalidated { .. } => None,
-        }
-    }
-}
-
-/// One operation's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OperationSummary {
-    /// The operation.
-    pub name: Operation,
-    /// Its report section title.
-    pub section: &'static str,
-    /// Whether it ran.
-    pub enabled: bool,
-    /// How many changes it made.
-    pub changes: usize,
 }
 
 /// Counters of the report.

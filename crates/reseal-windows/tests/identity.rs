@@ -171,6 +171,25 @@ fn default_operations_renew_every_identifier() {
     let (old_sid, old) = identifiers(&raw);
     assert_eq!(old.machine_guid.as_deref(), Some(ids::MACHINE_GUID));
     assert!(old.wsus_client_id.is_some() && old.dhcpv6_duid.is_some());
+    // An event log whose last cluster's slack (past its size) holds the marker: written long,
+    // then cut to 100 bytes.
+    {
+        let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+        let t = reseal_disk::partition::PartitionTable::read(&img).unwrap();
+        let p = t.partitions.iter().find(|p| p.number == 3).unwrap().clone();
+        let mut slice = reseal_disk::partition::Slice::new(&mut img, p.start, p.len).unwrap();
+        let mut vol = reseal_ntfs::Volume::open(&mut slice).unwrap();
+        let path = "Windows/System32/winevt/Logs/Slack.evtx";
+        let mut data = vec![b'e'; 200];
+        data.extend_from_slice(ids::SECRET);
+        data.resize(3000, b'e');
+        vol.write_file(path, &data).unwrap();
+        vol.set_len(path, 100).unwrap();
+        vol.flush().unwrap();
+        drop(vol);
+        drop(slice);
+        img.commit().unwrap();
+    }
     let raw_before = std::fs::read(&raw).unwrap();
     assert!(contains(&raw_before, ids::SECRET));
 
@@ -227,6 +246,9 @@ fn default_operations_renew_every_identifier() {
     assert!(!after.files.contains_key(&old_key));
     assert!(!after.files.keys().any(|f| f.contains(ids::RDP_KEY_HASH)));
     // Cleaned files gone, their neighbours kept; no byte of their contents is left.
+    assert!(!after
+        .files
+        .contains_key("Windows/System32/winevt/Logs/Slack.evtx"));
     for (_, f) in ids::CLEANED {
         assert!(before.files.contains_key(f), "{f} not in the fixture");
         assert!(!after.files.contains_key(f), "{f} still there");

@@ -21,8 +21,8 @@ use crate::Result;
 /// Zeros are written in pieces of this size.
 const CHUNK: usize = 1 << 20;
 
-/// Overwrite the unnamed `$DATA` of `path` with zeros (the allocated extents up to the file's
-/// size, or the resident bytes), then delete the file. Returns the bytes zeroed. Compressed or
+/// Overwrite the unnamed `$DATA` of `path` with zeros (every allocated cluster, slack
+/// included, or the resident bytes), then delete the file. Compressed or
 /// encrypted data cannot be overwritten by the engine: the file is then deleted with a warning.
 /// A file the engine cannot delete (attribute list, hard links) stays, zeroed, with a warning.
 pub(crate) fn wipe_and_remove<D: Device>(
@@ -50,11 +50,10 @@ pub(crate) fn wipe_and_remove<D: Device>(
                 continue;
             }
             let start = r.vcn.saturating_mul(cs);
-            let end = r
-                .vcn
-                .saturating_add(r.len)
-                .saturating_mul(cs)
-                .min(info.size);
+            // Whole clusters, past the file's size too: the slack of the last cluster and
+            // clusters allocated beyond the size are zeroed as well (the write grows the file
+            // within its allocation first; it is deleted right after).
+            let end = r.vcn.saturating_add(r.len).saturating_mul(cs);
             if start < end {
                 ranges.push((start, end));
             }

@@ -187,7 +187,6 @@ fn default_operations_renew_every_identifier() {
         vol.set_len(path, 100).unwrap();
         vol.flush().unwrap();
         drop(vol);
-        drop(slice);
         img.commit().unwrap();
     }
     let raw_before = std::fs::read(&raw).unwrap();

@@ -180,6 +180,66 @@ pub struct WindowsSpec {
     pub txr_pending: bool,
     /// Bulk content for benchmarks (none by default).
     pub bulk: Option<BulkSpec>,
+    /// The per-machine identifiers and files of [`ids`] (on by default).
+    pub identity: bool,
+}
+
+/// The per-machine identifiers and files the fixture carries when [`WindowsSpec::identity`]
+/// is set, in the places Windows 10/11 keeps them (sources: /work/shared/docs/SYSPREP.md §1 and
+/// docs/OPERATIONS.md). Values are made up; their shapes follow the real ones.
+pub mod ids {
+    /// SOFTWARE `Microsoft\Cryptography` `MachineGuid` (REG_SZ, lower case, no braces).
+    pub const MACHINE_GUID: &str = "6f1c2a4e-3b5d-4c7e-9f10-2a3b4c5d6e7f";
+    /// SOFTWARE `…\WindowsUpdate` `SusClientId` (REG_SZ GUID).
+    pub const SUS_CLIENT_ID: &str = "0d5e1f2a-3b4c-4d5e-8f60-718293a4b5c6";
+    /// SOFTWARE `Microsoft\SQMClient` `MachineId` (REG_SZ, braced upper-case GUID).
+    pub const SQM_MACHINE_ID: &str = "{8A2C5E1B-7D3F-4B6A-9C0E-1F2A3B4C5D6E}";
+    /// SOFTWARE `Microsoft\Windows Advanced Threat Protection` `senseGuid` (REG_SZ GUID).
+    pub const SENSE_GUID: &str = "3c9d1e7f-5a2b-4c8d-9e0f-a1b2c3d4e5f6";
+    /// SOFTWARE `Classes\CID\<key>` with `Description` = `MSDTC`.
+    pub const MSDTC_CID: &str = "{5A1E2B3C-4D5E-4F60-8172-93A4B5C6D7E8}";
+    /// `…\CID\<key>` with `Description` = `MSDTCUIS`.
+    pub const MSDTCUIS_CID: &str = "{6B2F3C4D-5E6F-4071-8283-A4B5C6D7E8F9}";
+    /// A CID key of another component (not MSDTC's; kept).
+    pub const OTHER_CID: &str = "{7C304D5E-6F70-4182-9394-B5C6D7E8F90A}";
+    /// Thumbprint of the self-signed RDP certificate (SHA-1, key name in the store).
+    pub const RDP_THUMBPRINT: &str = "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567";
+    /// The RDP listener's key container hash (file `<hash>_<MachineGuid>` in MachineKeys).
+    pub const RDP_KEY_HASH: &str = "f686aace6942fb7f7ceb231212eef4a4";
+    /// Another machine key's container hash (renamed with the MachineGuid, content kept).
+    pub const OTHER_KEY_HASH: &str = "c2319c42033a5ca7f44e731bfd3fa2b5";
+    /// The machine-key folder.
+    pub const MACHINE_KEYS: &str = "ProgramData/Microsoft/Crypto/RSA/MachineKeys";
+    /// Marker written into every file a cleanup operation deletes (searched for in the raw
+    /// image afterwards: the freed clusters must not keep it).
+    pub const SECRET: &[u8] = b"RESEAL-FIXTURE-SECRET-CONTENT";
+    /// Files the cleanup operations delete, with their operation.
+    pub const CLEANED: [(&str, &str); 12] = [
+        ("event-logs", "Windows/System32/winevt/Logs/System.evtx"),
+        (
+            "event-logs",
+            "Windows/System32/winevt/Logs/Application.evtx",
+        ),
+        ("event-logs", "Windows/System32/winevt/Logs/Security.evtx"),
+        ("swap-files", "pagefile.sys"),
+        ("swap-files", "swapfile.sys"),
+        ("ssh-hostkeys", "ProgramData/ssh/ssh_host_ed25519_key"),
+        ("ssh-hostkeys", "ProgramData/ssh/ssh_host_ed25519_key.pub"),
+        ("ssh-hostkeys", "ProgramData/ssh/ssh_host_rsa_key"),
+        ("setup-logs", "Windows/Panther/setupact.log"),
+        ("setup-logs", "Windows/Panther/UnattendGC/setupact.log"),
+        ("setup-logs", "Windows/Logs/CBS/CBS.log"),
+        (
+            "setup-logs",
+            "ProgramData/Microsoft/Windows/WER/ReportArchive/AppCrash_fixture/Report.wer",
+        ),
+    ];
+    /// Files next to them that stay.
+    pub const KEPT: [&str; 3] = [
+        "ProgramData/ssh/sshd_config",
+        "Windows/System32/winevt/Logs/readme.txt",
+        "Windows/System32/drivers/etc/hosts",
+    ];
 }
 
 /// Bulk content of a benchmark image: many files with their own descriptors and large hives,
@@ -271,8 +331,16 @@ impl Default for WindowsSpec {
             system_dpapi: true,
             txr_pending: false,
             bulk: None,
+            identity: true,
         }
     }
+}
+
+/// Bytes of a hex string (a thumbprint).
+fn guid_free_hex(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())
+        .collect()
 }
 
 fn sid(s: &str) -> Result<Sid> {
@@ -642,6 +710,32 @@ impl WindowsSpec {
             u32::from(self.fast_startup),
         )?;
         h.s(&format!("{cs}\\Control\\Windows"), "CSDVersion", "")?;
+        if self.identity {
+            // DHCPv6 DUID (DUID-LLT: type 1, hardware type 1, time, MAC; RFC 8415 11.2).
+            let mut duid = vec![0, 1, 0, 1, 0x2b, 0x3c, 0x4d, 0x5e];
+            duid.extend_from_slice(&[0x00, 0x15, 0x5d, 0x01, 0x02, 0x03]);
+            let t6 = format!("{cs}\\Services\\Tcpip6\\Parameters");
+            h.set(&t6, "Dhcpv6DUID", REG_BINARY, &duid)?;
+            h.d(&t6, "DisabledComponents", 0)?;
+            // SMB server GUID (16 bytes, REG_BINARY).
+            let ls = format!("{cs}\\Services\\LanmanServer\\Parameters");
+            h.set(
+                &ls,
+                "Guid",
+                REG_BINARY,
+                &pseudo_random(33 + u64::from(n), 16),
+            )?;
+            h.d(&ls, "AutoShareWks", 1)?;
+            // The RDP listener's certificate binding (askpfeplat 2017-02-01).
+            let rdp = format!("{cs}\\Control\\Terminal Server\\WinStations\\RDP-Tcp");
+            h.set(
+                &rdp,
+                "SSLCertificateSHA1Hash",
+                REG_BINARY,
+                &guid_free_hex(ids::RDP_THUMBPRINT),
+            )?;
+            h.d(&rdp, "PortNumber", 3389)?;
+        }
         Ok(())
     }
 
@@ -721,15 +815,50 @@ impl WindowsSpec {
             h.d(&k, "Flags", 0)?;
             h.d(&k, "State", 0)?;
         }
-        h.s(
-            "Microsoft\\Cryptography",
-            "MachineGuid",
-            "6f1c2a4e-3b5d-4c7e-9f10-2a3b4c5d6e7f",
-        )?;
+        h.s("Microsoft\\Cryptography", "MachineGuid", ids::MACHINE_GUID)?;
         let wu = "Microsoft\\Windows\\CurrentVersion\\WindowsUpdate";
         h.s(wu, "AccountDomainSid", &m.to_string())?;
-        h.s(wu, "SusClientId", "0d5e1f2a-3b4c-4d5e-8f60-718293a4b5c6")?;
+        h.s(wu, "SusClientId", ids::SUS_CLIENT_ID)?;
         h.set(wu, "PingID", REG_SZ, &sz("fixture"))?;
+        if self.identity {
+            // WSUS: SusClientIdValidation is REG_BINARY (technet dd939898, SYSPREP.md §1).
+            h.set(
+                wu,
+                "SusClientIdValidation",
+                REG_BINARY,
+                &pseudo_random(31, 74),
+            )?;
+            h.s(wu, "LastWaitTimeout", "2023-01-01 00:00:00")?;
+            // SQM/CEIP machine id, deleted by Sysprep generalize (jpwinsup blog 2023-01-11).
+            h.s("Microsoft\\SQMClient", "MachineId", ids::SQM_MACHINE_ID)?;
+            h.d("Microsoft\\SQMClient", "CEIPEnable", 0)?;
+            // MDE device id, deleted by Generalize.xml (actions/runner-images#9659).
+            let atp = "Microsoft\\Windows Advanced Threat Protection";
+            h.s(atp, "senseGuid", ids::SENSE_GUID)?;
+            h.s(atp, "OnboardedInfo", "fixture")?;
+            // MSDTC contact ids: HKCR\\CID\\<GUID>\\Description (default) ([MS-CMOM] 2.2.3.5).
+            for (cid, desc) in [
+                (ids::MSDTC_CID, "MSDTC"),
+                (ids::MSDTCUIS_CID, "MSDTCUIS"),
+                (ids::OTHER_CID, "Fixture Component"),
+            ] {
+                let k = format!("Classes\\CID\\{cid}");
+                h.s(&format!("{k}\\Description"), "", desc)?;
+                h.s(&format!("{k}\\Type"), "", "LOCAL")?;
+            }
+            // The LocalMachine\\Remote Desktop store (askpfeplat 2017-02-01).
+            let rd = format!(
+                "Microsoft\\SystemCertificates\\Remote Desktop\\Certificates\\{}",
+                ids::RDP_THUMBPRINT
+            );
+            h.set(&rd, "Blob", REG_BINARY, &pseudo_random(32, 800))?;
+            h.set(
+                "Microsoft\\SystemCertificates\\Remote Desktop\\CRLs",
+                "",
+                REG_NONE,
+                &[],
+            )?;
+        }
         let wl = format!("{cv}\\Winlogon");
         if let Some(first) = self.users.iter().find(|u| u.profile) {
             h.s(&wl, "DefaultUserName", &first.name)?;
@@ -741,6 +870,9 @@ impl WindowsSpec {
             )?;
         }
         h.s(&wl, "DefaultDomainName", &self.computer_name)?;
+        if self.identity {
+            h.s(&wl, "AltDefaultDomainName", &self.computer_name)?;
+        }
         h.s(&wl, "Shell", "explorer.exe")?;
         let tc = format!("{cv}\\Schedule\\TaskCache");
         let guid = "{5A1B2C3D-4E5F-4061-8172-93A4B5C6D7E8}";
@@ -987,6 +1119,9 @@ impl WindowsSpec {
             "Windows/System32/drivers/etc/hosts".into(),
             b"127.0.0.1 localhost\r\n".to_vec(),
         ));
+        if self.identity {
+            self.identity_files(&mut e);
+        }
         if self.hibernated {
             let mut h = b"HIBR".to_vec();
             h.resize(8192, 0);
@@ -998,6 +1133,49 @@ impl WindowsSpec {
             }
         }
         Ok(e)
+    }
+
+    /// The files of [`ids`]: machine keys named `<hash>_<MachineGuid>`, SSH host keys, event
+    /// logs, swap files and setup logs (each deleted file holds [`ids::SECRET`]).
+    fn identity_files(&self, e: &mut Vec<Entry>) {
+        let secret = |seed: u64, len: usize| {
+            let mut b = ids::SECRET.to_vec();
+            b.extend_from_slice(&pseudo_random(seed, len));
+            b.extend_from_slice(ids::SECRET);
+            b
+        };
+        // Two machine keys only: ntfs-3g moves the index root of a folder with a third
+        // 69-character name into an extension record (an attribute list), which the NTFS write
+        // engine does not edit (real MachineKeys folders keep their index in
+        // $INDEX_ALLOCATION).
+        let mk = ids::MACHINE_KEYS;
+        e.push(Entry::File(
+            format!("{mk}/{}_{}", ids::RDP_KEY_HASH, ids::MACHINE_GUID),
+            secret(40, 2000),
+        ));
+        e.push(Entry::File(
+            format!("{mk}/{}_{}", ids::OTHER_KEY_HASH, ids::MACHINE_GUID),
+            pseudo_random(41, 1700),
+        ));
+        for (i, (_, p)) in ids::CLEANED.iter().enumerate() {
+            // Sizes: event logs 68 KiB (the evtx minimum is a 4 KiB header + one 64 KiB
+            // chunk), the page file 512 KiB, small text for the rest (resident in the MFT).
+            let len = match *p {
+                "pagefile.sys" => 512 << 10,
+                "swapfile.sys" => 256 << 10,
+                q if q.ends_with(".evtx") => 68 << 10,
+                _ => 300,
+            };
+            e.push(Entry::File((*p).into(), secret(50 + i as u64, len)));
+        }
+        e.push(Entry::File(
+            "ProgramData/ssh/sshd_config".into(),
+            b"# reseal fixture\r\nPort 22\r\n".to_vec(),
+        ));
+        e.push(Entry::File(
+            "Windows/System32/winevt/Logs/readme.txt".into(),
+            b"not an event log\r\n".to_vec(),
+        ));
     }
 
     /// The bulk files: `b.files` small files over the profiles, `b.descriptors` distinct

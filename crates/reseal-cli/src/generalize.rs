@@ -1,5 +1,7 @@
-//! `reseal generalize IMAGE`: a new machine SID (and optionally computer name) everywhere in
-//! the Windows install of an image, through `reseal_windows::generalize`. The writes are staged
+//! `reseal generalize IMAGE`: the named operations of `reseal_windows::generalize` (a new
+//! machine SID everywhere, a new computer name, new machine identifiers, cleanup of files a
+//! clone must not inherit; `--operations` picks them, `--list-operations` lists them) on the
+//! Windows install of an image. The writes are staged
 //! in the image journal and committed atomically with an undo file (`reseal undo IMAGE`), or
 //! discarded for `--dry-run`, which prints the same report. A spinner with the current stage is
 //! shown while it runs when standard error is a terminal.
@@ -7,7 +9,7 @@
 use anyhow::{bail, Context, Result};
 use reseal_security::Sid;
 use reseal_windows::generalize::{
-    generalize_with_progress, Change, NewSid, Options, Progress, Report,
+    generalize_with_progress, Change, NewSid, Operation, Operations, Options, Progress, Report,
 };
 use std::io::IsTerminal;
 use std::path::Path;
@@ -16,11 +18,20 @@ use std::path::Path;
 #[derive(Debug, Clone, clap::Args)]
 pub struct GeneralizeArgs {
     /// Disk image (raw, VHD or VHDX).
-    pub image: std::path::PathBuf,
+    #[arg(required_unless_present = "list_operations")]
+    pub image: Option<std::path::PathBuf>,
+    /// Operations to run, comma-separated: `a,b` runs only those, `-c` removes one from the
+    /// defaults (`-machine-sid` keeps the SID), `defaults` and `all` add groups.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub operations: Option<String>,
+    /// List the operations (with `--json`: as JSON) and exit.
+    #[arg(long)]
+    pub list_operations: bool,
     /// `random`, or the new account-domain SID `S-1-5-21-A-B-C`.
     #[arg(long, default_value = "random")]
     pub new_sid: String,
-    /// New computer name (NetBIOS: at most 15 ASCII letters, digits or '-').
+    /// New computer name (NetBIOS: at most 15 ASCII letters, digits or '-'); `random` makes a
+    /// Sysprep-style `DESKTOP-XXXXXXX`.
     #[arg(long)]
     pub computer_name: Option<String>,
     /// Partition of the Windows install (default: the only one).
@@ -67,6 +78,9 @@ fn options(a: &GeneralizeArgs) -> Result<Options> {
         NewSid::Given(s)
     };
     o.computer_name = a.computer_name.clone();
+    if let Some(list) = &a.operations {
+        o.operations = Operations::parse(list)?;
+    }
     o.partition = a.partition;
     o.dry_run = a.dry_run;
     o.force_bitlocker = a.force_bitlocker;
@@ -90,10 +104,60 @@ fn print_text(r: &Report) {
             r.old_computer_name.as_deref().unwrap_or("?")
         );
     }
+    if let (Some(o), Some(n)) = (&r.old_machine_guid, &r.new_machine_guid) {
+        outln!("MachineGuid {o} -> {n}");
+    }
     for w in &r.warnings {
         outln!("warning: {w}");
     }
-    for c in &r.changes {
+    let off: Vec<&str> = r
+        .operations
+        .iter()
+        .filter(|o| !o.enabled)
+        .map(|o| o.name.name())
+        .collect();
+    if !off.is_empty() {
+        outln!("not run: {}", off.join(", "));
+    }
+    for o in r.operations.iter().filter(|o| o.enabled) {
+        outln!("[{}] {}: {} change(s)", o.name, o.section, o.changes);
+        for c in r.changes.iter().filter(|c| c.operation() == Some(o.name)) {
+            print_change(c);
+        }
+    }
+    let written: Vec<&Change> = r
+        .changes
+        .iter()
+        .filter(|c| c.operation().is_none())
+        .collect();
+    if !written.is_empty() {
+        outln!("[files] hives written and logs invalidated");
+        for c in written {
+            print_change(c);
+        }
+    }
+    let c = &r.counts;
+    outln!(
+        "{} hive descriptor(s), {} key(s) renamed, {} value(s), {} NTFS descriptor(s), {} $Quota \
+         SID(s), {} file(s) renamed, {} file(s) rewritten, {} hive(s) written, {} computer-name \
+         value(s), {} identifier(s), {} file(s) deleted ({} bytes zeroed)",
+        c.hive_descriptors,
+        c.keys_renamed,
+        c.values,
+        c.ntfs_descriptors,
+        c.quota_sids,
+        c.files_renamed,
+        c.files_rewritten,
+        c.hives_written,
+        c.computer_name_values,
+        c.identifiers,
+        c.files_deleted,
+        c.bytes_zeroed
+    );
+}
+
+fn print_change(c: &Change) {
+    {
         match c {
             Change::HiveDescriptor { hive, cell, sids } => {
                 outln!("  {hive}: sk {cell:#x}: {sids} SID(s)")
@@ -159,24 +223,62 @@ fn print_text(r: &Report) {
                 "  {hive}: {key} [{value}]: {} -> {new}",
                 old.as_deref().unwrap_or("?")
             ),
+            Change::ValueSet {
+                hive,
+                key,
+                value,
+                old,
+                new,
+                ..
+            } => outln!("  {hive}: {key} [{value}]: {old} -> {new}"),
+            Change::ValueDeleted {
+                hive,
+                key,
+                value,
+                old,
+                ..
+            } => outln!("  {hive}: {key} [{value}] deleted (was {old})"),
+            Change::KeyDeleted { hive, key, .. } => outln!("  {hive}: key {key} deleted"),
+            Change::KeyRenamedBy { hive, old, new, .. } => {
+                outln!("  {hive}: key {old} -> {new}")
+            }
+            Change::FileMoved { old, new, .. } => outln!("  file {old} -> {new}"),
+            Change::FileDeleted {
+                path, size, zeroed, ..
+            } => outln!("  file {path} deleted ({size} bytes, {zeroed} zeroed)"),
             _ => outln!("  {c:?}"),
         }
     }
-    let c = &r.counts;
-    outln!(
-        "{} hive descriptor(s), {} key(s) renamed, {} value(s), {} NTFS descriptor(s), {} $Quota \
-         SID(s), {} file(s) renamed, {} file(s) rewritten, {} hive(s) written, {} computer-name \
-         value(s)",
-        c.hive_descriptors,
-        c.keys_renamed,
-        c.values,
-        c.ntfs_descriptors,
-        c.quota_sids,
-        c.files_renamed,
-        c.files_rewritten,
-        c.hives_written,
-        c.computer_name_values
-    );
+}
+
+/// `--list-operations`.
+fn list_operations(json: bool) -> Result<()> {
+    if json {
+        let v: Vec<serde_json::Value> = Operation::ALL
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "name": o.name(),
+                    "description": o.description(),
+                    "default": o.default_on(),
+                    "section": o.section(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "schema_version": 1, "operations": v });
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for o in Operation::ALL {
+            outln!(
+                "{:16} {} {}",
+                o.name(),
+                if o.default_on() { "*" } else { " " },
+                o.description()
+            );
+        }
+        outln!("(* = on by default; computer-name runs only with --computer-name)");
+    }
+    Ok(())
 }
 
 /// One bar on standard error (when it is a terminal), restyled at each stage: bytes for the
@@ -221,6 +323,7 @@ impl StageBar {
                 "quota" => "$Quota",
                 "tasks" => "task files",
                 "names" => "SID-named files",
+                "machine-ids" => "machine identifiers",
                 other => other,
             });
             b.reset();
@@ -244,8 +347,14 @@ impl StageBar {
 
 /// `reseal generalize`.
 pub fn run(a: &GeneralizeArgs) -> Result<()> {
+    if a.list_operations {
+        return list_operations(a.json);
+    }
     let o = options(a)?;
-    let image: &Path = &a.image;
+    let Some(image) = a.image.as_deref() else {
+        bail!("generalize needs an IMAGE");
+    };
+    let image: &Path = image;
     let mut img = crate::open::open(
         image,
         crate::open::write_access(a.dry_run),
@@ -265,6 +374,12 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
     if a.json {
         let mut doc = serde_json::to_value(&report)?;
         doc["schema_version"] = serde_json::json!(1);
+        // Every change names its operation (null for the hive write-backs).
+        if let Some(list) = doc["changes"].as_array_mut() {
+            for (v, c) in list.iter_mut().zip(&report.changes) {
+                v["operation"] = serde_json::json!(c.operation().map(Operation::name));
+            }
+        }
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_text(&report);

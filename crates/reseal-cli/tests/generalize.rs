@@ -134,3 +134,132 @@ fn generalize_refuses_a_hibernated_volume_unless_forced() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("warning: forced"));
     assert!(std::fs::read(&raw).unwrap() == orig);
 }
+
+#[test]
+fn operations_list_select_and_report() {
+    // --list-operations needs no image, text and JSON.
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["generalize", "--list-operations"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in [
+        "machine-sid",
+        "computer-name",
+        "machine-ids",
+        "rdp-certificate",
+        "ssh-hostkeys",
+        "event-logs",
+        "swap-files",
+        "setup-logs",
+    ] {
+        assert!(text.contains(n), "{n} missing in {text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["generalize", "--list-operations", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops = v["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 8);
+    assert!(ops
+        .iter()
+        .all(|o| o["default"] == true && o["description"].as_str().unwrap().len() > 10));
+
+    let spec = WindowsSpec::default();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let orig = std::fs::read(&raw).unwrap();
+
+    // An unknown operation: an error naming the valid ones, nothing written.
+    let out = reseal(&["generalize", "--operations", "machine-sid,nosuch"], &raw);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nosuch") && err.contains("ssh-hostkeys"),
+        "{err}"
+    );
+
+    // inspect --json shows the identifiers.
+    let out = reseal(&["inspect", "--json"], &raw);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &v["windows"]["installs"][0];
+    assert_eq!(
+        w["machine_guid"],
+        reseal_tests::windows::ids::MACHINE_GUID,
+        "{w}"
+    );
+    assert_eq!(
+        w["wsus_client_id"],
+        reseal_tests::windows::ids::SUS_CLIENT_ID
+    );
+    assert!(w["dhcpv6_duid"].is_string() && w["sqm_machine_id"].is_string());
+
+    // A dry run keeping the SID lists every other operation's changes, tagged.
+    let out = reseal(
+        &[
+            "generalize",
+            "--dry-run",
+            "--json",
+            "--operations",
+            "-machine-sid",
+            "--computer-name",
+            "random",
+        ],
+        &raw,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["old_sid"], r["new_sid"]);
+    assert!(r["new_computer_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("DESKTOP-"));
+    let changes = r["changes"].as_array().unwrap();
+    assert!(!changes.iter().any(|c| c["operation"] == "machine-sid"));
+    for op in [
+        "computer-name",
+        "machine-ids",
+        "rdp-certificate",
+        "ssh-hostkeys",
+        "event-logs",
+        "swap-files",
+        "setup-logs",
+    ] {
+        assert!(
+            changes.iter().any(|c| c["operation"] == op),
+            "no change of {op}"
+        );
+    }
+    assert!(changes
+        .iter()
+        .any(|c| c["kind"] == "file_deleted" && c["path"] == "/pagefile.sys"));
+    let sections = r["operations"].as_array().unwrap();
+    assert_eq!(sections.len(), 8);
+    assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
+    // The text report has a section per operation.
+    let out = reseal(
+        &[
+            "generalize",
+            "--dry-run",
+            "--operations",
+            "machine-ids,event-logs",
+        ],
+        &raw,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("[machine-ids]") && text.contains("[event-logs]"),
+        "{text}"
+    );
+    assert!(!text.contains("[machine-sid]"), "{text}");
+    assert!(text.contains("not run: machine-sid"), "{text}");
+    assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
+}

@@ -1,6 +1,9 @@
-//! `generalize`: give a Windows install a new machine SID (and optionally a new computer name)
-//! offline, staging every write in the image's journal. The caller commits
-//! ([`reseal_disk::Image::commit`], with its undo file) or discards (dry run).
+//! `generalize`: the named operations ([`Operation`], [`Options::operations`]; code in
+//! [`crate::ops`], list and sources in docs/OPERATIONS.md) that give a Windows install a new
+//! identity offline: a new machine SID (this module), a new computer name, new machine
+//! identifiers, and the removal of files a clone must not inherit. Every write is staged in the
+//! image's journal. The caller commits ([`reseal_disk::Image::commit`], with its undo file) or
+//! discards (dry run).
 //!
 //! # What is rewritten
 //! The old account domain `S-1-5-21-X-Y-Z` and every account SID under it map to the new domain
@@ -54,8 +57,6 @@
 //! SECURITY machine SIDs that disagree (never forced), a domain controller (never).
 //! DPAPI master keys and EFS files only produce warnings.
 
-use std::collections::BTreeMap;
-
 use reseal_disk::partition::{PartitionTable, Slice};
 use reseal_disk::{Device, Image};
 use reseal_hive::{CellOffset, Hive};
@@ -66,6 +67,8 @@ use reseal_security::Sid;
 use serde::Serialize;
 
 use crate::install::{open_hive, HiveState};
+use crate::ops::{cleanup, computer_name, machine_ids, rdp, Log};
+pub use crate::ops::{Operation, OperationSummary, Operations};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
 
 /// How the new machine SID is chosen.
@@ -85,8 +88,12 @@ pub enum NewSid {
 pub struct Options {
     /// The new machine SID.
     pub new_sid: NewSid,
-    /// A new computer name (NetBIOS rules: 1–15 characters, see [`validate_computer_name`]).
+    /// A new computer name (NetBIOS rules: 1–15 characters, see [`validate_computer_name`]);
+    /// `random` makes a Sysprep-style `DESKTOP-XXXXXXX` ([`crate::ops::computer_name::random_name`]).
     pub computer_name: Option<String>,
+    /// The operations to run (default: [`Operations::defaults`]). `computer-name` only runs
+    /// when [`Options::computer_name`] is given.
+    pub operations: Operations,
     /// Partition of the Windows install (default: the only install of the image).
     pub partition: Option<u32>,
     /// Go on although a volume of the image looks BitLocker-encrypted.
@@ -226,6 +233,74 @@ pub enum Change {
         /// New name.
         new: String,
     },
+    /// A value set by an operation other than `machine-sid`.
+    ValueSet {
+        /// The operation.
+        operation: Operation,
+        /// Hive path.
+        hive: String,
+        /// Key path.
+        key: String,
+        /// Value name.
+        value: String,
+        /// Old data (text for strings, else hex).
+        old: String,
+        /// New data.
+        new: String,
+    },
+    /// A value deleted.
+    ValueDeleted {
+        /// The operation.
+        operation: Operation,
+        /// Hive path.
+        hive: String,
+        /// Key path.
+        key: String,
+        /// Value name.
+        value: String,
+        /// Old data (text for strings, else hex).
+        old: String,
+    },
+    /// A key deleted with its subtree.
+    KeyDeleted {
+        /// The operation.
+        operation: Operation,
+        /// Hive path.
+        hive: String,
+        /// Key path.
+        key: String,
+    },
+    /// A key renamed by an operation other than `machine-sid` (a new identifier as key name).
+    KeyRenamedBy {
+        /// The operation.
+        operation: Operation,
+        /// Hive path.
+        hive: String,
+        /// Old key path.
+        old: String,
+        /// New key name.
+        new: String,
+    },
+    /// A file renamed by an operation other than `machine-sid`.
+    FileMoved {
+        /// The operation.
+        operation: Operation,
+        /// Old path.
+        old: String,
+        /// New path.
+        new: String,
+    },
+    /// A file deleted, its data overwritten with zeros first.
+    FileDeleted {
+        /// The operation.
+        operation: Operation,
+        /// Path.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// Bytes overwritten with zeros.
+        zeroed: u64,
+    },
 }
 
 /// Counters of the report.
@@ -249,6 +324,12 @@ pub struct Counts {
     pub hives_written: usize,
     /// Computer-name values set.
     pub computer_name_values: usize,
+    /// Identifier values and keys set, renamed or deleted (`machine-ids`, `rdp-certificate`).
+    pub identifiers: usize,
+    /// Files deleted by the cleanup operations.
+    pub files_deleted: usize,
+    /// Bytes overwritten with zeros before those deletions.
+    pub bytes_zeroed: u64,
 }
 
 /// What [`generalize`] did (or, for a dry run, would do).
@@ -266,6 +347,12 @@ pub struct Report {
     pub new_computer_name: Option<String>,
     /// Dry run (as passed in [`Options::dry_run`]).
     pub dry_run: bool,
+    /// Every operation, whether it ran and how many changes it made.
+    pub operations: Vec<OperationSummary>,
+    /// The old `MachineGuid`, when `machine-ids` replaced it.
+    pub old_machine_guid: Option<String>,
+    /// The new `MachineGuid`.
+    pub new_machine_guid: Option<String>,
     /// Every change.
     pub changes: Vec<Change>,
     /// Counters.
@@ -383,7 +470,7 @@ fn hex64(b: &[u8]) -> String {
     s
 }
 
-fn ntfs_err(partition: u32, what: &str, e: reseal_ntfs::Error) -> Error {
+pub(crate) fn ntfs_err(partition: u32, what: &str, e: reseal_ntfs::Error) -> Error {
     Error::Write {
         partition,
         what: what.to_string(),
@@ -412,9 +499,9 @@ fn mark_clean(hive: Hive) -> reseal_hive::Result<Hive> {
 }
 
 /// One hive to rewrite.
-struct Target {
-    path: String,
-    hive: Hive,
+pub(crate) struct Target {
+    pub(crate) path: String,
+    pub(crate) hive: Hive,
     /// Whole file must be written (recovered from logs).
     whole: bool,
     old_len: u64,
@@ -433,8 +520,10 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
 
 /// A progress event of [`generalize_with_progress`]. Stages come in this order, each starting
 /// with `done == 0`: `scan` (discovery, no total), `read-hives` (hives), `hives` (bytes of hive
-/// rewritten in memory), `write-hives` (hives), `descriptors`, `quota` (no total), `tasks`
-/// (task files), `names` (no total).
+/// rewritten in memory), `machine-ids` (no total), `write-hives` (hives), `descriptors`,
+/// `quota` (no total), `tasks` (task files), `names` (no total), then one stage per cleanup
+/// operation that runs, named after it (`ssh-hostkeys`, `event-logs`, `swap-files`,
+/// `setup-logs`; no total). The SID stages are skipped without `machine-sid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// The stage.
@@ -464,8 +553,22 @@ pub fn generalize_with_progress(
             bytes: stage == "hives",
         })
     };
-    if let Some(n) = &opts.computer_name {
-        validate_computer_name(n)?;
+    let ops = &opts.operations;
+    let sid_op = ops.contains(Operation::MachineSid);
+    let computer_name = match &opts.computer_name {
+        Some(n) if n.eq_ignore_ascii_case("random") => Some(computer_name::random_name()?),
+        Some(n) => {
+            validate_computer_name(n)?;
+            Some(n.clone())
+        }
+        None => None,
+    };
+    if computer_name.is_some() && !ops.contains(Operation::ComputerName) {
+        return Err(Error::Invalid {
+            what: "operations",
+            reason: "a computer name is given but the computer-name operation is not selected"
+                .into(),
+        });
     }
     tell("scan", 0, 0);
     let sc = scan(image)?;
@@ -595,6 +698,7 @@ pub fn generalize_with_progress(
         ));
     }
     let new_sid = match &opts.new_sid {
+        _ if !sid_op => old_sid.clone(),
         NewSid::Random => {
             let mut s = random_sid(&old_sid)?;
             while s == old_sid {
@@ -604,7 +708,7 @@ pub fn generalize_with_progress(
         }
         NewSid::Given(s) => s.clone(),
     };
-    if new_sid == old_sid {
+    if sid_op && new_sid == old_sid {
         return Err(Error::Invalid {
             what: "new SID",
             reason: format!("{new_sid} is the current machine SID"),
@@ -621,10 +725,16 @@ pub fn generalize_with_progress(
             reason: format!("{new_sid} is the SID of the domain the machine is joined to"),
         });
     }
-    let map = SidMap::new(old_sid.clone(), new_sid.clone()).map_err(|e| Error::Invalid {
-        what: "new SID",
-        reason: e.to_string(),
-    })?;
+    let map = if sid_op {
+        Some(
+            SidMap::new(old_sid.clone(), new_sid.clone()).map_err(|e| Error::Invalid {
+                what: "new SID",
+                reason: e.to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
 
     // Locate the partition.
     let (start, len) = if partition == 0 {
@@ -771,12 +881,34 @@ pub fn generalize_with_progress(
     tell("hives", 0, hive_bytes);
     for t in targets.iter_mut() {
         let len = t.hive.as_bytes().len();
-        rewrite_hive(t, &map, &mut changes, &mut counts, &mut warnings)?;
+        if let Some(map) = &map {
+            rewrite_hive(t, map, &mut changes, &mut counts, &mut warnings)?;
+        }
         done += len;
         tell("hives", done, hive_bytes);
     }
-    if let Some(name) = &opts.computer_name {
-        set_computer_name(&mut targets, name, &mut changes, &mut counts)?;
+    let mut guid = machine_ids::GuidChange::default();
+    {
+        let mut log = Log {
+            changes: &mut changes,
+            counts: &mut counts,
+            warnings: &mut warnings,
+        };
+        if let Some(name) = &computer_name {
+            computer_name::apply(
+                &mut targets,
+                name,
+                install.computer.netbios.as_deref(),
+                &mut log,
+            )?;
+        }
+        if ops.contains(Operation::MachineIds) {
+            tell("machine-ids", 0, 0);
+            guid = machine_ids::apply_hives(&mut targets, &mut log)?;
+        }
+        if ops.contains(Operation::RdpCertificate) {
+            rdp::apply_hives(&mut targets, &mut log)?;
+        }
     }
 
     // Writes through the NTFS engine (staged in the image journal).
@@ -834,6 +966,81 @@ pub fn generalize_with_progress(
         }
     }
 
+    if let Some(map) = &map {
+        sid_files(
+            &mut vol,
+            partition,
+            map,
+            &mut changes,
+            &mut counts,
+            &mut warnings,
+            &mut tell,
+        )?;
+    }
+    {
+        let mut log = Log {
+            changes: &mut changes,
+            counts: &mut counts,
+            warnings: &mut warnings,
+        };
+        // The RDP key file goes before the machine keys are renamed (it is found by the old
+        // suffix as well as the new, but deleting first saves a rename).
+        if ops.contains(Operation::RdpCertificate) {
+            rdp::apply_files(&mut vol, partition, &mut log)?;
+        }
+        if ops.contains(Operation::MachineIds) {
+            machine_ids::rename_machine_keys(&mut vol, partition, &guid, &mut log)?;
+        }
+        for op in [
+            Operation::SshHostkeys,
+            Operation::EventLogs,
+            Operation::SwapFiles,
+            Operation::SetupLogs,
+        ] {
+            if ops.contains(op) {
+                tell(op.name(), 0, 0);
+                cleanup::apply(&mut vol, partition, op, &mut log)?;
+            }
+        }
+    }
+    vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
+
+    Ok(Report {
+        partition,
+        old_sid: old_sid.to_string(),
+        new_sid: new_sid.to_string(),
+        old_computer_name: install.computer.netbios.clone(),
+        new_computer_name: computer_name.clone(),
+        dry_run: opts.dry_run,
+        operations: Operation::ALL
+            .into_iter()
+            .map(|op| OperationSummary {
+                name: op,
+                section: op.section(),
+                enabled: ops.contains(op)
+                    && (op != Operation::ComputerName || computer_name.is_some()),
+                changes: changes.iter().filter(|c| c.operation() == Some(op)).count(),
+            })
+            .collect(),
+        old_machine_guid: guid.old,
+        new_machine_guid: guid.new,
+        changes,
+        counts,
+        warnings,
+    })
+}
+
+/// The NTFS part of `machine-sid`: descriptors, `$Quota`, task XML, SID-named entries.
+#[allow(clippy::too_many_arguments)]
+fn sid_files<D: reseal_disk::Device>(
+    vol: &mut reseal_ntfs::Volume<D>,
+    partition: u32,
+    map: &SidMap,
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+    warnings: &mut Vec<String>,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<()> {
     // NTFS descriptors.
     tell("descriptors", 0, 0);
     let mut sd_changes = Vec::new();
@@ -901,7 +1108,7 @@ pub fn generalize_with_progress(
 
     // Task XML.
     let mut tasks = Vec::new();
-    collect_files(&vol, "Windows/System32/Tasks", &mut tasks, &mut warnings, 0);
+    collect_files(vol, "Windows/System32/Tasks", &mut tasks, warnings, 0);
     let ntasks = tasks.len();
     for (i, path) in tasks.into_iter().enumerate() {
         tell("tasks", i, ntasks);
@@ -932,7 +1139,7 @@ pub fn generalize_with_progress(
     // Names containing the old SID (deepest first so parent paths stay valid).
     tell("names", 0, 0);
     let mut renames = Vec::new();
-    find_sid_names(&vol, "", &map, &mut renames, &mut warnings, 0);
+    find_sid_names(vol, "", map, &mut renames, warnings, 0);
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     for (from, to) in renames {
         vol.rename(&from, &to)
@@ -943,19 +1150,7 @@ pub fn generalize_with_progress(
             new: format!("/{to}"),
         });
     }
-    vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
-
-    Ok(Report {
-        partition,
-        old_sid: old_sid.to_string(),
-        new_sid: new_sid.to_string(),
-        old_computer_name: install.computer.netbios.clone(),
-        new_computer_name: opts.computer_name.clone(),
-        dry_run: opts.dry_run,
-        changes,
-        counts,
-        warnings,
-    })
+    Ok(())
 }
 
 const MAX_DEPTH: usize = 64;
@@ -1229,105 +1424,6 @@ fn rewrite_hive(
             old: path.clone(),
             new,
         });
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn set_value_logged(
-    t: &mut Target,
-    key: &str,
-    value: &str,
-    ty: u32,
-    data: &[u8],
-    shown: &str,
-    changes: &mut Vec<Change>,
-    counts: &mut Counts,
-) -> Result<()> {
-    let hp = format!("/{}", t.path);
-    let e = |s| hive_err(&hp, s);
-    let k = match t.hive.open_path(key) {
-        Ok(k) => k,
-        Err(reseal_hive::HiveError::NotFound { .. }) => return Ok(()),
-        Err(err) => return Err(e(err)),
-    };
-    let off = k.offset();
-    let existing = k.value(value).ok().flatten();
-    let ty = existing.as_ref().map_or(ty, |v| v.data_type());
-    let old = existing.and_then(|v| {
-        if value.is_empty() {
-            let d = v.data().ok()?;
-            crate::sam::parse_lsa_name(&d, "PolAcDmN").ok()
-        } else {
-            v.as_string().ok()
-        }
-    });
-    t.hive.set_value(off, value, ty, data).map_err(e)?;
-    counts.computer_name_values += 1;
-    changes.push(Change::ComputerName {
-        hive: hp.clone(),
-        key: key.to_string(),
-        value: value.to_string(),
-        old,
-        new: shown.to_string(),
-    });
-    Ok(())
-}
-
-fn set_computer_name(
-    targets: &mut [Target],
-    name: &str,
-    changes: &mut Vec<Change>,
-    counts: &mut Counts,
-) -> Result<()> {
-    let upper = name.to_ascii_uppercase();
-    let sz = |s: &str| reseal_hive::key_value::encode_sz(s);
-    for t in targets.iter_mut() {
-        let file = t.path.rsplit('/').next().unwrap_or("").to_ascii_uppercase();
-        if !t.path.starts_with("Windows/System32/config/") {
-            continue;
-        }
-        match file.as_str() {
-            "SYSTEM" => {
-                let mut sets: BTreeMap<String, ()> = BTreeMap::new();
-                {
-                    let root = t.hive.root().map_err(|s| hive_err(&t.path, s))?;
-                    for k in root.subkeys().map_err(|s| hive_err(&t.path, s))? {
-                        let k = k.map_err(|s| hive_err(&t.path, s))?;
-                        let n = k.name();
-                        if n.len() == 13 && n.to_ascii_lowercase().starts_with("controlset") {
-                            sets.insert(n, ());
-                        }
-                    }
-                }
-                for cs in sets.keys() {
-                    for (key, value, v) in [
-                        (
-                            format!("{cs}\\Control\\ComputerName\\ComputerName"),
-                            "ComputerName",
-                            upper.as_str(),
-                        ),
-                        (
-                            format!("{cs}\\Services\\Tcpip\\Parameters"),
-                            "Hostname",
-                            name,
-                        ),
-                        (
-                            format!("{cs}\\Services\\Tcpip\\Parameters"),
-                            "NV Hostname",
-                            name,
-                        ),
-                    ] {
-                        set_value_logged(t, &key, value, 1, &sz(v), v, changes, counts)?;
-                    }
-                }
-            }
-            "SECURITY" => {
-                let data = crate::sam::encode_lsa_name(&upper);
-                set_value_logged(t, "Policy\\PolAcDmN", "", 0, &data, &upper, changes, counts)?;
-            }
-            _ => {}
-        }
     }
     Ok(())
 }

@@ -135,6 +135,99 @@ pub struct ComputerNames {
     pub lsa_account_domain: Option<String>,
 }
 
+/// Per-machine identifiers other than the SID and the name (what two clones must not share;
+/// `generalize`'s `machine-ids` and `rdp-certificate` operations renew or remove them). Hex for
+/// binary values. Read from the current control set for SYSTEM values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MachineIdentifiers {
+    /// SOFTWARE `Microsoft\Cryptography` `MachineGuid`.
+    pub machine_guid: Option<String>,
+    /// SOFTWARE `…\WindowsUpdate` `SusClientId`.
+    pub wsus_client_id: Option<String>,
+    /// `…\WindowsUpdate` `SusClientIdValidation` (hex).
+    pub wsus_client_id_validation: Option<String>,
+    /// `…\WindowsUpdate` `PingID`.
+    pub wsus_ping_id: Option<String>,
+    /// `…\WindowsUpdate` `AccountDomainSid`.
+    pub wsus_account_domain_sid: Option<String>,
+    /// SOFTWARE `Microsoft\SQMClient` `MachineId`.
+    pub sqm_machine_id: Option<String>,
+    /// SOFTWARE `Microsoft\Windows Advanced Threat Protection` `senseGuid`.
+    pub mde_sense_guid: Option<String>,
+    /// SYSTEM `…\Services\Tcpip6\Parameters` `Dhcpv6DUID` (hex).
+    pub dhcpv6_duid: Option<String>,
+    /// SYSTEM `…\Services\LanmanServer\Parameters` `Guid` (hex).
+    pub smb_server_guid: Option<String>,
+    /// SOFTWARE `Classes\CID` and `CID.Local` keys of MSDTC (`description=guid`).
+    pub msdtc_cids: Vec<String>,
+    /// Thumbprints in SOFTWARE `Microsoft\SystemCertificates\Remote Desktop\Certificates`.
+    pub rdp_certificates: Vec<String>,
+    /// SYSTEM `…\WinStations\RDP-Tcp` `SSLCertificateSHA1Hash` (hex).
+    pub rdp_certificate_hash: Option<String>,
+    /// SOFTWARE `…\Winlogon` `DefaultDomainName`.
+    pub default_domain_name: Option<String>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn subkeys_of(h: &Hive, key: &str) -> Vec<String> {
+    let Ok(k) = h.open_path(key) else {
+        return Vec::new();
+    };
+    let Ok(it) = k.subkeys() else {
+        return Vec::new();
+    };
+    it.filter_map(|s| s.ok().map(|s| s.name())).collect()
+}
+
+impl MachineIdentifiers {
+    fn read_software(&mut self, sw: &Hive) {
+        self.machine_guid = value_string(sw, "Microsoft\\Cryptography", "MachineGuid");
+        let wu = "Microsoft\\Windows\\CurrentVersion\\WindowsUpdate";
+        self.wsus_client_id = value_string(sw, wu, "SusClientId");
+        self.wsus_client_id_validation =
+            value_bytes(sw, wu, "SusClientIdValidation").map(|b| hex(&b));
+        self.wsus_ping_id = value_string(sw, wu, "PingID");
+        self.wsus_account_domain_sid = value_string(sw, wu, "AccountDomainSid");
+        self.sqm_machine_id = value_string(sw, "Microsoft\\SQMClient", "MachineId");
+        self.mde_sense_guid = value_string(
+            sw,
+            "Microsoft\\Windows Advanced Threat Protection",
+            "senseGuid",
+        );
+        for root in ["Classes\\CID", "Classes\\CID.Local"] {
+            for n in subkeys_of(sw, root) {
+                if let Some(d) = value_string(sw, &format!("{root}\\{n}\\Description"), "") {
+                    if d.to_ascii_uppercase().starts_with("MSDTC") {
+                        self.msdtc_cids.push(format!("{d}={n}"));
+                    }
+                }
+            }
+        }
+        self.rdp_certificates = subkeys_of(
+            sw,
+            "Microsoft\\SystemCertificates\\Remote Desktop\\Certificates",
+        );
+        self.default_domain_name = value_string(
+            sw,
+            "Microsoft\\Windows NT\\CurrentVersion\\Winlogon",
+            "DefaultDomainName",
+        );
+    }
+
+    fn read_system(&mut self, sys: &Hive, cs: &str) {
+        let b = |k: &str, v: &str| value_bytes(sys, &format!("{cs}\\{k}"), v).map(|b| hex(&b));
+        self.dhcpv6_duid = b("Services\\Tcpip6\\Parameters", "Dhcpv6DUID");
+        self.smb_server_guid = b("Services\\LanmanServer\\Parameters", "Guid");
+        self.rdp_certificate_hash = b(
+            "Control\\Terminal Server\\WinStations\\RDP-Tcp",
+            "SSLCertificateSHA1Hash",
+        );
+    }
+}
+
 /// Domain membership (SECURITY `Policy\PolPrDmS`/`PolPrDmN`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DomainMembership {
@@ -280,6 +373,9 @@ pub struct WindowsInstall {
     pub lsa_machine_sid: Option<String>,
     /// Domain membership.
     pub domain: DomainMembership,
+    /// Per-machine identifiers (flattened into the JSON object: `machine_guid`, ...).
+    #[serde(flatten)]
+    pub identifiers: MachineIdentifiers,
     /// Local accounts, by RID.
     pub users: Vec<UserAccount>,
     /// Profiles.
@@ -663,6 +759,7 @@ impl WindowsInstall {
             sam_machine_sid: None,
             lsa_machine_sid: None,
             domain: DomainMembership::default(),
+            identifiers: MachineIdentifiers::default(),
             users: Vec::new(),
             profiles: Vec::new(),
             dpapi: Vec::new(),
@@ -691,6 +788,7 @@ impl WindowsInstall {
                     w.computer.dns_hostname = value_string(sys, &tcp, "Hostname");
                     w.computer.nv_hostname = value_string(sys, &tcp, "NV Hostname");
                     w.computer.dns_domain = value_string(sys, &tcp, "Domain");
+                    w.identifiers.read_system(sys, &cs);
                     w.fast_startup_enabled = value_u32(
                         sys,
                         &format!("{cs}\\Control\\Session Manager\\Power"),
@@ -704,6 +802,7 @@ impl WindowsInstall {
         // SOFTWARE.
         let cv = "Microsoft\\Windows NT\\CurrentVersion";
         if let Some(sw) = hive("SOFTWARE") {
+            w.identifiers.read_software(sw);
             let s = |v: &str| value_string(sw, cv, v);
             w.product = Product {
                 product_name: s("ProductName"),
@@ -1334,6 +1433,16 @@ impl WindowsInstall {
             opt(&self.machine_sid),
             opt(&self.sam_machine_sid),
             opt(&self.lsa_machine_sid)
+        );
+        let i = &self.identifiers;
+        let _ = writeln!(
+            o,
+            "  machine GUID:   {} (WSUS client {}, SQM {}, MDE {}, DHCPv6 DUID {})",
+            opt(&i.machine_guid),
+            opt(&i.wsus_client_id),
+            opt(&i.sqm_machine_id),
+            opt(&i.mde_sense_guid),
+            opt(&i.dhcpv6_duid)
         );
         let d = &self.domain;
         if d.joined {

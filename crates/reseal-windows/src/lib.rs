@@ -21,14 +21,15 @@
 pub mod audit;
 pub mod generalize;
 mod install;
+pub mod ops;
 mod refusal;
 pub mod sam;
 pub mod volume_sid;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
-    HiveState, Product, Profile, Scan, Severity, SkipKind, SkippedVolume, TxrInfo, UserAccount,
-    VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
+    HiveState, MachineIdentifiers, Product, Profile, Scan, Severity, SkipKind, SkippedVolume,
+    TxrInfo, UserAccount, VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
 };
 pub use refusal::Refusal;
 

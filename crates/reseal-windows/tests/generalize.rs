@@ -6,7 +6,7 @@ use reseal_disk::{Access, Image};
 use reseal_security::Sid;
 use reseal_tests::windows::{variants, BulkSpec, WindowsSpec};
 use reseal_tests::{require_tool, run, NtfsMount};
-use reseal_windows::generalize::{generalize, NewSid, Options};
+use reseal_windows::generalize::{generalize, NewSid, Operations, Options};
 use reseal_windows::{discover, Error};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +25,9 @@ fn opts(sid: &str, name: Option<&str>) -> Options {
     let mut o = Options::default();
     o.new_sid = NewSid::Given(sid.parse::<Sid>().unwrap());
     o.computer_name = name.map(str::to_string);
+    // The SID round trips: the identifier operations (new GUIDs, deleted files) are not
+    // reversible and have their own tests (identity.rs).
+    o.operations = Operations::parse("machine-sid,computer-name").unwrap();
     o
 }
 

@@ -148,6 +148,10 @@ enum Cmd {
         path: String,
         /// The descriptor, e.g. `O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)`.
         sddl: String,
+        /// Accept a descriptor without DACL (no `D:` part, or `D:NO_ACCESS_CONTROL`): a NULL
+        /// DACL grants everyone full access.
+        #[arg(long)]
+        allow_null_dacl: bool,
         #[command(flatten)]
         opts: write::WriteOpts,
     },
@@ -259,7 +263,8 @@ fn run(cli: Cli) -> Result<()> {
             image,
             path,
             sddl,
+            allow_null_dacl,
             opts,
-        } => write::setsd(&image, &path, &sddl, opts),
+        } => write::setsd(&image, &path, &sddl, allow_null_dacl, opts),
     }
 }

@@ -107,17 +107,13 @@ pub(crate) fn now_filetime() -> u64 {
     116_444_736_000_000_000 + d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100)
 }
 
+/// A new name as UTF-16, after [`crate::name_rules::check`].
 fn check_name(name: &str) -> Result<Vec<u16>> {
-    let u: Vec<u16> = name.encode_utf16().collect();
-    if u.is_empty()
-        || u.len() > 255
-        || name.contains(['/', '\\', '\0'])
-        || name == "."
-        || name == ".."
-    {
-        return Err(Error::Invalid(format!("invalid file name {name:?}")));
-    }
-    Ok(u)
+    crate::name_rules::check(name).map_err(|rule| Error::InvalidName {
+        name: name.to_string(),
+        rule,
+    })?;
+    Ok(name.encode_utf16().collect())
 }
 
 impl<D: Device> Volume<D> {
@@ -387,7 +383,7 @@ impl<D: Device> Volume<D> {
     /// Create an empty file. Returns its record number.
     ///
     /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::NotFound`] (parent), [`Error::Invalid`] (name),
+    /// [`Error::AlreadyExists`], [`Error::NotFound`] (parent), [`Error::InvalidName`] (a name Windows cannot open, see [`crate::name_rules`]),
     /// [`Error::NoSpace`], [`Error::Unsupported`].
     pub fn create_file(&mut self, path: &str) -> Result<u64> {
         self.tx(|v| v.create(path, false))
@@ -401,8 +397,35 @@ impl<D: Device> Volume<D> {
         self.tx(|v| v.create(path, true))
     }
 
-    fn security_id_of(&self, num: u64) -> Result<u32> {
-        Ok(self.info(num)?.security_id)
+    /// The `$Secure` id of the descriptor a new entry in directory `parent` gets: the one
+    /// Windows computes from the parent's inheritable ACEs ([`reseal_security::inherit`]),
+    /// shared with an identical existing entry through `$SDH` or appended. A parent without
+    /// descriptor inherits from an empty one (owner BUILTIN\Administrators, group SYSTEM, the
+    /// default DACL). 0 on a volume without `$Secure:$SDS` (NTFS 1.x), which keeps descriptors
+    /// per file.
+    fn inherited_security_id(&mut self, parent: u64, path: &str, dir: bool) -> Result<u32> {
+        if self
+            .stream(
+                crate::volume::SECURE,
+                DATA,
+                &"$SDS".encode_utf16().collect::<Vec<_>>(),
+            )?
+            .is_none()
+        {
+            return Ok(0);
+        }
+        let e = |source| Error::Security {
+            path: format!("the parent directory of {path}"),
+            source,
+        };
+        let parent_sd = match self.descriptor_of(parent)? {
+            Some(b) => reseal_security::SecurityDescriptor::parse(&b).map_err(e)?,
+            None => reseal_security::SecurityDescriptor::default(),
+        };
+        let child = reseal_security::inherit::inherit(&parent_sd, dir)
+            .to_canonical_bytes()
+            .map_err(e)?;
+        self.find_or_add_sd(&child)
     }
 
     pub(crate) fn create(&mut self, path: &str, dir: bool) -> Result<u64> {
@@ -413,7 +436,7 @@ impl<D: Device> Volume<D> {
                 path: path.to_string(),
             });
         }
-        let sec = self.security_id_of(parent)?;
+        let sec = self.inherited_security_id(parent, path, dir)?;
         let parent_ref = self.read_record(parent)?.reference();
         let mut r = self.alloc_record(if dir { record::FLAG_DIRECTORY } else { 0 })?;
         let t = now_filetime();
@@ -597,7 +620,8 @@ impl<D: Device> Volume<D> {
     /// stored in the POSIX namespace (a DOS short name, if any, is dropped).
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::AlreadyExists`], [`Error::Invalid`] (moving a directory
+    /// [`Error::NotFound`], [`Error::AlreadyExists`], [`Error::InvalidName`] (see
+    /// [`crate::name_rules`]), [`Error::Invalid`] (moving a directory
     /// into itself), [`Error::Unsupported`] (attribute list, hard links).
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.tx(|v| {

@@ -42,6 +42,7 @@ pub mod data_run;
 pub mod error;
 pub mod file;
 pub mod index;
+pub mod name_rules;
 pub mod quota;
 pub mod record;
 pub mod secure;

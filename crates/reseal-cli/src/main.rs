@@ -80,7 +80,9 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Format,
     },
-    /// Copy a local file into an NTFS volume (creating or replacing PATH).
+    /// Copy a local file into an NTFS volume (creating or replacing PATH). A new file gets the
+    /// descriptor Windows would compute from its directory's inheritable ACEs (owner and group:
+    /// the directory's).
     Put {
         /// Disk image.
         image: PathBuf,
@@ -103,7 +105,7 @@ enum Cmd {
         #[command(flatten)]
         opts: write::WriteOpts,
     },
-    /// Create a directory.
+    /// Create a directory (its descriptor inherited from the parent, as for `put`).
     Mkdir {
         /// Disk image.
         image: PathBuf,

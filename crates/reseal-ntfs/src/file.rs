@@ -688,7 +688,7 @@ impl<D: Device> Volume<D> {
             let mut fnv = fnv;
             fnv[16..40].copy_from_slice(&old[16..40]);
             for a in fns.iter().rev() {
-                r.remove_attr(a.off, a.len);
+                r.remove_attr(a.off, a.len)?;
             }
             r.insert_attr(
                 attribute::build_resident(FILE_NAME, &[], &fnv, 1),

@@ -256,7 +256,7 @@ impl<D: Device> Volume<D> {
                     }
                     v.free_clusters(&ext)?;
                 }
-                r.remove_attr(a.off, a.len);
+                r.remove_attr(a.off, a.len)?;
             }
             v.write_record(&mut r)?;
             Ok(id)

@@ -438,7 +438,7 @@ impl<D: Device> Volume<D> {
         let off = num
             .checked_mul(rs)
             .ok_or_else(|| Error::corrupt("MFT", Some(num), 0, "record number overflow"))?;
-        if num != 0 && off + rs > self.mft_size {
+        if num != 0 && off.checked_add(rs).is_none_or(|e| e > self.mft_size) {
             return Err(Error::corrupt(
                 "MFT",
                 Some(num),

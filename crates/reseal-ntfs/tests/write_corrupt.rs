@@ -106,10 +106,9 @@ fn mutated_metadata_never_panics() {
 /// back), so the record still reads as untorn and the hostile value is what the engine sees.
 fn patch_record(b: &mut [u8], num: u64, f: impl FnOnce(&mut reseal_ntfs::record::Record)) {
     use reseal_ntfs::record;
-    let boot = Volume::open(MemDevice::new(b.to_vec()))
+    let boot = *Volume::open(MemDevice::new(b.to_vec()))
         .unwrap()
-        .boot_sector()
-        .clone();
+        .boot_sector();
     let rs = boot.record_size as usize;
     let at = (boot.mft_lcn * u64::from(boot.cluster_size)) as usize + num as usize * rs;
     let mut buf = b[at..at + rs].to_vec();

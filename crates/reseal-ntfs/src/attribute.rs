@@ -287,7 +287,7 @@ mod tests {
         ));
         // A length that overflows off + len.
         let mut r = rec.clone();
-        put32(&mut r, 4, u32::MAX & !7);
+        put32(&mut r, 4, !7u32);
         assert!(matches!(
             parse(&r, 0, 1),
             Err(Error::Corrupt { offset: 4, .. })

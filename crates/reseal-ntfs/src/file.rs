@@ -397,23 +397,16 @@ impl<D: Device> Volume<D> {
         self.tx(|v| v.create(path, true))
     }
 
-    /// The `$Secure` id of the descriptor a new entry in directory `parent` gets: the one
-    /// Windows computes from the parent's inheritable ACEs ([`reseal_security::inherit`]),
-    /// shared with an identical existing entry through `$SDH` or appended. A parent without
-    /// descriptor inherits from an empty one (owner BUILTIN\Administrators, group SYSTEM, the
-    /// default DACL). 0 on a volume without `$Secure:$SDS` (NTFS 1.x), which keeps descriptors
-    /// per file.
-    fn inherited_security_id(&mut self, parent: u64, path: &str, dir: bool) -> Result<u32> {
-        if self
-            .stream(
-                crate::volume::SECURE,
-                DATA,
-                &"$SDS".encode_utf16().collect::<Vec<_>>(),
-            )?
-            .is_none()
-        {
-            return Ok(0);
-        }
+    /// Where the descriptor a new entry in directory `parent` gets is kept: the one Windows
+    /// computes from the parent's inheritable ACEs ([`reseal_security::inherit`]), shared in
+    /// `$Secure` with an identical existing entry (found through `$SDH`) or appended there. A
+    /// parent without descriptor inherits from an empty one (owner BUILTIN\Administrators, group
+    /// SYSTEM, the default DACL). When `$Secure` cannot take a new entry (no `$SDS` on an NTFS
+    /// 1.x volume, or a `$Secure` record too full for its indexes to grow, which would need an
+    /// attribute list) the descriptor goes into the new file's own legacy
+    /// `$SECURITY_DESCRIPTOR` attribute instead, which Windows and ntfs-3g read when the
+    /// security id is 0.
+    fn inherited_security(&mut self, parent: u64, path: &str, dir: bool) -> Result<NewSecurity> {
         let e = |source| Error::Security {
             path: format!("the parent directory of {path}"),
             source,
@@ -425,7 +418,15 @@ impl<D: Device> Volume<D> {
         let child = reseal_security::inherit::inherit(&parent_sd, dir)
             .to_canonical_bytes()
             .map_err(e)?;
-        self.find_or_add_sd(&child)
+        let sds: Vec<u16> = "$SDS".encode_utf16().collect();
+        if self.stream(crate::volume::SECURE, DATA, &sds)?.is_none() {
+            return Ok(NewSecurity::Legacy(child));
+        }
+        match self.attempt(|v| v.find_or_add_sd(&child)) {
+            Ok(id) => Ok(NewSecurity::Shared(id)),
+            Err(Error::Unsupported { .. }) => Ok(NewSecurity::Legacy(child)),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn create(&mut self, path: &str, dir: bool) -> Result<u64> {
@@ -436,7 +437,11 @@ impl<D: Device> Volume<D> {
                 path: path.to_string(),
             });
         }
-        let sec = self.inherited_security_id(parent, path, dir)?;
+        let security = self.inherited_security(parent, path, dir)?;
+        let sec = match security {
+            NewSecurity::Shared(id) => id,
+            NewSecurity::Legacy(_) => 0,
+        };
         let parent_ref = self.read_record(parent)?.reference();
         let mut r = self.alloc_record(if dir { record::FLAG_DIRECTORY } else { 0 })?;
         let t = now_filetime();
@@ -460,6 +465,12 @@ impl<D: Device> Volume<D> {
             NAMESPACE_POSIX,
         );
         r.insert_attr(attribute::build_resident(FILE_NAME, &[], &fnv, 1), None)?;
+        if let NewSecurity::Legacy(sd) = &security {
+            r.insert_attr(
+                attribute::build_resident(attribute::SECURITY_DESCRIPTOR, &[], sd, 0),
+                None,
+            )?;
+        }
         if dir {
             let bs = self.boot.index_block_size;
             let cpb = if self.cs() <= u64::from(bs) {
@@ -699,6 +710,14 @@ impl<D: Device> Volume<D> {
             v.index_insert_name(new_parent, r.reference(), &fnv)
         })
     }
+}
+
+/// Where a new entry's descriptor goes (see `Volume::inherited_security`).
+enum NewSecurity {
+    /// This `$Secure` id.
+    Shared(u32),
+    /// These bytes, in the entry's own `$SECURITY_DESCRIPTOR` attribute.
+    Legacy(Vec<u8>),
 }
 
 fn file_name_parents(r: &record::Record) -> Result<Vec<u64>> {

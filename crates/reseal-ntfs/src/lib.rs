@@ -21,7 +21,9 @@
 //!   again from its sorted entries.
 //! - New files and directories get the descriptor Windows computes from the parent's inheritable
 //!   ACEs ([`reseal_security::inherit`]; owner and group are the parent's, there being no creator
-//!   token), stored once in `$Secure` (an identical entry is found through `$SDH` and shared).
+//!   token), stored once in `$Secure` (an identical entry is found through `$SDH` and shared);
+//!   where `$Secure` cannot grow (its record too full to promote `$SII`/`$SDH` to INDX blocks, or
+//!   no `$SDS` at all) the descriptor goes into the new file's own `$SECURITY_DESCRIPTOR`.
 //!   New names (creation, rename targets) must be names Windows can open ([`name_rules`]).
 //! - `$FILE_NAME` size copies (record and parent index entry) follow `$DATA` size changes.
 //!   `$STANDARD_INFORMATION` times are set on creation only.

@@ -84,7 +84,9 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Format,
     },
-    /// Copy a local file into an NTFS volume (creating or replacing PATH).
+    /// Copy a local file into an NTFS volume (creating or replacing PATH). A new file gets the
+    /// descriptor Windows would compute from its directory's inheritable ACEs (owner and group:
+    /// the directory's).
     Put {
         /// Disk image.
         image: PathBuf,
@@ -107,7 +109,7 @@ enum Cmd {
         #[command(flatten)]
         opts: write::WriteOpts,
     },
-    /// Create a directory.
+    /// Create a directory (its descriptor inherited from the parent, as for `put`).
     Mkdir {
         /// Disk image.
         image: PathBuf,
@@ -152,6 +154,10 @@ enum Cmd {
         path: String,
         /// The descriptor, e.g. `O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)`.
         sddl: String,
+        /// Accept a descriptor without DACL (no `D:` part, or `D:NO_ACCESS_CONTROL`): a NULL
+        /// DACL grants everyone full access.
+        #[arg(long)]
+        allow_null_dacl: bool,
         #[command(flatten)]
         opts: write::WriteOpts,
     },
@@ -291,7 +297,8 @@ fn run(cli: Cli) -> Result<()> {
             image,
             path,
             sddl,
+            allow_null_dacl,
             opts,
-        } => write::setsd(&image, &path, &sddl, opts),
+        } => write::setsd(&image, &path, &sddl, allow_null_dacl, opts),
     }
 }

@@ -171,10 +171,23 @@ pub fn getsd(image: &Path, path: &str, partition: Option<u32>, hex: bool) -> Res
     Ok(())
 }
 
-/// `reseal setsd IMAGE PATH SDDL`.
-pub fn setsd(image: &Path, path: &str, sddl: &str, opts: WriteOpts) -> Result<()> {
+/// `reseal setsd IMAGE PATH SDDL`. A descriptor without DACL (a NULL DACL: everyone gets full
+/// access) is refused unless `allow_null_dacl`.
+pub fn setsd(
+    image: &Path,
+    path: &str,
+    sddl: &str,
+    allow_null_dacl: bool,
+    opts: WriteOpts,
+) -> Result<()> {
     let sd = reseal_security::SecurityDescriptor::from_sddl(sddl)
         .with_context(|| format!("parsing SDDL {sddl:?}"))?;
+    if sd.dacl.is_none() && !allow_null_dacl {
+        anyhow::bail!(
+            "SDDL {sddl:?} has no DACL (no `D:` part with access entries): that is a NULL DACL, \
+             which gives everyone full access to {path}; pass --allow-null-dacl if that is meant"
+        );
+    }
     // The layout Windows writes: header, SACL, DACL, owner, group.
     let bytes = sd.to_canonical_bytes()?;
     with_volume(image, opts, &format!("setsd {path}"), |v| {

@@ -198,6 +198,214 @@ fn unsafe_volume_states_are_refused_unless_forced() {
     }
 }
 
+/// C:\Users as Windows 10/11 ship it (owner SYSTEM, protected explicit ACL).
+const USERS_SDDL: &str =
+    "O:SYG:SYD:PAI(D;;CC;;;WD)(A;OICIIO;GA;;;CO)(A;OICIIO;GA;;;SY)(A;;FA;;;SY)\
+    (A;OICIIO;GA;;;BA)(A;;FA;;;BA)(A;OICIIO;GXGR;;;BU)(A;;0x1200a9;;;BU)(A;OICIIO;GXGR;;;WD)\
+    (A;;0x1200a9;;;WD)";
+/// What Windows gives a file created in it: the OI ACEs, effective, generic rights mapped,
+/// CREATOR OWNER replaced by the owner (here the parent's: there is no creator token).
+const USERS_FILE: &str = "O:SYG:SYD:AI(A;ID;FA;;;SY)(A;ID;FA;;;SY)(A;ID;FA;;;BA)\
+    (A;ID;0x1200a9;;;BU)(A;ID;0x1200a9;;;WD)";
+/// ... and a directory: each generic / CREATOR OWNER ACE split into an effective ACE and an
+/// inherit-only one passed on unmapped.
+const USERS_DIR: &str = "O:SYG:SYD:AI(A;ID;FA;;;SY)(A;OICIIOID;GA;;;CO)(A;ID;FA;;;SY)\
+    (A;OICIIOID;GA;;;SY)(A;ID;FA;;;BA)(A;OICIIOID;GA;;;BA)(A;ID;0x1200a9;;;BU)\
+    (A;OICIIOID;GXGR;;;BU)(A;ID;0x1200a9;;;WD)(A;OICIIOID;GXGR;;;WD)";
+
+/// The `Security ID` ntfsinfo prints for `path` of the bare volume `vol`.
+fn ntfsinfo_security_id(vol: &Path, path: &str) -> u64 {
+    let o = run(Command::new("ntfsinfo").arg("-F").arg(path).arg(vol)).unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Security ID:"))
+        .unwrap_or_else(|| panic!("ntfsinfo -F {path}: no Security ID line:\n{text}"));
+    let v = line.split_whitespace().nth(2).expect("a number");
+    v.parse().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// `put` and `mkdir` give new entries the descriptor Windows computes from the parent's
+/// inheritable ACEs: ntfsinfo shows a security id, ntfssecaudit finds no error, and the
+/// descriptor ntfs-3g reads for each new entry is the expected one, every ACE flagged inherited.
+#[test]
+fn put_and_mkdir_inherit_the_parent_descriptor() {
+    require_tool("ntfsinfo");
+    require_tool("getfattr");
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, start, size) = disk(
+        tmp.path(),
+        vec![
+            Entry::Dir("Users".into()),
+            Entry::Acl(
+                "Users".into(),
+                reseal_tests::windows::sd_bytes(USERS_SDDL).unwrap(),
+            ),
+        ],
+    );
+    let img = raw.to_str().unwrap();
+    let local = tmp.path().join("payload.txt");
+    std::fs::write(&local, b"hello").unwrap();
+    let local_s = local.to_str().unwrap();
+    ok_text(a!("put", img, local_s, "/Users/new.txt"));
+    ok_text(a!("mkdir", img, "/Users/NewDir"));
+    ok_text(a!("put", img, local_s, "/Users/NewDir/deeper.txt"));
+    ok_text(a!("mkdir", "--parents", img, "/Users/NewDir/a/b"));
+    let want = [
+        ("/Users/new.txt", USERS_FILE),
+        ("/Users/NewDir", USERS_DIR),
+        // Second generation: the directory passes the same ACEs on.
+        ("/Users/NewDir/deeper.txt", USERS_FILE),
+        ("/Users/NewDir/a/b", USERS_DIR),
+    ];
+    for (p, sddl) in want {
+        assert_eq!(ok_text(a!("getsd", img, p)).trim(), sddl, "getsd {p}");
+    }
+
+    let vol = tmp.path().join("vol.ntfs");
+    extract(&raw, start, size, &vol);
+    let mut ids = Vec::new();
+    for (p, _) in want {
+        let id = ntfsinfo_security_id(&vol, p);
+        assert!(id >= 0x100, "{p}: Security ID {id}");
+        ids.push(id);
+    }
+    // Identical descriptors share one $Secure entry (found through $SDH).
+    assert_eq!(ids[0], ids[2], "two files, one descriptor, one id");
+    assert_eq!(ids[1], ids[3], "two directories, one descriptor, one id");
+    assert_ne!(ids[0], ids[1]);
+    ntfssecaudit_clean(&vol).unwrap();
+    run(Command::new("ntfsfix").arg("-n").arg(&vol)).unwrap();
+
+    let m = NtfsMount::new(&vol, "ro").unwrap();
+    for (p, sddl) in want {
+        let o = run(Command::new("getfattr")
+            .args(["-n", "system.ntfs_acl", "-e", "hex", "--only-values"])
+            .arg(m.path().join(&p[1..])))
+        .unwrap();
+        let sd = reseal_security::SecurityDescriptor::parse(&o.stdout)
+            .unwrap_or_else(|e| panic!("{p}: ntfs-3g's system.ntfs_acl does not parse: {e}"));
+        assert_eq!(sd.to_sddl().unwrap(), sddl, "{p} as ntfs-3g reads it");
+        let dacl = sd.dacl.as_ref().expect("a DACL");
+        assert!(
+            dacl.aces
+                .iter()
+                .all(|a| a.flags().0 & reseal_security::AceFlags::INHERITED != 0),
+            "{p}: an ACE is not flagged inherited"
+        );
+        assert!(sd
+            .control
+            .has(reseal_security::Control::DACL_AUTO_INHERITED));
+    }
+    m.unmount().unwrap();
+}
+
+/// Names Windows cannot open are refused by put, mkdir and mv, the message naming the rule, and
+/// nothing is written.
+#[test]
+fn names_windows_cannot_open_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, _, _) = disk(
+        tmp.path(),
+        vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
+    );
+    let before = std::fs::read(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    let local = tmp.path().join("payload.txt");
+    std::fs::write(&local, b"x").unwrap();
+    let local_s = local.to_str().unwrap();
+    let long = "n".repeat(256);
+    let cases: &[(&str, &str)] = &[
+        ("a:b", "character ':' is not allowed"),
+        ("a*b", "character '*' is not allowed"),
+        ("a?b", "character '?' is not allowed"),
+        ("a\"b", "character '\"' is not allowed"),
+        ("a<b", "character '<' is not allowed"),
+        ("a>b", "character '>' is not allowed"),
+        ("a|b", "character '|' is not allowed"),
+        ("bell\u{7}", "control character U+0007"),
+        ("trailing.", "must not end with a dot"),
+        ("trailing ", "must not end with a space"),
+        ("CON", "CON is a reserved device name"),
+        ("nul.txt", "NUL is a reserved device name"),
+        ("Com3.log", "COM3 is a reserved device name"),
+        ("lpt9", "LPT9 is a reserved device name"),
+        ("AUX .c", "AUX is a reserved device name"),
+        ("prn", "PRN is a reserved device name"),
+        ("COM¹", "COM¹ is a reserved device name"),
+        ("lpt³.txt", "LPT³ is a reserved device name"),
+        (&long, "longer than 255 UTF-16 code units"),
+    ];
+    for (name, rule) in cases {
+        let target = format!("/Windows/{name}");
+        for args in [
+            vec!["put", img, local_s, &target],
+            vec!["mkdir", img, &target],
+            vec!["mkdir", "--parents", img, &target],
+            vec!["mv", img, "/Windows/old.txt", &target],
+        ] {
+            let o = reseal(&args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success(), "{args:?} was accepted");
+            assert!(
+                err.contains("invalid name") && err.contains(rule),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    assert!(
+        std::fs::read(&raw).unwrap() == before,
+        "a refused name changed the image"
+    );
+    // Names close to the rules are fine.
+    for name in ["CONSOLE.txt", "com10", ".profile", "a b.txt", "x.y"] {
+        ok_text(a!("put", img, local_s, &format!("/Windows/{name}")));
+    }
+}
+
+/// `setsd` with a descriptor lacking a DACL (a NULL DACL: everyone gets full access) is refused
+/// unless `--allow-null-dacl` is given, and the message names the flag.
+#[test]
+fn setsd_without_dacl_needs_allow_null_dacl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (raw, _, _) = disk(
+        tmp.path(),
+        vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
+    );
+    let before = std::fs::read(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    for sddl in [
+        "O:BA",
+        "O:BAG:SY",
+        "O:BAG:SYD:NO_ACCESS_CONTROL",
+        "O:BAS:(AU;SA;FA;;;WD)",
+    ] {
+        let o = reseal(a!("setsd", img, "/Windows/old.txt", sddl));
+        assert!(!o.status.success(), "{sddl} was accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--allow-null-dacl"), "{sddl}: {err}");
+        assert!(err.contains("NULL DACL"), "{sddl}: {err}");
+    }
+    assert!(
+        std::fs::read(&raw).unwrap() == before,
+        "a refused setsd changed the image"
+    );
+    // An empty DACL (nobody has access) is a DACL, not a NULL one.
+    ok_text(a!("setsd", img, "/Windows/old.txt", "O:BAG:SYD:"));
+    assert_eq!(
+        ok_text(a!("getsd", img, "/Windows/old.txt")).trim(),
+        "O:BAG:SYD:"
+    );
+    ok_text(a!(
+        "setsd",
+        img,
+        "/Windows/old.txt",
+        "O:BA",
+        "--allow-null-dacl"
+    ));
+    assert_eq!(ok_text(a!("getsd", img, "/Windows/old.txt")).trim(), "O:BA");
+}
+
 #[test]
 fn undo_lists_checks_and_names_what_it_reverts() {
     let tmp = tempfile::tempdir().unwrap();

@@ -74,7 +74,7 @@ pub struct Attr {
 /// [`Error::Corrupt`] when any field points outside the attribute or record.
 pub fn parse(rec: &[u8], off: usize, num: u64) -> Result<Attr> {
     let c = |o: usize, r: String| Error::corrupt("attribute header", Some(num), o as u64, r);
-    if off + 16 > rec.len() {
+    if off.checked_add(16).is_none_or(|e| e > rec.len()) {
         return Err(c(off, "truncated".into()));
     }
     let ty = le32(rec, off);
@@ -153,7 +153,24 @@ impl Attr {
     /// # Errors
     /// [`Error::Corrupt`] on malformed mapping pairs.
     pub fn runs(&self, rec: &[u8], num: u64) -> Result<Vec<Run>> {
-        let mp = &rec[self.off + self.mp_off..self.off + self.len];
+        let start = self.off.checked_add(self.mp_off);
+        let end = self.off.checked_add(self.len);
+        let mp = start
+            .zip(end)
+            .and_then(|(s, e)| rec.get(s..e))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "attribute header",
+                    Some(num),
+                    self.off as u64,
+                    format!(
+                        "mapping pairs at {:#x}+{:#x} outside the {}-byte record",
+                        self.off,
+                        self.mp_off,
+                        rec.len()
+                    ),
+                )
+            })?;
         data_run::decode(
             mp,
             self.lowest_vcn,
@@ -243,4 +260,75 @@ pub fn build_nonresident(
     }
     b[mp_off..mp_off + mp.len()].copy_from_slice(&mp);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: u32, nonres: bool) -> Vec<u8> {
+        let mut b = vec![0u8; len as usize];
+        put32(&mut b, 0, DATA);
+        put32(&mut b, 4, len);
+        b[8] = u8::from(nonres);
+        b
+    }
+
+    #[test]
+    fn hostile_offsets_and_lengths_are_errors() {
+        let rec = header(72, false);
+        // An attribute offset at the top of the address space.
+        assert!(matches!(
+            parse(&rec, usize::MAX - 3, 1),
+            Err(Error::Corrupt {
+                structure: "attribute header",
+                ..
+            })
+        ));
+        // A length that overflows off + len.
+        let mut r = rec.clone();
+        put32(&mut r, 4, !7u32);
+        assert!(matches!(
+            parse(&r, 0, 1),
+            Err(Error::Corrupt { offset: 4, .. })
+        ));
+        // A resident value whose offset + length wraps.
+        let mut r = rec.clone();
+        put32(&mut r, 16, u32::MAX);
+        put16(&mut r, 20, u16::MAX);
+        assert!(matches!(
+            parse(&r, 0, 1),
+            Err(Error::Corrupt { offset: 16, .. })
+        ));
+        // A name far outside the attribute.
+        let mut r = rec.clone();
+        r[9] = 255;
+        put16(&mut r, 10, u16::MAX);
+        assert!(matches!(
+            parse(&r, 0, 1),
+            Err(Error::Corrupt { offset: 10, .. })
+        ));
+        // A 12-byte tail is too short for a header.
+        assert!(parse(&rec[..12], 0, 1).is_err());
+    }
+
+    #[test]
+    fn runs_of_an_attr_outside_the_record_are_errors() {
+        let mut rec = header(72, true);
+        put16(&mut rec, 32, 64);
+        let a = parse(&rec, 0, 3).unwrap();
+        // The same header applied to a shorter buffer, and with a hostile offset.
+        assert!(a.runs(&rec[..40], 3).is_err());
+        let far = Attr {
+            off: usize::MAX - 8,
+            ..a.clone()
+        };
+        assert!(matches!(
+            far.runs(&rec, 3),
+            Err(Error::Corrupt {
+                record: Some(3),
+                ..
+            })
+        ));
+    }
 }

@@ -24,7 +24,9 @@ pub fn decode(mp: &[u8], lowest_vcn: u64, record: Option<u64>, base: u64) -> Res
     let mut pos = 0usize;
     let mut vcn = lowest_vcn;
     let mut lcn: i64 = 0;
-    let err = |p: usize, r: &str| Error::corrupt("mapping pairs", record, base + p as u64, r);
+    let err = |p: usize, r: &str| {
+        Error::corrupt("mapping pairs", record, base.saturating_add(p as u64), r)
+    };
     loop {
         let Some(&h) = mp.get(pos) else {
             return Err(err(pos, "missing terminator"));
@@ -137,14 +139,17 @@ pub fn normalize(runs: &mut Vec<Run>) {
             continue;
         }
         if let Some(last) = out.last_mut() {
+            // Checked: runs built from hostile mapping pairs may sit near u64::MAX.
             let cont = match (last.lcn, r.lcn) {
                 (None, None) => true,
-                (Some(a), Some(b)) => a + last.len == b,
+                (Some(a), Some(b)) => a.checked_add(last.len) == Some(b),
                 _ => false,
             };
-            if cont && last.vcn + last.len == r.vcn {
-                last.len += r.len;
-                continue;
+            if cont && last.vcn.checked_add(last.len) == Some(r.vcn) {
+                if let Some(len) = last.len.checked_add(r.len) {
+                    last.len = len;
+                    continue;
+                }
             }
         }
         out.push(r);
@@ -182,6 +187,61 @@ mod tests {
         ];
         let e = encode(&runs);
         assert_eq!(decode(&e, 0, None, 0).unwrap(), runs);
+    }
+
+    #[test]
+    fn hostile_values_are_errors() {
+        // A hostile lowest VCN near the top: the next VCN overflows.
+        let mp = [0x01, 10, 0];
+        assert!(matches!(
+            decode(&mp, u64::MAX - 5, Some(7), 0x40),
+            Err(Error::Corrupt { offset: 0x40, ref reason, .. }) if reason == "VCN overflow"
+        ));
+        // LCN deltas that sum past i64::MAX.
+        let mut mp = vec![0x81, 1];
+        mp.extend_from_slice(&i64::MAX.to_le_bytes());
+        mp.extend_from_slice(&[0x11, 1, 1, 0]);
+        assert!(matches!(
+            decode(&mp, 0, None, 0),
+            Err(Error::Corrupt { offset: 10, ref reason, .. }) if reason == "LCN overflow"
+        ));
+        // An error located at the very end of the address space does not wrap.
+        assert!(matches!(
+            decode(&[0x01], 0, None, u64::MAX),
+            Err(Error::Corrupt {
+                offset: u64::MAX,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn normalize_near_the_top_does_not_overflow() {
+        let top = u64::MAX - 1;
+        let mut runs = vec![
+            Run {
+                vcn: 0,
+                len: top,
+                lcn: Some(top),
+            },
+            Run {
+                vcn: top,
+                len: 1,
+                lcn: Some(5),
+            },
+            Run {
+                vcn: u64::MAX - 1,
+                len: u64::MAX,
+                lcn: None,
+            },
+            Run {
+                vcn: 3,
+                len: 1,
+                lcn: None,
+            },
+        ];
+        normalize(&mut runs);
+        assert_eq!(runs.len(), 4, "nothing merged across an overflow");
     }
 
     #[test]

@@ -75,6 +75,14 @@ pub enum Error {
         #[source]
         source: reseal_security::Error,
     },
+    /// A new name Windows could not open; `rule` says why.
+    #[error("invalid name {name:?}: {rule}")]
+    InvalidName {
+        /// The refused name (one path component).
+        name: String,
+        /// The rule it breaks.
+        rule: crate::name_rules::NameRule,
+    },
     /// The caller asked for something invalid (bad name, not a directory, non-empty directory...).
     #[error("invalid request: {0}")]
     Invalid(String),

@@ -107,17 +107,13 @@ pub(crate) fn now_filetime() -> u64 {
     116_444_736_000_000_000 + d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100)
 }
 
+/// A new name as UTF-16, after [`crate::name_rules::check`].
 fn check_name(name: &str) -> Result<Vec<u16>> {
-    let u: Vec<u16> = name.encode_utf16().collect();
-    if u.is_empty()
-        || u.len() > 255
-        || name.contains(['/', '\\', '\0'])
-        || name == "."
-        || name == ".."
-    {
-        return Err(Error::Invalid(format!("invalid file name {name:?}")));
-    }
-    Ok(u)
+    crate::name_rules::check(name).map_err(|rule| Error::InvalidName {
+        name: name.to_string(),
+        rule,
+    })?;
+    Ok(name.encode_utf16().collect())
 }
 
 impl<D: Device> Volume<D> {
@@ -387,7 +383,7 @@ impl<D: Device> Volume<D> {
     /// Create an empty file. Returns its record number.
     ///
     /// # Errors
-    /// [`Error::AlreadyExists`], [`Error::NotFound`] (parent), [`Error::Invalid`] (name),
+    /// [`Error::AlreadyExists`], [`Error::NotFound`] (parent), [`Error::InvalidName`] (a name Windows cannot open, see [`crate::name_rules`]),
     /// [`Error::NoSpace`], [`Error::Unsupported`].
     pub fn create_file(&mut self, path: &str) -> Result<u64> {
         self.tx(|v| v.create(path, false))
@@ -401,8 +397,36 @@ impl<D: Device> Volume<D> {
         self.tx(|v| v.create(path, true))
     }
 
-    fn security_id_of(&self, num: u64) -> Result<u32> {
-        Ok(self.info(num)?.security_id)
+    /// Where the descriptor a new entry in directory `parent` gets is kept: the one Windows
+    /// computes from the parent's inheritable ACEs ([`reseal_security::inherit`]), shared in
+    /// `$Secure` with an identical existing entry (found through `$SDH`) or appended there. A
+    /// parent without descriptor inherits from an empty one (owner BUILTIN\Administrators, group
+    /// SYSTEM, the default DACL). When `$Secure` cannot take a new entry (no `$SDS` on an NTFS
+    /// 1.x volume, or a `$Secure` record too full for its indexes to grow, which would need an
+    /// attribute list) the descriptor goes into the new file's own legacy
+    /// `$SECURITY_DESCRIPTOR` attribute instead, which Windows and ntfs-3g read when the
+    /// security id is 0.
+    fn inherited_security(&mut self, parent: u64, path: &str, dir: bool) -> Result<NewSecurity> {
+        let e = |source| Error::Security {
+            path: format!("the parent directory of {path}"),
+            source,
+        };
+        let parent_sd = match self.descriptor_of(parent)? {
+            Some(b) => reseal_security::SecurityDescriptor::parse(&b).map_err(e)?,
+            None => reseal_security::SecurityDescriptor::default(),
+        };
+        let child = reseal_security::inherit::inherit(&parent_sd, dir)
+            .to_canonical_bytes()
+            .map_err(e)?;
+        let sds: Vec<u16> = "$SDS".encode_utf16().collect();
+        if self.stream(crate::volume::SECURE, DATA, &sds)?.is_none() {
+            return Ok(NewSecurity::Legacy(child));
+        }
+        match self.attempt(|v| v.find_or_add_sd(&child)) {
+            Ok(id) => Ok(NewSecurity::Shared(id)),
+            Err(Error::Unsupported { .. }) => Ok(NewSecurity::Legacy(child)),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn create(&mut self, path: &str, dir: bool) -> Result<u64> {
@@ -413,7 +437,11 @@ impl<D: Device> Volume<D> {
                 path: path.to_string(),
             });
         }
-        let sec = self.security_id_of(parent)?;
+        let security = self.inherited_security(parent, path, dir)?;
+        let sec = match security {
+            NewSecurity::Shared(id) => id,
+            NewSecurity::Legacy(_) => 0,
+        };
         let parent_ref = self.read_record(parent)?.reference();
         let mut r = self.alloc_record(if dir { record::FLAG_DIRECTORY } else { 0 })?;
         let t = now_filetime();
@@ -437,6 +465,12 @@ impl<D: Device> Volume<D> {
             NAMESPACE_POSIX,
         );
         r.insert_attr(attribute::build_resident(FILE_NAME, &[], &fnv, 1), None)?;
+        if let NewSecurity::Legacy(sd) = &security {
+            r.insert_attr(
+                attribute::build_resident(attribute::SECURITY_DESCRIPTOR, &[], sd, 0),
+                None,
+            )?;
+        }
         if dir {
             let bs = self.boot.index_block_size;
             let cpb = if self.cs() <= u64::from(bs) {
@@ -597,7 +631,8 @@ impl<D: Device> Volume<D> {
     /// stored in the POSIX namespace (a DOS short name, if any, is dropped).
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::AlreadyExists`], [`Error::Invalid`] (moving a directory
+    /// [`Error::NotFound`], [`Error::AlreadyExists`], [`Error::InvalidName`] (see
+    /// [`crate::name_rules`]), [`Error::Invalid`] (moving a directory
     /// into itself), [`Error::Unsupported`] (attribute list, hard links).
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.tx(|v| {
@@ -664,7 +699,7 @@ impl<D: Device> Volume<D> {
             let mut fnv = fnv;
             fnv[16..40].copy_from_slice(&old[16..40]);
             for a in fns.iter().rev() {
-                r.remove_attr(a.off, a.len);
+                r.remove_attr(a.off, a.len)?;
             }
             r.insert_attr(
                 attribute::build_resident(FILE_NAME, &[], &fnv, 1),
@@ -675,6 +710,14 @@ impl<D: Device> Volume<D> {
             v.index_insert_name(new_parent, r.reference(), &fnv)
         })
     }
+}
+
+/// Where a new entry's descriptor goes (see `Volume::inherited_security`).
+enum NewSecurity {
+    /// This `$Secure` id.
+    Shared(u32),
+    /// These bytes, in the entry's own `$SECURITY_DESCRIPTOR` attribute.
+    Legacy(Vec<u8>),
 }
 
 fn file_name_parents(r: &record::Record) -> Result<Vec<u64>> {

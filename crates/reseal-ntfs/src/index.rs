@@ -25,6 +25,27 @@ pub const ENTRY_END: u16 = 2;
 
 const MAX_DEPTH: usize = 32;
 
+/// Byte offset in `$INDEX_ALLOCATION` of the INDX block at `vcn` (VCNs count `unit`-byte
+/// units), when the whole `bs`-byte block lies inside the stream's `size` bytes. Every step is
+/// checked: a hostile sub-node VCN near `u64::MAX / unit` must not wrap around to a small
+/// offset.
+fn block_offset(vcn: u64, unit: u64, bs: u64, size: u64) -> Option<u64> {
+    let off = vcn.checked_mul(unit)?;
+    (off.checked_add(bs)? <= size).then_some(off)
+}
+
+/// The room an in-place insert may use in a node: the INDEX_HEADER's allocated size, but never
+/// more than the node buffer holds after the header (a hostile block may claim more, and an
+/// insert trusting it would push entries off the end of the block).
+fn node_capacity(buf: &[u8], hdr: usize) -> usize {
+    (le32(buf, hdr + 8) as usize).min(buf.len().saturating_sub(hdr))
+}
+
+/// `blocks` INDX blocks of `bs` bytes, in bytes; `None` when that does not fit in a u64.
+fn blocks_len(blocks: u64, bs: usize) -> Option<u64> {
+    blocks.checked_mul(bs as u64)
+}
+
 /// Parameters from `$INDEX_ROOT`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RootInfo {
@@ -121,10 +142,16 @@ impl<D: Device> Volume<D> {
                     return Err(c(p + len - 8, "index block referenced twice (loop)"));
                 }
                 let bs = info.block_size as usize;
-                let off = vcn
-                    .checked_mul(self.vcn_unit(info.block_size))
-                    .filter(|o| o + bs as u64 <= alloc.size)
-                    .ok_or_else(|| c(p + len - 8, "sub-node VCN outside $INDEX_ALLOCATION"))?;
+                let unit = self.vcn_unit(info.block_size);
+                let off = block_offset(vcn, unit, bs as u64, alloc.size).ok_or_else(|| {
+                    c(
+                        p + len - 8,
+                        &format!(
+                            "sub-node VCN {vcn:#x} outside $INDEX_ALLOCATION ({} bytes)",
+                            alloc.size
+                        ),
+                    )
+                })?;
                 let mut blk = vec![0u8; bs];
                 self.read_stream(alloc, off, &mut blk)?;
                 let bc =
@@ -277,14 +304,16 @@ impl<D: Device> Volume<D> {
             self.create_index_allocation(rec, name)?;
         }
         if nblocks > have {
-            let grow_to = nblocks.max(have + have / 4);
-            self.set_stream_len(
-                rec,
-                INDEX_ALLOCATION,
-                name,
-                grow_to * bs as u64,
-                Grow::default(),
-            )?;
+            let grow_to = nblocks.max(have.saturating_add(have / 4));
+            let len = blocks_len(grow_to, bs).ok_or_else(|| {
+                Error::corrupt(
+                    "$INDEX_ALLOCATION",
+                    Some(rec),
+                    0,
+                    format!("{grow_to} blocks of {bs} bytes overflow a stream length"),
+                )
+            })?;
+            self.set_stream_len(rec, INDEX_ALLOCATION, name, len, Grow::default())?;
         }
         // Write blocks.
         if nblocks > 0 {
@@ -500,7 +529,7 @@ fn node_entries_with(
     hdr: usize,
     c: &dyn Fn(usize, &str) -> Error,
 ) -> Result<Vec<EntryPos>> {
-    if hdr + 16 > buf.len() {
+    if hdr.checked_add(16).is_none_or(|e| e > buf.len()) {
         return Err(c(hdr, "index header truncated"));
     }
     let start = hdr
@@ -515,16 +544,16 @@ fn node_entries_with(
     let mut out = Vec::new();
     let mut p = start;
     loop {
-        if p + 16 > end {
+        if p.checked_add(16).is_none_or(|e| e > end) {
             return Err(c(p, "entry truncated (no END entry)"));
         }
         let len = usize::from(le16(buf, p + 8));
         let klen = usize::from(le16(buf, p + 10));
         let flags = le16(buf, p + 12);
-        if len < 16 || len % 8 != 0 || p + len > end {
+        if len < 16 || len % 8 != 0 || p.checked_add(len).is_none_or(|e| e > end) {
             return Err(c(p + 8, "bad entry length"));
         }
-        if flags & ENTRY_END == 0 && 16 + klen > len {
+        if flags & ENTRY_END == 0 && klen.saturating_add(16) > len {
             return Err(c(p + 10, "key longer than entry"));
         }
         let child = if flags & ENTRY_SUBNODE != 0 {
@@ -563,27 +592,39 @@ fn key_at(buf: &[u8], p: usize) -> &[u8] {
 type KeyCmp<'a> = &'a dyn Fn(&[u8], &[u8]) -> std::cmp::Ordering;
 
 impl<D: Device> Volume<D> {
-    fn load_block(&self, rec: u64, name: &[u16], info: &RootInfo, vcn: u64) -> Result<Node> {
-        let alloc = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
-            Error::corrupt(
-                "index node",
-                Some(rec),
-                0,
-                "sub-node without $INDEX_ALLOCATION",
-            )
-        })?;
+    /// Load the INDX block at `vcn`, named by the entry at byte `at` of `parent`.
+    fn load_block(
+        &self,
+        rec: u64,
+        name: &[u16],
+        info: &RootInfo,
+        parent: &Node,
+        at: usize,
+        vcn: u64,
+    ) -> Result<Node> {
+        // Where the sub-node VCN field is: in $INDEX_ROOT (offset in the value) or in the
+        // parent INDX block (offset in $INDEX_ALLOCATION).
         let bs = info.block_size as usize;
-        let off = vcn
-            .checked_mul(self.vcn_unit(info.block_size))
-            .filter(|o| o + bs as u64 <= alloc.size)
-            .ok_or_else(|| {
-                Error::corrupt(
-                    "index node",
-                    Some(rec),
-                    0,
-                    "sub-node VCN outside $INDEX_ALLOCATION",
-                )
-            })?;
+        let unit = self.vcn_unit(info.block_size);
+        let (structure, field) = match parent.vcn {
+            None => ("$INDEX_ROOT", Some(at as u64)),
+            Some(pv) => (
+                "INDX block",
+                pv.checked_mul(unit).and_then(|o| o.checked_add(at as u64)),
+            ),
+        };
+        let err = |reason: String| {
+            Error::corrupt(structure, Some(rec), field.unwrap_or(u64::MAX), reason)
+        };
+        let alloc = self
+            .stream(rec, INDEX_ALLOCATION, name)?
+            .ok_or_else(|| err(format!("sub-node VCN {vcn:#x} without $INDEX_ALLOCATION")))?;
+        let off = block_offset(vcn, unit, bs as u64, alloc.size).ok_or_else(|| {
+            err(format!(
+                "sub-node VCN {vcn:#x} outside $INDEX_ALLOCATION ({} bytes)",
+                alloc.size
+            ))
+        })?;
         let mut blk = vec![0u8; bs];
         self.read_stream(&alloc, off, &mut blk)?;
         if &blk[0..4] != b"INDX" {
@@ -630,9 +671,9 @@ impl<D: Device> Volume<D> {
             let ents = node_entries(&node.buf, node.hdr, rec)?;
             let mut next = None;
             let mut found = None;
-            for &(p, _, flags, child) in &ents {
+            for &(p, len, flags, child) in &ents {
                 if flags & ENTRY_END != 0 {
-                    next = child;
+                    next = child.map(|v| (p + len - 8, v));
                     break;
                 }
                 match cmp(key, key_at(&node.buf, p)) {
@@ -641,19 +682,26 @@ impl<D: Device> Volume<D> {
                         break;
                     }
                     std::cmp::Ordering::Less => {
-                        next = child;
+                        next = child.map(|v| (p + len - 8, v));
                         break;
                     }
                     std::cmp::Ordering::Greater => {}
                 }
             }
-            path.push(node);
             if found.is_some() {
+                path.push(node);
                 return Ok((info, path, found));
             }
             match next {
-                Some(vcn) => node = self.load_block(rec, name, &info, vcn)?,
-                None => return Ok((info, path, None)),
+                Some((at, vcn)) => {
+                    let child = self.load_block(rec, name, &info, &node, at, vcn)?;
+                    path.push(node);
+                    node = child;
+                }
+                None => {
+                    path.push(node);
+                    return Ok((info, path, None));
+                }
             }
         }
         Err(Error::corrupt(
@@ -704,7 +752,18 @@ impl<D: Device> Volume<D> {
                     .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
                 let mut b = node.buf.clone();
                 record::apply_fixups(&mut b, "INDX block", Some(rec))?;
-                let off = vcn * self.vcn_unit(info.block_size);
+                let unit = self.vcn_unit(info.block_size);
+                let off = block_offset(vcn, unit, b.len() as u64, st.size).ok_or_else(|| {
+                    Error::corrupt(
+                        "$INDEX_ALLOCATION",
+                        Some(rec),
+                        0,
+                        format!(
+                            "INDX block VCN {vcn:#x} outside the stream ({} bytes)",
+                            st.size
+                        ),
+                    )
+                })?;
                 self.write_stream_data(&mut st, off, &b)
             }
         }
@@ -738,7 +797,7 @@ impl<D: Device> Volume<D> {
             .map(|e| e.0);
         let il = le32(&leaf.buf, leaf.hdr + 4) as usize;
         let fits = match leaf.vcn {
-            Some(_) => il + entry.len() <= le32(&leaf.buf, leaf.hdr + 8) as usize,
+            Some(_) => il + entry.len() <= node_capacity(&leaf.buf, leaf.hdr),
             None => {
                 let r = self.read_record(rec)?;
                 let room = if r.find(INDEX_ALLOCATION, name)?.is_some() {
@@ -795,10 +854,18 @@ impl<D: Device> Volume<D> {
         if is_leaf && (node.vcn.is_none() || real > 1) {
             let len = usize::from(le16(&node.buf, p + 8));
             let il = le32(&node.buf, node.hdr + 4) as usize;
+            let left = il.checked_sub(len).ok_or_else(|| {
+                Error::corrupt(
+                    "index node",
+                    Some(rec),
+                    (node.hdr + 4) as u64,
+                    format!("index length {il} shorter than the {len}-byte entry at {p:#x}"),
+                )
+            })?;
             node.buf.drain(p..p + len);
-            put32(&mut node.buf, node.hdr + 4, (il - len) as u32);
+            put32(&mut node.buf, node.hdr + 4, left as u32);
             if node.vcn.is_none() {
-                put32(&mut node.buf, node.hdr + 8, (il - len) as u32);
+                put32(&mut node.buf, node.hdr + 8, left as u32);
             } else {
                 node.buf.resize(info.block_size as usize, 0);
             }
@@ -837,8 +904,8 @@ impl<D: Device> Volume<D> {
                 put16(&mut e, 12, 0);
                 best = Some(e);
             }
-            match ents.last().and_then(|e| e.3) {
-                Some(vcn) => node = self.load_block(rec, name, &info, vcn)?,
+            match ents.last().and_then(|e| e.3.map(|v| (e.0 + e.1 - 8, v))) {
+                Some((at, vcn)) => node = self.load_block(rec, name, &info, &node, at, vcn)?,
                 None => return Ok(best),
             }
         }
@@ -932,7 +999,7 @@ impl<D: Device> Volume<D> {
         let pil = le32(&parent.buf, parent.hdr + 4) as usize;
         let add = median.len() + 8;
         let fits = match parent.vcn {
-            Some(_) => pil + add <= le32(&parent.buf, parent.hdr + 8) as usize,
+            Some(_) => pil + add <= node_capacity(&parent.buf, parent.hdr),
             None => self.read_record(rec)?.free() >= add + 64,
         };
         if !fits {
@@ -966,14 +1033,16 @@ impl<D: Device> Volume<D> {
         let newb = match free {
             Some(i) => i,
             None => {
-                let grow_to = nblocks + (nblocks / 4).max(1);
-                self.set_stream_len(
-                    rec,
-                    INDEX_ALLOCATION,
-                    name,
-                    grow_to * bs as u64,
-                    Grow::default(),
-                )?;
+                let grow_to = nblocks.saturating_add((nblocks / 4).max(1));
+                let len = blocks_len(grow_to, bs).ok_or_else(|| {
+                    Error::corrupt(
+                        "$INDEX_ALLOCATION",
+                        Some(rec),
+                        0,
+                        format!("{grow_to} blocks of {bs} bytes overflow a stream length"),
+                    )
+                })?;
+                self.set_stream_len(rec, INDEX_ALLOCATION, name, len, Grow::default())?;
                 let need = grow_to.div_ceil(64) * 8;
                 let bst = self
                     .stream(rec, BITMAP, name)?
@@ -1072,5 +1141,61 @@ impl<D: Device> Volume<D> {
             hdr: 0x18,
         };
         self.write_node(rec, name, info, &node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_offset_never_wraps() {
+        let size = 64 * 4096;
+        assert_eq!(block_offset(3, 4096, 4096, size), Some(3 * 4096));
+        assert_eq!(block_offset(63, 4096, 4096, size), Some(63 * 4096));
+        assert_eq!(block_offset(64, 4096, 4096, size), None);
+        // The multiply fits, the add of the block size overflows: before, `off + bs` panicked
+        // in debug builds (and wrapped to a small offset in release).
+        let vcn = u64::MAX / 4096;
+        assert!(vcn.checked_mul(4096).is_some());
+        assert_eq!(block_offset(vcn, 4096, 4096, u64::MAX), None);
+        assert_eq!(block_offset(u64::MAX, 512, 4096, u64::MAX), None);
+        assert_eq!(blocks_len(u64::MAX / 2, 4096), None);
+    }
+
+    #[test]
+    fn node_capacity_is_bounded_by_the_buffer() {
+        let mut blk = vec![0u8; 4096];
+        put32(&mut blk, 0x18 + 8, u32::MAX);
+        assert_eq!(node_capacity(&blk, 0x18), 4096 - 0x18);
+        put32(&mut blk, 0x18 + 8, 100);
+        assert_eq!(node_capacity(&blk, 0x18), 100);
+    }
+
+    #[test]
+    fn hostile_node_headers_are_errors() {
+        let c = |o: usize, r: &str| Error::corrupt("index node", None, o as u64, r);
+        let mut b = vec![0u8; 64];
+        // Entries offset and index length at u32::MAX.
+        put32(&mut b, 0, u32::MAX);
+        put32(&mut b, 4, u32::MAX);
+        assert!(node_entries_with(&b, 0, &c).is_err());
+        // An entry length that runs past the node; a key longer than the entry.
+        let mut b = vec![0u8; 64];
+        put32(&mut b, 0, 16);
+        put32(&mut b, 4, 64);
+        put16(&mut b, 16 + 8, 0xFFF8);
+        assert!(matches!(
+            node_entries_with(&b, 0, &c),
+            Err(Error::Corrupt { offset: 24, .. })
+        ));
+        put16(&mut b, 16 + 8, 24);
+        put16(&mut b, 16 + 10, u16::MAX);
+        assert!(matches!(
+            node_entries_with(&b, 0, &c),
+            Err(Error::Corrupt { offset: 26, .. })
+        ));
+        // A header at the very end of the buffer.
+        assert!(node_entries_with(&b, usize::MAX - 8, &c).is_err());
     }
 }

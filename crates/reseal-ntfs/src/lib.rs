@@ -19,6 +19,12 @@
 //! - `$I30` and view indexes: lookups, inserts and removals work in place on the B-tree (leaf
 //!   splits push the median up); when a change does not fit locally the whole index is laid out
 //!   again from its sorted entries.
+//! - New files and directories get the descriptor Windows computes from the parent's inheritable
+//!   ACEs ([`reseal_security::inherit`]; owner and group are the parent's, there being no creator
+//!   token), stored once in `$Secure` (an identical entry is found through `$SDH` and shared);
+//!   where `$Secure` cannot grow (its record too full to promote `$SII`/`$SDH` to INDX blocks, or
+//!   no `$SDS` at all) the descriptor goes into the new file's own `$SECURITY_DESCRIPTOR`.
+//!   New names (creation, rename targets) must be names Windows can open ([`name_rules`]).
 //! - `$FILE_NAME` size copies (record and parent index entry) follow `$DATA` size changes.
 //!   `$STANDARD_INFORMATION` times are set on creation only.
 //! - After the first successful change `$LogFile` is filled with 0xFF (as ntfs-3g does on a
@@ -43,6 +49,7 @@ pub mod error;
 pub mod extent_map;
 pub mod file;
 pub mod index;
+pub mod name_rules;
 pub mod quota;
 pub mod record;
 pub mod secure;

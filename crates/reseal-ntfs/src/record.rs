@@ -236,13 +236,29 @@ impl Record {
     }
 
     /// Remove the attribute at byte offset `off` (as found by [`Record::attrs`]).
-    pub fn remove_attr(&mut self, off: usize, len: usize) {
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when `off..off + len` is not inside the record's bytes in use (a
+    /// stale or hostile [`Attr`]); nothing is changed then.
+    pub fn remove_attr(&mut self, off: usize, len: usize) -> Result<()> {
         let used = self.used();
-        self.buf.copy_within(off + len..used, off);
+        let end = off
+            .checked_add(len)
+            .filter(|&e| e <= used && used <= self.buf.len());
+        let Some(end) = end else {
+            return Err(Error::corrupt(
+                "attribute header",
+                Some(self.num),
+                off as u64,
+                format!("attribute of {len} bytes outside the {used} bytes in use"),
+            ));
+        };
+        self.buf.copy_within(end..used, off);
         for x in &mut self.buf[used - len..used] {
             *x = 0;
         }
         put32(&mut self.buf, 24, (used - len) as u32);
+        Ok(())
     }
 
     /// Insert an attribute (complete bytes; instance field is set here) at its sorted position.
@@ -252,7 +268,16 @@ impl Record {
     /// [`Error::Unsupported`] if it does not fit in the record (would need an extension record).
     pub fn insert_attr(&mut self, mut bytes: Vec<u8>, instance: Option<u16>) -> Result<usize> {
         let used = self.used();
-        if used + bytes.len() > self.buf.len() {
+        if bytes.len() < 24 {
+            return Err(Error::Invalid(format!(
+                "an attribute of {} bytes is shorter than its header",
+                bytes.len()
+            )));
+        }
+        if used
+            .checked_add(bytes.len())
+            .is_none_or(|e| e > self.buf.len())
+        {
             return Err(Error::unsupported(
                 Some(self.num),
                 format!(
@@ -295,7 +320,23 @@ impl Record {
     /// # Errors
     /// [`Error::Unsupported`] if the record would overflow (the record is left unchanged).
     pub fn replace_attr(&mut self, a: &Attr, bytes: Vec<u8>) -> Result<usize> {
-        if self.used() - a.len + bytes.len() > self.buf.len() {
+        let after = self
+            .used()
+            .checked_sub(a.len)
+            .and_then(|u| u.checked_add(bytes.len()));
+        let Some(after) = after else {
+            return Err(Error::corrupt(
+                "attribute header",
+                Some(self.num),
+                a.off as u64,
+                format!(
+                    "attribute of {} bytes longer than the {} bytes in use",
+                    a.len,
+                    self.used()
+                ),
+            ));
+        };
+        if after > self.buf.len() {
             return Err(Error::unsupported(
                 Some(self.num),
                 format!(
@@ -305,13 +346,13 @@ impl Record {
                 ),
             ));
         }
-        self.remove_attr(a.off, a.len);
+        self.remove_attr(a.off, a.len)?;
         self.insert_attr(bytes, Some(a.instance))
     }
 
     /// Free bytes left in the record.
     pub fn free(&self) -> usize {
-        self.buf.len() - self.used()
+        self.buf.len().saturating_sub(self.used())
     }
 
     /// Build a fresh empty base record (no attributes), keeping `seq`/`usn` of the old one.
@@ -332,5 +373,78 @@ impl Record {
         put32(&mut b, 44, num as u32);
         put32(&mut b, first, 0xFFFF_FFFF);
         Record { num, buf: b }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> Record {
+        let mut r = Record::format(70, 1024, 1, 1, FLAG_IN_USE);
+        r.insert_attr(
+            attribute::build_resident(attribute::DATA, &[], b"hello", 0),
+            None,
+        )
+        .unwrap();
+        r
+    }
+
+    #[test]
+    fn hostile_header_fields_are_errors() {
+        for (off, v) in [(24usize, u32::MAX), (24, 0), (28, u32::MAX)] {
+            let mut r = rec();
+            put32(&mut r.buf, off, v);
+            assert!(matches!(
+                r.validate(),
+                Err(Error::Corrupt { offset, .. }) if offset == off as u64
+            ));
+        }
+        let mut r = rec();
+        put16(&mut r.buf, 20, 0xFFF8);
+        assert!(matches!(
+            r.validate(),
+            Err(Error::Corrupt { offset: 20, .. })
+        ));
+        // Update sequence array: offset and count at their maximum.
+        for (off, v) in [(4usize, 0xFFFEu16), (6, 0xFFFF)] {
+            let mut b = rec().buf;
+            put16(&mut b, off, v);
+            assert!(matches!(
+                remove_fixups(&mut b, "MFT record", Some(70)),
+                Err(Error::Corrupt { offset, .. }) if offset == off as u64
+            ));
+        }
+    }
+
+    #[test]
+    fn stale_or_hostile_attrs_are_errors() {
+        let mut r = rec();
+        let a = r.find(attribute::DATA, &[]).unwrap().unwrap();
+        let before = r.buf.clone();
+        // Past the bytes in use, wrapping around, longer than the record.
+        for (off, len) in [(a.off, 4096), (usize::MAX - 4, 16), (a.off, usize::MAX)] {
+            assert!(matches!(
+                r.remove_attr(off, len),
+                Err(Error::Corrupt {
+                    record: Some(70),
+                    ..
+                })
+            ));
+        }
+        let huge = Attr {
+            len: usize::MAX,
+            ..a.clone()
+        };
+        assert!(r.replace_attr(&huge, vec![0u8; 24]).is_err());
+        assert!(r.insert_attr(vec![0u8; 8], None).is_err());
+        assert_eq!(r.buf, before, "a refused change left the record as it was");
+        // A record whose bytes-in-use field exceeds its buffer has no free room (no underflow).
+        let mut r = rec();
+        put32(&mut r.buf, 24, 5000);
+        assert_eq!(r.free(), 0);
+        assert!(r
+            .insert_attr(attribute::build_resident(0x40, &[], b"x", 0), None)
+            .is_err());
     }
 }

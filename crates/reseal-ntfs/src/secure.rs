@@ -256,7 +256,7 @@ impl<D: Device> Volume<D> {
                     }
                     v.free_clusters(&ext)?;
                 }
-                r.remove_attr(a.off, a.len);
+                r.remove_attr(a.off, a.len)?;
             }
             v.write_record(&mut r)?;
             Ok(id)
@@ -292,11 +292,41 @@ impl<D: Device> Volume<D> {
             })?),
             None => None,
         };
-        let id = last.map_or(0x100, |r| r.id + 1);
-        let length = 20 + sd.len() as u32;
-        let mut off = last.map_or(0, |r| (r.offset + u64::from(r.length) + 15) & !15);
+        // Checked: the last $SII entry is volume data (a hostile id or offset must not wrap).
+        let corrupt = |reason: String| Error::corrupt("$SII entry", Some(SECURE), 0, reason);
+        let id = match last {
+            None => 0x100,
+            Some(r) => {
+                r.id.checked_add(1)
+                    .ok_or_else(|| corrupt(format!("last security id {:#x}", r.id)))?
+            }
+        };
+        let length = u32::try_from(sd.len())
+            .ok()
+            .and_then(|l| l.checked_add(20))
+            .filter(|l| u64::from(*l) <= BLOCK)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "a descriptor of {} bytes does not fit $SDS",
+                    sd.len()
+                ))
+            })?;
+        let mut off = match last {
+            None => 0,
+            Some(r) => r
+                .offset
+                .checked_add(u64::from(r.length) + 15)
+                .map(|e| e & !15)
+                .ok_or_else(|| corrupt(format!("$SDS offset {:#x}", r.offset)))?,
+        };
         if (off % BLOCK) + u64::from(length) > BLOCK || (off / BLOCK) % 2 == 1 {
-            off = (off / (2 * BLOCK) + 1) * 2 * BLOCK;
+            off = (off / (2 * BLOCK))
+                .checked_add(1)
+                .and_then(|b| b.checked_mul(2 * BLOCK))
+                .ok_or_else(|| corrupt(format!("$SDS offset {off:#x}")))?;
+        }
+        if off.checked_add(BLOCK + u64::from(length)).is_none() {
+            return Err(corrupt(format!("$SDS offset {off:#x}")));
         }
         let r = SdsRef {
             hash: h,
@@ -413,7 +443,11 @@ impl<D: Device> Volume<D> {
                             .stream(SECURE, attribute::DATA, &sds_name)?
                             .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
                         v.write_stream_data(&mut s, r.offset, &bytes)?;
-                        if r.offset + BLOCK + bytes.len() as u64 <= s.size {
+                        if r
+                            .offset
+                            .checked_add(BLOCK + bytes.len() as u64)
+                            .is_some_and(|e| e <= s.size)
+                        {
                             v.write_stream_data(&mut s, r.offset + BLOCK, &bytes)?;
                         }
                         new_hash.insert(r.id, nr.hash);

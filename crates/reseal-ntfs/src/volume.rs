@@ -308,6 +308,18 @@ impl<D: Device> Volume<D> {
         }
     }
 
+    /// Run `f` as a nested step of the current operation: when it fails, every write it staged
+    /// is dropped (the operation goes on from the state before `f`), so the caller may try
+    /// another way.
+    pub(crate) fn attempt<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let saved = (self.overlay.clone(), self.mft_runs.clone(), self.mft_size);
+        let r = f(self);
+        if r.is_err() {
+            (self.overlay, self.mft_runs, self.mft_size) = saved;
+        }
+        r
+    }
+
     /// Flush the device.
     ///
     /// # Errors
@@ -438,7 +450,7 @@ impl<D: Device> Volume<D> {
         let off = num
             .checked_mul(rs)
             .ok_or_else(|| Error::corrupt("MFT", Some(num), 0, "record number overflow"))?;
-        if num != 0 && off + rs > self.mft_size {
+        if num != 0 && off.checked_add(rs).is_none_or(|e| e > self.mft_size) {
             return Err(Error::corrupt(
                 "MFT",
                 Some(num),

@@ -227,6 +227,33 @@ fn windows_volumes_read_write() {
         v.write_file("reseal-test/gone.txt", b"bye").unwrap();
         v.remove("reseal-test/gone.txt").unwrap();
         files1.insert("reseal-test/new.bin".into(), data.clone());
+        // New entries carry the descriptor inherited from their parent: shared in $Secure, or,
+        // where $Secure has no room to grow its indexes, in their own $SECURITY_DESCRIPTOR.
+        let root = reseal_security::SecurityDescriptor::parse(&v.security_descriptor("").unwrap())
+            .unwrap();
+        let want_dir = reseal_security::inherit::inherit(&root, true);
+        let want_file = reseal_security::inherit::inherit(&want_dir, false);
+        let mut want_acls = BTreeMap::new();
+        for (p, want) in [
+            ("reseal-test", &want_dir),
+            ("reseal-test/new.bin", &want_file),
+        ] {
+            let got = v.security_descriptor(p).unwrap();
+            assert_eq!(
+                &reseal_security::SecurityDescriptor::parse(&got).unwrap(),
+                want,
+                "{which}: descriptor of {p}"
+            );
+            eprintln!(
+                "{which}: {p}: security id {}",
+                v.metadata(p).unwrap().security_id
+            );
+            let hex: String = flip_domain(&got)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            want_acls.insert(p.to_string(), format!("system.ntfs_acl=0x{hex}"));
+        }
         // Grow the largest file we can (compressed files are refused, without writing).
         let mut by_size: Vec<_> = files0
             .iter()
@@ -282,6 +309,9 @@ fn windows_volumes_read_write() {
         }
         for (p, a) in &acls0 {
             assert_eq!(acls2.get(p), Some(&flip_acl_hex(a)), "{which}: ACL of {p}");
+        }
+        for (p, a) in &want_acls {
+            assert_eq!(acls2.get(p), Some(a), "{which}: ACL of the new {p}");
         }
     }
 }

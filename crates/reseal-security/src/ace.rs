@@ -296,6 +296,32 @@ impl Ace {
         }
     }
 
+    /// Replace the header flags.
+    pub fn set_flags(&mut self, flags: AceFlags) {
+        match self.shape_mut() {
+            ShapeMut::Basic(a) => a.flags = flags,
+            ShapeMut::Object(a) => a.flags = flags,
+            ShapeMut::Resource(a) => a.flags = flags,
+            ShapeMut::Compound(a) => a.flags = flags,
+            ShapeMut::Unknown => {
+                if let Ace::Unknown { flags: f, .. } = self {
+                    *f = flags;
+                }
+            }
+        }
+    }
+
+    /// Replace the access mask (no effect on unknown types, which have none).
+    pub fn set_mask(&mut self, mask: AccessMask) {
+        match self.shape_mut() {
+            ShapeMut::Basic(a) => a.mask = mask,
+            ShapeMut::Object(a) => a.mask = mask,
+            ShapeMut::Resource(a) => a.mask = mask,
+            ShapeMut::Compound(a) => a.mask = mask,
+            ShapeMut::Unknown => {}
+        }
+    }
+
     /// Access mask (`None` for unknown types).
     pub fn mask(&self) -> Option<AccessMask> {
         match self.shape() {

@@ -14,6 +14,7 @@
 //! * [`claim`]: `CLAIM_SECURITY_ATTRIBUTE_RELATIVE_V1` of resource-attribute ACEs.
 //! * [`sid_positions`]: byte ranges of every SID inside a descriptor, for in-place patching.
 //! * [`sddl`]: SDDL text in and out.
+//! * [`inherit`]: the descriptor a new file or directory inherits from its parent.
 //! * [`sidmap`]: account-domain SID mapping over descriptors and arbitrary byte buffers.
 //!
 //! ```
@@ -40,6 +41,7 @@ pub mod conditional;
 mod descriptor;
 mod error;
 mod guid;
+pub mod inherit;
 pub mod sddl;
 mod sid;
 pub mod sidmap;

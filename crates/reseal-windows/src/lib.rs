@@ -22,6 +22,8 @@ pub mod generalize;
 mod install;
 mod refusal;
 pub mod sam;
+pub mod sam_crypto;
+pub mod users;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
@@ -75,6 +77,35 @@ pub enum Error {
         /// Cause.
         #[source]
         source: reseal_ntfs::Error,
+    },
+    /// The SYSTEM hive's boot key does not decrypt the SAM (another machine's SYSTEM, or a
+    /// syskey startup password); nothing was written.
+    #[error("the boot key from SYSTEM does not decrypt this SAM: {reason}")]
+    WrongBootKey {
+        /// Which check failed.
+        reason: String,
+    },
+    /// No local account has that name.
+    #[error("no local account named {name:?} (accounts: {})", known.join(", "))]
+    UnknownUser {
+        /// The name asked for.
+        name: String,
+        /// The accounts that exist.
+        known: Vec<String>,
+    },
+    /// Another local account already has that name.
+    #[error("a local account named {name:?} already exists")]
+    UserExists {
+        /// The existing account's name.
+        name: String,
+    },
+    /// The new account name is not one Windows accepts.
+    #[error("{name:?} is not a valid account name: {reason}")]
+    InvalidUserName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
     },
     /// A value or structure has an unexpected layout.
     #[error("{what}: {reason}")]

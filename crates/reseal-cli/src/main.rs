@@ -13,6 +13,7 @@ mod open;
 mod progress;
 mod reg;
 mod state;
+mod user;
 mod write;
 
 use anyhow::Result;
@@ -154,6 +155,9 @@ enum Cmd {
     /// Registry hive files: ls, get, set, delete, export, import, check, replay.
     #[command(subcommand)]
     Reg(reg::RegCmd),
+    /// Local accounts of the Windows install: list, passwd, enable, disable, unlock, rename.
+    #[command(subcommand)]
+    User(user::UserCmd),
     /// Give the Windows install a new machine SID (and computer name) everywhere, offline.
     Generalize(generalize::GeneralizeArgs),
     /// Revert the last committed operation on an image from its undo file.
@@ -191,6 +195,7 @@ impl Cmd {
         match self {
             Cmd::Inspect { json, .. } => *json,
             Cmd::Generalize(a) => a.json,
+            Cmd::User(u) => u.json(),
             _ => false,
         }
     }
@@ -219,6 +224,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Undo { image } => fs::undo(&image),
         Cmd::Generalize(a) => generalize::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),
+        Cmd::User(cmd) => user::run(cmd),
         Cmd::Put {
             image,
             local,

@@ -165,7 +165,7 @@ fn report(c: &UserChange, w: WriteArgs) -> Result<()> {
 fn write(
     image: &Path,
     w: WriteArgs,
-    mut op: impl FnMut(&mut reseal_hive::Hive) -> reseal_windows::Result<UserChange>,
+    mut op: impl FnMut(&mut reseal_hive::Hive) -> Result<UserChange>,
 ) -> Result<()> {
     let target = sam_target(image)?;
     let mut change = None;
@@ -230,20 +230,20 @@ pub fn run(cmd: UserCmd) -> Result<()> {
             };
             let system = system_hive(&image)?;
             write(&image, w, |h| {
-                users::set_password(h, &system, &name, password.as_deref())
+                Ok(users::set_password(h, &system, &name, password.as_deref())?)
             })
         }
-        UserCmd::Enable { image, name, w } => {
-            write(&image, w, |h| users::control(h, &name, Control::Enable))
-        }
-        UserCmd::Disable { image, name, w } => {
-            write(&image, w, |h| users::control(h, &name, Control::Disable))
-        }
-        UserCmd::Unlock { image, name, w } => {
-            write(&image, w, |h| users::control(h, &name, Control::Unlock))
-        }
+        UserCmd::Enable { image, name, w } => write(&image, w, |h| {
+            Ok(users::control(h, &name, Control::Enable)?)
+        }),
+        UserCmd::Disable { image, name, w } => write(&image, w, |h| {
+            Ok(users::control(h, &name, Control::Disable)?)
+        }),
+        UserCmd::Unlock { image, name, w } => write(&image, w, |h| {
+            Ok(users::control(h, &name, Control::Unlock)?)
+        }),
         UserCmd::Rename { image, old, new, w } => {
-            write(&image, w, |h| users::rename(h, &old, &new))
+            write(&image, w, |h| Ok(users::rename(h, &old, &new)?))
         }
     }
 }

@@ -211,6 +211,20 @@ pub fn boot_key(system: &reseal_hive::Hive) -> Result<[u8; 16]> {
 /// [`Error::WrongBootKey`] when the revision-1 checksum or the revision-2 padding does not
 /// verify (the SYSTEM hive is not this SAM's, or a syskey startup password is in use).
 pub fn sam_key(domain_f: &[u8], boot_key: &[u8; 16]) -> Result<SamKey> {
+    sam_key_inner(domain_f, boot_key, true)
+}
+
+/// [`sam_key`] without the revision-2 padding check (the revision-1 checksum is still
+/// checked, as every reader does): what secretsdump derives, also from a wrong boot key. For
+/// comparisons with such readers only.
+///
+/// # Errors
+/// As [`sam_key`].
+pub fn sam_key_unverified(domain_f: &[u8], boot_key: &[u8; 16]) -> Result<SamKey> {
+    sam_key_inner(domain_f, boot_key, false)
+}
+
+fn sam_key_inner(domain_f: &[u8], boot_key: &[u8; 16], verify: bool) -> Result<SamKey> {
     let what = "SAM Domains\\Account\\F";
     let short = |need: usize| {
         invalid(
@@ -268,6 +282,10 @@ pub fn sam_key(domain_f: &[u8], boot_key: &[u8; 16]) -> Result<SamKey> {
                         scheme: Scheme::Aes,
                     })
                 }
+                _ if !verify => Ok(SamKey {
+                    key: dec[..16].try_into().unwrap_or_default(),
+                    scheme: Scheme::Aes,
+                }),
                 _ => Err(Error::WrongBootKey {
                     reason: "the AES SAM key (F 0x88) does not decrypt to a padded 16-byte key"
                         .into(),
@@ -402,6 +420,32 @@ pub fn decrypt_hashes(
     kind: HashKind,
     entry: &[u8],
 ) -> Result<Vec<[u8; 16]>> {
+    decrypt_inner(key, rid, kind, entry, true)
+}
+
+/// [`decrypt_hash`] without the AES padding check: what a reader that does not verify
+/// (secretsdump) prints, also under a wrong key. For comparisons with such readers only.
+///
+/// # Errors
+/// A malformed entry.
+pub fn decrypt_hash_unverified(
+    key: &SamKey,
+    rid: u32,
+    kind: HashKind,
+    entry: &[u8],
+) -> Result<Option<[u8; 16]>> {
+    Ok(decrypt_inner(key, rid, kind, entry, false)?
+        .first()
+        .copied())
+}
+
+fn decrypt_inner(
+    key: &SamKey,
+    rid: u32,
+    kind: HashKind,
+    entry: &[u8],
+    verify: bool,
+) -> Result<Vec<[u8; 16]>> {
     let what = "SAM user V hash";
     if entry.is_empty() {
         return Ok(Vec::new());
@@ -459,6 +503,7 @@ pub fn decrypt_hashes(
             aes_cbc_decrypt(&key.key, &iv, &mut b);
             match pkcs7_unpad(&b) {
                 Some(u) if u.len() % 16 == 0 => u.to_vec(),
+                _ if !verify => b[..b.len() - 16].to_vec(),
                 _ => {
                     return Err(Error::WrongBootKey {
                         reason: format!(

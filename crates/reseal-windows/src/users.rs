@@ -278,8 +278,7 @@ fn hash_scheme(entry: &[u8]) -> Option<Scheme> {
     }
 }
 
-/// The local accounts, by RID. `machine_sid` (from `Domains\Account\V` when `None`) makes the
-/// SIDs.
+/// The local accounts, by RID (SIDs from the machine SID in `Domains\Account\V`).
 ///
 /// # Errors
 /// A missing `Users` key, a malformed `V` or `F`.

@@ -258,3 +258,59 @@ fn aes_sam_revision_2() {
 fn rc4_sam_revision_1() {
     scenario("rc4");
 }
+
+/// A real Server 2016 SAM (AES) in a fixture whose SYSTEM is not its own: rename and disable
+/// work on Windows-written `V`/`F` values (secretsdump, which does not verify the AES key, still
+/// lists the renamed account with the same hash bytes as before), while `passwd` is refused
+/// because the boot key does not decrypt this SAM, and changes no byte.
+#[test]
+fn real_server_2016_sam() {
+    require_tool("secretsdump.py");
+    require_tool("ntfscat");
+    require_tool("hivexregedit");
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = WindowsSpec {
+        real_sam: Some("aiowinreg/win2016_64/sam.reg".into()),
+        sam_crypto: Some(SamCryptoSpec::default()),
+        ..WindowsSpec::default()
+    };
+    let raw = tmp.path().join("disk.raw");
+    spec.build(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    let before = secretsdump(&spec, &raw, tmp.path());
+    assert_eq!(before["Administrator"].0, 500);
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&ok_text(a!("user", "list", "--json", img))).unwrap();
+    let users = doc["users"].as_array().unwrap();
+    let admin = users.iter().find(|u| u["rid"] == 500).unwrap();
+    assert_eq!(admin["name"], "Administrator");
+    assert_eq!(admin["hash_scheme"], "aes");
+    assert_eq!(admin["password_set"], true);
+    assert_eq!(admin["sid"], "S-1-5-21-161349065-230161307-1850086198-500");
+
+    let pristine = std::fs::read(&raw).unwrap();
+    let o = reseal(a!(
+        "user",
+        "passwd",
+        img,
+        "Administrator",
+        "--blank",
+        "--json"
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "wrong_boot_key", "{doc}");
+    assert!(
+        std::fs::read(&raw).unwrap() == pristine,
+        "a refused passwd wrote"
+    );
+
+    ok(a!("user", "rename", img, "administrator", "Boss"));
+    ok(a!("user", "disable", img, "Boss"));
+    let after = secretsdump(&spec, &raw, tmp.path());
+    assert_eq!(after["Boss"], before["Administrator"]);
+    assert!(!after.contains_key("Administrator"));
+    assert_eq!(after["Guest"], before["Guest"]);
+    assert_eq!(acb(&hivex_f(&tmp.path().join("SAM"), 500)) & 1, 1);
+}

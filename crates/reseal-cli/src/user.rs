@@ -127,7 +127,7 @@ fn strip_newline(mut s: String) -> String {
     s
 }
 
-fn read_password(file: Option<&Path>, stdin: bool) -> Result<String> {
+pub(crate) fn read_password(file: Option<&Path>, stdin: bool) -> Result<String> {
     let text = if let Some(f) = file {
         let b = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         String::from_utf8(b).with_context(|| format!("{} is not UTF-8", f.display()))?
@@ -177,6 +177,39 @@ fn write(
         Some(c) => report(&c, w),
         None => bail!("the SAM edit did not run"),
     }
+}
+
+/// Check, writing nothing, that `name` is an account of the image's SAM and that its SYSTEM's
+/// boot key decrypts the SAM: the account's name as stored and its RID.
+pub(crate) fn check_password_target(image: &Path, name: &str) -> Result<(String, u32)> {
+    let sam = open_read(&sam_target(image)?)?;
+    let system = system_hive(image)?;
+    users::sam_key(&sam, &system)?;
+    let list = users::list(&sam)?;
+    let u = list
+        .iter()
+        .find(|u| u.name.to_lowercase() == name.to_lowercase())
+        .ok_or_else(|| reseal_windows::Error::UnknownUser {
+            name: name.to_string(),
+            known: list.iter().map(|u| u.name.clone()).collect(),
+        })?;
+    Ok((u.name.clone(), u.rid))
+}
+
+/// Set `name`'s password in the image (what `reseal user passwd` does), reporting on standard
+/// error.
+pub(crate) fn set_password(image: &Path, name: &str, password: &str, dry_run: bool) -> Result<()> {
+    let system = system_hive(image)?;
+    let target = sam_target(image)?;
+    let mut change = None;
+    edit(&target, dry_run, |h| {
+        change = Some(users::set_password(h, &system, name, Some(password))?);
+        Ok(())
+    })?;
+    if let Some(c) = change {
+        eprintln!("{} (RID {}): {}", c.name, c.rid, c.action);
+    }
+    Ok(())
 }
 
 fn list(image: &Path, json: bool) -> Result<()> {

@@ -182,6 +182,8 @@ fn scenario(scheme: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reseal"))
         .args(["user", "passwd", img, "bob", "--password-stdin"])
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     use std::io::Write;
@@ -313,4 +315,56 @@ fn real_server_2016_sam() {
     assert!(!after.contains_key("Administrator"));
     assert_eq!(after["Guest"], before["Guest"]);
     assert_eq!(acb(&hivex_f(&tmp.path().join("SAM"), 500)) & 1, 1);
+}
+
+/// `generalize --password USER:FILE`: checked before anything is written (an unknown account
+/// changes no byte), then the new SID and the new password both land.
+#[test]
+fn generalize_with_password() {
+    require_tool("secretsdump.py");
+    require_tool("ntfscat");
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec("aes");
+    let raw = tmp.path().join("disk.raw");
+    spec.build(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    let before = secretsdump(&spec, &raw, tmp.path());
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "clone-secret\n").unwrap();
+    let arg = format!("nobody:{}", pw.display());
+    let pristine = std::fs::read(&raw).unwrap();
+    let o = reseal(a!("generalize", img, "--password", &arg));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"nobody\""));
+    assert!(
+        std::fs::read(&raw).unwrap() == pristine,
+        "a refused generalize wrote"
+    );
+
+    let arg = format!("alice:{}", pw.display());
+    let new_sid = "S-1-5-21-10-20-30";
+    let doc: serde_json::Value = serde_json::from_str(&ok_text(a!(
+        "generalize",
+        img,
+        "--new-sid",
+        new_sid,
+        "--password",
+        &arg,
+        "--json"
+    )))
+    .unwrap();
+    assert_eq!(doc["passwords"][0]["name"], "alice");
+    let after = secretsdump(&spec, &raw, tmp.path());
+    assert_eq!(after["alice"].1, impacket_nt_hash("clone-secret"));
+    assert_eq!(after["bob"], before["bob"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&ok_text(a!("user", "list", "--json", img))).unwrap();
+    let alice = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "alice")
+        .unwrap()
+        .clone();
+    assert_eq!(alice["sid"], format!("{new_sid}-1001"));
 }

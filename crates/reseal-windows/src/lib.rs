@@ -14,8 +14,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Everything is read-only; hives whose primary file is dirty are recovered **in memory**
-//! from their `.LOG1`/`.LOG2` (nothing is written back).
+//! Discovery is read-only; hives whose primary file is dirty are recovered **in memory**
+//! from their `.LOG1`/`.LOG2` (nothing is written back). The operations that write are
+//! [`generalize`] (a new machine SID) and [`users`] (local accounts, with the SAM cryptography
+//! of [`sam_crypto`]).
 #![deny(missing_docs)]
 
 pub mod generalize;

@@ -171,6 +171,17 @@ pub fn replace_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> {
     let region_end = (start + d[i].len.next_multiple_of(4))
         .min(next)
         .max(old_end);
+    if let Some(j) = (0..d.len()).find(|&j| {
+        let o = base + d[j].off;
+        j != i && o > start && o < region_end
+    }) {
+        return Err(Error::Invalid {
+            what: "SAM user V",
+            reason: format!(
+                "descriptor {j} starts inside descriptor {i}'s field at byte {start:#x}"
+            ),
+        });
+    }
     let mut new_region = data.to_vec();
     if region_end < v.len() || region_end > old_end {
         new_region.resize(data.len().next_multiple_of(4), 0);
@@ -625,6 +636,33 @@ mod tests {
                 }
                 let back = replace_v_field(&out, i, &fields[i]).unwrap();
                 assert_eq!(back, v, "round trip of field {i} via {new_len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_v_values_do_not_panic() {
+        let mut x: u64 = 0x1234_5678;
+        for n in [0usize, 10, 0xCC, 0xCD, 0x100, 0x200] {
+            for _ in 0..200 {
+                let v: Vec<u8> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Small numbers so that some descriptors are in range.
+                        if x % 3 == 0 {
+                            (x >> 8) as u8 & 0x3f
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                for i in 0..USER_V_DESCRIPTORS {
+                    let _ = v_field(&v, i);
+                    let _ = replace_v_field(&v, i, &[1, 2, 3, 4, 5]);
+                    let _ = replace_v_field(&v, i, &[]);
+                }
             }
         }
     }

@@ -367,4 +367,56 @@ fn generalize_with_password() {
         .unwrap()
         .clone();
     assert_eq!(alice["sid"], format!("{new_sid}-1001"));
+
+    // Two undo steps: the password, then the generalize.
+    ok(a!("undo", img));
+    let undone = secretsdump(&spec, &raw, tmp.path());
+    assert_eq!(undone["alice"], before["alice"]);
+    ok(a!("undo", img));
+    assert!(
+        std::fs::read(&raw).unwrap() == pristine,
+        "two undos did not restore the image"
+    );
+}
+
+/// A dirty SAM is refused for writes (its logs must be replayed first) and read through its
+/// log; a dirty SYSTEM is read through its log for the boot key.
+#[test]
+fn dirty_hives() {
+    require_tool("secretsdump.py");
+    require_tool("ntfscat");
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "x-y-z").unwrap();
+    for hive in ["SAM", "SYSTEM"] {
+        let spec = WindowsSpec {
+            dirty_hive: Some(hive.into()),
+            ..spec("aes")
+        };
+        let raw = tmp.path().join(format!("{hive}.raw"));
+        spec.build(&raw).unwrap();
+        let img = raw.to_str().unwrap();
+        let list = ok_text(a!("user", "list", img));
+        assert!(list.contains("alice"), "{list}");
+        let pristine = std::fs::read(&raw).unwrap();
+        let o = reseal(a!(
+            "user",
+            "passwd",
+            img,
+            "alice",
+            "--password-file",
+            pw.to_str().unwrap()
+        ));
+        if hive == "SAM" {
+            assert_eq!(o.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("dirty") && err.contains("reg replay"), "{err}");
+            assert!(std::fs::read(&raw).unwrap() == pristine);
+        } else {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            // secretsdump reads the primary SYSTEM, which holds the same boot key.
+            let after = secretsdump(&spec, &raw, tmp.path());
+            assert_eq!(after["alice"].1, impacket_nt_hash("x-y-z"));
+        }
+    }
 }

@@ -123,7 +123,7 @@ fn corpus_pairs_agree_with_secretsdump() {
                     let oracle = oracle.unwrap_or_else(|e| panic!("{what}: {e}"));
                     let key = sam_crypto::sam_key_unverified(&f, boot).unwrap();
                     for (rid, v) in users_key(&sam) {
-                        let nt = reseal_windows::users::v_field(&v, 14).unwrap();
+                        let nt = reseal_windows::sam::user_v_field(&v, 14).unwrap();
                         let ours = sam_crypto::decrypt_hash_unverified(&key, rid, HashKind::Nt, nt)
                             .unwrap()
                             .map(|h| sam_crypto::hex(&h))

@@ -26,6 +26,7 @@ pub enum UserCmd {
         json: bool,
     },
     /// Set (or blank) an account's password: the NT hash in the SAM's own encryption.
+    #[command(group = clap::ArgGroup::new("pw").required(true).multiple(false))]
     Passwd {
         /// Disk image.
         image: PathBuf,

@@ -106,6 +106,20 @@ fn acb(f: &[u8]) -> u16 {
     u16::from_le_bytes([f[0x38], f[0x39]])
 }
 
+/// The first object in `v` whose `name` is `name` and that has a `rid`.
+fn find_user(v: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.get("name").and_then(|n| n.as_str()) == Some(name) && m.contains_key("rid") {
+                return Some(v.clone());
+            }
+            m.values().find_map(|x| find_user(x, name))
+        }
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_user(x, name)),
+        _ => None,
+    }
+}
+
 const EMPTY_NT: &str = "31d6cfe0d16ae931b73c59d7e0c089c0";
 
 fn scenario(scheme: &str) {
@@ -144,6 +158,13 @@ fn scenario(scheme: &str) {
     assert_eq!(u("bob")["last_logon"], serde_json::Value::Null);
     assert_eq!(u("Guest")["enabled"], false);
     assert_eq!(u("carol")["locked"], true);
+    // inspect reports the same lock and blank-password facts.
+    let ins: serde_json::Value =
+        serde_json::from_str(&ok_text(a!("inspect", "--json", img))).unwrap();
+    let found = find_user(&ins, "carol").expect("carol in inspect --json");
+    assert_eq!(found["locked"], true);
+    assert_eq!(find_user(&ins, "bob").unwrap()["password_set"], false);
+    assert_eq!(find_user(&ins, "alice").unwrap()["password_set"], true);
     let text = ok_text(a!("user", "list", img));
     assert!(
         text.contains("alice") && text.contains("2023-09-24T03:33:20Z"),

@@ -196,6 +196,16 @@ pub fn replace_user_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> 
     Ok(out)
 }
 
+/// Whether a user hash entry (`V` descriptor 13 or 14) holds a hash: revision 1 with 16 bytes
+/// after its 4-byte header, or revision 2 with data after its 24-byte header.
+pub fn hash_entry_set(entry: &[u8]) -> bool {
+    match (u16_at(entry, 2), entry.len()) {
+        (Some(1), n) => n >= 20,
+        (Some(2), n) => n > 24,
+        _ => false,
+    }
+}
+
 /// The account-domain (machine) SID from `SAM\Domains\Account\V`, read through its
 /// descriptor table (descriptor 1), and the byte range where it sits.
 ///

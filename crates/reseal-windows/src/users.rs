@@ -158,10 +158,12 @@ fn find(samh: &Hive, name: &str) -> Result<Account> {
 }
 
 fn hash_scheme(entry: &[u8]) -> Option<Scheme> {
-    match (u16_at(entry, 2), entry.len()) {
-        (Some(1), 20..) => Some(Scheme::Rc4),
-        (Some(2), 25..) => Some(Scheme::Aes),
-        _ => None,
+    if !sam::hash_entry_set(entry) {
+        return None;
+    }
+    match u16_at(entry, 2) {
+        Some(1) => Some(Scheme::Rc4),
+        _ => Some(Scheme::Aes),
     }
 }
 

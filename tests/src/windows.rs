@@ -67,6 +67,11 @@ pub struct UserSpec {
     /// Create a profile (folder, NTUSER.DAT, UsrClass.dat, ProfileList entry, recycle bin,
     /// DPAPI folder, a document with the user's descriptor).
     pub profile: bool,
+    /// Password whose NT hash the SAM holds when the spec has [`WindowsSpec::sam_crypto`]
+    /// (`None`: an empty hash entry, a blank password).
+    pub password: Option<String>,
+    /// Locked out: ACB_AUTOLOCKED (0x0400) set and a bad-password count of 3.
+    pub locked: bool,
 }
 
 impl Default for UserSpec {
@@ -80,6 +85,8 @@ impl Default for UserSpec {
             last_logon: 0,
             logon_count: 0,
             profile: true,
+            password: None,
+            locked: false,
         }
     }
 }
@@ -182,6 +189,10 @@ pub struct WindowsSpec {
     pub bulk: Option<BulkSpec>,
     /// The per-machine identifiers and files of [`ids`] (on by default).
     pub identity: bool,
+    /// Encrypt the SAM like Windows: boot key in SYSTEM's `Control\Lsa` class names, SAM key in
+    /// `Domains\Account\F`, users' hashes from [`UserSpec::password`]. `None`: placeholder
+    /// hash bytes and no boot key.
+    pub sam_crypto: Option<SamCryptoSpec>,
 }
 
 /// The per-machine identifiers and files the fixture carries when [`WindowsSpec::identity`]
@@ -240,6 +251,63 @@ pub mod ids {
         "Windows/System32/winevt/Logs/readme.txt",
         "Windows/System32/drivers/etc/hosts",
     ];
+}
+
+/// The SAM encryption of a fixture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamCryptoSpec {
+    /// `aes` (revision 2, Windows 10 1607+) or `rc4` (revision 1).
+    pub scheme: String,
+    /// Boot key, 32 hex digits.
+    pub boot_key: String,
+    /// SAM key (hashed boot key), 32 hex digits.
+    pub sam_key: String,
+}
+
+impl Default for SamCryptoSpec {
+    fn default() -> Self {
+        Self {
+            scheme: "aes".into(),
+            boot_key: "00112233445566778899aabbccddeeff".into(),
+            sam_key: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
+        }
+    }
+}
+
+impl SamCryptoSpec {
+    fn hex16(s: &str) -> Result<[u8; 16]> {
+        if s.len() != 32 {
+            bail!("{s:?} is not 32 hex digits");
+        }
+        let mut b = [0u8; 16];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)?;
+        }
+        Ok(b)
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> Result<reseal_windows::sam_crypto::Scheme> {
+        match self.scheme.as_str() {
+            "aes" => Ok(reseal_windows::sam_crypto::Scheme::Aes),
+            "rc4" => Ok(reseal_windows::sam_crypto::Scheme::Rc4),
+            o => bail!("sam_crypto.scheme {o:?}: aes or rc4"),
+        }
+    }
+
+    /// The boot key bytes.
+    pub fn boot_key(&self) -> Result<[u8; 16]> {
+        Self::hex16(&self.boot_key)
+    }
+
+    /// The SAM key.
+    pub fn sam_key(&self) -> Result<reseal_windows::sam_crypto::SamKey> {
+        Ok(reseal_windows::sam_crypto::SamKey {
+            key: Self::hex16(&self.sam_key)?,
+            scheme: self.scheme()?,
+        })
+    }
 }
 
 /// Bulk content of a benchmark image: many files with their own descriptors and large hives,
@@ -332,6 +400,7 @@ impl Default for WindowsSpec {
             txr_pending: false,
             bulk: None,
             identity: true,
+            sam_crypto: None,
         }
     }
 }
@@ -492,8 +561,11 @@ fn user_f(u: &UserSpec) -> Vec<u8> {
     f[0x20..0x28].copy_from_slice(&0x7fff_ffff_ffff_ffffu64.to_le_bytes());
     f[0x30..0x34].copy_from_slice(&u.rid.to_le_bytes());
     f[0x34..0x38].copy_from_slice(&513u32.to_le_bytes());
-    let acb: u16 = 0x0210 | if u.enabled { 0 } else { 0x0001 };
+    let acb: u16 = 0x0210 | if u.enabled { 0 } else { 0x0001 } | if u.locked { 0x0400 } else { 0 };
     f[0x38..0x3a].copy_from_slice(&acb.to_le_bytes());
+    if u.locked {
+        f[0x40..0x42].copy_from_slice(&3u16.to_le_bytes());
+    }
     f[0x42..0x44].copy_from_slice(&u.logon_count.to_le_bytes());
     f
 }
@@ -540,6 +612,16 @@ impl WindowsSpec {
             .max(999)
             + 1;
         f[0x48..0x4c].copy_from_slice(&next.to_le_bytes());
+        if let Some(c) = &self.sam_crypto {
+            let key = c.sam_key()?;
+            let salt: [u8; 16] = pseudo_random(0x5a17, 16).try_into().unwrap_or_default();
+            f.extend_from_slice(&reseal_windows::sam_crypto::encrypt_sam_key(
+                key.scheme,
+                &key.key,
+                &c.boot_key()?,
+                &salt,
+            ));
+        }
         h.set(acc, "F", REG_BINARY, &f)?;
         h.set(&format!("{acc}\\Users\\Names"), "", REG_NONE, &[])?;
         for u in &self.users {
@@ -547,10 +629,29 @@ impl WindowsSpec {
             let usd = sd_bytes(&format!(
                 "O:BAG:BAD:(A;;0x2035b;;;WD)(A;;0xf07ff;;;BA)(A;;0x20044;;;{us})"
             ))?;
-            let hash = {
-                let mut x = vec![0u8, 0, 1, 0];
-                x.extend_from_slice(&pseudo_random(u64::from(u.rid), 16));
-                x
+            let (lm, nt, hist) = match &self.sam_crypto {
+                None => {
+                    let mut x = vec![0u8, 0, 1, 0];
+                    x.extend_from_slice(&pseudo_random(u64::from(u.rid), 16));
+                    (x.clone(), x, Vec::new())
+                }
+                Some(c) => {
+                    use reseal_windows::sam_crypto::{encrypt_hashes, nt_hash, HashKind};
+                    let key = c.sam_key()?;
+                    let salt = |n: u64| -> [u8; 16] {
+                        pseudo_random(u64::from(u.rid) * 8 + n, 16)
+                            .try_into()
+                            .unwrap_or_default()
+                    };
+                    let hashes: Vec<[u8; 16]> =
+                        u.password.as_deref().map(nt_hash).into_iter().collect();
+                    (
+                        encrypt_hashes(&key, u.rid, HashKind::Lm, &[], 1, &salt(1)),
+                        encrypt_hashes(&key, u.rid, HashKind::Nt, &hashes, 1, &salt(2)),
+                        // An NT history holding the current hash, as Windows keeps it.
+                        encrypt_hashes(&key, u.rid, HashKind::NtHistory, &hashes, 1, &salt(3)),
+                    )
+                }
             };
             let hours = [0xffu8; 21];
             let name = utf16(&u.name);
@@ -561,8 +662,12 @@ impl WindowsSpec {
             fields.resize(11, (&[][..], 0));
             fields.push((&hours, 0xa8));
             fields.push((&[][..], 0));
-            fields.push((&hash, 0)); // LM
-            fields.push((&hash, 0)); // NT
+            fields.push((&lm, 0)); // LM
+            fields.push((&nt, 0)); // NT
+            if self.sam_crypto.is_some() {
+                fields.push((&hist, 0)); // history
+                fields.push((&lm, 0)); // history
+            }
             let v = sam_v(17, &fields);
             let key = format!("{acc}\\Users\\{:08X}", u.rid);
             h.set(&key, "V", REG_BINARY, &v)?;
@@ -752,6 +857,13 @@ impl WindowsSpec {
             self.control_set(&mut h, 1, "STALE-CS001", "stale-cs001")?;
         }
         self.control_set(&mut h, cur, name, &self.dns_hostname)?;
+        if let Some(c) = &self.sam_crypto {
+            let names = reseal_windows::sam_crypto::class_names_from_boot_key(&c.boot_key()?);
+            for (k, class) in reseal_windows::sam_crypto::LSA_KEYS.iter().zip(names) {
+                let key = h.key(&format!("ControlSet{cur:03}\\Control\\Lsa\\{k}"))?;
+                h.0.set_class_name(key, Some(&class))?;
+            }
+        }
         // MountedDevices: GPT form "DMIO:ID:" + the partition GUID (fixed with `sfdisk
         // --part-uuid` after the disk is built), MBR form disk signature + byte offset.
         let md = if self.label == "gpt" {

@@ -61,6 +61,12 @@ pub struct GeneralizeArgs {
     /// Write an image file that has no write permission bits (a protected golden image).
     #[arg(long)]
     pub force_write_protected: bool,
+    /// After generalizing, set local account USER's password to the content of FILE (one
+    /// trailing newline dropped), as `reseal user passwd` does; repeatable. Checked before
+    /// anything is written; committed as its own step after the generalize (two `reseal undo`
+    /// steps).
+    #[arg(long, value_name = "USER:FILE")]
+    pub password: Vec<String>,
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
@@ -345,6 +351,23 @@ impl StageBar {
     }
 }
 
+/// `--password USER:FILE` values, read and checked against the image before anything is
+/// written: (account name as stored, RID, password).
+fn passwords(a: &GeneralizeArgs, image: &Path) -> Result<Vec<(String, u32, String)>> {
+    let mut out = Vec::new();
+    for p in &a.password {
+        let (user, file) = p
+            .split_once(':')
+            .with_context(|| format!("--password {p:?}: expected USER:FILE"))?;
+        let pw = crate::user::read_password(Some(Path::new(file)), false)
+            .with_context(|| format!("--password {user}:{file}"))?;
+        let (name, rid) = crate::user::check_password_target(image, user)
+            .with_context(|| format!("--password {user}:{file}"))?;
+        out.push((name, rid, pw));
+    }
+    Ok(out)
+}
+
 /// `reseal generalize`.
 pub fn run(a: &GeneralizeArgs) -> Result<()> {
     if a.list_operations {
@@ -355,6 +378,7 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         bail!("generalize needs an IMAGE");
     };
     let image: &Path = image;
+    let pws = passwords(a, image)?;
     let mut img = crate::open::open(
         image,
         crate::open::write_access(a.dry_run),
@@ -380,6 +404,10 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
                 v["operation"] = serde_json::json!(c.operation().map(Operation::name));
             }
         }
+        doc["passwords"] = pws
+            .iter()
+            .map(|(name, rid, _)| serde_json::json!({"name": name, "rid": rid}))
+            .collect();
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_text(&report);
@@ -392,6 +420,10 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
             changes.len(),
             image.display()
         );
+        drop(img);
+        for (name, _, pw) in &pws {
+            crate::user::set_password(image, name, pw, true)?;
+        }
         return Ok(());
     }
     let rep = img.commit()?;
@@ -408,5 +440,10 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         rep.ranges,
         image.display()
     );
+    drop(img);
+    for (name, _, pw) in &pws {
+        crate::user::set_password(image, name, pw, false)
+            .with_context(|| format!("--password {name} (the generalize is committed)"))?;
+    }
     Ok(())
 }

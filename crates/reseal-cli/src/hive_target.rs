@@ -322,7 +322,7 @@ fn windows_partitions(img: &mut Image) -> Result<Vec<u32>> {
 
 /// Resolve `HIVE` inside `image`: well-known names and paths by a cheap look at the volumes, a
 /// user's name through Windows discovery (ProfileList).
-fn resolve(image: &Path, hive: &str) -> Result<Target> {
+pub(crate) fn resolve(image: &Path, hive: &str) -> Result<Target> {
     let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let partition = match windows_partitions(&mut img)?.as_slice() {
         [one] => *one,

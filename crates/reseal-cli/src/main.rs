@@ -17,6 +17,7 @@ mod progress;
 mod reg;
 mod sid;
 mod state;
+mod user;
 mod write;
 
 use anyhow::Result;
@@ -164,6 +165,9 @@ enum Cmd {
     /// Registry hive files: ls, get, set, delete, export, import, check, replay.
     #[command(subcommand)]
     Reg(reg::RegCmd),
+    /// Local accounts of the Windows install: list, passwd, enable, disable, unlock, rename.
+    #[command(subcommand)]
+    User(user::UserCmd),
     /// Give the Windows install a new machine SID (and computer name) everywhere, offline.
     Generalize(generalize::GeneralizeArgs),
     /// Mint unique machines: OUT as a differencing child of BASE, generalized (BASE unchanged).
@@ -221,6 +225,7 @@ impl Cmd {
             Cmd::Sid(a) => a.json,
             Cmd::Clone(a) => a.json,
             Cmd::Undo { json, .. } => *json,
+            Cmd::User(u) => u.json(),
             _ => false,
         }
     }
@@ -257,6 +262,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Sid(a) => sid::run(&a),
         Cmd::Clone(a) => clone::run(&a),
         Cmd::Reg(cmd) => reg::run(cmd),
+        Cmd::User(cmd) => user::run(cmd),
         Cmd::Put {
             image,
             local,

@@ -79,11 +79,18 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
-/// A stable snake_case code for the error (`refused`, `locked`, `io`, `error`).
+/// A stable snake_case code for the error (`refused`, `locked`, `io`, `unknown_user`,
+/// `user_exists`, `wrong_boot_key`, `error`).
 pub fn code(e: &anyhow::Error) -> &'static str {
     for c in e.chain() {
         if c.downcast_ref::<Refused>().is_some() {
             return "refused";
+        }
+        match c.downcast_ref::<reseal_windows::Error>() {
+            Some(reseal_windows::Error::UnknownUser { .. }) => return "unknown_user",
+            Some(reseal_windows::Error::UserExists { .. }) => return "user_exists",
+            Some(reseal_windows::Error::WrongBootKey { .. }) => return "wrong_boot_key",
+            _ => {}
         }
         if let Some(reseal_windows::Error::Refused(r)) = c.downcast_ref::<reseal_windows::Error>() {
             // Exit 3 only for unsafe states a `--force…` option overrides; "no install",

@@ -239,7 +239,7 @@ fn data_only(v: &Value<'_>) -> Result<Vec<u8>> {
 }
 
 /// Open a hive for reading; a dirty hive is recovered in memory from its logs.
-fn open_read(t: &Target) -> Result<Hive> {
+pub(crate) fn open_read(t: &Target) -> Result<Hive> {
     let bytes = t.read()?;
     let hive = Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", t.describe()))?;
     if !hive.is_dirty() {
@@ -307,7 +307,11 @@ fn open_write(t: &Target) -> Result<(Hive, Vec<u8>)> {
 /// Open `t` for writing, apply `f`, write the result. When another process changed the hive
 /// between the read and the write ([`crate::hive_target::ChangedMeanwhile`]), the edit is made
 /// again from a fresh read (a few times), so concurrent edits of one hive all land.
-fn edit(t: &Target, dry_run: bool, mut f: impl FnMut(&mut Hive) -> Result<()>) -> Result<()> {
+pub(crate) fn edit(
+    t: &Target,
+    dry_run: bool,
+    mut f: impl FnMut(&mut Hive) -> Result<()>,
+) -> Result<()> {
     const ATTEMPTS: usize = 5;
     for attempt in 1..=ATTEMPTS {
         let (mut h, original) = open_write(t)?;

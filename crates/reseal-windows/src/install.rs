@@ -258,6 +258,11 @@ pub struct UserAccount {
     pub sid: Option<String>,
     /// ACB bit 0x0001.
     pub disabled: bool,
+    /// ACB bit 0x0400 (locked out by bad passwords).
+    pub locked: bool,
+    /// The NT hash entry (V descriptor 14) holds a hash; `false` is a blank password; `None`
+    /// when unreadable.
+    pub password_set: Option<bool>,
     /// Account-control bits (F).
     pub acb: Option<u16>,
     /// Last logon FILETIME (F), `None` for never.
@@ -984,6 +989,11 @@ fn read_users(
                 .and_then(|m| m.with_rid(rid).ok())
                 .map(|s| s.to_string()),
             disabled: uf.is_some_and(|f| f.acb & sam::ACB_DISABLED != 0),
+            locked: uf.is_some_and(|f| f.acb & sam::ACB_AUTOLOCKED != 0),
+            password_set: v
+                .as_deref()
+                .and_then(|v| sam::user_v_field(v, sam::V_NT).ok())
+                .map(sam::hash_entry_set),
             acb: uf.map(|f| f.acb),
             last_logon: uf.map(|f| f.last_logon).filter(|&t| t != 0),
             logon_count: uf.map(|f| f.logon_count),
@@ -1505,6 +1515,18 @@ impl WindowsInstall {
                     .map(|t| format!("  last logon {}", filetime_text(t)))
                     .unwrap_or_default()
             );
+            if u.locked || u.password_set == Some(false) {
+                let _ = writeln!(
+                    o,
+                    "          {}{}",
+                    if u.locked { "locked out " } else { "" },
+                    if u.password_set == Some(false) {
+                        "blank password"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         let _ = writeln!(o, "  profiles:");
         for p in &self.profiles {

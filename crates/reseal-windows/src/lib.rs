@@ -14,8 +14,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Everything is read-only; hives whose primary file is dirty are recovered **in memory**
-//! from their `.LOG1`/`.LOG2` (nothing is written back).
+//! Discovery is read-only; hives whose primary file is dirty are recovered **in memory**
+//! from their `.LOG1`/`.LOG2` (nothing is written back). The operations that write are
+//! [`generalize`] (a new machine SID) and [`users`] (local accounts, with the SAM cryptography
+//! of [`sam_crypto`]).
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -24,6 +26,8 @@ mod install;
 pub mod ops;
 mod refusal;
 pub mod sam;
+pub mod sam_crypto;
+pub mod users;
 pub mod volume_sid;
 
 pub use install::{
@@ -89,6 +93,35 @@ pub enum Error {
         /// Cause.
         #[source]
         source: reseal_ntfs::Error,
+    },
+    /// The SYSTEM hive's boot key does not decrypt the SAM (another machine's SYSTEM, or a
+    /// syskey startup password); nothing was written.
+    #[error("the boot key from SYSTEM does not decrypt this SAM: {reason}")]
+    WrongBootKey {
+        /// Which check failed.
+        reason: String,
+    },
+    /// No local account has that name.
+    #[error("no local account named {name:?} (accounts: {})", known.join(", "))]
+    UnknownUser {
+        /// The name asked for.
+        name: String,
+        /// The accounts that exist.
+        known: Vec<String>,
+    },
+    /// Another local account already has that name.
+    #[error("a local account named {name:?} already exists")]
+    UserExists {
+        /// The existing account's name.
+        name: String,
+    },
+    /// The new account name is not one Windows accepts.
+    #[error("{name:?} is not a valid account name: {reason}")]
+    InvalidUserName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
     },
     /// A value or structure has an unexpected layout.
     #[error("{what}: {reason}")]

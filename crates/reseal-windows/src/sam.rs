@@ -3,9 +3,11 @@
 //! * `SAM\Domains\Account\V`: 4 descriptors `{u32 offset, u32 length, u32 qualifier}`, data
 //!   area at 0x30; descriptor 1 is the account-domain (machine) SID.
 //! * `SAM\Domains\Account\Users\<RID>\V`: 17 descriptors, data area at 0xCC; 1 = user name,
-//!   2 = full name, 3 = comment (UTF-16LE).
-//! * `...\Users\<RID>\F`: 0x08 last logon FILETIME, 0x30 RID, 0x38 account-control bits (ACB,
-//!   0x0001 = disabled), 0x40 bad-password count, 0x42 logon count.
+//!   2 = full name, 3 = comment (UTF-16LE), 13 = LM hash, 14 = NT hash, 15/16 = password
+//!   histories (docs/SAM.md); [`replace_user_v_field`] rewrites one field and moves the rest.
+//! * `...\Users\<RID>\F`: 0x08 last logon FILETIME, 0x18 password last set, 0x30 RID, 0x38
+//!   account-control bits (ACB, 0x0001 = disabled, 0x0400 = locked out), 0x40 bad-password
+//!   count, 0x42 logon count.
 //! * SECURITY `Policy\PolAcDmN`/`PolPrDmN`: `u16 Length, u16 MaximumLength, u32 offset` then the
 //!   UTF-16LE name.
 
@@ -64,6 +66,143 @@ fn v_field(
                 v.len()
             ),
         }),
+    }
+}
+
+/// ACB bit: locked out by the bad-password policy.
+pub const ACB_AUTOLOCKED: u16 = 0x0400;
+/// Offset of the password-last-set FILETIME in a user `F`.
+pub const F_PASSWORD_LAST_SET: usize = 0x18;
+/// Offset of the ACB bits (u16) in a user `F`.
+pub const F_ACB: usize = 0x38;
+/// Offset of the bad-password count (u16) in a user `F`.
+pub const F_BAD_PASSWORD_COUNT: usize = 0x40;
+/// `V` descriptor of the user name.
+pub const V_NAME: usize = 1;
+/// `V` descriptor of the LM hash.
+pub const V_LM: usize = 13;
+/// `V` descriptor of the NT hash.
+pub const V_NT: usize = 14;
+/// `V` descriptors of the two password histories.
+pub const V_HISTORY: [usize; 2] = [15, 16];
+
+/// One `{offset, length, qualifier}` descriptor of a user `V` (offset relative to 0xCC).
+#[derive(Debug, Clone, Copy)]
+struct Desc {
+    off: usize,
+    len: usize,
+}
+
+fn descriptors(v: &[u8]) -> Result<Vec<Desc>> {
+    let base = USER_V_DESCRIPTORS * 12;
+    if v.len() < base {
+        return Err(Error::Invalid {
+            what: "SAM user V",
+            reason: format!(
+                "{} bytes, shorter than the {base:#x}-byte descriptor table",
+                v.len()
+            ),
+        });
+    }
+    let mut out = Vec::with_capacity(USER_V_DESCRIPTORS);
+    for i in 0..USER_V_DESCRIPTORS {
+        let at = i * 12;
+        let off = u32::from_le_bytes(v[at..at + 4].try_into().unwrap_or_default()) as usize;
+        let len = u32::from_le_bytes(v[at + 4..at + 8].try_into().unwrap_or_default()) as usize;
+        match base.checked_add(off).and_then(|s| s.checked_add(len)) {
+            Some(end) if end <= v.len() => out.push(Desc { off, len }),
+            _ => {
+                return Err(Error::Invalid {
+                    what: "SAM user V",
+                    reason: format!(
+                        "descriptor {i} at byte {at:#x} (offset {off:#x}, length {len:#x}) runs past the {}-byte value",
+                        v.len()
+                    ),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The bytes of descriptor `i` of a user `V`.
+///
+/// # Errors
+/// [`Error::Invalid`] when the table is truncated or a descriptor points outside the value.
+pub fn user_v_field(v: &[u8], i: usize) -> Result<&[u8]> {
+    let d = descriptors(v)?;
+    let s = USER_V_DESCRIPTORS * 12 + d[i].off;
+    Ok(&v[s..s + d[i].len])
+}
+
+/// A user `V` with field `i` replaced by `data`: the bytes after it move by the difference
+/// (fields stay 4-byte aligned) and every later descriptor's offset with them; every other byte
+/// is kept.
+///
+/// # Errors
+/// As [`user_v_field`].
+pub fn replace_user_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> {
+    let base = USER_V_DESCRIPTORS * 12;
+    let d = descriptors(v)?;
+    let start = base + d[i].off;
+    let old_end = start + d[i].len;
+    // The old field's region runs to its 4-byte padding, unless another field starts first.
+    let next = d
+        .iter()
+        .enumerate()
+        .filter(|&(j, x)| j != i && base + x.off >= old_end && (base + x.off > start || j > i))
+        .map(|(_, x)| base + x.off)
+        .min()
+        .unwrap_or(v.len());
+    let region_end = (start + d[i].len.next_multiple_of(4))
+        .min(next)
+        .max(old_end);
+    if let Some(j) = (0..d.len()).find(|&j| {
+        let o = base + d[j].off;
+        j != i && o > start && o < region_end
+    }) {
+        return Err(Error::Invalid {
+            what: "SAM user V",
+            reason: format!(
+                "descriptor {j} starts inside descriptor {i}'s field at byte {start:#x}"
+            ),
+        });
+    }
+    let mut new_region = data.to_vec();
+    if region_end < v.len() || region_end > old_end {
+        new_region.resize(data.len().next_multiple_of(4), 0);
+    }
+    let delta = new_region.len() as i64 - (region_end - start) as i64;
+    let mut out = Vec::with_capacity(v.len() + new_region.len());
+    out.extend_from_slice(&v[..start]);
+    out.extend_from_slice(&new_region);
+    out.extend_from_slice(&v[region_end..]);
+    for (j, x) in d.iter().enumerate() {
+        let at = j * 12;
+        let after = j != i && (x.off + base > start || (x.off + base == start && j > i));
+        let off = if after {
+            (x.off as i64 + delta) as usize
+        } else {
+            x.off
+        };
+        let len = if j == i { data.len() } else { x.len };
+        let off = u32::try_from(off).map_err(|_| Error::Invalid {
+            what: "SAM user V",
+            reason: "the value would exceed 4 GiB".into(),
+        })?;
+        out[at..at + 4].copy_from_slice(&off.to_le_bytes());
+        out[at + 4..at + 8].copy_from_slice(&(len as u32).to_le_bytes());
+    }
+    Ok(out)
+}
+
+/// Whether a user hash entry (`V` descriptor 13 or 14) holds a hash: revision 1 with 16 bytes
+/// after its 4-byte header, or revision 2 with data after its 24-byte header.
+pub fn hash_entry_set(entry: &[u8]) -> bool {
+    match (u16_at(entry, 2), entry.len()) {
+        (Some(1), n) => n >= 20,
+        (Some(2), n) => n > 24,
+        _ => false,
     }
 }
 
@@ -205,6 +344,77 @@ pub fn encode_lsa_name(name: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v_with(fields: &[&[u8]]) -> Vec<u8> {
+        let mut table = vec![0u8; USER_V_DESCRIPTORS * 12];
+        let mut data = Vec::new();
+        for i in 0..USER_V_DESCRIPTORS {
+            let f = fields.get(i).copied().unwrap_or(&[]);
+            table[i * 12..i * 12 + 4].copy_from_slice(&(data.len() as u32).to_le_bytes());
+            table[i * 12 + 4..i * 12 + 8].copy_from_slice(&(f.len() as u32).to_le_bytes());
+            table[i * 12 + 8..i * 12 + 12].copy_from_slice(&(i as u32).to_le_bytes());
+            data.extend_from_slice(f);
+            while data.len() % 4 != 0 {
+                data.push(0);
+            }
+        }
+        table.extend(data);
+        table
+    }
+
+    #[test]
+    fn replace_keeps_other_fields() {
+        let fields: Vec<Vec<u8>> = (0..USER_V_DESCRIPTORS)
+            .map(|i| vec![i as u8 + 1; (i * 7) % 13])
+            .collect();
+        let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+        let v = v_with(&refs);
+        for i in 0..USER_V_DESCRIPTORS {
+            for new_len in [0usize, 1, 5, 16, 33] {
+                let new = vec![0xEE; new_len];
+                let out = replace_user_v_field(&v, i, &new).unwrap();
+                for j in 0..USER_V_DESCRIPTORS {
+                    let want = if j == i { &new[..] } else { &fields[j][..] };
+                    assert_eq!(
+                        user_v_field(&out, j).unwrap(),
+                        want,
+                        "field {j} after replacing {i}"
+                    );
+                    // Qualifiers are kept.
+                    assert_eq!(out[j * 12 + 8], j as u8);
+                }
+                let back = replace_user_v_field(&out, i, &fields[i]).unwrap();
+                assert_eq!(back, v, "round trip of field {i} via {new_len} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_v_values_do_not_panic() {
+        let mut x: u64 = 0x1234_5678;
+        for n in [0usize, 10, 0xCC, 0xCD, 0x100, 0x200] {
+            for _ in 0..200 {
+                let v: Vec<u8> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Small numbers so that some descriptors are in range.
+                        if x % 3 == 0 {
+                            (x >> 8) as u8 & 0x3f
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                for i in 0..USER_V_DESCRIPTORS {
+                    let _ = user_v_field(&v, i);
+                    let _ = replace_user_v_field(&v, i, &[1, 2, 3, 4, 5]);
+                    let _ = replace_user_v_field(&v, i, &[]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn hostile_values_do_not_panic() {

@@ -38,9 +38,14 @@ pub struct CloneArgs {
     /// How many clones to make (OUT must then contain `{n}`).
     #[arg(long, default_value_t = 1)]
     pub count: u32,
-    /// Computer name of the clones; `{n}` / `{n:03}` is the clone's number.
+    /// Computer name of the clones; `{n}` / `{n:03}` is the clone's number, `random` a
+    /// Sysprep-style random name per clone.
     #[arg(long)]
     pub computer_name: Option<String>,
+    /// Operations of generalize to run, as `reseal generalize --operations` takes them
+    /// (default: all of them, `computer-name` when a name is given).
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub operations: Option<String>,
     /// `random` (each clone its own), or the new SID (only with --count 1).
     #[arg(long, default_value = "random")]
     pub new_sid: String,
@@ -143,6 +148,9 @@ fn make_one(a: &CloneArgs, n: u32, format: ChildFormat) -> Result<(PathBuf, Repo
             .as_deref()
             .map(|c| expand(c, n))
             .transpose()?;
+        if let Some(list) = &a.operations {
+            o.operations = reseal_windows::generalize::Operations::parse(list)?;
+        }
         o.partition = a.partition;
         o.force_bitlocker = a.force_bitlocker;
         o.force_volume_state = a.force_volume_state;
@@ -187,7 +195,7 @@ pub fn run(a: &CloneArgs) -> Result<()> {
     if a.count > 1
         && a.computer_name
             .as_deref()
-            .is_some_and(|c| !c.contains("{n"))
+            .is_some_and(|c| !c.contains("{n") && !c.eq_ignore_ascii_case("random"))
     {
         bail!(
             "--count {} needs {{n}} in --computer-name so that every clone gets its own name",

@@ -7,6 +7,9 @@ use reseal_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The deterministic operations (machine-ids draws new random GUIDs each run).
+const OPS: &str = "-machine-ids";
+
 fn fixture(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx");
     let base = dir.join("base.vhdx");
@@ -63,7 +66,9 @@ fn clone_is_a_child_equal_to_an_in_place_generalize() {
         "--new-sid",
         sid,
         "--computer-name",
-        "CLONE-1"
+        "CLONE-1",
+        "--operations",
+        OPS
     ]);
     assert_eq!(std::fs::read(&base).unwrap(), before, "the base changed");
     // libvhdi (qemu cannot open VHDX differencing disks) sees a differencing child of BASE.
@@ -80,7 +85,9 @@ fn clone_is_a_child_equal_to_an_in_place_generalize() {
         "--new-sid",
         sid,
         "--computer-name",
-        "CLONE-1"
+        "CLONE-1",
+        "--operations",
+        OPS
     ]);
     // The same change made in place on a copy gives the same registry content (hivexregedit
     // exports; key times differ between runs, so bytes are not compared) and the same files.

@@ -50,6 +50,9 @@ pub struct GeneralizeArgs {
     /// Write an image file that has no write permission bits (a protected golden image).
     #[arg(long)]
     pub force_write_protected: bool,
+    /// Do not zero the free cells and cell slack of the hives (old SIDs may survive there).
+    #[arg(long)]
+    pub no_scrub: bool,
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
@@ -74,6 +77,7 @@ fn options(a: &GeneralizeArgs) -> Result<Options> {
     o.force_dirty_hive = a.force_dirty_hive;
     o.force_txr = a.force_txr;
     o.force_domain_joined = a.force_domain_joined;
+    o.no_scrub = a.no_scrub;
     Ok(o)
 }
 
@@ -149,6 +153,14 @@ fn print_text(r: &Report) {
                 new,
             } => outln!("  {hive}: {key} class {old:?} -> {new:?}"),
             Change::LogInvalidated { path } => outln!("  log {path} invalidated"),
+            Change::HiveScrubbed {
+                hive,
+                free_cells,
+                slack_cells,
+                bytes,
+            } => outln!(
+                "  {hive}: scrubbed {bytes} byte(s) ({free_cells} free cell(s), {slack_cells} cell slack(s))"
+            ),
             Change::ComputerName {
                 hive,
                 key,

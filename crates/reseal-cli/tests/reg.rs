@@ -226,3 +226,27 @@ fn an_edit_invalidates_the_logs_beside_the_hive() {
     ok(reseal(&["undo", "{}"], &hive));
     assert!(std::fs::read(&hive).unwrap() == corpus_bytes("plaso/regf/NTUSER.DAT").unwrap());
 }
+
+/// A dirty hive without logs (the corpus SECURITY): read-only commands read the primary as it
+/// is with a warning, as hivex does; a write still refuses it and changes nothing.
+#[test]
+fn dirty_hive_without_logs_reads_with_a_warning_and_refuses_writes() {
+    require_tool("hivexsh");
+    let tmp = tempfile::tempdir().unwrap();
+    let hive = tmp.path().join("SECURITY");
+    std::fs::write(&hive, corpus_bytes("regipy/SECURITY.xz").unwrap()).unwrap();
+    let before = std::fs::read(&hive).unwrap();
+    let o = reseal(&["reg", "ls", "{}", ""], &hive);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("warning") && err.contains("dirty"), "{err}");
+    let ls = ok(o);
+    let hx = hivexsh(&hive, "ls\n");
+    let ours: Vec<String> = ls.lines().map(|l| l.trim_end_matches('\\').to_string()).collect();
+    let theirs: Vec<String> = hx.lines().map(str::to_string).collect();
+    assert_eq!(ours, theirs);
+    let exported = ok(reseal(&["reg", "export", "{}", "--utf8"], &hive));
+    assert!(exported.contains("[HKEY_LOCAL_MACHINE\\SECURITY\\Policy]"), "{exported:.400}");
+    let o = reseal(&["reg", "set", "{}", "Policy", "X", "y"], &hive);
+    assert!(!o.status.success(), "a write to a dirty hive without logs succeeded");
+    assert!(std::fs::read(&hive).unwrap() == before, "the refused write changed the file");
+}

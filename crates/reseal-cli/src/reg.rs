@@ -514,8 +514,9 @@ pub fn run(cmd: RegCmd) -> Result<()> {
                 s.parse()
                     .map_err(|e| anyhow::anyhow!("--{what} {s:?}: {e}"))
             };
-            let map = reseal_security::sidmap::SidMap::new(parse("from", &from)?, parse("to", &to)?)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let map =
+                reseal_security::sidmap::SidMap::new(parse("from", &from)?, parse("to", &to)?)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let target = Target::parse(&hive)?;
             let label = target.describe();
             edit(&target, dry_run, |h| {

@@ -241,12 +241,173 @@ fn dirty_hive_without_logs_reads_with_a_warning_and_refuses_writes() {
     assert!(err.contains("warning") && err.contains("dirty"), "{err}");
     let ls = ok(o);
     let hx = hivexsh(&hive, "ls\n");
-    let ours: Vec<String> = ls.lines().map(|l| l.trim_end_matches('\\').to_string()).collect();
+    let ours: Vec<String> = ls
+        .lines()
+        .map(|l| l.trim_end_matches('\\').to_string())
+        .collect();
     let theirs: Vec<String> = hx.lines().map(str::to_string).collect();
     assert_eq!(ours, theirs);
     let exported = ok(reseal(&["reg", "export", "{}", "--utf8"], &hive));
-    assert!(exported.contains("[HKEY_LOCAL_MACHINE\\SECURITY\\Policy]"), "{exported:.400}");
+    assert!(
+        exported.contains("[HKEY_LOCAL_MACHINE\\SECURITY\\Policy]"),
+        "{exported:.400}"
+    );
     let o = reseal(&["reg", "set", "{}", "Policy", "X", "y"], &hive);
-    assert!(!o.status.success(), "a write to a dirty hive without logs succeeded");
-    assert!(std::fs::read(&hive).unwrap() == before, "the refused write changed the file");
+    assert!(
+        !o.status.success(),
+        "a write to a dirty hive without logs succeeded"
+    );
+    assert!(
+        std::fs::read(&hive).unwrap() == before,
+        "the refused write changed the file"
+    );
+}
+
+/// hivexregedit's export with long hex lines joined, lower case.
+fn hivex_export(hive: &Path) -> String {
+    let o = Command::new("hivexregedit")
+        .args(["--export", "--unsafe-printable-strings"])
+        .arg(hive)
+        .arg("\\")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .replace(",\\\n  ", ",")
+        .to_ascii_lowercase()
+}
+
+/// The forms of a domain's X-Y-Z in a lower-case hivexregedit export: text, UTF-16LE hex, binary
+/// hex.
+fn sid_forms(domain: &str) -> [String; 3] {
+    let s: reseal_security::Sid = domain.parse().unwrap();
+    let a = s.sub_authorities();
+    let text = format!("{}-{}-{}", a[1], a[2], a[3]);
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let bin: Vec<u8> = a[1..4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    [text, hex(&utf16), hex(&bin)]
+}
+
+/// `reseal reg sid` on corpus hives (Windows 10 UsrClass.dat, Windows 7 and other SAMs): no
+/// form of the old domain is left in any byte of the file; hivexregedit's export equals the
+/// original's with the domain replaced; regipy and regfexport read the result with the same keys
+/// and values; `--dry-run` writes nothing and `reseal undo` restores the file.
+#[test]
+fn reg_sid_on_corpus_hives() {
+    require_tool("hivexregedit");
+    require_tool("regfexport");
+    const NEW: &str = "S-1-5-21-111111111-2222222222-3333333333";
+    for (rel, old) in [
+        (
+            "plaso/regf/UsrClass.dat.xz",
+            "S-1-5-21-226059406-2984137831-1201299043",
+        ),
+        ("regipy/SAM.xz", "S-1-5-21-1760460187-1592185332-161725925"),
+        (
+            "plaso/regf/SAM",
+            "S-1-5-21-4070822719-3404542230-2541167049",
+        ),
+    ] {
+        // Always a copy: corpus_file gives the corpus path itself for an uncompressed file.
+        let tmp = tempfile::tempdir().unwrap();
+        let hive = tmp
+            .path()
+            .join(rel.trim_end_matches(".xz").replace('/', "_"));
+        std::fs::write(&hive, corpus_bytes(rel).unwrap()).unwrap();
+        let orig = std::fs::read(&hive).unwrap();
+        let before = hivex_export(&hive);
+        let (of, nf) = (sid_forms(old), sid_forms(NEW));
+        assert!(
+            before.contains(&of[2]) || before.contains(&of[0]),
+            "{rel}: no old SID"
+        );
+
+        ok(reseal(
+            &["reg", "sid", "{}", "--from", old, "--to", NEW, "--dry-run"],
+            &hive,
+        ));
+        assert!(
+            std::fs::read(&hive).unwrap() == orig,
+            "{rel}: --dry-run wrote"
+        );
+        ok(reseal(
+            &["reg", "sid", "{}", "--from", old, "--to", NEW],
+            &hive,
+        ));
+
+        // No byte of the file holds the old domain, in any form.
+        let bytes = std::fs::read(&hive).unwrap();
+        let s: reseal_security::Sid = old.parse().unwrap();
+        let a = s.sub_authorities();
+        let text = format!("{}-{}-{}", a[1], a[2], a[3]);
+        let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let bin: Vec<u8> = a[1..4].iter().flat_map(|v| v.to_le_bytes()).collect();
+        for p in [text.as_bytes(), &utf16[..], &bin[..]] {
+            let at: Vec<usize> = bytes
+                .windows(p.len())
+                .enumerate()
+                .filter(|(_, w)| *w == p)
+                .map(|(i, _)| i)
+                .collect();
+            assert!(at.is_empty(), "{rel}: old domain left at {at:x?}");
+        }
+
+        // hivex: the export is the original's with the domain replaced, nothing lost.
+        let after = hivex_export(&hive);
+        let mut expect = before.clone();
+        for (o, n) in of.iter().zip(&nf) {
+            expect = expect.replace(o.as_str(), n.as_str());
+        }
+        // A renamed key may sort elsewhere among its siblings: compare the sections as sets.
+        let sections = |t: &str| {
+            let mut v: Vec<String> = t.split("\n\n").map(str::to_string).collect();
+            v.sort();
+            v
+        };
+        assert!(
+            sections(&after) == sections(&expect),
+            "{rel}: hivexregedit export differs beyond the SID"
+        );
+
+        // regfexport: reads it, same keys and values; regipy: walks it.
+        let rf = |p: &Path| {
+            let o = Command::new("regfexport").arg(p).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let t = String::from_utf8_lossy(&o.stdout).to_string();
+            (t.matches("Key path:").count(), t.matches("Value:").count())
+        };
+        let orig_copy = tmp.path().join("orig");
+        std::fs::write(&orig_copy, &orig).unwrap();
+        assert_eq!(rf(&hive), rf(&orig_copy), "{rel}: regfexport counts");
+        let script = "import sys\nfrom regipy.registry import RegistryHive\nfor p in sys.argv[1:]:\n    h = RegistryHive(p)\n    print(sum(1 for _ in h.recurse_subkeys(as_json=False)))\n";
+        let o = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&orig_copy)
+            .arg(&hive)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{rel}: regipy: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let n: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(n.len() == 2 && n[0] == n[1], "{rel}: regipy subkeys {n:?}");
+        // reseal reg check is clean.
+        ok(reseal(&["reg", "check", "{}"], &hive));
+
+        // Undo restores the file.
+        ok(reseal(&["undo", "{}"], &hive));
+        assert!(std::fs::read(&hive).unwrap() == orig, "{rel}: undo");
+    }
 }

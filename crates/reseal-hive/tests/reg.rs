@@ -135,7 +135,11 @@ fn hivexregedit_export_imports_with_no_change() {
     if !common::need_tool("hivexregedit") {
         return;
     }
-    for rel in ["regipy/SAM.xz", "plaso/regf/UsrClass.dat.xz", "regipy/NTUSER.DAT.xz"] {
+    for rel in [
+        "regipy/SAM.xz",
+        "plaso/regf/UsrClass.dat.xz",
+        "regipy/NTUSER.DAT.xz",
+    ] {
         let Some(bytes) = common::load(rel) else {
             continue;
         };
@@ -148,7 +152,10 @@ fn hivexregedit_export_imports_with_no_change() {
             .expect("run hivexregedit");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let text = common::decode_perl_lines(&o.stdout);
-        assert!(text.contains("[\\"), "{rel}: no \\-rooted key in hivex's export");
+        assert!(
+            text.contains("[\\"),
+            "{rel}: no \\-rooted key in hivex's export"
+        );
         let mut h = Hive::from_bytes(bytes.clone()).unwrap();
         h.make_writable().unwrap();
         let st = import(&mut h, text.as_bytes(), "HKEY_LOCAL_MACHINE\\SAM").unwrap();

@@ -1067,16 +1067,15 @@ pub fn rewrite_hive_sids(
     let e = |s| hive_err(&hp, s);
     hive.make_writable().map_err(e)?;
     let mut sk_changes = Vec::new();
-    hive
-        .rewrite_security(|cell, sd| {
-            let mut b = sd.to_vec();
-            let n = map.replace_binary(&mut b);
-            (n > 0).then(|| {
-                sk_changes.push((cell.0, n));
-                b
-            })
+    hive.rewrite_security(|cell, sd| {
+        let mut b = sd.to_vec();
+        let n = map.replace_binary(&mut b);
+        (n > 0).then(|| {
+            sk_changes.push((cell.0, n));
+            b
         })
-        .map_err(e)?;
+    })
+    .map_err(e)?;
     for (cell, sids) in sk_changes {
         counts.hive_descriptors += 1;
         changes.push(Change::HiveDescriptor {

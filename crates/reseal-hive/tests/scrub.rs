@@ -179,7 +179,7 @@ fn old_sid_in_free_cell_slack_and_after_bins_is_gone() {
         .unused_ranges()
         .unwrap()
         .into_iter()
-        .filter(|u| find_old(&before[u.range.clone()], xyz, OLD_TEXT).len() > 0)
+        .filter(|u| !find_old(&before[u.range.clone()], xyz, OLD_TEXT).is_empty())
         .map(|u| u.kind)
         .collect();
     assert!(kinds.contains(&UnusedKind::FreeCell), "{kinds:?}");

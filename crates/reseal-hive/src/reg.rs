@@ -454,7 +454,11 @@ pub fn strip_prefix(path: &str, prefix: &str) -> Result<String> {
             return Ok(rest.trim_start_matches('\\').to_string());
         }
     }
-    if path.starts_with('\\') {
+    // A `\`-rooted path naming another root key (`\HKEY_…`) is a mistake, not a subkey.
+    let foreign_root = path_t
+        .get(..5)
+        .is_some_and(|h| h.eq_ignore_ascii_case("HKEY_"));
+    if path.starts_with('\\') && !foreign_root {
         return Ok(path_t.to_string());
     }
     Err(HiveError::InvalidArgument {

@@ -126,6 +126,7 @@ fn backslash_rooted_keys_are_relative_to_the_hive_root() {
         "SAM\\Domains"
     );
     assert!(strip_prefix("HKEY_LOCAL_MACHINE\\SOFTWARE\\X", p).is_err());
+    assert!(strip_prefix("\\HKEY_LOCAL_MACHINE\\SOFTWARE\\X", p).is_err());
 }
 
 /// hivexregedit's own export of corpus hives (keys rooted at `\`, e.g. `[\SAM\Domains]`)

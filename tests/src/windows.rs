@@ -1074,6 +1074,14 @@ impl WindowsSpec {
             "Fixture",
             "1",
         )?;
+        // An MrtCache key name as Windows 10/11 write them: the SID after a URL-encoded `\`.
+        h.s(
+            &format!(
+                "Local Settings\\MrtCache\\C:%5CProgram Files%5CWindowsApps%5CMicrosoft.WindowsStore_12107.1001.15.0_x64__8wekyb3d8bbwe%5Cmicrosoft.system.package.metadata%5C{us}-MergedResources-1.pri"
+            ),
+            "Fixture",
+            "1",
+        )?;
         h.finish()
     }
 

@@ -67,6 +67,9 @@ pub struct GeneralizeArgs {
     /// steps).
     #[arg(long, value_name = "USER:FILE")]
     pub password: Vec<String>,
+    /// Do not zero the free cells and cell slack of the hives (old SIDs may survive there).
+    #[arg(long)]
+    pub no_scrub: bool,
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
@@ -94,6 +97,7 @@ fn options(a: &GeneralizeArgs) -> Result<Options> {
     o.force_dirty_hive = a.force_dirty_hive;
     o.force_txr = a.force_txr;
     o.force_domain_joined = a.force_domain_joined;
+    o.no_scrub = a.no_scrub;
     Ok(o)
 }
 
@@ -219,6 +223,14 @@ fn print_change(c: &Change) {
                 new,
             } => outln!("  {hive}: {key} class {old:?} -> {new:?}"),
             Change::LogInvalidated { path } => outln!("  log {path} invalidated"),
+            Change::HiveScrubbed {
+                hive,
+                free_cells,
+                slack_cells,
+                bytes,
+            } => outln!(
+                "  {hive}: scrubbed {bytes} byte(s) ({free_cells} free cell(s), {slack_cells} cell slack(s))"
+            ),
             Change::ComputerName {
                 hive,
                 key,

@@ -128,6 +128,26 @@ pub enum RegCmd {
         /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
         hive: PathBuf,
     },
+    /// Rewrite one account domain (`S-1-5-21-X-Y-Z` and every account SID under it, RIDs kept)
+    /// everywhere in a hive: security descriptors, key, value and class names, value data
+    /// (binary SIDs and SID strings); then zero free cells and cell slack (Samba's
+    /// `profiles -c OLD -n NEW`, for a whole domain and every place).
+    Sid {
+        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
+        hive: PathBuf,
+        /// The old domain SID `S-1-5-21-X-Y-Z`.
+        #[arg(long)]
+        from: String,
+        /// The new domain SID `S-1-5-21-A-B-C`.
+        #[arg(long)]
+        to: String,
+        /// Do not zero free cells and cell slack (old SIDs may survive there).
+        #[arg(long)]
+        no_scrub: bool,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Replay the transaction logs (`HIVE.LOG1`, `HIVE.LOG2`) into the hive file.
     Replay {
         /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
@@ -238,14 +258,28 @@ fn data_only(v: &Value<'_>) -> Result<Vec<u8>> {
     })
 }
 
-/// Open a hive for reading; a dirty hive is recovered in memory from its logs.
+/// Open a hive for reading; a dirty hive is recovered in memory from its logs. When its logs
+/// are missing or unusable, the primary is read as it is, with a warning (what hivex and regipy
+/// do); writes still refuse such a hive ([`open_write`]).
 pub(crate) fn open_read(t: &Target) -> Result<Hive> {
     let bytes = t.read()?;
     let hive = Hive::from_bytes(bytes).with_context(|| format!("opening hive {}", t.describe()))?;
     if !hive.is_dirty() {
         return Ok(hive);
     }
-    let (hive, rep) = recover_from_logs(t, hive.into_bytes())?;
+    let primary = hive.into_bytes();
+    let (hive, rep) = match recover_from_logs(t, primary.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "warning: {} is dirty and its logs cannot be replayed ({e:#}); reading the primary \
+                 file as it is: changes that were only in the logs are missing",
+                t.describe()
+            );
+            return Hive::from_bytes(primary)
+                .with_context(|| format!("opening hive {}", t.describe()));
+        }
+    };
     eprintln!(
         "note: {} is dirty; read with its logs replayed in memory ({})",
         t.describe(),
@@ -577,6 +611,51 @@ pub fn run(cmd: RegCmd) -> Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        RegCmd::Sid {
+            hive,
+            from,
+            to,
+            no_scrub,
+            dry_run,
+        } => {
+            let parse = |what: &str, s: &str| -> Result<reseal_security::Sid> {
+                s.parse()
+                    .map_err(|e| anyhow::anyhow!("--{what} {s:?}: {e}"))
+            };
+            let map =
+                reseal_security::sidmap::SidMap::new(parse("from", &from)?, parse("to", &to)?)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let target = Target::parse(&hive)?;
+            let label = target.describe();
+            edit(&target, dry_run, |h| {
+                let mut changes = Vec::new();
+                let mut counts = reseal_windows::generalize::Counts::default();
+                let mut warnings = Vec::new();
+                reseal_windows::generalize::rewrite_hive_sids(
+                    h,
+                    &label,
+                    &map,
+                    &mut changes,
+                    &mut counts,
+                    &mut warnings,
+                )?;
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                let scrubbed = if no_scrub { None } else { Some(h.scrub()?) };
+                eprintln!(
+                    "{} descriptor(s), {} key(s) renamed, {} value(s)/class name(s) rewritten{}",
+                    counts.hive_descriptors,
+                    counts.keys_renamed,
+                    counts.values,
+                    scrubbed.map_or(String::new(), |r| format!(
+                        "; scrubbed {} byte(s) in {} free cell(s) and {} cell slack(s)",
+                        r.bytes, r.free_cells, r.slack_cells
+                    ))
+                );
+                Ok(())
+            })
         }
         RegCmd::Replay { hive, dry_run, .. } => {
             let target = Target::parse(&hive)?;

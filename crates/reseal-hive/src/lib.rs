@@ -11,7 +11,7 @@
 //!    [`Hive::walk`]; export with [`reg::export`].
 //! 3. Edit: [`Hive::make_writable`], then [`Hive::create_key`], [`Hive::set_value`],
 //!    [`Hive::rename_key`], [`Hive::set_security`], [`reg::import`] ...
-//! 4. [`Hive::commit`], then write [`Hive::as_bytes`] (or only [`Hive::dirty_ranges`]).
+//! 4. Optionally [`Hive::scrub`] (zero free cells and slack), [`Hive::commit`], then write [`Hive::as_bytes`] (or only [`Hive::dirty_ranges`]).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), reseal_hive::HiveError> {
@@ -40,6 +40,7 @@ pub mod key_value;
 pub mod log;
 pub mod name;
 pub mod reg;
+pub mod scrub;
 
 pub use base_block::BaseBlock;
 pub use cell_map::{CellMap, Owner, Region};
@@ -53,3 +54,4 @@ pub use key_value::{
     REG_NONE, REG_QWORD, REG_RESOURCE_LIST, REG_SZ,
 };
 pub use log::{marvin32, RecoveryReport};
+pub use scrub::ScrubReport;

@@ -434,10 +434,12 @@ pub struct ImportStats {
 }
 
 /// Strips `prefix` (case-insensitive, e.g. `HKEY_LOCAL_MACHINE\SOFTWARE`) from a key path
-/// written in a `.reg` file and returns the path relative to the hive root.
+/// written in a `.reg` file and returns the path relative to the hive root. A path that starts
+/// with `\` and is not under the prefix is already relative to the hive root: hivexregedit
+/// writes `[\]` for the root and `[\SAM\Domains]` below it.
 ///
 /// # Errors
-/// [`HiveError::InvalidArgument`] when the path is not under the prefix.
+/// [`HiveError::InvalidArgument`] when the path is neither under the prefix nor `\`-rooted.
 pub fn strip_prefix(path: &str, prefix: &str) -> Result<String> {
     let p = prefix.trim_end_matches('\\');
     let path_t = path.trim_start_matches('\\');
@@ -451,6 +453,13 @@ pub fn strip_prefix(path: &str, prefix: &str) -> Result<String> {
         if rest.is_empty() || rest.starts_with('\\') {
             return Ok(rest.trim_start_matches('\\').to_string());
         }
+    }
+    // A `\`-rooted path naming another root key (`\HKEY_…`) is a mistake, not a subkey.
+    let foreign_root = path_t
+        .get(..5)
+        .is_some_and(|h| h.eq_ignore_ascii_case("HKEY_"));
+    if path.starts_with('\\') && !foreign_root {
+        return Ok(path_t.to_string());
     }
     Err(HiveError::InvalidArgument {
         reason: format!("key {path:?} is not under {prefix:?}"),

@@ -114,3 +114,57 @@ fn export_import_round_trip() {
     assert!(d.is_empty(), "{d:#?}");
     common::verify_with_oracles("round trip", dst.as_bytes());
 }
+
+#[test]
+fn backslash_rooted_keys_are_relative_to_the_hive_root() {
+    use reseal_hive::reg::strip_prefix;
+    let p = "HKEY_LOCAL_MACHINE\\SAM";
+    assert_eq!(strip_prefix("\\SAM\\Domains", p).unwrap(), "SAM\\Domains");
+    assert_eq!(strip_prefix("\\", p).unwrap(), "");
+    assert_eq!(
+        strip_prefix("HKEY_LOCAL_MACHINE\\SAM\\SAM\\Domains", p).unwrap(),
+        "SAM\\Domains"
+    );
+    assert!(strip_prefix("HKEY_LOCAL_MACHINE\\SOFTWARE\\X", p).is_err());
+    assert!(strip_prefix("\\HKEY_LOCAL_MACHINE\\SOFTWARE\\X", p).is_err());
+}
+
+/// hivexregedit's own export of corpus hives (keys rooted at `\`, e.g. `[\SAM\Domains]`)
+/// imports into a copy of the hive with no change: hivexregedit exports the copy the same.
+#[test]
+fn hivexregedit_export_imports_with_no_change() {
+    if !common::need_tool("hivexregedit") {
+        return;
+    }
+    for rel in [
+        "regipy/SAM.xz",
+        "plaso/regf/UsrClass.dat.xz",
+        "regipy/NTUSER.DAT.xz",
+    ] {
+        let Some(bytes) = common::load(rel) else {
+            continue;
+        };
+        let f = common::write_temp(&bytes);
+        let o = std::process::Command::new("hivexregedit")
+            .arg("--export")
+            .arg(f.path())
+            .arg("\\")
+            .output()
+            .expect("run hivexregedit");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = common::decode_perl_lines(&o.stdout);
+        assert!(
+            text.contains("[\\"),
+            "{rel}: no \\-rooted key in hivex's export"
+        );
+        let mut h = Hive::from_bytes(bytes.clone()).unwrap();
+        h.make_writable().unwrap();
+        let st = import(&mut h, text.as_bytes(), "HKEY_LOCAL_MACHINE\\SAM").unwrap();
+        assert!(st.keys > 0 && st.values_set > 0, "{rel}: {st:?}");
+        h.commit().unwrap();
+        let before = common::hivex_model(&bytes).unwrap();
+        let after = common::hivex_model(h.as_bytes()).unwrap();
+        let d = common::diff_models(&before, &after, 10);
+        assert!(d.is_empty(), "{rel}: {d:#?}");
+    }
+}

@@ -8,7 +8,8 @@
 //!   `01 0N 00 00 00 00 00 05 15 00 00 00` (N = 4 or 5) must precede the 12 bytes of X,Y,Z, and
 //!   for N = 5 the RID must fit in the buffer;
 //! * **strings** (ASCII and UTF-16LE, `S`/`s` either case; may change length): `S-1-5-21-X-Y-Z`
-//!   must not be preceded by an ASCII letter or digit, must not be followed by another digit
+//!   must not be preceded by an ASCII digit or `-` (anything else may precede it: `%5C` in
+//!   URL-encoded MrtCache key names, `\??\`, `{`, `_`, a letter), must not be followed by another digit
 //!   (so `…-Z1` is a different domain), and may be followed by `-RID`; after the RID another
 //!   `-<digit>` means a longer SID, which is not mapped. Anything else after the SID
 //!   (`_Classes`, `.bak`, `\`, `-MergedResources`, end of buffer) still matches. Only the
@@ -183,7 +184,9 @@ impl SidMap {
             } else {
                 u16::from_le_bytes([b[i - 2], b[i - 1]])
             };
-            if prev < 0x80 && (prev as u8).is_ascii_alphanumeric() {
+            // Only a digit or `-` before `S` would make this the tail of something longer
+            // (`…1-S-1-…` is no SID form); letters, `%5C`, `\??\`, `{`, `_` are real prefixes.
+            if prev < 0x80 && (prev as u8 == b'-' || (prev as u8).is_ascii_digit()) {
                 return None;
             }
         }
@@ -376,7 +379,10 @@ mod tests {
                 "S-1-5-21-111-222-333-1000-5",
                 0,
             ),
-            ("AS-1-5-21-111-222-333", "AS-1-5-21-111-222-333", 0),
+            ("AS-1-5-21-111-222-333", "AS-1-5-21-4044444444-55-6", 1),
+            ("1S-1-5-21-111-222-333", "1S-1-5-21-111-222-333", 0),
+            ("-S-1-5-21-111-222-333-500", "-S-1-5-21-111-222-333-500", 0),
+            ("S-1-5-21-111-222-333-", "S-1-5-21-4044444444-55-6-", 1),
             (
                 "S-1-5-21-111-222-333-1001-MergedResources-0.pri",
                 "S-1-5-21-4044444444-55-6-1001-MergedResources-0.pri",
@@ -402,6 +408,46 @@ mod tests {
             let mut odd_out = vec![0xAA];
             odd_out.extend_from_slice(&u16out);
             assert_eq!(m.replace_text(&odd), (odd_out, n));
+        }
+    }
+
+    /// The forms real hives and files hold (issue 15): URL-encoded MrtCache key names in
+    /// UsrClass.dat, NT object paths, braces, underscores, the `_Classes` root.
+    #[test]
+    fn real_forms() {
+        let m = map();
+        let cases = [
+            (
+                r"C:%5CProgram Files%5CWindowsApps%5CMicrosoft.Windows.Photos_2019.19071.12548.0_x64__8wekyb3d8bbwe%5Cmicrosoft.system.package.metadata%5CS-1-5-21-111-222-333-1001-MergedResources-1.pri",
+                r"C:%5CProgram Files%5CWindowsApps%5CMicrosoft.Windows.Photos_2019.19071.12548.0_x64__8wekyb3d8bbwe%5Cmicrosoft.system.package.metadata%5CS-1-5-21-4044444444-55-6-1001-MergedResources-1.pri",
+            ),
+            (
+                r"\??\S-1-5-21-111-222-333-1001\Software",
+                r"\??\S-1-5-21-4044444444-55-6-1001\Software",
+            ),
+            (
+                "{S-1-5-21-111-222-333-500}",
+                "{S-1-5-21-4044444444-55-6-500}",
+            ),
+            (
+                "Task_S-1-5-21-111-222-333-1001",
+                "Task_S-1-5-21-4044444444-55-6-1001",
+            ),
+            (
+                "S-1-5-21-111-222-333-1001_Classes",
+                "S-1-5-21-4044444444-55-6-1001_Classes",
+            ),
+            (
+                "O:S-1-5-21-111-222-333-500G:S-1-5-21-111-222-333-513",
+                "O:S-1-5-21-4044444444-55-6-500G:S-1-5-21-4044444444-55-6-513",
+            ),
+        ];
+        for (a, b) in cases {
+            let n = 1 + usize::from(a.contains("G:S"));
+            assert_eq!(m.replace_str(a), (b.to_string(), n), "{a}");
+            let u16in: Vec<u8> = a.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            let u16out: Vec<u8> = b.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            assert_eq!(m.replace_text(&u16in), (u16out, n), "{a}");
         }
     }
 
@@ -453,11 +499,12 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
         #[test]
-        fn prop_rid_boundaries(rid in any::<u32>(), suffix in "[-_.\\\\a-zA-Z0-9]{0,6}", prefix in "[ _\\\\/.a-z0-9]{0,4}") {
+        fn prop_rid_boundaries(rid in any::<u32>(), suffix in "[-_.\\\\a-zA-Z0-9]{0,6}", prefix in "[- _\\\\/.a-zA-Z0-9%{?]{0,4}") {
             let m = map();
             let text = format!("{prefix}S-1-5-21-111-222-333-{rid}{suffix}");
             let (out, n) = m.replace_str(&text);
-            let prefix_blocks = prefix.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+            // Only a digit or `-` right before `S` makes it part of something longer.
+            let prefix_blocks = prefix.chars().last().is_some_and(|c| c.is_ascii_digit() || c == '-');
             // Digits right after the RID just extend it; "-<digit>" after the RID makes a
             // longer SID, which is not in the domain.
             let rest = suffix.trim_start_matches(|c: char| c.is_ascii_digit());
@@ -506,6 +553,7 @@ mod tests {
             }
         }
 
+        #[test]
         fn prop_binary_any_alignment(pad in 0usize..7, rid in any::<u32>(), noise in proptest::collection::vec(any::<u8>(), 0..40)) {
             let m = map();
             let sid = m.old_domain().with_rid(rid).unwrap();

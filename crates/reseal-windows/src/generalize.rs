@@ -28,6 +28,11 @@
 //!   - value names, key class names and key names containing a SID (delete + set for values, `rename_key` for
 //!     keys, deepest keys first; the `<SID>_Classes` root of `UsrClass.dat` included).
 //!
+//!   Then, unless [`Options::no_scrub`], every hive that is written, and every hive whose free
+//!   cells or slack hold the old domain, is scrubbed ([`Hive::scrub`]): free cells, the slack
+//!   after the used part of each cell (value data, names, lists, descriptors) and the bytes
+//!   after the last hbin are zeroed, so no old SID survives in them.
+//!
 //!   Each changed hive is committed in memory ([`Hive::commit`]: clean, sequence numbers above
 //!   every log entry) and written back through the NTFS engine: only the dirty ranges of a clean
 //!   hive, the whole file of a hive recovered from its logs. The file grows when the hive grows.
@@ -108,6 +113,9 @@ pub struct Options {
     pub force_domain_joined: bool,
     /// Informational: the caller will discard the journal (recorded in the report).
     pub dry_run: bool,
+    /// Do not scrub the hives ([`Hive::scrub`]): free cells and the slack of cells keep
+    /// whatever they held, old SIDs included.
+    pub no_scrub: bool,
 }
 
 /// Where one change happened.
@@ -214,6 +222,18 @@ pub enum Change {
         old_len: u64,
         /// New length.
         new_len: usize,
+    },
+    /// Unused bytes of a hive zeroed ([`Hive::scrub`]): free cells, slack after the used part
+    /// of cells, bytes after the last hbin.
+    HiveScrubbed {
+        /// Hive path on the volume.
+        hive: String,
+        /// Free cells that held non-zero bytes.
+        free_cells: usize,
+        /// Allocated cells whose slack held non-zero bytes.
+        slack_cells: usize,
+        /// Bytes zeroed (that were not zero).
+        bytes: usize,
     },
     /// A transaction log invalidated (truncated to 0 bytes).
     LogInvalidated {
@@ -330,6 +350,8 @@ pub struct Counts {
     pub files_deleted: usize,
     /// Bytes overwritten with zeros before those deletions.
     pub bytes_zeroed: u64,
+    /// Hives whose unused bytes were zeroed.
+    pub hives_scrubbed: usize,
 }
 
 /// What [`generalize`] did (or, for a dry run, would do).
@@ -882,7 +904,15 @@ pub fn generalize_with_progress(
     for t in targets.iter_mut() {
         let len = t.hive.as_bytes().len();
         if let Some(map) = &map {
-            rewrite_hive(t, map, &mut changes, &mut counts, &mut warnings)?;
+            let label = format!("/{}", t.path);
+            rewrite_hive_sids(
+                &mut t.hive,
+                &label,
+                map,
+                &mut changes,
+                &mut counts,
+                &mut warnings,
+            )?;
         }
         done += len;
         tell("hives", done, hive_bytes);
@@ -908,6 +938,11 @@ pub fn generalize_with_progress(
         }
         if ops.contains(Operation::RdpCertificate) {
             rdp::apply_hives(&mut targets, &mut log)?;
+        }
+    }
+    if !opts.no_scrub {
+        for t in targets.iter_mut() {
+            scrub_hive(t, map.as_ref(), &mut changes, &mut counts, &mut warnings);
         }
     }
 
@@ -1300,27 +1335,36 @@ fn all_keys(
 /// REG_SZ, REG_EXPAND_SZ, REG_LINK, REG_MULTI_SZ.
 const STRING_TYPES: [u32; 4] = [1, 2, 6, 7];
 
-fn rewrite_hive(
-    t: &mut Target,
+/// Rewrite one account domain in one hive, in memory: every sk descriptor (in place, same
+/// length), every value's data (binary SIDs in place, then SID strings in ASCII and UTF-16LE),
+/// value names, class names and key names (renamed deepest first, the `<SID>_Classes` root
+/// included). What [`generalize`] does to each hive, and `reseal reg sid` to one hive file.
+/// Makes the hive writable; the caller scrubs ([`Hive::scrub`]) and commits. Changes are
+/// appended to `changes` (hive named `label`), counted in `counts`; oddities go to `warnings`.
+///
+/// # Errors
+/// [`Error::Hive`] naming `label` (a dirty hive, corruption, an edit that does not fit).
+pub fn rewrite_hive_sids(
+    hive: &mut Hive,
+    label: &str,
     map: &SidMap,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let hp = format!("/{}", t.path);
+    let hp = label.to_string();
     let e = |s| hive_err(&hp, s);
-    t.hive.make_writable().map_err(e)?;
+    hive.make_writable().map_err(e)?;
     let mut sk_changes = Vec::new();
-    t.hive
-        .rewrite_security(|cell, sd| {
-            let mut b = sd.to_vec();
-            let n = map.replace_binary(&mut b);
-            (n > 0).then(|| {
-                sk_changes.push((cell.0, n));
-                b
-            })
+    hive.rewrite_security(|cell, sd| {
+        let mut b = sd.to_vec();
+        let n = map.replace_binary(&mut b);
+        (n > 0).then(|| {
+            sk_changes.push((cell.0, n));
+            b
         })
-        .map_err(e)?;
+    })
+    .map_err(e)?;
     for (cell, sids) in sk_changes {
         counts.hive_descriptors += 1;
         changes.push(Change::HiveDescriptor {
@@ -1329,11 +1373,11 @@ fn rewrite_hive(
             sids,
         });
     }
-    let keys = all_keys(&t.hive, &hp, warnings).map_err(e)?;
+    let keys = all_keys(hive, &hp, warnings).map_err(e)?;
     for (off, path, _) in &keys {
         type Edit = (String, String, u32, Vec<u8>, Vec<u8>, usize);
         let mut edits: Vec<Edit> = Vec::new();
-        for v in t.hive.key(*off).map_err(e)?.values().map_err(e)? {
+        for v in hive.key(*off).map_err(e)?.values().map_err(e)? {
             let v = v.map_err(e)?;
             let name = v.name();
             let (new_name, kn) = map.replace_str(&name);
@@ -1360,9 +1404,9 @@ fn rewrite_hive(
         }
         for (name, new_name, ty, old, new, sids) in edits {
             if new_name != name {
-                t.hive.delete_value(*off, &name).map_err(e)?;
+                hive.delete_value(*off, &name).map_err(e)?;
             }
-            t.hive.set_value(*off, &new_name, ty, &new).map_err(e)?;
+            hive.set_value(*off, &new_name, ty, &new).map_err(e)?;
             counts.values += 1;
             changes.push(Change::Value {
                 hive: hp.clone(),
@@ -1377,7 +1421,7 @@ fn rewrite_hive(
     }
     // Class names.
     for (off, path, _) in &keys {
-        let class = match t.hive.key(*off).map_err(e)?.class_name() {
+        let class = match hive.key(*off).map_err(e)?.class_name() {
             Ok(Some(c)) => c,
             Ok(None) => continue,
             Err(err) => {
@@ -1391,7 +1435,7 @@ fn rewrite_hive(
         if k == 0 {
             continue;
         }
-        t.hive.set_class_name(*off, Some(&new)).map_err(e)?;
+        hive.set_class_name(*off, Some(&new)).map_err(e)?;
         counts.values += 1;
         changes.push(Change::ClassName {
             hive: hp.clone(),
@@ -1404,13 +1448,13 @@ fn rewrite_hive(
     let mut order: Vec<&(CellOffset, String, usize)> = keys.iter().collect();
     order.sort_by_key(|k| std::cmp::Reverse(k.2));
     for (off, path, _) in order {
-        let name = t.hive.key(*off).map_err(e)?.name();
+        let name = hive.key(*off).map_err(e)?.name();
         let (new, k) = map.replace_str(&name);
         if k == 0 {
             continue;
         }
-        let was_root = *off == t.hive.root_offset();
-        let moved = t.hive.rename_key(*off, &new).map_err(e)?;
+        let was_root = *off == hive.root_offset();
+        let moved = hive.rename_key(*off, &new).map_err(e)?;
         if was_root && moved != *off {
             warnings.push(format!(
                 "{hp}: the root key {name:?} -> {new:?} did not fit its cell and moved: hivex, \
@@ -1426,6 +1470,45 @@ fn rewrite_hive(
         });
     }
     Ok(())
+}
+
+/// Zero the unused bytes of a hive that is written anyway, or whose unused bytes hold the old
+/// domain (which makes it written). A hive whose cells do not parse well enough is left as it
+/// is, with a warning (it is still rewritten as far as it reads).
+fn scrub_hive(
+    t: &mut Target,
+    map: Option<&SidMap>,
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+    warnings: &mut Vec<String>,
+) {
+    let hp = format!("/{}", t.path);
+    let needed = t.hive.is_modified()
+        || match t.hive.unused_ranges() {
+            Ok(runs) => runs
+                .iter()
+                .any(|u| map.is_some_and(|m| m.may_contain(&t.hive.as_bytes()[u.range.clone()]))),
+            Err(e) => {
+                warnings.push(format!("{hp}: not scrubbed: {e}"));
+                return;
+            }
+        };
+    if !needed {
+        return;
+    }
+    match t.hive.make_writable().and_then(|()| t.hive.scrub()) {
+        Ok(r) if r.bytes > 0 => {
+            counts.hives_scrubbed += 1;
+            changes.push(Change::HiveScrubbed {
+                hive: hp,
+                free_cells: r.free_cells,
+                slack_cells: r.slack_cells,
+                bytes: r.bytes,
+            });
+        }
+        Ok(_) => {}
+        Err(e) => warnings.push(format!("{hp}: not scrubbed: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,8 @@ struct Seen {
     contents: std::collections::BTreeMap<String, String>,
     names: String,
     acls: String,
+    /// Every hive file's bytes (path, bytes), to scan free cells and slack too.
+    raw_hives: Vec<(PathBuf, Vec<u8>)>,
 }
 
 fn look(raw: &Path, spec: &WindowsSpec, dir: &Path) -> Seen {
@@ -97,6 +99,13 @@ fn look_with(raw: &Path, spec: &WindowsSpec, dir: &Path, regipy: bool) -> Seen {
     reseal_tests::ntfssecaudit_clean(&vol).unwrap();
     let m = NtfsMount::new(&vol, "ro").unwrap();
     let exports = hives(m.path(), spec).iter().map(|h| export(h)).collect();
+    let raw_hives = hives(m.path(), spec)
+        .into_iter()
+        .filter_map(|h| {
+            let b = std::fs::read(&h).ok()?;
+            Some((h.strip_prefix(m.path()).unwrap().to_path_buf(), b))
+        })
+        .collect();
     let script = "import os,sys,hashlib,ctypes\nlibc=ctypes.CDLL(None,use_errno=True)\nbuf=ctypes.create_string_buffer(1<<16)\ndef acl(p):\n    n=libc.lgetxattr(os.fsencode(p),b'system.ntfs_acl',buf,len(buf))\n    return buf.raw[:n].hex() if n>=0 else 'ERR'+str(ctypes.get_errno())\nroot=sys.argv[1]\nfor d,ds,fs in os.walk(root):\n    for n in ds+fs:\n        p=os.path.join(d,n)\n        a=acl(p)\n        h='dir'\n        if os.path.isfile(p):\n            try:\n                h=hashlib.sha256(open(p,'rb').read()).hexdigest()\n            except OSError as e:\n                h='ERR'+str(e.errno)\n        print(os.path.relpath(p,root)+'\\t'+a+'\\t'+h)\n";
     let out = run(Command::new("python3").arg("-c").arg(script).arg(m.path())).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -139,6 +148,7 @@ fn look_with(raw: &Path, spec: &WindowsSpec, dir: &Path, regipy: bool) -> Seen {
         contents,
         names,
         acls: acls.to_ascii_lowercase(),
+        raw_hives,
     }
 }
 
@@ -156,6 +166,24 @@ fn assert_absent(seen: &Seen, sid: &str) {
     );
     let bin = forms[2].replace(',', "");
     assert!(!seen.acls.contains(&bin), "an ACL still holds {sid}");
+    // Every byte of every hive file (free cells and slack included, issue 15): the binary
+    // X,Y,Z, the ASCII and the UTF-16LE text.
+    let s: Sid = sid.parse().unwrap();
+    let a = s.sub_authorities();
+    let text = format!("{}-{}-{}", a[1], a[2], a[3]);
+    let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let binary: Vec<u8> = a[1..4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    for (path, bytes) in &seen.raw_hives {
+        for p in [text.as_bytes(), &utf16[..], &binary[..]] {
+            let at = bytes.windows(p.len()).position(|w| w == p);
+            assert!(
+                at.is_none(),
+                "{}: the old SID is still at byte {:#x}",
+                path.display(),
+                at.unwrap_or(0)
+            );
+        }
+    }
     let unread: Vec<&str> = seen.acls.lines().filter(|l| l.contains("\terr")).collect();
     assert!(unread.is_empty(), "ACLs ntfs-3g could not read: {unread:?}");
 }
@@ -820,4 +848,48 @@ fn corrupted_hives_never_panic_or_write() {
     }
     eprintln!("{ok} rounds generalized, {failed} refused with an error");
     assert!(std::fs::read(&raw).unwrap() == bytes);
+}
+
+/// `no_scrub`: the real SAM's free cells and slack keep the old SID (what every reader sees is
+/// still rewritten); by default (checked in `real_corpus_sam_security_pairs` through
+/// `assert_absent`) no byte of any hive holds it.
+#[test]
+fn no_scrub_leaves_old_sids_in_unused_cells() {
+    require_tool("hivexregedit");
+    let spec = WindowsSpec {
+        real_sam: Some("aiowinreg/win2016_64/sam.reg".into()),
+        real_security: Some("aiowinreg/win2016_64/security.reg".into()),
+        users: Vec::new(),
+        system_dpapi: false,
+        ..WindowsSpec::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("w.raw");
+    spec.build(&raw).unwrap();
+    let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
+    let old = discover(&mut img).unwrap().remove(0).machine_sid.unwrap();
+    drop(img);
+    let mut o = opts(NEW, None);
+    o.force_domain_joined = true;
+    o.force_txr = true;
+    o.no_scrub = true;
+    let mut img = Image::open(&raw, Access::ReadWrite).unwrap();
+    let rep = generalize(&mut img, &o).unwrap();
+    img.commit().unwrap();
+    drop(img);
+    assert_eq!(rep.counts.hives_scrubbed, 0);
+    let seen = look(&raw, &spec, dir.path());
+    let f = forbidden_forms(&old);
+    assert!(seen.exports.iter().all(|e| !e.contains(&f[2])));
+    let s: Sid = old.parse().unwrap();
+    let bin: Vec<u8> = s.sub_authorities()[1..4]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    assert!(
+        seen.raw_hives
+            .iter()
+            .any(|(_, b)| b.windows(12).any(|w| w == &bin[..])),
+        "no old SID left in unused cells although not scrubbed"
+    );
 }

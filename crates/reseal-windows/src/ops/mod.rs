@@ -252,7 +252,9 @@ impl Change {
             | Change::KeyRenamedBy { operation, .. }
             | Change::FileMoved { operation, .. }
             | Change::FileDeleted { operation, .. } => Some(*operation),
-            Change::HiveWritten { .. } | Change::LogInvalidated { .. } => None,
+            Change::HiveWritten { .. }
+            | Change::LogInvalidated { .. }
+            | Change::HiveScrubbed { .. } => None,
         }
     }
 }

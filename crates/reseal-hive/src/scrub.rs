@@ -1,0 +1,307 @@
+//! Scrubbing: zero the bytes of a hive that no structure uses, so that nothing a hive once held
+//! (an old SID in a freed cell, the tail of a longer value that was overwritten in place by
+//! Windows) survives in a file reseal writes.
+//!
+//! What counts as unused (file ranges, see [`Hive::unused_ranges`]):
+//! * the payload of every **free cell** (everything after its 4-byte size field);
+//! * the **slack** of every allocated cell reachable from the root: the bytes after the part
+//!   its structure uses, which is
+//!   - key node `nk`: 76 + name length; value `vk`: 20 + name length;
+//!   - security `sk`: 20 + descriptor length (every cell of the sk list from the root's sk);
+//!   - value list: 4 × value count; subkey lists `li`/`ri`: 4 + 4 × count, `lf`/`lh`:
+//!     4 + 8 × count (for an `ri`, its leaves too);
+//!   - class name: the key's class length;
+//!   - value data in one cell: the value's data length; big data: `db` cell 8 bytes, its
+//!     segment list 4 × segment count, each segment what [`crate::Value::data`] reads from it
+//!     (16344 bytes, the last one the rest);
+//! * the bytes of the file after the last hbin.
+//!
+//! Left alone: allocated cells not reachable from the root (leaked cells, whose type and used
+//! length are unknown; [`ScrubReport::unreached_cells`] counts them), inline value data (inside
+//! the vk), hbin headers and the base block. A cell reached twice counts with the larger used
+//! length; a structure that does not parse leaves its cells alone (never zero what a reader
+//! might use).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use crate::base_block::BASE_BLOCK_SIZE;
+use crate::error::{HiveError, Result};
+use crate::hive::{limits, CellOffset, Hive};
+use crate::key_node::{parse_list, Key, ListKind, NK_FIXED};
+use crate::key_security::Sk;
+use crate::key_value::{Value, BIG_DATA_SEGMENT, VK_FIXED};
+
+/// What [`Hive::scrub`] zeroed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScrubReport {
+    /// Free cells whose payload held a non-zero byte.
+    pub free_cells: usize,
+    /// Allocated cells whose slack held a non-zero byte.
+    pub slack_cells: usize,
+    /// Bytes set to zero that were not zero.
+    pub bytes: usize,
+    /// Whether the bytes after the last hbin held a non-zero byte.
+    pub after_bins: bool,
+    /// Allocated cells not reachable from the root, left as they are.
+    pub unreached_cells: usize,
+}
+
+/// Where a run of unused bytes is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnusedKind {
+    /// The payload of a free cell.
+    FreeCell,
+    /// The slack of an allocated cell.
+    Slack,
+    /// After the last hbin.
+    AfterBins,
+}
+
+/// One run of unused bytes (file offsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unused {
+    /// What it is.
+    pub kind: UnusedKind,
+    /// The cell (for free cells and slack).
+    pub cell: Option<CellOffset>,
+    /// File byte range.
+    pub range: Range<usize>,
+}
+
+/// Used length (bytes after the size field) of each reachable cell.
+struct Used {
+    map: HashMap<u32, usize>,
+}
+
+impl Used {
+    fn set(&mut self, c: CellOffset, n: usize) {
+        if c.is_nil() {
+            return;
+        }
+        let e = self.map.entry(c.0).or_insert(0);
+        *e = (*e).max(n);
+    }
+}
+
+fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOffset>> {
+    let (kind, entries) = parse_list(hive, off)?;
+    used.set(off, 4 + entries.len());
+    let mut out = Vec::new();
+    if kind == ListKind::Ri {
+        for e in entries.chunks_exact(4) {
+            let leaf = CellOffset(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+            let (lk, le) = parse_list(hive, leaf)?;
+            if lk == ListKind::Ri {
+                return Err(HiveError::corrupt("subkey list", leaf, "ri inside ri"));
+            }
+            used.set(leaf, 4 + le.len());
+            out.extend(
+                le.chunks_exact(lk.stride())
+                    .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+            );
+        }
+    } else {
+        out.extend(
+            entries
+                .chunks_exact(kind.stride())
+                .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        );
+    }
+    Ok(out)
+}
+
+fn value_used(hive: &Hive, v: &Value<'_>, used: &mut Used) -> Result<()> {
+    let vk = hive.cell(v.offset(), "vk")?;
+    let nl = u16::from_le_bytes([vk[2], vk[3]]) as usize;
+    used.set(v.offset(), (VK_FIXED + nl).min(vk.len()));
+    let len = v.data_len();
+    if v.is_inline() || len == 0 {
+        return Ok(());
+    }
+    let cells = v.data_cells()?;
+    // Check that the data reads before trusting the layout.
+    v.data()?;
+    if cells.len() == 1 {
+        used.set(cells[0], len);
+        return Ok(());
+    }
+    // db, segment list, segments (as Value::data reads them).
+    let segs = &cells[2..];
+    used.set(cells[0], 8);
+    used.set(cells[1], 4 * segs.len());
+    let mut left = len;
+    for &s in segs {
+        let cap = hive.cell(s, "db segment")?.len();
+        let take = left.min(BIG_DATA_SEGMENT).min(cap);
+        used.set(s, take);
+        left -= take;
+    }
+    Ok(())
+}
+
+/// Records the used lengths of a key's cells and returns its subkeys. A part that does not
+/// parse (class, sk, a value, the subkey list) is skipped: its cells stay unknown and are left
+/// alone, the rest of the key still counts.
+fn key_used(k: &Key<'_>, used: &mut Used) -> Vec<CellOffset> {
+    let hive = k.hive();
+    let nl = u16::from_le_bytes([k.raw()[72], k.raw()[73]]) as usize;
+    used.set(k.offset(), NK_FIXED + nl);
+    if let Ok(Some(c)) = k.class_name_raw() {
+        used.set(CellOffset(k.field(crate::key_node::nk::CLASS)), c.len());
+    }
+    if let Ok(s) = Sk::new(hive, k.security_offset()) {
+        used.set(s.offset(), 20 + s.descriptor().len());
+    }
+    if k.value_count() > 0 {
+        if let Ok(it) = k.values() {
+            used.set(it.list_offset(), 4 * k.value_count() as usize);
+            for v in it.flatten() {
+                // A value whose data does not read keeps its cells as they are.
+                let _ = value_used(hive, &v, used);
+            }
+        }
+    }
+    if k.subkey_count() == 0 {
+        return Vec::new();
+    }
+    list_used(hive, k.subkey_list_offset(), used).unwrap_or_default()
+}
+
+impl Hive {
+    /// Every run of bytes no structure uses (see the [module documentation](self)), sorted by
+    /// offset. Read-only; a run may be all zeros already.
+    ///
+    /// # Errors
+    /// Malformed hbins or cells ([`HiveError::BadHbin`]), a root key that does not parse.
+    pub fn unused_ranges(&self) -> Result<Vec<Unused>> {
+        Ok(self.unused_with_report()?.0)
+    }
+
+    fn unused_with_report(&self) -> Result<(Vec<Unused>, usize)> {
+        // Cells of every hbin.
+        let mut cells: Vec<(usize, usize, bool)> = Vec::new();
+        let mut pos = BASE_BLOCK_SIZE;
+        while pos < self.hbins_end {
+            let bad = |r: String| HiveError::BadHbin {
+                file_offset: pos,
+                reason: r,
+            };
+            if self.data.get(pos..pos + 4) != Some(b"hbin") {
+                return Err(bad("missing \"hbin\" signature".into()));
+            }
+            let size = self.u32_at(pos + 8) as usize;
+            if size == 0 || size % 4096 != 0 || pos + size > self.hbins_end {
+                return Err(bad(format!("bad hbin size {size:#x}")));
+            }
+            let end = pos + size;
+            let mut c = pos + 32;
+            while c < end {
+                let raw = self.u32_at(c) as i32;
+                let len = raw.unsigned_abs() as usize;
+                if len < 8 || len % 8 != 0 || c + len > end {
+                    return Err(bad(format!("bad cell size {raw} at file offset {c:#x}")));
+                }
+                cells.push((c, len, raw > 0));
+                c += len;
+            }
+            pos = end;
+        }
+        // Used lengths along the tree.
+        let mut used = Used {
+            map: HashMap::new(),
+        };
+        let root = self.root()?;
+        let mut seen: HashSet<u32> = HashSet::new();
+        let mut stack = vec![(root.offset(), 0usize)];
+        while let Some((off, depth)) = stack.pop() {
+            if depth > limits::MAX_DEPTH || !seen.insert(off.0) {
+                continue;
+            }
+            let Ok(k) = Key::new(self, off) else { continue };
+            for c in key_used(&k, &mut used) {
+                stack.push((c, depth + 1));
+            }
+        }
+        // The whole sk list (an sk no key uses still holds a descriptor).
+        let anchor = root.security_offset();
+        if Sk::new(self, anchor).is_ok() {
+            let mut cur = anchor;
+            for _ in 0..limits::MAX_SK_CHAIN {
+                let Ok(s) = Sk::new(self, cur) else { break };
+                used.set(cur, 20 + s.descriptor().len());
+                cur = s.flink();
+                if cur == anchor {
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut unreached = 0;
+        for (start, len, free) in cells {
+            let cell = Some(CellOffset((start - BASE_BLOCK_SIZE) as u32));
+            if free {
+                if len > 4 {
+                    out.push(Unused {
+                        kind: UnusedKind::FreeCell,
+                        cell,
+                        range: start + 4..start + len,
+                    });
+                }
+                continue;
+            }
+            match used.map.get(&((start - BASE_BLOCK_SIZE) as u32)) {
+                Some(&u) if 4 + u < len => out.push(Unused {
+                    kind: UnusedKind::Slack,
+                    cell,
+                    range: start + 4 + u..start + len,
+                }),
+                Some(_) => {}
+                None => unreached += 1,
+            }
+        }
+        if self.data.len() > self.hbins_end {
+            out.push(Unused {
+                kind: UnusedKind::AfterBins,
+                cell: None,
+                range: self.hbins_end..self.data.len(),
+            });
+        }
+        Ok((out, unreached))
+    }
+
+    /// Zeroes every run of [`Hive::unused_ranges`] that holds a non-zero byte (writable mode;
+    /// then [`Hive::commit`]). What every reader sees (keys, values, classes, descriptors) is
+    /// unchanged; a hive with nothing to zero stays unmodified.
+    ///
+    /// # Errors
+    /// Read-only ([`HiveError::ReadOnly`]), and as [`Hive::unused_ranges`] (nothing written).
+    pub fn scrub(&mut self) -> Result<ScrubReport> {
+        if self.alloc.is_none() {
+            return Err(HiveError::ReadOnly);
+        }
+        let (runs, unreached) = self.unused_with_report()?;
+        let mut rep = ScrubReport {
+            unreached_cells: unreached,
+            ..ScrubReport::default()
+        };
+        for u in runs {
+            let nonzero = self.data[u.range.clone()]
+                .iter()
+                .filter(|&&b| b != 0)
+                .count();
+            if nonzero == 0 {
+                continue;
+            }
+            rep.bytes += nonzero;
+            match u.kind {
+                UnusedKind::FreeCell => rep.free_cells += 1,
+                UnusedKind::Slack => rep.slack_cells += 1,
+                UnusedKind::AfterBins => rep.after_bins = true,
+            }
+            let zeros = vec![0u8; u.range.len()];
+            self.write_bytes(u.range.start, &zeros);
+        }
+        Ok(rep)
+    }
+}

@@ -58,18 +58,20 @@ pub fn corpus_bytes(rel: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A corpus file as a plain file on disk (decompressed into `dir` when compressed).
+/// A corpus file as a plain file of its own in `dir` (decompressed when compressed, copied
+/// otherwise): a test may write it without ever touching the shared corpus.
 ///
 /// # Errors
 /// When the file cannot be read or written.
 pub fn corpus_file(rel: &str, dir: &Path) -> Result<PathBuf> {
     let compressed = [".xz", ".gz", ".bz2"].iter().any(|e| rel.ends_with(e));
-    if !compressed {
-        return Ok(corpus().join(rel));
+    let p = Path::new(rel);
+    let name = if compressed {
+        p.file_stem()
+    } else {
+        p.file_name()
     }
-    let name = Path::new(rel)
-        .file_stem()
-        .context("corpus path has no file name")?;
+    .context("corpus path has no file name")?;
     let out = dir.join(name);
     std::fs::write(&out, corpus_bytes(rel)?)?;
     Ok(out)

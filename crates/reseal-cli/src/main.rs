@@ -37,6 +37,16 @@ struct Cli {
     /// Seconds to wait for an image another process (reseal, qemu, a VM) has locked.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5.0)]
     lock_timeout: f64,
+    /// Container format of the image (raw, vpc/vhd, vhdx, qcow2) instead of detecting it from
+    /// content, as qemu-img's `-f`: e.g. `-f raw` for a bare volume whose last sector happens
+    /// to look like a VHD footer.
+    #[arg(
+        short = 'f',
+        long = "image-format",
+        global = true,
+        value_name = "FORMAT"
+    )]
+    image_format: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -233,6 +243,9 @@ impl Cmd {
 
 fn run(cli: Cli) -> Result<()> {
     open::set_lock_timeout(cli.lock_timeout);
+    if let Some(f) = &cli.image_format {
+        open::set_image_format(f)?;
+    }
     match cli.command {
         Cmd::Inspect { image, json } => inspect::run(&image, json),
         Cmd::Ls {

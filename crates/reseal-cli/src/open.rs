@@ -7,10 +7,23 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use reseal_disk::{Access, Image, OpenOptions};
+use reseal_disk::{Access, ContainerKind, Image, OpenOptions};
 
 static LOCK_TIMEOUT: OnceLock<Duration> = OnceLock::new();
 static FORCE_WRITE_PROTECTED: AtomicBool = AtomicBool::new(false);
+static IMAGE_FORMAT: OnceLock<ContainerKind> = OnceLock::new();
+
+/// Set once from `-f FORMAT` at start-up: the container format of every image the command
+/// opens, instead of detection (qemu-img's `-f`).
+///
+/// # Errors
+/// A name that is not `raw`, `vpc`/`vhd`, `vhdx` or `qcow2`.
+pub fn set_image_format(name: &str) -> Result<()> {
+    let kind = ContainerKind::from_qemu_name(name)
+        .with_context(|| format!("-f {name:?}: expected raw, vpc (or vhd), vhdx or qcow2"))?;
+    let _ = IMAGE_FORMAT.set(kind);
+    Ok(())
+}
 
 /// Set from a write command's `--force`: its writes may go to a file without write bits.
 pub fn set_force_write_protected(yes: bool) {
@@ -61,7 +74,8 @@ pub fn open(image: &Path, access: Access, force_write_protected: bool) -> Result
     let opts = OpenOptions::new(access)
         .lock_timeout(lock_timeout())
         .force_write_protected(force_write_protected);
-    Image::open_with(image, &opts).with_context(|| format!("opening {}", image.display()))
+    Image::open_as(image, IMAGE_FORMAT.get().copied(), &opts)
+        .with_context(|| format!("opening {}", image.display()))
 }
 
 /// The access of a write command.

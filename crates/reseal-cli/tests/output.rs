@@ -191,3 +191,62 @@ fn mkdir_p_creates_parents_and_accepts_existing() {
     let out = run(&["ls", i, "/A/B"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("C/"));
 }
+
+#[test]
+fn image_format_option_overrides_detection_and_unknown_content_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_reseal");
+    let rnd = tmp.path().join("random.img");
+    let bytes: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&rnd, &bytes).unwrap();
+    let o = std::process::Command::new(bin)
+        .arg("inspect")
+        .arg(&rnd)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("-f raw"), "{err}");
+    let o = std::process::Command::new(bin)
+        .args(["-f", "raw", "inspect"])
+        .arg(&rnd)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("raw"));
+    // A forced container the file does not hold is refused.
+    let o = std::process::Command::new(bin)
+        .args(["inspect", "-f", "qcow2"])
+        .arg(&rnd)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    // VMDK is named, with the conversion to run.
+    if std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let vmdk = tmp.path().join("d.vmdk");
+        assert!(std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "vmdk"])
+            .arg(&vmdk)
+            .arg("8M")
+            .status()
+            .unwrap()
+            .success());
+        let o = std::process::Command::new(bin)
+            .arg("inspect")
+            .arg(&vmdk)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("VMDK") && err.contains("qemu-img convert -O qcow2"),
+            "{err}"
+        );
+    }
+}

@@ -41,6 +41,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("ntfs", bench_ntfs),
         ("convert", bench_convert),
         ("generalize", bench_generalize),
+        ("clone", bench_clone),
     ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {
@@ -995,5 +996,148 @@ umount "$M"
         mo as f64 / 1024.0,
         mp as f64 / 1024.0
     ));
+    Ok(())
+}
+
+/// `bench clone`: minting clones of one golden image. `reseal clone --count N` (children, one
+/// process) against (a) `cp --reflink=never` + in-place `reseal generalize` per clone (what a
+/// user without children does) and (b) `qemu-img create -b` per clone (no identity change: the
+/// lower bound of any tool). Inputs: the committed quick-start fixture (100 clones) and, when
+/// `bench generalize` has built it, the 50k-file bench image (`RESEAL_BENCH_CLONES`, default 10,
+/// as a qcow2 overlay of the raw image). Reports wall time, bytes per child and peak RSS.
+fn bench_clone(ctx: &mut Ctx) -> Result<()> {
+    let fixture = workspace_root().join("fixtures/quickstart.vhdx");
+    clone_case(ctx, "fixture", &fixture, "vhdx", 100)?;
+    let large = ctx.dir.join("generalize-large.img");
+    if large.is_file() {
+        let n = std::env::var("RESEAL_BENCH_CLONES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        clone_case(ctx, "50k-file bench image", &large, "qcow2", n)?;
+    } else {
+        println!("  (run `cargo xtask bench generalize` first for the 50k-file image)");
+    }
+    Ok(())
+}
+
+fn clone_case(ctx: &mut Ctx, name: &str, base: &Path, format: &str, count: usize) -> Result<()> {
+    let dir = ctx.dir.join(format!("clone-{}", name.replace(' ', "-")));
+    let reset = |d: &Path| {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).expect("bench dir");
+    };
+    reset(&dir);
+    let golden = dir.join(format!(
+        "golden.{}",
+        base.extension().and_then(|e| e.to_str()).unwrap_or("img")
+    ));
+    std::fs::copy(base, &golden)?;
+    let mem = dir.join("rss.txt");
+    // reseal clone --count N.
+    let out_dir = dir.join("out");
+    reset(&out_dir);
+    let t = Instant::now();
+    let st = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&mem)
+        .arg(&ctx.reseal)
+        .arg("clone")
+        .arg(&golden)
+        .arg(out_dir.join(format!("w{{n:03}}.{format}")))
+        .args(["--format", format, "--count", &count.to_string()])
+        .args(["--computer-name", "BENCH-{n:04}"])
+        .stdout(Stdio::null())
+        .status()?;
+    let ours = t.elapsed();
+    if !st.success() {
+        bail!("reseal clone failed");
+    }
+    let bytes: u64 = std::fs::read_dir(&out_dir)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.blocks() * 512
+        })
+        .sum();
+    let rss = peak_kib(&mem);
+    println!(
+        "  reseal clone x{count} ({name}): {:.2} s, {:.1} MiB allocated per child, peak RSS {} MiB",
+        ours.as_secs_f64(),
+        bytes as f64 / count as f64 / 1048576.0,
+        rss / 1024
+    );
+    ctx.report.push(format!(
+        "clone x{count} of the {name}: reseal {:.2} s ({:.3} s per clone), {:.1} MiB allocated per child, peak RSS {} MiB",
+        ours.as_secs_f64(),
+        ours.as_secs_f64() / count as f64,
+        bytes as f64 / count as f64 / 1048576.0,
+        rss / 1024
+    ));
+    // (a) full copy + in-place generalize, per clone (a sample of up to 10, scaled).
+    reset(&out_dir);
+    let sample = count.min(10);
+    let t = Instant::now();
+    for i in 0..sample {
+        let c = out_dir.join(format!("full{i}"));
+        let st = Command::new("cp")
+            .args(["--reflink=never", "--sparse=always"])
+            .arg(&golden)
+            .arg(&c)
+            .status()?;
+        if !st.success() {
+            bail!("cp failed");
+        }
+        let st = Command::new(&ctx.reseal)
+            .arg("generalize")
+            .arg(&c)
+            .args(["--computer-name", &format!("BENCH-{i:04}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !st.success() {
+            bail!("in-place generalize failed");
+        }
+        let _ = std::fs::remove_file(&c);
+        let mut j = c.as_os_str().to_owned();
+        j.push(".reseal-journal");
+        let _ = std::fs::remove_dir_all(PathBuf::from(j));
+    }
+    let full = t.elapsed().mul_f64(count as f64 / sample as f64);
+    ratio(
+        ctx,
+        &format!("clone x{count} of the {name} (peer sampled on {sample}, scaled)"),
+        ours,
+        "cp --reflink=never + generalize",
+        full,
+    );
+    // (b) qemu-img create -b per clone: children without any identity change.
+    reset(&out_dir);
+    let bfmt = match golden.extension().and_then(|e| e.to_str()) {
+        Some("vhdx") => "vhdx",
+        Some("qcow2") => "qcow2",
+        _ => "raw",
+    };
+    let t = Instant::now();
+    for i in 0..count {
+        let st = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", bfmt, "-b"])
+            .arg(&golden)
+            .arg(out_dir.join(format!("q{i}.qcow2")))
+            .status()?;
+        if !st.success() {
+            bail!("qemu-img create -b failed");
+        }
+    }
+    let lower = t.elapsed();
+    ratio(
+        ctx,
+        &format!("clone x{count} of the {name} vs children without identity change"),
+        ours,
+        "qemu-img create -b",
+        lower,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -162,6 +162,19 @@ impl<D: Device> Volume<D> {
             lo = lo.min(s / 8);
             hi = hi.max((s + l).div_ceil(8));
         }
+        // A freed cluster keeps whatever the file held (an old hive, a log, a name) for anyone
+        // who reads free space: zero it before it is released.
+        let cs = self.cs();
+        let zeros = vec![0u8; 1 << 20];
+        for &(s, l) in ext {
+            let mut at = s * cs;
+            let end = (s + l) * cs;
+            while at < end {
+                let n = (end - at).min(zeros.len() as u64) as usize;
+                self.write_raw(at, &zeros[..n])?;
+                at += n as u64;
+            }
+        }
         let mut st = self
             .stream(BITMAP_FILE, DATA, &[])?
             .ok_or(Error::NoSpace { what: "$Bitmap" })?;

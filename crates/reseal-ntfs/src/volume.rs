@@ -1110,6 +1110,16 @@ impl<D: Device> Volume<D> {
             return self.after_data_resize(base, ty, name);
         }
         let mut s = s;
+        if n < s.size && s.in_base {
+            // The last cluster the stream keeps holds old data after the new end: zero it, so
+            // truncating a log or a hive leaves none of its old contents on the volume (the
+            // clusters given up are zeroed when they are freed).
+            let end = s.size.min(n.div_ceil(cs) * cs);
+            if end > n {
+                let zeros = vec![0u8; (end - n) as usize];
+                self.write_stream_data(&mut s, n, &zeros)?;
+            }
+        }
         if !s.in_base {
             // Size-only change within the allocation is possible in the header record.
             if n <= s.alloc && n.div_ceil(cs) * cs == s.alloc.max(cs) && n >= s.init {

@@ -178,3 +178,39 @@ fn free_clusters(img: &std::path::Path) -> u64 {
         .collect();
     v[0] * v[1] / 512
 }
+
+/// Clusters a file gives up (removed, truncated) are zeroed before they are released, so the
+/// old contents cannot be read from free space.
+#[test]
+fn freed_clusters_are_zeroed() {
+    if !have("mkntfs") {
+        return;
+    }
+    let td = tempfile::tempdir().unwrap();
+    let img = mkvol(td.path(), 8, 4096);
+    let mut v =
+        reseal_ntfs::Volume::open(reseal_disk::MemDevice::new(std::fs::read(&img).unwrap()))
+            .unwrap();
+    let marker = b"OLD-IDENTITY-S-1-5-21-9-9-9";
+    let data: Vec<u8> = marker.iter().copied().cycle().take(200_000).collect();
+    v.create_file("gone").unwrap();
+    v.write_file("gone", &data).unwrap();
+    v.create_file("short").unwrap();
+    v.write_file("short", &data).unwrap();
+    v.flush().unwrap();
+    let find = |b: &[u8]| b.windows(marker.len()).filter(|w| *w == marker).count();
+    assert!(find(v.into_inner().as_slice()) > 0);
+    let mut v =
+        reseal_ntfs::Volume::open(reseal_disk::MemDevice::new(std::fs::read(&img).unwrap()))
+            .unwrap();
+    v.create_file("gone").unwrap();
+    v.write_file("gone", &data).unwrap();
+    v.create_file("short").unwrap();
+    v.write_file("short", &data).unwrap();
+    v.remove("gone").unwrap();
+    v.set_len("short", 10).unwrap();
+    v.flush().unwrap();
+    let bytes = v.into_inner().as_slice().to_vec();
+    // What is left: the 10 bytes "short" keeps (no whole marker) — nothing else.
+    assert_eq!(find(&bytes), 0);
+}

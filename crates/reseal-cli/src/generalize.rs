@@ -70,6 +70,10 @@ pub struct GeneralizeArgs {
     /// Do not zero the free cells and cell slack of the hives (old SIDs may survive there).
     #[arg(long)]
     pub no_scrub: bool,
+    /// After the changes (staged, so with --dry-run too), audit the volume for the old machine
+    /// SID and end the report with the places left (`reseal audit`), each with why it stays.
+    #[arg(long)]
+    pub audit: bool,
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
@@ -407,9 +411,23 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
             return Err(e).context("generalize");
         }
     };
+    // The audit reads the image with the staged writes, i.e. as it is after the commit.
+    let residual = if a.audit {
+        let sid: Sid = report.old_sid.parse()?;
+        let opts = reseal_windows::audit::AuditOptions {
+            sids: vec![sid],
+            partition: Some(report.partition),
+        };
+        Some(reseal_windows::audit::audit(&mut img, &opts, &mut |_, _| {}).context("audit")?)
+    } else {
+        None
+    };
     if a.json {
         let mut doc = serde_json::to_value(&report)?;
         doc["schema_version"] = serde_json::json!(1);
+        if let Some(r) = &residual {
+            doc["audit"] = serde_json::to_value(r)?;
+        }
         // Every change names its operation (null for the hive write-backs).
         if let Some(list) = doc["changes"].as_array_mut() {
             for (v, c) in list.iter_mut().zip(&report.changes) {
@@ -423,6 +441,18 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_text(&report);
+        if let Some(r) = &residual {
+            outln!(
+                "audit: {} place(s) of the old SID {} left",
+                r.places.len(),
+                report.old_sid
+            );
+            for (c, n) in &r.counts {
+                let name = serde_json::to_value(c)?;
+                let why = c.residual_reason().unwrap_or("NOT EXPLAINED: report it");
+                outln!("  {n:6}  {}: {why}", name.as_str().unwrap_or("?"));
+            }
+        }
     }
     let changes = img.changes();
     let bytes: u64 = changes.iter().map(|r| r.end - r.start).sum();

@@ -263,3 +263,75 @@ fn operations_list_select_and_report() {
     assert!(text.contains("not run: machine-sid"), "{text}");
     assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
 }
+
+#[test]
+fn generalize_audit_reports_what_is_left_of_the_old_sid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("q.vhdx");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx"),
+        &img,
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_reseal");
+    // Before: the untouched fixture has the SID in many places.
+    let o = Command::new(bin)
+        .args(["audit", "--json"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(before["places"].as_array().unwrap().len() > 50);
+    // A dry run audits the staged result: nothing unexplained is left, and nothing is written.
+    let original = std::fs::read(&img).unwrap();
+    let o = Command::new(bin)
+        .args(["generalize", "--dry-run", "--audit", "--json"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let places = v["audit"]["places"].as_array().unwrap();
+    for p in places {
+        let c = p["category"].as_str().unwrap();
+        assert!(
+            [
+                "unallocated",
+                "unowned",
+                "file_slack",
+                "mft_slack",
+                "ntfs_logfile",
+                "file_content"
+            ]
+            .contains(&c),
+            "unexplained residual place: {p}"
+        );
+    }
+    assert_eq!(std::fs::read(&img).unwrap(), original);
+    // A real run prints the summary line; `reseal audit --fail-on-unexplained` then passes.
+    let o = Command::new(bin)
+        .args(["generalize", "--audit"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("audit: ") && text.contains("place(s) of the old SID"),
+        "{text}"
+    );
+    let o = Command::new(bin)
+        .args([
+            "audit",
+            "--fail-on-unexplained",
+            "--sid",
+            "S-1-5-21-1111111111-2222222222-3333333333",
+            "-p",
+            "3",
+        ])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}

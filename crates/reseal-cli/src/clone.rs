@@ -9,6 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use reseal_disk::children::{create_child, ChildFormat};
+use reseal_disk::convert::TargetFormat;
 use reseal_disk::{Access, ImageFormat};
 use reseal_windows::generalize::{generalize, NewSid, Options, Report};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ pub enum CloneFormat {
     Vhdx,
     /// qcow2 overlay (backing file: the base, in any format).
     Qcow2,
+    /// Raw (sparse) file: only with `--full`.
+    Raw,
 }
 
 /// Command-line options of `reseal clone`.
@@ -35,6 +38,11 @@ pub struct CloneArgs {
     /// child for a VHDX base, a qcow2 overlay for a qcow2 or raw base).
     #[arg(long, value_enum)]
     pub format: Option<CloneFormat>,
+    /// Write each clone as a standalone copy of BASE (sparse-aware, like `reseal convert`)
+    /// instead of a differencing child: `--format raw|vhd|vhdx` (default: the base's own
+    /// family, raw for qcow2 and raw bases).
+    #[arg(long)]
+    pub full: bool,
     /// How many clones to make (OUT must then contain `{n}`).
     #[arg(long, default_value_t = 1)]
     pub count: u32,
@@ -108,6 +116,7 @@ fn child_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<ChildFo
         Some(CloneFormat::Vhd) => ChildFormat::Vhd,
         Some(CloneFormat::Vhdx) => ChildFormat::Vhdx,
         Some(CloneFormat::Qcow2) => ChildFormat::Qcow2,
+        Some(CloneFormat::Raw) => bail!("--format raw makes standalone copies: add --full"),
         None => ChildFormat::for_base(base).with_context(|| {
             format!(
                 "a {base:?} base cannot have a differencing child here: convert it first \
@@ -117,21 +126,59 @@ fn child_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<ChildFo
     })
 }
 
+fn full_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<TargetFormat> {
+    Ok(match asked {
+        Some(CloneFormat::Raw) => TargetFormat::Raw,
+        Some(CloneFormat::Vhd) => TargetFormat::VhdDynamic,
+        Some(CloneFormat::Vhdx) => TargetFormat::Vhdx,
+        Some(CloneFormat::Qcow2) => bail!(
+            "--full --format qcow2: standalone qcow2 copies are not written yet; use a qcow2 \
+             child (no --full), or --full --format raw|vhd|vhdx"
+        ),
+        None => match base {
+            ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => {
+                TargetFormat::VhdDynamic
+            }
+            ImageFormat::VhdxFixed | ImageFormat::VhdxDynamic | ImageFormat::VhdxDifferencing => {
+                TargetFormat::Vhdx
+            }
+            ImageFormat::Raw | ImageFormat::Qcow2 => TargetFormat::Raw,
+        },
+    })
+}
+
 /// Remove a clone that failed (the file and its journal directory); it did not exist before.
 fn remove_clone(out: &Path) {
     let _ = std::fs::remove_file(out);
     let _ = std::fs::remove_dir_all(reseal_disk::journal::journal_dir(out));
 }
 
-fn make_one(a: &CloneArgs, n: u32, format: ChildFormat) -> Result<(PathBuf, Report)> {
+fn make_one(
+    a: &CloneArgs,
+    n: u32,
+    format: ChildFormat,
+    full: Option<TargetFormat>,
+) -> Result<(PathBuf, Report)> {
     let out = PathBuf::from(expand(&a.out, n)?);
-    create_child(&a.base, &out, format).with_context(|| {
-        format!(
-            "creating {} as a child of {}",
-            out.display(),
-            a.base.display()
-        )
-    })?;
+    match full {
+        Some(target) => {
+            if out.exists() {
+                bail!("{} exists; reseal clone never overwrites", out.display());
+            }
+            let base = crate::open::open(&a.base, Access::ReadOnly, false)?;
+            let copied = reseal_disk::convert::convert(&base, &out, target, &mut |_, _| {});
+            copied.with_context(|| format!("copying {} to {}", a.base.display(), out.display()))?;
+        }
+        None => {
+            create_child(&a.base, &out, format).with_context(|| {
+                format!(
+                    "creating {} as a child of {}",
+                    out.display(),
+                    a.base.display()
+                )
+            })?;
+        }
+    }
     let result = (|| -> Result<Report> {
         let mut o = Options::default();
         o.new_sid = if a.new_sid.eq_ignore_ascii_case("random") {
@@ -206,22 +253,38 @@ pub fn run(a: &CloneArgs) -> Result<()> {
         let img = crate::open::open(&a.base, Access::ReadOnly, false)?;
         img.format()
     };
-    let format = child_format(base_format, a.format)?;
+    let full = a
+        .full
+        .then(|| full_format(base_format, a.format))
+        .transpose()?;
+    let format = if full.is_some() {
+        ChildFormat::Vhdx // unused for standalone copies
+    } else {
+        child_format(base_format, a.format)?
+    };
     let mut docs = Vec::new();
     for n in 1..=a.count {
-        let (out, r) = make_one(a, n, format)?;
+        let (out, r) = make_one(a, n, format, full)?;
         if a.json {
             let mut doc = serde_json::to_value(&r)?;
             doc["schema_version"] = serde_json::json!(1);
             doc["clone"] = serde_json::json!(n);
             doc["output"] = serde_json::json!(out);
             doc["base"] = serde_json::json!(a.base);
-            doc["format"] = serde_json::json!(format.name());
+            doc["format"] = serde_json::json!(match full {
+                Some(t) => format!("{t:?} (standalone)"),
+                None => format.name().to_string(),
+            });
             docs.push(doc);
         } else {
             outln!(
-                "clone {n}: {} (child of {}): machine SID {} -> {}{}",
+                "clone {n}: {} ({} {}): machine SID {} -> {}{}",
                 out.display(),
+                if full.is_some() {
+                    "copy of"
+                } else {
+                    "child of"
+                },
                 a.base.display(),
                 r.old_sid,
                 r.new_sid,

@@ -270,3 +270,79 @@ fn qcow2_clones_of_a_qcow2_and_of_a_vhdx_base_pass_qemu_img_check() {
         "the qcow2 base changed"
     );
 }
+
+#[test]
+fn vhd_children_and_full_copies() {
+    require_tool("qemu-img");
+    let tmp = tempfile::tempdir().unwrap();
+    let vhdx = fixture(tmp.path());
+    // A VHD golden image: its clones are VHD differencing children.
+    let vhd = tmp.path().join("golden.vhd");
+    ok(a![
+        "convert",
+        vhdx.as_os_str(),
+        vhd.as_os_str(),
+        "--format",
+        "vhd"
+    ]);
+    let before = std::fs::read(&vhd).unwrap();
+    let child = tmp.path().join("d1.vhd");
+    ok(a![
+        "clone",
+        vhd.as_os_str(),
+        child.as_os_str(),
+        "--computer-name",
+        "VHD-1"
+    ]);
+    assert_eq!(std::fs::read(&vhd).unwrap(), before);
+    let text = ok(a!["inspect", child.as_os_str()]);
+    assert!(
+        text.contains("VHD-1") && text.contains("golden.vhd"),
+        "{text}"
+    );
+    if Command::new("vhdiinfo").arg("-h").output().is_ok() {
+        let info = Command::new("vhdiinfo").arg(&child).output().unwrap();
+        let t = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            t.contains("Differential") && t.contains("golden.vhd"),
+            "{t}"
+        );
+    }
+    // --full: standalone copies, readable by qemu-img without the base.
+    for (fmt, ext, qfmt) in [("raw", "raw", "raw"), ("vhdx", "vhdx", "vhdx")] {
+        let out = tmp.path().join(format!("full{{n}}.{ext}"));
+        ok(a![
+            "clone",
+            vhd.as_os_str(),
+            out.as_os_str(),
+            "--full",
+            "--format",
+            fmt,
+            "--count",
+            "2",
+            "--computer-name",
+            "FULL-{n}"
+        ]);
+        for n in 1..=2 {
+            let c = tmp.path().join(format!("full{n}.{ext}"));
+            let info = run(Command::new("qemu-img")
+                .args(["info", "--output=json", "-f", qfmt])
+                .arg(&c))
+            .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+            assert!(v.get("backing-filename").is_none(), "{v}");
+            let text = ok(a!["inspect", c.as_os_str()]);
+            assert!(text.contains(&format!("FULL-{n}")), "{text}");
+        }
+    }
+    let o = reseal(a![
+        "clone",
+        vhd.as_os_str(),
+        tmp.path().join("x.qcow2").as_os_str(),
+        "--full",
+        "--format",
+        "qcow2"
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read(&vhd).unwrap(), before);
+}

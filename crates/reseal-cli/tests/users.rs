@@ -441,3 +441,27 @@ fn dirty_hives() {
         }
     }
 }
+
+/// generalize (every default operation, new SID and name) leaves the local accounts' hashes
+/// as they were: secretsdump decrypts the same NT hashes before and after, for both schemes.
+#[test]
+fn generalize_keeps_every_local_account_hash() {
+    require_tool("ntfscat");
+    require_tool("secretsdump.py");
+    for scheme in ["aes", "rc4"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = spec(scheme);
+        let raw = tmp.path().join("w.raw");
+        s.build(&raw).unwrap();
+        let before = secretsdump(&s, &raw, tmp.path());
+        let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
+            .args(["generalize", "--computer-name", "AFTER-1"])
+            .arg(&raw)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let after = secretsdump(&s, &raw, tmp.path());
+        assert_eq!(before, after, "{scheme}: hashes changed");
+        assert_eq!(after["alice"].1, impacket_nt_hash("alice-old"), "{scheme}");
+    }
+}

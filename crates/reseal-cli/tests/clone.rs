@@ -346,3 +346,60 @@ fn vhd_children_and_full_copies() {
     assert!(!o.status.success());
     assert_eq!(std::fs::read(&vhd).unwrap(), before);
 }
+
+/// qcow2 through the CLI, qemu-img as the oracle: a zlib-compressed base, a qemu-made overlay
+/// on it and a second overlay (a chain of two backing files); inspect, ls and cat read through
+/// the chain, generalize writes only the top, both backing files stay byte-identical and
+/// `qemu-img check` is clean.
+#[test]
+fn generalize_a_qcow2_overlay_on_a_compressed_chain() {
+    require_tool("qemu-img");
+    let tmp = tempfile::tempdir().unwrap();
+    let vhdx = fixture(tmp.path());
+    let base = tmp.path().join("base.qcow2");
+    run(Command::new("qemu-img")
+        .args(["convert", "-c", "-O", "qcow2"])
+        .arg(&vhdx)
+        .arg(&base))
+    .unwrap();
+    let mid = tmp.path().join("mid.qcow2");
+    let top = tmp.path().join("top.qcow2");
+    for (b, o) in [(&base, &mid), (&mid, &top)] {
+        run(Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(b.file_name().unwrap())
+            .arg(o))
+        .unwrap();
+    }
+    let (b0, m0) = (std::fs::read(&base).unwrap(), std::fs::read(&mid).unwrap());
+    let text = ok(a!["inspect", top.as_os_str()]);
+    assert!(
+        text.contains("qcow2") && text.contains("WIN-FIXTURE01"),
+        "{text}"
+    );
+    let ls = ok(a!["ls", top.as_os_str(), "/Windows/System32/config"]);
+    assert!(ls.contains("SOFTWARE"), "{ls}");
+    let task = reseal(a![
+        "cat",
+        top.as_os_str(),
+        "/Windows/System32/Tasks/ResealFixtureTask"
+    ]);
+    assert!(task.status.success() && task.stdout.starts_with(&[0xFF, 0xFE]));
+    ok(a![
+        "generalize",
+        top.as_os_str(),
+        "--computer-name",
+        "QCOW-TOP"
+    ]);
+    assert_eq!(std::fs::read(&base).unwrap(), b0, "base changed");
+    assert_eq!(std::fs::read(&mid).unwrap(), m0, "middle overlay changed");
+    run(Command::new("qemu-img").arg("check").arg(&top)).unwrap();
+    let raw = tmp.path().join("top.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&top)
+        .arg(&raw))
+    .unwrap();
+    let text = ok(a!["inspect", raw.as_os_str()]);
+    assert!(text.contains("QCOW-TOP"), "{text}");
+}

@@ -54,6 +54,10 @@ pub struct CloneArgs {
     /// (default: all of them, `computer-name` when a name is given).
     #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub operations: Option<String>,
+    /// Do not zero the free cells and cell slack of the hives (smaller children; old SIDs may
+    /// survive in unused hive cells).
+    #[arg(long)]
+    pub no_scrub: bool,
     /// `random` (each clone its own), or the new SID (only with --count 1).
     #[arg(long, default_value = "random")]
     pub new_sid: String,
@@ -199,6 +203,7 @@ fn make_one(
             o.operations = reseal_windows::generalize::Operations::parse(list)?;
         }
         o.partition = a.partition;
+        o.no_scrub = a.no_scrub;
         o.force_bitlocker = a.force_bitlocker;
         o.force_volume_state = a.force_volume_state;
         o.force_dirty_hive = a.force_dirty_hive;

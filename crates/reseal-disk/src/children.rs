@@ -301,6 +301,10 @@ pub fn create_child_with(
             let fmt = qemu_format_name(base_format).ok_or_else(|| {
                 Error::unsupported("differencing child", 0, "no qcow2 backing format")
             })?;
+            // qemu's default. A clone's changes are scattered small writes (hive cells,
+            // descriptors) and every cluster a write touches is copied whole into the child:
+            // 4 KiB clusters make the 50k-file bench image's children 76 MiB instead of 103 MiB,
+            // but slow the VM that runs on the overlay (more L2 lookups), so the default stays.
             const CLUSTER: u32 = 64 << 10;
             crate::qcow2::create_overlay(&tmp.0, &base_abs, fmt, img.len(), CLUSTER)?;
             let kv = vec![

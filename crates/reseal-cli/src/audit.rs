@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use reseal_disk::Access;
 use reseal_security::Sid;
 use reseal_windows::audit::{audit, AuditOptions, AuditReport};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Command-line options of `reseal audit`.
@@ -88,30 +87,13 @@ pub fn run(a: &AuditArgs) -> Result<()> {
         .map(|s| s.parse::<Sid>().with_context(|| format!("--sid {s:?}")))
         .collect::<Result<Vec<_>>>()?;
     let mut img = crate::open::open(&a.image, Access::ReadOnly, false)?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "scanning [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .expect("invariant: the template is valid")
-            .progress_chars("=> "),
-        );
-        b
-    });
+    let bar = crate::progress::Progress::bytes("scanning");
     let opts = AuditOptions {
         sids,
         partition: a.partition,
     };
-    let r = audit(&mut img, &opts, &mut |done, total| {
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
-    });
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    let r = audit(&mut img, &opts, &mut |done, total| bar.update(done, total));
+    bar.finish();
     let r = r.context("audit")?;
     if a.json {
         let mut doc = serde_json::to_value(&r)?;

@@ -2,15 +2,17 @@
 //! allocated cell the structure that owns it (key node, value, data, class name, descriptor,
 //! list, big-data segment) with the used length of the cell — the bytes after it are slack.
 //!
-//! One walk of the key tree from the root names the owner of every reachable cell; allocated
-//! cells nothing reaches are "unreferenced". [`CellMap::locate`] answers for a file offset.
-//! Used by `reseal audit` to say where a byte pattern lives, and by scrubbing to know what may
-//! be zeroed.
+//! The walk is the one [`Hive::scrub`] uses ([`Hive::unused_ranges`]): one pass over the key
+//! tree from the root names the owner and used length of every reachable cell; allocated cells
+//! nothing reaches are "unreferenced". [`CellMap::locate`] answers for a file offset; `reseal
+//! audit` uses it to say where a byte pattern lives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use crate::base_block::{rd_u32, BASE_BLOCK_SIZE};
-use crate::hive::{CellOffset, Hive};
+use crate::base_block::BASE_BLOCK_SIZE;
+use crate::hive::Hive;
+use crate::key_node::NK_FIXED;
+use crate::key_value::VK_FIXED;
 use crate::Result;
 
 /// Which part of a hive a byte belongs to.
@@ -71,237 +73,30 @@ pub enum Owner {
     Unreferenced,
 }
 
-#[derive(Debug, Clone)]
-struct CellInfo {
-    /// File offset of the size field.
-    start: usize,
-    /// Total size, size field included.
-    size: usize,
-    allocated: bool,
-}
-
 /// The map of one hive file (see the module docs).
 #[derive(Debug)]
 pub struct CellMap {
     len: usize,
     hbins_end: usize,
-    bins: Vec<(usize, usize)>,
-    cells: Vec<CellInfo>,
-    owners: HashMap<usize, (Owner, usize)>,
+    /// (file offset, size, free) of every cell, in file order.
+    cells: Vec<(usize, usize, bool)>,
+    /// Used length (after the size field) and owner of every reachable cell, by cell offset.
+    owners: HashMap<u32, (usize, Owner)>,
 }
 
-const NK_NAME: usize = 0x4C;
-const VK_NAME: usize = 0x18;
-const BIG_DATA_SEGMENT: usize = 16344;
-
 impl CellMap {
-    /// Map `hive`. Malformed structures end the walk of their branch (their cells then show as
-    /// unreferenced) rather than failing the map: the map must describe hostile hives too.
+    /// Map `hive`, with the walk [`Hive::scrub`] uses (one definition of what each cell uses).
     ///
     /// # Errors
-    /// Only when the root key cannot be read.
+    /// Malformed hbins or cells, a root key that does not parse (as [`Hive::unused_ranges`]).
     pub fn new(hive: &Hive) -> Result<CellMap> {
-        let data = hive.as_bytes();
-        let hbins_end = hive.hbins_end().min(data.len());
-        let mut bins = Vec::new();
-        let mut cells = Vec::new();
-        let mut at = BASE_BLOCK_SIZE;
-        while at + 32 <= hbins_end {
-            if &data[at..at + 4] != b"hbin" {
-                break;
-            }
-            let size = rd_u32(data, at + 8).unwrap_or(0) as usize;
-            if size < 4096 || size % 4096 != 0 || at + size > hbins_end {
-                break;
-            }
-            bins.push((at, size));
-            let mut c = at + 32;
-            while c + 4 <= at + size {
-                let raw = rd_u32(data, c).unwrap_or(0) as i32;
-                let csize = raw.unsigned_abs() as usize;
-                if csize < 8 || c + csize > at + size {
-                    break;
-                }
-                cells.push(CellInfo {
-                    start: c,
-                    size: csize,
-                    allocated: raw < 0,
-                });
-                c += csize;
-            }
-            at += size;
-        }
-        let mut m = CellMap {
-            len: data.len(),
-            hbins_end,
-            bins,
-            cells,
-            owners: HashMap::new(),
-        };
-        m.walk(hive)?;
-        Ok(m)
-    }
-
-    fn own(&mut self, off: CellOffset, owner: Owner, used: usize) {
-        if off.is_nil() {
-            return;
-        }
-        let start = off.0 as usize + BASE_BLOCK_SIZE;
-        self.owners.entry(start).or_insert((owner, used));
-    }
-
-    fn walk(&mut self, hive: &Hive) -> Result<()> {
-        let root = hive.root()?;
-        let mut seen = HashSet::new();
-        let mut queue = vec![(root.offset(), String::new())];
-        seen.insert(root.offset());
-        while let Some((off, path)) = queue.pop() {
-            let Ok(k) = hive.key(off) else { continue };
-            let raw = k.raw();
-            let name_len = usize::from(u16::from_le_bytes([
-                raw.get(0x48).copied().unwrap_or(0),
-                raw.get(0x49).copied().unwrap_or(0),
-            ]));
-            self.own(
-                off,
-                Owner::KeyNode {
-                    key: path.clone(),
-                    name: false,
-                },
-                4 + NK_NAME + name_len,
-            );
-            // Class name.
-            let class_off = CellOffset(rd_u32(raw, 0x30).unwrap_or(u32::MAX));
-            let class_len = usize::from(u16::from_le_bytes([
-                raw.get(0x4A).copied().unwrap_or(0),
-                raw.get(0x4B).copied().unwrap_or(0),
-            ]));
-            if !class_off.is_nil() && class_len > 0 {
-                self.own(
-                    class_off,
-                    Owner::ClassName { key: path.clone() },
-                    4 + class_len,
-                );
-            }
-            // Security.
-            let sk = k.security_offset();
-            if !sk.is_nil() {
-                if let Ok(cell) = hive.cell(sk, "sk") {
-                    let sd_len = rd_u32(cell, 0x10).unwrap_or(0) as usize;
-                    self.own(sk, Owner::Descriptor, 4 + 0x14 + sd_len);
-                }
-            }
-            // Subkey lists (and ri's sub-lists).
-            let sl = k.subkey_list_offset();
-            self.own_list(hive, sl, 0);
-            // Values.
-            let vl = k.value_list_offset();
-            if !vl.is_nil() {
-                self.own(vl, Owner::List, 4 + 4 * k.value_count() as usize);
-            }
-            if let Ok(values) = k.values() {
-                for v in values.flatten() {
-                    let vname = v.name();
-                    let vk = hive.cell(v.offset(), "vk").unwrap_or(&[]);
-                    let vname_len = usize::from(u16::from_le_bytes([
-                        vk.get(2).copied().unwrap_or(0),
-                        vk.get(3).copied().unwrap_or(0),
-                    ]));
-                    self.own(
-                        v.offset(),
-                        Owner::ValueNode {
-                            key: path.clone(),
-                            value: vname.clone(),
-                            name: false,
-                        },
-                        4 + VK_NAME + vname_len,
-                    );
-                    if v.is_inline() || v.data_len() == 0 {
-                        continue;
-                    }
-                    let doff = CellOffset(v.raw_data_offset());
-                    let len = v.data_len();
-                    let Ok(cell) = hive.cell(doff, "value data") else {
-                        continue;
-                    };
-                    if cell.len() >= 8 && &cell[0..2] == b"db" && len > BIG_DATA_SEGMENT {
-                        self.own(doff, Owner::List, 4 + 8);
-                        let n = usize::from(u16::from_le_bytes([cell[2], cell[3]]));
-                        let list = CellOffset(rd_u32(cell, 4).unwrap_or(u32::MAX));
-                        self.own(list, Owner::List, 4 + 4 * n);
-                        let Ok(segs) = hive.cell(list, "big data list") else {
-                            continue;
-                        };
-                        let mut done = 0usize;
-                        for i in 0..n {
-                            let s = CellOffset(rd_u32(segs, 4 * i).unwrap_or(u32::MAX));
-                            let take = (len - done).min(BIG_DATA_SEGMENT);
-                            self.own(
-                                s,
-                                Owner::ValueData {
-                                    key: path.clone(),
-                                    value: vname.clone(),
-                                    data_offset: done as u64,
-                                },
-                                4 + take,
-                            );
-                            done += take;
-                            if done >= len {
-                                break;
-                            }
-                        }
-                    } else {
-                        self.own(
-                            doff,
-                            Owner::ValueData {
-                                key: path.clone(),
-                                value: vname.clone(),
-                                data_offset: 0,
-                            },
-                            4 + len,
-                        );
-                    }
-                }
-            }
-            if let Ok(subs) = k.subkeys() {
-                for s in subs.flatten() {
-                    if seen.insert(s.offset()) {
-                        let p = if path.is_empty() {
-                            s.name()
-                        } else {
-                            format!("{path}\\{}", s.name())
-                        };
-                        queue.push((s.offset(), p));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn own_list(&mut self, hive: &Hive, off: CellOffset, depth: u32) {
-        if off.is_nil() || depth > 4 {
-            return;
-        }
-        let Ok(cell) = hive.cell(off, "subkey list") else {
-            return;
-        };
-        if cell.len() < 4 {
-            return;
-        }
-        let n = usize::from(u16::from_le_bytes([cell[2], cell[3]]));
-        match &cell[0..2] {
-            b"lf" | b"lh" => self.own(off, Owner::List, 4 + 4 + 8 * n),
-            b"li" => self.own(off, Owner::List, 4 + 4 + 4 * n),
-            b"ri" => {
-                self.own(off, Owner::List, 4 + 4 + 4 * n);
-                for i in 0..n {
-                    let sub = CellOffset(rd_u32(cell, 4 + 4 * i).unwrap_or(u32::MAX));
-                    self.own_list(hive, sub, depth + 1);
-                }
-            }
-            _ => {}
-        }
+        let layout = hive.layout()?;
+        Ok(CellMap {
+            len: hive.as_bytes().len(),
+            hbins_end: hive.hbins_end().min(hive.as_bytes().len()),
+            cells: layout.cells,
+            owners: layout.used.map,
+        })
     }
 
     /// What the byte at file offset `at` is.
@@ -312,61 +107,34 @@ impl CellMap {
         if at >= self.hbins_end || at >= self.len {
             return Region::Tail;
         }
-        let bin = self.bins.partition_point(|b| b.0 <= at);
-        if bin == 0 {
-            return Region::Tail;
-        }
-        let (bstart, bsize) = self.bins[bin - 1];
-        if at >= bstart + bsize {
-            return Region::Tail;
-        }
-        if at < bstart + 32 {
+        let i = self.cells.partition_point(|c| c.0 <= at);
+        let Some(&(start, size, free)) = i.checked_sub(1).and_then(|i| self.cells.get(i)) else {
+            return Region::BinHeader;
+        };
+        if at >= start + size {
+            // Between the last cell of one bin and the first of the next: a bin header.
             return Region::BinHeader;
         }
-        let i = self.cells.partition_point(|c| c.start <= at);
-        if i == 0 {
-            return Region::Tail;
-        }
-        let c = &self.cells[i - 1];
-        if at >= c.start + c.size {
-            // Past the last parseable cell of a bin: treat as free space.
+        if free {
             return Region::FreeCell;
         }
-        if !c.allocated {
-            return Region::FreeCell;
-        }
-        let Some((owner, used)) = self.owners.get(&c.start) else {
+        let cell = u32::try_from(start - BASE_BLOCK_SIZE).unwrap_or(u32::MAX);
+        let Some((used, owner)) = self.owners.get(&cell) else {
             return Region::Used(Owner::Unreferenced);
         };
-        let rel = at - c.start;
+        let rel = at - start;
         let mut owner = owner.clone();
         match &mut owner {
-            Owner::KeyNode { name, .. } => *name = rel >= 4 + NK_NAME,
-            Owner::ValueNode { name, .. } => *name = rel >= 4 + VK_NAME,
+            Owner::KeyNode { name, .. } => *name = rel >= 4 + NK_FIXED,
+            Owner::ValueNode { name, .. } => *name = rel >= 4 + VK_FIXED,
             Owner::ValueData { data_offset, .. } => *data_offset += rel.saturating_sub(4) as u64,
             _ => {}
         }
-        if rel >= *used {
+        if rel >= 4 + used {
             Region::Slack(owner)
         } else {
             Region::Used(owner)
         }
-    }
-
-    /// Byte ranges (file offsets) that hold nothing a reader uses: free cells' payloads and
-    /// the slack after the used part of every owned allocated cell.
-    pub fn unused_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        let mut out = Vec::new();
-        for c in &self.cells {
-            if !c.allocated {
-                out.push(c.start + 4..c.start + c.size);
-            } else if let Some((_, used)) = self.owners.get(&c.start) {
-                if *used < c.size {
-                    out.push(c.start + used..c.start + c.size);
-                }
-            }
-        }
-        out
     }
 }
 
@@ -427,6 +195,7 @@ mod tests {
             &crate::key_value::encode_sz("VALUE-TEXT"),
         )
         .unwrap();
+        h.set_value(k, "UniqueValueName", REG_BINARY, b"x").unwrap();
         let big = vec![0xABu8; 40_000];
         h.set_value(k, "big", REG_BINARY, &big).unwrap();
         h.commit().unwrap();
@@ -439,6 +208,15 @@ mod tests {
             m.locate(at),
             Region::Used(Owner::KeyNode {
                 key: "Alpha\\Beta".into(),
+                name: true
+            })
+        );
+        let at = find(&bytes, b"UniqueValueName")[0];
+        assert_eq!(
+            m.locate(at),
+            Region::Used(Owner::ValueNode {
+                key: "Alpha\\Beta".into(),
+                value: "UniqueValueName".into(),
                 name: true
             })
         );
@@ -469,7 +247,11 @@ mod tests {
                 matches!(r, Region::FreeCell | Region::Slack(_)),
                 "offset {at:#x}: {r:?}"
             );
-            assert!(m.unused_ranges().iter().any(|u| u.contains(&at)));
+            assert!(h
+                .unused_ranges()
+                .unwrap()
+                .iter()
+                .any(|u| u.range.contains(&at)));
         }
         // Big data: the segments are value data, with their offset in the value.
         let at = find(&bytes, &[0xAB; 64])[0];

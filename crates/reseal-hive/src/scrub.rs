@@ -26,6 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::base_block::BASE_BLOCK_SIZE;
+use crate::cell_map::Owner;
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive};
 use crate::key_node::{parse_list, Key, ListKind, NK_FIXED};
@@ -69,24 +70,33 @@ pub struct Unused {
     pub range: Range<usize>,
 }
 
-/// Used length (bytes after the size field) of each reachable cell.
-struct Used {
-    map: HashMap<u32, usize>,
+/// Used length (bytes after the size field) of each reachable cell, with the structure that
+/// owns it (the first one found).
+pub(crate) struct Used {
+    pub(crate) map: HashMap<u32, (usize, Owner)>,
 }
 
 impl Used {
-    fn set(&mut self, c: CellOffset, n: usize) {
+    fn set(&mut self, c: CellOffset, n: usize, owner: Owner) {
         if c.is_nil() {
             return;
         }
-        let e = self.map.entry(c.0).or_insert(0);
-        *e = (*e).max(n);
+        let e = self.map.entry(c.0).or_insert((0, owner));
+        e.0 = e.0.max(n);
     }
+}
+
+/// Every cell of the hbins and what the walk from the root found about each.
+pub(crate) struct Layout {
+    /// (file offset, size, free) of every cell, in file order.
+    pub(crate) cells: Vec<(usize, usize, bool)>,
+    /// Used length and owner of every reachable cell, by cell offset.
+    pub(crate) used: Used,
 }
 
 fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOffset>> {
     let (kind, entries) = parse_list(hive, off)?;
-    used.set(off, 4 + entries.len());
+    used.set(off, 4 + entries.len(), Owner::List);
     let mut out = Vec::new();
     if kind == ListKind::Ri {
         for e in entries.chunks_exact(4) {
@@ -95,7 +105,7 @@ fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOf
             if lk == ListKind::Ri {
                 return Err(HiveError::corrupt("subkey list", leaf, "ri inside ri"));
             }
-            used.set(leaf, 4 + le.len());
+            used.set(leaf, 4 + le.len(), Owner::List);
             out.extend(
                 le.chunks_exact(lk.stride())
                     .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
@@ -111,10 +121,24 @@ fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOf
     Ok(out)
 }
 
-fn value_used(hive: &Hive, v: &Value<'_>, used: &mut Used) -> Result<()> {
+fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<()> {
     let vk = hive.cell(v.offset(), "vk")?;
     let nl = u16::from_le_bytes([vk[2], vk[3]]) as usize;
-    used.set(v.offset(), (VK_FIXED + nl).min(vk.len()));
+    let value = v.name();
+    used.set(
+        v.offset(),
+        (VK_FIXED + nl).min(vk.len()),
+        Owner::ValueNode {
+            key: key.to_string(),
+            value: value.clone(),
+            name: false,
+        },
+    );
+    let data = |data_offset: usize| Owner::ValueData {
+        key: key.to_string(),
+        value: value.clone(),
+        data_offset: data_offset as u64,
+    };
     let len = v.data_len();
     if v.is_inline() || len == 0 {
         return Ok(());
@@ -123,18 +147,18 @@ fn value_used(hive: &Hive, v: &Value<'_>, used: &mut Used) -> Result<()> {
     // Check that the data reads before trusting the layout.
     v.data()?;
     if cells.len() == 1 {
-        used.set(cells[0], len);
+        used.set(cells[0], len, data(0));
         return Ok(());
     }
     // db, segment list, segments (as Value::data reads them).
     let segs = &cells[2..];
-    used.set(cells[0], 8);
-    used.set(cells[1], 4 * segs.len());
+    used.set(cells[0], 8, Owner::List);
+    used.set(cells[1], 4 * segs.len(), Owner::List);
     let mut left = len;
     for &s in segs {
         let cap = hive.cell(s, "db segment")?.len();
         let take = left.min(BIG_DATA_SEGMENT).min(cap);
-        used.set(s, take);
+        used.set(s, take, data(len - left));
         left -= take;
     }
     Ok(())
@@ -143,22 +167,32 @@ fn value_used(hive: &Hive, v: &Value<'_>, used: &mut Used) -> Result<()> {
 /// Records the used lengths of a key's cells and returns its subkeys. A part that does not
 /// parse (class, sk, a value, the subkey list) is skipped: its cells stay unknown and are left
 /// alone, the rest of the key still counts.
-fn key_used(k: &Key<'_>, used: &mut Used) -> Vec<CellOffset> {
+fn key_used(k: &Key<'_>, path: &str, used: &mut Used) -> Vec<CellOffset> {
     let hive = k.hive();
     let nl = u16::from_le_bytes([k.raw()[72], k.raw()[73]]) as usize;
-    used.set(k.offset(), NK_FIXED + nl);
+    let node = Owner::KeyNode {
+        key: path.to_string(),
+        name: false,
+    };
+    used.set(k.offset(), NK_FIXED + nl, node);
     if let Ok(Some(c)) = k.class_name_raw() {
-        used.set(CellOffset(k.field(crate::key_node::nk::CLASS)), c.len());
+        used.set(
+            CellOffset(k.field(crate::key_node::nk::CLASS)),
+            c.len(),
+            Owner::ClassName {
+                key: path.to_string(),
+            },
+        );
     }
     if let Ok(s) = Sk::new(hive, k.security_offset()) {
-        used.set(s.offset(), 20 + s.descriptor().len());
+        used.set(s.offset(), 20 + s.descriptor().len(), Owner::Descriptor);
     }
     if k.value_count() > 0 {
         if let Ok(it) = k.values() {
-            used.set(it.list_offset(), 4 * k.value_count() as usize);
+            used.set(it.list_offset(), 4 * k.value_count() as usize, Owner::List);
             for v in it.flatten() {
                 // A value whose data does not read keeps its cells as they are.
-                let _ = value_used(hive, &v, used);
+                let _ = value_used(hive, path, &v, used);
             }
         }
     }
@@ -178,7 +212,12 @@ impl Hive {
         Ok(self.unused_with_report()?.0)
     }
 
-    fn unused_with_report(&self) -> Result<(Vec<Unused>, usize)> {
+    /// Every cell of the hbins, and the used length and owner of every cell reachable from
+    /// the root (key paths relative to the root key, `\`-separated).
+    ///
+    /// # Errors
+    /// As [`Hive::unused_ranges`].
+    pub(crate) fn layout(&self) -> Result<Layout> {
         // Cells of every hbin.
         let mut cells: Vec<(usize, usize, bool)> = Vec::new();
         let mut pos = BASE_BLOCK_SIZE;
@@ -213,14 +252,19 @@ impl Hive {
         };
         let root = self.root()?;
         let mut seen: HashSet<u32> = HashSet::new();
-        let mut stack = vec![(root.offset(), 0usize)];
-        while let Some((off, depth)) = stack.pop() {
+        let mut stack = vec![(root.offset(), 0usize, None::<String>)];
+        while let Some((off, depth, parent)) = stack.pop() {
             if depth > limits::MAX_DEPTH || !seen.insert(off.0) {
                 continue;
             }
             let Ok(k) = Key::new(self, off) else { continue };
-            for c in key_used(&k, &mut used) {
-                stack.push((c, depth + 1));
+            let path = match parent {
+                None => String::new(),
+                Some(p) if p.is_empty() => k.name(),
+                Some(p) => format!("{p}\\{}", k.name()),
+            };
+            for c in key_used(&k, &path, &mut used) {
+                stack.push((c, depth + 1, Some(path.clone())));
             }
         }
         // The whole sk list (an sk no key uses still holds a descriptor).
@@ -229,13 +273,18 @@ impl Hive {
             let mut cur = anchor;
             for _ in 0..limits::MAX_SK_CHAIN {
                 let Ok(s) = Sk::new(self, cur) else { break };
-                used.set(cur, 20 + s.descriptor().len());
+                used.set(cur, 20 + s.descriptor().len(), Owner::Descriptor);
                 cur = s.flink();
                 if cur == anchor {
                     break;
                 }
             }
         }
+        Ok(Layout { cells, used })
+    }
+
+    fn unused_with_report(&self) -> Result<(Vec<Unused>, usize)> {
+        let Layout { cells, used } = self.layout()?;
         let mut out = Vec::new();
         let mut unreached = 0;
         for (start, len, free) in cells {
@@ -251,7 +300,7 @@ impl Hive {
                 continue;
             }
             match used.map.get(&((start - BASE_BLOCK_SIZE) as u32)) {
-                Some(&u) if 4 + u < len => out.push(Unused {
+                Some(&(u, _)) if 4 + u < len => out.push(Unused {
                     kind: UnusedKind::Slack,
                     cell,
                     range: start + 4 + u..start + len,

@@ -255,10 +255,18 @@ impl<D: Device> Volume<D> {
         Ok(r)
     }
 
-    /// Free an MFT record: clear in-use, bump the sequence number, clear its bitmap bit.
+    /// Free an MFT record: clear in-use, bump the sequence number, drop its attributes (the
+    /// file's names, descriptor and resident data do not stay in a free record), clear its
+    /// bitmap bit.
     pub(crate) fn free_record(&mut self, mut r: Record) -> Result<()> {
         let f = r.flags() & !(record::FLAG_IN_USE);
         record::put16(&mut r.buf, 22, f);
+        let first = usize::from(record::le16(&r.buf, 20));
+        if first + 8 <= r.buf.len() {
+            record::put32(&mut r.buf, first, 0xFFFF_FFFF);
+            record::put32(&mut r.buf, first + 4, 0);
+            record::put32(&mut r.buf, 24, (first + 8) as u32);
+        }
         let mut seq = r.sequence().wrapping_add(1);
         if seq == 0 {
             seq = 1;

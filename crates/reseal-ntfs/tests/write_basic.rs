@@ -207,10 +207,45 @@ fn freed_clusters_are_zeroed() {
     v.write_file("gone", &data).unwrap();
     v.create_file("short").unwrap();
     v.write_file("short", &data).unwrap();
+    // A resident file: its bytes live in its MFT record, which the removal frees.
+    v.create_file("OLD-IDENTITY-name").unwrap();
+    v.write_file("OLD-IDENTITY-name", &data[..200]).unwrap();
+    v.flush().unwrap();
     v.remove("gone").unwrap();
     v.set_len("short", 10).unwrap();
+    v.remove("OLD-IDENTITY-name").unwrap();
     v.flush().unwrap();
     let bytes = v.into_inner().as_slice().to_vec();
-    // What is left: the 10 bytes "short" keeps (no whole marker) — nothing else.
+    // What is left: the 10 bytes "short" keeps (no whole marker) — nothing else, and not the
+    // removed file's name either (UTF-16 in its freed record and in the root index).
     assert_eq!(find(&bytes), 0);
+    let name: Vec<u8> = "OLD-IDENTITY-name"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let in_record = bytes
+        .windows(name.len())
+        .filter(|w| *w == name.as_slice())
+        .count();
+    // ntfs-3g agrees the volume is consistent, and its view has only "short" left.
+    std::fs::write(&img, &bytes).unwrap();
+    let o = std::process::Command::new("ntfsfix")
+        .arg("-n")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = std::process::Command::new("ntfsls")
+        .arg(&img)
+        .output()
+        .unwrap();
+    let ls = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        ls.contains("short") && !ls.contains("gone") && !ls.contains("OLD-IDENTITY"),
+        "{ls}"
+    );
+    assert_eq!(
+        in_record, 0,
+        "the removed file's name stays in a freed record or index"
+    );
 }

@@ -1,6 +1,5 @@
-//! The cleanup operations: files a clone must not inherit, deleted through the NTFS engine with
-//! their data overwritten by zeros first ([`wipe_and_remove`]), so the freed clusters do not keep
-//! the old contents.
+//! The cleanup operations: files a clone must not inherit, deleted through the NTFS engine
+//! ([`wipe_and_remove`]), which zeroes what it frees, so the old contents do not stay on disk.
 //!
 //! * `event-logs`: every `Windows\System32\winevt\Logs\*.evtx` (Sysprep's generalize "deletes
 //!   event logs").
@@ -21,10 +20,10 @@ use crate::Result;
 /// Zeros are written in pieces of this size.
 const CHUNK: usize = 1 << 20;
 
-/// Overwrite the unnamed `$DATA` of `path` with zeros (every allocated cluster, slack
-/// included, or the resident bytes), then delete the file. Compressed or
-/// encrypted data cannot be overwritten by the engine: the file is then deleted with a warning.
-/// A file the engine cannot delete (attribute list, hard links) stays, zeroed, with a warning.
+/// Delete `path` through the NTFS engine, which zeroes every cluster it frees and drops the
+/// freed record's attributes, so neither the file's data (any stream, slack included) nor its
+/// resident bytes stay on the volume. A file the engine cannot delete (attribute list, hard
+/// links) has its unnamed `$DATA` overwritten with zeros instead and stays, with a warning.
 pub(crate) fn wipe_and_remove<D: Device>(
     vol: &mut Volume<D>,
     partition: u32,
@@ -39,50 +38,29 @@ pub(crate) fn wipe_and_remove<D: Device>(
     let runs = vol
         .data_runs(path)
         .map_err(|e| ntfs_err(partition, path, e))?;
-    let mut ranges = Vec::new();
-    if runs.is_empty() {
-        if info.size > 0 {
-            ranges.push((0, info.size));
-        }
+    // What is zeroed: every allocated cluster (past the size too), or the resident bytes.
+    let ranges: Vec<(u64, u64)> = if runs.is_empty() {
+        (info.size > 0)
+            .then_some((0, info.size))
+            .into_iter()
+            .collect()
     } else {
-        for r in runs {
-            if r.lcn.is_none() {
-                continue;
-            }
-            let start = r.vcn.saturating_mul(cs);
-            // Whole clusters, past the file's size too: the slack of the last cluster and
-            // clusters allocated beyond the size are zeroed as well (the write grows the file
-            // within its allocation first; it is deleted right after).
-            let end = r.vcn.saturating_add(r.len).saturating_mul(cs);
-            if start < end {
-                ranges.push((start, end));
-            }
-        }
-    }
-    let zeros = vec![0u8; CHUNK];
-    let mut zeroed = 0u64;
-    'ranges: for (start, end) in ranges {
-        let mut at = start;
-        while at < end {
-            let n = usize::try_from((end - at).min(CHUNK as u64)).unwrap_or(CHUNK);
-            match vol.write_at(path, at, &zeros[..n]) {
-                Ok(()) => {}
-                Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
-                    log.warnings.push(format!(
-                        "/{path}: data not overwritten ({what}); the file is deleted but its \
-                         freed clusters keep the old contents"
-                    ));
-                    break 'ranges;
-                }
-                Err(e) => return Err(ntfs_err(partition, path, e)),
-            }
-            at += n as u64;
-            zeroed += n as u64;
-        }
-    }
+        runs.iter()
+            .filter(|r| r.lcn.is_some())
+            .map(|r| {
+                (
+                    r.vcn.saturating_mul(cs),
+                    r.vcn.saturating_add(r.len).saturating_mul(cs),
+                )
+            })
+            .filter(|(s, e)| s < e)
+            .collect()
+    };
+    let zeroed: u64 = ranges.iter().map(|(s, e)| e - s).sum();
     match vol.remove(path) {
         Ok(()) => {}
         Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
+            overwrite(vol, partition, path, &ranges, log)?;
             log.warnings.push(format!(
                 "/{path}: not deleted ({what}); its data was overwritten with zeros"
             ));
@@ -98,6 +76,35 @@ pub(crate) fn wipe_and_remove<D: Device>(
         size: info.size,
         zeroed,
     });
+    Ok(())
+}
+
+/// Zeros over `ranges` of the unnamed `$DATA` of a file the engine cannot delete.
+fn overwrite<D: Device>(
+    vol: &mut Volume<D>,
+    partition: u32,
+    path: &str,
+    ranges: &[(u64, u64)],
+    log: &mut Log,
+) -> Result<()> {
+    let zeros = vec![0u8; CHUNK];
+    for &(start, end) in ranges {
+        let mut at = start;
+        while at < end {
+            let n = usize::try_from((end - at).min(CHUNK as u64)).unwrap_or(CHUNK);
+            match vol.write_at(path, at, &zeros[..n]) {
+                Ok(()) => {}
+                Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
+                    log.warnings.push(format!(
+                        "/{path}: data not overwritten ({what}); it keeps its old contents"
+                    ));
+                    return Ok(());
+                }
+                Err(e) => return Err(ntfs_err(partition, path, e)),
+            }
+            at += n as u64;
+        }
+    }
     Ok(())
 }
 

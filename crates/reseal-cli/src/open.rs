@@ -38,18 +38,8 @@ pub fn force_write_protected() -> bool {
 /// Refuses a write to a regular file without any write permission bit unless `--force` was
 /// given (root could write it, but a golden image or hive made read-only is meant to stay so).
 pub fn check_writable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if force_write_protected() {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let mode = meta.permissions().mode();
-    if meta.is_file() && mode & 0o222 == 0 {
-        return Err(reseal_disk::Error::WriteProtected {
-            path: path.to_path_buf(),
-            mode: mode & 0o7777,
-        }
-        .into());
+    if !force_write_protected() {
+        reseal_disk::image::refuse_write_protected(path)?;
     }
     Ok(())
 }

@@ -315,16 +315,7 @@ impl Image {
         let access = opts.access;
         let writable = access == Access::ReadWrite;
         if writable && !opts.force_write_protected {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-            let mode = meta.permissions().mode();
-            // Block devices are protected by their own permissions and by `blockdev --setro`.
-            if meta.is_file() && mode & 0o222 == 0 {
-                return Err(Error::WriteProtected {
-                    path: path.to_path_buf(),
-                    mode: mode & 0o7777,
-                });
-            }
+            refuse_write_protected(path)?;
         }
         let kind = if writable {
             LockKind::Exclusive
@@ -626,6 +617,26 @@ impl Image {
             .journal_mut()
             .commit_with_faults(&undo, fail_after)
     }
+}
+
+/// Refuses a regular file without any write permission bit ([`Error::WriteProtected`]): a
+/// golden image (or hive) made read-only is never written, not even by root, unless the caller
+/// was told to force it. Block devices are protected by their own permissions and by
+/// `blockdev --setro`.
+///
+/// # Errors
+/// [`Error::WriteProtected`]; I/O errors reading the file's metadata.
+pub fn refuse_write_protected(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mode = meta.permissions().mode();
+    if meta.is_file() && mode & 0o222 == 0 {
+        return Err(Error::WriteProtected {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
 }
 
 /// Candidate paths of a VHD parent, in the order tried: relative locators (W2ru), absolute

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use reseal_disk::children::{create_child, ChildFormat};
 use reseal_disk::convert::TargetFormat;
 use reseal_disk::{Access, ImageFormat};
-use reseal_windows::generalize::{generalize, NewSid, Options, Report};
+use reseal_windows::generalize::{generalize, Report};
 use std::path::{Path, PathBuf};
 
 /// Child container formats.
@@ -46,42 +46,13 @@ pub struct CloneArgs {
     /// How many clones to make (OUT must then contain `{n}`).
     #[arg(long, default_value_t = 1)]
     pub count: u32,
-    /// Computer name of the clones; `{n}` / `{n:03}` is the clone's number, `random` a
-    /// Sysprep-style random name per clone.
-    #[arg(long)]
-    pub computer_name: Option<String>,
-    /// Operations of generalize to run, as `reseal generalize --operations` takes them
-    /// (default: all of them, `computer-name` when a name is given).
-    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
-    pub operations: Option<String>,
-    /// Do not zero the free cells and cell slack of the hives (smaller children; old SIDs may
-    /// survive in unused hive cells).
-    #[arg(long)]
-    pub no_scrub: bool,
-    /// `random` (each clone its own), or the new SID (only with --count 1).
-    #[arg(long, default_value = "random")]
-    pub new_sid: String,
-    /// Partition of the Windows install (default: the only one).
-    #[arg(short, long)]
-    pub partition: Option<u32>,
     /// Print one JSON report per clone (a JSON array).
     #[arg(long)]
     pub json: bool,
-    /// Go on although the machine is domain-joined.
-    #[arg(long)]
-    pub force_domain_joined: bool,
-    /// Go on although the volume is dirty, hibernated or left by Fast Startup.
-    #[arg(long)]
-    pub force_volume_state: bool,
-    /// Go on although a hive is dirty and its logs are unusable.
-    #[arg(long)]
-    pub force_dirty_hive: bool,
-    /// Go on although TxR holds pending registry transactions.
-    #[arg(long)]
-    pub force_txr: bool,
-    /// Go on although a volume looks BitLocker-encrypted.
-    #[arg(long)]
-    pub force_bitlocker: bool,
+    /// What to change, as for `reseal generalize` (`--new-sid` other than `random` only with
+    /// `--count 1`).
+    #[command(flatten)]
+    pub change: crate::generalize::ChangeArgs,
 }
 
 /// `text` with every `{n}` / `{n:W}` / `{n:0W}` replaced by `n` (padded with zeros to W).
@@ -184,31 +155,13 @@ fn make_one(
         }
     }
     let result = (|| -> Result<Report> {
-        let mut o = Options::default();
-        o.new_sid = if a.new_sid.eq_ignore_ascii_case("random") {
-            NewSid::Random
-        } else {
-            NewSid::Given(
-                a.new_sid
-                    .parse()
-                    .with_context(|| format!("--new-sid {:?}", a.new_sid))?,
-            )
-        };
+        let mut o = a.change.options()?;
         o.computer_name = a
+            .change
             .computer_name
             .as_deref()
             .map(|c| expand(c, n))
             .transpose()?;
-        if let Some(list) = &a.operations {
-            o.operations = reseal_windows::generalize::Operations::parse(list)?;
-        }
-        o.partition = a.partition;
-        o.no_scrub = a.no_scrub;
-        o.force_bitlocker = a.force_bitlocker;
-        o.force_volume_state = a.force_volume_state;
-        o.force_dirty_hive = a.force_dirty_hive;
-        o.force_txr = a.force_txr;
-        o.force_domain_joined = a.force_domain_joined;
         let mut img = crate::open::open(&out, Access::ReadWrite, false)?;
         let report = generalize(&mut img, &o).context("generalize")?;
         img.commit()?;
@@ -238,14 +191,15 @@ pub fn run(a: &CloneArgs) -> Result<()> {
             a.count
         );
     }
-    if a.count > 1 && !a.new_sid.eq_ignore_ascii_case("random") {
+    if a.count > 1 && !a.change.random_sid() {
         bail!(
             "--new-sid with --count {}: clones would share one SID",
             a.count
         );
     }
     if a.count > 1
-        && a.computer_name
+        && a.change
+            .computer_name
             .as_deref()
             .is_some_and(|c| !c.contains("{n") && !c.eq_ignore_ascii_case("random"))
     {

@@ -20,29 +20,50 @@ pub struct GeneralizeArgs {
     /// Disk image (raw, VHD or VHDX).
     #[arg(required_unless_present = "list_operations")]
     pub image: Option<std::path::PathBuf>,
-    /// Operations to run, comma-separated: `a,b` runs only those, `-c` removes one from the
-    /// defaults (`-machine-sid` keeps the SID), `defaults` and `all` add groups.
-    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
-    pub operations: Option<String>,
     /// List the operations (with `--json`: as JSON) and exit.
     #[arg(long)]
     pub list_operations: bool,
-    /// `random`, or the new account-domain SID `S-1-5-21-A-B-C`.
-    #[arg(long, default_value = "random")]
-    pub new_sid: String,
-    /// New computer name (NetBIOS: at most 15 ASCII letters, digits or '-'); `random` makes a
-    /// Sysprep-style `DESKTOP-XXXXXXX`.
-    #[arg(long)]
-    pub computer_name: Option<String>,
-    /// Partition of the Windows install (default: the only one).
-    #[arg(short, long)]
-    pub partition: Option<u32>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
     /// Print the report and write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Write an image file that has no write permission bits (a protected golden image).
+    #[arg(long)]
+    pub force_write_protected: bool,
+    /// After generalizing, set local account USER's password to the content of FILE (one
+    /// trailing newline dropped), as `reseal user passwd` does; repeatable. Checked before
+    /// anything is written; committed as its own step after the generalize (two `reseal undo`
+    /// steps).
+    #[arg(long, value_name = "USER:FILE")]
+    pub password: Vec<String>,
+    /// After the changes (staged, so with --dry-run too), audit the volume for the old machine
+    /// SID and end the report with the places left (`reseal audit`), each with why it stays.
+    #[arg(long)]
+    pub audit: bool,
+}
+
+/// The options `reseal generalize` and `reseal clone` share: what to change and which unsafe
+/// states to go on through.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChangeArgs {
+    /// Operations to run, comma-separated: `a,b` runs only those, `-c` removes one from the
+    /// defaults (`-machine-sid` keeps the SID), `defaults` and `all` add groups.
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    pub operations: Option<String>,
+    /// `random`, or the new account-domain SID `S-1-5-21-A-B-C`.
+    #[arg(long, default_value = "random")]
+    pub new_sid: String,
+    /// New computer name (NetBIOS: at most 15 ASCII letters, digits or '-'); `random` makes a
+    /// Sysprep-style `DESKTOP-XXXXXXX`; for `clone`, `{n}` / `{n:03}` is the clone's number.
+    #[arg(long)]
+    pub computer_name: Option<String>,
+    /// Partition of the Windows install (default: the only one).
+    #[arg(short, long)]
+    pub partition: Option<u32>,
     /// Go on although a volume of the image looks BitLocker-encrypted.
     #[arg(long)]
     pub force_bitlocker: bool,
@@ -58,50 +79,53 @@ pub struct GeneralizeArgs {
     /// Go on although the machine is domain-joined (the domain SID is never rewritten).
     #[arg(long)]
     pub force_domain_joined: bool,
-    /// Write an image file that has no write permission bits (a protected golden image).
-    #[arg(long)]
-    pub force_write_protected: bool,
-    /// After generalizing, set local account USER's password to the content of FILE (one
-    /// trailing newline dropped), as `reseal user passwd` does; repeatable. Checked before
-    /// anything is written; committed as its own step after the generalize (two `reseal undo`
-    /// steps).
-    #[arg(long, value_name = "USER:FILE")]
-    pub password: Vec<String>,
     /// Do not zero the free cells and cell slack of the hives (old SIDs may survive there).
     #[arg(long)]
     pub no_scrub: bool,
-    /// After the changes (staged, so with --dry-run too), audit the volume for the old machine
-    /// SID and end the report with the places left (`reseal audit`), each with why it stays.
-    #[arg(long)]
-    pub audit: bool,
+}
+
+impl ChangeArgs {
+    /// Whether `--new-sid` asks for a random SID.
+    pub fn random_sid(&self) -> bool {
+        self.new_sid.eq_ignore_ascii_case("random")
+    }
+
+    /// The library options these flags ask for.
+    ///
+    /// # Errors
+    /// A `--new-sid` that is not an account-domain SID; a bad `--operations` list.
+    pub fn options(&self) -> Result<Options> {
+        let mut o = Options::default();
+        o.new_sid = if self.random_sid() {
+            NewSid::Random
+        } else {
+            let s: Sid = self
+                .new_sid
+                .parse()
+                .with_context(|| format!("--new-sid {:?}", self.new_sid))?;
+            if !s.is_account_domain() {
+                bail!("--new-sid {s} is not an account-domain SID S-1-5-21-A-B-C");
+            }
+            NewSid::Given(s)
+        };
+        o.computer_name = self.computer_name.clone();
+        if let Some(list) = &self.operations {
+            o.operations = Operations::parse(list)?;
+        }
+        o.partition = self.partition;
+        o.force_bitlocker = self.force_bitlocker;
+        o.force_volume_state = self.force_volume_state;
+        o.force_dirty_hive = self.force_dirty_hive;
+        o.force_txr = self.force_txr;
+        o.force_domain_joined = self.force_domain_joined;
+        o.no_scrub = self.no_scrub;
+        Ok(o)
+    }
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
-    let mut o = Options::default();
-    o.new_sid = if a.new_sid.eq_ignore_ascii_case("random") {
-        NewSid::Random
-    } else {
-        let s: Sid = a
-            .new_sid
-            .parse()
-            .with_context(|| format!("--new-sid {:?}", a.new_sid))?;
-        if !s.is_account_domain() {
-            bail!("--new-sid {s} is not an account-domain SID S-1-5-21-A-B-C");
-        }
-        NewSid::Given(s)
-    };
-    o.computer_name = a.computer_name.clone();
-    if let Some(list) = &a.operations {
-        o.operations = Operations::parse(list)?;
-    }
-    o.partition = a.partition;
+    let mut o = a.change.options()?;
     o.dry_run = a.dry_run;
-    o.force_bitlocker = a.force_bitlocker;
-    o.force_volume_state = a.force_volume_state;
-    o.force_dirty_hive = a.force_dirty_hive;
-    o.force_txr = a.force_txr;
-    o.force_domain_joined = a.force_domain_joined;
-    o.no_scrub = a.no_scrub;
     Ok(o)
 }
 

@@ -68,34 +68,14 @@ impl Hive {
             });
         }
         let mut a = Alloc::default();
-        let mut pos = BASE_BLOCK_SIZE;
-        while pos < self.hbins_end {
-            let bad = |r: String| HiveError::BadHbin {
-                file_offset: pos,
-                reason: r,
-            };
-            if self.data.get(pos..pos + 4) != Some(b"hbin") {
-                return Err(bad("missing \"hbin\" signature".into()));
+        let (bins, cells) = self.bins_and_cells()?;
+        for (start, end) in bins {
+            a.bins.insert(start, end);
+        }
+        for (c, len, free) in cells {
+            if free {
+                a.insert(c, len);
             }
-            let size = self.u32_at(pos + 8) as usize;
-            if size == 0 || size % 4096 != 0 || pos + size > self.hbins_end {
-                return Err(bad(format!("bad hbin size {size:#x}")));
-            }
-            let end = pos + size;
-            a.bins.insert(pos, end);
-            let mut c = pos + 32;
-            while c < end {
-                let raw = self.u32_at(c) as i32;
-                let len = raw.unsigned_abs() as usize;
-                if len < 8 || len % 8 != 0 || c + len > end {
-                    return Err(bad(format!("bad cell size {raw} at file offset {c:#x}")));
-                }
-                if raw > 0 {
-                    a.insert(c, len);
-                }
-                c += len;
-            }
-            pos = end;
         }
         self.alloc = Some(Box::new(a));
         Ok(())

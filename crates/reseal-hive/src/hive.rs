@@ -31,6 +31,9 @@ impl CellOffset {
     }
 }
 
+/// The bins `(start, end)` and cells `(start, size, free)` of [`Hive::bins_and_cells`].
+pub(crate) type BinsAndCells = (Vec<(usize, usize)>, Vec<(usize, usize, bool)>);
+
 /// Hard limits that protect against hostile hives.
 pub mod limits {
     /// Maximum key depth (Windows: 512).
@@ -240,6 +243,44 @@ impl Hive {
             ));
         }
         Ok((start, len))
+    }
+
+    /// The hbins as `(file offset, end)` and every cell in them as `(file offset, size, free)`,
+    /// in file order: the one walk of the bins that editing and scrubbing share.
+    ///
+    /// # Errors
+    /// [`HiveError::BadHbin`] naming the file offset of a bad signature, bin size or cell size.
+    pub(crate) fn bins_and_cells(&self) -> Result<BinsAndCells> {
+        let mut bins = Vec::new();
+        let mut cells = Vec::new();
+        let mut pos = BASE_BLOCK_SIZE;
+        while pos < self.hbins_end {
+            let bad = |r: String| HiveError::BadHbin {
+                file_offset: pos,
+                reason: r,
+            };
+            if self.data.get(pos..pos + 4) != Some(b"hbin") {
+                return Err(bad("missing \"hbin\" signature".into()));
+            }
+            let size = self.u32_at(pos + 8) as usize;
+            if size == 0 || size % 4096 != 0 || pos + size > self.hbins_end {
+                return Err(bad(format!("bad hbin size {size:#x}")));
+            }
+            let end = pos + size;
+            bins.push((pos, end));
+            let mut c = pos + 32;
+            while c < end {
+                let raw = self.u32_at(c) as i32;
+                let len = raw.unsigned_abs() as usize;
+                if len < 8 || len % 8 != 0 || c + len > end {
+                    return Err(bad(format!("bad cell size {raw} at file offset {c:#x}")));
+                }
+                cells.push((c, len, raw > 0));
+                c += len;
+            }
+            pos = end;
+        }
+        Ok((bins, cells))
     }
 
     /// File offset of the end of the hive bins.

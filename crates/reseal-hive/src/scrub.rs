@@ -218,34 +218,7 @@ impl Hive {
     /// # Errors
     /// As [`Hive::unused_ranges`].
     pub(crate) fn layout(&self) -> Result<Layout> {
-        // Cells of every hbin.
-        let mut cells: Vec<(usize, usize, bool)> = Vec::new();
-        let mut pos = BASE_BLOCK_SIZE;
-        while pos < self.hbins_end {
-            let bad = |r: String| HiveError::BadHbin {
-                file_offset: pos,
-                reason: r,
-            };
-            if self.data.get(pos..pos + 4) != Some(b"hbin") {
-                return Err(bad("missing \"hbin\" signature".into()));
-            }
-            let size = self.u32_at(pos + 8) as usize;
-            if size == 0 || size % 4096 != 0 || pos + size > self.hbins_end {
-                return Err(bad(format!("bad hbin size {size:#x}")));
-            }
-            let end = pos + size;
-            let mut c = pos + 32;
-            while c < end {
-                let raw = self.u32_at(c) as i32;
-                let len = raw.unsigned_abs() as usize;
-                if len < 8 || len % 8 != 0 || c + len > end {
-                    return Err(bad(format!("bad cell size {raw} at file offset {c:#x}")));
-                }
-                cells.push((c, len, raw > 0));
-                c += len;
-            }
-            pos = end;
-        }
+        let (_, cells) = self.bins_and_cells()?;
         // Used lengths along the tree.
         let mut used = Used {
             map: HashMap::new(),

@@ -81,8 +81,12 @@ impl ExtentMap {
         let i = self.extents.partition_point(|e| e.lcn <= lcn);
         if i > 0 {
             let e = &self.extents[i - 1];
-            if lcn < e.lcn + e.len {
-                let offset = (e.vcn + (lcn - e.lcn)) * self.cluster + at % self.cluster;
+            if lcn < e.lcn.saturating_add(e.len) {
+                let offset = e
+                    .vcn
+                    .saturating_add(lcn - e.lcn)
+                    .saturating_mul(self.cluster)
+                    .saturating_add(at % self.cluster);
                 let slack = self
                     .data_size(e.record, e.ty, &e.name)
                     .is_some_and(|s| offset >= s);

@@ -359,10 +359,18 @@ fn scan_fixup_units<D: Device>(
         if unit == 0 {
             continue;
         }
-        let start = e.lcn * cluster;
-        let bytes = e.len * cluster;
+        // Run values come from the volume: checked, a hostile run is skipped, not a panic.
+        let (Some(start), Some(bytes), Some(vbyte)) = (
+            e.lcn.checked_mul(cluster),
+            e.len.checked_mul(cluster),
+            e.vcn.checked_mul(cluster),
+        ) else {
+            continue;
+        };
         // Units start at multiples of the unit size in the stream.
-        let first = (e.vcn * cluster).div_ceil(unit) * unit - e.vcn * cluster;
+        let Some(first) = vbyte.div_ceil(unit).checked_mul(unit).map(|f| f - vbyte) else {
+            continue;
+        };
         let mut off = first;
         let mut buf = vec![0u8; usize::try_from(unit).unwrap_or(4096)];
         while off + unit <= bytes {

@@ -427,7 +427,7 @@ fn refused(r: Refusal) -> Error {
 }
 
 /// The typed refusal for a volume state that forbids writing ([`VolumeState::unsafe_state`]).
-fn volume_refusal(state: &VolumeState, partition: u32) -> Option<Refusal> {
+pub(crate) fn volume_refusal(state: &VolumeState, partition: u32) -> Option<Refusal> {
     use reseal_ntfs::state::{magic_text, UnsafeState};
     Some(match state.unsafe_state()? {
         UnsafeState::Hibernated { magic } => Refusal::Hibernated {

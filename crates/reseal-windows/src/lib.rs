@@ -25,6 +25,7 @@ pub mod generalize;
 mod install;
 pub mod ops;
 mod refusal;
+pub mod reg_import;
 pub mod sam;
 pub mod sam_crypto;
 pub mod users;

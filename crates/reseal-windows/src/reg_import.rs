@@ -128,7 +128,12 @@ fn locate(path: &str, hkcu: Option<&str>) -> Result<(HiveRef, String, Vec<String
     let Some(first) = comps.first().copied() else {
         return Err(invalid(format!("key [{path}] names no root key")));
     };
-    let rest = |n: usize| comps[n.min(comps.len())..].iter().map(|c| c.to_string()).collect();
+    let rest = |n: usize| {
+        comps[n.min(comps.len())..]
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    };
     if is_any(first, &["HKEY_LOCAL_MACHINE", "HKLM"]) {
         let Some(name) = comps.get(1) else {
             return Err(invalid(format!(

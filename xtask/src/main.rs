@@ -173,7 +173,10 @@ fn static_build() -> Result<()> {
         bail!("static build failed");
     }
     let bin = target_dir().join(TARGET).join("release/reseal");
-    let ldd = Command::new("ldd").arg(&bin).output().context("running ldd")?;
+    let ldd = Command::new("ldd")
+        .arg(&bin)
+        .output()
+        .context("running ldd")?;
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&ldd.stdout),

@@ -18,6 +18,7 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("regfexport", "libregf-utils"),
     ("fsntfsinfo", "libfsntfs-utils"),
     ("vhdiinfo", "libvhdi-utils"),
+    ("vshadowinfo", "libvshadow-utils"),
     ("qemu-img", "qemu-utils"),
     ("getfattr", "attr"),
     ("setfattr", "attr"),

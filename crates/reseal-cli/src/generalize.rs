@@ -292,6 +292,11 @@ fn print_change(c: &Change) {
             Change::FileDeleted {
                 path, size, zeroed, ..
             } => outln!("  file {path} deleted ({size} bytes, {zeroed} zeroed)"),
+            Change::ShadowCopiesCleared {
+                old_catalog_offset, ..
+            } => outln!(
+                "  VSS volume header: catalog offset {old_catalog_offset:#x} -> 0 (no shadow copies)"
+            ),
             _ => outln!("  {c:?}"),
         }
     }

@@ -153,6 +153,7 @@ fn operations_list_select_and_report() {
         "event-logs",
         "swap-files",
         "setup-logs",
+        "restore-points",
     ] {
         assert!(text.contains(n), "{n} missing in {text}");
     }

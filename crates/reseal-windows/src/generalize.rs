@@ -321,6 +321,14 @@ pub enum Change {
         /// Bytes overwritten with zeros.
         zeroed: u64,
     },
+    /// The Volume Shadow Copy header's catalog offset set to 0 (no shadow copies), after the
+    /// catalog and store files were deleted.
+    ShadowCopiesCleared {
+        /// The operation.
+        operation: Operation,
+        /// The catalog offset it held (volume bytes).
+        old_catalog_offset: u64,
+    },
 }
 
 /// Counters of the report.
@@ -545,7 +553,7 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
 /// rewritten in memory), `machine-ids` (no total), `write-hives` (hives), `descriptors`,
 /// `quota` (no total), `tasks` (task files), `names` (no total), then one stage per cleanup
 /// operation that runs, named after it (`ssh-hostkeys`, `event-logs`, `swap-files`,
-/// `setup-logs`; no total). The SID stages are skipped without `machine-sid`.
+/// `setup-logs`, `restore-points`; no total). The SID stages are skipped without `machine-sid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// The stage.
@@ -1031,6 +1039,7 @@ pub fn generalize_with_progress(
             Operation::EventLogs,
             Operation::SwapFiles,
             Operation::SetupLogs,
+            Operation::RestorePoints,
         ] {
             if ops.contains(op) {
                 tell(op.name(), 0, 0);

@@ -9,6 +9,10 @@
 //!   when they are missing).
 //! * `setup-logs`: the files below `Windows\Panther`, `Windows\Logs` and
 //!   `ProgramData\Microsoft\Windows\WER\ReportArchive` (the folders themselves stay).
+//! * `restore-points`: the Volume Shadow Copy catalog and store files in `System Volume
+//!   Information` (restore points are shadow copies), then the catalog offset of the VSS volume
+//!   header at 0x1E00 set to 0, the state of a volume without copies
+//!   ([`reseal_ntfs::vss`]). Sysprep's generalize "clears any system restore points".
 
 use reseal_disk::Device;
 use reseal_ntfs::Volume;
@@ -185,6 +189,14 @@ pub(crate) fn files_of<D: Device>(vol: &Volume<D>, op: Operation, log: &mut Log)
                 files_below(vol, dir, &mut out, log, 0);
             }
         }
+        Operation::RestorePoints => {
+            let dir = "System Volume Information";
+            for e in entries(vol, dir, log) {
+                if !e.is_dir && reseal_ntfs::vss::is_vss_file(&e.name) {
+                    out.push(format!("{dir}/{}", e.name));
+                }
+            }
+        }
         _ => {}
     }
     out
@@ -199,6 +211,17 @@ pub(crate) fn apply<D: Device>(
 ) -> Result<()> {
     for path in files_of(vol, op, log) {
         wipe_and_remove(vol, partition, op, &path, log)?;
+    }
+    if op == Operation::RestorePoints {
+        let cleared = vol
+            .clear_vss_catalog()
+            .map_err(|e| ntfs_err(partition, "VSS volume header", e))?;
+        if let Some(old) = cleared {
+            log.changes.push(Change::ShadowCopiesCleared {
+                operation: op,
+                old_catalog_offset: old,
+            });
+        }
     }
     Ok(())
 }

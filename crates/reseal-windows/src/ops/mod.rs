@@ -3,7 +3,7 @@
 //! its changes appear under. [`Operations::parse`] reads the `a,b,-c` list of the CLI.
 //!
 //! The code of each operation lives in its own module: [`machine_ids`], [`computer_name`],
-//! [`rdp`] and [`cleanup`] (event logs, swap files, SSH host keys, setup logs). The machine SID
+//! [`rdp`] and [`cleanup`] (event logs, swap files, SSH host keys, setup logs, restore points). The machine SID
 //! rewrite itself stays in `generalize.rs`. docs/OPERATIONS.md lists what each one changes and
 //! the sources for it.
 
@@ -41,11 +41,13 @@ pub enum Operation {
     SwapFiles,
     /// Setup, servicing and error-report logs removed.
     SetupLogs,
+    /// System restore points (Volume Shadow Copies) removed.
+    RestorePoints,
 }
 
 impl Operation {
     /// Every operation, in the order they run and are listed.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::MachineSid,
         Operation::ComputerName,
         Operation::MachineIds,
@@ -54,6 +56,7 @@ impl Operation {
         Operation::EventLogs,
         Operation::SwapFiles,
         Operation::SetupLogs,
+        Operation::RestorePoints,
     ];
 
     /// The name used by `--operations`.
@@ -67,6 +70,7 @@ impl Operation {
             Operation::EventLogs => "event-logs",
             Operation::SwapFiles => "swap-files",
             Operation::SetupLogs => "setup-logs",
+            Operation::RestorePoints => "restore-points",
         }
     }
 
@@ -93,6 +97,9 @@ impl Operation {
             Operation::SetupLogs => {
                 "remove the contents of Windows\\Panther, Windows\\Logs and the WER report archive"
             }
+            Operation::RestorePoints => {
+                "remove system restore points (Volume Shadow Copy catalog and stores)"
+            }
         }
     }
 
@@ -113,6 +120,7 @@ impl Operation {
             Operation::EventLogs => "event logs",
             Operation::SwapFiles => "swap files",
             Operation::SetupLogs => "setup logs",
+            Operation::RestorePoints => "restore points",
         }
     }
 
@@ -251,7 +259,8 @@ impl Change {
             | Change::KeyDeleted { operation, .. }
             | Change::KeyRenamedBy { operation, .. }
             | Change::FileMoved { operation, .. }
-            | Change::FileDeleted { operation, .. } => Some(*operation),
+            | Change::FileDeleted { operation, .. }
+            | Change::ShadowCopiesCleared { operation, .. } => Some(*operation),
             Change::HiveWritten { .. }
             | Change::LogInvalidated { .. }
             | Change::HiveScrubbed { .. } => None,

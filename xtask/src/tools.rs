@@ -87,6 +87,17 @@ fn have_py(module: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Can the system python3 create a virtual environment with pip (`ensurepip` importable)?
+fn can_make_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -102,13 +113,18 @@ fn missing(extra: &[(&'static str, &'static str)]) -> (Vec<&'static str>, Vec<&'
         .filter(|(c, _)| !have(c))
         .map(|(_, p)| *p)
         .collect();
-    apt.sort_unstable();
-    apt.dedup();
     let pip: Vec<&str> = PIP_TOOLS
         .iter()
         .filter(|(m, _)| !have_py(m))
         .map(|(_, p)| *p)
         .collect();
+    // Debian's python3 makes virtual environments only with python3-venv (ensurepip), which a
+    // fresh system lacks.
+    if !pip.is_empty() && !venv_python().is_file() && !can_make_venv() {
+        apt.push("python3-venv");
+    }
+    apt.sort_unstable();
+    apt.dedup();
     (apt, pip)
 }
 

@@ -87,6 +87,18 @@ fn have_py(module: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Does the oracle venv exist with a working pip?
+fn venv_has_pip() -> bool {
+    venv_python().is_file()
+        && Command::new(venv_python())
+            .args(["-m", "pip", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+}
+
 /// Can the system python3 create a virtual environment with pip (`ensurepip` importable)?
 fn can_make_venv() -> bool {
     Command::new("python3")
@@ -120,7 +132,7 @@ fn missing(extra: &[(&'static str, &'static str)]) -> (Vec<&'static str>, Vec<&'
         .collect();
     // Debian's python3 makes virtual environments only with python3-venv (ensurepip), which a
     // fresh system lacks.
-    if !pip.is_empty() && !venv_python().is_file() && !can_make_venv() {
+    if !pip.is_empty() && !venv_has_pip() && !can_make_venv() {
         apt.push("python3-venv");
     }
     apt.sort_unstable();
@@ -139,8 +151,9 @@ fn commands(apt: &[&str], pip: &[&str]) -> Vec<String> {
     }
     if !pip.is_empty() {
         let venv = venv_dir();
-        if !venv_python().is_file() {
-            v.push(format!("python3 -m venv {}", venv.display()));
+        if !venv_has_pip() {
+            // --clear: a venv made before python3-venv was installed has no pip; remake it.
+            v.push(format!("python3 -m venv --clear {}", venv.display()));
         }
         v.push(format!(
             "{} -m pip install --quiet {}",

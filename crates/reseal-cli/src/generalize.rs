@@ -200,6 +200,9 @@ fn print_change(c: &Change) {
             Change::HiveDescriptor { hive, cell, sids } => {
                 outln!("  {hive}: sk {cell:#x}: {sids} SID(s)")
             }
+            Change::KeyRenamed { hive, old, new } if old.is_empty() => {
+                outln!("  {hive}: root key -> {new}")
+            }
             Change::KeyRenamed { hive, old, new } => outln!("  {hive}: key {old} -> {new}"),
             Change::Value {
                 hive,

@@ -215,8 +215,8 @@ pub enum Change {
     },
     /// A hive file written back.
     HiveWritten {
-        /// Path.
-        path: String,
+        /// Hive path on the volume (`hive`, as in every other hive change).
+        hive: String,
         /// Bytes written.
         bytes: usize,
         /// Old length.
@@ -1033,7 +1033,7 @@ pub fn generalize_with_progress(
         };
         counts.hives_written += 1;
         changes.push(Change::HiveWritten {
-            path: format!("/{}", t.path),
+            hive: format!("/{}", t.path),
             bytes,
             old_len: t.old_len,
             new_len: data.len(),
@@ -1705,7 +1705,7 @@ mod tests {
                 new_len: 12,
             },
             Change::HiveWritten {
-                path: s("/h"),
+                hive: s("/h"),
                 bytes: 4096,
                 old_len: 8192,
                 new_len: 8192,

@@ -346,7 +346,7 @@ pub enum Severity {
 pub struct Finding {
     /// Severity.
     pub severity: Severity,
-    /// Stable code (`hive-dirty`, `sid-mismatch`, `domain-joined`, ...).
+    /// Stable snake_case code (`hive_dirty`, `sid_mismatch`, `domain_joined`, ...).
     pub code: String,
     /// Human-readable text.
     pub message: String,
@@ -410,7 +410,7 @@ pub struct SkippedVolume {
 
 /// Why a volume is not an install, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SkipKind {
     /// A BitLocker-encrypted volume (`-FVE-FS-` OEM id).
@@ -1165,7 +1165,8 @@ fn findings(w: &WindowsInstall) -> Vec<Finding> {
     let mut add = |severity, code: &str, message: String| {
         f.push(Finding {
             severity,
-            code: code.into(),
+            // snake_case, like every enum value of the JSON output.
+            code: code.replace('-', "_"),
             message,
         })
     };

@@ -156,7 +156,8 @@ pub struct MachineIdentifiers {
     pub mde_sense_guid: Option<String>,
     /// SYSTEM `…\Services\Tcpip6\Parameters` `Dhcpv6DUID` (hex).
     pub dhcpv6_duid: Option<String>,
-    /// SYSTEM `…\Services\LanmanServer\Parameters` `Guid` (hex).
+    /// SYSTEM `…\Services\LanmanServer\Parameters` `Guid`: a GUID (8-4-4-4-12) when it has
+    /// 16 bytes, else hex.
     pub smb_server_guid: Option<String>,
     /// SOFTWARE `Classes\CID` and `CID.Local` keys of MSDTC (`description=guid`).
     pub msdtc_cids: Vec<String>,
@@ -220,7 +221,16 @@ impl MachineIdentifiers {
     fn read_system(&mut self, sys: &Hive, cs: &str) {
         let b = |k: &str, v: &str| value_bytes(sys, &format!("{cs}\\{k}"), v).map(|b| hex(&b));
         self.dhcpv6_duid = b("Services\\Tcpip6\\Parameters", "Dhcpv6DUID");
-        self.smb_server_guid = b("Services\\LanmanServer\\Parameters", "Guid");
+        // A binary GUID (Windows layout): shown as a GUID; any other size as hex.
+        self.smb_server_guid = value_bytes(
+            sys,
+            &format!("{cs}\\Services\\LanmanServer\\Parameters"),
+            "Guid",
+        )
+        .map(|b| match <[u8; 16]>::try_from(&b[..]) {
+            Ok(g) => crate::ops::guid_text(&g),
+            Err(_) => hex(&b),
+        });
         self.rdp_certificate_hash = b(
             "Control\\Terminal Server\\WinStations\\RDP-Tcp",
             "SSLCertificateSHA1Hash",

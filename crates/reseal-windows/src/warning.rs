@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn text_is_the_message_and_strings_convert() {
-        let w: Warning = format!("/x: not readable").into();
+        let path = "/x";
+        let w: Warning = format!("{path}: not readable").into();
         assert_eq!(w.code, WarningCode::Other);
         assert_eq!(w.to_string(), "/x: not readable");
         let w = Warning::new(WarningCode::Unreadable, "m").at("/x");

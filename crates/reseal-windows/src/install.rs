@@ -266,7 +266,9 @@ pub struct UserAccount {
     pub comment: String,
     /// Machine SID + RID, when the machine SID is known.
     pub sid: Option<String>,
-    /// ACB bit 0x0001.
+    /// ACB bit 0x0001. Serialized as its opposite, `enabled`, the field `reseal user list`
+    /// has ([`crate::users::LocalUser::enabled`]).
+    #[serde(rename = "enabled", serialize_with = "serialize_not")]
     pub disabled: bool,
     /// ACB bit 0x0400 (locked out by bad passwords).
     pub locked: bool,
@@ -281,6 +283,10 @@ pub struct UserAccount {
     pub logon_count: Option<u16>,
     /// RID given by the value type of `Users\Names\<name>`, when that key exists.
     pub names_rid: Option<u32>,
+}
+
+fn serialize_not<S: serde::Serializer>(b: &bool, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_bool(!*b)
 }
 
 /// A profile from `ProfileList`.

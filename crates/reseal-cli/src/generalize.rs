@@ -200,6 +200,9 @@ fn print_change(c: &Change) {
             Change::HiveDescriptor { hive, cell, sids } => {
                 outln!("  {hive}: sk {cell:#x}: {sids} SID(s)")
             }
+            Change::KeyRenamed { hive, old, new } if old.is_empty() => {
+                outln!("  {hive}: root key -> {new}")
+            }
             Change::KeyRenamed { hive, old, new } => outln!("  {hive}: key {old} -> {new}"),
             Change::Value {
                 hive,
@@ -239,11 +242,11 @@ fn print_change(c: &Change) {
                 new_len,
             } => outln!("  file {path}: {sids} SID(s), {old_len} -> {new_len} bytes"),
             Change::HiveWritten {
-                path,
+                hive,
                 bytes,
                 old_len,
                 new_len,
-            } => outln!("  hive {path}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
+            } => outln!("  hive {hive}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
             Change::ClassName {
                 hive,
                 key,
@@ -300,6 +303,18 @@ fn print_change(c: &Change) {
             _ => outln!("  {c:?}"),
         }
     }
+}
+
+/// The report as JSON, as `generalize --json` and each clone of `clone --json` print it: every
+/// change names its operation (null for the hive write-backs).
+pub fn report_json(report: &Report) -> Result<serde_json::Value> {
+    let mut doc = serde_json::to_value(report)?;
+    if let Some(list) = doc["changes"].as_array_mut() {
+        for (v, c) in list.iter_mut().zip(&report.changes) {
+            v["operation"] = serde_json::json!(c.operation().map(Operation::name));
+        }
+    }
+    Ok(doc)
 }
 
 /// `--list-operations`.
@@ -452,16 +467,10 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         None
     };
     if a.json {
-        let mut doc = serde_json::to_value(&report)?;
+        let mut doc = report_json(&report)?;
         doc["schema_version"] = serde_json::json!(1);
         if let Some(r) = &residual {
             doc["audit"] = serde_json::to_value(r)?;
-        }
-        // Every change names its operation (null for the hive write-backs).
-        if let Some(list) = doc["changes"].as_array_mut() {
-            for (v, c) in list.iter_mut().zip(&report.changes) {
-                v["operation"] = serde_json::json!(c.operation().map(Operation::name));
-            }
         }
         doc["passwords"] = pws
             .iter()

@@ -236,6 +236,7 @@ impl Cmd {
             Cmd::Clone(a) => a.json,
             Cmd::Undo { json, .. } => *json,
             Cmd::User(u) => u.json(),
+            Cmd::Reg(r) => r.json(),
             _ => false,
         }
     }

@@ -113,6 +113,7 @@ pub mod sam;
 pub mod sam_crypto;
 pub mod users;
 pub mod volume_sid;
+pub mod warning;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
@@ -120,6 +121,7 @@ pub use install::{
     TxrInfo, UserAccount, VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
 };
 pub use refusal::Refusal;
+pub use warning::{Warning, WarningCode};
 
 /// Errors of Windows discovery. Each names what it concerns (partition, hive, value).
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ use reseal_ntfs::Volume;
 
 use super::{Log, Operation};
 use crate::generalize::{ntfs_err, Change};
+use crate::warning::{Warning, WarningCode};
 use crate::Result;
 
 /// Zeros are written in pieces of this size.
@@ -65,9 +66,13 @@ pub(crate) fn wipe_and_remove<D: Device>(
         Ok(()) => {}
         Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
             overwrite(vol, partition, path, &ranges, log)?;
-            log.warnings.push(format!(
-                "/{path}: not deleted ({what}); its data was overwritten with zeros"
-            ));
+            log.warnings.push(
+                Warning::new(
+                    WarningCode::NotDeleted,
+                    format!("/{path}: not deleted ({what}); its data was overwritten with zeros"),
+                )
+                .at(format!("/{path}")),
+            );
             return Ok(());
         }
         Err(e) => return Err(ntfs_err(partition, path, e)),
@@ -99,9 +104,15 @@ fn overwrite<D: Device>(
             match vol.write_at(path, at, &zeros[..n]) {
                 Ok(()) => {}
                 Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
-                    log.warnings.push(format!(
-                        "/{path}: data not overwritten ({what}); it keeps its old contents"
-                    ));
+                    log.warnings.push(
+                        Warning::new(
+                            WarningCode::NotOverwritten,
+                            format!(
+                                "/{path}: data not overwritten ({what}); it keeps its old contents"
+                            ),
+                        )
+                        .at(format!("/{path}")),
+                    );
                     return Ok(());
                 }
                 Err(e) => return Err(ntfs_err(partition, path, e)),
@@ -118,9 +129,13 @@ fn entries<D: Device>(vol: &Volume<D>, dir: &str, log: &mut Log) -> Vec<reseal_n
         Ok(e) => e,
         Err(reseal_ntfs::Error::NotFound { .. }) => Vec::new(),
         Err(e) => {
-            log.warnings.push(format!(
-                "/{dir}: not readable ({e}); the files in it are not deleted"
-            ));
+            log.warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!("/{dir}: not readable ({e}); the files in it are not deleted"),
+                )
+                .at(format!("/{dir}")),
+            );
             Vec::new()
         }
     }
@@ -135,9 +150,15 @@ fn files_below<D: Device>(
     depth: usize,
 ) {
     if depth > 64 {
-        log.warnings.push(format!(
-            "/{dir}: nested deeper than 64 folders; the files below it are not deleted"
-        ));
+        log.warnings.push(
+            Warning::new(
+                WarningCode::TooDeep,
+                format!(
+                    "/{dir}: nested deeper than 64 folders; the files below it are not deleted"
+                ),
+            )
+            .at(format!("/{dir}")),
+        );
         return;
     }
     for e in entries(vol, dir, log) {

@@ -15,13 +15,13 @@ pub(crate) mod rdp;
 use std::collections::BTreeSet;
 
 use reseal_hive::Hive;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::generalize::{Change, Counts, Target};
 use crate::{Error, Result};
 
 /// One named operation of `generalize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Operation {
@@ -269,12 +269,12 @@ impl Change {
 }
 
 /// One operation's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationSummary {
     /// The operation.
     pub name: Operation,
-    /// Its report section title.
-    pub section: &'static str,
+    /// Its report section title ([`Operation::section`]).
+    pub section: String,
     /// Whether it ran.
     pub enabled: bool,
     /// How many changes it made.
@@ -346,7 +346,7 @@ pub(crate) fn is_guid_text(s: &str) -> bool {
 pub(crate) struct Log<'a> {
     pub changes: &'a mut Vec<Change>,
     pub counts: &'a mut Counts,
-    pub warnings: &'a mut Vec<String>,
+    pub warnings: &'a mut Vec<crate::warning::Warning>,
 }
 
 /// The config hive called `name` (SYSTEM, SOFTWARE, ...) among `targets`.

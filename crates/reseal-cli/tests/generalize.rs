@@ -162,7 +162,7 @@ fn operations_list_select_and_report() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ops = v["operations"].as_array().unwrap();
-    assert_eq!(ops.len(), 8);
+    assert_eq!(ops.len(), 9);
     assert!(ops
         .iter()
         .all(|o| o["default"] == true && o["description"].as_str().unwrap().len() > 10));

@@ -127,7 +127,10 @@ fn attr(e: &BytesStart, name: &str) -> std::result::Result<Option<String>, quick
     for a in e.attributes() {
         let a = a?;
         if a.key.as_ref() == name.as_bytes() {
-            return Ok(Some(a.normalized_value(quick_xml::XmlVersion::Implicit1_0)?.into_owned()));
+            return Ok(Some(
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)?
+                    .into_owned(),
+            ));
         }
     }
     Ok(None)
@@ -156,7 +159,10 @@ pub fn parse_unattend(name: &str, data: &[u8]) -> Result<AnswerFile> {
             Ok((ns, ev)) => (is_unattend_ns(&ns), ns_desc(&ns), ev),
             Err(e) => {
                 let at = r.error_position() as usize;
-                return Err(bad(format!("not well-formed XML at {}: {e}", line_col(&text, at))));
+                return Err(bad(format!(
+                    "not well-formed XML at {}: {e}",
+                    line_col(&text, at)
+                )));
             }
         };
         let at = || line_col(&text, pos);
@@ -188,9 +194,8 @@ pub fn parse_unattend(name: &str, data: &[u8]) -> Result<AnswerFile> {
                         )));
                     }
                 } else if depth == 1 && local == "settings" && in_ns {
-                    let pass = attr(e, "pass").map_err(|err| {
-                        bad(format!("not well-formed XML at {}: {err}", at()))
-                    })?;
+                    let pass = attr(e, "pass")
+                        .map_err(|err| bad(format!("not well-formed XML at {}: {err}", at())))?;
                     match pass {
                         Some(p) if PASSES.contains(&p.as_str()) => {}
                         Some(p) => {
@@ -350,7 +355,8 @@ fn end(w: &mut W, name: &str) -> Result<()> {
 fn write_provisioning(w: &mut W, blob: &str, with_ns: bool) -> Result<()> {
     start(w, "Provisioning", with_ns)?;
     start(w, "AccountData", false)?;
-    w.write_event(Event::Text(BytesText::new(blob))).map_err(io)?;
+    w.write_event(Event::Text(BytesText::new(blob)))
+        .map_err(io)?;
     end(w, "AccountData")?;
     end(w, "Provisioning")
 }
@@ -449,7 +455,8 @@ pub fn merge_account_data(answer: &AnswerFile, blob: &str, arch: &str) -> Result
                         if !done
                             && in_ns
                             && local == b"component"
-                            && attr(&e, "name").map_err(bad)?.as_deref() == Some(JOIN_COMPONENT) =>
+                            && attr(&e, "name").map_err(bad)?.as_deref()
+                                == Some(JOIN_COMPONENT) =>
                     {
                         Role::Join
                     }
@@ -614,10 +621,8 @@ pub fn wrapper(items: &[FirstBoot], reset_setup: bool) -> Vec<u8> {
     let done = format!("{dir}\\reseal-firstboot.done");
     let mut l: Vec<String> = vec![
         "@echo off".into(),
-        "rem Written by reseal: the first-boot items, run once as LocalSystem before logon."
-            .into(),
-        "rem Output and exit code of each item go to reseal-firstboot.log beside this file."
-            .into(),
+        "rem Written by reseal: the first-boot items, run once as LocalSystem before logon.".into(),
+        "rem Output and exit code of each item go to reseal-firstboot.log beside this file.".into(),
         "setlocal".into(),
         format!("if exist \"{done}\" goto :end"),
         format!("echo [%DATE% %TIME%] reseal first boot: start>>\"{log}\""),
@@ -641,7 +646,9 @@ pub fn wrapper(items: &[FirstBoot], reset_setup: bool) -> Vec<u8> {
         ));
     }
     l.push(format!("echo done>\"{done}\""));
-    l.push(format!("echo [%DATE% %TIME%] reseal first boot: end>>\"{log}\""));
+    l.push(format!(
+        "echo [%DATE% %TIME%] reseal first boot: end>>\"{log}\""
+    ));
     l.push(":end".into());
     if reset_setup {
         l.push("reg.exe add HKLM\\SYSTEM\\Setup /v SetupType /t REG_DWORD /d 0 /f >nul".into());
@@ -698,7 +705,12 @@ mod tests {
         let s = merged(&format!(
             "{HEAD}<settings pass=\"oobeSystem\"><component name=\"X\"/></settings>\n</unattend>"
         ));
-        assert!(s.contains("<settings pass=\"oobeSystem\"><component name=\"X\"></component></settings>"), "{s}");
+        assert!(
+            s.contains(
+                "<settings pass=\"oobeSystem\"><component name=\"X\"></component></settings>"
+            ),
+            "{s}"
+        );
         assert!(s.contains("<settings pass=\"specialize\"><component name=\"Microsoft-Windows-UnattendedJoin\" processorArchitecture=\"arm64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\""), "{s}");
         assert!(s.contains("<Identification><Provisioning><AccountData>QUJD</AccountData></Provisioning></Identification></component></settings>"), "{s}");
         assert_eq!(s.matches("AccountData>QUJD").count(), 1);
@@ -735,12 +747,18 @@ mod tests {
         let s = merged(MINIMAL_UNATTEND);
         assert!(s.contains("<settings pass=\"specialize\">"), "{s}");
         let mut u = vec![0xff, 0xfe];
-        for c in format!("{HEAD}</unattend>").replace("utf-8", "utf-16").encode_utf16() {
+        for c in format!("{HEAD}</unattend>")
+            .replace("utf-8", "utf-16")
+            .encode_utf16()
+        {
             u.extend_from_slice(&c.to_le_bytes());
         }
         let a = parse_unattend("u16.xml", &u).unwrap();
         let out = String::from_utf8(merge_account_data(&a, "QUJD", "amd64").unwrap()).unwrap();
-        assert!(out.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"), "{out}");
+        assert!(
+            out.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -762,13 +780,18 @@ mod tests {
 
     #[test]
     fn blobs() {
-        assert_eq!(parse_djoin_blob("b", b"QUJD\r\nREVG\n").unwrap(), "QUJDREVG");
+        assert_eq!(
+            parse_djoin_blob("b", b"QUJD\r\nREVG\n").unwrap(),
+            "QUJDREVG"
+        );
         let mut u = vec![0xff, 0xfe];
         for c in "QUJDREVG\0".encode_utf16() {
             u.extend_from_slice(&c.to_le_bytes());
         }
         assert_eq!(parse_djoin_blob("b", &u).unwrap(), "QUJDREVG");
-        let e = parse_djoin_blob("blob.txt", b"QUJD*REVG").unwrap_err().to_string();
+        let e = parse_djoin_blob("blob.txt", b"QUJD*REVG")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("blob.txt") && e.contains("base64"), "{e}");
         assert!(parse_djoin_blob("b", b"  \n").is_err());
     }
@@ -789,8 +812,14 @@ mod tests {
         let b = w.find("powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File \"C:\\Windows\\Setup\\Scripts\\reseal-firstboot\\02-setup_me.ps1\"").unwrap();
         assert!(a < b);
         assert!(w.contains("/v SetupType /t REG_DWORD /d 0"));
-        assert!(!String::from_utf8(wrapper(&items, false)).unwrap().contains("SetupType"));
+        assert!(!String::from_utf8(wrapper(&items, false))
+            .unwrap()
+            .contains("SetupType"));
         assert!(check_firstboot(&[FirstBoot::Command("a\nb".into())]).is_err());
-        assert!(check_firstboot(&[FirstBoot::File(InputFile { name: "x.txt".into(), data: vec![] })]).is_err());
+        assert!(check_firstboot(&[FirstBoot::File(InputFile {
+            name: "x.txt".into(),
+            data: vec![]
+        })])
+        .is_err());
     }
 }

@@ -10,6 +10,7 @@
 pub(crate) mod cleanup;
 pub(crate) mod computer_name;
 pub(crate) mod machine_ids;
+pub mod provision;
 pub(crate) mod rdp;
 
 use std::collections::BTreeSet;
@@ -41,11 +42,14 @@ pub enum Operation {
     SwapFiles,
     /// Setup, servicing and error-report logs removed.
     SetupLogs,
+    /// The OOBE state, answer file, domain join blob and first-boot commands (only when
+    /// `--oobe`, `--unattend`, `--djoin-blob` or `--firstboot*` are given).
+    Provision,
 }
 
 impl Operation {
     /// Every operation, in the order they run and are listed.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::MachineSid,
         Operation::ComputerName,
         Operation::MachineIds,
@@ -54,6 +58,7 @@ impl Operation {
         Operation::EventLogs,
         Operation::SwapFiles,
         Operation::SetupLogs,
+        Operation::Provision,
     ];
 
     /// The name used by `--operations`.
@@ -67,6 +72,7 @@ impl Operation {
             Operation::EventLogs => "event-logs",
             Operation::SwapFiles => "swap-files",
             Operation::SetupLogs => "setup-logs",
+            Operation::Provision => "provision",
         }
     }
 
@@ -93,6 +99,10 @@ impl Operation {
             Operation::SetupLogs => {
                 "remove the contents of Windows\\Panther, Windows\\Logs and the WER report archive"
             }
+            Operation::Provision => {
+                "OOBE state (--oobe), answer file (--unattend, --djoin-blob) and first-boot \
+                 commands (--firstboot*); only when those are given"
+            }
         }
     }
 
@@ -113,6 +123,7 @@ impl Operation {
             Operation::EventLogs => "event logs",
             Operation::SwapFiles => "swap files",
             Operation::SetupLogs => "setup logs",
+            Operation::Provision => "provisioning",
         }
     }
 
@@ -251,7 +262,9 @@ impl Change {
             | Change::KeyDeleted { operation, .. }
             | Change::KeyRenamedBy { operation, .. }
             | Change::FileMoved { operation, .. }
-            | Change::FileDeleted { operation, .. } => Some(*operation),
+            | Change::FileDeleted { operation, .. }
+            | Change::FileWritten { operation, .. }
+            | Change::DirCreated { operation, .. } => Some(*operation),
             Change::HiveWritten { .. }
             | Change::LogInvalidated { .. }
             | Change::HiveScrubbed { .. } => None,

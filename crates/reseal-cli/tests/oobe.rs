@@ -330,7 +330,11 @@ fn oobe_places_state_answer_file_blob_and_setupcomplete() {
     let c2 = wrapper.find("reseal-firstboot\\02-setup.cmd").unwrap();
     assert!(c1 < c2, "items in command-line order: {wrapper}");
     assert!(wrapper.contains(">>\"C:\\Windows\\Setup\\Scripts\\reseal-firstboot.log\" 2>&1"));
-    assert!(wrapper.contains("exit code %ERRORLEVEL%"));
+    // The redirection comes first: `… exit code 1>>log` would redirect handle 1.
+    assert!(wrapper.contains(
+        ">>\"C:\\Windows\\Setup\\Scripts\\reseal-firstboot.log\" echo [%DATE% %TIME%] \
+         01-command.cmd: exit code %ERRORLEVEL%\r\n"
+    ));
     assert!(
         !wrapper.contains("SetupType"),
         "Setup resets SetupType itself with --oobe"
@@ -462,7 +466,7 @@ fn firstboot_without_oobe_uses_setuptype_2() {
     assert!(p < c);
     // It runs once: the marker, then SetupType and CmdLine put back.
     let done = w
-        .find("echo done>\"C:\\Windows\\Setup\\Scripts\\reseal-firstboot.done\"")
+        .find(">\"C:\\Windows\\Setup\\Scripts\\reseal-firstboot.done\" echo done")
         .unwrap();
     let reset = w
         .find("reg.exe add HKLM\\SYSTEM\\Setup /v SetupType /t REG_DWORD /d 0 /f")

@@ -625,7 +625,7 @@ pub fn wrapper(items: &[FirstBoot], reset_setup: bool) -> Vec<u8> {
         "rem Output and exit code of each item go to reseal-firstboot.log beside this file.".into(),
         "setlocal".into(),
         format!("if exist \"{done}\" goto :end"),
-        format!("echo [%DATE% %TIME%] reseal first boot: start>>\"{log}\""),
+        format!(">>\"{log}\" echo [%DATE% %TIME%] reseal first boot: start"),
     ];
     for (i, it) in items.iter().enumerate() {
         let name = item_name(i, it);
@@ -639,15 +639,16 @@ pub fn wrapper(items: &[FirstBoot], reset_setup: bool) -> Vec<u8> {
         } else {
             format!("{run} \"{path}\"")
         };
-        l.push(format!("echo [%DATE% %TIME%] {name}: start>>\"{log}\""));
+        l.push(format!(">>\"{log}\" echo [%DATE% %TIME%] {name}: start"));
         l.push(format!("{line} >>\"{log}\" 2>&1"));
         l.push(format!(
-            "echo [%DATE% %TIME%] {name}: exit code %ERRORLEVEL%>>\"{log}\""
+            ">>\"{log}\" echo [%DATE% %TIME%] {name}: exit code %ERRORLEVEL%"
         ));
     }
-    l.push(format!("echo done>\"{done}\""));
+    // Redirections first: `echo … exit code 1>>log` would redirect handle 1.
+    l.push(format!(">\"{done}\" echo done"));
     l.push(format!(
-        "echo [%DATE% %TIME%] reseal first boot: end>>\"{log}\""
+        ">>\"{log}\" echo [%DATE% %TIME%] reseal first boot: end"
     ));
     l.push(":end".into());
     if reset_setup {

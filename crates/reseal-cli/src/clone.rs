@@ -191,6 +191,12 @@ pub fn run(a: &CloneArgs) -> Result<()> {
             a.count
         );
     }
+    if a.count > 1 && a.change.djoin_blob.is_some() {
+        bail!(
+            "--djoin-blob with --count {}: every clone would join with the same machine account",
+            a.count
+        );
+    }
     if a.count > 1 && !a.change.random_sid() {
         bail!(
             "--new-sid with --count {}: clones would share one SID",

@@ -155,6 +155,7 @@ fn operations_list_select_and_report() {
         "swap-files",
         "setup-logs",
         "restore-points",
+        "provision",
     ] {
         assert!(text.contains(n), "{n} missing in {text}");
     }
@@ -164,7 +165,7 @@ fn operations_list_select_and_report() {
         .unwrap();
     let v = parse_json("operations", &out.stdout);
     let ops = v["operations"].as_array().unwrap();
-    assert_eq!(ops.len(), 8);
+    assert_eq!(ops.len(), 10);
     assert!(ops
         .iter()
         .all(|o| o["default"] == true && o["description"].as_str().unwrap().len() > 10));
@@ -244,7 +245,7 @@ fn operations_list_select_and_report() {
         .iter()
         .any(|c| c["kind"] == "file_deleted" && c["path"] == "/pagefile.sys"));
     let sections = r["operations"].as_array().unwrap();
-    assert_eq!(sections.len(), 8);
+    assert_eq!(sections.len(), 9);
     assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
     // The text report has a section per operation.
     let out = reseal(

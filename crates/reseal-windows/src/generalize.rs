@@ -72,7 +72,7 @@ use reseal_security::Sid;
 use serde::{Deserialize, Serialize};
 
 use crate::install::{open_hive, HiveState};
-use crate::ops::{cleanup, computer_name, machine_ids, rdp, Log};
+use crate::ops::{self, cleanup, computer_name, machine_ids, rdp, Log};
 pub use crate::ops::{Operation, OperationSummary, Operations};
 pub use crate::warning::{Warning, WarningCode};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
@@ -117,6 +117,16 @@ pub struct Options {
     /// Do not scrub the hives ([`Hive::scrub`]): free cells and the slack of cells keep
     /// whatever they held, old SIDs included.
     pub no_scrub: bool,
+    /// Leave the image in the state Sysprep `/generalize /oobe` leaves it in for its next
+    /// boot (ImageState, `SYSTEM\Setup`; see [`crate::ops::provision`]).
+    pub oobe: bool,
+    /// An answer file to place (`Windows\Panther\unattend.xml` + `SYSTEM\Setup\UnattendFile`);
+    /// checked with [`crate::provision::parse_unattend`] before anything is written.
+    pub unattend: Option<crate::provision::InputFile>,
+    /// An offline domain join blob for the specialize pass (needs [`Options::oobe`]).
+    pub djoin_blob: Option<crate::provision::InputFile>,
+    /// Commands and files run once as LocalSystem at the next boot, in this order.
+    pub firstboot: Vec<crate::provision::FirstBoot>,
 }
 
 /// Where one change happened.
@@ -311,6 +321,24 @@ pub enum Change {
         /// New path.
         new: String,
     },
+    /// A file written (created, or replaced when `replaced`) by an operation.
+    FileWritten {
+        /// The operation.
+        operation: Operation,
+        /// Path.
+        path: String,
+        /// Its new size.
+        size: u64,
+        /// It existed and was replaced.
+        replaced: bool,
+    },
+    /// A folder created by an operation.
+    DirCreated {
+        /// The operation.
+        operation: Operation,
+        /// Path.
+        path: String,
+    },
     /// A file deleted, its data overwritten with zeros first.
     FileDeleted {
         /// The operation.
@@ -361,6 +389,8 @@ pub struct Counts {
     pub bytes_zeroed: u64,
     /// Hives whose unused bytes were zeroed.
     pub hives_scrubbed: usize,
+    /// Values set, folders made and files written or moved by `provision`.
+    pub provisioned: usize,
 }
 
 /// What [`generalize`] did (or, for a dry run, would do).
@@ -429,6 +459,32 @@ pub fn validate_computer_name(name: &str) -> Result<()> {
         return bad(format!("{name:?} starts or ends with '-'"));
     }
     Ok(())
+}
+
+/// The provisioning options, checked (answer file parsed, blob decoded, first-boot items
+/// named) before anything is read from the image or written.
+fn provision_request(opts: &Options) -> Result<ops::provision::Request> {
+    if opts.djoin_blob.is_some() && !opts.oobe {
+        return Err(Error::Invalid {
+            what: "--djoin-blob",
+            reason: "needs --oobe (the blob is read by the specialize pass)".into(),
+        });
+    }
+    let unattend = match &opts.unattend {
+        Some(f) => Some(crate::provision::parse_unattend(&f.name, &f.data)?),
+        None => None,
+    };
+    let djoin_blob = match &opts.djoin_blob {
+        Some(f) => Some(crate::provision::parse_djoin_blob(&f.name, &f.data)?),
+        None => None,
+    };
+    crate::provision::check_firstboot(&opts.firstboot)?;
+    Ok(ops::provision::Request {
+        oobe: opts.oobe,
+        unattend,
+        djoin_blob,
+        firstboot: opts.firstboot.clone(),
+    })
 }
 
 fn refused(r: Refusal) -> Error {
@@ -594,6 +650,15 @@ pub fn generalize_with_progress(
         }
         None => None,
     };
+    let provision = provision_request(opts)?;
+    if !provision.is_empty() && !ops.contains(Operation::Provision) {
+        return Err(Error::Invalid {
+            what: "operations",
+            reason: "--oobe, --unattend, --djoin-blob or --firstboot* are given but the \
+                     provision operation is not selected"
+                .into(),
+        });
+    }
     if computer_name.is_some() && !ops.contains(Operation::ComputerName) {
         return Err(Error::Invalid {
             what: "operations",
@@ -980,6 +1045,7 @@ pub fn generalize_with_progress(
         tell("hives", done, hive_bytes);
     }
     let mut guid = machine_ids::GuidChange::default();
+    let mut provision_files = None;
     {
         let mut log = Log {
             changes: &mut changes,
@@ -1000,6 +1066,13 @@ pub fn generalize_with_progress(
         }
         if ops.contains(Operation::RdpCertificate) {
             rdp::apply_hives(&mut targets, &mut log)?;
+        }
+        if !provision.is_empty() {
+            provision_files = Some(ops::provision::apply_hives(
+                &mut targets,
+                &provision,
+                &mut log,
+            )?);
         }
     }
     if !opts.no_scrub {
@@ -1100,6 +1173,17 @@ pub fn generalize_with_progress(
                 cleanup::apply(&mut vol, partition, op, &mut log)?;
             }
         }
+        // After setup-logs, which empties Windows\Panther.
+        if let Some(files) = &provision_files {
+            tell("provision", 0, 0);
+            ops::provision::apply_files(
+                &mut vol,
+                partition,
+                files,
+                !provision.firstboot.is_empty(),
+                &mut log,
+            )?;
+        }
     }
     vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
 
@@ -1116,7 +1200,8 @@ pub fn generalize_with_progress(
                 name: op,
                 section: op.section().to_string(),
                 enabled: ops.contains(op)
-                    && (op != Operation::ComputerName || computer_name.is_some()),
+                    && (op != Operation::ComputerName || computer_name.is_some())
+                    && (op != Operation::Provision || !provision.is_empty()),
                 changes: changes.iter().filter(|c| c.operation() == Some(op)).count(),
             })
             .collect(),

@@ -108,6 +108,7 @@ pub mod audit;
 pub mod generalize;
 mod install;
 pub mod ops;
+pub mod provision;
 mod refusal;
 pub mod sam;
 pub mod sam_crypto;

@@ -10,6 +10,7 @@
 pub(crate) mod cleanup;
 pub(crate) mod computer_name;
 pub(crate) mod machine_ids;
+pub mod provision;
 pub(crate) mod rdp;
 
 use std::collections::BTreeSet;
@@ -43,11 +44,14 @@ pub enum Operation {
     SetupLogs,
     /// System restore points (Volume Shadow Copies) removed.
     RestorePoints,
+    /// The OOBE state, answer file, domain join blob and first-boot commands (only when
+    /// `--oobe`, `--unattend`, `--djoin-blob` or `--firstboot*` are given).
+    Provision,
 }
 
 impl Operation {
     /// Every operation, in the order they run and are listed.
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::MachineSid,
         Operation::ComputerName,
         Operation::MachineIds,
@@ -57,6 +61,7 @@ impl Operation {
         Operation::SwapFiles,
         Operation::SetupLogs,
         Operation::RestorePoints,
+        Operation::Provision,
     ];
 
     /// The name used by `--operations`.
@@ -71,6 +76,7 @@ impl Operation {
             Operation::SwapFiles => "swap-files",
             Operation::SetupLogs => "setup-logs",
             Operation::RestorePoints => "restore-points",
+            Operation::Provision => "provision",
         }
     }
 
@@ -100,6 +106,10 @@ impl Operation {
             Operation::RestorePoints => {
                 "remove system restore points (Volume Shadow Copy catalog and stores)"
             }
+            Operation::Provision => {
+                "OOBE state (--oobe), answer file (--unattend, --djoin-blob) and first-boot \
+                 commands (--firstboot*); only when those are given"
+            }
         }
     }
 
@@ -121,6 +131,7 @@ impl Operation {
             Operation::SwapFiles => "swap files",
             Operation::SetupLogs => "setup logs",
             Operation::RestorePoints => "restore points",
+            Operation::Provision => "provisioning",
         }
     }
 
@@ -260,7 +271,9 @@ impl Change {
             | Change::KeyRenamedBy { operation, .. }
             | Change::FileMoved { operation, .. }
             | Change::FileDeleted { operation, .. }
-            | Change::ShadowCopiesCleared { operation, .. } => Some(*operation),
+            | Change::ShadowCopiesCleared { operation, .. }
+            | Change::FileWritten { operation, .. }
+            | Change::DirCreated { operation, .. } => Some(*operation),
             Change::HiveWritten { .. }
             | Change::LogInvalidated { .. }
             | Change::HiveScrubbed { .. } => None,

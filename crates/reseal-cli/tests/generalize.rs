@@ -245,7 +245,7 @@ fn operations_list_select_and_report() {
         .iter()
         .any(|c| c["kind"] == "file_deleted" && c["path"] == "/pagefile.sys"));
     let sections = r["operations"].as_array().unwrap();
-    assert_eq!(sections.len(), 9);
+    assert_eq!(sections.len(), 10);
     assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
     // The text report has a section per operation.
     let out = reseal(

@@ -206,7 +206,13 @@ fn default_operations_renew_every_identifier() {
         "{:?}",
         rep.operations
     );
-    for s in rep.operations.iter().filter(|s| s.enabled) {
+    // The fixture has no shadow copies (restore-points is tested on a Windows-made VSS volume
+    // in restore_points.rs).
+    for s in rep
+        .operations
+        .iter()
+        .filter(|s| s.enabled && s.name != reseal_windows::generalize::Operation::RestorePoints)
+    {
         assert!(s.changes > 0, "{} made no change", s.name);
     }
     let new_guid = rep.new_machine_guid.clone().unwrap();

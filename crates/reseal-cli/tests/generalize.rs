@@ -125,6 +125,13 @@ fn generalize_refuses_a_hibernated_volume_unless_forced() {
     assert_eq!(out.status.code(), Some(3), "a refusal exits 3");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hibernated"), "{err}");
+    // With --json the refusal is an error document naming the refusal and its override.
+    let out = reseal(&["generalize", "--json"], &raw);
+    assert_eq!(out.status.code(), Some(3));
+    let doc = parse_json("error", &out.stdout);
+    assert_eq!(doc["error"]["code"], "refused", "{doc}");
+    assert_eq!(doc["error"]["refusal"], "volume_state", "{doc}");
+    assert_eq!(doc["error"]["override"], "--force-volume-state", "{doc}");
     assert!(std::fs::read(&raw).unwrap() == orig);
     let out = reseal(&["generalize", "--force-volume-state", "--dry-run"], &raw);
     assert!(

@@ -423,7 +423,7 @@ pub(crate) fn read_value(t: &Target, key: &str, value: &str) -> Result<Option<(u
     }
 }
 
-fn writable(t: &mut Target) -> Result<()> {
+pub(crate) fn writable(t: &mut Target) -> Result<()> {
     let r = t.hive.make_writable();
     r.map_err(|s| hive_err(t, s))
 }

@@ -18,7 +18,7 @@
 use reseal_disk::Device;
 use reseal_ntfs::Volume;
 
-use super::{config_hive, hive_err, read_value, shown, Log, Operation};
+use super::{config_hive, hive_err, read_value, shown, writable, Log, Operation};
 use crate::generalize::{ntfs_err, Change, Target};
 use crate::provision::{self, AnswerFile, FirstBoot, SYSTEM_DRIVE};
 use crate::{Error, Result};
@@ -69,8 +69,7 @@ fn set(t: &mut Target, key: &str, value: &str, ty: u32, data: &[u8], log: &mut L
     {
         return Ok(());
     }
-    let r = t.hive.make_writable();
-    r.map_err(|s| hive_err(t, s))?;
+    writable(t)?;
     let off = t.hive.create_path(key).map_err(|s| hive_err(t, s))?;
     t.hive
         .set_value(off, value, ty, data)

@@ -114,15 +114,29 @@ pub enum RegCmd {
         #[arg(long)]
         utf8: bool,
     },
-    /// Apply a `.reg` file, including `[-key]` and `"value"=-` deletions.
+    /// Apply a `.reg` file, including `[-key]` and `"value"=-` deletions. Given a disk image
+    /// instead of a hive, every hive the file names is edited (virt-win-reg --merge):
+    /// `HKEY_LOCAL_MACHINE\SYSTEM` (`CurrentControlSet` through `Select\Current`), `\SOFTWARE`,
+    /// `\SAM`, `\SECURITY`, `\COMPONENTS`…, `HKEY_CLASSES_ROOT`, `HKEY_USERS\.DEFAULT`,
+    /// `HKEY_USERS\<SID>` and `<SID>_Classes`, `HKEY_CURRENT_USER` (with --user), all in one
+    /// journalled change (one `reseal undo`).
     Import {
-        /// Hive file, or IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a path).
+        /// Hive file, IMAGE:HIVE (SYSTEM, SOFTWARE, SAM, SECURITY, DEFAULT, a user name, or a
+        /// path), or a disk image (every hive the file names).
         hive: PathBuf,
         /// The `.reg` file (UTF-16LE with BOM, UTF-8, or REGEDIT4).
         file: PathBuf,
-        /// Root prefix stripped from the file's key paths (default from the hive's file name).
+        /// Root prefix stripped from the file's key paths (default from the hive's file name;
+        /// not with a disk image, whose roots choose the hives).
         #[arg(long)]
         prefix: Option<String>,
+        /// With a disk image: whose hive `HKEY_CURRENT_USER` is (a local account's name or a
+        /// SID).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// With a disk image: the partition of the Windows install (default: the only one).
+        #[arg(short, long)]
+        partition: Option<u32>,
         /// Report what would change and write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -700,11 +714,27 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             hive,
             file,
             prefix,
+            user,
+            partition,
             dry_run,
-            ..
+            force,
         } => {
             let text =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            if is_disk_image(&hive)? {
+                if prefix.is_some() {
+                    bail!(
+                        "--prefix is for one hive; in a disk image the file's root keys choose the hives"
+                    );
+                }
+                return import_image(&hive, &text, user, partition, dry_run, force);
+            }
+            if user.is_some() || partition.is_some() {
+                bail!(
+                    "--user and --partition are for a disk image; {} is a hive (IMAGE:HIVE names a hive in an image)",
+                    hive.display()
+                );
+            }
             let target = Target::parse(&hive)?;
             let prefix = prefix.unwrap_or_else(|| default_prefix(&target.file_name()));
             edit(&target, dry_run, |h| {
@@ -807,4 +837,78 @@ fn save_full(t: &Target, hive: &mut Hive, old: &[u8], dry_run: bool) -> Result<(
         }
     }
     t.write_ranges(old, data, &ranges, dry_run)
+}
+
+/// A plain file that is not a hive (no `regf` signature) is taken for a disk image.
+fn is_disk_image(arg: &Path) -> Result<bool> {
+    if !arg.is_file() {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(arg).with_context(|| format!("opening {}", arg.display()))?;
+    let n = std::io::Read::read(&mut f, &mut magic)
+        .with_context(|| format!("reading {}", arg.display()))?;
+    Ok(!(n == 4 && &magic == b"regf"))
+}
+
+/// `reseal reg import IMAGE FILE`: every hive the file names, one journalled change.
+fn import_image(
+    image: &Path,
+    text: &[u8],
+    user: Option<String>,
+    partition: Option<u32>,
+    dry_run: bool,
+    force: bool,
+) -> Result<()> {
+    let ops = reg::parse_reg(&reg::decode_reg_bytes(text))?;
+    let mut img = crate::open::open(image, crate::open::write_access(dry_run), force)?;
+    let opts = reseal_windows::reg_import::ImportOptions::new(user, partition, force);
+    let rep = reseal_windows::reg_import::import(&mut img, &ops, &opts)?;
+    for w in &rep.warnings {
+        eprintln!("warning: {w}");
+    }
+    for h in &rep.hives {
+        eprintln!(
+            "{} ({}): {} keys, {} keys deleted, {} values set, {} values deleted, {} bytes{}",
+            h.mount,
+            h.path,
+            h.keys,
+            h.keys_deleted,
+            h.values_set,
+            h.values_deleted,
+            h.bytes,
+            if h.logs_invalidated.is_empty() {
+                String::new()
+            } else {
+                format!("; logs emptied: {}", h.logs_invalidated.join(", "))
+            }
+        );
+    }
+    let changes = img.changes();
+    let bytes: u64 = changes.iter().map(|r| r.end - r.start).sum();
+    if dry_run {
+        eprintln!(
+            "dry run: would write {bytes} bytes in {} ranges of {}",
+            changes.len(),
+            image.display()
+        );
+        return Ok(());
+    }
+    if changes.is_empty() {
+        eprintln!("no change");
+        return Ok(());
+    }
+    let rep_c = img.commit()?;
+    let mounts: Vec<&str> = rep.hives.iter().map(|h| h.mount.as_str()).collect();
+    reseal_disk::journal::record_operation(
+        &rep_c.undo_path,
+        &format!("reg import: {}", mounts.join(", ")),
+    )?;
+    eprintln!(
+        "reg import: wrote {} bytes in {} ranges; undo with `reseal undo {}`",
+        rep_c.bytes,
+        rep_c.ranges,
+        image.display()
+    );
+    Ok(())
 }

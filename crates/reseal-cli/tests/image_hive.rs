@@ -196,3 +196,141 @@ fn import_into_the_windows_fixture() {
     let text = String::from_utf8(ok(a!("inspect", img))).unwrap();
     assert!(text.contains("WIN-FIXTURE01"), "{text}");
 }
+
+/// `hivexget` of a value in the hive at `path` of the bare volume `vol` (read with ntfscat).
+fn hivexget_in(vol: &std::path::Path, path: &str, key: &str, value: &str) -> Option<String> {
+    let o = Command::new("ntfscat").arg(vol).arg(path).output().unwrap();
+    assert!(o.status.success(), "ntfscat {path}");
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &o.stdout).unwrap();
+    let o = Command::new("hivexget")
+        .arg(tmp.path())
+        .arg(key)
+        .arg(value)
+        .output()
+        .unwrap();
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+}
+
+/// `reg import IMAGE FILE`: one `.reg` naming four hives (SOFTWARE also through HKCR, SYSTEM
+/// through CurrentControlSet, a profile by SID and through HKCU with --user) is one change that
+/// ntfs-3g + hivexget see and one `undo` reverts; a file naming a hive the image lacks and HKCU
+/// without --user write nothing.
+#[test]
+fn import_one_reg_across_the_hives_of_an_image() {
+    require_tool("hivexget");
+    require_tool("ntfscat");
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("win.raw");
+    let spec = reseal_tests::windows::WindowsSpec::default();
+    spec.build(&raw).unwrap();
+    let original = std::fs::read(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    let alice = format!("{}-1001", spec.machine_sid);
+    let bob = format!("{}-1002", spec.machine_sid);
+    let reg = format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal]\r\n\"Edited\"=\"yes\"\r\n\r\n\
+         [HKLM\\SYSTEM\\CurrentControlSet\\Services\\ResealTest]\r\n\"Start\"=dword:00000003\r\n\r\n\
+         [HKEY_CLASSES_ROOT\\.reseal]\r\n@=\"Reseal.File\"\r\n\r\n\
+         [HKEY_USERS\\{alice}\\Software\\Reseal]\r\n\"Who\"=\"alice\"\r\n\r\n\
+         [HKEY_CURRENT_USER\\Software\\Reseal]\r\n\"Via\"=\"hkcu\"\r\n\r\n\
+         [HKEY_USERS\\{bob}\\Software\\Reseal]\r\n\"Who\"=\"bob\"\r\n\r\n"
+    );
+    let reg_file = tmp.path().join("all.reg");
+    std::fs::write(&reg_file, utf16_reg(&reg)).unwrap();
+    let rf = reg_file.to_str().unwrap();
+
+    // HKCU without --user, and a dry run: nothing written.
+    let o = reseal(a!("reg", "import", img, rf));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--user"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(a!("reg", "import", "--dry-run", "--user", "alice", img, rf));
+    assert!(
+        std::fs::read(&raw).unwrap() == original,
+        "wrote without a commit"
+    );
+
+    ok(a!("reg", "import", "--user", "alice", img, rf));
+    let vol = tmp.path().join("vol.ntfs");
+    spec.extract_volume(&raw, &vol).unwrap();
+    let config = "/Windows/System32/config";
+    let get = |hive: &str, key: &str, value: &str| hivexget_in(&vol, hive, key, value);
+    assert_eq!(
+        get(&format!("{config}/SOFTWARE"), "\\Reseal", "Edited").as_deref(),
+        Some("yes")
+    );
+    assert_eq!(
+        get(&format!("{config}/SOFTWARE"), "\\Classes\\.reseal", "@").as_deref(),
+        Some("Reseal.File")
+    );
+    assert_eq!(
+        get(
+            &format!("{config}/SYSTEM"),
+            &format!(
+                "\\ControlSet{:03}\\Services\\ResealTest",
+                spec.current_control_set
+            ),
+            "Start"
+        )
+        .as_deref(),
+        Some("3")
+    );
+    for (user, who) in [("alice", "alice"), ("bob", "bob")] {
+        let nt = format!("/Users/{user}/NTUSER.DAT");
+        assert_eq!(
+            get(&nt, "\\Software\\Reseal", "Who").as_deref(),
+            Some(who),
+            "{nt}"
+        );
+    }
+    assert_eq!(
+        get("/Users/alice/NTUSER.DAT", "\\Software\\Reseal", "Via").as_deref(),
+        Some("hkcu")
+    );
+    run(Command::new("ntfsfix").arg("-n").arg(&vol)).unwrap();
+
+    // One change: one undo gives the original image back.
+    let list = String::from_utf8(ok(a!("undo", "--list", img))).unwrap();
+    assert!(list.contains("reg import"), "{list}");
+    ok(a!("undo", img));
+    assert_eq!(
+        sha256_hex(&std::fs::read(&raw).unwrap()),
+        sha256_hex(&original),
+        "undo did not restore the image"
+    );
+
+    // A hive the image lacks: refused before anything is written.
+    let missing = "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal]\r\n\"Edited\"=\"yes\"\r\n\r\n\
+         [HKEY_USERS\\S-1-5-21-9-9-9-1001\\Software]\r\n\"X\"=\"y\"\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\ELAM\\Reseal]\r\n\"X\"=\"y\"\r\n";
+    let mf = tmp.path().join("missing.reg");
+    std::fs::write(&mf, missing).unwrap();
+    let o = reseal(a!("reg", "import", img, mf.to_str().unwrap()));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("S-1-5-21-9-9-9-1001"), "{err}");
+    let elam = "Windows Registry Editor Version 5.00\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\SOFTWARE\\Reseal]\r\n\"Edited\"=\"yes\"\r\n\r\n\
+         [HKEY_LOCAL_MACHINE\\ELAM\\Reseal]\r\n\"X\"=\"y\"\r\n";
+    std::fs::write(&mf, elam).unwrap();
+    let o = reseal(a!("reg", "import", img, mf.to_str().unwrap()));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ELAM") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(
+        sha256_hex(&std::fs::read(&raw).unwrap()),
+        sha256_hex(&original),
+        "a refused import wrote"
+    );
+}

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::progress::Progress;
-use crate::Format;
 
 /// Open `image` read-only and the NTFS volume selected by `partition` (default: the only one).
 pub fn open_ntfs(image: &Path, partition: Option<u32>) -> Result<Volume<Slice<Image>>> {
@@ -197,22 +196,18 @@ pub fn cat(image: &Path, path: &str, partition: Option<u32>) -> Result<()> {
     Ok(())
 }
 
-/// `reseal convert`.
-pub fn convert(input: &Path, output: &Path, format: Format) -> Result<()> {
-    if output.exists() {
+/// `reseal convert`: `progress` (`-p`) shows progress even when standard error is not a
+/// terminal, as qemu-img's `-p`.
+pub fn convert(input: &Path, output: &Path, target: TargetFormat, progress: bool) -> Result<()> {
+    // symlink_metadata: a dangling symlink is not followed into a new file either.
+    if std::fs::symlink_metadata(output).is_ok() {
         bail!(
             "{} exists; reseal convert never overwrites",
             output.display()
         );
     }
     let img = crate::open::open(input, Access::ReadOnly, false)?;
-    let target = match format {
-        Format::Raw => TargetFormat::Raw,
-        Format::Vhd => TargetFormat::VhdDynamic,
-        Format::VhdFixed => TargetFormat::VhdFixed,
-        Format::Vhdx => TargetFormat::Vhdx,
-    };
-    let bar = Progress::bytes("converting");
+    let bar = Progress::bytes_or_plain("converting", progress);
     let rep = convert_image(&img, output, target, &mut |done, total| {
         bar.update(done, total)
     })?;

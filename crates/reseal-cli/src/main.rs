@@ -85,6 +85,25 @@ enum Cmd {
         #[arg(short, long)]
         partition: Option<u32>,
     },
+    /// Copy a file (with -r a directory tree) out of an NTFS volume to LOCAL. Named streams are
+    /// skipped and reparse points (symbolic links, junctions) not followed, each with a note.
+    Get {
+        /// Disk image.
+        image: PathBuf,
+        /// File or directory in the volume.
+        path: String,
+        /// Local destination: the file (or, with -r, the directory) to create.
+        local: PathBuf,
+        /// Copy a directory and everything below it, recreating its directories.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Partition number (default: the only NTFS volume).
+        #[arg(short, long)]
+        partition: Option<u32>,
+        /// Replace existing local files (and copy into an existing directory).
+        #[arg(long)]
+        force: bool,
+    },
     /// Convert an image to another container format (sparse-aware), as `qemu-img convert [-p]
     /// -O FORMAT INPUT OUTPUT` (the input's format: detected, or the global `-f FORMAT`).
     Convert {
@@ -246,9 +265,11 @@ fn parse_convert_options(s: &str) -> std::result::Result<Subformat, String> {
             Some(("subformat", v)) => {
                 return Err(format!("subformat={v}: expected fixed or dynamic"))
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "{opt}: the only output option reseal knows is subformat=fixed|dynamic (vpc, vhdx)"
-            )),
+            ))
+            }
         }
     }
     sub.ok_or_else(|| "no option given (expected subformat=fixed|dynamic)".into())
@@ -341,6 +362,14 @@ fn run(cli: Cli) -> Result<()> {
             path,
             partition,
         } => fs::cat(&image, &path, partition),
+        Cmd::Get {
+            image,
+            path,
+            local,
+            recursive,
+            partition,
+            force,
+        } => fs::get(&image, &path, &local, recursive, partition, force),
         Cmd::Convert {
             input,
             output,

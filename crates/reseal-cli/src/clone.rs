@@ -240,7 +240,8 @@ pub fn run(a: &CloneArgs) -> Result<()> {
             doc["format"] = serde_json::json!(match full {
                 Some(TargetFormat::Raw) => "raw",
                 Some(TargetFormat::VhdDynamic | TargetFormat::VhdFixed) => "vhd",
-                Some(TargetFormat::Vhdx) => "vhdx",
+                Some(TargetFormat::Vhdx | TargetFormat::VhdxFixed) => "vhdx",
+                Some(TargetFormat::Qcow2) => "qcow2",
                 None => format.name(),
             });
             doc["standalone"] = serde_json::json!(full.is_some());

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::progress::Progress;
-use crate::Format;
 
 /// Open `image` read-only and the NTFS volume selected by `partition` (default: the only one).
 pub fn open_ntfs(image: &Path, partition: Option<u32>) -> Result<Volume<Slice<Image>>> {
@@ -197,22 +196,152 @@ pub fn cat(image: &Path, path: &str, partition: Option<u32>) -> Result<()> {
     Ok(())
 }
 
-/// `reseal convert`.
-pub fn convert(input: &Path, output: &Path, format: Format) -> Result<()> {
-    if output.exists() {
+/// FILE_ATTRIBUTE_REPARSE_POINT: a symbolic link, junction or other reparse point.
+const REPARSE_POINT: u32 = 0x400;
+
+/// `reseal get IMAGE PATH LOCAL [-r]`: copy a file (with `recursive`, a directory tree) out of
+/// the volume to `local`, which is the destination itself (not a folder to put it in). Named
+/// streams are skipped and reparse points (symbolic links, junctions) not followed, each with a
+/// note on standard error. An existing local file is refused unless `force` (then replaced;
+/// existing directories are merged into).
+pub fn get(
+    image: &Path,
+    path: &str,
+    local: &Path,
+    recursive: bool,
+    partition: Option<u32>,
+    force: bool,
+) -> Result<()> {
+    let mut vol = open_ntfs(image, partition)?;
+    let st = vol.stat(path)?;
+    if st.is_dir && !recursive {
+        bail!("{path} is a directory; copy a tree with -r");
+    }
+    let mut counts = (0u64, 0u64, 0u64); // files, directories, bytes
+    if st.is_dir {
+        get_dir(&mut vol, path, &st, local, force, &mut counts)?;
+    } else {
+        get_file(&mut vol, path, &st, local, force, &mut counts)?;
+    }
+    eprintln!(
+        "copied {} files ({} bytes) and {} directories to {}",
+        counts.0,
+        counts.2,
+        counts.1,
+        local.display()
+    );
+    Ok(())
+}
+
+fn note_streams(path: &str, e: &Entry) {
+    for (name, size) in &e.streams {
+        eprintln!(
+            "note: skipped the named stream {path}:{name} ({size} bytes; `reseal cat` reads it)"
+        );
+    }
+}
+
+fn get_file<D: Device>(
+    vol: &mut Volume<D>,
+    path: &str,
+    e: &Entry,
+    local: &Path,
+    force: bool,
+    counts: &mut (u64, u64, u64),
+) -> Result<()> {
+    if e.attributes & REPARSE_POINT != 0 {
+        eprintln!(
+            "note: skipped {path}: a reparse point (symbolic link or the like), not followed"
+        );
+        return Ok(());
+    }
+    if let Ok(m) = std::fs::symlink_metadata(local) {
+        if m.is_dir() {
+            bail!(
+                "{} is an existing directory (give the file's full path)",
+                local.display()
+            );
+        }
+        if !force {
+            return Err(crate::out::Refused(format!(
+                "{} exists; pass --force to replace it",
+                local.display()
+            ))
+            .into());
+        }
+        // Replace rather than write through a symbolic link.
+        std::fs::remove_file(local).with_context(|| format!("replacing {}", local.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(local)
+        .with_context(|| format!("creating {}", local.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let n = vol.read(path, &mut out)?;
+    out.flush()
+        .with_context(|| format!("writing {}", local.display()))?;
+    note_streams(path, e);
+    counts.0 += 1;
+    counts.2 += n;
+    Ok(())
+}
+
+fn get_dir<D: Device>(
+    vol: &mut Volume<D>,
+    path: &str,
+    e: &Entry,
+    local: &Path,
+    force: bool,
+    counts: &mut (u64, u64, u64),
+) -> Result<()> {
+    if e.attributes & REPARSE_POINT != 0 {
+        eprintln!(
+            "note: skipped {path}: a reparse point (junction or directory link), not followed"
+        );
+        return Ok(());
+    }
+    match std::fs::symlink_metadata(local) {
+        Ok(m) if m.is_dir() && force => {}
+        Ok(_) if !force => {
+            return Err(crate::out::Refused(format!(
+                "{} exists; pass --force to copy into it (replacing files of the same name)",
+                local.display()
+            ))
+            .into())
+        }
+        Ok(_) => bail!("{} exists and is not a directory", local.display()),
+        Err(_) => {
+            std::fs::create_dir(local).with_context(|| format!("creating {}", local.display()))?
+        }
+    }
+    counts.1 += 1;
+    note_streams(path, e);
+    let base = path.trim_end_matches(['/', '\\']);
+    for child in vol.list(path)? {
+        let p = format!("{base}/{}", child.name);
+        let l = local.join(&child.name);
+        if child.is_dir {
+            get_dir(vol, &p, &child, &l, force, counts)?;
+        } else {
+            get_file(vol, &p, &child, &l, force, counts)?;
+        }
+    }
+    Ok(())
+}
+
+/// `reseal convert`: `progress` (`-p`) shows progress even when standard error is not a
+/// terminal, as qemu-img's `-p`.
+pub fn convert(input: &Path, output: &Path, target: TargetFormat, progress: bool) -> Result<()> {
+    // symlink_metadata: a dangling symlink is not followed into a new file either.
+    if std::fs::symlink_metadata(output).is_ok() {
         bail!(
             "{} exists; reseal convert never overwrites",
             output.display()
         );
     }
     let img = crate::open::open(input, Access::ReadOnly, false)?;
-    let target = match format {
-        Format::Raw => TargetFormat::Raw,
-        Format::Vhd => TargetFormat::VhdDynamic,
-        Format::VhdFixed => TargetFormat::VhdFixed,
-        Format::Vhdx => TargetFormat::Vhdx,
-    };
-    let bar = Progress::bytes("converting");
+    let bar = Progress::bytes_or_plain("converting", progress);
     let rep = convert_image(&img, output, target, &mut |done, total| {
         bar.update(done, total)
     })?;

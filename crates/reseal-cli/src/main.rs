@@ -85,15 +85,44 @@ enum Cmd {
         #[arg(short, long)]
         partition: Option<u32>,
     },
-    /// Convert an image to another container format (sparse-aware).
+    /// Copy a file (with -r a directory tree) out of an NTFS volume to LOCAL. Named streams are
+    /// skipped and reparse points (symbolic links, junctions) not followed, each with a note.
+    Get {
+        /// Disk image.
+        image: PathBuf,
+        /// File or directory in the volume.
+        path: String,
+        /// Local destination: the file (or, with -r, the directory) to create.
+        local: PathBuf,
+        /// Copy a directory and everything below it, recreating its directories.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Partition number (default: the only NTFS volume).
+        #[arg(short, long)]
+        partition: Option<u32>,
+        /// Replace existing local files (and copy into an existing directory).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Convert an image to another container format (sparse-aware), as `qemu-img convert [-p]
+    /// -O FORMAT INPUT OUTPUT` (the input's format: detected, or the global `-f FORMAT`).
     Convert {
         /// Source image.
         input: PathBuf,
-        /// Output file (must not exist).
+        /// Output file (must not exist; reseal never overwrites it).
         output: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum)]
+        /// Output format, with qemu-img's names: raw, vpc (dynamic VHD; `vhd` is an alias),
+        /// vhdx (dynamic), qcow2, or vhd-fixed.
+        #[arg(short = 'O', long = "format", value_enum, value_name = "FORMAT")]
         format: Format,
+        /// Output options as qemu-img's `-o`: only `subformat=fixed` or `subformat=dynamic`
+        /// (for vpc and vhdx).
+        #[arg(short = 'o', value_name = "OPTIONS", value_parser = parse_convert_options)]
+        options: Option<Subformat>,
+        /// Show progress (`    (NN.NN/100%)` on standard error, as qemu-img -p, even when it
+        /// is not a terminal; a terminal gets a bar without -p too).
+        #[arg(short = 'p', long)]
+        progress: bool,
     },
     /// Copy a local file into an NTFS volume (creating or replacing PATH). A new file gets the
     /// descriptor Windows would compute from its directory's inheritable ACEs (owner and group:
@@ -203,17 +232,47 @@ enum Cmd {
     },
 }
 
-/// Output container formats.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// Output container formats of `convert`, as qemu-img's `-O` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Sparse raw image.
     Raw,
-    /// Dynamic VHD.
-    Vhd,
-    /// Fixed VHD.
+    /// Dynamic VHD (qemu-img's `vpc`; `vhd` is accepted too).
+    #[value(alias = "vhd")]
+    Vpc,
+    /// Fixed VHD (qemu-img: `-O vpc -o subformat=fixed`).
     VhdFixed,
-    /// Dynamic VHDX.
+    /// Dynamic VHDX (fixed with `-o subformat=fixed`).
     Vhdx,
+    /// qcow2 version 3, 64 KiB clusters.
+    Qcow2,
+}
+
+/// qemu-img's `subformat` output option (vpc, vhdx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subformat {
+    Fixed,
+    Dynamic,
+}
+
+/// Parse `-o` of `convert`: comma-separated `key=value`; only `subformat` is known.
+fn parse_convert_options(s: &str) -> std::result::Result<Subformat, String> {
+    let mut sub = None;
+    for opt in s.split(',').filter(|o| !o.is_empty()) {
+        match opt.split_once('=') {
+            Some(("subformat", "fixed")) => sub = Some(Subformat::Fixed),
+            Some(("subformat", "dynamic")) => sub = Some(Subformat::Dynamic),
+            Some(("subformat", v)) => {
+                return Err(format!("subformat={v}: expected fixed or dynamic"))
+            }
+            _ => {
+                return Err(format!(
+                "{opt}: the only output option reseal knows is subformat=fixed|dynamic (vpc, vhdx)"
+            ))
+            }
+        }
+    }
+    sub.ok_or_else(|| "no option given (expected subformat=fixed|dynamic)".into())
 }
 
 fn main() {
@@ -253,6 +312,38 @@ impl Cmd {
     }
 }
 
+/// The library's output format for `-O FORMAT [-o subformat=…]`; a subformat the format does
+/// not have is a usage error (exit 2).
+fn convert_target(
+    format: Format,
+    sub: Option<Subformat>,
+) -> Result<reseal_disk::convert::TargetFormat> {
+    use reseal_disk::convert::TargetFormat as T;
+    Ok(match (format, sub) {
+        (Format::Raw, None) => T::Raw,
+        (Format::Qcow2, None) => T::Qcow2,
+        (Format::Vpc, None | Some(Subformat::Dynamic)) => T::VhdDynamic,
+        (Format::Vpc | Format::VhdFixed, Some(Subformat::Fixed)) | (Format::VhdFixed, None) => {
+            T::VhdFixed
+        }
+        (Format::Vhdx, None | Some(Subformat::Dynamic)) => T::Vhdx,
+        (Format::Vhdx, Some(Subformat::Fixed)) => T::VhdxFixed,
+        (f, Some(_)) => {
+            use clap::CommandFactory;
+            let name = f.to_possible_value().map(|v| v.get_name().to_owned());
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "-o subformat is an option of vpc and vhdx only, not of -O {}",
+                        name.unwrap_or_default()
+                    ),
+                )
+                .exit()
+        }
+    })
+}
+
 fn run(cli: Cli) -> Result<()> {
     open::set_lock_timeout(cli.lock_timeout);
     if let Some(f) = &cli.image_format {
@@ -271,11 +362,24 @@ fn run(cli: Cli) -> Result<()> {
             path,
             partition,
         } => fs::cat(&image, &path, partition),
+        Cmd::Get {
+            image,
+            path,
+            local,
+            recursive,
+            partition,
+            force,
+        } => fs::get(&image, &path, &local, recursive, partition, force),
         Cmd::Convert {
             input,
             output,
             format,
-        } => fs::convert(&input, &output, format),
+            options,
+            progress,
+        } => {
+            let target = convert_target(format, options)?;
+            fs::convert(&input, &output, target, progress)
+        }
         Cmd::Undo {
             image,
             list,

@@ -320,3 +320,127 @@ fn partition_choice_errors_are_clear() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// `reseal convert` with qemu-img's spelling: the committed fixture to every output format,
+/// each identical to the input for `qemu-img compare`, qcow2/vhdx outputs clean for
+/// `qemu-img check`; `-p` prints qemu-img's progress line on a pipe; an existing output is
+/// refused untouched; an unknown `-O` is a usage error naming the formats.
+#[test]
+fn convert_speaks_qemu_img() {
+    require_tool("qemu-img");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx");
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["-O", "raw"], "raw", "raw"),
+        (&["-O", "vpc"], "vpc", "vpc"),
+        (&["-O", "vhd"], "vhd", "vpc"),
+        (&["--format", "vhd-fixed"], "vhd-fixed", "vpc"),
+        (&["-O", "vpc", "-o", "subformat=fixed"], "vpc-fixed", "vpc"),
+        (&["-O", "vhdx"], "vhdx", "vhdx"),
+        (
+            &["-O", "vhdx", "-o", "subformat=fixed"],
+            "vhdx-fixed",
+            "vhdx",
+        ),
+        (&["-p", "-O", "qcow2"], "qcow2", "qcow2"),
+    ];
+    for (args, name, qfmt) in cases {
+        let out = tmp.path().join(format!("out.{name}"));
+        let o = reseal()
+            .arg("convert")
+            .args(*args)
+            .arg(&fixture)
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        if args.contains(&"-p") {
+            // stderr is a pipe here: qemu-img's `    (NN.NN/100%)\r` line, ending at 100.
+            assert!(err.contains("(0.00/100%)\r"), "{err:?}");
+            assert!(err.contains("(100.00/100%)\r\n"), "{err:?}");
+        } else {
+            assert!(!err.contains("/100%)"), "progress without -p: {err:?}");
+        }
+        run(Command::new("qemu-img")
+            .args(["compare", "-f", "vhdx", "-F", qfmt])
+            .arg(&fixture)
+            .arg(&out))
+        .unwrap();
+        if matches!(*qfmt, "qcow2" | "vhdx") {
+            run(Command::new("qemu-img")
+                .args(["check", "-f", qfmt])
+                .arg(&out))
+            .unwrap();
+        }
+        let info = run(Command::new("qemu-img")
+            .args(["info", "--output=json", "-f", qfmt])
+            .arg(&out))
+        .unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        let want_sub = if name.contains("fixed") {
+            "fixed"
+        } else {
+            "dynamic"
+        };
+        if *qfmt != "raw" && *qfmt != "qcow2" {
+            let sub = &info["format-specific"]["data"]["subformat"];
+            // qemu reports a vhdx subformat only in newer versions; check it when present.
+            if !sub.is_null() {
+                assert_eq!(sub, want_sub, "{name}");
+            }
+        }
+    }
+    // The global -f applies to the input: the fixture read as raw is the VHDX file itself.
+    let as_raw = tmp.path().join("file.raw");
+    reseal_out(&[
+        "convert".as_ref(),
+        "-f".as_ref(),
+        "raw".as_ref(),
+        "-O".as_ref(),
+        "raw".as_ref(),
+        fixture.as_os_str(),
+        as_raw.as_os_str(),
+    ]);
+    assert!(std::fs::read(&as_raw).unwrap() == std::fs::read(&fixture).unwrap());
+
+    // An existing output is refused and left as it was.
+    let existing = tmp.path().join("existing.qcow2");
+    std::fs::write(&existing, b"keep me").unwrap();
+    let o = reseal()
+        .args(["convert", "-O", "qcow2"])
+        .arg(&fixture)
+        .arg(&existing)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("never overwrites"));
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert!(!tmp.path().join("existing.qcow2.reseal-tmp").exists());
+
+    // Unknown -O, or a subformat of a format without one: usage errors (exit 2).
+    let o = reseal()
+        .args(["convert", "-O", "vmdk"])
+        .arg(&fixture)
+        .arg(tmp.path().join("x.vmdk"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for f in ["raw", "vpc", "vhdx", "qcow2", "vhd-fixed"] {
+        assert!(err.contains(f), "{f} not named in {err}");
+    }
+    let o = reseal()
+        .args(["convert", "-O", "qcow2", "-o", "subformat=fixed"])
+        .arg(&fixture)
+        .arg(tmp.path().join("x.qcow2"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!tmp.path().join("x.qcow2").exists());
+}

@@ -1,14 +1,16 @@
 //! Converting a virtual disk into a new image file of another container format.
 //!
 //! Sparse-aware: the source is read in 1 MiB chunks; chunks the source knows to be unallocated
-//! ([`Device::known_zero`]) are not read, and all-zero chunks are not written (so they stay
-//! unallocated in a sparse output, and are holes in a raw or fixed output). The output is written
+//! ([`Device::known_zero`]) are not read, and all-zero 64 KiB pieces of a chunk (one qcow2
+//! cluster) are not written (so they stay unallocated in a sparse output, and are holes in a raw
+//! or fixed output). The output is written
 //! directly (a brand-new file needs no journal) under a temporary name next to `out` (fsynced if
 //! [`ConvertOptions::sync`]) and
 //! renamed into place at the end, so a failed conversion leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 
+use crate::qcow2::Qcow2;
 use crate::raw::{HostFile, RawDisk};
 use crate::vhd::Vhd;
 use crate::vhdx::Vhdx;
@@ -25,6 +27,25 @@ pub enum TargetFormat {
     VhdFixed,
     /// Dynamic VHDX, 2 MiB blocks (fine-grained sparseness, like VHD).
     Vhdx,
+    /// Fixed VHDX (every block allocated; zero ranges stay holes in the host file).
+    VhdxFixed,
+    /// qcow2 version 3, 64 KiB clusters (qemu-img's default), no backing file.
+    Qcow2,
+}
+
+impl TargetFormat {
+    /// The format's name as qemu-img's `-O` spells it and, for fixed VHD/VHDX, the
+    /// `subformat` option qemu-img takes for it: `("vpc", Some("fixed"))`.
+    pub fn qemu_name(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            TargetFormat::Raw => ("raw", None),
+            TargetFormat::VhdDynamic => ("vpc", None),
+            TargetFormat::VhdFixed => ("vpc", Some("fixed")),
+            TargetFormat::Vhdx => ("vhdx", None),
+            TargetFormat::VhdxFixed => ("vhdx", Some("fixed")),
+            TargetFormat::Qcow2 => ("qcow2", None),
+        }
+    }
 }
 
 /// What a conversion did.
@@ -45,6 +66,9 @@ pub struct ConvertReport {
 const CHUNK: usize = 1 << 20;
 const VHD_BLOCK: u32 = 2 << 20;
 const VHDX_BLOCK: u32 = 2 << 20;
+/// qemu-img's default qcow2 cluster size; also the granularity at which zero data is skipped.
+const QCOW2_CLUSTER: u32 = 64 << 10;
+const GRAIN: usize = QCOW2_CLUSTER as usize;
 
 fn is_zero(buf: &[u8]) -> bool {
     let mut it = buf.chunks_exact(16);
@@ -138,6 +162,14 @@ fn convert_into(
             crate::vhdx::create_dynamic(tmp, size, VHDX_BLOCK)?;
             Box::new(Vhdx::open(HostFile::open(tmp, true)?)?)
         }
+        TargetFormat::VhdxFixed => {
+            crate::vhdx::create_fixed(tmp, size)?;
+            Box::new(Vhdx::open(HostFile::open(tmp, true)?)?)
+        }
+        TargetFormat::Qcow2 => {
+            crate::qcow2::create(tmp, size, QCOW2_CLUSTER)?;
+            Box::new(Qcow2::open(HostFile::open(tmp, true)?, tmp)?)
+        }
     };
     let mut rep = ConvertReport {
         output: tmp.to_path_buf(),
@@ -155,11 +187,21 @@ fn convert_into(
         } else {
             let b = &mut buf[..n];
             src.read_at(pos, b)?;
-            if is_zero(b) {
-                rep.bytes_skipped_zero += n as u64;
-            } else {
-                dst.write_at(pos, b)?;
-                rep.bytes_written += n as u64;
+            // Write the runs of non-zero pieces; zero pieces stay unallocated (or holes).
+            let mut k = 0usize;
+            while k < n {
+                let piece = |k: usize| &b[k..(k + GRAIN).min(n)];
+                if is_zero(piece(k)) {
+                    rep.bytes_skipped_zero += piece(k).len() as u64;
+                    k += GRAIN;
+                    continue;
+                }
+                let from = k;
+                while k < n && !is_zero(piece(k)) {
+                    k = (k + GRAIN).min(n);
+                }
+                dst.write_at(pos + from as u64, &b[from..k])?;
+                rep.bytes_written += (k - from) as u64;
             }
         }
         pos += n as u64;

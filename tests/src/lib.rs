@@ -3,6 +3,7 @@
 //! (sfdisk, mkfs.fat, mkntfs and an ntfs-3g FUSE mount), so that our readers are checked against
 //! data we did not write.
 
+pub mod schema;
 pub mod windows;
 
 use anyhow::{bail, Context, Result};

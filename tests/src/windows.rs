@@ -815,6 +815,13 @@ impl WindowsSpec {
             u32::from(self.fast_startup),
         )?;
         h.s(&format!("{cs}\\Control\\Windows"), "CSDVersion", "")?;
+        // What `provision` reads for answer-file components (AMD64, x86 or ARM64); ARM64 so a
+        // test tells the detection from the amd64 fallback.
+        h.s(
+            &format!("{cs}\\Control\\Session Manager\\Environment"),
+            "PROCESSOR_ARCHITECTURE",
+            "ARM64",
+        )?;
         if self.identity {
             // DHCPv6 DUID (DUID-LLT: type 1, hardware type 1, time, MAC; RFC 8415 11.2).
             let mut duid = vec![0, 1, 0, 1, 0x2b, 0x3c, 0x4d, 0x5e];

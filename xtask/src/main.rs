@@ -38,6 +38,7 @@ fn run() -> Result<()> {
         "fuzz" => fuzz(rest),
         "bench" => bench::run(rest),
         "soak" => soak::run(rest),
+        "static" => static_build(),
         "fixtures" => fixtures::run_fixtures(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
@@ -54,7 +55,8 @@ const HELP: &str = "usage: cargo xtask <task>
   fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)
   bench [hive|ntfs|convert|generalize...]      benchmarks against the peer tools (ratios)
   fixtures                                     rebuild the committed fixture images
-  soak corrupt [--runs N] [--seed S]           corrupted-image campaign (default 2000 runs)";
+  soak corrupt [--runs N] [--seed S]           corrupted-image campaign (default 2000 runs)
+  static                                       static release binary (x86_64-unknown-linux-musl), checked";
 
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
@@ -142,6 +144,68 @@ fn test(args: &[String]) -> Result<()> {
     if !st.success() {
         bail!("doc tests failed");
     }
+    Ok(())
+}
+
+/// Build the static release binary for `x86_64-unknown-linux-musl` and check it: no dynamic
+/// section (`ldd` says "not a dynamic executable" or "statically linked"), `--version` runs, and
+/// the quick start's dry run on the committed fixture succeeds.
+fn static_build() -> Result<()> {
+    const TARGET: &str = "x86_64-unknown-linux-musl";
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = workspace_root();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup target list")?;
+    if !String::from_utf8_lossy(&installed.stdout).contains(TARGET) {
+        bail!("the {TARGET} target is missing: run `rustup target add {TARGET}`");
+    }
+    if Command::new("musl-gcc").arg("--version").output().is_err() {
+        bail!("musl-gcc is missing (zstd-sys builds C code): run `apt-get install -y musl-tools`");
+    }
+    let st = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--target", TARGET, "-p", "reseal-cli"])
+        .status()
+        .context("running cargo build")?;
+    if !st.success() {
+        bail!("static build failed");
+    }
+    let bin = target_dir().join(TARGET).join("release/reseal");
+    let ldd = Command::new("ldd")
+        .arg(&bin)
+        .output()
+        .context("running ldd")?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ldd.stdout),
+        String::from_utf8_lossy(&ldd.stderr)
+    );
+    if !(said.contains("statically linked") || said.contains("not a dynamic executable")) {
+        bail!("{} is not static; ldd says: {said}", bin.display());
+    }
+    for args in [
+        vec!["--version".to_string()],
+        vec![
+            "generalize".into(),
+            root.join("fixtures/quickstart.vhdx").display().to_string(),
+            "--computer-name".into(),
+            "CLONE-0001".into(),
+            "--dry-run".into(),
+        ],
+    ] {
+        let out = Command::new(&bin).args(&args).output()?;
+        if !out.status.success() {
+            bail!(
+                "{} {}: {}",
+                bin.display(),
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    println!("xtask: static binary OK: {}", bin.display());
     Ok(())
 }
 

@@ -18,6 +18,7 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("regfexport", "libregf-utils"),
     ("fsntfsinfo", "libfsntfs-utils"),
     ("vhdiinfo", "libvhdi-utils"),
+    ("vshadowinfo", "libvshadow-utils"),
     ("qemu-img", "qemu-utils"),
     ("getfattr", "attr"),
     ("setfattr", "attr"),
@@ -86,6 +87,29 @@ fn have_py(module: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Does the oracle venv exist with a working pip?
+fn venv_has_pip() -> bool {
+    venv_python().is_file()
+        && Command::new(venv_python())
+            .args(["-m", "pip", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+}
+
+/// Can the system python3 create a virtual environment with pip (`ensurepip` importable)?
+fn can_make_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -101,13 +125,18 @@ fn missing(extra: &[(&'static str, &'static str)]) -> (Vec<&'static str>, Vec<&'
         .filter(|(c, _)| !have(c))
         .map(|(_, p)| *p)
         .collect();
-    apt.sort_unstable();
-    apt.dedup();
     let pip: Vec<&str> = PIP_TOOLS
         .iter()
         .filter(|(m, _)| !have_py(m))
         .map(|(_, p)| *p)
         .collect();
+    // Debian's python3 makes virtual environments only with python3-venv (ensurepip), which a
+    // fresh system lacks.
+    if !pip.is_empty() && !venv_has_pip() && !can_make_venv() {
+        apt.push("python3-venv");
+    }
+    apt.sort_unstable();
+    apt.dedup();
     (apt, pip)
 }
 
@@ -122,8 +151,9 @@ fn commands(apt: &[&str], pip: &[&str]) -> Vec<String> {
     }
     if !pip.is_empty() {
         let venv = venv_dir();
-        if !venv_python().is_file() {
-            v.push(format!("python3 -m venv {}", venv.display()));
+        if !venv_has_pip() {
+            // --clear: a venv made before python3-venv was installed has no pip; remake it.
+            v.push(format!("python3 -m venv --clear {}", venv.display()));
         }
         v.push(format!(
             "{} -m pip install --quiet {}",

@@ -191,6 +191,12 @@ pub fn run(a: &CloneArgs) -> Result<()> {
             a.count
         );
     }
+    if a.count > 1 && a.change.djoin_blob.is_some() {
+        bail!(
+            "--djoin-blob with --count {}: every clone would join with the same machine account",
+            a.count
+        );
+    }
     if a.count > 1 && !a.change.random_sid() {
         bail!(
             "--new-sid with --count {}: clones would share one SID",
@@ -225,15 +231,19 @@ pub fn run(a: &CloneArgs) -> Result<()> {
     for n in 1..=a.count {
         let (out, r) = make_one(a, n, format, full)?;
         if a.json {
-            let mut doc = serde_json::to_value(&r)?;
-            doc["schema_version"] = serde_json::json!(1);
+            let mut doc = crate::generalize::report_json(&r)?;
             doc["clone"] = serde_json::json!(n);
             doc["output"] = serde_json::json!(out);
             doc["base"] = serde_json::json!(a.base);
+            // The container of the clone; `standalone`: a full copy (--full), else a
+            // differencing child of BASE.
             doc["format"] = serde_json::json!(match full {
-                Some(t) => format!("{t:?} (standalone)"),
-                None => format.name().to_string(),
+                Some(TargetFormat::Raw) => "raw",
+                Some(TargetFormat::VhdDynamic | TargetFormat::VhdFixed) => "vhd",
+                Some(TargetFormat::Vhdx) => "vhdx",
+                None => format.name(),
             });
+            doc["standalone"] = serde_json::json!(full.is_some());
             docs.push(doc);
         } else {
             outln!(
@@ -258,7 +268,8 @@ pub fn run(a: &CloneArgs) -> Result<()> {
         }
     }
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&docs)?);
+        let doc = serde_json::json!({ "schema_version": 1, "clones": docs });
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(())
 }

@@ -82,9 +82,67 @@ pub struct ChangeArgs {
     /// Do not zero the free cells and cell slack of the hives (old SIDs may survive there).
     #[arg(long)]
     pub no_scrub: bool,
+    /// Leave the image as Sysprep /generalize /oobe does: ImageState
+    /// IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE, SYSTEM\Setup set to run windeploy (specialize
+    /// and OOBE) at the next boot.
+    #[arg(long)]
+    pub oobe: bool,
+    /// Answer file for the next boot's specialize/OOBE passes, placed as
+    /// Windows\Panther\unattend.xml and named by SYSTEM\Setup\UnattendFile; checked first.
+    #[arg(long, value_name = "FILE")]
+    pub unattend: Option<std::path::PathBuf>,
+    /// Offline domain join blob (`djoin /provision /savefile`, Samba `net offlinejoin
+    /// provision`), put into the answer file's specialize pass (UnattendedJoin AccountData).
+    #[arg(long, value_name = "FILE", requires = "oobe")]
+    pub djoin_blob: Option<std::path::PathBuf>,
+    /// File run once as LocalSystem at the next boot (.cmd .bat .ps1 .exe .com .vbs .js
+    /// .wsf); repeatable, in order with --firstboot-command.
+    #[arg(long, value_name = "FILE")]
+    pub firstboot: Vec<std::path::PathBuf>,
+    /// cmd.exe command run once as LocalSystem at the next boot; repeatable, in order with
+    /// --firstboot.
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub firstboot_command: Vec<String>,
+    /// Positions of --firstboot and --firstboot-command on the command line (set from the
+    /// parsed matches; without them the files go first).
+    #[arg(skip)]
+    pub firstboot_order: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 impl ChangeArgs {
+    /// Remember where each --firstboot / --firstboot-command stood on the command line.
+    pub fn record_firstboot_order(&mut self, m: &clap::ArgMatches) {
+        let idx =
+            |id: &str| -> Vec<usize> { m.indices_of(id).map(|i| i.collect()).unwrap_or_default() };
+        self.firstboot_order = Some((idx("firstboot"), idx("firstboot_command")));
+    }
+
+    /// The first-boot items in command-line order, files read.
+    fn firstboot_items(&self) -> Result<Vec<reseal_windows::provision::FirstBoot>> {
+        use reseal_windows::provision::FirstBoot;
+        let mut items: Vec<(usize, FirstBoot)> = Vec::new();
+        let (fi, ci) = self.firstboot_order.clone().unwrap_or_default();
+        for (n, p) in self.firstboot.iter().enumerate() {
+            items.push((
+                fi.get(n).copied().unwrap_or(n),
+                FirstBoot::File(read_input(p, "--firstboot")?),
+            ));
+        }
+        let base = if fi.is_empty() {
+            self.firstboot.len()
+        } else {
+            0
+        };
+        for (n, c) in self.firstboot_command.iter().enumerate() {
+            items.push((
+                ci.get(n).copied().unwrap_or(base + n),
+                FirstBoot::Command(c.clone()),
+            ));
+        }
+        items.sort_by_key(|(i, _)| *i);
+        Ok(items.into_iter().map(|(_, f)| f).collect())
+    }
+
     /// Whether `--new-sid` asks for a random SID.
     pub fn random_sid(&self) -> bool {
         self.new_sid.eq_ignore_ascii_case("random")
@@ -119,8 +177,32 @@ impl ChangeArgs {
         o.force_txr = self.force_txr;
         o.force_domain_joined = self.force_domain_joined;
         o.no_scrub = self.no_scrub;
+        o.oobe = self.oobe;
+        if self.djoin_blob.is_some() && !self.oobe {
+            bail!("--djoin-blob needs --oobe");
+        }
+        o.unattend = self
+            .unattend
+            .as_deref()
+            .map(|p| read_input(p, "--unattend"))
+            .transpose()?;
+        o.djoin_blob = self
+            .djoin_blob
+            .as_deref()
+            .map(|p| read_input(p, "--djoin-blob"))
+            .transpose()?;
+        o.firstboot = self.firstboot_items()?;
         Ok(o)
     }
+}
+
+/// A user's file for the provisioning flags.
+fn read_input(p: &Path, flag: &str) -> Result<reseal_windows::provision::InputFile> {
+    let data = std::fs::read(p).with_context(|| format!("{flag} {}", p.display()))?;
+    Ok(reseal_windows::provision::InputFile {
+        name: p.display().to_string(),
+        data,
+    })
 }
 
 fn options(a: &GeneralizeArgs) -> Result<Options> {
@@ -192,6 +274,12 @@ fn print_text(r: &Report) {
         c.files_deleted,
         c.bytes_zeroed
     );
+    if r.operations
+        .iter()
+        .any(|o| o.name == Operation::Provision && o.enabled)
+    {
+        print_provision_notes(r);
+    }
 }
 
 fn print_change(c: &Change) {
@@ -199,6 +287,9 @@ fn print_change(c: &Change) {
         match c {
             Change::HiveDescriptor { hive, cell, sids } => {
                 outln!("  {hive}: sk {cell:#x}: {sids} SID(s)")
+            }
+            Change::KeyRenamed { hive, old, new } if old.is_empty() => {
+                outln!("  {hive}: root key -> {new}")
             }
             Change::KeyRenamed { hive, old, new } => outln!("  {hive}: key {old} -> {new}"),
             Change::Value {
@@ -239,11 +330,11 @@ fn print_change(c: &Change) {
                 new_len,
             } => outln!("  file {path}: {sids} SID(s), {old_len} -> {new_len} bytes"),
             Change::HiveWritten {
-                path,
+                hive,
                 bytes,
                 old_len,
                 new_len,
-            } => outln!("  hive {path}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
+            } => outln!("  hive {hive}: {bytes} bytes written, {old_len} -> {new_len} bytes"),
             Change::ClassName {
                 hive,
                 key,
@@ -292,8 +383,47 @@ fn print_change(c: &Change) {
             Change::FileDeleted {
                 path, size, zeroed, ..
             } => outln!("  file {path} deleted ({size} bytes, {zeroed} zeroed)"),
+            Change::ShadowCopiesCleared {
+                old_catalog_offset, ..
+            } => outln!(
+                "  VSS volume header: catalog offset {old_catalog_offset:#x} -> 0 (no shadow copies)"
+            ),
+            Change::FileWritten {
+                path,
+                size,
+                replaced,
+                ..
+            } => outln!(
+                "  file {path} {} ({size} bytes)",
+                if *replaced { "replaced" } else { "written" }
+            ),
+            Change::DirCreated { path, .. } => outln!("  folder {path} created"),
             _ => outln!("  {c:?}"),
         }
+    }
+}
+
+/// The report as JSON, as `generalize --json` and each clone of `clone --json` print it: every
+/// change names its operation (null for the hive write-backs).
+pub fn report_json(report: &Report) -> Result<serde_json::Value> {
+    let mut doc = serde_json::to_value(report)?;
+    if let Some(list) = doc["changes"].as_array_mut() {
+        for (v, c) in list.iter_mut().zip(&report.changes) {
+            v["operation"] = serde_json::json!(c.operation().map(Operation::name));
+        }
+    }
+    Ok(doc)
+}
+
+/// What the provisioning placed, and what it did not, in words.
+fn print_provision_notes(r: &Report) {
+    let placed = |p: &str| {
+        r.changes
+            .iter()
+            .any(|c| matches!(c, Change::FileWritten { path, .. } if path.eq_ignore_ascii_case(p)))
+    };
+    if !placed("/Windows/Panther/unattend.xml") {
+        outln!("provision: no answer file placed (no --unattend or --djoin-blob)");
     }
 }
 
@@ -322,7 +452,7 @@ fn list_operations(json: bool) -> Result<()> {
                 o.description()
             );
         }
-        outln!("(* = on by default; computer-name runs only with --computer-name)");
+        outln!("(* = on by default; computer-name runs only with --computer-name, provision only with --oobe, --unattend, --djoin-blob or --firstboot*)");
     }
     Ok(())
 }
@@ -447,16 +577,10 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
         None
     };
     if a.json {
-        let mut doc = serde_json::to_value(&report)?;
+        let mut doc = report_json(&report)?;
         doc["schema_version"] = serde_json::json!(1);
         if let Some(r) = &residual {
             doc["audit"] = serde_json::to_value(r)?;
-        }
-        // Every change names its operation (null for the hive write-backs).
-        if let Some(list) = doc["changes"].as_array_mut() {
-            for (v, c) in list.iter_mut().zip(&report.changes) {
-                v["operation"] = serde_json::json!(c.operation().map(Operation::name));
-            }
         }
         doc["passwords"] = pws
             .iter()

@@ -217,7 +217,18 @@ enum Format {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // --firstboot and --firstboot-command run in the order given across both flags, which
+    // only the matches know.
+    if let Some((_, sub)) = matches.subcommand() {
+        match &mut cli.command {
+            Cmd::Generalize(a) => a.change.record_firstboot_order(sub),
+            Cmd::Clone(a) => a.change.record_firstboot_order(sub),
+            _ => {}
+        }
+    }
     // Every `--json` document, errors included, goes to standard output.
     let json = cli.command.json();
     if let Err(e) = run(cli) {
@@ -236,6 +247,7 @@ impl Cmd {
             Cmd::Clone(a) => a.json,
             Cmd::Undo { json, .. } => *json,
             Cmd::User(u) => u.json(),
+            Cmd::Reg(r) => r.json(),
             _ => false,
         }
     }

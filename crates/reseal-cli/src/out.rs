@@ -140,10 +140,21 @@ pub fn fail(e: &anyhow::Error, json: bool) -> ! {
     }
     let status = exit_code(e);
     if json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "schema_version": 1,
             "error": {"code": code(e), "message": message(e), "exit_code": status},
         });
+        // A refusal of the library also says which one and the option that overrides it.
+        if let Some(r) = e
+            .chain()
+            .find_map(|c| match c.downcast_ref::<reseal_windows::Error>() {
+                Some(reseal_windows::Error::Refused(r)) => Some(r),
+                _ => None,
+            })
+        {
+            doc["error"]["refusal"] = serde_json::json!(r.code().replace('-', "_"));
+            doc["error"]["override"] = serde_json::json!(r.override_flag());
+        }
         outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         eprintln!("reseal: error: {}", message(e));

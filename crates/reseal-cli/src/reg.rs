@@ -29,6 +29,10 @@ pub enum RegCmd {
         /// the separator in a path without `\`. Default: the root.
         #[arg(default_value = "")]
         key: String,
+        /// Print JSON: the key, its subkeys (name, last written, counts) and its values (type
+        /// name, typed data, raw bytes as hex).
+        #[arg(long)]
+        json: bool,
     },
     /// Print values of a key (one value, or all), in `.reg` notation.
     Get {
@@ -41,8 +45,12 @@ pub enum RegCmd {
         /// Print only the value's data, as hivexget does: strings as UTF-8 with one newline,
         /// each string of a multi-string on its own line (then an empty one), numbers in decimal, anything else
         /// as raw bytes. Needs a value name.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         data: bool,
+        /// Print JSON: the value (or every value) with its type name, typed data and raw
+        /// bytes as hex.
+        #[arg(long)]
+        json: bool,
     },
     /// Set a value (the key is created when missing).
     Set {
@@ -163,6 +171,14 @@ pub enum RegCmd {
 }
 
 impl RegCmd {
+    /// True when the command was asked for JSON output.
+    pub fn json(&self) -> bool {
+        match self {
+            RegCmd::Ls { json, .. } | RegCmd::Get { json, .. } => *json,
+            _ => false,
+        }
+    }
+
     /// `--force` of a write command.
     fn force(&self) -> bool {
         match self {
@@ -442,6 +458,73 @@ fn print_value(out: &mut String, v: &Value<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The `REG_*` name of a value type (`None` for a number without one).
+fn type_name(t: u32) -> Option<&'static str> {
+    Some(match t {
+        0 => "REG_NONE",
+        1 => "REG_SZ",
+        2 => "REG_EXPAND_SZ",
+        3 => "REG_BINARY",
+        4 => "REG_DWORD",
+        5 => "REG_DWORD_BIG_ENDIAN",
+        6 => "REG_LINK",
+        7 => "REG_MULTI_SZ",
+        8 => "REG_RESOURCE_LIST",
+        9 => "REG_FULL_RESOURCE_DESCRIPTOR",
+        10 => "REG_RESOURCE_REQUIREMENTS_LIST",
+        11 => "REG_QWORD",
+        _ => return None,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A FILETIME as RFC 3339, `None` for 0 (never written).
+fn last_written(ft: u64) -> Option<String> {
+    (ft != 0).then(|| crate::fs::filetime_rfc3339(ft))
+}
+
+/// A value as JSON: `type` is the `REG_*` name (`unknown` for other numbers, `type_code` has
+/// the number), `data` typed (a string for REG_SZ/EXPAND_SZ/LINK, an array of strings for
+/// REG_MULTI_SZ, a number for a REG_DWORD/REG_DWORD_BIG_ENDIAN/REG_QWORD of the right size,
+/// else the bytes as lower-case hex), `raw` the bytes as hex.
+fn value_json(v: &Value<'_>) -> Result<serde_json::Value> {
+    let raw = v.data()?;
+    let t = v.data_type();
+    let number = |n: Option<u64>| n.map_or_else(|| serde_json::json!(hex(&raw)), |n| n.into());
+    let data = match t {
+        REG_SZ | REG_EXPAND_SZ | 6 => serde_json::json!(v.as_string()?),
+        REG_MULTI_SZ => serde_json::json!(v.as_multi_string()?),
+        REG_DWORD | 5 => number(v.as_u32()?.map(u64::from)),
+        REG_QWORD => number(v.as_u64()?),
+        _ => serde_json::json!(hex(&raw)),
+    };
+    Ok(serde_json::json!({
+        "name": v.name(),
+        "type": type_name(t).unwrap_or("unknown"),
+        "type_code": t,
+        "data": data,
+        "raw": hex(&raw),
+    }))
+}
+
+/// A key as JSON: name, last written (RFC 3339), subkey and value counts.
+fn key_json(k: &reseal_hive::Key<'_>) -> serde_json::Value {
+    serde_json::json!({
+        "name": k.name(),
+        "last_written": last_written(k.last_written()),
+        "subkey_count": k.subkey_count(),
+        "value_count": k.value_count(),
+    })
+}
+
+fn print_json(doc: &serde_json::Value) -> Result<()> {
+    outln!("{}", serde_json::to_string_pretty(doc)?);
+    Ok(())
+}
+
 fn write_stdout(bytes: &[u8]) -> Result<()> {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
@@ -454,11 +537,29 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 pub fn run(cmd: RegCmd) -> Result<()> {
     crate::open::set_force_write_protected(cmd.force());
     match cmd {
-        RegCmd::Ls { hive, key } => {
+        RegCmd::Ls { hive, key, json } => {
             let target = Target::parse(&hive)?;
             let h = open_read(&target)?;
             let key = resolve_key(&h, &target, &key)?;
             let k = h.open_path(&key)?;
+            if json {
+                let subkeys = k
+                    .subkeys()?
+                    .map(|sk| Ok(key_json(&sk?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let values = k
+                    .values()?
+                    .map(|v| value_json(&v?))
+                    .collect::<Result<Vec<_>>>()?;
+                return print_json(&serde_json::json!({
+                    "schema_version": 1,
+                    "hive": target.describe(),
+                    "key": key,
+                    "last_written": last_written(k.last_written()),
+                    "subkeys": subkeys,
+                    "values": values,
+                }));
+            }
             let mut out = String::new();
             for sk in k.subkeys()? {
                 out.push_str(&sk?.name());
@@ -474,11 +575,30 @@ pub fn run(cmd: RegCmd) -> Result<()> {
             key,
             value,
             data,
+            json,
         } => {
             let target = Target::parse(&hive)?;
             let h = open_read(&target)?;
             let key = resolve_key(&h, &target, &key)?;
             let k = h.open_path(&key)?;
+            if json {
+                let values = match &value {
+                    Some(name) => vec![value_json(
+                        &k.value(value_name(name))?
+                            .with_context(|| format!("no value {name:?} in key {key:?}"))?,
+                    )?],
+                    None => k
+                        .values()?
+                        .map(|v| value_json(&v?))
+                        .collect::<Result<Vec<_>>>()?,
+                };
+                return print_json(&serde_json::json!({
+                    "schema_version": 1,
+                    "hive": target.describe(),
+                    "key": key,
+                    "values": values,
+                }));
+            }
             if data {
                 let Some(name) = value else {
                     bail!("--data needs a value name (`@` for the default value)");

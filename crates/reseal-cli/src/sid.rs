@@ -51,8 +51,8 @@ pub fn run(a: &SidArgs) -> Result<()> {
         for w in &r.warnings {
             outln!("warning: {w}");
         }
-        for (o, n) in &r.renamed {
-            outln!("  renamed {o} -> {n}");
+        for r in &r.renamed {
+            outln!("  renamed {} -> {}", r.old, r.new);
         }
         outln!(
             "{} descriptor(s), {} $Quota SID(s), {} name(s)",

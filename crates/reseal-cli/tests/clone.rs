@@ -152,17 +152,18 @@ fn a_templated_fleet_is_unique_and_concurrent_clones_of_one_base_all_succeed() {
         "FLEET-{n:03}",
         "--json"
     ]);
-    let docs: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let doc = reseal_tests::schema::parse_json("clone", &json);
+    assert_eq!(doc["schema_version"], 1);
+    let docs = doc["clones"].as_array().unwrap();
     assert_eq!(docs.len(), 8);
     let mut sids = std::collections::BTreeSet::new();
     let mut names = std::collections::BTreeSet::new();
     for (i, d) in docs.iter().enumerate() {
-        assert_eq!(d["schema_version"], 1);
         assert_eq!(d["clone"], i + 1);
         let p = tmp.path().join(format!("w{:02}.vhdx", i + 1));
         assert_eq!(d["output"], p.to_str().unwrap());
-        let inspect: serde_json::Value =
-            serde_json::from_str(&ok(a!["inspect", p.as_os_str(), "--json"])).unwrap();
+        let inspect =
+            reseal_tests::schema::parse_json("inspect", ok(a!["inspect", p.as_os_str(), "--json"]));
         let text = inspect.to_string();
         let name = format!("FLEET-{:03}", i + 1);
         assert!(text.contains(&name), "clone {}: no {name}", i + 1);

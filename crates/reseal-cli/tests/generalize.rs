@@ -3,6 +3,7 @@
 //! `reseal undo` restores the image byte-identically, refusals write nothing.
 
 use reseal_disk::{Access, Image};
+use reseal_tests::schema::parse_json;
 use reseal_tests::windows::WindowsSpec;
 use std::process::Command;
 
@@ -40,7 +41,7 @@ fn generalize_dry_run_commit_undo() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dry = parse_json("generalize", &out.stdout);
     assert_eq!(dry["new_sid"], sid);
     assert_eq!(dry["old_sid"], spec.machine_sid.as_str());
     assert!(dry["counts"]["keys_renamed"].as_u64().unwrap() > 0);
@@ -78,7 +79,7 @@ fn generalize_dry_run_commit_undo() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let real: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let real = parse_json("generalize", &out.stdout);
     assert_eq!(real["counts"], dry["counts"], "dry run reports the same");
     {
         let mut img = Image::open(&raw, Access::ReadOnly).unwrap();
@@ -124,6 +125,13 @@ fn generalize_refuses_a_hibernated_volume_unless_forced() {
     assert_eq!(out.status.code(), Some(3), "a refusal exits 3");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hibernated"), "{err}");
+    // With --json the refusal is an error document naming the refusal and its override.
+    let out = reseal(&["generalize", "--json"], &raw);
+    assert_eq!(out.status.code(), Some(3));
+    let doc = parse_json("error", &out.stdout);
+    assert_eq!(doc["error"]["code"], "refused", "{doc}");
+    assert_eq!(doc["error"]["refusal"], "volume_state", "{doc}");
+    assert_eq!(doc["error"]["override"], "--force-volume-state", "{doc}");
     assert!(std::fs::read(&raw).unwrap() == orig);
     let out = reseal(&["generalize", "--force-volume-state", "--dry-run"], &raw);
     assert!(
@@ -153,6 +161,8 @@ fn operations_list_select_and_report() {
         "event-logs",
         "swap-files",
         "setup-logs",
+        "restore-points",
+        "provision",
     ] {
         assert!(text.contains(n), "{n} missing in {text}");
     }
@@ -160,9 +170,9 @@ fn operations_list_select_and_report() {
         .args(["generalize", "--list-operations", "--json"])
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = parse_json("operations", &out.stdout);
     let ops = v["operations"].as_array().unwrap();
-    assert_eq!(ops.len(), 8);
+    assert_eq!(ops.len(), 10);
     assert!(ops
         .iter()
         .all(|o| o["default"] == true && o["description"].as_str().unwrap().len() > 10));
@@ -185,7 +195,7 @@ fn operations_list_select_and_report() {
     // inspect --json shows the identifiers.
     let out = reseal(&["inspect", "--json"], &raw);
     assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = parse_json("inspect", &out.stdout);
     let w = &v["windows"]["installs"][0];
     assert_eq!(
         w["machine_guid"],
@@ -216,7 +226,7 @@ fn operations_list_select_and_report() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = parse_json("generalize", &out.stdout);
     assert_eq!(r["old_sid"], r["new_sid"]);
     assert!(r["new_computer_name"]
         .as_str()
@@ -242,7 +252,7 @@ fn operations_list_select_and_report() {
         .iter()
         .any(|c| c["kind"] == "file_deleted" && c["path"] == "/pagefile.sys"));
     let sections = r["operations"].as_array().unwrap();
-    assert_eq!(sections.len(), 8);
+    assert_eq!(sections.len(), 10);
     assert!(std::fs::read(&raw).unwrap() == orig, "--dry-run wrote");
     // The text report has a section per operation.
     let out = reseal(
@@ -281,7 +291,7 @@ fn generalize_audit_reports_what_is_left_of_the_old_sid() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let before: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let before = parse_json("audit", &o.stdout);
     assert!(before["places"].as_array().unwrap().len() > 50);
     // A dry run audits the staged result: nothing unexplained is left, and nothing is written.
     let original = std::fs::read(&img).unwrap();
@@ -291,7 +301,7 @@ fn generalize_audit_reports_what_is_left_of_the_old_sid() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = parse_json("generalize", &o.stdout);
     let places = v["audit"]["places"].as_array().unwrap();
     for p in places {
         let c = p["category"].as_str().unwrap();

@@ -231,12 +231,10 @@ fn qemu_containers_of_a_gpt_ntfs_disk_agree_with_ntfs3g() {
         run(c.arg(&disk).arg(&image)).unwrap();
 
         // inspect: the layout sfdisk wrote.
-        let v: serde_json::Value = serde_json::from_slice(&reseal_out(&[
-            "inspect".as_ref(),
-            image.as_os_str(),
-            "--json".as_ref(),
-        ]))
-        .unwrap();
+        let v = reseal_tests::schema::parse_json(
+            "inspect",
+            reseal_out(&["inspect".as_ref(), image.as_os_str(), "--json".as_ref()]),
+        );
         assert_eq!(v["container"]["format"], *shown, "{name}");
         // qemu's vpc rounds the virtual size to its CHS geometry; it is never smaller.
         assert!(

@@ -2,6 +2,7 @@
 //! panic), errors say their cause once, `--json` errors are JSON on stdout, and usage errors
 //! exit 2.
 
+use reseal_tests::schema::parse_json;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,7 +62,7 @@ fn missing_image_says_cause_once() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = parse_json("error", &out.stdout);
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["error"]["code"], "io");
     assert!(doc["error"]["message"]
@@ -95,7 +96,7 @@ fn json_documents_carry_schema_version_and_type_guids() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = parse_json("inspect", &out.stdout);
     assert_eq!(doc["schema_version"], 1);
     let parts = doc["partition_table"]["partitions"].as_array().unwrap();
     let ids: Vec<&str> = parts
@@ -123,7 +124,7 @@ fn json_documents_carry_schema_version_and_type_guids() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = parse_json("generalize", &out.stdout);
     assert_eq!(doc["schema_version"], 1);
 }
 

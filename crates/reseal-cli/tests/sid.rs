@@ -90,7 +90,7 @@ fn sid_rewrites_descriptors_and_names_of_a_data_volume() {
         String::from_utf8(o.stdout).unwrap()
     };
     let dry = go(&["sid", "--from", FROM, "--to", TO, "--dry-run", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&dry).unwrap();
+    let v = reseal_tests::schema::parse_json("sid", &dry);
     assert!(v["descriptors"].as_u64().unwrap() >= 3, "{dry}");
     assert_eq!(std::fs::read(&vol).unwrap(), original, "--dry-run wrote");
     go(&["sid", "--from", FROM, "--to", TO]);

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use reseal_tests::schema::parse_json;
 use reseal_tests::windows::{SamCryptoSpec, UserSpec, WindowsSpec};
 use reseal_tests::*;
 use std::collections::BTreeMap;
@@ -140,8 +141,7 @@ fn scenario(scheme: &str) {
     assert_eq!(before["bob"].1, EMPTY_NT);
 
     // list.
-    let doc: serde_json::Value =
-        serde_json::from_str(&ok_text(a!("user", "list", "--json", img))).unwrap();
+    let doc = parse_json("user-list", ok_text(a!("user", "list", "--json", img)));
     assert_eq!(doc["schema_version"], 1);
     let users = doc["users"].as_array().unwrap();
     let u = |n: &str| users.iter().find(|u| u["name"] == n).unwrap().clone();
@@ -159,8 +159,7 @@ fn scenario(scheme: &str) {
     assert_eq!(u("Guest")["enabled"], false);
     assert_eq!(u("carol")["locked"], true);
     // inspect reports the same lock and blank-password facts.
-    let ins: serde_json::Value =
-        serde_json::from_str(&ok_text(a!("inspect", "--json", img))).unwrap();
+    let ins = parse_json("inspect", ok_text(a!("inspect", "--json", img)));
     let found = find_user(&ins, "carol").expect("carol in inspect --json");
     assert_eq!(found["locked"], true);
     assert_eq!(find_user(&ins, "bob").unwrap()["password_set"], false);
@@ -265,7 +264,7 @@ fn scenario(scheme: &str) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("\"nobody\"") && err.contains("alice"), "{err}");
     let o = reseal(a!("user", "disable", img, "nobody", "--json"));
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = parse_json("error", &o.stdout);
     assert_eq!(doc["error"]["code"], "unknown_user");
     let o = reseal(a!("user", "rename", img, "alice", "robert"));
     assert_eq!(o.status.code(), Some(1));
@@ -303,8 +302,7 @@ fn real_server_2016_sam() {
     let before = secretsdump(&spec, &raw, tmp.path());
     assert_eq!(before["Administrator"].0, 500);
 
-    let doc: serde_json::Value =
-        serde_json::from_str(&ok_text(a!("user", "list", "--json", img))).unwrap();
+    let doc = parse_json("user-list", ok_text(a!("user", "list", "--json", img)));
     let users = doc["users"].as_array().unwrap();
     let admin = users.iter().find(|u| u["rid"] == 500).unwrap();
     assert_eq!(admin["name"], "Administrator");
@@ -322,7 +320,7 @@ fn real_server_2016_sam() {
         "--json"
     ));
     assert_eq!(o.status.code(), Some(1));
-    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let doc = parse_json("error", &o.stdout);
     assert_eq!(doc["error"]["code"], "wrong_boot_key", "{doc}");
     assert!(
         std::fs::read(&raw).unwrap() == pristine,
@@ -364,22 +362,23 @@ fn generalize_with_password() {
 
     let arg = format!("alice:{}", pw.display());
     let new_sid = "S-1-5-21-10-20-30";
-    let doc: serde_json::Value = serde_json::from_str(&ok_text(a!(
+    let doc = parse_json(
         "generalize",
-        img,
-        "--new-sid",
-        new_sid,
-        "--password",
-        &arg,
-        "--json"
-    )))
-    .unwrap();
+        ok_text(a!(
+            "generalize",
+            img,
+            "--new-sid",
+            new_sid,
+            "--password",
+            &arg,
+            "--json"
+        )),
+    );
     assert_eq!(doc["passwords"][0]["name"], "alice");
     let after = secretsdump(&spec, &raw, tmp.path());
     assert_eq!(after["alice"].1, impacket_nt_hash("clone-secret"));
     assert_eq!(after["bob"], before["bob"]);
-    let list: serde_json::Value =
-        serde_json::from_str(&ok_text(a!("user", "list", "--json", img))).unwrap();
+    let list = parse_json("user-list", ok_text(a!("user", "list", "--json", img)));
     let alice = list["users"]
         .as_array()
         .unwrap()

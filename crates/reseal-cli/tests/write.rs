@@ -442,7 +442,7 @@ fn undo_lists_checks_and_names_what_it_reverts() {
     );
     assert!(lines[1].contains(&time_prefix()), "RFC 3339 time: {out}");
     let (json, _) = go(&["undo", "--list", "--json", img]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = reseal_tests::schema::parse_json("undo-list", &json);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["operations"][1]["operation"], "mkdir /Data/b");
     // --dry-run names the operation and changes nothing.

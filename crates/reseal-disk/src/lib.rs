@@ -7,6 +7,27 @@
 //! 2. Read its partition table with [`partition::PartitionTable::read`].
 //! 3. Take a [`partition::Slice`] of a partition and hand it to a file system.
 //! 4. Writes are staged in the image's [`Journal`] and applied atomically by [`Image::commit`].
+//!
+//! ```
+//! use reseal_disk::partition::{PartitionTable, Slice};
+//! use reseal_disk::probe::{probe, FsInfo};
+//! use reseal_disk::{Access, Image, ImageFormat};
+//!
+//! // The committed fixture: a dynamic VHDX holding a GPT disk (ESP, MSR, NTFS "Windows").
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/quickstart.vhdx");
+//! let mut img = Image::open(path.as_ref(), Access::ReadOnly)?;
+//! assert_eq!(img.format(), ImageFormat::VhdxDynamic);
+//! let table = PartitionTable::read(&img)?;
+//! let mut ntfs = Vec::new();
+//! for p in table.volumes() {
+//!     let part = Slice::new(&mut img, p.start, p.len)?;
+//!     if let FsInfo::Ntfs(_) = probe(&part)? {
+//!         ntfs.push(p.number);
+//!     }
+//! }
+//! assert_eq!(ntfs.len(), 1, "one NTFS volume");
+//! # Ok::<(), reseal_disk::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 mod device;

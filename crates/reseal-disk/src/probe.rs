@@ -149,9 +149,12 @@ impl NtfsBoot {
             ));
         }
         let spc_raw = b[0x0d];
+        // 1..=128 literally; 0xF0..=0xFF as 2^(256 - v) (Windows writes 0xF4 and below for
+        // clusters above 64 KiB with 512-byte sectors); the 2 MiB cluster limit below then
+        // rejects the exponents too large for the sector size.
         let spc: u32 = match spc_raw {
             1..=128 if spc_raw.is_power_of_two() => u32::from(spc_raw),
-            244..=255 => 1u32 << (256 - u32::from(spc_raw)),
+            240..=255 => 1u32 << (256 - u32::from(spc_raw)),
             v => {
                 return Err(c(
                     0x0d,

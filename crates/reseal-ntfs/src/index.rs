@@ -66,9 +66,27 @@ impl<D: Device> Volume<D> {
 
     fn root_attr(&self, rec: u64, name: &[u16]) -> Result<(record::Record, Attr, RootInfo)> {
         let r = self.read_record(rec)?;
-        let a = r
-            .find(INDEX_ROOT, name)?
-            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "missing index root"))?;
+        let Some(a) = r.find(INDEX_ROOT, name)? else {
+            // A valid volume may keep the root in an extension record (ntfs-3g moves `$Secure`'s
+            // `$SII` root there when the base record fills up); the engine edits base records
+            // only.
+            if r.find(crate::attribute::ATTRIBUTE_LIST, &[])?.is_some() {
+                return Err(Error::unsupported(
+                    Some(rec),
+                    format!(
+                        "index root {} is not in the base record (the $ATTRIBUTE_LIST places it \
+                         in an extension record, which the write engine does not edit)",
+                        String::from_utf16_lossy(name)
+                    ),
+                ));
+            }
+            return Err(Error::corrupt(
+                "$INDEX_ROOT",
+                Some(rec),
+                0,
+                "missing index root",
+            ));
+        };
         if a.nonres || a.value_len < 32 {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",

@@ -55,6 +55,7 @@ pub mod record;
 pub mod secure;
 pub mod upcase;
 pub mod volume;
+pub mod vss;
 
 pub use boot_sector::BootSector;
 pub use error::{Error, Result};

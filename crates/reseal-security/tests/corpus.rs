@@ -250,7 +250,7 @@ fn ntfs3g_mount_acls_round_trip() {
             .status()
             .expect("run ntfs-3g");
         if !st.success() {
-            if std::env::var_os("RESEAL_ALLOW_SKIP").is_some() {
+            if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
                 eprintln!("SKIP: ntfs-3g mount failed");
                 return;
             }

@@ -91,7 +91,7 @@ fn run(list: &[&str]) {
         .status()
         .unwrap();
     if !st.success() {
-        if std::env::var_os("RESEAL_ALLOW_SKIP").is_some() {
+        if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
             return;
         }
         panic!("ntfs-3g mount failed (FUSE unavailable?)");

@@ -69,11 +69,12 @@ use reseal_ntfs::state::VolumeState;
 use reseal_ntfs::DescriptorRef;
 use reseal_security::sidmap::SidMap;
 use reseal_security::Sid;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::install::{open_hive, HiveState};
-use crate::ops::{cleanup, computer_name, machine_ids, rdp, Log};
+use crate::ops::{self, cleanup, computer_name, machine_ids, rdp, Log};
 pub use crate::ops::{Operation, OperationSummary, Operations};
+pub use crate::warning::{Warning, WarningCode};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
 
 /// How the new machine SID is chosen.
@@ -116,10 +117,20 @@ pub struct Options {
     /// Do not scrub the hives ([`Hive::scrub`]): free cells and the slack of cells keep
     /// whatever they held, old SIDs included.
     pub no_scrub: bool,
+    /// Leave the image in the state Sysprep `/generalize /oobe` leaves it in for its next
+    /// boot (ImageState, `SYSTEM\Setup`; see [`crate::ops::provision`]).
+    pub oobe: bool,
+    /// An answer file to place (`Windows\Panther\unattend.xml` + `SYSTEM\Setup\UnattendFile`);
+    /// checked with [`crate::provision::parse_unattend`] before anything is written.
+    pub unattend: Option<crate::provision::InputFile>,
+    /// An offline domain join blob for the specialize pass (needs [`Options::oobe`]).
+    pub djoin_blob: Option<crate::provision::InputFile>,
+    /// Commands and files run once as LocalSystem at the next boot, in this order.
+    pub firstboot: Vec<crate::provision::FirstBoot>,
 }
 
 /// Where one change happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Change {
@@ -214,8 +225,8 @@ pub enum Change {
     },
     /// A hive file written back.
     HiveWritten {
-        /// Path.
-        path: String,
+        /// Hive path on the volume (`hive`, as in every other hive change).
+        hive: String,
         /// Bytes written.
         bytes: usize,
         /// Old length.
@@ -310,6 +321,24 @@ pub enum Change {
         /// New path.
         new: String,
     },
+    /// A file written (created, or replaced when `replaced`) by an operation.
+    FileWritten {
+        /// The operation.
+        operation: Operation,
+        /// Path.
+        path: String,
+        /// Its new size.
+        size: u64,
+        /// It existed and was replaced.
+        replaced: bool,
+    },
+    /// A folder created by an operation.
+    DirCreated {
+        /// The operation.
+        operation: Operation,
+        /// Path.
+        path: String,
+    },
     /// A file deleted, its data overwritten with zeros first.
     FileDeleted {
         /// The operation.
@@ -321,10 +350,18 @@ pub enum Change {
         /// Bytes overwritten with zeros.
         zeroed: u64,
     },
+    /// The Volume Shadow Copy header's catalog offset set to 0 (no shadow copies), after the
+    /// catalog and store files were deleted.
+    ShadowCopiesCleared {
+        /// The operation.
+        operation: Operation,
+        /// The catalog offset it held (volume bytes).
+        old_catalog_offset: u64,
+    },
 }
 
 /// Counters of the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// sk cells rewritten.
     pub hive_descriptors: usize,
@@ -352,10 +389,12 @@ pub struct Counts {
     pub bytes_zeroed: u64,
     /// Hives whose unused bytes were zeroed.
     pub hives_scrubbed: usize,
+    /// Values set, folders made and files written or moved by `provision`.
+    pub provisioned: usize,
 }
 
 /// What [`generalize`] did (or, for a dry run, would do).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Partition of the install.
     pub partition: u32,
@@ -379,8 +418,8 @@ pub struct Report {
     pub changes: Vec<Change>,
     /// Counters.
     pub counts: Counts,
-    /// Warnings (DPAPI, EFS, forced refusals).
-    pub warnings: Vec<String>,
+    /// Warnings (DPAPI, EFS, forced refusals, places not rewritten).
+    pub warnings: Vec<Warning>,
 }
 
 /// Check a NetBIOS computer name: 1–15 characters, no spaces or `\ / : * ? " < > | , ~ ! @ # $
@@ -420,6 +459,32 @@ pub fn validate_computer_name(name: &str) -> Result<()> {
         return bad(format!("{name:?} starts or ends with '-'"));
     }
     Ok(())
+}
+
+/// The provisioning options, checked (answer file parsed, blob decoded, first-boot items
+/// named) before anything is read from the image or written.
+fn provision_request(opts: &Options) -> Result<ops::provision::Request> {
+    if opts.djoin_blob.is_some() && !opts.oobe {
+        return Err(Error::Invalid {
+            what: "--djoin-blob",
+            reason: "needs --oobe (the blob is read by the specialize pass)".into(),
+        });
+    }
+    let unattend = match &opts.unattend {
+        Some(f) => Some(crate::provision::parse_unattend(&f.name, &f.data)?),
+        None => None,
+    };
+    let djoin_blob = match &opts.djoin_blob {
+        Some(f) => Some(crate::provision::parse_djoin_blob(&f.name, &f.data)?),
+        None => None,
+    };
+    crate::provision::check_firstboot(&opts.firstboot)?;
+    Ok(ops::provision::Request {
+        oobe: opts.oobe,
+        unattend,
+        djoin_blob,
+        firstboot: opts.firstboot.clone(),
+    })
 }
 
 fn refused(r: Refusal) -> Error {
@@ -545,7 +610,7 @@ pub fn generalize(image: &mut Image, opts: &Options) -> Result<Report> {
 /// rewritten in memory), `machine-ids` (no total), `write-hives` (hives), `descriptors`,
 /// `quota` (no total), `tasks` (task files), `names` (no total), then one stage per cleanup
 /// operation that runs, named after it (`ssh-hostkeys`, `event-logs`, `swap-files`,
-/// `setup-logs`; no total). The SID stages are skipped without `machine-sid`.
+/// `setup-logs`, `restore-points`; no total). The SID stages are skipped without `machine-sid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// The stage.
@@ -585,6 +650,15 @@ pub fn generalize_with_progress(
         }
         None => None,
     };
+    let provision = provision_request(opts)?;
+    if !provision.is_empty() && !ops.contains(Operation::Provision) {
+        return Err(Error::Invalid {
+            what: "operations",
+            reason: "--oobe, --unattend, --djoin-blob or --firstboot* are given but the \
+                     provision operation is not selected"
+                .into(),
+        });
+    }
     if computer_name.is_some() && !ops.contains(Operation::ComputerName) {
         return Err(Error::Invalid {
             what: "operations",
@@ -601,7 +675,10 @@ pub fn generalize_with_progress(
                 partition: s.partition,
             };
             if opts.force_bitlocker {
-                warnings.push(format!("forced: {r}"));
+                warnings.push(Warning::new(
+                    WarningCode::ForcedRefusal,
+                    format!("forced: {r}"),
+                ));
             } else {
                 return Err(refused(r));
             }
@@ -670,7 +747,10 @@ pub fn generalize_with_progress(
             domain_sid: install.domain.domain_sid.clone(),
         };
         if opts.force_domain_joined {
-            warnings.push(format!("forced: {r}"));
+            warnings.push(Warning::new(
+                WarningCode::ForcedRefusal,
+                format!("forced: {r}"),
+            ));
         } else {
             return Err(refused(r));
         }
@@ -680,7 +760,10 @@ pub fn generalize_with_progress(
             files: install.txr.files_with_content.clone(),
         };
         if opts.force_txr {
-            warnings.push(format!("forced: {r}"));
+            warnings.push(Warning::new(
+                WarningCode::ForcedRefusal,
+                format!("forced: {r}"),
+            ));
         } else {
             return Err(refused(r));
         }
@@ -692,14 +775,19 @@ pub fn generalize_with_progress(
                 reason: reason.clone(),
             };
             if opts.force_dirty_hive {
-                warnings.push(format!("forced: {r}"));
+                warnings.push(Warning::new(
+                    WarningCode::ForcedRefusal,
+                    format!("forced: {r}"),
+                ));
             } else {
                 return Err(refused(r));
             }
         }
     }
     if !install.dpapi.is_empty() {
-        warnings.push(format!(
+        warnings.push(Warning::new(
+            WarningCode::DpapiMasterKeys,
+            format!(
             "DPAPI master keys exist for {} account(s) ({}): secrets protected by them are bound \
              to the old user SIDs and will no longer decrypt",
             install.dpapi.len(),
@@ -709,14 +797,18 @@ pub fn generalize_with_progress(
                 .map(|d| d.sid.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
         ));
     }
     if install.efs.count > 0 {
-        warnings.push(format!(
-            "{} EFS-encrypted file(s) (e.g. {}): their keys are protected by DPAPI of the old \
+        warnings.push(Warning::new(
+            WarningCode::EfsFiles,
+            format!(
+                "{} EFS-encrypted file(s) (e.g. {}): their keys are protected by DPAPI of the old \
              user SIDs",
-            install.efs.count,
-            install.efs.first.join(", ")
+                install.efs.count,
+                install.efs.first.join(", ")
+            ),
         ));
     }
     let new_sid = match &opts.new_sid {
@@ -781,7 +873,10 @@ pub fn generalize_with_progress(
             .map_err(|source| Error::Ntfs { partition, source })?;
         if let Some(r) = volume_refusal(&state, partition) {
             if opts.force_volume_state {
-                warnings.push(format!("forced: {r}"));
+                warnings.push(Warning::new(
+                    WarningCode::ForcedRefusal,
+                    format!("forced: {r}"),
+                ));
             } else {
                 return Err(refused(r));
             }
@@ -809,10 +904,16 @@ pub fn generalize_with_progress(
         // warning instead of refusing.
         let config = "Windows/System32/config";
         let listed = browse.list(config).unwrap_or_else(|err| {
-            warnings.push(format!(
-                "/{config}: not listed ({err}); hives other than the standard ones there are not \
-                 rewritten"
-            ));
+            warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!(
+                        "/{config}: not listed ({err}); hives other than the standard ones there \
+                         are not rewritten"
+                    ),
+                )
+                .at(format!("/{config}")),
+            );
             Vec::new()
         });
         {
@@ -829,15 +930,29 @@ pub fn generalize_with_progress(
         let listed = match browse.exists(sp) {
             Ok(false) => Vec::new(),
             Ok(true) => browse.list(sp).unwrap_or_else(|err| {
-                warnings.push(format!(
-                    "/{sp}: not listed ({err}); service profiles' NTUSER.DAT are not rewritten"
-                ));
+                warnings.push(
+                    Warning::new(
+                        WarningCode::Unreadable,
+                        format!(
+                            "/{sp}: not listed ({err}); service profiles' NTUSER.DAT are not \
+                             rewritten"
+                        ),
+                    )
+                    .at(format!("/{sp}")),
+                );
                 Vec::new()
             }),
             Err(err) => {
-                warnings.push(format!(
-                    "/{sp}: not readable ({err}); service profiles' NTUSER.DAT are not rewritten"
-                ));
+                warnings.push(
+                    Warning::new(
+                        WarningCode::Unreadable,
+                        format!(
+                            "/{sp}: not readable ({err}); service profiles' NTUSER.DAT are not \
+                             rewritten"
+                        ),
+                    )
+                    .at(format!("/{sp}")),
+                );
                 Vec::new()
             }
         };
@@ -846,9 +961,15 @@ pub fn generalize_with_progress(
             match browse.exists(&format!("{d}/NTUSER.DAT")) {
                 Ok(true) => paths.push((d, "NTUSER.DAT".into())),
                 Ok(false) => {}
-                Err(err) => warnings.push(format!(
-                    "/{d}/NTUSER.DAT: not readable ({err}); it keeps any old SID it holds"
-                )),
+                Err(err) => warnings.push(
+                    Warning::new(
+                        WarningCode::Unreadable,
+                        format!(
+                            "/{d}/NTUSER.DAT: not readable ({err}); it keeps any old SID it holds"
+                        ),
+                    )
+                    .at(format!("/{d}/NTUSER.DAT")),
+                ),
             }
         }
         let mut errors = Vec::new();
@@ -863,10 +984,16 @@ pub fn generalize_with_progress(
                 ) || (opts.force_dirty_hive
                     && matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }));
                 if !usable || o.hive.is_none() {
-                    warnings.push(format!(
-                        "{}: skipped ({:?}); it keeps any old SID it holds",
-                        o.info.path, o.info.state
-                    ));
+                    warnings.push(
+                        Warning::new(
+                            WarningCode::HiveSkipped,
+                            format!(
+                                "{}: skipped ({:?}); it keeps any old SID it holds",
+                                o.info.path, o.info.state
+                            ),
+                        )
+                        .at(o.info.path.clone()),
+                    );
                     continue;
                 }
             }
@@ -918,6 +1045,7 @@ pub fn generalize_with_progress(
         tell("hives", done, hive_bytes);
     }
     let mut guid = machine_ids::GuidChange::default();
+    let mut provision_files = None;
     {
         let mut log = Log {
             changes: &mut changes,
@@ -938,6 +1066,13 @@ pub fn generalize_with_progress(
         }
         if ops.contains(Operation::RdpCertificate) {
             rdp::apply_hives(&mut targets, &mut log)?;
+        }
+        if !provision.is_empty() {
+            provision_files = Some(ops::provision::apply_hives(
+                &mut targets,
+                &provision,
+                &mut log,
+            )?);
         }
     }
     if !opts.no_scrub {
@@ -979,7 +1114,7 @@ pub fn generalize_with_progress(
         };
         counts.hives_written += 1;
         changes.push(Change::HiveWritten {
-            path: format!("/{}", t.path),
+            hive: format!("/{}", t.path),
             bytes,
             old_len: t.old_len,
             new_len: data.len(),
@@ -1031,11 +1166,23 @@ pub fn generalize_with_progress(
             Operation::EventLogs,
             Operation::SwapFiles,
             Operation::SetupLogs,
+            Operation::RestorePoints,
         ] {
             if ops.contains(op) {
                 tell(op.name(), 0, 0);
                 cleanup::apply(&mut vol, partition, op, &mut log)?;
             }
+        }
+        // After setup-logs, which empties Windows\Panther.
+        if let Some(files) = &provision_files {
+            tell("provision", 0, 0);
+            ops::provision::apply_files(
+                &mut vol,
+                partition,
+                files,
+                !provision.firstboot.is_empty(),
+                &mut log,
+            )?;
         }
     }
     vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
@@ -1051,9 +1198,10 @@ pub fn generalize_with_progress(
             .into_iter()
             .map(|op| OperationSummary {
                 name: op,
-                section: op.section(),
+                section: op.section().to_string(),
                 enabled: ops.contains(op)
-                    && (op != Operation::ComputerName || computer_name.is_some()),
+                    && (op != Operation::ComputerName || computer_name.is_some())
+                    && (op != Operation::Provision || !provision.is_empty()),
                 changes: changes.iter().filter(|c| c.operation() == Some(op)).count(),
             })
             .collect(),
@@ -1073,7 +1221,7 @@ fn sid_files<D: reseal_disk::Device>(
     map: &SidMap,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     tell: &mut dyn FnMut(&'static str, usize, usize),
 ) -> Result<()> {
     // NTFS descriptors.
@@ -1134,7 +1282,10 @@ fn sid_files<D: reseal_disk::Device>(
         )
         .map_err(|e| ntfs_err(partition, "$Quota", e))?;
     for s in skipped {
-        warnings.push(format!("partition {partition}: {s}"));
+        warnings.push(Warning::new(
+            WarningCode::NtfsSkipped,
+            format!("partition {partition}: {s}"),
+        ));
     }
     if q > 0 {
         counts.quota_sids = q;
@@ -1150,9 +1301,15 @@ fn sid_files<D: reseal_disk::Device>(
         let data = match vol.read_file(&path) {
             Ok(d) => d,
             Err(err) => {
-                warnings.push(format!(
-                    "/{path}: task not readable ({err}); it keeps any old SID it holds"
-                ));
+                warnings.push(
+                    Warning::new(
+                        WarningCode::Unreadable,
+                        format!(
+                            "/{path}: task not readable ({err}); it keeps any old SID it holds"
+                        ),
+                    )
+                    .at(format!("/{path}")),
+                );
                 continue;
             }
         };
@@ -1208,23 +1365,36 @@ fn collect_files<D: Device>(
     vol: &reseal_ntfs::Volume<D>,
     dir: &str,
     out: &mut Vec<String>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
-        warnings.push(format!(
-            "/{dir}: not walked (nested deeper than {MAX_DEPTH} folders); files below it keep \
-             any old SID they hold"
-        ));
+        warnings.push(
+            Warning::new(
+                WarningCode::TooDeep,
+                format!(
+                    "/{dir}: not walked (nested deeper than {MAX_DEPTH} folders); files below it \
+                     keep any old SID they hold"
+                ),
+            )
+            .at(format!("/{dir}")),
+        );
         return;
     }
     let ents = match vol.read_dir(dir) {
         Ok(ents) => ents,
         Err(reseal_ntfs::Error::NotFound { .. }) if depth == 0 => return,
         Err(err) => {
-            warnings.push(format!(
-                "/{dir}: folder not readable ({err}); files below it keep any old SID they hold"
-            ));
+            warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!(
+                        "/{dir}: folder not readable ({err}); files below it keep any old SID \
+                         they hold"
+                    ),
+                )
+                .at(format!("/{dir}")),
+            );
             return;
         }
     };
@@ -1245,22 +1415,35 @@ pub(crate) fn find_sid_names<D: Device>(
     dir: &str,
     map: &SidMap,
     out: &mut Vec<(String, String)>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
     depth: usize,
 ) {
     if depth > MAX_DEPTH {
-        warnings.push(format!(
-            "/{dir}: not searched for SID-named entries (nested deeper than {MAX_DEPTH} \
-             folders)"
-        ));
+        warnings.push(
+            Warning::new(
+                WarningCode::TooDeep,
+                format!(
+                    "/{dir}: not searched for SID-named entries (nested deeper than {MAX_DEPTH} \
+                     folders)"
+                ),
+            )
+            .at(format!("/{dir}")),
+        );
         return;
     }
     let ents = match vol.read_dir(dir) {
         Ok(ents) => ents,
         Err(err) => {
-            warnings.push(format!(
-                "/{dir}: folder not readable ({err}); SID-named entries below it are not renamed"
-            ));
+            warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!(
+                        "/{dir}: folder not readable ({err}); SID-named entries below it are not \
+                         renamed"
+                    ),
+                )
+                .at(format!("/{dir}")),
+            );
             return;
         }
     };
@@ -1286,29 +1469,36 @@ pub(crate) fn find_sid_names<D: Device>(
 /// Windows refuses to create keys nested deeper than this (512 levels below the root).
 const MAX_KEY_DEPTH: usize = 512;
 
-/// Every key of a hive with its path, parents before children. Keys nested deeper than
+/// Every key of a hive with its path below the root (`""` for the root itself, `a\\b` below
+/// it, as `Hive::open_path` takes and the audit reports), parents before children. Keys nested deeper than
 /// [`MAX_KEY_DEPTH`] are not walked and named in `warnings`; a key reached twice (a cycle or a
 /// shared subkey list, which Windows never writes) is an error, not an endless walk.
 fn all_keys(
     h: &Hive,
     hive_path: &str,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> reseal_hive::Result<Vec<(CellOffset, String, usize)>> {
     let root = h.root()?;
     let mut seen = std::collections::HashSet::new();
     seen.insert(root.offset());
-    let mut out = vec![(root.offset(), root.name(), 0usize)];
+    let mut out = vec![(root.offset(), String::new(), 0usize)];
     let mut i = 0;
     while i < out.len() {
         let (off, path, depth) = out[i].clone();
         let key = h.key(off)?;
         if depth >= MAX_KEY_DEPTH {
             if key.subkey_count() > 0 {
-                warnings.push(format!(
-                    "{hive_path}: {path}: {} subkey(s) nested deeper than {MAX_KEY_DEPTH} levels \
-                     not walked; they keep any old SID they hold",
-                    key.subkey_count()
-                ));
+                warnings.push(
+                    Warning::new(
+                        WarningCode::TooDeep,
+                        format!(
+                            "{hive_path}: {path}: {} subkey(s) nested deeper than \
+                             {MAX_KEY_DEPTH} levels not walked; they keep any old SID they hold",
+                            key.subkey_count()
+                        ),
+                    )
+                    .at(format!("{hive_path}: {path}")),
+                );
             }
         } else {
             for k in key.subkeys()? {
@@ -1318,13 +1508,19 @@ fn all_keys(
                         structure: "subkey list",
                         cell: off,
                         reason: format!(
-                            "key {path}\\{} (cell {:#x}) is reached twice: the key tree has a cycle",
+                            "key {path}\\{} (cell {:#x}) below the root is reached twice: the key \
+                             tree has a cycle",
                             k.name(),
                             k.offset().0
                         ),
                     });
                 }
-                out.push((k.offset(), format!("{path}\\{}", k.name()), depth + 1));
+                let child = if path.is_empty() {
+                    k.name()
+                } else {
+                    format!("{path}\\{}", k.name())
+                };
+                out.push((k.offset(), child, depth + 1));
             }
         }
         i += 1;
@@ -1350,7 +1546,7 @@ pub fn rewrite_hive_sids(
     map: &SidMap,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<()> {
     let hp = label.to_string();
     let e = |s| hive_err(&hp, s);
@@ -1390,13 +1586,19 @@ pub fn rewrite_hive_sids(
             let nb = map.replace_binary(&mut b);
             let (b, nt) = map.replace_text(&b);
             if nt > 0 && b.len() != data.len() && !STRING_TYPES.contains(&v.data_type()) {
-                warnings.push(format!(
-                    "{hp}: {path} [{name}] (type {}): a SID string inside non-string data \
-                     changed its length ({} -> {} bytes)",
-                    v.data_type(),
-                    data.len(),
-                    b.len()
-                ));
+                warnings.push(
+                    Warning::new(
+                        WarningCode::SidLengthChanged,
+                        format!(
+                            "{hp}: {path} [{name}] (type {}): a SID string inside non-string \
+                             data changed its length ({} -> {} bytes)",
+                            v.data_type(),
+                            data.len(),
+                            b.len()
+                        ),
+                    )
+                    .at(format!("{hp}: {path}")),
+                );
             }
             if kn + nb + nt > 0 {
                 edits.push((name, new_name, v.data_type(), data, b, nb + nt + kn));
@@ -1425,9 +1627,16 @@ pub fn rewrite_hive_sids(
             Ok(Some(c)) => c,
             Ok(None) => continue,
             Err(err) => {
-                warnings.push(format!(
-                    "{hp}: {path}: class name not readable ({err}); it keeps any old SID it holds"
-                ));
+                warnings.push(
+                    Warning::new(
+                        WarningCode::Unreadable,
+                        format!(
+                            "{hp}: {path}: class name not readable ({err}); it keeps any old SID \
+                             it holds"
+                        ),
+                    )
+                    .at(format!("{hp}: {path}")),
+                );
                 continue;
             }
         };
@@ -1456,11 +1665,18 @@ pub fn rewrite_hive_sids(
         let was_root = *off == hive.root_offset();
         let moved = hive.rename_key(*off, &new).map_err(e)?;
         if was_root && moved != *off {
-            warnings.push(format!(
-                "{hp}: the root key {name:?} -> {new:?} did not fit its cell and moved: hivex, \
-                 libregf and Windows follow the base block, but regipy expects the root in the \
-                 first cell (a new SID whose text is not longer avoids this)"
-            ));
+            warnings.push(
+                Warning::new(
+                    WarningCode::RootKeyMoved,
+                    format!(
+                        "{hp}: the root key {name:?} -> {new:?} did not fit its cell and moved: \
+                         hivex, libregf and Windows follow the base block, but regipy expects \
+                         the root in the first cell (a new SID whose text is not longer avoids \
+                         this)"
+                    ),
+                )
+                .at(hp.clone()),
+            );
         }
         counts.keys_renamed += 1;
         changes.push(Change::KeyRenamed {
@@ -1480,7 +1696,7 @@ fn scrub_hive(
     map: Option<&SidMap>,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) {
     let hp = format!("/{}", t.path);
     let needed = t.hive.is_modified()
@@ -1489,7 +1705,10 @@ fn scrub_hive(
                 .iter()
                 .any(|u| map.is_some_and(|m| m.may_contain(&t.hive.as_bytes()[u.range.clone()]))),
             Err(e) => {
-                warnings.push(format!("{hp}: not scrubbed: {e}"));
+                warnings.push(
+                    Warning::new(WarningCode::NotScrubbed, format!("{hp}: not scrubbed: {e}"))
+                        .at(hp.clone()),
+                );
                 return;
             }
         };
@@ -1507,7 +1726,9 @@ fn scrub_hive(
             });
         }
         Ok(_) => {}
-        Err(e) => warnings.push(format!("{hp}: not scrubbed: {e}")),
+        Err(e) => warnings.push(
+            Warning::new(WarningCode::NotScrubbed, format!("{hp}: not scrubbed: {e}")).at(hp),
+        ),
     }
 }
 
@@ -1521,6 +1742,161 @@ mod tests {
             .to_bytes()
             .expect("bytes");
         Hive::new_empty("ROOT", &sd).expect("hive")
+    }
+
+    /// A report with one change of every kind (and a warning of each shape) goes through JSON
+    /// and comes back equal: `Report` is `Deserialize` for programs that read `--json`.
+    #[test]
+    fn report_round_trips_through_json() {
+        let s = |x: &str| x.to_string();
+        let op = Operation::MachineIds;
+        let changes = vec![
+            Change::HiveDescriptor {
+                hive: s("/h"),
+                cell: 0x20,
+                sids: 2,
+            },
+            Change::KeyRenamed {
+                hive: s("/h"),
+                old: s("a\\b"),
+                new: s("c"),
+            },
+            Change::Value {
+                hive: s("/h"),
+                key: s("k"),
+                value: s("v"),
+                new_name: s("w"),
+                sids: 1,
+                old: s("00"),
+                new: s("01"),
+            },
+            Change::ClassName {
+                hive: s("/h"),
+                key: s("k"),
+                old: s("o"),
+                new: s("n"),
+            },
+            Change::NtfsDescriptor {
+                id: 256,
+                sids: 1,
+                files: 3,
+                example: Some(s("/x")),
+            },
+            Change::NtfsFileDescriptor {
+                path: s("/f"),
+                record: 40,
+                sids: 1,
+            },
+            Change::Quota { count: 2 },
+            Change::FileRenamed {
+                old: s("/a"),
+                new: s("/b"),
+            },
+            Change::FileRewritten {
+                path: s("/t"),
+                sids: 1,
+                old_len: 10,
+                new_len: 12,
+            },
+            Change::HiveWritten {
+                hive: s("/h"),
+                bytes: 4096,
+                old_len: 8192,
+                new_len: 8192,
+            },
+            Change::HiveScrubbed {
+                hive: s("/h"),
+                free_cells: 1,
+                slack_cells: 2,
+                bytes: 3,
+            },
+            Change::LogInvalidated { path: s("/h.LOG1") },
+            Change::ComputerName {
+                hive: s("/h"),
+                key: s("k"),
+                value: s("v"),
+                old: None,
+                new: s("N"),
+            },
+            Change::ValueSet {
+                operation: op,
+                hive: s("/h"),
+                key: s("k"),
+                value: s("v"),
+                old: s("o"),
+                new: s("n"),
+            },
+            Change::ValueDeleted {
+                operation: op,
+                hive: s("/h"),
+                key: s("k"),
+                value: s("v"),
+                old: s("o"),
+            },
+            Change::KeyDeleted {
+                operation: op,
+                hive: s("/h"),
+                key: s("k"),
+            },
+            Change::KeyRenamedBy {
+                operation: op,
+                hive: s("/h"),
+                old: s("k"),
+                new: s("n"),
+            },
+            Change::FileMoved {
+                operation: op,
+                old: s("/a"),
+                new: s("/b"),
+            },
+            Change::FileDeleted {
+                operation: Operation::EventLogs,
+                path: s("/e"),
+                size: 9,
+                zeroed: 9,
+            },
+        ];
+        let r = Report {
+            partition: 2,
+            old_sid: s("S-1-5-21-1-2-3"),
+            new_sid: s("S-1-5-21-4-5-6"),
+            old_computer_name: Some(s("OLD")),
+            new_computer_name: None,
+            dry_run: true,
+            operations: Operation::ALL
+                .into_iter()
+                .map(|o| OperationSummary {
+                    name: o,
+                    section: o.section().to_string(),
+                    enabled: true,
+                    changes: 1,
+                })
+                .collect(),
+            old_machine_guid: Some(s("0a1b2c3d-0000-4000-8000-000000000000")),
+            new_machine_guid: None,
+            changes,
+            counts: Counts {
+                hive_descriptors: 1,
+                bytes_zeroed: 9,
+                ..Counts::default()
+            },
+            warnings: vec![
+                Warning::new(WarningCode::DpapiMasterKeys, "dpapi"),
+                Warning::new(WarningCode::Unreadable, "/x: not readable").at("/x"),
+                s("plain").into(),
+            ],
+        };
+        let text = serde_json::to_string(&r).expect("serialize");
+        let back: Report = serde_json::from_str(&text).expect("deserialize");
+        assert_eq!(back, r);
+        // The wire names: snake_case kinds and codes, kebab-case operation names (the
+        // `--operations` names).
+        let v = serde_json::to_value(&r).expect("value");
+        assert_eq!(v["changes"][0]["kind"], "hive_descriptor");
+        assert_eq!(v["changes"][13]["operation"], "machine-ids");
+        assert_eq!(v["warnings"][1]["code"], "unreadable");
+        assert_eq!(v["warnings"][1]["location"], "/x");
+        assert_eq!(v["warnings"][2]["code"], "other");
     }
 
     #[test]
@@ -1544,7 +1920,7 @@ mod tests {
             warnings[0]
         );
         assert!(
-            warnings[0].starts_with("/HIVE: ROOT\\k0\\k1"),
+            warnings[0].message.starts_with("/HIVE: k0\\k1"),
             "{}",
             warnings[0]
         );
@@ -1558,7 +1934,7 @@ mod tests {
         let mut warnings = Vec::new();
         let keys = all_keys(&h, "/HIVE", &mut warnings).expect("walk");
         let names: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-        assert_eq!(names, ["ROOT", "ROOT\\A", "ROOT\\A\\B", "ROOT\\A\\C"]);
+        assert_eq!(names, ["", "A", "A\\B", "A\\C"]);
         assert!(warnings.is_empty());
     }
 }

@@ -156,7 +156,8 @@ pub struct MachineIdentifiers {
     pub mde_sense_guid: Option<String>,
     /// SYSTEM `…\Services\Tcpip6\Parameters` `Dhcpv6DUID` (hex).
     pub dhcpv6_duid: Option<String>,
-    /// SYSTEM `…\Services\LanmanServer\Parameters` `Guid` (hex).
+    /// SYSTEM `…\Services\LanmanServer\Parameters` `Guid`: a GUID (8-4-4-4-12) when it has
+    /// 16 bytes, else hex.
     pub smb_server_guid: Option<String>,
     /// SOFTWARE `Classes\CID` and `CID.Local` keys of MSDTC (`description=guid`).
     pub msdtc_cids: Vec<String>,
@@ -220,7 +221,16 @@ impl MachineIdentifiers {
     fn read_system(&mut self, sys: &Hive, cs: &str) {
         let b = |k: &str, v: &str| value_bytes(sys, &format!("{cs}\\{k}"), v).map(|b| hex(&b));
         self.dhcpv6_duid = b("Services\\Tcpip6\\Parameters", "Dhcpv6DUID");
-        self.smb_server_guid = b("Services\\LanmanServer\\Parameters", "Guid");
+        // A binary GUID (Windows layout): shown as a GUID; any other size as hex.
+        self.smb_server_guid = value_bytes(
+            sys,
+            &format!("{cs}\\Services\\LanmanServer\\Parameters"),
+            "Guid",
+        )
+        .map(|b| match <[u8; 16]>::try_from(&b[..]) {
+            Ok(g) => crate::ops::guid_text(&g),
+            Err(_) => hex(&b),
+        });
         self.rdp_certificate_hash = b(
             "Control\\Terminal Server\\WinStations\\RDP-Tcp",
             "SSLCertificateSHA1Hash",
@@ -256,7 +266,9 @@ pub struct UserAccount {
     pub comment: String,
     /// Machine SID + RID, when the machine SID is known.
     pub sid: Option<String>,
-    /// ACB bit 0x0001.
+    /// ACB bit 0x0001. Serialized as its opposite, `enabled`, the field `reseal user list`
+    /// has ([`crate::users::LocalUser::enabled`]).
+    #[serde(rename = "enabled", serialize_with = "serialize_not")]
     pub disabled: bool,
     /// ACB bit 0x0400 (locked out by bad passwords).
     pub locked: bool,
@@ -271,6 +283,10 @@ pub struct UserAccount {
     pub logon_count: Option<u16>,
     /// RID given by the value type of `Users\Names\<name>`, when that key exists.
     pub names_rid: Option<u32>,
+}
+
+fn serialize_not<S: serde::Serializer>(b: &bool, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_bool(!*b)
 }
 
 /// A profile from `ProfileList`.
@@ -346,7 +362,7 @@ pub enum Severity {
 pub struct Finding {
     /// Severity.
     pub severity: Severity,
-    /// Stable code (`hive-dirty`, `sid-mismatch`, `domain-joined`, ...).
+    /// Stable snake_case code (`hive_dirty`, `sid_mismatch`, `domain_joined`, ...).
     pub code: String,
     /// Human-readable text.
     pub message: String,
@@ -410,7 +426,7 @@ pub struct SkippedVolume {
 
 /// Why a volume is not an install, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SkipKind {
     /// A BitLocker-encrypted volume (`-FVE-FS-` OEM id).
@@ -1165,7 +1181,8 @@ fn findings(w: &WindowsInstall) -> Vec<Finding> {
     let mut add = |severity, code: &str, message: String| {
         f.push(Finding {
             severity,
-            code: code.into(),
+            // snake_case, like every enum value of the JSON output.
+            code: code.replace('-', "_"),
             message,
         })
     };

@@ -4,13 +4,97 @@
 //! DPAPI master-key folders, EFS-encrypted files and volume state.
 //!
 //! # Getting started
-//! ```no_run
+//! The examples use the committed fixture `fixtures/quickstart.vhdx` (a GPT disk with an NTFS
+//! volume holding a Windows-like install; machine SID `S-1-5-21-1111111111-2222222222-3333333333`,
+//! computer `WIN-FIXTURE01`). `docs/LIBRARY.md` walks through them.
+//!
+//! Find the install and read its identity (read-only):
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut img = reseal_disk::Image::open("disk.vhdx".as_ref(), reseal_disk::Access::ReadOnly)?;
-//! for w in reseal_windows::discover(&mut img)? {
-//!     println!("partition {}: {:?} {:?}", w.partition, w.computer.netbios, w.machine_sid);
-//!     for f in &w.findings { println!("  {:?}: {}", f.severity, f.message); }
+//! use reseal_disk::{Access, Image};
+//! let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/quickstart.vhdx");
+//! let mut img = Image::open(fixture.as_ref(), Access::ReadOnly)?;
+//! let installs = reseal_windows::discover(&mut img)?;
+//! let w = &installs[0];
+//! assert_eq!(w.computer.netbios.as_deref(), Some("WIN-FIXTURE01"));
+//! assert_eq!(w.machine_sid.as_deref(), Some("S-1-5-21-1111111111-2222222222-3333333333"));
+//! for f in &w.findings {
+//!     println!("{:?}: {}", f.severity, f.message);
 //! }
+//! # Ok(()) }
+//! ```
+//!
+//! Read a hive out of the volume and a value out of the hive:
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use reseal_disk::partition::Slice;
+//! use reseal_disk::{Access, Image};
+//! let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/quickstart.vhdx");
+//! let mut img = Image::open(fixture.as_ref(), Access::ReadOnly)?;
+//! let partition = reseal_windows::discover(&mut img)?[0].partition;
+//! let table = reseal_disk::partition::PartitionTable::read(&img)?;
+//! let p = table.get(partition).expect("the install's partition");
+//! let volume = reseal_ntfs::Volume::open(Slice::new(&mut img, p.start, p.len)?)?;
+//! let bytes = volume.read_file("Windows/System32/config/SYSTEM")?;
+//! let system = reseal_hive::Hive::from_bytes(bytes)?;
+//! let key = system.open_path("ControlSet001\\Control\\ComputerName\\ComputerName")?;
+//! let name = key.value("ComputerName")?.expect("value").as_string()?;
+//! assert_eq!(name, "WIN-FIXTURE01");
+//! # Ok(()) }
+//! ```
+//!
+//! Generalize a copy in place: every write is staged in the image's journal and lands in one
+//! [`reseal_disk::Image::commit`], which first writes the undo file `reseal undo` reads:
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use reseal_disk::{Access, Image};
+//! use reseal_windows::generalize::{generalize, NewSid, Options};
+//! let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/quickstart.vhdx");
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("machine.vhdx");
+//! std::fs::copy(fixture, &path)?;
+//!
+//! let mut img = Image::open(&path, Access::ReadWrite)?;
+//! let mut opts = Options::default();
+//! opts.new_sid = NewSid::Given("S-1-5-21-10-20-30".parse()?);
+//! opts.computer_name = Some("CLONE-0001".into());
+//! let report = generalize(&mut img, &opts)?; // staged: nothing written yet
+//! assert_eq!(report.old_sid, "S-1-5-21-1111111111-2222222222-3333333333");
+//! println!("{} changes, {} warnings", report.changes.len(), report.warnings.len());
+//! img.commit()?;
+//! drop(img);
+//!
+//! let mut img = Image::open(&path, Access::ReadOnly)?;
+//! let w = &reseal_windows::discover(&mut img)?[0];
+//! assert_eq!(w.machine_sid.as_deref(), Some("S-1-5-21-10-20-30"));
+//! assert_eq!(w.computer.netbios.as_deref(), Some("CLONE-0001"));
+//! # Ok(()) }
+//! ```
+//!
+//! Mint a clone without touching the golden image: create a differencing child and generalize
+//! the child (the base is only read):
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use reseal_disk::children::{create_child, ChildFormat};
+//! use reseal_disk::{Access, Image};
+//! use reseal_windows::generalize::{generalize, Options};
+//! let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/quickstart.vhdx");
+//! let dir = tempfile::tempdir()?;
+//! let base = dir.path().join("golden.vhdx");
+//! std::fs::copy(fixture, &base)?;
+//! let before = std::fs::read(&base)?;
+//!
+//! let child = dir.path().join("clone-1.qcow2");
+//! create_child(&base, &child, ChildFormat::Qcow2)?; // backing file: golden.vhdx
+//! let mut img = Image::open(&child, Access::ReadWrite)?;
+//! let mut opts = Options::default(); // a random machine SID
+//! opts.computer_name = Some("CLONE-1".into());
+//! let report = generalize(&mut img, &opts)?;
+//! img.commit()?;
+//! drop(img);
+//!
+//! assert_ne!(report.new_sid, report.old_sid);
+//! assert_eq!(std::fs::read(&base)?, before, "the base never changes");
 //! # Ok(()) }
 //! ```
 //!
@@ -24,11 +108,13 @@ pub mod audit;
 pub mod generalize;
 mod install;
 pub mod ops;
+pub mod provision;
 mod refusal;
 pub mod sam;
 pub mod sam_crypto;
 pub mod users;
 pub mod volume_sid;
+pub mod warning;
 
 pub use install::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
@@ -36,6 +122,7 @@ pub use install::{
     TxrInfo, UserAccount, VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,
 };
 pub use refusal::Refusal;
+pub use warning::{Warning, WarningCode};
 
 /// Errors of Windows discovery. Each names what it concerns (partition, hive, value).
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// One reason to refuse, with the facts that led to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "refusal", rename_all = "kebab-case")]
+#[serde(tag = "refusal", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Refusal {
     /// A volume of the image is BitLocker-encrypted (`-FVE-FS-`): its files keep the old SID.

@@ -14,7 +14,18 @@ use reseal_security::sidmap::SidMap;
 use reseal_security::Sid;
 use serde::{Deserialize, Serialize};
 
+use crate::warning::{Warning, WarningCode};
 use crate::{Error, Refusal, Result};
+
+/// One file or folder renamed by [`change_volume_sid`] (the `old`/`new` of generalize's
+/// `file_renamed` change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renamed {
+    /// Old path, `/`-rooted.
+    pub old: String,
+    /// New path, `/`-rooted.
+    pub new: String,
+}
 
 /// What [`change_volume_sid`] changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +40,10 @@ pub struct VolumeSidReport {
     pub descriptors: usize,
     /// `$Quota` SIDs rewritten.
     pub quota_sids: usize,
-    /// Files and folders renamed, `(old, new)`, `/`-rooted.
-    pub renamed: Vec<(String, String)>,
+    /// Files and folders renamed, `/`-rooted paths.
+    pub renamed: Vec<Renamed>,
     /// Places not rewritten, with why.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 fn volume_range(image: &Image, partition: Option<u32>) -> Result<(u32, u64, u64)> {
@@ -129,9 +140,14 @@ pub fn change_volume_sid(
             |s| skipped.push(s),
         )
         .map_err(|e| werr("$Quota", e))?;
-    let mut warnings: Vec<String> = skipped
+    let mut warnings: Vec<Warning> = skipped
         .into_iter()
-        .map(|s| format!("partition {partition}: {s}"))
+        .map(|s| {
+            Warning::new(
+                WarningCode::NtfsSkipped,
+                format!("partition {partition}: {s}"),
+            )
+        })
         .collect();
     let mut renames = Vec::new();
     crate::generalize::find_sid_names(&vol, "", &map, &mut renames, &mut warnings, 0);
@@ -139,7 +155,10 @@ pub fn change_volume_sid(
     let mut renamed = Vec::new();
     for (old, new) in renames {
         vol.rename(&old, &new).map_err(|e| werr(&old, e))?;
-        renamed.push((format!("/{old}"), format!("/{new}")));
+        renamed.push(Renamed {
+            old: format!("/{old}"),
+            new: format!("/{new}"),
+        });
     }
     vol.flush().map_err(|e| werr("flush", e))?;
     Ok(VolumeSidReport {

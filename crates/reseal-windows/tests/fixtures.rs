@@ -62,7 +62,7 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
         w.txr.files_with_content.len(),
         usize::from(spec.txr_pending)
     );
-    assert_eq!(codes(w).contains(&"txr-pending"), spec.txr_pending);
+    assert_eq!(codes(w).contains(&"txr_pending"), spec.txr_pending);
     assert_eq!(w.current_control_set, Some(spec.current_control_set.max(1)));
     assert_eq!(
         w.product.product_name.as_deref(),
@@ -105,12 +105,12 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
                 assert_eq!(w.domain.domain_sid.as_deref(), Some(d.sid.as_str()));
                 assert_eq!(w.domain.name.as_deref(), Some(d.name.as_str()));
                 assert_eq!(w.domain.dns_name.as_deref(), Some(d.dns_name.as_str()));
-                assert!(codes(w).contains(&"domain-joined"));
+                assert!(codes(w).contains(&"domain_joined"));
             }
             None => {
                 assert!(!w.domain.joined);
                 assert_eq!(w.domain.name.as_deref(), Some(spec.workgroup.as_str()));
-                assert!(!codes(w).contains(&"domain-joined"));
+                assert!(!codes(w).contains(&"domain_joined"));
             }
         }
     }
@@ -160,7 +160,7 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
         );
         assert!(codes(w).contains(&"dpapi"));
     }
-    assert!(!codes(w).contains(&"sid-mismatch"));
+    assert!(!codes(w).contains(&"sid_mismatch"));
     assert_eq!(w.efs.count, spec.efs_files.len());
     assert!(!w.efs.truncated);
     for p in &spec.efs_files {
@@ -172,11 +172,11 @@ fn assert_facts(spec: &WindowsSpec, w: &WindowsInstall) {
     assert_eq!(v.hibernated, spec.hibernated);
     assert_eq!(v.fast_startup, spec.fast_startup);
     for (flag, code) in [
-        (spec.volume_dirty, "volume-dirty"),
+        (spec.volume_dirty, "volume_dirty"),
         (spec.hibernated, "hibernated"),
-        (spec.fast_startup, "fast-startup"),
-        (spec.fast_startup, "fast-startup-enabled"),
-        (spec.dirty_hive.is_some(), "hive-dirty"),
+        (spec.fast_startup, "fast_startup"),
+        (spec.fast_startup, "fast_startup_enabled"),
+        (spec.dirty_hive.is_some(), "hive_dirty"),
         (!spec.efs_files.is_empty(), "efs"),
     ] {
         assert_eq!(codes(w).contains(&code), flag, "{code}: {:?}", w.findings);
@@ -491,7 +491,7 @@ fn dirty_hive_replayed_from_log_and_efs() {
             small.efs
         );
         assert!(
-            codes(&small).contains(&"efs-scan-truncated"),
+            codes(&small).contains(&"efs_scan_truncated"),
             "{:?}",
             small.findings
         );
@@ -648,7 +648,7 @@ fn real_corpus_sam_security_pairs() {
         if i < 5 {
             assert_eq!(w.lsa_machine_sid.as_deref(), Some(*machine), "{sec:?}");
             assert!(
-                !w.findings.iter().any(|f| f.code == "sid-mismatch"),
+                !w.findings.iter().any(|f| f.code == "sid_mismatch"),
                 "{:?}",
                 w.findings
             );
@@ -663,14 +663,14 @@ fn real_corpus_sam_security_pairs() {
             assert!(w
                 .findings
                 .iter()
-                .any(|f| f.code == "sid-mismatch" && f.severity == Severity::Blocker));
+                .any(|f| f.code == "sid_mismatch" && f.severity == Severity::Blocker));
             let sec = w.hives.iter().find(|h| h.name == "SECURITY").unwrap();
             assert!(
                 matches!(sec.state, HiveState::DirtyWithoutUsableLogs { .. }),
                 "{:?}",
                 sec.state
             );
-            assert!(w.findings.iter().any(|f| f.code == "hive-dirty-no-logs"));
+            assert!(w.findings.iter().any(|f| f.code == "hive_dirty_no_logs"));
         }
     }
 }
@@ -792,7 +792,7 @@ fn real_dirty_hives_with_logs() {
         match want {
             Some(logs) => {
                 assert_eq!(h.state, HiveState::DirtyReplayed { logs }, "{}", real.hive);
-                assert!(codes(&w).contains(&"hive-dirty"));
+                assert!(codes(&w).contains(&"hive_dirty"));
             }
             None => {
                 assert!(
@@ -802,7 +802,7 @@ fn real_dirty_hives_with_logs() {
                     h.state
                 );
                 assert_eq!(w.findings[0].severity, Severity::Blocker);
-                assert!(codes(&w).contains(&"hive-dirty-no-logs"));
+                assert!(codes(&w).contains(&"hive_dirty_no_logs"));
             }
         }
         // The other facts are unaffected.

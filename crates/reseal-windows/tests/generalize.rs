@@ -656,7 +656,7 @@ fn other_config_and_service_profile_hives() {
         assert!(
             rep.changes.iter().any(|c| matches!(
                 c,
-                reseal_windows::generalize::Change::HiveWritten { path, .. } if path == &format!("/{e}")
+                reseal_windows::generalize::Change::HiveWritten { hive, .. } if hive == &format!("/{e}")
             )),
             "{e} not written"
         );

@@ -9,12 +9,17 @@
 //!   when they are missing).
 //! * `setup-logs`: the files below `Windows\Panther`, `Windows\Logs` and
 //!   `ProgramData\Microsoft\Windows\WER\ReportArchive` (the folders themselves stay).
+//! * `restore-points`: the Volume Shadow Copy catalog and store files in `System Volume
+//!   Information` (restore points are shadow copies), then the catalog offset of the VSS volume
+//!   header at 0x1E00 set to 0, the state of a volume without copies
+//!   ([`reseal_ntfs::vss`]). Sysprep's generalize "clears any system restore points".
 
 use reseal_disk::Device;
 use reseal_ntfs::Volume;
 
 use super::{Log, Operation};
 use crate::generalize::{ntfs_err, Change};
+use crate::warning::{Warning, WarningCode};
 use crate::Result;
 
 /// Zeros are written in pieces of this size.
@@ -61,9 +66,13 @@ pub(crate) fn wipe_and_remove<D: Device>(
         Ok(()) => {}
         Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
             overwrite(vol, partition, path, &ranges, log)?;
-            log.warnings.push(format!(
-                "/{path}: not deleted ({what}); its data was overwritten with zeros"
-            ));
+            log.warnings.push(
+                Warning::new(
+                    WarningCode::NotDeleted,
+                    format!("/{path}: not deleted ({what}); its data was overwritten with zeros"),
+                )
+                .at(format!("/{path}")),
+            );
             return Ok(());
         }
         Err(e) => return Err(ntfs_err(partition, path, e)),
@@ -95,9 +104,15 @@ fn overwrite<D: Device>(
             match vol.write_at(path, at, &zeros[..n]) {
                 Ok(()) => {}
                 Err(reseal_ntfs::Error::Unsupported { what, .. }) => {
-                    log.warnings.push(format!(
-                        "/{path}: data not overwritten ({what}); it keeps its old contents"
-                    ));
+                    log.warnings.push(
+                        Warning::new(
+                            WarningCode::NotOverwritten,
+                            format!(
+                                "/{path}: data not overwritten ({what}); it keeps its old contents"
+                            ),
+                        )
+                        .at(format!("/{path}")),
+                    );
                     return Ok(());
                 }
                 Err(e) => return Err(ntfs_err(partition, path, e)),
@@ -114,9 +129,13 @@ fn entries<D: Device>(vol: &Volume<D>, dir: &str, log: &mut Log) -> Vec<reseal_n
         Ok(e) => e,
         Err(reseal_ntfs::Error::NotFound { .. }) => Vec::new(),
         Err(e) => {
-            log.warnings.push(format!(
-                "/{dir}: not readable ({e}); the files in it are not deleted"
-            ));
+            log.warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!("/{dir}: not readable ({e}); the files in it are not deleted"),
+                )
+                .at(format!("/{dir}")),
+            );
             Vec::new()
         }
     }
@@ -131,9 +150,15 @@ fn files_below<D: Device>(
     depth: usize,
 ) {
     if depth > 64 {
-        log.warnings.push(format!(
-            "/{dir}: nested deeper than 64 folders; the files below it are not deleted"
-        ));
+        log.warnings.push(
+            Warning::new(
+                WarningCode::TooDeep,
+                format!(
+                    "/{dir}: nested deeper than 64 folders; the files below it are not deleted"
+                ),
+            )
+            .at(format!("/{dir}")),
+        );
         return;
     }
     for e in entries(vol, dir, log) {
@@ -185,6 +210,14 @@ pub(crate) fn files_of<D: Device>(vol: &Volume<D>, op: Operation, log: &mut Log)
                 files_below(vol, dir, &mut out, log, 0);
             }
         }
+        Operation::RestorePoints => {
+            let dir = "System Volume Information";
+            for e in entries(vol, dir, log) {
+                if !e.is_dir && reseal_ntfs::vss::is_vss_file(&e.name) {
+                    out.push(format!("{dir}/{}", e.name));
+                }
+            }
+        }
         _ => {}
     }
     out
@@ -199,6 +232,17 @@ pub(crate) fn apply<D: Device>(
 ) -> Result<()> {
     for path in files_of(vol, op, log) {
         wipe_and_remove(vol, partition, op, &path, log)?;
+    }
+    if op == Operation::RestorePoints {
+        let cleared = vol
+            .clear_vss_catalog()
+            .map_err(|e| ntfs_err(partition, "VSS volume header", e))?;
+        if let Some(old) = cleared {
+            log.changes.push(Change::ShadowCopiesCleared {
+                operation: op,
+                old_catalog_offset: old,
+            });
+        }
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ use super::{
     random_guid_like, read_value, rename_key, replace_value, subkey_names, Log, Operation,
 };
 use crate::generalize::{Change, Target};
+use crate::warning::{Warning, WarningCode};
 use crate::Result;
 
 const OP: Operation = Operation::MachineIds;
@@ -112,11 +113,18 @@ pub(crate) fn apply_hives(targets: &mut [Target], log: &mut Log) -> Result<GuidC
                 } else if old.len() == 16 {
                     random_guid("LanmanServer Guid")?.to_vec()
                 } else {
-                    log.warnings.push(format!(
-                        "/{}: {lanman} [Guid] has {} bytes, not 16: replaced by 16 random bytes",
-                        t.path,
-                        old.len()
-                    ));
+                    log.warnings.push(
+                        Warning::new(
+                            WarningCode::UnexpectedValue,
+                            format!(
+                                "/{}: {lanman} [Guid] has {} bytes, not 16: replaced by 16 random \
+                                 bytes",
+                                t.path,
+                                old.len()
+                            ),
+                        )
+                        .at(format!("/{}: {lanman}", t.path)),
+                    );
                     random_bytes::<16>("LanmanServer Guid")?.to_vec()
                 };
                 replace_value(t, OP, &lanman, "Guid", &new, log)?;

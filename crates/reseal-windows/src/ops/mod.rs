@@ -3,25 +3,26 @@
 //! its changes appear under. [`Operations::parse`] reads the `a,b,-c` list of the CLI.
 //!
 //! The code of each operation lives in its own module: [`machine_ids`], [`computer_name`],
-//! [`rdp`] and [`cleanup`] (event logs, swap files, SSH host keys, setup logs). The machine SID
+//! [`rdp`] and [`cleanup`] (event logs, swap files, SSH host keys, setup logs, restore points). The machine SID
 //! rewrite itself stays in `generalize.rs`. docs/OPERATIONS.md lists what each one changes and
 //! the sources for it.
 
 pub(crate) mod cleanup;
 pub(crate) mod computer_name;
 pub(crate) mod machine_ids;
+pub mod provision;
 pub(crate) mod rdp;
 
 use std::collections::BTreeSet;
 
 use reseal_hive::Hive;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::generalize::{Change, Counts, Target};
 use crate::{Error, Result};
 
 /// One named operation of `generalize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Operation {
@@ -41,11 +42,16 @@ pub enum Operation {
     SwapFiles,
     /// Setup, servicing and error-report logs removed.
     SetupLogs,
+    /// System restore points (Volume Shadow Copies) removed.
+    RestorePoints,
+    /// The OOBE state, answer file, domain join blob and first-boot commands (only when
+    /// `--oobe`, `--unattend`, `--djoin-blob` or `--firstboot*` are given).
+    Provision,
 }
 
 impl Operation {
     /// Every operation, in the order they run and are listed.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 10] = [
         Operation::MachineSid,
         Operation::ComputerName,
         Operation::MachineIds,
@@ -54,6 +60,8 @@ impl Operation {
         Operation::EventLogs,
         Operation::SwapFiles,
         Operation::SetupLogs,
+        Operation::RestorePoints,
+        Operation::Provision,
     ];
 
     /// The name used by `--operations`.
@@ -67,6 +75,8 @@ impl Operation {
             Operation::EventLogs => "event-logs",
             Operation::SwapFiles => "swap-files",
             Operation::SetupLogs => "setup-logs",
+            Operation::RestorePoints => "restore-points",
+            Operation::Provision => "provision",
         }
     }
 
@@ -93,6 +103,13 @@ impl Operation {
             Operation::SetupLogs => {
                 "remove the contents of Windows\\Panther, Windows\\Logs and the WER report archive"
             }
+            Operation::RestorePoints => {
+                "remove system restore points (Volume Shadow Copy catalog and stores)"
+            }
+            Operation::Provision => {
+                "OOBE state (--oobe), answer file (--unattend, --djoin-blob) and first-boot \
+                 commands (--firstboot*); only when those are given"
+            }
         }
     }
 
@@ -113,6 +130,8 @@ impl Operation {
             Operation::EventLogs => "event logs",
             Operation::SwapFiles => "swap files",
             Operation::SetupLogs => "setup logs",
+            Operation::RestorePoints => "restore points",
+            Operation::Provision => "provisioning",
         }
     }
 
@@ -251,7 +270,10 @@ impl Change {
             | Change::KeyDeleted { operation, .. }
             | Change::KeyRenamedBy { operation, .. }
             | Change::FileMoved { operation, .. }
-            | Change::FileDeleted { operation, .. } => Some(*operation),
+            | Change::FileDeleted { operation, .. }
+            | Change::ShadowCopiesCleared { operation, .. }
+            | Change::FileWritten { operation, .. }
+            | Change::DirCreated { operation, .. } => Some(*operation),
             Change::HiveWritten { .. }
             | Change::LogInvalidated { .. }
             | Change::HiveScrubbed { .. } => None,
@@ -260,12 +282,12 @@ impl Change {
 }
 
 /// One operation's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationSummary {
     /// The operation.
     pub name: Operation,
-    /// Its report section title.
-    pub section: &'static str,
+    /// Its report section title ([`Operation::section`]).
+    pub section: String,
     /// Whether it ran.
     pub enabled: bool,
     /// How many changes it made.
@@ -337,7 +359,7 @@ pub(crate) fn is_guid_text(s: &str) -> bool {
 pub(crate) struct Log<'a> {
     pub changes: &'a mut Vec<Change>,
     pub counts: &'a mut Counts,
-    pub warnings: &'a mut Vec<String>,
+    pub warnings: &'a mut Vec<crate::warning::Warning>,
 }
 
 /// The config hive called `name` (SYSTEM, SOFTWARE, ...) among `targets`.
@@ -401,7 +423,7 @@ pub(crate) fn read_value(t: &Target, key: &str, value: &str) -> Result<Option<(u
     }
 }
 
-fn writable(t: &mut Target) -> Result<()> {
+pub(crate) fn writable(t: &mut Target) -> Result<()> {
     let r = t.hive.make_writable();
     r.map_err(|s| hive_err(t, s))
 }

@@ -16,6 +16,7 @@ use super::machine_ids::MACHINE_KEYS;
 use super::Operation;
 use super::{config_hive, control_sets, delete_key, delete_value, hive_err, subkey_names, Log};
 use crate::generalize::Target;
+use crate::warning::{Warning, WarningCode};
 use crate::Result;
 
 const OP: Operation = Operation::RdpCertificate;
@@ -56,9 +57,13 @@ pub(crate) fn apply_files<D: Device>(
         Ok(e) => e,
         Err(reseal_ntfs::Error::NotFound { .. }) => return Ok(()),
         Err(e) => {
-            log.warnings.push(format!(
-                "/{MACHINE_KEYS}: not readable ({e}); the RDP key file is not deleted"
-            ));
+            log.warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!("/{MACHINE_KEYS}: not readable ({e}); the RDP key file is not deleted"),
+                )
+                .at(format!("/{MACHINE_KEYS}")),
+            );
             return Ok(());
         }
     };

@@ -1,11 +1,16 @@
 //! The write journal: a copy-on-write layer over a device, committed atomically through an undo
 //! file.
 //!
-//! [`Journal`] stages every write in memory (an extent map); reads see the staged bytes over the
-//! base. Nothing reaches the base until [`Journal::commit`], which:
+//! [`Journal`] stages every write (an extent map); reads see the staged bytes over the base.
+//! Staged bytes are held in memory up to a bound ([`DEFAULT_SPILL_LIMIT`], 64 MiB, set with
+//! [`Journal::with_spill_limit`]); beyond it they go to an anonymous spill file in the image's
+//! journal directory, so staging a multi-gigabyte change needs bounded memory. Nothing reaches
+//! the base until [`Journal::commit`], which:
 //! 1. writes an *undo file* (original length, and for every changed range the original bytes and
-//!    CRC-32C of the original and new bytes) to `NNNNNN.undo.tmp`, fsyncs it, renames it to
-//!    `NNNNNN.undo` and fsyncs the directory (so an `.undo` file is always complete);
+//!    CRC-32C of the original and new bytes) to `NNNNNN.undo.tmp` in one pass through a 1 MiB
+//!    buffer (a record's 32-byte header, which holds the checksum of its bytes, is filled in
+//!    after them), fsyncs it, renames it to `NNNNNN.undo` and fsyncs the directory (so an
+//!    `.undo` file is always complete);
 //! 2. applies the writes to the base, grows it if needed, flushes (fsync);
 //! 3. marks the undo file COMPLETE in place and fsyncs it.
 //!
@@ -208,9 +213,12 @@ impl<D: Device> Journal<D> {
         self
     }
 
-    /// Create the spill file (when one is needed) in `dir`: the image's directory, so it is on
-    /// the same file system. Without it, the system temporary directory
-    /// ([`std::env::temp_dir`], `$TMPDIR`) is used.
+    /// Create the spill file (when one is needed) in `dir`, made if missing: for an image, its
+    /// sidecar journal directory ([`journal_dir`]), so the staged data is on the same file
+    /// system as the image and its undo files. Without it, the system temporary directory
+    /// ([`std::env::temp_dir`], `$TMPDIR`) is used. The file is anonymous (`O_TMPFILE`, or
+    /// unlinked right after it is made), so it disappears with the journal, on commit, on
+    /// [`Journal::discard`] and in a crash.
     #[must_use]
     pub fn with_spill_dir(mut self, dir: PathBuf) -> Self {
         self.spill_dir = Some(dir);
@@ -281,15 +289,19 @@ impl<D: Device> Journal<D> {
     fn spill_file(&mut self) -> Result<&mut Spill> {
         if self.spill.is_none() {
             let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
-            let file = tempfile::tempfile_in(&dir).map_err(|e| {
-                Error::io(
-                    &dir,
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("creating the journal's spill file: {e}"),
-                    ),
-                )
-            })?;
+            // The sidecar directory may not exist before the first commit.
+            let made = fs::create_dir_all(&dir);
+            let file = made
+                .and_then(|()| tempfile::tempfile_in(&dir))
+                .map_err(|e| {
+                    Error::io(
+                        &dir,
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("creating the journal's spill file: {e}"),
+                        ),
+                    )
+                })?;
             self.spill = Some(Spill { file, len: 0, dir });
         }
         Ok(self.spill.as_mut().expect("just created"))
@@ -328,6 +340,14 @@ impl<D: Device> Journal<D> {
                     Bytes::Ram(v) if grow == 0 || ram + grow <= limit => {
                         let need = usize::try_from(end - k)
                             .map_err(|_| Error::unsupported("journal", offset, "too large"))?;
+                        if v.capacity() < need {
+                            // Grow geometrically (appends stay amortised O(1)), but never past
+                            // what the bound still allows, so memory stays near `ram`.
+                            let room = usize::try_from(limit.saturating_sub(ram + grow))
+                                .unwrap_or(usize::MAX);
+                            let extra = (need - v.len()).max(v.len().min(room));
+                            v.reserve_exact(extra);
+                        }
                         if v.len() < need {
                             v.resize(need, 0);
                         }
@@ -354,11 +374,7 @@ impl<D: Device> Journal<D> {
         }
         // General case: cut the overlapped parts out of the extents under the write, then add
         // the write as an extent of its own.
-        let mut keys: Vec<u64> = self
-            .staged
-            .range(offset..end)
-            .map(|(k, _)| *k)
-            .collect();
+        let mut keys: Vec<u64> = self.staged.range(offset..end).map(|(k, _)| *k).collect();
         if let Some((k, e_end)) = prev {
             if k < offset && e_end > offset {
                 keys.push(k);
@@ -430,8 +446,8 @@ impl<D: Device> Journal<D> {
         Ok(())
     }
 
-    /// Copy `len` staged bytes of `ext`, from byte `from` of the extent on, to the base at
-    /// `off` (streamed through a bounded buffer for spilled extents).
+    /// Copy the first `len` staged bytes of `ext` to the base at `off` (streamed through a
+    /// bounded buffer for spilled extents).
     fn apply_extent(
         base: &mut D,
         spill: Option<&Spill>,
@@ -583,8 +599,7 @@ impl<D: Device> Journal<D> {
         let hcrc = header_crc(&header);
         header[40..44].copy_from_slice(&hcrc.to_le_bytes());
         faults.step()?;
-        f.write_all_at(&header, 0)
-            .map_err(|e| Error::io(&tmp, e))?;
+        f.write_all_at(&header, 0).map_err(|e| Error::io(&tmp, e))?;
         let mut fpos = HEADER_LEN;
 
         let mut records_crc = 0u32;
@@ -612,8 +627,7 @@ impl<D: Device> Journal<D> {
             rec[16..24].copy_from_slice(&stored.to_le_bytes());
             rec[24..28].copy_from_slice(&crc_old.to_le_bytes());
             rec[28..32].copy_from_slice(&crc_new.to_le_bytes());
-            f.write_all_at(&rec, fpos)
-                .map_err(|e| Error::io(&tmp, e))?;
+            f.write_all_at(&rec, fpos).map_err(|e| Error::io(&tmp, e))?;
             records_crc = crc32c::crc32c_append(records_crc, &rec);
             let stored_usize = usize::try_from(stored)
                 .map_err(|_| Error::unsupported("journal", r.start, "range too large"))?;

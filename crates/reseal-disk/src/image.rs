@@ -58,16 +58,28 @@ pub struct OpenOptions {
     /// Write a file that has no write permission bit (refused otherwise with
     /// [`Error::WriteProtected`]).
     pub force_write_protected: bool,
+    /// Staged bytes the journal keeps in memory ([`journal::DEFAULT_SPILL_LIMIT`], 64 MiB, by
+    /// default); beyond it staged data goes to an anonymous spill file in the image's journal
+    /// directory ([`journal::journal_dir`]; the system temporary directory for a dry run, whose
+    /// user may not be allowed to write next to the image).
+    pub spill_limit: u64,
 }
 
 impl OpenOptions {
-    /// Defaults for `access`: [`crate::lock::DEFAULT_LOCK_TIMEOUT`], write protection honoured.
+    /// Defaults for `access`: [`crate::lock::DEFAULT_LOCK_TIMEOUT`], write protection honoured,
+    /// [`journal::DEFAULT_SPILL_LIMIT`] of staged bytes in memory.
     pub fn new(access: Access) -> Self {
         OpenOptions {
             access,
             lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
             force_write_protected: false,
+            spill_limit: journal::DEFAULT_SPILL_LIMIT,
         }
+    }
+    /// Set the bound on staged bytes held in memory ([`OpenOptions::spill_limit`]).
+    pub fn spill_limit(mut self, bytes: u64) -> Self {
+        self.spill_limit = bytes;
+        self
     }
     /// Set the lock timeout.
     pub fn lock_timeout(mut self, t: std::time::Duration) -> Self {
@@ -342,7 +354,10 @@ impl Image {
         };
         let host = HostFile::open(path, writable)?;
         let file_size = host.len();
-        let j = Journal::new(host);
+        let mut j = Journal::new(host).with_spill_limit(opts.spill_limit);
+        if writable {
+            j = j.with_spill_dir(journal::journal_dir(path));
+        }
         let mut parent_chain = Vec::new();
         let kind = match forced {
             Some(k) => {

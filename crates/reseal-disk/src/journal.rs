@@ -1,11 +1,16 @@
 //! The write journal: a copy-on-write layer over a device, committed atomically through an undo
 //! file.
 //!
-//! [`Journal`] stages every write in memory (an extent map); reads see the staged bytes over the
-//! base. Nothing reaches the base until [`Journal::commit`], which:
+//! [`Journal`] stages every write (an extent map); reads see the staged bytes over the base.
+//! Staged bytes are held in memory up to a bound ([`DEFAULT_SPILL_LIMIT`], 64 MiB, set with
+//! [`Journal::with_spill_limit`]); beyond it they go to an anonymous spill file in the image's
+//! journal directory, so staging a multi-gigabyte change needs bounded memory. Nothing reaches
+//! the base until [`Journal::commit`], which:
 //! 1. writes an *undo file* (original length, and for every changed range the original bytes and
-//!    CRC-32C of the original and new bytes) to `NNNNNN.undo.tmp`, fsyncs it, renames it to
-//!    `NNNNNN.undo` and fsyncs the directory (so an `.undo` file is always complete);
+//!    CRC-32C of the original and new bytes) to `NNNNNN.undo.tmp` in one pass through a 1 MiB
+//!    buffer (a record's 32-byte header, which holds the checksum of its bytes, is filled in
+//!    after them), fsyncs it, renames it to `NNNNNN.undo` and fsyncs the directory (so an
+//!    `.undo` file is always complete);
 //! 2. applies the writes to the base, grows it if needed, flushes (fsync);
 //! 3. marks the undo file COMPLETE in place and fsyncs it.
 //!
@@ -28,7 +33,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -122,12 +126,68 @@ impl Faults {
     }
 }
 
+/// Default bound on the staged bytes a [`Journal`] keeps in memory (64 MiB); beyond it staged
+/// data goes to a spill file ([`Journal::with_spill_limit`]).
+pub const DEFAULT_SPILL_LIMIT: u64 = 64 << 20;
+
+/// Where the bytes of one staged extent are.
+#[derive(Debug)]
+enum Bytes {
+    /// In memory.
+    Ram(Vec<u8>),
+    /// In the spill file, from this file offset on.
+    Spill(u64),
+}
+
+/// One staged write (or several merged): `len` bytes starting at its key in the extent map.
+#[derive(Debug)]
+struct Extent {
+    len: u64,
+    bytes: Bytes,
+}
+
+/// The spill file: an anonymous temporary file (unlinked as soon as it is created, so it has no
+/// name a crash could leave behind and recovery could mistake for its own), appended to.
+#[derive(Debug)]
+struct Spill {
+    file: File,
+    /// Bytes written so far (the append position).
+    len: u64,
+    /// Where it was created (for error messages).
+    dir: PathBuf,
+}
+
+impl Spill {
+    fn read(&self, at: u64, buf: &mut [u8]) -> Result<()> {
+        self.file
+            .read_exact_at(buf, at)
+            .map_err(|e| Error::io(self.dir.join("(reseal spill file)"), e))
+    }
+    fn write(&mut self, at: u64, buf: &[u8]) -> Result<()> {
+        self.file
+            .write_all_at(buf, at)
+            .map_err(|e| Error::io(self.dir.join("(reseal spill file)"), e))?;
+        self.len = self.len.max(at + buf.len() as u64);
+        Ok(())
+    }
+}
+
 /// A copy-on-write layer over `D`. See the module documentation.
+///
+/// Staged bytes are kept in memory up to a bound ([`DEFAULT_SPILL_LIMIT`],
+/// [`Journal::with_spill_limit`]); staged data beyond it goes to a spill file created in the
+/// spill directory ([`Journal::with_spill_dir`]; the system temporary directory if none was
+/// set). The extent map itself (offset → memory buffer or spill-file offset) stays in memory.
 #[derive(Debug)]
 pub struct Journal<D: Device> {
     base: D,
-    staged: BTreeMap<u64, Vec<u8>>,
+    staged: BTreeMap<u64, Extent>,
     len: u64,
+    /// Bytes held by `Bytes::Ram` extents.
+    ram: u64,
+    spill_limit: u64,
+    spill_dir: Option<PathBuf>,
+    spill: Option<Spill>,
 }
 
 impl<D: Device> Journal<D> {
@@ -138,7 +198,42 @@ impl<D: Device> Journal<D> {
             base,
             staged: BTreeMap::new(),
             len,
+            ram: 0,
+            spill_limit: DEFAULT_SPILL_LIMIT,
+            spill_dir: None,
+            spill: None,
         }
+    }
+
+    /// Keep at most `bytes` of staged data in memory; the rest goes to the spill file.
+    /// Applies to later writes.
+    #[must_use]
+    pub fn with_spill_limit(mut self, bytes: u64) -> Self {
+        self.spill_limit = bytes;
+        self
+    }
+
+    /// Create the spill file (when one is needed) in `dir`, made if missing: for an image, its
+    /// sidecar journal directory ([`journal_dir`]), so the staged data is on the same file
+    /// system as the image and its undo files. Without it, the system temporary directory
+    /// ([`std::env::temp_dir`], `$TMPDIR`) is used. The file is anonymous (`O_TMPFILE`, or
+    /// unlinked right after it is made), so it disappears with the journal, on commit, on
+    /// [`Journal::discard`] and in a crash.
+    #[must_use]
+    pub fn with_spill_dir(mut self, dir: PathBuf) -> Self {
+        self.spill_dir = Some(dir);
+        self
+    }
+
+    /// The bound on staged bytes held in memory.
+    pub fn spill_limit(&self) -> u64 {
+        self.spill_limit
+    }
+
+    /// Staged bytes held in memory, and bytes written to the spill file (overwritten spilled
+    /// bytes included).
+    pub fn staged_bytes(&self) -> (u64, u64) {
+        (self.ram, self.spill.as_ref().map_or(0, |s| s.len))
     }
 
     /// The base device (without staged writes).
@@ -156,9 +251,11 @@ impl<D: Device> Journal<D> {
         !self.staged.is_empty() || self.len != self.base.len()
     }
 
-    /// Drop every staged write.
+    /// Drop every staged write (and the spill file).
     pub fn discard(&mut self) {
         self.staged.clear();
+        self.ram = 0;
+        self.spill = None;
         self.len = self.base.len();
     }
 
@@ -176,12 +273,12 @@ impl<D: Device> Journal<D> {
         };
         let base_len = self.base.len();
         let mut growth_done = self.len <= base_len;
-        for (&s, v) in &self.staged {
+        for (&s, e) in &self.staged {
             if !growth_done && base_len <= s {
                 push(base_len..self.len);
                 growth_done = true;
             }
-            push(s..s + v.len() as u64);
+            push(s..s + e.len);
         }
         if !growth_done {
             push(base_len..self.len);
@@ -189,55 +286,190 @@ impl<D: Device> Journal<D> {
         out
     }
 
+    fn spill_file(&mut self) -> Result<&mut Spill> {
+        if self.spill.is_none() {
+            let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+            // The sidecar directory may not exist before the first commit.
+            let made = fs::create_dir_all(&dir);
+            let file = made
+                .and_then(|()| tempfile::tempfile_in(&dir))
+                .map_err(|e| {
+                    Error::io(
+                        &dir,
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("creating the journal's spill file: {e}"),
+                        ),
+                    )
+                })?;
+            self.spill = Some(Spill { file, len: 0, dir });
+        }
+        Ok(self.spill.as_mut().expect("just created"))
+    }
+
     fn stage(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        use std::ops::Bound::Excluded;
         if data.is_empty() {
             return Ok(());
         }
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or(Error::OutOfBounds {
-                offset,
-                len: data.len() as u64,
-                size: self.len,
-            })?;
-        let keys: Vec<u64> = self
+        let dlen = data.len() as u64;
+        let end = offset.checked_add(dlen).ok_or(Error::OutOfBounds {
+            offset,
+            len: dlen,
+            size: self.len,
+        })?;
+        // Common case: inside or appending to the one extent that starts at or before `offset`.
+        let prev = self
             .staged
-            .range(..=end)
-            .rev()
-            .take_while(|(s, v)| **s + v.len() as u64 >= offset)
-            .map(|(s, _)| *s)
-            .collect();
-        if keys.is_empty() {
-            self.staged.insert(offset, data.to_vec());
-        } else if keys.len() == 1 && keys[0] <= offset {
-            // Common case: inside or appending to one extent.
-            let k = keys[0];
-            let v = self.staged.get_mut(&k).expect("key just found");
-            let need = usize::try_from(end - k)
-                .map_err(|_| Error::unsupported("journal", offset, "too large"))?;
-            if v.len() < need {
-                v.resize(need, 0);
+            .range(..=offset)
+            .next_back()
+            .map(|(k, e)| (*k, *k + e.len))
+            .filter(|(_, e_end)| *e_end >= offset);
+        if let Some((k, e_end)) = prev {
+            let alone = self
+                .staged
+                .range((Excluded(k), Excluded(end)))
+                .next()
+                .is_none();
+            let grow = end.saturating_sub(e_end);
+            if alone {
+                let (ram, limit) = (self.ram, self.spill_limit);
+                let spill_end = self.spill.as_ref().map_or(0, |s| s.len);
+                let ext = self.staged.get_mut(&k).expect("key just found");
+                match &mut ext.bytes {
+                    Bytes::Ram(v) if grow == 0 || ram + grow <= limit => {
+                        let need = usize::try_from(end - k)
+                            .map_err(|_| Error::unsupported("journal", offset, "too large"))?;
+                        if v.capacity() < need {
+                            // Grow geometrically (appends stay amortised O(1)), but never past
+                            // what the bound still allows, so memory stays near `ram`.
+                            let room = usize::try_from(limit.saturating_sub(ram + grow))
+                                .unwrap_or(usize::MAX);
+                            let extra = (need - v.len()).max(v.len().min(room));
+                            v.reserve_exact(extra);
+                        }
+                        if v.len() < need {
+                            v.resize(need, 0);
+                        }
+                        let at = (offset - k) as usize;
+                        v[at..at + data.len()].copy_from_slice(data);
+                        ext.len = ext.len.max(end - k);
+                        self.ram += grow;
+                        self.len = self.len.max(end);
+                        return Ok(());
+                    }
+                    Bytes::Spill(at) if grow == 0 || *at + ext.len == spill_end => {
+                        let pos = *at + (offset - k);
+                        ext.len = ext.len.max(end - k);
+                        self.spill
+                            .as_mut()
+                            .expect("spilled extent without spill file")
+                            .write(pos, data)?;
+                        self.len = self.len.max(end);
+                        return Ok(());
+                    }
+                    _ => {}
+                }
             }
-            let at = (offset - k) as usize;
-            v[at..at + data.len()].copy_from_slice(data);
-        } else {
-            let start = keys.iter().copied().min().unwrap_or(offset).min(offset);
-            let mut stop = end;
-            for k in &keys {
-                stop = stop.max(k + self.staged[k].len() as u64);
-            }
-            let mut buf = vec![0u8; (stop - start) as usize];
-            for k in keys {
-                let v = self.staged.remove(&k).expect("key just found");
-                let at = (k - start) as usize;
-                buf[at..at + v.len()].copy_from_slice(&v);
-            }
-            let at = (offset - start) as usize;
-            buf[at..at + data.len()].copy_from_slice(data);
-            self.staged.insert(start, buf);
         }
+        // General case: cut the overlapped parts out of the extents under the write, then add
+        // the write as an extent of its own.
+        let mut keys: Vec<u64> = self.staged.range(offset..end).map(|(k, _)| *k).collect();
+        if let Some((k, e_end)) = prev {
+            if k < offset && e_end > offset {
+                keys.push(k);
+            }
+        }
+        for k in keys {
+            let ext = self.staged.remove(&k).expect("key just found");
+            let e_end = k + ext.len;
+            let left = offset.saturating_sub(k).min(ext.len);
+            let right = e_end.saturating_sub(end).min(ext.len);
+            match ext.bytes {
+                Bytes::Ram(mut v) => {
+                    self.ram -= ext.len - left - right;
+                    if right > 0 {
+                        let r = v.split_off((ext.len - right) as usize);
+                        self.staged.insert(
+                            end,
+                            Extent {
+                                len: right,
+                                bytes: Bytes::Ram(r),
+                            },
+                        );
+                    }
+                    if left > 0 {
+                        v.truncate(left as usize);
+                        v.shrink_to_fit();
+                        self.staged.insert(
+                            k,
+                            Extent {
+                                len: left,
+                                bytes: Bytes::Ram(v),
+                            },
+                        );
+                    }
+                }
+                Bytes::Spill(at) => {
+                    if right > 0 {
+                        self.staged.insert(
+                            end,
+                            Extent {
+                                len: right,
+                                bytes: Bytes::Spill(at + (ext.len - right)),
+                            },
+                        );
+                    }
+                    if left > 0 {
+                        self.staged.insert(
+                            k,
+                            Extent {
+                                len: left,
+                                bytes: Bytes::Spill(at),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let bytes = if self.ram + dlen <= self.spill_limit {
+            self.ram += dlen;
+            Bytes::Ram(data.to_vec())
+        } else {
+            let s = self.spill_file()?;
+            let at = s.len;
+            s.write(at, data)?;
+            Bytes::Spill(at)
+        };
+        self.staged.insert(offset, Extent { len: dlen, bytes });
         self.len = self.len.max(end);
         Ok(())
+    }
+
+    /// Copy the first `len` staged bytes of `ext` to the base at `off` (streamed through a
+    /// bounded buffer for spilled extents).
+    fn apply_extent(
+        base: &mut D,
+        spill: Option<&Spill>,
+        off: u64,
+        ext: &Extent,
+        len: u64,
+    ) -> Result<()> {
+        match &ext.bytes {
+            Bytes::Ram(v) => base.write_at(off, &v[..len as usize]),
+            Bytes::Spill(at) => {
+                let spill = spill.expect("spilled extent without spill file");
+                let mut buf = vec![0u8; CHUNK.min(len) as usize];
+                let mut pos = 0u64;
+                while pos < len {
+                    let n = (len - pos).min(CHUNK) as usize;
+                    spill.read(at + pos, &mut buf[..n])?;
+                    base.write_at(off + pos, &buf[..n])?;
+                    pos += n as u64;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Compute the CRC-32C of `range` as this journal (base + staged) reads it.
@@ -310,14 +542,13 @@ impl<D: Device> Journal<D> {
         // Apply.
         let staged = std::mem::take(&mut self.staged);
         let applied = (|| -> Result<()> {
-            for (&off, data) in &staged {
+            for (&off, ext) in &staged {
                 if faults.will_fail() {
                     // A torn write: the first half reaches the disk.
-                    let half = data.len() / 2;
-                    self.base.write_at(off, &data[..half])?;
+                    Self::apply_extent(&mut self.base, self.spill.as_ref(), off, ext, ext.len / 2)?;
                 }
                 faults.step()?;
-                self.base.write_at(off, data)?;
+                Self::apply_extent(&mut self.base, self.spill.as_ref(), off, ext, ext.len)?;
             }
             if self.base.len() != new_len {
                 faults.step()?;
@@ -330,6 +561,9 @@ impl<D: Device> Journal<D> {
             self.staged = staged;
             return Err(e);
         }
+        drop(staged);
+        self.ram = 0;
+        self.spill = None;
         self.len = self.base.len();
         set_state(undo, UndoState::Complete, &mut faults)?;
         Ok(CommitReport {
@@ -342,6 +576,9 @@ impl<D: Device> Journal<D> {
         })
     }
 
+    /// Write the undo file in bounded memory: the original bytes of each range are streamed
+    /// from the base to the file in chunks, and the record header (which holds their checksum)
+    /// is written in place afterwards.
     fn write_undo(
         &self,
         undo: &Path,
@@ -351,7 +588,7 @@ impl<D: Device> Journal<D> {
         faults: &mut Faults,
     ) -> Result<()> {
         let tmp = tmp_path(undo);
-        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut header = [0u8; HEADER_LEN as usize];
         header[0..8].copy_from_slice(MAGIC);
         header[8..12].copy_from_slice(&1u32.to_le_bytes());
@@ -362,40 +599,48 @@ impl<D: Device> Journal<D> {
         let hcrc = header_crc(&header);
         header[40..44].copy_from_slice(&hcrc.to_le_bytes());
         faults.step()?;
-        f.write_all(&header).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all_at(&header, 0).map_err(|e| Error::io(&tmp, e))?;
+        let mut fpos = HEADER_LEN;
 
         let mut records_crc = 0u32;
+        let mut buf = Vec::new();
         for r in ranges {
             let stored = old_len.saturating_sub(r.start).min(r.end - r.start);
-            // Original bytes, read in chunks.
-            let mut old = vec![0u8; stored as usize];
+            let crc_new = self.crc_of(r.clone())?;
+            faults.step()?;
+            // Original bytes, streamed in chunks after the record header's place.
+            let data_at = fpos + RECORD_HEADER_LEN;
+            let mut crc_old = 0u32;
             let mut pos = 0u64;
             while pos < stored {
                 let n = (stored - pos).min(CHUNK) as usize;
-                self.base
-                    .read_at(r.start + pos, &mut old[pos as usize..pos as usize + n])?;
+                buf.resize(n, 0);
+                self.base.read_at(r.start + pos, &mut buf)?;
+                crc_old = crc32c::crc32c_append(crc_old, &buf);
+                f.write_all_at(&buf, data_at + pos)
+                    .map_err(|e| Error::io(&tmp, e))?;
                 pos += n as u64;
             }
-            let crc_old = crc32c::crc32c(&old);
-            let crc_new = self.crc_of(r.clone())?;
-            let mut rec = Vec::with_capacity(RECORD_HEADER_LEN as usize);
-            rec.extend_from_slice(&r.start.to_le_bytes());
-            rec.extend_from_slice(&(r.end - r.start).to_le_bytes());
-            rec.extend_from_slice(&stored.to_le_bytes());
-            rec.extend_from_slice(&crc_old.to_le_bytes());
-            rec.extend_from_slice(&crc_new.to_le_bytes());
+            let mut rec = [0u8; RECORD_HEADER_LEN as usize];
+            rec[0..8].copy_from_slice(&r.start.to_le_bytes());
+            rec[8..16].copy_from_slice(&(r.end - r.start).to_le_bytes());
+            rec[16..24].copy_from_slice(&stored.to_le_bytes());
+            rec[24..28].copy_from_slice(&crc_old.to_le_bytes());
+            rec[28..32].copy_from_slice(&crc_new.to_le_bytes());
+            f.write_all_at(&rec, fpos).map_err(|e| Error::io(&tmp, e))?;
             records_crc = crc32c::crc32c_append(records_crc, &rec);
-            records_crc = crc32c::crc32c_append(records_crc, &old);
-            faults.step()?;
-            f.write_all(&rec).map_err(|e| Error::io(&tmp, e))?;
-            f.write_all(&old).map_err(|e| Error::io(&tmp, e))?;
+            let stored_usize = usize::try_from(stored)
+                .map_err(|_| Error::unsupported("journal", r.start, "range too large"))?;
+            records_crc = crc32c::crc32c_combine(records_crc, crc_old, stored_usize);
+            fpos = data_at + stored;
         }
         let mut trailer = [0u8; TRAILER_LEN as usize];
         trailer[0..8].copy_from_slice(TRAILER_MAGIC);
         trailer[8..16].copy_from_slice(&(ranges.len() as u64).to_le_bytes());
         trailer[16..20].copy_from_slice(&records_crc.to_le_bytes());
         faults.step()?;
-        f.write_all(&trailer).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all_at(&trailer, fpos)
+            .map_err(|e| Error::io(&tmp, e))?;
         faults.step()?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(f);
@@ -427,13 +672,20 @@ impl<D: Device> Device for Journal<D> {
             .into_iter()
             .filter_map(|k| self.staged.get_key_value(&k))
             .chain(self.staged.range(offset..end));
-        for (&s, v) in iter {
-            let e = s + v.len() as u64;
+        for (&s, ext) in iter {
+            let e = s + ext.len;
             let lo = s.max(offset);
             let hi = e.min(end);
             if lo < hi {
-                buf[(lo - offset) as usize..(hi - offset) as usize]
-                    .copy_from_slice(&v[(lo - s) as usize..(hi - s) as usize]);
+                let dst = &mut buf[(lo - offset) as usize..(hi - offset) as usize];
+                match &ext.bytes {
+                    Bytes::Ram(v) => dst.copy_from_slice(&v[(lo - s) as usize..(hi - s) as usize]),
+                    Bytes::Spill(at) => self
+                        .spill
+                        .as_ref()
+                        .expect("spilled extent without spill file")
+                        .read(at + (lo - s), dst)?,
+                }
             }
         }
         Ok(())
@@ -465,7 +717,7 @@ impl<D: Device> Device for Journal<D> {
             .staged
             .range(..end)
             .next_back()
-            .is_some_and(|(s, v)| s + v.len() as u64 > offset);
+            .is_some_and(|(s, e)| s + e.len > offset);
         !touched && end <= self.base.len() && self.base.known_zero(offset, len)
     }
 }

@@ -63,9 +63,37 @@ pub fn lock_timeout() -> Duration {
 pub fn open(image: &Path, access: Access, force_write_protected: bool) -> Result<Image> {
     let opts = OpenOptions::new(access)
         .lock_timeout(lock_timeout())
+        .spill_limit(spill_limit()?)
         .force_write_protected(force_write_protected);
     Image::open_as(image, IMAGE_FORMAT.get().copied(), &opts)
         .with_context(|| format!("opening {}", image.display()))
+}
+
+/// How many bytes of staged writes the journal keeps in memory before it spills them to a
+/// temporary file in the image's journal directory: `RESEAL_SPILL_LIMIT` (bytes, or with a
+/// `K`/`M`/`G` suffix, powers of 1024), default 64 MiB.
+pub fn spill_limit() -> Result<u64> {
+    let Some(v) = std::env::var_os("RESEAL_SPILL_LIMIT") else {
+        return Ok(reseal_disk::journal::DEFAULT_SPILL_LIMIT);
+    };
+    let text = v.to_string_lossy();
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "RESEAL_SPILL_LIMIT={text:?} is not a size (bytes, or a number with K, M or G)"
+            )
+        })
 }
 
 /// The access of a write command.

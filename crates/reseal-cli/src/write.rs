@@ -180,8 +180,21 @@ pub fn setsd(
     allow_null_dacl: bool,
     opts: WriteOpts,
 ) -> Result<()> {
-    let sd = reseal_security::SecurityDescriptor::from_sddl(sddl)
-        .with_context(|| format!("parsing SDDL {sddl:?}"))?;
+    let sd = match reseal_security::SecurityDescriptor::from_sddl(sddl) {
+        Ok(sd) => sd,
+        // `LA`, `LG`, `DU`… name accounts of the machine's own domain: the image's machine SID.
+        Err(e) if e.to_string().contains("domain-relative") => {
+            let domain = image_machine_sid(image, opts.partition)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "parsing SDDL {sddl:?}: {e}; {} holds no Windows install with a machine SID                      to resolve it against: write the SID as S-1-5-21-…-RID",
+                    image.display()
+                )
+            })?;
+            reseal_security::SecurityDescriptor::from_sddl_with_domain(sddl, Some(&domain))
+                .with_context(|| format!("parsing SDDL {sddl:?} (domain {domain})"))?
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("parsing SDDL {sddl:?}"))),
+    };
     if sd.dacl.is_none() && !allow_null_dacl {
         anyhow::bail!(
             "SDDL {sddl:?} has no DACL (no `D:` part with access entries): that is a NULL DACL, \
@@ -194,6 +207,31 @@ pub fn setsd(
         v.set_security(path, &bytes)?;
         Ok(())
     })
+}
+
+/// The machine SID of the Windows install on `partition` (or the only one) of `image`.
+fn image_machine_sid(
+    image: &Path,
+    partition: Option<u32>,
+) -> Result<Option<reseal_security::Sid>> {
+    let mut img = crate::open::open(image, Access::ReadOnly, false)?;
+    let installs: Vec<_> = reseal_windows::scan(&mut img)?
+        .installs
+        .into_iter()
+        .filter(|w| partition.is_none_or(|p| p == w.partition))
+        .collect();
+    match installs.as_slice() {
+        [one] => one
+            .machine_sid
+            .as_deref()
+            .map(|s| s.parse().context("the image's machine SID"))
+            .transpose(),
+        [] => Ok(None),
+        _ => anyhow::bail!(
+            "{} holds several Windows installs: give the partition (-p N) whose machine SID              the SDDL's domain-relative aliases mean",
+            image.display()
+        ),
+    }
 }
 
 /// The owner of each named entry of a directory, as SDDL SID text (for `ls -l`).

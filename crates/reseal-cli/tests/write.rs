@@ -470,3 +470,51 @@ fn time_prefix() -> String {
     // 365.2425-day years are close enough away from New Year's Eve.
     format!("{}-", 1970 + secs / 31_556_952)
 }
+
+/// `setsd` resolves SDDL's domain-relative aliases (`LA` = machine SID-500, `LG` = -501, `DU` =
+/// -513) against the image's machine SID; ntfs-3g reads back the same descriptor bytes. On a
+/// volume without a Windows install the alias is refused, naming the way out, and nothing is
+/// written.
+#[test]
+fn setsd_resolves_domain_aliases_against_the_machine_sid() {
+    require_tool("getfattr");
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("w.raw");
+    let spec = reseal_tests::windows::WindowsSpec::default();
+    spec.build(&raw).unwrap();
+    let img = raw.to_str().unwrap();
+    ok_text(a!(
+        "setsd",
+        img,
+        "/Windows",
+        "O:LAG:DUD:(A;OICI;FA;;;LA)(A;;0x1200a9;;;LG)"
+    ));
+    let m = &spec.machine_sid;
+    assert_eq!(
+        ok_text(a!("getsd", img, "/Windows")).trim(),
+        format!("O:{m}-500G:{m}-513D:(A;OICI;FA;;;{m}-500)(A;;0x1200a9;;;{m}-501)")
+    );
+    let hex = ok_text(a!("getsd", "--hex", img, "/Windows"));
+    let vol = tmp.path().join("vol.ntfs");
+    spec.extract_volume(&raw, &vol).unwrap();
+    let mount = NtfsMount::new(&vol, "ro").unwrap();
+    let o = run(Command::new("getfattr")
+        .args(["--only-values", "-n", "system.ntfs_acl"])
+        .arg(mount.path().join("Windows")))
+    .unwrap();
+    mount.unmount().unwrap();
+    let theirs: String = o.stdout.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex.trim(), theirs, "ntfs-3g reads another descriptor");
+
+    // No Windows install: no machine SID to resolve against.
+    let (bare, _, _) = disk(
+        tmp.path(),
+        vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
+    );
+    let before = std::fs::read(&bare).unwrap();
+    let o = reseal(a!("setsd", bare.to_str().unwrap(), "/Windows/old.txt", "O:LAG:LGD:"));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("machine SID") && err.contains("S-1-5-21-"), "{err}");
+    assert!(std::fs::read(&bare).unwrap() == before, "a refused setsd wrote");
+}

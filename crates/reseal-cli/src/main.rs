@@ -6,6 +6,7 @@
 #[macro_use]
 mod out;
 mod audit;
+mod check;
 mod clone;
 mod fs;
 mod generalize;
@@ -58,6 +59,19 @@ enum Cmd {
         /// Disk image (raw, VHD or VHDX; format detected from content).
         image: PathBuf,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an image read-only, as `qemu-img check`: container (qcow2 refcounts), partition
+    /// table (GPT CRCs, both copies, overlaps), NTFS volumes (boot backup, state, $MFTMirr,
+    /// record fixups) and the hives of a Windows install. Exit 4 when problems are found.
+    Check {
+        /// Disk image.
+        image: PathBuf,
+        /// Output form (qemu-img's `--output`).
+        #[arg(long, value_enum, default_value = "human")]
+        output: check::Output,
+        /// Same as `--output=json`.
         #[arg(long)]
         json: bool,
     },
@@ -300,6 +314,7 @@ impl Cmd {
     fn json(&self) -> bool {
         match self {
             Cmd::Inspect { json, .. } => *json,
+            Cmd::Check { json, output, .. } => *json || *output == check::Output::Json,
             Cmd::Generalize(a) => a.json,
             Cmd::Audit(a) => a.json,
             Cmd::Sid(a) => a.json,
@@ -351,6 +366,17 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Cmd::Inspect { image, json } => inspect::run(&image, json),
+        Cmd::Check {
+            image,
+            output,
+            json,
+        } => {
+            let output = if json { check::Output::Json } else { output };
+            if !check::run(&image, output)? {
+                std::process::exit(out::EXIT_PROBLEMS);
+            }
+            Ok(())
+        }
         Cmd::Ls {
             image,
             path,

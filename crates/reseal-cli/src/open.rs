@@ -104,3 +104,8 @@ pub fn write_access(dry_run: bool) -> Access {
         Access::ReadWrite
     }
 }
+
+/// The container format forced with `-f`, if any.
+pub fn image_format() -> Option<ContainerKind> {
+    IMAGE_FORMAT.get().copied()
+}

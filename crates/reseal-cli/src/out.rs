@@ -6,9 +6,13 @@
 //! instead of the panic `println!` gives.
 //!
 //! Exit codes: 0 success, 1 error, 2 usage (clap), 3 refused (an unsafe state that a `--force…`
-//! option overrides). [`exit_code`] is the one place that decides.
+//! option overrides), 4 `reseal check` found problems. [`exit_code`] is the one place that decides.
 
 use std::io::Write;
+
+/// Exit code of `reseal check` when it found errors or leaks (qemu-img check uses 2 and 3,
+/// which reseal already gives to usage errors and refusals).
+pub const EXIT_PROBLEMS: i32 = 4;
 
 /// Exit code of a refusal (an unsafe state a `--force…` option overrides).
 pub const EXIT_REFUSED: i32 = 3;
@@ -17,7 +21,7 @@ pub const EXIT_REFUSED: i32 = 3;
 pub const EXIT_HELP: &str = "Exit status: 0 success (also when the reader of standard output \
 closes it early), 1 error, 2 usage error, 3 refused: the image is in a state that is unsafe to \
 write (hibernated, dirty, BitLocker, domain-joined, ...) and a --force... option would override \
-it. With --json, errors are printed on standard output as {\"error\": {\"code\", \"message\"}}.";
+it, 4 `reseal check` found problems (errors or leaks) in the image. With --json, errors are printed on standard output as {\"error\": {\"code\", \"message\"}}.";
 
 /// Prints formatted text on standard output; a closed pipe ends the program quietly.
 pub fn print(args: std::fmt::Arguments) {

@@ -444,3 +444,97 @@ fn convert_speaks_qemu_img() {
     );
     assert!(!tmp.path().join("x.qcow2").exists());
 }
+
+/// `reseal check`: the committed fixture is clean (exit 0, also as qcow2, where `qemu-img
+/// check` agrees); damaged copies — a GPT header byte, a hive base-block byte, a truncated
+/// qcow2 — are reported naming the structure and its offset, exit 4, never a panic.
+#[test]
+fn check_reports_damage_with_structure_and_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/quickstart.vhdx");
+    let raw = tmp.path().join("q.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&fixture)
+        .arg(&raw))
+    .unwrap();
+    let qcow = tmp.path().join("q.qcow2");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "qcow2"])
+        .arg(&fixture)
+        .arg(&qcow))
+    .unwrap();
+    for img in [&fixture, &raw, &qcow] {
+        let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
+            .arg("check")
+            .arg(img)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: {}{}",
+            img.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    run(Command::new("qemu-img").arg("check").arg(&qcow)).unwrap();
+
+    let bytes = std::fs::read(&raw).unwrap();
+    let damaged = |name: &str, f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = bytes.clone();
+        f(&mut b);
+        let p = tmp.path().join(name);
+        std::fs::write(&p, b).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
+            .args(["check", "--output=json"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert_eq!(
+            o.status.code(),
+            Some(4),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v = reseal_tests::schema::parse_json("check", &o.stdout);
+        assert_eq!(v["summary"]["clean"], false, "{name}");
+        v
+    };
+    // GPT header (LBA 1): a byte of its disk GUID, so its CRC fails.
+    let v = damaged("gpt.raw", &|b| b[512 + 0x38] ^= 0xFF);
+    let t = v["partition_table"].to_string();
+    assert!(t.contains("GPT") && t.contains("\"offset\""), "{t}");
+    // Every base block (hives and logs): a byte of the file name, so the checksums fail.
+    let at: Vec<usize> = (0..bytes.len() - 4)
+        .step_by(4096)
+        .filter(|&i| &bytes[i..i + 4] == b"regf")
+        .collect();
+    assert!(!at.is_empty(), "no hive in the fixture");
+    let v = damaged("hive.raw", &|b| {
+        for &i in &at {
+            b[i + 0x40] ^= 0xFF
+        }
+    });
+    let h = v["hives"].to_string();
+    assert!(h.contains("checksum_ok\":false"), "{h}");
+    // A qcow2 cut in half.
+    let q = std::fs::read(&qcow).unwrap();
+    let cut = tmp.path().join("cut.qcow2");
+    std::fs::write(&cut, &q[..q.len() / 2]).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("check")
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

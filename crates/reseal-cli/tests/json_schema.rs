@@ -94,6 +94,8 @@ fn every_json_document_matches_its_schema() {
     let r: reseal_windows::generalize::Report = serde_json::from_value(g.clone()).unwrap();
     assert_eq!(r.old_sid, g["old_sid"].as_str().unwrap());
     check("audit", &["audit", i, "--json"]);
+    let ck = check("check", &["check", i, "--output=json"]);
+    assert_eq!(ck["summary"]["clean"], true, "{ck}");
     check("user-list", &["user", "list", i, "--json"]);
     check(
         "user-change",

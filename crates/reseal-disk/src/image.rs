@@ -554,6 +554,16 @@ impl Image {
         })
     }
 
+    /// Structural checks of the container beyond what opening validates (qcow2: every
+    /// reference count against the references the tables make, as `qemu-img check` does).
+    /// Returns the clusters compared and the problems found. Read-only.
+    pub fn check_structures(&self) -> (u64, Vec<crate::check::Problem>) {
+        match &self.container {
+            Container::Qcow2(q) => q.check(),
+            _ => (0, Vec::new()),
+        }
+    }
+
     /// The image file.
     pub fn path(&self) -> &Path {
         &self.path

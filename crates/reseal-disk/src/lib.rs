@@ -36,6 +36,7 @@ mod error;
 pub use device::{check_bounds, Device, MemDevice};
 pub use error::{Error, Result};
 
+pub mod check;
 // Containers and the journal (owned by the disk-containers work).
 pub mod children;
 pub mod convert;

@@ -688,6 +688,19 @@ fn gpt_entries(dev: &dyn Device, ss: u32, h: &GptHeader) -> Result<Vec<Partition
     Ok(out)
 }
 
+/// The partitions of the GPT copy whose header is at `lba` (header and entry-array CRCs
+/// verified), `None` when no "EFI PART" header is there: how a check looks at the copy that
+/// reading did not use.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the header or entry array and its offset.
+pub fn gpt_copy(dev: &dyn Device, ss: u32, lba: u64) -> Result<Option<Vec<Partition>>> {
+    match gpt_header_at(dev, ss, lba)? {
+        Some(h) => Ok(Some(gpt_entries(dev, ss, &h)?)),
+        None => Ok(None),
+    }
+}
+
 /// A usable GPT: header, partitions, whether the backup was used, why the primary was not.
 type GptFound = (GptHeader, Vec<Partition>, bool, Option<Error>);
 

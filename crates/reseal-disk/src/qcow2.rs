@@ -859,6 +859,222 @@ impl<D: Device> Qcow2<D> {
         })
     }
 
+    /// `qemu-img check` without repair: count the references the header, the L1 table, the
+    /// refcount structures, the L2 tables and the data make to every host cluster, and compare
+    /// them with the stored reference counts. A stored count below the references is
+    /// corruption (a cluster could be reused while in use); above, with no reference, a leaked
+    /// cluster. With internal snapshots or persistent bitmaps (tables this check does not walk)
+    /// only counts that are too low are reported. Returns the clusters compared and the
+    /// problems. Read-only.
+    pub fn check(&self) -> (u64, Vec<crate::check::Problem>) {
+        use crate::check::{Problem, Severity};
+        let h = &self.header;
+        let cs = self.cs;
+        let file_len = self.inner.len();
+        let mut problems: Vec<Problem> = Vec::new();
+        let push = |problems: &mut Vec<Problem>, sev, st: &str, off: Option<u64>, m: String| {
+            if problems.len() < 1000 {
+                problems.push(Problem {
+                    severity: sev,
+                    structure: st.to_string(),
+                    offset: off,
+                    message: m,
+                });
+            }
+        };
+        let n_clusters = file_len.div_ceil(cs) as usize;
+        let mut refs: Vec<u32> = vec![0; n_clusters];
+        let mut beyond: u64 = 0;
+        let mut add = |problems: &mut Vec<Problem>, off: u64, len: u64, what: &str, at: u64| {
+            let first = off / cs;
+            let last = (off + len.max(1) - 1) / cs;
+            for c in first..=last {
+                match refs.get_mut(c as usize) {
+                    Some(r) => *r = r.saturating_add(1),
+                    None => {
+                        beyond += 1;
+                        if beyond <= 20 {
+                            push(
+                                problems,
+                                Severity::Error,
+                                what,
+                                Some(at),
+                                format!("refers to cluster at {:#x}, past the end of the {file_len}-byte file", c * cs),
+                            );
+                        }
+                    }
+                }
+            }
+        };
+        add(&mut problems, 0, cs, "qcow2 header", 0);
+        add(
+            &mut problems,
+            h.l1_table_offset,
+            u64::from(h.l1_size) * 8,
+            "qcow2 L1 table",
+            h.l1_table_offset,
+        );
+        add(
+            &mut problems,
+            h.refcount_table_offset,
+            u64::from(h.refcount_table_clusters) * cs,
+            "qcow2 refcount table",
+            h.refcount_table_offset,
+        );
+        for (i, &rb) in self.reftable.iter().enumerate() {
+            if rb != 0 {
+                add(
+                    &mut problems,
+                    rb,
+                    cs,
+                    "qcow2 refcount table entry",
+                    h.refcount_table_offset + 8 * i as u64,
+                );
+            }
+        }
+        if h.nb_snapshots > 0 {
+            let at = h.snapshots_offset;
+            // Only the table's first cluster: its length needs the entries parsed.
+            add(&mut problems, at, cs, "qcow2 snapshot table", 40);
+        }
+        let mut l2 = vec![0u8; cs as usize];
+        for (i, &e) in self.l1.iter().enumerate() {
+            let at = h.l1_table_offset + 8 * i as u64;
+            let Ok(Some((off, _))) = decode_l1(e, h.cluster_bits, at) else {
+                continue;
+            };
+            add(&mut problems, off, cs, "qcow2 L1 entry", at);
+            if let Err(e) = self.inner.read_at(off, &mut l2) {
+                push(
+                    &mut problems,
+                    Severity::Error,
+                    "qcow2 L2 table",
+                    Some(off),
+                    format!("unreadable: {e}"),
+                );
+                continue;
+            }
+            for (j, raw) in l2.chunks_exact(8).map(|c| be64(c, 0)).enumerate() {
+                let eat = off + 8 * j as u64;
+                match L2Entry::decode(raw, h.cluster_bits, h.version, eat) {
+                    Ok(L2Entry::Normal { host, .. }) | Ok(L2Entry::Zero { host: Some(host) }) => {
+                        add(&mut problems, host, cs, "qcow2 L2 entry", eat)
+                    }
+                    Ok(L2Entry::Compressed { offset, sectors }) => {
+                        let end = (offset / 512 + sectors + 1) * 512;
+                        add(&mut problems, offset, end - offset, "qcow2 L2 entry", eat)
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(Problem::from_error(&e, Severity::Error)),
+                }
+            }
+        }
+        if beyond > 20 {
+            push(
+                &mut problems,
+                Severity::Error,
+                "qcow2 tables",
+                None,
+                format!("{beyond} references past the end of the file in all"),
+            );
+        }
+        let walked_all = h.nb_snapshots == 0 && h.autoclear_features & 1 == 0;
+        let order = h.refcount_order;
+        let per_block = (cs * 8 >> order) as usize;
+        let mut block = vec![0u8; cs as usize];
+        let (mut errors, mut leaks, mut checked) = (0u64, 0u64, 0u64);
+        let mut covered = 0usize;
+        for (i, &rb) in self.reftable.iter().enumerate() {
+            let base = i * per_block;
+            if base >= n_clusters.max(1) && rb == 0 {
+                break;
+            }
+            let have_block = rb != 0 && self.inner.read_at(rb, &mut block).is_ok();
+            for k in 0..per_block {
+                let c = base + k;
+                let want = u64::from(refs.get(c).copied().unwrap_or(0));
+                let stored = if have_block {
+                    refcount_get(&block, k, order)
+                } else {
+                    0
+                };
+                if c < n_clusters {
+                    checked += 1;
+                }
+                if stored < want {
+                    errors += 1;
+                    if errors <= 20 {
+                        push(
+                            &mut problems,
+                            Severity::Error,
+                            "qcow2 refcount block",
+                            Some(if rb != 0 {
+                                rb
+                            } else {
+                                h.refcount_table_offset + 8 * i as u64
+                            }),
+                            format!(
+                                "cluster at {:#x} has refcount {stored} but {want} references",
+                                c as u64 * cs
+                            ),
+                        );
+                    }
+                } else if walked_all && stored > want && c < n_clusters {
+                    leaks += 1;
+                    if leaks <= 20 {
+                        push(
+                            &mut problems,
+                            Severity::Leak,
+                            "qcow2 refcount block",
+                            Some(rb),
+                            format!(
+                                "leaked cluster at {:#x}: refcount {stored}, {want} references",
+                                c as u64 * cs
+                            ),
+                        );
+                    }
+                }
+            }
+            covered = base + per_block;
+        }
+        for c in covered..n_clusters {
+            if refs[c] > 0 {
+                errors += 1;
+                if errors <= 20 {
+                    push(
+                        &mut problems,
+                        Severity::Error,
+                        "qcow2 refcount table",
+                        Some(h.refcount_table_offset),
+                        format!(
+                            "cluster at {:#x} is in use but has no refcount block",
+                            c as u64 * cs
+                        ),
+                    );
+                }
+            }
+        }
+        if errors > 20 {
+            push(
+                &mut problems,
+                Severity::Error,
+                "qcow2 refcount block",
+                None,
+                format!("{errors} clusters with too low a refcount in all"),
+            );
+        }
+        if leaks > 20 {
+            push(
+                &mut problems,
+                Severity::Leak,
+                "qcow2 refcount block",
+                None,
+                format!("{leaks} leaked clusters in all"),
+            );
+        }
+        (checked, problems)
+    }
+
     /// The header.
     pub fn header(&self) -> &Header {
         &self.header

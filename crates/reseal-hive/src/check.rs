@@ -387,3 +387,78 @@ fn check_sk_list(cx: &mut Ctx<'_>, start: CellOffset) {
         }
     }
 }
+
+/// What [`check_file`] found in a primary file's base block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseBlockCheck {
+    /// The parsed base block (`None`: no "regf" signature or shorter than 512 bytes).
+    pub base_block: Option<crate::BaseBlock>,
+    /// Checksum computed over bytes 0..508.
+    pub computed_checksum: Option<u32>,
+    /// Problems, each with the byte offset of the field in the file.
+    pub problems: Vec<(usize, String)>,
+}
+
+/// Check a primary hive file as stored: its base block (signature, checksum, sequence numbers:
+/// unequal means the last write did not finish and the logs hold changes to replay), then,
+/// when the file opens, every bin and cell ([`check`]). Returns the base-block findings and the
+/// structural problems. Never panics.
+pub fn check_file(data: &[u8]) -> (BaseBlockCheck, Vec<Problem>) {
+    use crate::base_block::{checksum, CHECKSUM_OFFSET, SEQ2_OFFSET};
+    let mut bb = BaseBlockCheck {
+        base_block: None,
+        computed_checksum: None,
+        problems: Vec::new(),
+    };
+    match crate::BaseBlock::parse(data) {
+        Err(e) => {
+            bb.problems.push((0, e.to_string()));
+            return (bb, Vec::new());
+        }
+        Ok(b) => {
+            let computed = checksum(data);
+            bb.computed_checksum = Some(computed);
+            if !b.checksum_ok {
+                bb.problems.push((
+                    CHECKSUM_OFFSET,
+                    format!(
+                        "checksum {:#010x} stored but {computed:#010x} computed over bytes 0..508",
+                        b.checksum
+                    ),
+                ));
+            }
+            if b.seq1 != b.seq2 {
+                bb.problems.push((
+                    SEQ2_OFFSET,
+                    format!(
+                        "sequence numbers differ ({} and {}): the last write did not finish; the transaction logs hold changes to replay",
+                        b.seq1, b.seq2
+                    ),
+                ));
+            }
+            bb.base_block = Some(b);
+        }
+    }
+    // The bins are walked even under a wrong checksum (reported above): in a copy whose
+    // checksum is made right.
+    let mut copy = data.to_vec();
+    if let Some(c) = bb.computed_checksum {
+        copy[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4].copy_from_slice(&c.to_le_bytes());
+    }
+    match Hive::from_bytes(copy) {
+        Ok(h) => {
+            // The sequence numbers are reported above, with their offset.
+            let problems = check(&h)
+                .into_iter()
+                .filter(|p| !(p.structure == "base block" && p.message.starts_with("dirty")))
+                .collect();
+            (bb, problems)
+        }
+        Err(e) => {
+            if bb.problems.is_empty() {
+                bb.problems.push((0, format!("does not open: {e}")));
+            }
+            (bb, Vec::new())
+        }
+    }
+}

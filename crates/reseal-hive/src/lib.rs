@@ -44,7 +44,7 @@ pub mod scrub;
 
 pub use base_block::BaseBlock;
 pub use cell_map::{CellMap, Owner, Region};
-pub use check::{check, Problem, Severity};
+pub use check::{check, check_file, BaseBlockCheck, Problem, Severity};
 pub use error::{HiveError, Result};
 pub use hive::{limits, CellOffset, Hive, KeyOffset};
 pub use key_node::{Key, SubkeyIter, ValueIter, Visitor};

@@ -43,6 +43,7 @@ pub mod state;
 pub mod attribute;
 pub mod bitmap;
 pub mod boot_sector;
+pub mod check;
 pub mod compression;
 pub mod data_run;
 pub mod error;

@@ -168,6 +168,23 @@ impl<D: Device> Volume<D> {
         self.dev
     }
 
+    /// Volume byte offset of MFT byte `pos` (through `$MFT`'s runlist), if mapped.
+    pub(crate) fn mft_offset(&self, pos: u64) -> Option<u64> {
+        let cs = self.cs();
+        let vcn = pos / cs;
+        let run = self
+            .mft_runs
+            .iter()
+            .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)?;
+        dev_offset(run.lcn?, vcn - run.vcn, cs, pos)
+    }
+
+    /// Read raw MFT bytes (on-disk form, fixups in place) at MFT offset `off`.
+    pub(crate) fn read_mft_raw(&self, off: u64, buf: &mut [u8]) -> Result<()> {
+        let runs = self.mft_runs.clone();
+        self.read_runs(&runs, off, buf, "$MFT data", 0)
+    }
+
     /// Number of MFT records (from `$MFT` data size).
     pub fn mft_records(&self) -> u64 {
         self.mft_size / u64::from(self.boot.record_size)

@@ -105,6 +105,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod check;
 pub mod generalize;
 mod install;
 pub mod ops;

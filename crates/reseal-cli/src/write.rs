@@ -210,10 +210,7 @@ pub fn setsd(
 }
 
 /// The machine SID of the Windows install on `partition` (or the only one) of `image`.
-fn image_machine_sid(
-    image: &Path,
-    partition: Option<u32>,
-) -> Result<Option<reseal_security::Sid>> {
+fn image_machine_sid(image: &Path, partition: Option<u32>) -> Result<Option<reseal_security::Sid>> {
     let mut img = crate::open::open(image, Access::ReadOnly, false)?;
     let installs: Vec<_> = reseal_windows::scan(&mut img)?
         .installs

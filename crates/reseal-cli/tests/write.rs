@@ -512,9 +512,20 @@ fn setsd_resolves_domain_aliases_against_the_machine_sid() {
         vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
     );
     let before = std::fs::read(&bare).unwrap();
-    let o = reseal(a!("setsd", bare.to_str().unwrap(), "/Windows/old.txt", "O:LAG:LGD:"));
+    let o = reseal(a!(
+        "setsd",
+        bare.to_str().unwrap(),
+        "/Windows/old.txt",
+        "O:LAG:LGD:"
+    ));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("machine SID") && err.contains("S-1-5-21-"), "{err}");
-    assert!(std::fs::read(&bare).unwrap() == before, "a refused setsd wrote");
+    assert!(
+        err.contains("machine SID") && err.contains("S-1-5-21-"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read(&bare).unwrap() == before,
+        "a refused setsd wrote"
+    );
 }

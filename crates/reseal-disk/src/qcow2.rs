@@ -980,7 +980,7 @@ impl<D: Device> Qcow2<D> {
         }
         let walked_all = h.nb_snapshots == 0 && h.autoclear_features & 1 == 0;
         let order = h.refcount_order;
-        let per_block = (cs * 8 >> order) as usize;
+        let per_block = ((cs * 8) >> order) as usize;
         let mut block = vec![0u8; cs as usize];
         let (mut errors, mut leaks, mut checked) = (0u64, 0u64, 0u64);
         let mut covered = 0usize;
@@ -1037,8 +1037,8 @@ impl<D: Device> Qcow2<D> {
             }
             covered = base + per_block;
         }
-        for c in covered..n_clusters {
-            if refs[c] > 0 {
+        for (c, &r) in refs.iter().enumerate().take(n_clusters).skip(covered) {
+            if r > 0 {
                 errors += 1;
                 if errors <= 20 {
                     push(

@@ -148,6 +148,10 @@ enum Cmd {
         local: PathBuf,
         /// Destination path in the volume.
         path: String,
+        /// Copy the directory tree LOCAL into PATH (directories created as `mkdir -p` does,
+        /// files replaced as `put` does), all as one change (one `reseal undo`).
+        #[arg(short, long)]
+        recursive: bool,
         #[command(flatten)]
         opts: write::WriteOpts,
     },
@@ -422,8 +426,15 @@ fn run(cli: Cli) -> Result<()> {
             image,
             local,
             path,
+            recursive,
             opts,
-        } => write::put(&image, &local, &path, opts),
+        } => {
+            if recursive {
+                write::put_tree(&image, &local, &path, opts)
+            } else {
+                write::put(&image, &local, &path, opts)
+            }
+        }
         Cmd::Rm {
             image,
             path,

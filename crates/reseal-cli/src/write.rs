@@ -103,18 +103,84 @@ pub fn rm(image: &Path, path: &str, recursive: bool, opts: WriteOpts) -> Result<
 /// `reseal mkdir -p IMAGE PATH`: every missing directory on the path, in one journalled change.
 pub fn mkdir_parents(image: &Path, path: &str, opts: WriteOpts) -> Result<()> {
     with_volume(image, opts, &format!("mkdir -p {path}"), |v| {
-        let mut at = String::new();
-        for part in path.split(['/', '\\']).filter(|p| !p.is_empty()) {
-            at.push('/');
-            at.push_str(part);
-            match v.metadata(&at) {
-                Ok(m) if m.is_dir => continue,
-                Ok(_) => anyhow::bail!("{at} exists and is not a directory"),
-                Err(reseal_ntfs::Error::NotFound { .. }) => {
-                    v.create_dir(&at)?;
-                }
-                Err(e) => return Err(e.into()),
+        ensure_dirs(v, path)
+    })
+}
+
+/// Create `path` and its missing parents; existing directories are fine (`mkdir -p`).
+fn ensure_dirs(v: &mut reseal_ntfs::Volume<&mut Slice<&mut Image>>, path: &str) -> Result<()> {
+    let mut at = String::new();
+    for part in path.split(['/', '\\']).filter(|p| !p.is_empty()) {
+        at.push('/');
+        at.push_str(part);
+        match v.metadata(&at) {
+            Ok(m) if m.is_dir => continue,
+            Ok(_) => anyhow::bail!("{at} exists and is not a directory"),
+            Err(reseal_ntfs::Error::NotFound { .. }) => {
+                v.create_dir(&at)?;
             }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// `reseal put -r IMAGE LOCALDIR PATH`: the tree below LOCALDIR becomes PATH (directories
+/// created as `mkdir -p` does, existing files replaced as `put` does), as one change.
+/// Symbolic links and other non-regular files are skipped with a note.
+pub fn put_tree(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Result<()> {
+    if !local.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory (put without -r copies one file)",
+            local.display()
+        );
+    }
+    // Read the local tree first: an unreadable file stops the command before any write.
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    let root = path.trim_end_matches(['/', '\\']).to_string();
+    let mut stack = vec![(local.to_path_buf(), root.clone())];
+    while let Some((dir, dest)) = stack.pop() {
+        dirs.push(dest.clone());
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading {}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                anyhow::bail!("{} is not a UTF-8 name", e.path().display());
+            };
+            let ty = e
+                .file_type()
+                .with_context(|| format!("reading {}", e.path().display()))?;
+            let to = format!("{dest}/{name}");
+            if ty.is_dir() {
+                stack.push((e.path(), to));
+            } else if ty.is_file() {
+                files.push((e.path(), to));
+            } else {
+                eprintln!("note: skipped {} (not a regular file)", e.path().display());
+            }
+        }
+    }
+    let what = format!("put -r {path} ({} files)", files.len());
+    with_volume(image, opts, &what, |v| {
+        for d in &dirs {
+            ensure_dirs(v, if d.is_empty() { "/" } else { d })?;
+        }
+        for (from, to) in &files {
+            if v.metadata(to).is_ok_and(|m| m.is_dir) {
+                anyhow::bail!(
+                    "{to} is an existing directory; {} is a file",
+                    from.display()
+                );
+            }
+            let data =
+                std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+            v.write_file(to, &data)
+                .with_context(|| format!("put {}", from.display()))?;
         }
         Ok(())
     })

@@ -287,24 +287,24 @@ impl<D: Device> Journal<D> {
     }
 
     fn spill_file(&mut self) -> Result<&mut Spill> {
-        if self.spill.is_none() {
-            let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
-            // The sidecar directory may not exist before the first commit.
-            let made = fs::create_dir_all(&dir);
-            let file = made
-                .and_then(|()| tempfile::tempfile_in(&dir))
-                .map_err(|e| {
-                    Error::io(
-                        &dir,
-                        std::io::Error::new(
-                            e.kind(),
-                            format!("creating the journal's spill file: {e}"),
-                        ),
-                    )
-                })?;
-            self.spill = Some(Spill { file, len: 0, dir });
+        if let Some(s) = self.spill.take() {
+            return Ok(self.spill.insert(s));
         }
-        Ok(self.spill.as_mut().expect("just created"))
+        let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+        // The sidecar directory may not exist before the first commit.
+        let made = fs::create_dir_all(&dir);
+        let file = made
+            .and_then(|()| tempfile::tempfile_in(&dir))
+            .map_err(|e| {
+                Error::io(
+                    &dir,
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("creating the journal's spill file: {e}"),
+                    ),
+                )
+            })?;
+        Ok(self.spill.insert(Spill { file, len: 0, dir }))
     }
 
     fn stage(&mut self, offset: u64, data: &[u8]) -> Result<()> {
@@ -335,7 +335,9 @@ impl<D: Device> Journal<D> {
             if alone {
                 let (ram, limit) = (self.ram, self.spill_limit);
                 let spill_end = self.spill.as_ref().map_or(0, |s| s.len);
-                let ext = self.staged.get_mut(&k).expect("key just found");
+                let Some(ext) = self.staged.get_mut(&k) else {
+                    return Err(inconsistent(k, "staged extent vanished"));
+                };
                 match &mut ext.bytes {
                     Bytes::Ram(v) if grow == 0 || ram + grow <= limit => {
                         let need = usize::try_from(end - k)
@@ -363,7 +365,7 @@ impl<D: Device> Journal<D> {
                         ext.len = ext.len.max(end - k);
                         self.spill
                             .as_mut()
-                            .expect("spilled extent without spill file")
+                            .ok_or_else(|| inconsistent(k, NO_SPILL))?
                             .write(pos, data)?;
                         self.len = self.len.max(end);
                         return Ok(());
@@ -381,7 +383,10 @@ impl<D: Device> Journal<D> {
             }
         }
         for k in keys {
-            let ext = self.staged.remove(&k).expect("key just found");
+            let ext = self
+                .staged
+                .remove(&k)
+                .ok_or_else(|| inconsistent(k, "staged extent vanished"))?;
             let e_end = k + ext.len;
             let left = offset.saturating_sub(k).min(ext.len);
             let right = e_end.saturating_sub(end).min(ext.len);
@@ -458,7 +463,7 @@ impl<D: Device> Journal<D> {
         match &ext.bytes {
             Bytes::Ram(v) => base.write_at(off, &v[..len as usize]),
             Bytes::Spill(at) => {
-                let spill = spill.expect("spilled extent without spill file");
+                let spill = spill.ok_or_else(|| inconsistent(off, NO_SPILL))?;
                 let mut buf = vec![0u8; CHUNK.min(len) as usize];
                 let mut pos = 0u64;
                 while pos < len {
@@ -683,7 +688,7 @@ impl<D: Device> Device for Journal<D> {
                     Bytes::Spill(at) => self
                         .spill
                         .as_ref()
-                        .expect("spilled extent without spill file")
+                        .ok_or_else(|| inconsistent(s, NO_SPILL))?
                         .read(at + (lo - s), dst)?,
                 }
             }
@@ -1201,6 +1206,18 @@ pub fn undo_with_timeout(image: &Path, lock_timeout: std::time::Duration) -> Res
     restore(image, &u, &mut none)?;
     remove_undo(&p, &mut none)?;
     Ok(p)
+}
+
+const NO_SPILL: &str = "a spilled extent but no spill file";
+
+/// A broken invariant of the staged-write map, reported instead of a panic (offset: the
+/// extent's image offset).
+fn inconsistent(offset: u64, what: &str) -> Error {
+    Error::unsupported(
+        "journal staged writes",
+        offset,
+        format!("{what} (internal inconsistency: report it)"),
+    )
 }
 
 #[cfg(test)]

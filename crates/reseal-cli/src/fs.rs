@@ -1,7 +1,7 @@
 //! `ls`, `cat`, `convert`, `undo`: the image and file-system commands.
 
 use anyhow::{bail, Context, Result};
-use reseal_disk::convert::{convert as convert_image, TargetFormat};
+use reseal_disk::convert::{convert_with as convert_image, ConvertOptions, TargetFormat};
 use reseal_disk::partition::{PartitionTable, Slice};
 use reseal_disk::probe::{probe, FsInfo};
 use reseal_disk::{Access, Device, Image};
@@ -332,7 +332,13 @@ fn get_dir<D: Device>(
 
 /// `reseal convert`: `progress` (`-p`) shows progress even when standard error is not a
 /// terminal, as qemu-img's `-p`.
-pub fn convert(input: &Path, output: &Path, target: TargetFormat, progress: bool) -> Result<()> {
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    target: TargetFormat,
+    vhd_size: reseal_disk::vhd::VhdSize,
+    progress: bool,
+) -> Result<()> {
     // symlink_metadata: a dangling symlink is not followed into a new file either.
     if std::fs::symlink_metadata(output).is_ok() {
         bail!(
@@ -342,10 +348,22 @@ pub fn convert(input: &Path, output: &Path, target: TargetFormat, progress: bool
     }
     let img = crate::open::open(input, Access::ReadOnly, false)?;
     let bar = Progress::bytes_or_plain("converting", progress);
-    let rep = convert_image(&img, output, target, &mut |done, total| {
+    let options = ConvertOptions {
+        vhd_size,
+        ..ConvertOptions::default()
+    };
+    let rep = convert_image(&img, output, target, options, &mut |done, total| {
         bar.update(done, total)
     })?;
     bar.finish();
+    if rep.virtual_size != img.len() {
+        eprintln!(
+            "note: the VHD's size is rounded up from {} to {} bytes, what its CHS geometry covers \
+             (as qemu-img does; the added tail reads as zeros); -o force_size keeps the exact size",
+            img.len(),
+            rep.virtual_size
+        );
+    }
     eprintln!(
         "wrote {}: {} bytes virtual, {} bytes of data ({} bytes unallocated skipped, {} zero bytes skipped)",
         rep.output.display(),

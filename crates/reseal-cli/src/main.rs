@@ -129,10 +129,11 @@ enum Cmd {
         /// vhdx (dynamic), qcow2, or vhd-fixed.
         #[arg(short = 'O', long = "format", value_enum, value_name = "FORMAT")]
         format: Format,
-        /// Output options as qemu-img's `-o`: only `subformat=fixed` or `subformat=dynamic`
-        /// (for vpc and vhdx).
+        /// Output options as qemu-img's `-o`, comma-separated: `subformat=fixed|dynamic` (vpc,
+        /// vhdx); `force_size` (vpc): keep the exact size — by default a VHD is rounded up to
+        /// what its CHS geometry covers, as qemu-img does; Azure wants whole MiB: use this.
         #[arg(short = 'o', value_name = "OPTIONS", value_parser = parse_convert_options)]
-        options: Option<Subformat>,
+        options: Option<OutputOptions>,
         /// Show progress (`    (NN.NN/100%)` on standard error, as qemu-img -p, even when it
         /// is not a terminal; a terminal gets a bar without -p too).
         #[arg(short = 'p', long)]
@@ -273,24 +274,32 @@ enum Subformat {
     Dynamic,
 }
 
-/// Parse `-o` of `convert`: comma-separated `key=value`; only `subformat` is known.
-fn parse_convert_options(s: &str) -> std::result::Result<Subformat, String> {
-    let mut sub = None;
+/// `convert -o`: the output options reseal knows, with qemu-img's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct OutputOptions {
+    /// `subformat=fixed|dynamic` (vpc, vhdx).
+    subformat: Option<Subformat>,
+    /// `force_size[=on|off]` (vpc): keep the exact size instead of rounding it up to the CHS
+    /// geometry.
+    force_size: bool,
+}
+
+/// Parse `-o` of `convert`: comma-separated `key=value` (or a bare `force_size`).
+fn parse_convert_options(s: &str) -> std::result::Result<OutputOptions, String> {
+    let mut o = OutputOptions::default();
+    let known = "the output options reseal knows are subformat=fixed|dynamic (vpc, vhdx) and force_size (vpc)";
     for opt in s.split(',').filter(|o| !o.is_empty()) {
-        match opt.split_once('=') {
-            Some(("subformat", "fixed")) => sub = Some(Subformat::Fixed),
-            Some(("subformat", "dynamic")) => sub = Some(Subformat::Dynamic),
-            Some(("subformat", v)) => {
-                return Err(format!("subformat={v}: expected fixed or dynamic"))
-            }
-            _ => {
-                return Err(format!(
-                "{opt}: the only output option reseal knows is subformat=fixed|dynamic (vpc, vhdx)"
-            ))
-            }
+        match opt.split_once('=').unwrap_or((opt, "")) {
+            ("subformat", "fixed") => o.subformat = Some(Subformat::Fixed),
+            ("subformat", "dynamic") => o.subformat = Some(Subformat::Dynamic),
+            ("subformat", v) => return Err(format!("subformat={v}: expected fixed or dynamic")),
+            ("force_size", "" | "on" | "true") => o.force_size = true,
+            ("force_size", "off" | "false") => o.force_size = false,
+            ("force_size", v) => return Err(format!("force_size={v}: expected on or off")),
+            _ => return Err(format!("{opt}: {known}")),
         }
     }
-    sub.ok_or_else(|| "no option given (expected subformat=fixed|dynamic)".into())
+    Ok(o)
 }
 
 fn main() {
@@ -407,8 +416,23 @@ fn run(cli: Cli) -> Result<()> {
             options,
             progress,
         } => {
-            let target = convert_target(format, options)?;
-            fs::convert(&input, &output, target, progress)
+            let options = options.unwrap_or_default();
+            let target = convert_target(format, options.subformat)?;
+            if options.force_size && !matches!(format, Format::Vpc | Format::VhdFixed) {
+                use clap::CommandFactory;
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "-o force_size is an option of vpc (VHD) only",
+                    )
+                    .exit()
+            }
+            let vhd_size = if options.force_size {
+                reseal_disk::vhd::VhdSize::Exact
+            } else {
+                reseal_disk::vhd::VhdSize::Geometry
+            };
+            fs::convert(&input, &output, target, vhd_size, progress)
         }
         Cmd::Undo {
             image,

@@ -84,6 +84,9 @@ pub struct ConvertOptions {
     /// fsync the output before renaming it into place (durable across a power loss). Off by
     /// default, like `qemu-img convert` (whose default output cache mode does not flush).
     pub sync: bool,
+    /// Size rule of a VHD output (default: rounded up to its geometry, as qemu-img; the
+    /// output is then larger than the source by the zero tail).
+    pub vhd_size: crate::vhd::VhdSize,
 }
 
 /// Convert the virtual disk `src` into a new image at `out` (default options: no fsync);
@@ -151,11 +154,11 @@ fn convert_into(
             Box::new(RawDisk::new(HostFile::open(tmp, true)?))
         }
         TargetFormat::VhdDynamic => {
-            crate::vhd::create_dynamic(tmp, size, VHD_BLOCK)?;
+            crate::vhd::create_dynamic_sized(tmp, size, VHD_BLOCK, options.vhd_size)?;
             Box::new(Vhd::open(HostFile::open(tmp, true)?, false)?)
         }
         TargetFormat::VhdFixed => {
-            crate::vhd::create_fixed(tmp, size)?;
+            crate::vhd::create_fixed_sized(tmp, size, options.vhd_size)?;
             Box::new(Vhd::open(HostFile::open(tmp, true)?, false)?)
         }
         TargetFormat::Vhdx => {
@@ -173,7 +176,7 @@ fn convert_into(
     };
     let mut rep = ConvertReport {
         output: tmp.to_path_buf(),
-        virtual_size: size,
+        virtual_size: dst.len(),
         bytes_written: 0,
         bytes_skipped_unallocated: 0,
         bytes_skipped_zero: 0,

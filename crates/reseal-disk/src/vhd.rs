@@ -776,7 +776,48 @@ fn build_footer(
     f
 }
 
-fn check_size(size: u64) -> Result<u64> {
+/// The largest geometry a VHD footer can hold; from it on, readers take the footer's size.
+const CHS_MAX: (u16, u8, u8) = (65535, 16, 255);
+
+/// The size and geometry reseal gives a new VHD of at least `sectors` sectors: the smallest
+/// size whose CHS geometry covers it exactly, as `qemu-img create -f vpc` rounds. Readers that
+/// take the size from the geometry (Virtual PC, qemu before 8.0 for creators it does not know)
+/// and readers that take the footer's current size then agree; a size given as exact bytes grows
+/// by at most a few cylinders (well under 1 MiB below 127 GiB). From the maximum geometry on
+/// (about 127 GiB) the size is kept and the geometry is the maximum, which every reader takes as
+/// "use the current size".
+pub fn covering_geometry(sectors: u64) -> (u64, (u16, u8, u8)) {
+    let max = u64::from(CHS_MAX.0) * u64::from(CHS_MAX.1) * u64::from(CHS_MAX.2);
+    if sectors >= max {
+        return (sectors, CHS_MAX);
+    }
+    let mut at = sectors;
+    loop {
+        let g = geometry(at);
+        let covered = u64::from(g.0) * u64::from(g.1) * u64::from(g.2);
+        if covered >= sectors {
+            return (covered, g);
+        }
+        at += 1;
+    }
+}
+
+/// How a new VHD's size relates to the size asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VhdSize {
+    /// Rounded up to what the CHS geometry covers ([`covering_geometry`]), as `qemu-img create
+    /// -f vpc` does by default: every reader sees the same size.
+    #[default]
+    Geometry,
+    /// Exactly the size asked for (rounded to 512), as qemu-img's `-o force_size`: what Azure
+    /// needs (whole MiB). The geometry then covers a little less; readers that take the size
+    /// from the geometry for a creator they do not know (qemu 7.2, Debian 12's) see that
+    /// smaller size, readers that take the footer's size (Hyper-V, qemu 10) see this one.
+    Exact,
+}
+
+/// Check a requested size and give the size and geometry the new VHD gets.
+fn check_size(size: u64, mode: VhdSize) -> Result<(u64, (u16, u8, u8))> {
     if size == 0 || size > 2040 * (1 << 30) {
         return Err(Error::unsupported(
             "VHD",
@@ -784,17 +825,34 @@ fn check_size(size: u64) -> Result<u64> {
             format!("virtual size {size} (VHD allows up to 2040 GiB)"),
         ));
     }
-    Ok(size.div_ceil(512) * 512)
+    let sectors = size.div_ceil(512);
+    Ok(match mode {
+        VhdSize::Geometry => {
+            let (sectors, g) = covering_geometry(sectors);
+            (sectors * 512, g)
+        }
+        VhdSize::Exact => (sectors * 512, geometry(sectors)),
+    })
 }
 
-/// Create a fixed VHD of `size` bytes (rounded up to 512): sparse zero data, then the footer.
+/// Create a fixed VHD of at least `size` bytes: sparse zero data, then the footer. The size is
+/// rounded up to what its CHS geometry covers ([`covering_geometry`]); the new disk's size is
+/// the footer's (`Vhd::open(path)?.size()`).
 ///
 /// # Errors
 /// I/O errors; sizes over 2040 GiB.
 pub fn create_fixed(path: &Path, size: u64) -> Result<()> {
-    let size = check_size(size)?;
+    create_fixed_sized(path, size, VhdSize::Geometry)
+}
+
+/// [`create_fixed`] with the size rule given.
+///
+/// # Errors
+/// As [`create_fixed`].
+pub fn create_fixed_sized(path: &Path, size: u64, mode: VhdSize) -> Result<()> {
+    let (size, chs) = check_size(size, mode)?;
     let mut f = HostFile::create(path)?;
-    let footer = build_footer(size, VhdType::Fixed, u64::MAX, geometry(size / 512));
+    let footer = build_footer(size, VhdType::Fixed, u64::MAX, chs);
     f.write_at(size, &footer)?;
     drop(f); // not fsynced here: callers that need durability sync the file
     Ok(())
@@ -817,12 +875,21 @@ fn finish_header(h: &mut [u8; HEADER_SIZE]) {
     h[36..40].copy_from_slice(&c.to_be_bytes());
 }
 
-/// Create a dynamic VHD of `size` bytes with `block_size`-byte blocks (2 MiB is the usual).
+/// Create a dynamic VHD of at least `size` bytes with `block_size`-byte blocks (2 MiB is the
+/// usual); the size is rounded up as for [`create_fixed`].
 ///
 /// # Errors
 /// I/O errors; bad sizes.
 pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
-    let size = check_size(size)?;
+    create_dynamic_sized(path, size, block_size, VhdSize::Geometry)
+}
+
+/// [`create_dynamic`] with the size rule given.
+///
+/// # Errors
+/// As [`create_dynamic`].
+pub fn create_dynamic_sized(path: &Path, size: u64, block_size: u32, mode: VhdSize) -> Result<()> {
+    let (size, chs) = check_size(size, mode)?;
     if block_size < 512 || !block_size.is_power_of_two() {
         return Err(Error::unsupported(
             "VHD dynamic header",
@@ -832,7 +899,7 @@ pub fn create_dynamic(path: &Path, size: u64, block_size: u32) -> Result<()> {
     }
     let entries = u32::try_from(size.div_ceil(u64::from(block_size)))
         .map_err(|_| Error::unsupported("VHD BAT", 0, "too many blocks"))?;
-    let footer = build_footer(size, VhdType::Dynamic, 512, geometry(size / 512));
+    let footer = build_footer(size, VhdType::Dynamic, 512, chs);
     let bat_offset = 1536u64;
     let mut h = build_header(bat_offset, entries, block_size);
     finish_header(&mut h);
@@ -988,6 +1055,25 @@ mod tests {
     }
 
     #[test]
+    fn new_sizes_round_up_to_their_geometry_as_qemu_img_create_does() {
+        // Virtual sizes `qemu-img create -f vpc` (10.0) gives for 4M, 5M, 64M, 1G and 3000M.
+        for (asked, qemu) in [
+            (4u64 << 20, 4_212_736u64),
+            (5 << 20, 5_257_216),
+            (64 << 20, 67_125_248),
+            (1 << 30, 1_073_995_776),
+            (3000 << 20, 3_146_121_216),
+        ] {
+            let (sectors, (c, h, s)) = covering_geometry(asked / 512);
+            assert_eq!(sectors * 512, qemu, "{asked}");
+            assert_eq!(u64::from(c) * u64::from(h) * u64::from(s), sectors);
+        }
+        // From the maximum geometry on, the size is kept.
+        let big = 200u64 << 21;
+        assert_eq!(covering_geometry(big), (big, (65535, 16, 255)));
+    }
+
+    #[test]
     fn dynamic_write_allocates_at_footer() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.vhd");
@@ -995,7 +1081,7 @@ mod tests {
         let data = std::fs::read(&p).unwrap();
         let old_len = data.len() as u64;
         let mut v = Vhd::open(crate::Journal::new(MemDevice::new(data)), false).unwrap();
-        assert_eq!(v.len(), 5 << 20);
+        assert_eq!(v.len(), 5_257_216, "5 MiB rounded up to its geometry");
         v.write_at((1 << 20) - 3, &[7u8; 6]).unwrap();
         let mut b = [0u8; 8];
         v.read_at((1 << 20) - 4, &mut b).unwrap();

@@ -246,6 +246,8 @@ fn convert_round_trip() {
     let src = d.join("src.raw");
     let data = sample_disk(SIZE + 512 * 7, 11);
     std::fs::write(&src, &data).unwrap();
+    let rounded = reseal_disk::vhd::covering_geometry(data.len() as u64 / 512).0 * 512;
+    assert!(rounded > data.len() as u64);
     let steps: [(&str, &str, TargetFormat, &str); 4] = [
         ("src.raw", "a.vhd", TargetFormat::VhdDynamic, "vpc"),
         ("a.vhd", "b.vhdx", TargetFormat::Vhdx, "vhdx"),
@@ -266,13 +268,13 @@ fn convert_round_trip() {
         if qfmt == "vhdx" {
             run("qemu-img", &["check", "-f", "vhdx", p(&d.join(to))]);
         }
+        // The first VHD rounds the size up to its CHS geometry (as qemu-img does); from there
+        // on every output has that size, and the tail is zero (qemu-img compare above).
         let info = run("qemu-img", &["info", "-f", qfmt, p(&d.join(to))]);
-        assert!(
-            info.contains(&format!("({} bytes)", data.len())),
-            "{to}: {info}"
-        );
+        assert!(info.contains(&format!("({rounded} bytes)")), "{to}: {info}");
     }
-    assert!(std::fs::read(d.join("c.raw")).unwrap() == data);
+    let c = std::fs::read(d.join("c.raw")).unwrap();
+    assert!(c[..data.len()] == data[..] && c[data.len()..].iter().all(|&b| b == 0));
     // Sparse: the dynamic outputs did not allocate the zero regions.
     let vhd_len = std::fs::metadata(d.join("a.vhd")).unwrap().len();
     assert!(vhd_len > data.len() as u64 / 2);
@@ -336,15 +338,20 @@ fn created_images_are_accepted_by_qemu() {
     reseal_disk::vhdx::create_dynamic(&d.join("c.vhdx"), size, 1 << 20).unwrap();
     reseal_disk::vhdx::create_fixed(&d.join("d.vhdx"), size).unwrap();
     reseal_disk::raw::create(&d.join("e.raw"), size).unwrap();
-    for (f, fmt) in [
-        ("a.vhd", "vpc"),
-        ("b.vhd", "vpc"),
-        ("c.vhdx", "vhdx"),
-        ("d.vhdx", "vhdx"),
-        ("e.raw", "raw"),
+    // VHDs round up to their CHS geometry, as `qemu-img create -f vpc` does, so that readers
+    // going by geometry (qemu 7.2) and by the footer's size agree; `VhdSize::Exact` keeps it.
+    let vhd_size = reseal_disk::vhd::covering_geometry(size.div_ceil(512)).0 * 512;
+    reseal_disk::vhd::create_fixed_sized(&d.join("f.vhd"), size, reseal_disk::vhd::VhdSize::Exact)
+        .unwrap();
+    for (f, fmt, want) in [
+        ("a.vhd", "vpc", vhd_size),
+        ("b.vhd", "vpc", vhd_size),
+        ("c.vhdx", "vhdx", size),
+        ("d.vhdx", "vhdx", size),
+        ("e.raw", "raw", size),
     ] {
         let info = run("qemu-img", &["info", "-f", fmt, p(&d.join(f))]);
-        assert!(info.contains(&format!("({size} bytes)")), "{f}: {info}");
+        assert!(info.contains(&format!("({want} bytes)")), "{f}: {info}");
         if fmt == "vhdx" {
             run("qemu-img", &["check", "-f", fmt, p(&d.join(f))]);
         }
@@ -361,6 +368,16 @@ fn created_images_are_accepted_by_qemu() {
             ],
         );
         let img = Image::open(&d.join(f), Access::ReadOnly).unwrap();
-        assert_eq!(img.len(), size);
+        assert_eq!(img.len(), want);
     }
+    // The exact-size VHD: reseal and qemu told to take the footer's size (any qemu version;
+    // qemu 7.2 would otherwise go by the geometry, which covers less) see the size asked for.
+    let img = Image::open(&d.join("f.vhd"), Access::ReadOnly).unwrap();
+    assert_eq!(img.len(), size);
+    let opts = format!(
+        "driver=vpc,force_size_calc=current_size,file.filename={}",
+        p(&d.join("f.vhd"))
+    );
+    let info = run("qemu-img", &["info", "--image-opts", &opts]);
+    assert!(info.contains(&format!("({size} bytes)")), "f.vhd: {info}");
 }

@@ -565,6 +565,32 @@ pub(crate) fn ntfs_err(partition: u32, what: &str, e: reseal_ntfs::Error) -> Err
     }
 }
 
+/// Truncate the non-empty transaction logs (`.LOG1`, `.LOG2`, `.LOG`) beside the hive at the
+/// volume path `hive` to 0 bytes, after its primary was written complete: a stale log would
+/// otherwise be replayed over the new primary by the next reader. Gives the volume paths
+/// (`/…`) of the logs truncated; missing and already empty logs are left alone.
+pub(crate) fn invalidate_logs<D: reseal_disk::Device>(
+    vol: &mut reseal_ntfs::Volume<D>,
+    partition: u32,
+    hive: &str,
+) -> Result<Vec<String>> {
+    let mut truncated = Vec::new();
+    for ext in ["LOG1", "LOG2", "LOG"] {
+        let lp = format!("{hive}.{ext}");
+        let mut head = [0u8; 1];
+        match vol.read_file_at(&lp, 0, &mut head) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(reseal_ntfs::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(ntfs_err(partition, &lp, e)),
+        }
+        vol.set_len(&lp, 0)
+            .map_err(|e| ntfs_err(partition, &lp, e))?;
+        truncated.push(format!("/{lp}"));
+    }
+    Ok(truncated)
+}
+
 fn hive_err(hive: &str, source: reseal_hive::HiveError) -> Error {
     Error::Hive {
         hive: hive.to_string(),
@@ -1119,20 +1145,8 @@ pub fn generalize_with_progress(
             old_len: t.old_len,
             new_len: data.len(),
         });
-        for ext in ["LOG1", "LOG2", "LOG"] {
-            let lp = format!("{}.{ext}", t.path);
-            let mut head = [0u8; 1];
-            match vol.read_file_at(&lp, 0, &mut head) {
-                Ok(0) => continue,
-                Ok(_) => {}
-                Err(reseal_ntfs::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(ntfs_err(partition, &lp, e)),
-            }
-            vol.set_len(&lp, 0)
-                .map_err(|e| ntfs_err(partition, &lp, e))?;
-            changes.push(Change::LogInvalidated {
-                path: format!("/{lp}"),
-            });
+        for path in invalidate_logs(&mut vol, partition, &t.path)? {
+            changes.push(Change::LogInvalidated { path });
         }
     }
 

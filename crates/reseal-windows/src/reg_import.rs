@@ -29,7 +29,7 @@ use reseal_hive::Hive;
 use reseal_ntfs::state::VolumeState;
 use serde::Serialize;
 
-use crate::generalize::{ntfs_err, volume_refusal};
+use crate::generalize::{invalidate_logs, ntfs_err, volume_refusal};
 use crate::{scan, Error, Refusal, Result, WindowsInstall};
 
 /// Options of [`import`].
@@ -488,19 +488,7 @@ pub fn import(image: &mut Image, ops: &[RegOp], opts: &ImportOptions) -> Result<
         vol.write_ranges(&p.path, &pieces)
             .map_err(|e| ntfs_err(partition, &p.path, e))?;
         out.bytes = pieces.iter().map(|(_, d)| d.len()).sum();
-        for ext in ["LOG1", "LOG2", "LOG"] {
-            let lp = format!("{}.{ext}", p.path);
-            let mut head = [0u8; 1];
-            match vol.read_file_at(&lp, 0, &mut head) {
-                Ok(0) => continue,
-                Ok(_) => {}
-                Err(reseal_ntfs::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(ntfs_err(partition, &lp, e)),
-            }
-            vol.set_len(&lp, 0)
-                .map_err(|e| ntfs_err(partition, &lp, e))?;
-            out.logs_invalidated.push(format!("/{lp}"));
-        }
+        out.logs_invalidated = invalidate_logs(&mut vol, partition, &p.path)?;
     }
     vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
     Ok(report)

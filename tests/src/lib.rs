@@ -592,3 +592,35 @@ pub fn ntfssecaudit_clean(volume: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// A file of a bare NTFS volume as ntfs-3g's `ntfscat` reads it; `None` when ntfscat fails
+/// (no such file).
+pub fn ntfscat(volume: &Path, path: &str) -> Option<Vec<u8>> {
+    let o = Command::new("ntfscat")
+        .arg(volume)
+        .arg(path)
+        .output()
+        .ok()?;
+    o.status.success().then_some(o.stdout)
+}
+
+/// A registry value as `hivexget HIVE KEY VALUE` prints it (trailing newline removed), of the
+/// hive at volume path `hive` of a bare NTFS volume read with `ntfscat`; `None` when hivexget
+/// finds no such key or value.
+///
+/// # Panics
+/// When ntfscat cannot read the hive, or hivexget cannot be run.
+pub fn hivexget_in_volume(volume: &Path, hive: &str, key: &str, value: &str) -> Option<String> {
+    let data = ntfscat(volume, hive).unwrap_or_else(|| panic!("ntfscat {hive}"));
+    let tmp = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(tmp.path(), data).expect("writing the hive");
+    let o = Command::new("hivexget")
+        .arg(tmp.path())
+        .arg(key)
+        .arg(value)
+        .output()
+        .expect("running hivexget");
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+}

@@ -197,23 +197,6 @@ fn import_into_the_windows_fixture() {
     assert!(text.contains("WIN-FIXTURE01"), "{text}");
 }
 
-/// `hivexget` of a value in the hive at `path` of the bare volume `vol` (read with ntfscat).
-fn hivexget_in(vol: &std::path::Path, path: &str, key: &str, value: &str) -> Option<String> {
-    let o = Command::new("ntfscat").arg(vol).arg(path).output().unwrap();
-    assert!(o.status.success(), "ntfscat {path}");
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), &o.stdout).unwrap();
-    let o = Command::new("hivexget")
-        .arg(tmp.path())
-        .arg(key)
-        .arg(value)
-        .output()
-        .unwrap();
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
-}
-
 /// `reg import IMAGE FILE`: one `.reg` naming four hives (SOFTWARE also through HKCR, SYSTEM
 /// through CurrentControlSet, a profile by SID and through HKCU with --user) is one change that
 /// ntfs-3g + hivexget see and one `undo` reverts; a file naming a hive the image lacks and HKCU
@@ -261,7 +244,7 @@ fn import_one_reg_across_the_hives_of_an_image() {
     let vol = tmp.path().join("vol.ntfs");
     spec.extract_volume(&raw, &vol).unwrap();
     let config = "/Windows/System32/config";
-    let get = |hive: &str, key: &str, value: &str| hivexget_in(&vol, hive, key, value);
+    let get = |hive: &str, key: &str, value: &str| hivexget_in_volume(&vol, hive, key, value);
     assert_eq!(
         get(&format!("{config}/SOFTWARE"), "\\Reseal", "Edited").as_deref(),
         Some("yes")

@@ -4,7 +4,7 @@
 //! Bad inputs are refused with the file name and write nothing; `reseal undo` restores the image.
 
 use reseal_tests::windows::WindowsSpec;
-use reseal_tests::{require_tool, run, sha256_hex};
+use reseal_tests::{hivexget_in_volume, ntfscat, require_tool, run, sha256_hex};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -67,25 +67,9 @@ impl Built {
     }
 }
 
-fn ntfscat(vol: &Path, path: &str) -> Option<Vec<u8>> {
-    let o = Command::new("ntfscat").arg(vol).arg(path).output().unwrap();
-    o.status.success().then_some(o.stdout)
-}
-
-/// `hivexget` of a value in a hive extracted from the volume with ntfscat.
+/// `hivexget` of a value in a `config` hive of the volume (read with ntfscat).
 fn hivexget(vol: &Path, hive: &str, key: &str, value: &str) -> Option<String> {
-    let data = ntfscat(vol, &format!("/Windows/System32/config/{hive}")).expect("hive");
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), data).unwrap();
-    let o = Command::new("hivexget")
-        .arg(tmp.path())
-        .arg(key)
-        .arg(value)
-        .output()
-        .unwrap();
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+    hivexget_in_volume(vol, &format!("/Windows/System32/config/{hive}"), key, value)
 }
 
 /// UTF-16LE with BOM and a final NUL, as `djoin /provision /savefile` writes its blob.

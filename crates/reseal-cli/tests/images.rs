@@ -563,6 +563,17 @@ fn check_reports_damage_with_structure_and_offset() {
     let q = std::fs::read(&qcow).unwrap();
     let cut = tmp.path().join("cut.qcow2");
     std::fs::write(&cut, &q[..q.len() / 2]).unwrap();
+    // qemu-img agrees that it is damaged (exit 0 is its "no errors").
+    let q = Command::new("qemu-img")
+        .arg("check")
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_ne!(
+        q.status.code(),
+        Some(0),
+        "qemu-img check passes the cut qcow2"
+    );
     let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
         .arg("check")
         .arg(&cut)

@@ -270,7 +270,7 @@ fn print_windows(scan: &Option<reseal_windows::Scan>, w: &Value) {
                 outln!("Windows\n  (no Windows install found)");
             }
             for i in &scan.installs {
-                out!("{}", i.to_text());
+                out!("{}", crate::windows_text::windows_text(i));
             }
             for sk in &scan.skipped {
                 outln!("  (partition {}: {})", sk.partition, sk.reason);

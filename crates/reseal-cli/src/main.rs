@@ -19,6 +19,7 @@ mod reg;
 mod sid;
 mod state;
 mod user;
+mod windows_text;
 mod write;
 
 use anyhow::Result;

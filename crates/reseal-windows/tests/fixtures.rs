@@ -306,16 +306,12 @@ fn gpt_fixture_facts_and_independent_tools() {
     let raw = build(&spec, dir.path(), "win-gpt");
     let w = install_of(&raw);
     assert_facts(&spec, &w);
-    let text = w.to_text();
-    for needle in [
-        "WIN-FIXTURE01",
-        "S-1-5-21-1111111111-2222222222-3333333333-1001",
-        "ControlSet001 (Select\\Current)",
-        "Windows 10 Pro (Professional) build 19045.3803, 22H2",
-        "[warning] dpapi",
-    ] {
-        assert!(text.contains(needle), "{needle} not in\n{text}");
-    }
+    // (The text `reseal inspect` prints from these facts is checked in the CLI's tests.)
+    assert!(
+        w.findings.iter().any(|f| f.code == "dpapi"),
+        "{:?}",
+        w.findings
+    );
     // Containers: same facts through VHD and VHDX; qemu-img check passes on VHDX.
     for (fmt, ext) in [("vpc", "vhd"), ("vhdx", "vhdx")] {
         let p = dir.path().join(format!("win-gpt.{ext}"));
@@ -733,7 +729,6 @@ fn corrupted_hives_never_panic() {
         if !w.errors.is_empty() || w.hives.iter().any(|h| h.state != HiveState::Clean) {
             errors_seen += 1;
         }
-        let _ = w.to_text();
         drop(img);
         reseal_tests::restore_bytes(&f, saved).unwrap();
     }

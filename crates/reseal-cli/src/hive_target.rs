@@ -8,8 +8,7 @@
 
 use anyhow::{bail, Context, Result};
 use reseal_disk::journal::{next_undo_path, recover};
-use reseal_disk::partition::{PartitionTable, Slice};
-use reseal_disk::probe::{probe, FsInfo};
+use reseal_disk::partition::Slice;
 use reseal_disk::raw::HostFile;
 use reseal_disk::{Access, Device, Image, Journal};
 use std::ops::Range;
@@ -36,15 +35,6 @@ pub enum Target {
 
 /// Transaction logs beside a hive.
 const LOG_EXTS: &[&str] = &[".LOG1", ".LOG2", ".LOG"];
-
-const WELL_KNOWN: &[&str] = &[
-    "SYSTEM",
-    "SOFTWARE",
-    "SAM",
-    "SECURITY",
-    "DEFAULT",
-    "COMPONENTS",
-];
 
 impl Target {
     /// Interpret a command-line argument: an existing file is a hive file; otherwise
@@ -288,112 +278,15 @@ fn open_volume(image: &Path, partition: u32) -> Result<reseal_ntfs::browse::Volu
     )?)?)
 }
 
-/// Resolve `HIVE` inside `image` through Windows discovery.
-/// Partitions (0: no partition table) whose NTFS volume holds `Windows\System32\config`; a cheap
-/// check, so well-known hive names and paths need no full discovery.
-fn windows_partitions(img: &mut Image) -> Result<Vec<u32>> {
-    let table = PartitionTable::read(&*img)?;
-    let candidates: Vec<(u32, u64, u64)> = if table.partitions.is_empty() {
-        vec![(0, 0, img.len())]
-    } else {
-        table
-            .partitions
-            .iter()
-            .filter(|p| !p.kind.is_extended())
-            .map(|p| (p.number, p.start, p.len))
-            .collect()
-    };
-    let mut found = Vec::new();
-    for (number, start, len) in candidates {
-        let Ok(slice) = Slice::new(&mut *img, start, len) else {
-            continue;
-        };
-        if !matches!(probe(&slice), Ok(FsInfo::Ntfs(_))) {
-            continue;
-        }
-        if let Ok(mut vol) = reseal_ntfs::browse::Volume::open(slice) {
-            if vol.exists("/Windows/System32/config").unwrap_or(false) {
-                found.push(number);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// Resolve `HIVE` inside `image`: well-known names and paths by a cheap look at the volumes, a
-/// user's name through Windows discovery (ProfileList).
+/// Resolve `HIVE` inside `image` ([`reseal_windows::hive_location::locate_hive`]: well-known
+/// names and paths by a cheap look at the volumes, a user's name through discovery).
 pub(crate) fn resolve(image: &Path, hive: &str) -> Result<Target> {
     let mut img = crate::open::open(image, Access::ReadOnly, false)?;
-    let partition = match windows_partitions(&mut img)?.as_slice() {
-        [one] => *one,
-        [] => bail!("{} holds no Windows install", image.display()),
-        many => bail!(
-            "{} holds {} Windows installs (partitions {}); choosing one is not supported yet",
-            image.display(),
-            many.len(),
-            many.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let upper = hive.to_ascii_uppercase();
-    if WELL_KNOWN.contains(&upper.as_str()) {
-        return Ok(Target::InImage {
-            image: image.to_path_buf(),
-            partition,
-            path: format!("/Windows/System32/config/{upper}"),
-        });
-    }
-    if hive.contains(['/', '\\']) {
-        let path = format!(
-            "/{}",
-            hive.trim_start_matches(['/', '\\']).replace('\\', "/")
-        );
-        return Ok(Target::InImage {
-            image: image.to_path_buf(),
-            partition,
-            path,
-        });
-    }
-    let installs = reseal_windows::discover(&mut img)?;
-    let install = installs
-        .iter()
-        .find(|i| i.partition == partition)
-        .context("Windows discovery did not find the install")?;
-    // A user name: that user's NTUSER.DAT through ProfileList.
-    let user = install
-        .users
-        .iter()
-        .find(|u| u.name.eq_ignore_ascii_case(hive))
-        .with_context(|| {
-            format!(
-                "{hive:?} is not a well-known hive ({}), a path, or a local user ({})",
-                WELL_KNOWN.join(", "),
-                install
-                    .users
-                    .iter()
-                    .map(|u| u.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
-    let sid = user
-        .sid
-        .clone()
-        .context("the machine SID is unknown, so the user's SID is too")?;
-    let profile = install
-        .profiles
-        .iter()
-        .find(|p| p.sid.eq_ignore_ascii_case(&sid))
-        .with_context(|| format!("user {} ({sid}) has no profile in ProfileList", user.name))?;
-    let folder = profile
-        .folder
-        .clone()
-        .with_context(|| format!("the profile of {} is not on this volume", user.name))?;
+    let at = reseal_windows::hive_location::locate_hive(&mut img, hive)
+        .with_context(|| image.display().to_string())?;
     Ok(Target::InImage {
         image: image.to_path_buf(),
-        partition,
-        path: format!("{}/NTUSER.DAT", folder.trim_end_matches('/')),
+        partition: at.partition,
+        path: at.path,
     })
 }

@@ -107,6 +107,7 @@
 pub mod audit;
 pub mod check;
 pub mod generalize;
+pub mod hive_location;
 mod install;
 pub mod ops;
 pub mod provision;

@@ -256,11 +256,12 @@ impl<D: Device> Volume<D> {
         Ok(())
     }
 
-    /// Write bulk bytes (file data, zeroing): straight to the device when the operation holds
-    /// a device savepoint (so a failure can still take them back), else into the overlay as
-    /// [`Volume::write_raw`]. Overlay blocks under the write are patched, so later reads and the
-    /// overlay's commit agree with it. Only for bytes nothing reads before the operation's
-    /// metadata commits (newly allocated or freed clusters): the overlay is written after them.
+    /// Write bulk bytes (file data, zeroing, the `$LogFile` reset): straight to the device when
+    /// the operation holds a device savepoint (so a failure can still take them back), else
+    /// into the overlay as [`Volume::write_raw`]. Overlay blocks under the write are patched, so
+    /// later reads and the overlay's commit (which comes after) agree with it. Everything
+    /// reaches the image only at the journal's commit, so the order of direct and overlay
+    /// writes within an operation is invisible to a crash.
     pub(crate) fn write_direct(&mut self, off: u64, data: &[u8]) -> Result<()> {
         if !self.direct {
             return self.write_raw(off, data);
@@ -436,9 +437,20 @@ impl<D: Device> Volume<D> {
                 return Ok(());
             }
         }
+        // A fully initialized, fully allocated log (what mkntfs and Windows make) is filled
+        // through the bulk path, so its megabytes do not sit in the overlay.
+        let plain = !s.resident
+            && s.init == s.size
+            && s.flags & (attribute::FLAG_COMPRESSED | attribute::FLAG_ENCRYPTED) == 0
+            && s.runs.iter().all(|r| r.lcn.is_some());
         while off < s.size {
             let n = (s.size - off).min(chunk.len() as u64) as usize;
-            self.write_stream_data(&mut s, off, &chunk[..n])?;
+            if plain {
+                let runs = s.runs.clone();
+                self.write_runs_direct(&runs, off, &chunk[..n], LOGFILE)?;
+            } else {
+                self.write_stream_data(&mut s, off, &chunk[..n])?;
+            }
             off += n as u64;
         }
         Ok(())
@@ -1210,12 +1222,14 @@ impl<D: Device> Volume<D> {
             let a = r
                 .find(ty, name)?
                 .ok_or_else(|| Error::corrupt("attribute", Some(base), 0, "vanished"))?;
-            let mut val = r.value(&a).to_vec();
-            val.resize(n as usize, 0);
-            let newlen = (0x18 + 2 * name.len()).div_ceil(8) * 8 + val.len().div_ceil(8) * 8;
-            let fits =
-                r.used() - a.len + newlen <= r.buf.len() && n <= u64::from(self.boot.record_size);
+            // Decide before building the value: `n` may be gigabytes (a streamed file).
+            let fits = n <= u64::from(self.boot.record_size) && {
+                let newlen = (0x18 + 2 * name.len()).div_ceil(8) * 8 + (n as usize).div_ceil(8) * 8;
+                r.used() - a.len + newlen <= r.buf.len()
+            };
             if fits {
+                let mut val = r.value(&a).to_vec();
+                val.resize(n as usize, 0);
                 let bytes = attribute::build_resident(ty, name, &val, a.indexed);
                 r.replace_attr(&a, bytes)?;
                 self.write_record(&mut r)?;

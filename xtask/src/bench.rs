@@ -42,6 +42,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("convert", bench_convert),
         ("generalize", bench_generalize),
         ("clone", bench_clone),
+        ("put", bench_put),
     ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {
@@ -1138,6 +1139,117 @@ fn clone_case(ctx: &mut Ctx, name: &str, base: &Path, format: &str, count: usize
         "qemu-img create -b",
         lower,
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `bench put`: `reseal put` of one large pseudo-random file into a fresh bare NTFS volume, and
+/// ntfs-3g's `ntfscp` into a copy of the same volume: wall time and peak RSS of each (one run:
+/// the file is as large as the page cache allows to be warm). Size: `RESEAL_BENCH_PUT_GIB`
+/// (default 1; 4 for the figure) or, for a quick check, `RESEAL_BENCH_PUT_MIB`. reseal's
+/// figure includes its commit (the undo file holds the original bytes of every changed range,
+/// so about as many bytes again are written) under the default 64 MiB spill bound.
+fn bench_put(ctx: &mut Ctx) -> Result<()> {
+    let env_u64 = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let bytes = match env_u64("RESEAL_BENCH_PUT_MIB") {
+        Some(m) => m << 20,
+        None => env_u64("RESEAL_BENCH_PUT_GIB").unwrap_or(1) << 30,
+    };
+    let dir = ctx.dir.join("put");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let template = dir.join("template.ntfs");
+    mkntfs(&template, bytes + bytes / 8 + (256 << 20))?;
+    let local = dir.join("big.bin");
+    {
+        // Pseudo-random (xorshift), so neither side can skip zeros.
+        let mut f = std::io::BufWriter::new(File::create(&local)?);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        while done < bytes {
+            for c in buf.chunks_exact_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                c.copy_from_slice(&x.to_le_bytes());
+            }
+            let n = (bytes - done).min(buf.len() as u64) as usize;
+            f.write_all(&buf[..n])?;
+            done += n as u64;
+        }
+        f.flush()?;
+    }
+    let mib = bytes >> 20;
+    // One timed run on a fresh copy of the volume.
+    let run_on = |label: &str, cmd: &mut Command, vol: &Path| -> Result<Duration> {
+        cp_sparse(&template, vol);
+        let t = Instant::now();
+        let st = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .with_context(|| format!("running {label}"))?;
+        let el = t.elapsed();
+        if !st.success() {
+            bail!("{label} failed");
+        }
+        Ok(el)
+    };
+    let vol_ours = dir.join("ours.ntfs");
+    let mem_ours = dir.join("ours.rss");
+    let ours = run_on(
+        "reseal put",
+        Command::new("/usr/bin/time")
+            .args(["-f", "%M", "-o"])
+            .arg(&mem_ours)
+            .arg(&ctx.reseal)
+            .arg("put")
+            .arg(&vol_ours)
+            .arg(&local)
+            .arg("/big.bin"),
+        &vol_ours,
+    )?;
+    let rss_ours = peak_kib(&mem_ours);
+    println!(
+        "  reseal put {mib} MiB: {:.2} s, peak RSS {} MiB",
+        ours.as_secs_f64(),
+        rss_ours / 1024
+    );
+    let _ = std::fs::remove_file(&vol_ours);
+    let _ = std::fs::remove_dir_all(ctx_journal(&vol_ours));
+    let vol_peer = dir.join("peer.ntfs");
+    let mem_peer = dir.join("peer.rss");
+    let peer = run_on(
+        "ntfscp",
+        Command::new("/usr/bin/time")
+            .args(["-f", "%M", "-o"])
+            .arg(&mem_peer)
+            .arg("ntfscp")
+            .arg("-f")
+            .arg(&vol_peer)
+            .arg(&local)
+            .arg("/big.bin"),
+        &vol_peer,
+    )?;
+    let rss_peer = peak_kib(&mem_peer);
+    println!(
+        "  ntfscp {mib} MiB: {:.2} s, peak RSS {} MiB",
+        peer.as_secs_f64(),
+        rss_peer / 1024
+    );
+    ctx.report.push(format!(
+        "put of a {mib} MiB file: reseal {:.2} s, peak RSS {} MiB (commit and undo file included); ntfscp {:.2} s, peak RSS {} MiB; ratio ntfscp/reseal = {:.2}",
+        ours.as_secs_f64(),
+        rss_ours / 1024,
+        peer.as_secs_f64(),
+        rss_peer / 1024,
+        peer.as_secs_f64() / ours.as_secs_f64().max(1e-9)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -78,15 +78,46 @@ pub fn with_volume<T>(
     Ok(out)
 }
 
-/// `reseal put IMAGE LOCAL PATH`.
+/// `reseal put IMAGE LOCAL PATH`: the local file is streamed into the volume (read in 1 MiB
+/// chunks as it is written), so memory stays bounded whatever its size.
 pub fn put(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Result<()> {
-    let data = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
+    // Open the local file first: a missing or unreadable one stops the command before the
+    // image is opened.
+    let mut file = open_local(local)?;
     with_volume(image, opts, &format!("put {path}"), |v| {
         if v.metadata(path).is_ok_and(|m| m.is_dir) {
             anyhow::bail!("{path} is an existing directory (give the file's full path)");
         }
-        Ok(v.write_file(path, &data)?)
+        stream_file(v, &mut file, local, path)
     })
+}
+
+/// Open a local file to copy in, with its length.
+fn open_local(local: &Path) -> Result<(std::fs::File, u64)> {
+    let f = std::fs::File::open(local).with_context(|| format!("reading {}", local.display()))?;
+    let len = f
+        .metadata()
+        .with_context(|| format!("reading {}", local.display()))?
+        .len();
+    Ok((f, len))
+}
+
+/// Copy an opened local file into `path` through the streaming write.
+fn stream_file(
+    v: &mut reseal_ntfs::Volume<&mut Slice<&mut Image>>,
+    file: &mut (std::fs::File, u64),
+    local: &Path,
+    path: &str,
+) -> Result<()> {
+    let len = file.1;
+    // `take` so a file that grows while it is copied cannot write past the length given.
+    let mut reader = std::io::Read::take(&mut file.0, len);
+    match v.write_file_from(path, &mut reader, len) {
+        Err(e @ reseal_ntfs::Error::Source { .. }) => {
+            Err(anyhow::Error::new(e).context(format!("reading {}", local.display())))
+        }
+        r => Ok(r?),
+    }
 }
 
 /// `reseal rm [-r] IMAGE PATH`.
@@ -135,7 +166,8 @@ pub fn put_tree(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Resu
             local.display()
         );
     }
-    // Read the local tree first: an unreadable file stops the command before any write.
+    // Walk the local tree first: an unreadable directory stops the command before any write
+    // (an unreadable file stops it later, before the commit: nothing is written either way).
     let mut dirs = Vec::new();
     let mut files = Vec::new();
     let root = path.trim_end_matches(['/', '\\']).to_string();
@@ -177,9 +209,8 @@ pub fn put_tree(image: &Path, local: &Path, path: &str, opts: WriteOpts) -> Resu
                     from.display()
                 );
             }
-            let data =
-                std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-            v.write_file(to, &data)
+            let mut file = open_local(from)?;
+            stream_file(v, &mut file, from, to)
                 .with_context(|| format!("put {}", from.display()))?;
         }
         Ok(())

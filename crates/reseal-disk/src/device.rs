@@ -73,6 +73,41 @@ pub trait Device: Send {
         Ok(())
     }
 
+    /// Open a savepoint if this device can take writes back: every later write is then undone
+    /// by [`Device::rollback_savepoint`] or kept by [`Device::release_savepoint`]; savepoints
+    /// nest. Returns `false` (and opens nothing) when the device cannot, as the default does.
+    /// A [`crate::Journal`] can; so can views that only shift offsets over one (a partition,
+    /// a raw image). Containers that keep their own metadata in memory (VHD, VHDX, qcow2)
+    /// cannot. The NTFS writer uses it to stream a large file's data to the device while an
+    /// operation can still fail.
+    fn savepoint(&mut self) -> bool {
+        false
+    }
+
+    /// Undo every write since the innermost open savepoint and close it.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] when no savepoint is open (or the device has none).
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        Err(crate::Error::unsupported(
+            "device",
+            0,
+            "this device has no savepoints",
+        ))
+    }
+
+    /// Keep the writes since the innermost open savepoint and close it.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] when no savepoint is open (or the device has none).
+    fn release_savepoint(&mut self) -> Result<()> {
+        Err(crate::Error::unsupported(
+            "device",
+            0,
+            "this device has no savepoints",
+        ))
+    }
+
     /// True if the range `offset..offset+len` is known to read as zeros without reading it
     /// (an unallocated block of a sparse container). `false` means "unknown", not "non-zero".
     /// Used by conversion to skip reading holes.
@@ -101,6 +136,15 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn set_len(&mut self, len: u64) -> Result<()> {
         (**self).set_len(len)
     }
+    fn savepoint(&mut self) -> bool {
+        (**self).savepoint()
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        (**self).rollback_savepoint()
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        (**self).release_savepoint()
+    }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         (**self).known_zero(offset, len)
     }
@@ -124,6 +168,15 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
     fn set_len(&mut self, len: u64) -> Result<()> {
         (**self).set_len(len)
+    }
+    fn savepoint(&mut self) -> bool {
+        (**self).savepoint()
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        (**self).rollback_savepoint()
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        (**self).release_savepoint()
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         (**self).known_zero(offset, len)

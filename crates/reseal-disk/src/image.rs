@@ -808,6 +808,23 @@ impl Device for Image {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Only a raw image (the virtual disk is the journal, offsets unchanged) has savepoints:
+    /// VHD, VHDX and qcow2 keep block tables in memory that a journal rollback would not undo.
+    fn savepoint(&mut self) -> bool {
+        if self.opts.access == Access::ReadOnly {
+            return false;
+        }
+        match &mut self.container {
+            Container::Raw(d) => d.savepoint(),
+            _ => false,
+        }
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        self.container.dev_mut().rollback_savepoint()
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.container.dev_mut().release_savepoint()
+    }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         self.container.dev().known_zero(offset, len)
     }

@@ -188,6 +188,27 @@ pub struct Journal<D: Device> {
     spill_limit: u64,
     spill_dir: Option<PathBuf>,
     spill: Option<Spill>,
+    /// Open savepoints, outermost first (see [`Journal::savepoint`]).
+    savepoints: Vec<SavepointLog>,
+    /// Bytes held in memory by the savepoints' prior states (bounded with `ram`).
+    log_ram: u64,
+}
+
+/// What a staged range held before a write made while a savepoint was open.
+#[derive(Debug)]
+struct Prior {
+    start: u64,
+    len: u64,
+    /// The staged bytes it held, or `None` where nothing was staged (the base showed through).
+    bytes: Option<Bytes>,
+}
+
+/// One open savepoint: the device length when it was opened and, in write order, the prior
+/// state of every range written since.
+#[derive(Debug)]
+struct SavepointLog {
+    len: u64,
+    priors: Vec<Prior>,
 }
 
 impl<D: Device> Journal<D> {
@@ -202,6 +223,8 @@ impl<D: Device> Journal<D> {
             spill_limit: DEFAULT_SPILL_LIMIT,
             spill_dir: None,
             spill: None,
+            savepoints: Vec::new(),
+            log_ram: 0,
         }
     }
 
@@ -230,10 +253,13 @@ impl<D: Device> Journal<D> {
         self.spill_limit
     }
 
-    /// Staged bytes held in memory, and bytes written to the spill file (overwritten spilled
-    /// bytes included).
+    /// Staged bytes held in memory (with the prior bytes open savepoints keep), and bytes
+    /// written to the spill file (overwritten spilled bytes included).
     pub fn staged_bytes(&self) -> (u64, u64) {
-        (self.ram, self.spill.as_ref().map_or(0, |s| s.len))
+        (
+            self.ram + self.log_ram,
+            self.spill.as_ref().map_or(0, |s| s.len),
+        )
     }
 
     /// The base device (without staged writes).
@@ -254,6 +280,8 @@ impl<D: Device> Journal<D> {
     /// Drop every staged write (and the spill file).
     pub fn discard(&mut self) {
         self.staged.clear();
+        self.savepoints.clear();
+        self.log_ram = 0;
         self.ram = 0;
         self.spill = None;
         self.len = self.base.len();
@@ -318,6 +346,9 @@ impl<D: Device> Journal<D> {
             len: dlen,
             size: self.len,
         })?;
+        if !self.savepoints.is_empty() {
+            self.record_prior(offset, end)?;
+        }
         // Common case: inside or appending to the one extent that starts at or before `offset`.
         let prev = self
             .staged
@@ -333,7 +364,7 @@ impl<D: Device> Journal<D> {
                 .is_none();
             let grow = end.saturating_sub(e_end);
             if alone {
-                let (ram, limit) = (self.ram, self.spill_limit);
+                let (ram, limit) = (self.ram + self.log_ram, self.spill_limit);
                 let spill_end = self.spill.as_ref().map_or(0, |s| s.len);
                 let Some(ext) = self.staged.get_mut(&k) else {
                     return Err(inconsistent(k, "staged extent vanished"));
@@ -376,6 +407,28 @@ impl<D: Device> Journal<D> {
         }
         // General case: cut the overlapped parts out of the extents under the write, then add
         // the write as an extent of its own.
+        self.cut(offset, end)?;
+        let bytes = if self.ram + self.log_ram + dlen <= self.spill_limit {
+            self.ram += dlen;
+            Bytes::Ram(data.to_vec())
+        } else {
+            let s = self.spill_file()?;
+            let at = s.len;
+            s.write(at, data)?;
+            Bytes::Spill(at)
+        };
+        self.staged.insert(offset, Extent { len: dlen, bytes });
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    /// Remove the staged bytes of `offset..end` (the extents under it are trimmed or split).
+    fn cut(&mut self, offset: u64, end: u64) -> Result<()> {
+        let prev = self
+            .staged
+            .range(..offset)
+            .next_back()
+            .map(|(k, e)| (*k, *k + e.len));
         let mut keys: Vec<u64> = self.staged.range(offset..end).map(|(k, _)| *k).collect();
         if let Some((k, e_end)) = prev {
             if k < offset && e_end > offset {
@@ -437,18 +490,130 @@ impl<D: Device> Journal<D> {
                 }
             }
         }
-        let bytes = if self.ram + dlen <= self.spill_limit {
-            self.ram += dlen;
-            Bytes::Ram(data.to_vec())
-        } else {
-            let s = self.spill_file()?;
-            let at = s.len;
-            s.write(at, data)?;
-            Bytes::Spill(at)
-        };
-        self.staged.insert(offset, Extent { len: dlen, bytes });
-        self.len = self.len.max(end);
         Ok(())
+    }
+
+    /// Remember what `offset..end` holds now (staged bytes, or nothing staged), for the
+    /// innermost open savepoint. Prior bytes are kept in memory within the spill bound, else
+    /// appended to the spill file.
+    fn record_prior(&mut self, offset: u64, end: u64) -> Result<()> {
+        let mut spans: Vec<(u64, u64, bool)> = Vec::new();
+        let mut pos = offset;
+        let first = self
+            .staged
+            .range(..offset)
+            .next_back()
+            .map(|(k, e)| (*k, e.len))
+            .filter(|(k, l)| k + l > offset);
+        let rest = self.staged.range(offset..end).map(|(k, e)| (*k, e.len));
+        for (k, l) in first.into_iter().chain(rest) {
+            let lo = k.max(offset);
+            let hi = (k + l).min(end);
+            if lo >= hi {
+                continue;
+            }
+            if pos < lo {
+                spans.push((pos, lo - pos, false));
+            }
+            spans.push((lo, hi - lo, true));
+            pos = hi;
+        }
+        if pos < end {
+            spans.push((pos, end - pos, false));
+        }
+        let mut priors = Vec::with_capacity(spans.len());
+        for (start, len, staged) in spans {
+            let bytes = if !staged {
+                None
+            } else if self.ram + self.log_ram + len <= self.spill_limit {
+                let n = usize::try_from(len)
+                    .map_err(|_| Error::unsupported("journal", start, "too large"))?;
+                let mut v = vec![0u8; n];
+                self.read_at(start, &mut v)?;
+                self.log_ram += len;
+                Some(Bytes::Ram(v))
+            } else {
+                let at = self.spill_file()?.len;
+                let mut buf = vec![0u8; CHUNK.min(len) as usize];
+                let mut done = 0u64;
+                while done < len {
+                    let n = (len - done).min(CHUNK) as usize;
+                    self.read_at(start + done, &mut buf[..n])?;
+                    self.spill_file()?.write(at + done, &buf[..n])?;
+                    done += n as u64;
+                }
+                Some(Bytes::Spill(at))
+            };
+            priors.push(Prior { start, len, bytes });
+        }
+        let Some(log) = self.savepoints.last_mut() else {
+            return Ok(());
+        };
+        log.priors.extend(priors);
+        Ok(())
+    }
+
+    /// Open a savepoint: every later write (and growth) can be taken back exactly with
+    /// [`Journal::rollback_savepoint`], or kept with [`Journal::release_savepoint`]. Savepoints
+    /// nest. While one is open, each write first records what the range held (staged bytes
+    /// are copied, within the spill bound in memory, else to the spill file; an unstaged range
+    /// costs only its bounds), so writing fresh ranges stays cheap. A commit or a discard drops
+    /// every open savepoint.
+    pub fn savepoint(&mut self) {
+        self.savepoints.push(SavepointLog {
+            len: self.len,
+            priors: Vec::new(),
+        });
+    }
+
+    /// Take back every write made since the innermost open savepoint, and close it.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when no savepoint is open; a broken staging invariant.
+    pub fn rollback_savepoint(&mut self) -> Result<()> {
+        let log = self
+            .savepoints
+            .pop()
+            .ok_or_else(|| Error::unsupported("journal", 0, "rollback without a savepoint"))?;
+        for p in log.priors.into_iter().rev() {
+            self.cut(p.start, p.start + p.len)?;
+            if let Some(bytes) = p.bytes {
+                if matches!(bytes, Bytes::Ram(_)) {
+                    self.log_ram -= p.len;
+                    self.ram += p.len;
+                }
+                self.staged.insert(p.start, Extent { len: p.len, bytes });
+            }
+        }
+        self.len = log.len;
+        Ok(())
+    }
+
+    /// Keep the writes made since the innermost open savepoint, and close it (an outer
+    /// savepoint can still take them back).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when no savepoint is open.
+    pub fn release_savepoint(&mut self) -> Result<()> {
+        let log = self
+            .savepoints
+            .pop()
+            .ok_or_else(|| Error::unsupported("journal", 0, "release without a savepoint"))?;
+        if let Some(outer) = self.savepoints.last_mut() {
+            outer.priors.extend(log.priors);
+        } else {
+            for p in log.priors {
+                if matches!(p.bytes, Some(Bytes::Ram(_))) {
+                    self.log_ram -= p.len;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of open savepoints.
+    pub fn savepoints(&self) -> usize {
+        self.savepoints.len()
     }
 
     /// Copy the first `len` staged bytes of `ext` to the base at `off` (streamed through a
@@ -519,6 +684,11 @@ impl<D: Device> Journal<D> {
         let old_len = self.base.len();
         let new_len = self.len;
         if ranges.is_empty() {
+            // Nothing staged (perhaps after a rollback): spilled bytes are all dead.
+            self.savepoints.clear();
+            self.log_ram = 0;
+            self.ram = 0;
+            self.spill = None;
             return Ok(CommitReport {
                 undo_path: PathBuf::new(),
                 ranges: 0,
@@ -568,6 +738,8 @@ impl<D: Device> Journal<D> {
         }
         drop(staged);
         self.ram = 0;
+        self.savepoints.clear();
+        self.log_ram = 0;
         self.spill = None;
         self.len = self.base.len();
         set_state(undo, UndoState::Complete, &mut faults)?;
@@ -714,6 +886,16 @@ impl<D: Device> Device for Journal<D> {
         }
         self.len = len;
         Ok(())
+    }
+    fn savepoint(&mut self) -> bool {
+        Journal::savepoint(self);
+        true
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        Journal::rollback_savepoint(self)
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        Journal::release_savepoint(self)
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         // Only the part of the base under no staged write can be vouched for by the base.

@@ -263,6 +263,15 @@ impl<D: Device> Device for RawDisk<D> {
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
     }
+    fn savepoint(&mut self) -> bool {
+        self.inner.savepoint()
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        self.inner.rollback_savepoint()
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.inner.release_savepoint()
+    }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         self.inner.known_zero(offset, len)
     }

@@ -7,12 +7,20 @@ use std::path::Path;
 /// Open as detection would, except that content detection refuses as unrecognised is opened
 /// raw: these tests write arbitrary patterns at offset 0 of raw disks.
 fn open(p: &Path, access: Access) -> reseal_disk::Result<Image> {
-    match Image::open(p, access) {
-        Err(reseal_disk::Error::UnknownFormat { .. }) => Image::open_as(
-            p,
-            Some(reseal_disk::ContainerKind::Raw),
-            &reseal_disk::OpenOptions::new(access),
-        ),
+    open_spill(p, access, None)
+}
+
+/// [`open`] with the journal's memory bound set to `spill` bytes (staged data beyond it goes to
+/// the spill file).
+fn open_spill(p: &Path, access: Access, spill: Option<u64>) -> reseal_disk::Result<Image> {
+    let mut opts = reseal_disk::OpenOptions::new(access);
+    if let Some(n) = spill {
+        opts = opts.spill_limit(n);
+    }
+    match Image::open_as(p, None, &opts) {
+        Err(reseal_disk::Error::UnknownFormat { .. }) => {
+            Image::open_as(p, Some(reseal_disk::ContainerKind::Raw), &opts)
+        }
         r => r,
     }
 }
@@ -36,9 +44,27 @@ fn apply_writes(image: &mut Image) {
         .write_at(size - 1000, &pseudo_random(3, 1000))
         .unwrap(); // allocates the last block
     image.write_at(5 << 20, &pseudo_random(4, 70_000)).unwrap();
+    // Where the image offers savepoints (raw): a change taken back and one kept, over and
+    // next to the writes above, as the NTFS writer's streamed data is.
+    if image.savepoint() {
+        image.write_at(50, &pseudo_random(5, 9000)).unwrap();
+        image.write_at(6 << 20, &pseudo_random(6, 300_000)).unwrap();
+        image.rollback_savepoint().unwrap();
+        assert!(image.savepoint());
+        image
+            .write_at((5 << 20) + 60_000, &pseudo_random(7, 200_000))
+            .unwrap();
+        image.release_savepoint().unwrap();
+    }
 }
 
 fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
+    crash_matrix_spill(fmt, opts, compare_file_bytes, None);
+}
+
+/// The crash matrix with the journal's memory bound at `spill` bytes (a tiny bound: the commit
+/// applies the staged data from the spill file).
+fn crash_matrix_spill(fmt: &str, opts: &[&str], compare_file_bytes: bool, spill: Option<u64>) {
     if !have("qemu-img") {
         return;
     }
@@ -62,7 +88,7 @@ fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
 
     // Reference run.
     let (new_file, new_virtual, steps) = {
-        let mut image = open(&img, Access::ReadWrite).unwrap();
+        let mut image = open_spill(&img, Access::ReadWrite, spill).unwrap();
         apply_writes(&mut image);
         let v = read_all(&image);
         let rep = image.commit().unwrap();
@@ -77,7 +103,7 @@ fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
     for k in 0..=steps {
         reset(&img, &orig);
         {
-            let mut image = open(&img, Access::ReadWrite).unwrap();
+            let mut image = open_spill(&img, Access::ReadWrite, spill).unwrap();
             apply_writes(&mut image);
             let r = image.commit_with_faults(Some(k));
             assert_eq!(r.is_ok(), k >= steps, "k={k}");
@@ -133,6 +159,18 @@ fn crash_at_every_step_vhdx_dynamic() {
 #[test]
 fn crash_at_every_step_raw() {
     crash_matrix("raw", &[], true);
+}
+
+#[test]
+fn crash_at_every_step_raw_spilled() {
+    // A 4 KiB bound: nearly every staged byte (and the savepoints' prior bytes) is in the
+    // spill file when the commit applies it.
+    crash_matrix_spill("raw", &[], true, Some(4096));
+}
+
+#[test]
+fn crash_at_every_step_vhdx_spilled() {
+    crash_matrix_spill("vhdx", &["-o", "block_size=1048576"], false, Some(4096));
 }
 
 #[test]

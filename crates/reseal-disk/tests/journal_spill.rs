@@ -1,7 +1,8 @@
 //! The journal's spill of staged writes beyond its memory bound, against an in-memory model:
 //! random staged writes, reads and growth with a tiny bound (so most writes go to the spill
 //! file, with overlaps between memory and spilled extents), then a commit whose image bytes and
-//! undo are checked byte for byte.
+//! undo are checked byte for byte. Savepoints opened, rolled back and released among the
+//! writes must give back exactly the model state they were opened at.
 
 use std::path::Path;
 
@@ -17,6 +18,12 @@ enum Op {
     Read { off: u64, len: usize },
     /// Grow the staged device by `by` bytes.
     Grow { by: u64 },
+    /// Open a savepoint.
+    Savepoint,
+    /// Take back the writes since the innermost savepoint (no-op when none is open).
+    Rollback,
+    /// Keep them and close the innermost savepoint (no-op when none is open).
+    Release,
 }
 
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -41,6 +48,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(off, len, seed)| Op::Write { off, len, seed }),
         3 => (0u64..64 << 10, 1usize..16 << 10).prop_map(|(off, len)| Op::Read { off, len }),
         1 => (1u64..8 << 10).prop_map(|by| Op::Grow { by }),
+        1 => Just(Op::Savepoint),
+        1 => Just(Op::Rollback),
+        1 => Just(Op::Release),
     ]
 }
 
@@ -55,6 +65,8 @@ fn check(dir: &Path, orig: &[u8], limit: u64, ops: &[Op]) -> Result<(), TestCase
         .with_spill_limit(limit)
         .with_spill_dir(spill_dir.clone());
     let mut model = orig.to_vec();
+    // Model states at the open savepoints, outermost first.
+    let mut saved: Vec<Vec<u8>> = Vec::new();
     for op in ops {
         match *op {
             Op::Write { off, len, seed } => {
@@ -78,7 +90,27 @@ fn check(dir: &Path, orig: &[u8], limit: u64, ops: &[Op]) -> Result<(), TestCase
                 j.set_len(n).unwrap();
                 model.resize(n as usize, 0);
             }
+            Op::Savepoint => {
+                j.savepoint();
+                saved.push(model.clone());
+            }
+            Op::Rollback => {
+                if let Some(m) = saved.pop() {
+                    j.rollback_savepoint().unwrap();
+                    model = m;
+                } else {
+                    prop_assert!(j.rollback_savepoint().is_err());
+                }
+            }
+            Op::Release => {
+                if saved.pop().is_some() {
+                    j.release_savepoint().unwrap();
+                } else {
+                    prop_assert!(j.release_savepoint().is_err());
+                }
+            }
         }
+        prop_assert_eq!(j.savepoints(), saved.len());
         let (ram, _) = j.staged_bytes();
         prop_assert!(ram <= limit, "{ram} bytes in memory, bound {limit}");
         prop_assert_eq!(j.len(), model.len() as u64);

@@ -171,7 +171,7 @@ impl<D: Device> Volume<D> {
             let end = (s + l) * cs;
             while at < end {
                 let n = (end - at).min(zeros.len() as u64) as usize;
-                self.write_raw(at, &zeros[..n])?;
+                self.write_direct(at, &zeros[..n])?;
                 at += n as u64;
             }
         }

@@ -83,6 +83,17 @@ pub enum Error {
         /// The rule it breaks.
         rule: crate::name_rules::NameRule,
     },
+    /// The source of a file's new data (a local file, a reader) failed or ended early.
+    #[error("reading the data for {path} at byte {offset}: {source}")]
+    Source {
+        /// The volume path being written.
+        path: String,
+        /// Byte offset in the data where reading failed.
+        offset: u64,
+        /// The reader's error (`UnexpectedEof` when it ended early).
+        #[source]
+        source: std::io::Error,
+    },
     /// The caller asked for something invalid (bad name, not a directory, non-empty directory...).
     #[error("invalid request: {0}")]
     Invalid(String),

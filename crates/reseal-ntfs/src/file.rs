@@ -380,6 +380,63 @@ impl<D: Device> Volume<D> {
         })
     }
 
+    /// Replace a file's contents (creating the file if it does not exist) with `len` bytes read
+    /// from `reader`, in bounded memory: the data is read and written in 1 MiB chunks.
+    ///
+    /// Data too large to stay resident goes into freshly allocated clusters (the file's old
+    /// clusters are freed first, and zeroed as every freed cluster is). When the device has
+    /// savepoints (a journal, a partition or raw image over one) the chunks are written straight
+    /// to it, so memory is bounded by the chunk, the journal's spill bound and the metadata;
+    /// only the MFT record, the index and `$Bitmap` go through the operation's overlay. The
+    /// operation stays all-or-nothing: on any error (the reader's included) the savepoint takes
+    /// the data back and the overlay is dropped. Without savepoints the data is staged in the
+    /// overlay as [`Volume::write_file`] does.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when `reader` fails or ends before `len` bytes; as
+    /// [`Volume::write_file`] otherwise. Nothing is written on error.
+    pub fn write_file_from(
+        &mut self,
+        path: &str,
+        reader: &mut dyn std::io::Read,
+        len: u64,
+    ) -> Result<()> {
+        self.tx(|v| {
+            let num = match v.lookup(path) {
+                Ok(n) => n,
+                Err(Error::NotFound { .. }) => v.create(path, false)?,
+                Err(e) => return Err(e),
+            };
+            if v.read_record(num)?.find(INDEX_ROOT, &i30())?.is_some() {
+                return Err(Error::Invalid(format!("{path} is a directory")));
+            }
+            // Start from an empty stream: the new data gets clusters of its own (no sparse or
+            // shared runs to respect), the old ones are freed.
+            v.set_stream_len(num, DATA, &[], 0, Grow::default())?;
+            v.set_stream_len(num, DATA, &[], len, Grow::default())?;
+            let mut s = v
+                .stream(num, DATA, &[])?
+                .ok_or_else(|| Error::Invalid(format!("{path} has no data")))?;
+            let src = |off: u64, source| Error::Source {
+                path: path.to_string(),
+                offset: off,
+                source,
+            };
+            if s.resident {
+                let n = usize::try_from(len)
+                    .map_err(|_| Error::Invalid(format!("{path}: {len} bytes")))?;
+                let mut buf = vec![0u8; n];
+                reader.read_exact(&mut buf).map_err(|e| src(0, e))?;
+                return v.write_stream_data(&mut s, 0, &buf);
+            }
+            v.stream_into_runs(&mut s, reader, len)
+                .map_err(|e| match e {
+                    Error::Source { offset, source, .. } => src(offset, source),
+                    e => e,
+                })
+        })
+    }
+
     /// Create an empty file. Returns its record number.
     ///
     /// # Errors

@@ -77,6 +77,9 @@ pub struct Volume<D: Device> {
     overlay: BTreeMap<u64, Vec<u8>>,
     log_reset: bool,
     in_tx: bool,
+    /// The current operation holds a device savepoint, so bulk data may go straight to the
+    /// device ([`Volume::write_direct`]).
+    direct: bool,
 }
 
 impl<D: Device> Volume<D> {
@@ -122,6 +125,7 @@ impl<D: Device> Volume<D> {
             overlay: BTreeMap::new(),
             log_reset: false,
             in_tx: false,
+            direct: false,
         };
         let _ = mft_off;
         let r0 = v.read_record(MFT)?;
@@ -252,6 +256,33 @@ impl<D: Device> Volume<D> {
         Ok(())
     }
 
+    /// Write bulk bytes (file data, zeroing, the `$LogFile` reset): straight to the device when
+    /// the operation holds a device savepoint (so a failure can still take them back), else
+    /// into the overlay as [`Volume::write_raw`]. Overlay blocks under the write are patched, so
+    /// later reads and the overlay's commit (which comes after) agree with it. Everything
+    /// reaches the image only at the journal's commit, so the order of direct and overlay
+    /// writes within an operation is invisible to a crash.
+    pub(crate) fn write_direct(&mut self, off: u64, data: &[u8]) -> Result<()> {
+        if !self.direct {
+            return self.write_raw(off, data);
+        }
+        let end = off
+            .checked_add(data.len() as u64)
+            .ok_or(Error::NoSpace { what: "write" })?;
+        self.dev.write_at(off, data).map_err(|e| Error::Disk {
+            offset: off,
+            source: e,
+        })?;
+        for (&b, blk) in self.overlay.range_mut(off / BLK..end.div_ceil(BLK)) {
+            let bs = b * BLK;
+            let s = bs.max(off);
+            let e = (bs + BLK).min(end);
+            blk[(s - bs) as usize..(e - bs) as usize]
+                .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
+        }
+        Ok(())
+    }
+
     fn commit_overlay(&mut self) -> Result<()> {
         let ov = std::mem::take(&mut self.overlay);
         let mut run: Vec<u8> = Vec::new();
@@ -303,6 +334,7 @@ impl<D: Device> Volume<D> {
         }
         let saved = (self.mft_runs.clone(), self.mft_size);
         self.in_tx = true;
+        self.direct = self.dev.savepoint();
         let r = f(self).and_then(|t| {
             if !self.log_reset {
                 self.reset_logfile()?;
@@ -310,19 +342,42 @@ impl<D: Device> Volume<D> {
             Ok(t)
         });
         self.in_tx = false;
-        match r {
-            Ok(t) => {
-                self.commit_overlay()?;
-                self.log_reset = true;
-                Ok(t)
-            }
+        let r = match r {
+            Ok(t) => match self.commit_overlay() {
+                Ok(()) => Ok(t),
+                Err(e) if self.direct => {
+                    // The savepoint takes back the part of the overlay already written too.
+                    self.mft_runs = saved.0.clone();
+                    self.mft_size = saved.1;
+                    Err(e)
+                }
+                Err(e) => {
+                    self.direct = false;
+                    return Err(e);
+                }
+            },
             Err(e) => {
                 self.overlay.clear();
                 self.mft_runs = saved.0;
                 self.mft_size = saved.1;
                 Err(e)
             }
+        };
+        if std::mem::take(&mut self.direct) {
+            let end = if r.is_ok() {
+                self.dev.release_savepoint()
+            } else {
+                self.dev.rollback_savepoint()
+            };
+            end.map_err(|e| Error::Disk {
+                offset: 0,
+                source: e,
+            })?;
         }
+        if r.is_ok() {
+            self.log_reset = true;
+        }
+        r
     }
 
     /// Run `f` as a nested step of the current operation: when it fails, every write it staged
@@ -330,9 +385,27 @@ impl<D: Device> Volume<D> {
     /// another way.
     pub(crate) fn attempt<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let saved = (self.overlay.clone(), self.mft_runs.clone(), self.mft_size);
+        // Writes that went straight to the device need a nested savepoint to be taken back.
+        let nested = self.direct && self.dev.savepoint();
         let r = f(self);
         if r.is_err() {
             (self.overlay, self.mft_runs, self.mft_size) = saved;
+        }
+        if nested {
+            let end = if r.is_ok() {
+                self.dev.release_savepoint()
+            } else {
+                self.dev.rollback_savepoint()
+            };
+            end.map_err(|e| Error::Disk {
+                offset: 0,
+                source: e,
+            })?;
+        } else if self.direct && r.is_err() {
+            return Err(Error::unsupported(
+                None,
+                "taking back a failed step: the device lost its savepoint",
+            ));
         }
         r
     }
@@ -364,9 +437,20 @@ impl<D: Device> Volume<D> {
                 return Ok(());
             }
         }
+        // A fully initialized, fully allocated log (what mkntfs and Windows make) is filled
+        // through the bulk path, so its megabytes do not sit in the overlay.
+        let plain = !s.resident
+            && s.init == s.size
+            && s.flags & (attribute::FLAG_COMPRESSED | attribute::FLAG_ENCRYPTED) == 0
+            && s.runs.iter().all(|r| r.lcn.is_some());
         while off < s.size {
             let n = (s.size - off).min(chunk.len() as u64) as usize;
-            self.write_stream_data(&mut s, off, &chunk[..n])?;
+            if plain {
+                let runs = s.runs.clone();
+                self.write_runs_direct(&runs, off, &chunk[..n], LOGFILE)?;
+            } else {
+                self.write_stream_data(&mut s, off, &chunk[..n])?;
+            }
             off += n as u64;
         }
         Ok(())
@@ -911,6 +995,77 @@ impl<D: Device> Volume<D> {
         Ok(())
     }
 
+    /// Fill a freshly sized, non-resident, fully allocated stream with `len` bytes from
+    /// `reader`, 1 MiB at a time, through [`Volume::write_direct`]; the end of the last
+    /// cluster is zeroed. Sets the initialized size to `len`. `Error::Source` errors carry an
+    /// empty path (the caller names the file).
+    pub(crate) fn stream_into_runs(
+        &mut self,
+        s: &mut Stream,
+        reader: &mut dyn std::io::Read,
+        len: u64,
+    ) -> Result<()> {
+        const CHUNK: usize = 1 << 20;
+        let cs = self.cs();
+        if s.size != len || s.alloc < len || s.runs.iter().any(|r| r.lcn.is_none()) {
+            return Err(Error::Invalid(format!(
+                "record {}: stream not sized and allocated for {len} bytes",
+                s.base
+            )));
+        }
+        let mut buf = vec![0u8; CHUNK];
+        let mut pos = 0u64;
+        let padded = len.div_ceil(cs) * cs;
+        while pos < padded {
+            let n = (padded - pos).min(CHUNK as u64) as usize;
+            let data = (len.saturating_sub(pos) as usize).min(n);
+            reader
+                .read_exact(&mut buf[..data])
+                .map_err(|e| Error::Source {
+                    path: String::new(),
+                    offset: pos,
+                    source: e,
+                })?;
+            buf[data..n].fill(0);
+            self.write_runs_direct(&s.runs, pos, &buf[..n], s.base)?;
+            pos += n as u64;
+        }
+        s.init = len;
+        self.set_nonres_sizes(s)
+    }
+
+    /// [`Volume::write_runs`] through [`Volume::write_direct`] (every run allocated).
+    fn write_runs_direct(&mut self, runs: &[Run], off: u64, data: &[u8], rec: u64) -> Result<()> {
+        let cs = self.cs();
+        let mut done = 0usize;
+        while done < data.len() {
+            let pos = off + done as u64;
+            let vcn = pos / cs;
+            let run = *runs
+                .iter()
+                .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
+                .ok_or_else(|| {
+                    Error::corrupt(
+                        "attribute data",
+                        Some(rec),
+                        pos,
+                        "offset not mapped by the runlist",
+                    )
+                })?;
+            let n =
+                (((run.vcn + run.len).saturating_mul(cs) - pos) as usize).min(data.len() - done);
+            let l = run.lcn.ok_or_else(|| {
+                Error::unsupported(Some(rec), "write into a sparse run without allocation")
+            })?;
+            let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
+                Error::corrupt("attribute data", Some(rec), pos, "LCN overflows the volume")
+            })?;
+            self.write_direct(dev_off, &data[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
+
     fn write_runs_skip_sparse(
         &mut self,
         runs: &[Run],
@@ -954,7 +1109,7 @@ impl<D: Device> Volume<D> {
         let mut done = 0;
         while done < n {
             let k = (n - done).min(256);
-            self.write_raw((lcn + done) * cs, &z[..(k * cs) as usize])?;
+            self.write_direct((lcn + done) * cs, &z[..(k * cs) as usize])?;
             done += k;
         }
         Ok(())
@@ -1067,12 +1222,14 @@ impl<D: Device> Volume<D> {
             let a = r
                 .find(ty, name)?
                 .ok_or_else(|| Error::corrupt("attribute", Some(base), 0, "vanished"))?;
-            let mut val = r.value(&a).to_vec();
-            val.resize(n as usize, 0);
-            let newlen = (0x18 + 2 * name.len()).div_ceil(8) * 8 + val.len().div_ceil(8) * 8;
-            let fits =
-                r.used() - a.len + newlen <= r.buf.len() && n <= u64::from(self.boot.record_size);
+            // Decide before building the value: `n` may be gigabytes (a streamed file).
+            let fits = n <= u64::from(self.boot.record_size) && {
+                let newlen = (0x18 + 2 * name.len()).div_ceil(8) * 8 + (n as usize).div_ceil(8) * 8;
+                r.used() - a.len + newlen <= r.buf.len()
+            };
             if fits {
+                let mut val = r.value(&a).to_vec();
+                val.resize(n as usize, 0);
                 let bytes = attribute::build_resident(ty, name, &val, a.indexed);
                 r.replace_attr(&a, bytes)?;
                 self.write_record(&mut r)?;

@@ -77,6 +77,15 @@ impl<D: Device> Device for Slice<D> {
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
     }
+    fn savepoint(&mut self) -> bool {
+        self.inner.savepoint()
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        self.inner.rollback_savepoint()
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.inner.release_savepoint()
+    }
 }
 
 /// `Read + Seek` (and `Write`) over a [`Device`], with a position: the adapter crates such as

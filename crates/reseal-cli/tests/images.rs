@@ -379,11 +379,25 @@ fn convert_speaks_qemu_img() {
         } else {
             assert!(!err.contains("/100%)"), "progress without -p: {err:?}");
         }
-        run(Command::new("qemu-img")
-            .args(["compare", "-f", "vhdx", "-F", qfmt])
-            .arg(&fixture)
-            .arg(&out))
-        .unwrap();
+        if name.ends_with("exact") {
+            // The exact size is below what the geometry covers: qemu 7.2 reads it by the
+            // geometry unless told to take the footer's size (qemu 10 takes it anyway).
+            let second = format!(
+                r#"json:{{"driver":"vpc","force_size_calc":"current_size","file":{{"driver":"file","filename":"{}"}}}}"#,
+                out.display()
+            );
+            run(Command::new("qemu-img")
+                .args(["compare", "-f", "vhdx"])
+                .arg(&fixture)
+                .arg(&second))
+            .unwrap();
+        } else {
+            run(Command::new("qemu-img")
+                .args(["compare", "-f", "vhdx", "-F", qfmt])
+                .arg(&fixture)
+                .arg(&out))
+            .unwrap();
+        }
         if matches!(*qfmt, "qcow2" | "vhdx") {
             run(Command::new("qemu-img")
                 .args(["check", "-f", qfmt])

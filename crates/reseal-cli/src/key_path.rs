@@ -14,18 +14,7 @@
 use anyhow::{bail, Result};
 use reseal_hive::Hive;
 
-/// What a hive file is, from its name: the mount point Windows gives it.
-fn mount_of(file_name: &str) -> Option<(&'static str, String)> {
-    let up = file_name.to_ascii_uppercase();
-    Some(match up.as_str() {
-        "NTUSER.DAT" => ("HKCU", String::new()),
-        "USRCLASS.DAT" => ("HKCU", "SOFTWARE\\CLASSES".into()),
-        "DEFAULT" => ("HKU", ".DEFAULT".into()),
-        "SYSTEM" | "SOFTWARE" | "SAM" | "SECURITY" | "COMPONENTS" | "BCD" | "DRIVERS" | "ELAM"
-        | "BBI" => ("HKLM", up),
-        _ => return None,
-    })
-}
+use reseal_windows::hive_location::{mount_of, Root};
 
 const HKLM: [&str; 2] = ["HKLM", "HKEY_LOCAL_MACHINE"];
 const HKCU: [&str; 2] = ["HKCU", "HKEY_CURRENT_USER"];
@@ -56,7 +45,7 @@ pub fn resolve(hive: &Hive, file_name: &str, key: &str) -> Result<String> {
                 bail!("{key:?} names HKEY_LOCAL_MACHINE itself, not a key of a hive");
             };
             if let Some((root, hname)) = &mount {
-                if *root != "HKLM" || !name.eq_ignore_ascii_case(hname) {
+                if *root != Root::LocalMachine || !name.eq_ignore_ascii_case(hname) {
                     bail!(
                         "{key:?} is under HKEY_LOCAL_MACHINE\\{name}, but this hive ({file_name}) \
                          is mounted at {}",
@@ -67,7 +56,7 @@ pub fn resolve(hive: &Hive, file_name: &str, key: &str) -> Result<String> {
             comps.drain(..2);
         } else if is_any(first, &HKCU) {
             if let Some((root, hname)) = &mount {
-                if *root != "HKCU" {
+                if *root != Root::CurrentUser {
                     bail!(
                         "{key:?} is under HKEY_CURRENT_USER, but this hive ({file_name}) is \
                          mounted at {}",
@@ -89,9 +78,9 @@ pub fn resolve(hive: &Hive, file_name: &str, key: &str) -> Result<String> {
             let classes = user.to_ascii_lowercase().ends_with("_classes");
             if let Some((root, hname)) = &mount {
                 let fits = match (*root, hname.as_str()) {
-                    ("HKU", ".DEFAULT") => user.eq_ignore_ascii_case(".DEFAULT"),
-                    ("HKCU", "") => !classes && !user.eq_ignore_ascii_case(".DEFAULT"),
-                    ("HKCU", _) => classes,
+                    (Root::Users, ".DEFAULT") => user.eq_ignore_ascii_case(".DEFAULT"),
+                    (Root::CurrentUser, "") => !classes && !user.eq_ignore_ascii_case(".DEFAULT"),
+                    (Root::CurrentUser, _) => classes,
                     _ => false,
                 };
                 if !fits {
@@ -125,16 +114,11 @@ pub fn resolve(hive: &Hive, file_name: &str, key: &str) -> Result<String> {
     Ok(out.join("\\"))
 }
 
-fn mount_text(root: &str, sub: &str) -> String {
-    let long = match root {
-        "HKLM" => "HKEY_LOCAL_MACHINE",
-        "HKCU" => "HKEY_CURRENT_USER",
-        _ => "HKEY_USERS",
-    };
+fn mount_text(root: &Root, sub: &str) -> String {
     if sub.is_empty() {
-        long.to_string()
+        root.name().to_string()
     } else {
-        format!("{long}\\{sub}")
+        format!("{}\\{sub}", root.name())
     }
 }
 

@@ -232,14 +232,10 @@ fn default_prefix(hive: &Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_uppercase())
         .unwrap_or_default();
-    match name.as_str() {
-        "NTUSER.DAT" => "HKEY_CURRENT_USER".into(),
-        "USRCLASS.DAT" => "HKEY_CURRENT_USER\\Software\\Classes".into(),
-        "DEFAULT" => "HKEY_USERS\\.DEFAULT".into(),
-        "SYSTEM" | "SOFTWARE" | "SAM" | "SECURITY" | "COMPONENTS" | "BCD" => {
-            format!("HKEY_LOCAL_MACHINE\\{name}")
-        }
-        _ => format!(
+    match reseal_windows::hive_location::mount_of(&name) {
+        Some((root, sub)) if sub.is_empty() => root.name().to_string(),
+        Some((root, sub)) => format!("{}\\{sub}", root.name()),
+        None => format!(
             "HKEY_LOCAL_MACHINE\\{}",
             name.split('.').next().unwrap_or("HIVE")
         ),

@@ -21,6 +21,58 @@ pub const CONFIG_HIVES: [&str; 6] = [
     "COMPONENTS",
 ];
 
+/// The hive files Windows loads under `HKEY_LOCAL_MACHINE\<name>`, by file name (`BCD` is the
+/// boot store's `BCD00000000`, loaded from the boot partition; the others live in
+/// `Windows\System32\config`).
+pub const HKLM_HIVES: [&str; 9] = [
+    "SYSTEM",
+    "SOFTWARE",
+    "SAM",
+    "SECURITY",
+    "COMPONENTS",
+    "BCD",
+    "DRIVERS",
+    "ELAM",
+    "BBI",
+];
+
+/// A root key of the registry as Windows shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// `HKEY_LOCAL_MACHINE` (`HKLM`).
+    LocalMachine,
+    /// `HKEY_CURRENT_USER` (`HKCU`).
+    CurrentUser,
+    /// `HKEY_USERS` (`HKU`).
+    Users,
+}
+
+impl Root {
+    /// The long name (`HKEY_LOCAL_MACHINE`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Root::LocalMachine => "HKEY_LOCAL_MACHINE",
+            Root::CurrentUser => "HKEY_CURRENT_USER",
+            Root::Users => "HKEY_USERS",
+        }
+    }
+}
+
+/// Where Windows mounts a hive file, from its file name: the root and the key under it
+/// (`SYSTEM` → `HKEY_LOCAL_MACHINE\SYSTEM`, `NTUSER.DAT` → `HKEY_CURRENT_USER`,
+/// `UsrClass.dat` → `HKEY_CURRENT_USER\Software\Classes`, `DEFAULT` → `HKEY_USERS\.DEFAULT`).
+/// `None` for a name Windows does not mount by itself.
+pub fn mount_of(file_name: &str) -> Option<(Root, String)> {
+    let up = file_name.to_ascii_uppercase();
+    Some(match up.as_str() {
+        "NTUSER.DAT" => (Root::CurrentUser, String::new()),
+        "USRCLASS.DAT" => (Root::CurrentUser, "Software\\Classes".into()),
+        "DEFAULT" => (Root::Users, ".DEFAULT".into()),
+        _ if HKLM_HIVES.contains(&up.as_str()) => (Root::LocalMachine, up),
+        _ => return None,
+    })
+}
+
 /// Where a hive is: the partition of its volume and its path there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HiveLocation {

@@ -30,6 +30,7 @@ use reseal_ntfs::state::VolumeState;
 use serde::Serialize;
 
 use crate::generalize::{invalidate_logs, ntfs_err, volume_refusal};
+use crate::hive_location::HKLM_HIVES;
 use crate::{scan, Error, Refusal, Result, WindowsInstall};
 
 /// Options of [`import`].
@@ -100,16 +101,11 @@ enum HiveRef {
     Profile { sid: String, classes: bool },
 }
 
-const CONFIG_HIVES: &[&str] = &[
-    "SYSTEM",
-    "SOFTWARE",
-    "SAM",
-    "SECURITY",
-    "COMPONENTS",
-    "DRIVERS",
-    "ELAM",
-    "BBI",
-];
+/// The HKLM hives of `Windows\System32\config` a `.reg` file can name (BCD lives on the boot
+/// partition).
+fn config_hives() -> Vec<&'static str> {
+    HKLM_HIVES.into_iter().filter(|h| *h != "BCD").collect()
+}
 
 fn invalid(reason: String) -> Error {
     Error::Invalid {
@@ -141,11 +137,11 @@ fn locate(path: &str, hkcu: Option<&str>) -> Result<(HiveRef, String, Vec<String
             )));
         };
         let up = name.to_ascii_uppercase();
-        if !CONFIG_HIVES.contains(&up.as_str()) {
+        if !config_hives().contains(&up.as_str()) {
             return Err(invalid(format!(
                 "key [{path}]: HKEY_LOCAL_MACHINE\\{name} is not a hive file reseal can edit \
                  ({})",
-                CONFIG_HIVES.join(", ")
+                config_hives().join(", ")
             )));
         }
         return Ok((

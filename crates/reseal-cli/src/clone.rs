@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use reseal_disk::children::{create_child, ChildFormat};
 use reseal_disk::convert::TargetFormat;
 use reseal_disk::{Access, ImageFormat};
-use reseal_windows::generalize::{generalize, Report};
+use reseal_windows::generalize::{generalize_prepared, prepare, Prepared, Report};
 use std::path::{Path, PathBuf};
 
 /// Child container formats.
@@ -130,6 +130,7 @@ fn remove_clone(out: &Path) {
 
 fn make_one(
     a: &CloneArgs,
+    plan: &Prepared,
     n: u32,
     format: ChildFormat,
     full: Option<TargetFormat>,
@@ -163,7 +164,7 @@ fn make_one(
             .map(|c| expand(c, n))
             .transpose()?;
         let mut img = crate::open::open(&out, Access::ReadWrite, false)?;
-        let report = generalize(&mut img, &o).context("generalize")?;
+        let report = generalize_prepared(&mut img, plan, &o, &mut |_| {}).context("generalize")?;
         img.commit()?;
         drop(img);
         // The clone did not exist before this run: undoing it means deleting it, so its undo
@@ -214,9 +215,16 @@ pub fn run(a: &CloneArgs) -> Result<()> {
             a.count
         );
     }
-    let base_format = {
-        let img = crate::open::open(&a.base, Access::ReadOnly, false)?;
-        img.format()
+    // Read and plan once: every clone starts as the base's virtual disk, so the install, its
+    // refusals and the parsed hives are the same for all of them (only the SID and the name
+    // differ); each clone then runs the rest of `generalize` on its own image.
+    let (base_format, plan) = {
+        let mut img = crate::open::open(&a.base, Access::ReadOnly, false)?;
+        let mut o = a.change.options()?;
+        o.computer_name = None; // per clone (a template here)
+        let plan = prepare(&mut img, &o, &mut |_| {})
+            .with_context(|| format!("reading {}", a.base.display()))?;
+        (img.format(), plan)
     };
     let full = a
         .full
@@ -229,7 +237,7 @@ pub fn run(a: &CloneArgs) -> Result<()> {
     };
     let mut docs = Vec::new();
     for n in 1..=a.count {
-        let (out, r) = make_one(a, n, format, full)?;
+        let (out, r) = make_one(a, &plan, n, format, full)?;
         if a.json {
             let mut doc = crate::generalize::report_json(&r)?;
             doc["clone"] = serde_json::json!(n);

@@ -639,8 +639,19 @@ pub fn generalize_with_progress(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
     let (computer_name, provision) = check_options(opts)?;
-    let prep = read_phase(image, opts, progress)?;
-    write_phase(image, prep, opts, computer_name, provision, progress)
+    let mut prep = read_phase(image, opts, progress)?;
+    let targets = std::mem::take(&mut prep.targets);
+    let warnings = std::mem::take(&mut prep.warnings);
+    write_phase(
+        image,
+        &prep,
+        targets,
+        warnings,
+        opts,
+        computer_name,
+        provision,
+        progress,
+    )
 }
 
 /// What [`generalize`] reads before it writes anything, for any new SID and computer name:
@@ -649,8 +660,9 @@ pub fn generalize_with_progress(
 /// number of images whose virtual disk is byte-identical to the one it was read from (a
 /// differencing child or a full copy made just before), each with its own SID and name, and
 /// gives the same result as [`generalize`] on that image would: every later step, which reads
-/// and writes the image itself, is the same code.
-#[derive(Debug, Clone)]
+/// and writes the image itself, is the same code. The write phase's own reads that do not
+/// depend on the new SID (see [`Caches`]) are kept here by the first image and reused.
+#[derive(Debug)]
 pub struct Prepared {
     install: WindowsInstall,
     old_sid: Sid,
@@ -661,6 +673,23 @@ pub struct Prepared {
     image_len: u64,
     targets: Vec<Target>,
     warnings: Vec<Warning>,
+    caches: Caches,
+}
+
+/// Reads of the write phase that are the same for every new SID, kept by [`Prepared`] once
+/// the first image made them. Each is made at a point where the write phase has changed
+/// nothing it depends on, so the value read from any clone equals the value read from the
+/// base: which files name which `$Secure` id (hive writes and descriptor rewrites keep every
+/// id), file paths by record (nothing is renamed before the renames), and which names hold the
+/// old SID (matched on the old SID alone).
+#[derive(Debug, Default)]
+struct Caches {
+    /// [`reseal_ntfs::Volume::security_id_users`].
+    sid_users: std::sync::OnceLock<std::collections::BTreeMap<u32, (usize, u64)>>,
+    /// `path_of(record)` (`None`: not found).
+    paths: std::sync::Mutex<std::collections::HashMap<u64, Option<String>>>,
+    /// Paths whose last component holds the old SID, and the walk's warnings.
+    sid_names: std::sync::OnceLock<(Vec<String>, Vec<Warning>)>,
 }
 
 impl Prepared {
@@ -710,7 +739,9 @@ pub fn generalize_prepared(
     let (computer_name, provision) = check_options(opts)?;
     write_phase(
         image,
-        prep.clone(),
+        prep,
+        prep.targets.clone(),
+        prep.warnings.clone(),
         opts,
         computer_name,
         provision,
@@ -1109,6 +1140,13 @@ fn read_phase(
         }
     }
 
+    if sid_op {
+        // The SID rewrite makes every hive writable first (indexing its free cells): done
+        // here, once per plan. One that refuses stays read-only and fails there as before.
+        for t in &mut targets {
+            let _ = t.hive.make_writable();
+        }
+    }
     Ok(Prepared {
         install,
         old_sid,
@@ -1118,13 +1156,17 @@ fn read_phase(
         image_len: image.len(),
         targets,
         warnings,
+        caches: Caches::default(),
     })
 }
 
 /// Everything after the reads: the new SID, the rewrite in memory, the writes.
+#[allow(clippy::too_many_arguments)]
 fn write_phase(
     image: &mut Image,
-    prep: Prepared,
+    prep: &Prepared,
+    mut targets: Vec<Target>,
+    mut warnings: Vec<Warning>,
     opts: &Options,
     computer_name: Option<String>,
     provision: ops::provision::Request,
@@ -1146,23 +1188,23 @@ fn write_phase(
         partition,
         start,
         len,
-        image_len: _,
-        mut targets,
-        mut warnings,
+        ..
     } = prep;
+    let partition = *partition;
+    let (start, len) = (*start, *len);
     let new_sid = match &opts.new_sid {
         _ if !sid_op => old_sid.clone(),
         NewSid::Random => {
-            let mut s = random_sid(&old_sid)?;
-            while s == old_sid {
-                s = random_sid(&old_sid)?;
+            let mut s = random_sid(old_sid)?;
+            while s == *old_sid {
+                s = random_sid(old_sid)?;
             }
             s
         }
         NewSid::Given(s) => s.clone(),
     };
     let map = if sid_op {
-        Some(new_sid_map(&install, &old_sid, &new_sid)?)
+        Some(new_sid_map(install, old_sid, &new_sid)?)
     } else {
         None
     };
@@ -1288,6 +1330,7 @@ fn write_phase(
             &mut vol,
             partition,
             map,
+            &prep.caches,
             &mut changes,
             &mut counts,
             &mut warnings,
@@ -1366,6 +1409,7 @@ fn sid_files<D: reseal_disk::Device>(
     vol: &mut reseal_ntfs::Volume<D>,
     partition: u32,
     map: &SidMap,
+    caches: &Caches,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
     warnings: &mut Vec<Warning>,
@@ -1389,11 +1433,26 @@ fn sid_files<D: reseal_disk::Device>(
         )
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
     counts.ntfs_descriptors = n;
+    let empty = std::collections::BTreeMap::new();
     let users = if sd_changes.is_empty() {
-        Default::default()
+        &empty
+    } else if let Some(u) = caches.sid_users.get() {
+        u
     } else {
-        vol.security_id_users()
-            .map_err(|e| ntfs_err(partition, "$STANDARD_INFORMATION", e))?
+        let u = vol
+            .security_id_users()
+            .map_err(|e| ntfs_err(partition, "$STANDARD_INFORMATION", e))?;
+        caches.sid_users.get_or_init(|| u)
+    };
+    let mut paths = caches
+        .paths
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut path_of = |record: u64| {
+        paths
+            .entry(record)
+            .or_insert_with(|| vol.path_of(record).ok())
+            .clone()
     };
     for (at, sids) in sd_changes {
         changes.push(match at {
@@ -1404,20 +1463,20 @@ fn sid_files<D: reseal_disk::Device>(
                     sids,
                     files,
                     example: (files > 0)
-                        .then(|| vol.path_of(first).ok().map(|p| format!("/{p}")))
+                        .then(|| path_of(first).map(|p| format!("/{p}")))
                         .flatten(),
                 }
             }
             DescriptorRef::File(record) => Change::NtfsFileDescriptor {
-                path: vol
-                    .path_of(record)
+                path: path_of(record)
                     .map(|p| format!("/{p}"))
-                    .unwrap_or_else(|_| format!("(record {record})")),
+                    .unwrap_or_else(|| format!("(record {record})")),
                 record,
                 sids,
             },
         });
     }
+    drop(paths);
     tell("quota", 0, 0);
     let q = vol
         .rewrite_quota_sids_with(
@@ -1477,8 +1536,19 @@ fn sid_files<D: reseal_disk::Device>(
 
     // Names containing the old SID (deepest first so parent paths stay valid).
     tell("names", 0, 0);
-    let mut renames = Vec::new();
-    find_sid_names(vol, "", map, &mut renames, warnings, 0);
+    let (names, walk_warnings) = caches.sid_names.get_or_init(|| {
+        let (mut found, mut w) = (Vec::new(), Vec::new());
+        find_sid_names(vol, "", map, &mut found, &mut w, 0);
+        (found.into_iter().map(|(from, _)| from).collect(), w)
+    });
+    warnings.extend(walk_warnings.iter().cloned());
+    let mut renames: Vec<(String, String)> = names
+        .iter()
+        .map(|from| {
+            let (dir, name) = from.rsplit_once('/').unwrap_or(("", from));
+            (from.clone(), join(dir, &map.replace_str(name).0))
+        })
+        .collect();
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     for (from, to) in renames {
         vol.rename(&from, &to)

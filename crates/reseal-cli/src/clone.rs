@@ -39,8 +39,8 @@ pub struct CloneArgs {
     #[arg(long, value_enum)]
     pub format: Option<CloneFormat>,
     /// Write each clone as a standalone copy of BASE (sparse-aware, like `reseal convert`)
-    /// instead of a differencing child: `--format raw|vhd|vhdx` (default: the base's own
-    /// family, raw for qcow2 and raw bases).
+    /// instead of a differencing child: `--format raw|vhd|vhdx|qcow2` (default: the base's
+    /// own family, raw for qcow2 and raw bases).
     #[arg(long)]
     pub full: bool,
     /// How many clones to make (OUT must then contain `{n}`).
@@ -106,10 +106,7 @@ fn full_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<TargetFo
         Some(CloneFormat::Raw) => TargetFormat::Raw,
         Some(CloneFormat::Vhd) => TargetFormat::VhdDynamic,
         Some(CloneFormat::Vhdx) => TargetFormat::Vhdx,
-        Some(CloneFormat::Qcow2) => bail!(
-            "--full --format qcow2: standalone qcow2 copies are not written yet; use a qcow2 \
-             child (no --full), or --full --format raw|vhd|vhdx"
-        ),
+        Some(CloneFormat::Qcow2) => TargetFormat::Qcow2,
         None => match base {
             ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => {
                 TargetFormat::VhdDynamic

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use reseal_disk::children::{create_child, ChildFormat};
 use reseal_disk::convert::TargetFormat;
 use reseal_disk::{Access, ImageFormat};
-use reseal_windows::generalize::{generalize, Report};
+use reseal_windows::generalize::{generalize_prepared, prepare, Prepared, Report};
 use std::path::{Path, PathBuf};
 
 /// Child container formats.
@@ -39,8 +39,8 @@ pub struct CloneArgs {
     #[arg(long, value_enum)]
     pub format: Option<CloneFormat>,
     /// Write each clone as a standalone copy of BASE (sparse-aware, like `reseal convert`)
-    /// instead of a differencing child: `--format raw|vhd|vhdx` (default: the base's own
-    /// family, raw for qcow2 and raw bases).
+    /// instead of a differencing child: `--format raw|vhd|vhdx|qcow2` (default: the base's
+    /// own family, raw for qcow2 and raw bases).
     #[arg(long)]
     pub full: bool,
     /// How many clones to make (OUT must then contain `{n}`).
@@ -106,10 +106,7 @@ fn full_format(base: ImageFormat, asked: Option<CloneFormat>) -> Result<TargetFo
         Some(CloneFormat::Raw) => TargetFormat::Raw,
         Some(CloneFormat::Vhd) => TargetFormat::VhdDynamic,
         Some(CloneFormat::Vhdx) => TargetFormat::Vhdx,
-        Some(CloneFormat::Qcow2) => bail!(
-            "--full --format qcow2: standalone qcow2 copies are not written yet; use a qcow2 \
-             child (no --full), or --full --format raw|vhd|vhdx"
-        ),
+        Some(CloneFormat::Qcow2) => TargetFormat::Qcow2,
         None => match base {
             ImageFormat::VhdFixed | ImageFormat::VhdDynamic | ImageFormat::VhdDifferencing => {
                 TargetFormat::VhdDynamic
@@ -130,6 +127,7 @@ fn remove_clone(out: &Path) {
 
 fn make_one(
     a: &CloneArgs,
+    plan: &Prepared,
     n: u32,
     format: ChildFormat,
     full: Option<TargetFormat>,
@@ -163,7 +161,7 @@ fn make_one(
             .map(|c| expand(c, n))
             .transpose()?;
         let mut img = crate::open::open(&out, Access::ReadWrite, false)?;
-        let report = generalize(&mut img, &o).context("generalize")?;
+        let report = generalize_prepared(&mut img, plan, &o, &mut |_| {}).context("generalize")?;
         img.commit()?;
         drop(img);
         // The clone did not exist before this run: undoing it means deleting it, so its undo
@@ -214,9 +212,16 @@ pub fn run(a: &CloneArgs) -> Result<()> {
             a.count
         );
     }
-    let base_format = {
-        let img = crate::open::open(&a.base, Access::ReadOnly, false)?;
-        img.format()
+    // Read and plan once: every clone starts as the base's virtual disk, so the install, its
+    // refusals and the parsed hives are the same for all of them (only the SID and the name
+    // differ); each clone then runs the rest of `generalize` on its own image.
+    let (base_format, plan) = {
+        let mut img = crate::open::open(&a.base, Access::ReadOnly, false)?;
+        let mut o = a.change.options()?;
+        o.computer_name = None; // per clone (a template here)
+        let plan = prepare(&mut img, &o, &mut |_| {})
+            .with_context(|| format!("reading {}", a.base.display()))?;
+        (img.format(), plan)
     };
     let full = a
         .full
@@ -229,7 +234,7 @@ pub fn run(a: &CloneArgs) -> Result<()> {
     };
     let mut docs = Vec::new();
     for n in 1..=a.count {
-        let (out, r) = make_one(a, n, format, full)?;
+        let (out, r) = make_one(a, &plan, n, format, full)?;
         if a.json {
             let mut doc = crate::generalize::report_json(&r)?;
             doc["clone"] = serde_json::json!(n);

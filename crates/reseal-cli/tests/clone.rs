@@ -310,7 +310,11 @@ fn vhd_children_and_full_copies() {
         );
     }
     // --full: standalone copies, readable by qemu-img without the base.
-    for (fmt, ext, qfmt) in [("raw", "raw", "raw"), ("vhdx", "vhdx", "vhdx")] {
+    for (fmt, ext, qfmt) in [
+        ("raw", "raw", "raw"),
+        ("vhdx", "vhdx", "vhdx"),
+        ("qcow2", "qcow2", "qcow2"),
+    ] {
         let out = tmp.path().join(format!("full{{n}}.{ext}"));
         ok(a![
             "clone",
@@ -332,19 +336,13 @@ fn vhd_children_and_full_copies() {
             .unwrap();
             let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
             assert!(v.get("backing-filename").is_none(), "{v}");
+            if qfmt == "qcow2" {
+                run(Command::new("qemu-img").arg("check").arg(&c)).unwrap();
+            }
             let text = ok(a!["inspect", c.as_os_str()]);
             assert!(text.contains(&format!("FULL-{n}")), "{text}");
         }
     }
-    let o = reseal(a![
-        "clone",
-        vhd.as_os_str(),
-        tmp.path().join("x.qcow2").as_os_str(),
-        "--full",
-        "--format",
-        "qcow2"
-    ]);
-    assert!(!o.status.success());
     assert_eq!(std::fs::read(&vhd).unwrap(), before);
 }
 
@@ -403,4 +401,72 @@ fn generalize_a_qcow2_overlay_on_a_compressed_chain() {
     .unwrap();
     let text = ok(a!["inspect", raw.as_os_str()]);
     assert!(text.contains("QCOW-TOP"), "{text}");
+}
+
+/// `--count N` reads and plans once from the base and reuses it for every clone: each clone
+/// must still hold exactly the virtual disk that an in-place `generalize` of a full copy (no
+/// plan, every read from its own image) with the same SID and name gives. `SOURCE_DATE_EPOCH`
+/// fixes the timestamps written (key and file times), so the disks compare byte for byte
+/// (`qemu-img compare`: the qcow2 child read through its backing file against the raw copy).
+#[test]
+fn count_n_clones_equal_in_place_generalizes_byte_for_byte() {
+    require_tool("qemu-img");
+    let tmp = tempfile::tempdir().unwrap();
+    let base = fixture(tmp.path());
+    let epoch = "1700000000";
+    let out = tmp.path().join("f{n}.qcow2");
+    let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .arg("clone")
+        .arg(&base)
+        .arg(&out)
+        .args(["--format", "qcow2", "--count", "3"])
+        .args(["--computer-name", "PLAN-{n}", "--operations", OPS, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = reseal_tests::schema::parse_json("clone", String::from_utf8(o.stdout).unwrap());
+    let docs = doc["clones"].as_array().unwrap();
+    assert_eq!(docs.len(), 3);
+    let mut sids = std::collections::BTreeSet::new();
+    for (i, d) in docs.iter().enumerate() {
+        let n = i + 1;
+        let sid = d["new_sid"].as_str().unwrap();
+        sids.insert(sid.to_string());
+        let name = format!("PLAN-{n}");
+        assert_eq!(d["new_computer_name"], name.as_str(), "{d}");
+        let copy = tmp.path().join(format!("copy{n}.raw"));
+        ok(a![
+            "convert",
+            base.as_os_str(),
+            copy.as_os_str(),
+            "--format",
+            "raw"
+        ]);
+        let o = Command::new(env!("CARGO_BIN_EXE_reseal"))
+            .env("SOURCE_DATE_EPOCH", epoch)
+            .arg("generalize")
+            .arg(&copy)
+            .args(["--new-sid", sid, "--computer-name", &name])
+            .args(["--operations", OPS])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let child = tmp.path().join(format!("f{n}.qcow2"));
+        run(Command::new("qemu-img").arg("check").arg(&child)).unwrap();
+        let cmp = Command::new("qemu-img")
+            .args(["compare", "-f", "qcow2", "-F", "raw"])
+            .arg(&child)
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            cmp.status.success(),
+            "clone {n} differs from an in-place generalize: {}{}",
+            String::from_utf8_lossy(&cmp.stdout),
+            String::from_utf8_lossy(&cmp.stderr)
+        );
+        let _ = std::fs::remove_file(&copy);
+    }
+    assert_eq!(sids.len(), 3, "SIDs are not unique: {sids:?}");
 }

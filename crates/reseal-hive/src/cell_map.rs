@@ -90,7 +90,7 @@ impl CellMap {
     /// # Errors
     /// Malformed hbins or cells, a root key that does not parse (as [`Hive::unused_ranges`]).
     pub fn new(hive: &Hive) -> Result<CellMap> {
-        let layout = hive.layout()?;
+        let layout = hive.layout(true)?;
         Ok(CellMap {
             len: hive.as_bytes().len(),
             hbins_end: hive.hbins_end().min(hive.as_bytes().len()),

@@ -72,16 +72,23 @@ pub struct Unused {
 
 /// Used length (bytes after the size field) of each reachable cell, with the structure that
 /// owns it (the first one found).
+/// Without `owners` (what scrubbing needs) every owner is [`Owner::Unreferenced`] and no key
+/// path is built: naming owners costs a string per cell, most of a large hive's scrub time.
 pub(crate) struct Used {
     pub(crate) map: HashMap<u32, (usize, Owner)>,
+    owners: bool,
 }
 
 impl Used {
-    fn set(&mut self, c: CellOffset, n: usize, owner: Owner) {
+    fn set(&mut self, c: CellOffset, n: usize, owner: impl FnOnce() -> Owner) {
         if c.is_nil() {
             return;
         }
-        let e = self.map.entry(c.0).or_insert((0, owner));
+        let owners = self.owners;
+        let e = self
+            .map
+            .entry(c.0)
+            .or_insert_with(|| (0, if owners { owner() } else { Owner::Unreferenced }));
         e.0 = e.0.max(n);
     }
 }
@@ -96,7 +103,7 @@ pub(crate) struct Layout {
 
 fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOffset>> {
     let (kind, entries) = parse_list(hive, off)?;
-    used.set(off, 4 + entries.len(), Owner::List);
+    used.set(off, 4 + entries.len(), || Owner::List);
     let mut out = Vec::new();
     if kind == ListKind::Ri {
         for e in entries.chunks_exact(4) {
@@ -105,7 +112,7 @@ fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOf
             if lk == ListKind::Ri {
                 return Err(HiveError::corrupt("subkey list", leaf, "ri inside ri"));
             }
-            used.set(leaf, 4 + le.len(), Owner::List);
+            used.set(leaf, 4 + le.len(), || Owner::List);
             out.extend(
                 le.chunks_exact(lk.stride())
                     .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
@@ -124,16 +131,15 @@ fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOf
 fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<()> {
     let vk = hive.cell(v.offset(), "vk")?;
     let nl = u16::from_le_bytes([vk[2], vk[3]]) as usize;
-    let value = v.name();
-    used.set(
-        v.offset(),
-        (VK_FIXED + nl).min(vk.len()),
+    let owners = used.owners;
+    let value = if owners { v.name() } else { String::new() };
+    used.set(v.offset(), (VK_FIXED + nl).min(vk.len()), || {
         Owner::ValueNode {
             key: key.to_string(),
             value: value.clone(),
             name: false,
-        },
-    );
+        }
+    });
     let data = |data_offset: usize| Owner::ValueData {
         key: key.to_string(),
         value: value.clone(),
@@ -147,18 +153,19 @@ fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<
     // Check that the data reads before trusting the layout.
     v.data()?;
     if cells.len() == 1 {
-        used.set(cells[0], len, data(0));
+        used.set(cells[0], len, || data(0));
         return Ok(());
     }
     // db, segment list, segments (as Value::data reads them).
     let segs = &cells[2..];
-    used.set(cells[0], 8, Owner::List);
-    used.set(cells[1], 4 * segs.len(), Owner::List);
+    used.set(cells[0], 8, || Owner::List);
+    used.set(cells[1], 4 * segs.len(), || Owner::List);
     let mut left = len;
     for &s in segs {
         let cap = hive.cell(s, "db segment")?.len();
         let take = left.min(BIG_DATA_SEGMENT).min(cap);
-        used.set(s, take, data(len - left));
+        let at = len - left;
+        used.set(s, take, || data(at));
         left -= take;
     }
     Ok(())
@@ -170,26 +177,27 @@ fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<
 fn key_used(k: &Key<'_>, path: &str, used: &mut Used) -> Vec<CellOffset> {
     let hive = k.hive();
     let nl = u16::from_le_bytes([k.raw()[72], k.raw()[73]]) as usize;
-    let node = Owner::KeyNode {
+    used.set(k.offset(), NK_FIXED + nl, || Owner::KeyNode {
         key: path.to_string(),
         name: false,
-    };
-    used.set(k.offset(), NK_FIXED + nl, node);
+    });
     if let Ok(Some(c)) = k.class_name_raw() {
         used.set(
             CellOffset(k.field(crate::key_node::nk::CLASS)),
             c.len(),
-            Owner::ClassName {
+            || Owner::ClassName {
                 key: path.to_string(),
             },
         );
     }
     if let Ok(s) = Sk::new(hive, k.security_offset()) {
-        used.set(s.offset(), 20 + s.descriptor().len(), Owner::Descriptor);
+        used.set(s.offset(), 20 + s.descriptor().len(), || Owner::Descriptor);
     }
     if k.value_count() > 0 {
         if let Ok(it) = k.values() {
-            used.set(it.list_offset(), 4 * k.value_count() as usize, Owner::List);
+            used.set(it.list_offset(), 4 * k.value_count() as usize, || {
+                Owner::List
+            });
             for v in it.flatten() {
                 // A value whose data does not read keeps its cells as they are.
                 let _ = value_used(hive, path, &v, used);
@@ -213,15 +221,17 @@ impl Hive {
     }
 
     /// Every cell of the hbins, and the used length and owner of every cell reachable from
-    /// the root (key paths relative to the root key, `\`-separated).
+    /// the root (key paths relative to the root key, `\`-separated); with `owners` false,
+    /// used lengths only (every owner [`Owner::Unreferenced`]).
     ///
     /// # Errors
     /// As [`Hive::unused_ranges`].
-    pub(crate) fn layout(&self) -> Result<Layout> {
+    pub(crate) fn layout(&self, owners: bool) -> Result<Layout> {
         let (_, cells) = self.bins_and_cells()?;
         // Used lengths along the tree.
         let mut used = Used {
             map: HashMap::new(),
+            owners,
         };
         let root = self.root()?;
         let mut seen: HashSet<u32> = HashSet::new();
@@ -232,6 +242,7 @@ impl Hive {
             }
             let Ok(k) = Key::new(self, off) else { continue };
             let path = match parent {
+                _ if !owners => String::new(),
                 None => String::new(),
                 Some(p) if p.is_empty() => k.name(),
                 Some(p) => format!("{p}\\{}", k.name()),
@@ -246,7 +257,7 @@ impl Hive {
             let mut cur = anchor;
             for _ in 0..limits::MAX_SK_CHAIN {
                 let Ok(s) = Sk::new(self, cur) else { break };
-                used.set(cur, 20 + s.descriptor().len(), Owner::Descriptor);
+                used.set(cur, 20 + s.descriptor().len(), || Owner::Descriptor);
                 cur = s.flink();
                 if cur == anchor {
                     break;
@@ -257,7 +268,7 @@ impl Hive {
     }
 
     fn unused_with_report(&self) -> Result<(Vec<Unused>, usize)> {
-        let Layout { cells, used } = self.layout()?;
+        let Layout { cells, used } = self.layout(false)?;
         let mut out = Vec::new();
         let mut unreached = 0;
         for (start, len, free) in cells {

@@ -550,7 +550,12 @@ fn random_sid(old: &Sid) -> Result<Sid> {
 }
 
 fn hex64(b: &[u8]) -> String {
-    let mut s: String = b.iter().take(64).map(|x| format!("{x:02x}")).collect();
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * b.len().min(64) + 3);
+    for &x in b.iter().take(64) {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 15)]));
+    }
     if b.len() > 64 {
         s.push('…');
     }
@@ -612,6 +617,7 @@ fn mark_clean(hive: Hive) -> reseal_hive::Result<Hive> {
 }
 
 /// One hive to rewrite.
+#[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) path: String,
     pub(crate) hive: Hive,
@@ -658,16 +664,121 @@ pub fn generalize_with_progress(
     opts: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
-    let mut tell = |stage, done: usize, total: usize| {
-        progress(Progress {
-            stage,
-            done: done as u64,
-            total: total as u64,
-            bytes: stage == "hives",
-        })
-    };
+    let (computer_name, provision) = check_options(opts)?;
+    let mut prep = read_phase(image, opts, progress)?;
+    let targets = std::mem::take(&mut prep.targets);
+    let warnings = std::mem::take(&mut prep.warnings);
+    write_phase(
+        image,
+        &prep,
+        targets,
+        warnings,
+        opts,
+        computer_name,
+        provision,
+        progress,
+    )
+}
+
+/// What [`generalize`] reads before it writes anything, for any new SID and computer name:
+/// the install and its refusals (forced ones as warnings), the partition, and every hive to
+/// rewrite, parsed. [`prepare`] makes it once; [`generalize_prepared`] then generalizes any
+/// number of images whose virtual disk is byte-identical to the one it was read from (a
+/// differencing child or a full copy made just before), each with its own SID and name, and
+/// gives the same result as [`generalize`] on that image would: every later step, which reads
+/// and writes the image itself, is the same code. The write phase's own reads that do not
+/// depend on the new SID (see [`Caches`]) are kept here by the first image and reused.
+#[derive(Debug)]
+pub struct Prepared {
+    install: WindowsInstall,
+    old_sid: Sid,
+    partition: u32,
+    start: u64,
+    len: u64,
+    /// The virtual size of the image read (a mismatch means another image).
+    image_len: u64,
+    targets: Vec<Target>,
+    warnings: Vec<Warning>,
+    caches: Caches,
+}
+
+/// Reads of the write phase that are the same for every new SID, kept by [`Prepared`] once
+/// the first image made them. Each is made at a point where the write phase has changed
+/// nothing it depends on, so the value read from any clone equals the value read from the
+/// base: which files name which `$Secure` id (hive writes and descriptor rewrites keep every
+/// id), file paths by record (nothing is renamed before the renames), and which names hold the
+/// old SID (matched on the old SID alone).
+#[derive(Debug, Default)]
+struct Caches {
+    /// [`reseal_ntfs::Volume::security_id_users`].
+    sid_users: std::sync::OnceLock<std::collections::BTreeMap<u32, (usize, u64)>>,
+    /// `path_of(record)` (`None`: not found).
+    paths: std::sync::Mutex<std::collections::HashMap<u64, Option<String>>>,
+    /// Paths whose last component holds the old SID, and the walk's warnings.
+    sid_names: std::sync::OnceLock<(Vec<String>, Vec<Warning>)>,
+}
+
+impl Prepared {
+    /// The machine SID every image generalized from this plan starts with.
+    pub fn old_sid(&self) -> &Sid {
+        &self.old_sid
+    }
+}
+
+/// The read phase of [`generalize`] on `image` (refusals included; nothing is written).
+/// `opts` is what every [`generalize_prepared`] call will take apart from `new_sid` (random
+/// each time, or given) and `computer_name`; its other fields must not change in between.
+///
+/// # Errors
+/// As [`generalize`] (options, refusals, reads).
+pub fn prepare(
+    image: &mut Image,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Prepared> {
+    check_options(opts)?;
+    read_phase(image, opts, progress)
+}
+
+/// [`generalize`] of `image` with the reads taken from `prep` instead of `image`: `image`
+/// must hold the same virtual disk as the image `prep` was read from (checked: its size) and
+/// `opts` the options `prep` was made with, apart from `new_sid` and `computer_name`.
+///
+/// # Errors
+/// As [`generalize`]; [`Error::Invalid`] for an image of another size.
+pub fn generalize_prepared(
+    image: &mut Image,
+    prep: &Prepared,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report> {
+    if image.len() != prep.image_len {
+        return Err(Error::Invalid {
+            what: "image",
+            reason: format!(
+                "{} bytes, but the plan was read from an image of {} bytes",
+                image.len(),
+                prep.image_len
+            ),
+        });
+    }
+    let (computer_name, provision) = check_options(opts)?;
+    write_phase(
+        image,
+        prep,
+        prep.targets.clone(),
+        prep.warnings.clone(),
+        opts,
+        computer_name,
+        provision,
+        progress,
+    )
+}
+
+/// The options' own checks, before anything is read: the computer name (drawn when
+/// `random`) and the provisioning request.
+fn check_options(opts: &Options) -> Result<(Option<String>, ops::provision::Request)> {
     let ops = &opts.operations;
-    let sid_op = ops.contains(Operation::MachineSid);
     let computer_name = match &opts.computer_name {
         Some(n) if n.eq_ignore_ascii_case("random") => Some(computer_name::random_name()?),
         Some(n) => {
@@ -692,6 +803,48 @@ pub fn generalize_with_progress(
                 .into(),
         });
     }
+    Ok((computer_name, provision))
+}
+
+/// The new SID's checks against the install, and its map.
+fn new_sid_map(install: &WindowsInstall, old_sid: &Sid, new_sid: &Sid) -> Result<SidMap> {
+    if new_sid == old_sid {
+        return Err(Error::Invalid {
+            what: "new SID",
+            reason: format!("{new_sid} is the current machine SID"),
+        });
+    }
+    if install
+        .domain
+        .domain_sid
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case(&new_sid.to_string()))
+    {
+        return Err(Error::Invalid {
+            what: "new SID",
+            reason: format!("{new_sid} is the SID of the domain the machine is joined to"),
+        });
+    }
+    SidMap::new(old_sid.clone(), new_sid.clone()).map_err(|e| Error::Invalid {
+        what: "new SID",
+        reason: e.to_string(),
+    })
+}
+
+fn read_phase(
+    image: &mut Image,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Prepared> {
+    let mut tell = |stage, done: usize, total: usize| {
+        progress(Progress {
+            stage,
+            done: done as u64,
+            total: total as u64,
+            bytes: stage == "hives",
+        })
+    };
+    let sid_op = opts.operations.contains(Operation::MachineSid);
     tell("scan", 0, 0);
     let sc = scan(image)?;
     let mut warnings = Vec::new();
@@ -837,44 +990,10 @@ pub fn generalize_with_progress(
             ),
         ));
     }
-    let new_sid = match &opts.new_sid {
-        _ if !sid_op => old_sid.clone(),
-        NewSid::Random => {
-            let mut s = random_sid(&old_sid)?;
-            while s == old_sid {
-                s = random_sid(&old_sid)?;
-            }
-            s
-        }
-        NewSid::Given(s) => s.clone(),
-    };
-    if sid_op && new_sid == old_sid {
-        return Err(Error::Invalid {
-            what: "new SID",
-            reason: format!("{new_sid} is the current machine SID"),
-        });
+    // A given SID is checked before the reads, as before the plan was split off.
+    if let (true, NewSid::Given(s)) = (sid_op, &opts.new_sid) {
+        new_sid_map(&install, &old_sid, s)?;
     }
-    if install
-        .domain
-        .domain_sid
-        .as_deref()
-        .is_some_and(|d| d.eq_ignore_ascii_case(&new_sid.to_string()))
-    {
-        return Err(Error::Invalid {
-            what: "new SID",
-            reason: format!("{new_sid} is the SID of the domain the machine is joined to"),
-        });
-    }
-    let map = if sid_op {
-        Some(
-            SidMap::new(old_sid.clone(), new_sid.clone()).map_err(|e| Error::Invalid {
-                what: "new SID",
-                reason: e.to_string(),
-            })?,
-        )
-    } else {
-        None
-    };
 
     // Locate the partition.
     let (start, len) = if partition == 0 {
@@ -1047,6 +1166,76 @@ pub fn generalize_with_progress(
         }
     }
 
+    if sid_op {
+        // The SID rewrite makes every hive writable first (indexing its free cells): done
+        // here, once per plan. One that refuses stays read-only and fails there as before.
+        for t in &mut targets {
+            let _ = t.hive.make_writable();
+        }
+    }
+    Ok(Prepared {
+        install,
+        old_sid,
+        partition,
+        start,
+        len,
+        image_len: image.len(),
+        targets,
+        warnings,
+        caches: Caches::default(),
+    })
+}
+
+/// Everything after the reads: the new SID, the rewrite in memory, the writes.
+#[allow(clippy::too_many_arguments)]
+fn write_phase(
+    image: &mut Image,
+    prep: &Prepared,
+    mut targets: Vec<Target>,
+    mut warnings: Vec<Warning>,
+    opts: &Options,
+    computer_name: Option<String>,
+    provision: ops::provision::Request,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report> {
+    let mut tell = |stage, done: usize, total: usize| {
+        progress(Progress {
+            stage,
+            done: done as u64,
+            total: total as u64,
+            bytes: stage == "hives",
+        })
+    };
+    let ops = &opts.operations;
+    let sid_op = ops.contains(Operation::MachineSid);
+    let Prepared {
+        install,
+        old_sid,
+        partition,
+        start,
+        len,
+        ..
+    } = prep;
+    let partition = *partition;
+    let (start, len) = (*start, *len);
+    let new_sid = match &opts.new_sid {
+        _ if !sid_op => old_sid.clone(),
+        NewSid::Random => {
+            let mut s = random_sid(old_sid)?;
+            while s == *old_sid {
+                s = random_sid(old_sid)?;
+            }
+            s
+        }
+        NewSid::Given(s) => s.clone(),
+    };
+    let map = if sid_op {
+        Some(new_sid_map(install, old_sid, &new_sid)?)
+    } else {
+        None
+    };
+    let mut slice = Slice::new(&mut *image, start, len)?;
+
     let mut changes = Vec::new();
     let mut counts = Counts::default();
     // Hives, in memory.
@@ -1155,6 +1344,7 @@ pub fn generalize_with_progress(
             &mut vol,
             partition,
             map,
+            &prep.caches,
             &mut changes,
             &mut counts,
             &mut warnings,
@@ -1233,6 +1423,7 @@ fn sid_files<D: reseal_disk::Device>(
     vol: &mut reseal_ntfs::Volume<D>,
     partition: u32,
     map: &SidMap,
+    caches: &Caches,
     changes: &mut Vec<Change>,
     counts: &mut Counts,
     warnings: &mut Vec<Warning>,
@@ -1256,11 +1447,26 @@ fn sid_files<D: reseal_disk::Device>(
         )
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
     counts.ntfs_descriptors = n;
+    let empty = std::collections::BTreeMap::new();
     let users = if sd_changes.is_empty() {
-        Default::default()
+        &empty
+    } else if let Some(u) = caches.sid_users.get() {
+        u
     } else {
-        vol.security_id_users()
-            .map_err(|e| ntfs_err(partition, "$STANDARD_INFORMATION", e))?
+        let u = vol
+            .security_id_users()
+            .map_err(|e| ntfs_err(partition, "$STANDARD_INFORMATION", e))?;
+        caches.sid_users.get_or_init(|| u)
+    };
+    let mut paths = caches
+        .paths
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut path_of = |record: u64| {
+        paths
+            .entry(record)
+            .or_insert_with(|| vol.path_of(record).ok())
+            .clone()
     };
     for (at, sids) in sd_changes {
         changes.push(match at {
@@ -1271,20 +1477,20 @@ fn sid_files<D: reseal_disk::Device>(
                     sids,
                     files,
                     example: (files > 0)
-                        .then(|| vol.path_of(first).ok().map(|p| format!("/{p}")))
+                        .then(|| path_of(first).map(|p| format!("/{p}")))
                         .flatten(),
                 }
             }
             DescriptorRef::File(record) => Change::NtfsFileDescriptor {
-                path: vol
-                    .path_of(record)
+                path: path_of(record)
                     .map(|p| format!("/{p}"))
-                    .unwrap_or_else(|_| format!("(record {record})")),
+                    .unwrap_or_else(|| format!("(record {record})")),
                 record,
                 sids,
             },
         });
     }
+    drop(paths);
     tell("quota", 0, 0);
     let q = vol
         .rewrite_quota_sids_with(
@@ -1344,8 +1550,19 @@ fn sid_files<D: reseal_disk::Device>(
 
     // Names containing the old SID (deepest first so parent paths stay valid).
     tell("names", 0, 0);
-    let mut renames = Vec::new();
-    find_sid_names(vol, "", map, &mut renames, warnings, 0);
+    let (names, walk_warnings) = caches.sid_names.get_or_init(|| {
+        let (mut found, mut w) = (Vec::new(), Vec::new());
+        find_sid_names(vol, "", map, &mut found, &mut w, 0);
+        (found.into_iter().map(|(from, _)| from).collect(), w)
+    });
+    warnings.extend(walk_warnings.iter().cloned());
+    let mut renames: Vec<(String, String)> = names
+        .iter()
+        .map(|from| {
+            let (dir, name) = from.rsplit_once('/').unwrap_or(("", from));
+            (from.clone(), join(dir, &map.replace_str(name).0))
+        })
+        .collect();
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     for (from, to) in renames {
         vol.rename(&from, &to)

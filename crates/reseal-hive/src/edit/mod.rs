@@ -24,11 +24,22 @@ pub use alloc::Alloc;
 /// Most entries in one lf/lh/li leaf before an ri index is used (one 4 KiB page of lh).
 pub const MAX_LEAF: usize = 507;
 
-/// Current time as FILETIME.
+/// `SOURCE_DATE_EPOCH` (whole seconds since 1970, the reproducible-builds convention:
+/// <https://reproducible-builds.org/specs/source-date-epoch/>) when set to a number, read once
+/// per process: runs that make the same change then write the same bytes.
+fn source_date_epoch() -> Option<std::time::Duration> {
+    static T: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    T.get_or_init(|| std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok())
+        .map(std::time::Duration::from_secs)
+}
+
+/// Current time as FILETIME (or [`source_date_epoch`]).
 pub(crate) fn filetime_now() -> u64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = source_date_epoch().unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    });
     d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000
 }
 

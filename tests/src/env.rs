@@ -50,6 +50,7 @@ pub fn allow_skip() -> bool {
 ///
 /// # Panics
 /// Unless `RESEAL_ALLOW_SKIP=1`.
+#[track_caller]
 pub fn skip_or_panic(why: &str, fix: &str) {
     if allow_skip() {
         eprintln!("SKIP: {why} (RESEAL_ALLOW_SKIP=1)");
@@ -74,6 +75,7 @@ fn corpus_present(dir: &Path) -> bool {
 /// # Panics
 /// When the corpus is not there, whatever `RESEAL_ALLOW_SKIP` says: for tests that cannot
 /// skip. Tests that may skip use [`corpus_or_skip`].
+#[track_caller]
 pub fn corpus() -> PathBuf {
     let dir = corpus_path();
     assert!(
@@ -88,6 +90,7 @@ pub fn corpus() -> PathBuf {
 ///
 /// # Panics
 /// When it is missing and skipping is not allowed.
+#[track_caller]
 pub fn corpus_or_skip() -> Option<PathBuf> {
     let dir = corpus_path();
     if corpus_present(&dir) {
@@ -123,6 +126,7 @@ fn install_hint(cmd: &str) -> String {
 ///
 /// # Panics
 /// When `cmd` is not installed.
+#[track_caller]
 pub fn require_tool(cmd: &str) {
     assert!(
         tool_installed(cmd),
@@ -135,6 +139,7 @@ pub fn require_tool(cmd: &str) {
 ///
 /// # Panics
 /// When `cmd` is missing and skipping is not allowed, naming the package to install.
+#[track_caller]
 pub fn have_tool(cmd: &str) -> bool {
     if tool_installed(cmd) {
         return true;
@@ -147,6 +152,7 @@ pub fn have_tool(cmd: &str) -> bool {
 }
 
 /// [`have_tool`] for each of `cmds` (stops at the first missing one).
+#[track_caller]
 pub fn have_tools(cmds: &[&str]) -> bool {
     cmds.iter().all(|c| have_tool(c))
 }

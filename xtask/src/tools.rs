@@ -46,12 +46,7 @@ fn venv_python() -> std::path::PathBuf {
 }
 
 fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    reseal_tests::tool_installed(cmd)
 }
 
 fn have_py(module: &str) -> bool {

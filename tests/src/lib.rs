@@ -3,6 +3,7 @@
 //! (sfdisk, mkfs.fat, mkntfs and an ntfs-3g FUSE mount), so that our readers are checked against
 //! data we did not write.
 
+pub mod env;
 pub mod schema;
 pub mod windows;
 
@@ -14,29 +15,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
+pub use env::{
+    allow_skip, corpus, corpus_or_skip, corpus_path, have_tool, have_tools, require_tool,
+    skip_allowed, skip_or_panic, tool_installed,
+};
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("invariant: tests/ lives one level below the workspace root")
         .to_path_buf()
-}
-
-/// The shared corpus: `RESEAL_CORPUS`, else `../shared/corpus` beside the workspace.
-///
-/// # Panics
-/// When the corpus is not there and `RESEAL_ALLOW_SKIP` is not set: tests must not pass silently
-/// without their data.
-pub fn corpus() -> PathBuf {
-    let dir = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/corpus"));
-    assert!(
-        dir.join("MANIFEST.md").is_file(),
-        "corpus not found at {} (set RESEAL_CORPUS)",
-        dir.display()
-    );
-    dir
 }
 
 /// The bytes of a corpus file, decompressed when its name ends in .xz, .gz or .bz2.
@@ -76,20 +65,6 @@ pub fn corpus_file(rel: &str, dir: &Path) -> Result<PathBuf> {
     let out = dir.join(name);
     std::fs::write(&out, corpus_bytes(rel)?)?;
     Ok(out)
-}
-
-/// Panic with the install command when an oracle tool is missing.
-pub fn require_tool(cmd: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "oracle tool `{cmd}` is missing: run `cargo xtask tools --install`"
-    );
 }
 
 /// Run a command, failing with its stderr when it does not succeed.

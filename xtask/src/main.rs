@@ -88,9 +88,7 @@ pub fn release_reseal() -> Result<PathBuf> {
 
 /// The corpus directory: `RESEAL_CORPUS`, else `../shared/corpus` beside the workspace.
 pub fn corpus_dir() -> PathBuf {
-    std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/corpus"))
+    reseal_tests::env::corpus_path()
 }
 
 fn check_corpus() -> Result<()> {

@@ -3,31 +3,8 @@
 use anyhow::{bail, Context, Result};
 use std::process::{Command, Stdio};
 
-/// (command, Debian package providing it)
-const APT_TOOLS: &[(&str, &str)] = &[
-    ("ntfs-3g", "ntfs-3g"),
-    ("mkntfs", "ntfs-3g"),
-    ("ntfsls", "ntfs-3g"),
-    ("ntfscat", "ntfs-3g"),
-    ("ntfsinfo", "ntfs-3g"),
-    ("ntfssecaudit", "ntfs-3g"),
-    ("ntfsfix", "ntfs-3g"),
-    ("hivexsh", "libhivex-bin"),
-    ("hivexml", "libhivex-bin"),
-    ("hivexregedit", "libwin-hivex-perl"),
-    ("regfexport", "libregf-utils"),
-    ("fsntfsinfo", "libfsntfs-utils"),
-    ("vhdiinfo", "libvhdi-utils"),
-    ("vshadowinfo", "libvshadow-utils"),
-    ("qemu-img", "qemu-utils"),
-    ("getfattr", "attr"),
-    ("setfattr", "attr"),
-    ("sfdisk", "fdisk"),
-    ("xz", "xz-utils"),
-    ("mkfs.fat", "dosfstools"),
-    ("python3", "python3"),
-    ("qemu-io", "qemu-utils"),
-];
+/// (command, Debian package providing it): the table the tests name packages from.
+const APT_TOOLS: &[(&str, &str)] = reseal_tests::env::ORACLE_TOOLS;
 
 /// Python modules the tests import, with their PyPI names.
 /// What `cargo xtask bench` needs beyond the oracle tools: the peer of `generalize` (Samba's
@@ -69,12 +46,7 @@ fn venv_python() -> std::path::PathBuf {
 }
 
 fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    reseal_tests::tool_installed(cmd)
 }
 
 fn have_py(module: &str) -> bool {

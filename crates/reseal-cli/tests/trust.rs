@@ -96,10 +96,14 @@ fn writer_and_dry_runs_race_without_losing_the_write() {
 
 /// `qemu-img check` exits 0 (or skips when qemu-img is missing).
 fn qemu_img_check_clean(img: &Path) {
-    let Ok(o) = Command::new("qemu-img").arg("check").arg(img).output() else {
-        eprintln!("SKIP: qemu-img not installed (apt-get install qemu-utils)");
+    if !reseal_tests::have_tool("qemu-img") {
         return;
-    };
+    }
+    let o = Command::new("qemu-img")
+        .arg("check")
+        .arg(img)
+        .output()
+        .expect("run qemu-img check");
     assert!(o.status.success(), "qemu-img check: {}", text(&o));
 }
 
@@ -179,8 +183,7 @@ fn lock_timeout_names_the_holder() {
     let img = fixture(tmp.path());
     let before = std::fs::read(&img).unwrap();
     // A long-lived reader: qemu-io holding the image open for writing.
-    if Command::new("qemu-io").arg("--version").output().is_err() {
-        eprintln!("SKIP: qemu-io not installed (apt-get install qemu-utils)");
+    if !reseal_tests::have_tool("qemu-io") {
         return;
     }
     let mut q = Command::new("qemu-io")
@@ -288,15 +291,12 @@ fn reseal_journal_dir(img: &Path) -> PathBuf {
 /// made stale is never written over it: reseal notices under the writer's lock and edits again.
 #[test]
 fn concurrent_reg_set_loses_no_value() {
-    if Command::new("hivexget").arg("--help").output().is_err() {
-        eprintln!("SKIP: hivexget not installed (apt-get install libhivex-bin)");
+    if !reseal_tests::have_tool("hivexget") || reseal_tests::corpus_or_skip().is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let Ok(hive) = reseal_tests::corpus_file("regipy/SYSTEM.xz", tmp.path()) else {
-        eprintln!("SKIP: corpus file regipy/SYSTEM.xz not found");
-        return;
-    };
+    let hive = reseal_tests::corpus_file("regipy/SYSTEM.xz", tmp.path())
+        .expect("corpus file regipy/SYSTEM.xz");
     for round in 0..10 {
         let kids: Vec<_> = ["A", "B"]
             .iter()

@@ -344,7 +344,7 @@ impl Drop for Tmpfs {
 fn full_disk_while_writing_undo_or_applying_leaves_image_identical() {
     let dir = tempfile::tempdir().unwrap();
     let Some(fs) = Tmpfs::mount(&dir.path().join("m"), "8M") else {
-        skip_or_panic("cannot mount a tmpfs (needs root)");
+        reseal_tests::skip_or_panic("cannot mount a tmpfs (needs root)", "run the tests as root");
         return;
     };
     let img = fs.0.join("sparse.img");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reseal_disk::{Access, Device, Error, Image, OpenOptions};
 
 mod containers_util;
-use containers_util::{have, skip_or_panic};
+use containers_util::have;
 
 /// A `qemu-io` holding an image open until dropped (killed even when the test fails).
 struct QemuIo(Child);
@@ -242,7 +242,10 @@ fn unprivileged_user_reads_and_dry_runs_a_0444_image() {
     // Root bypasses file permissions; drop to nobody with setpriv (util-linux) to see what an
     // ordinary user sees.
     if is_not_root() {
-        skip_or_panic("testing as an unprivileged user needs root (to drop to nobody)");
+        reseal_tests::skip_or_panic(
+            "testing as an unprivileged user needs root (to drop to nobody)",
+            "run the tests as root",
+        );
         return;
     }
     if !have("setpriv") {

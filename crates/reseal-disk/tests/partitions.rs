@@ -13,23 +13,7 @@ use reseal_disk::{Device, Error, MemDevice, Result};
 use uuid::Uuid;
 
 fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.join("MANIFEST.md").exists() {
-        Some(p)
-    } else if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!(
-            "corpus not found at {}: skipped (RESEAL_ALLOW_SKIP=1)",
-            p.display()
-        );
-        None
-    } else {
-        panic!(
-            "corpus not found at {} (set RESEAL_CORPUS, or RESEAL_ALLOW_SKIP=1 to skip)",
-            p.display()
-        )
-    }
+    reseal_tests::corpus_or_skip()
 }
 
 /// The content of a corpus item (decompressed by extension).
@@ -908,16 +892,8 @@ mod crates_as_oracles {
 /// told; an exFAT and a BitLocker boot sector by their OEM IDs.
 #[test]
 fn probe_fat_volumes_made_by_mkfs_fat() {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg("command -v mkfs.fat")
-        .output()
-        .map(|o| o.status.success());
-    if !ok.unwrap_or(false) {
-        if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-            return;
-        }
-        panic!("mkfs.fat (dosfstools) is not installed; set RESEAL_ALLOW_SKIP=1 to skip");
+    if !reseal_tests::have_tool("mkfs.fat") {
+        return;
     }
     let tmp = tempfile::tempdir().unwrap();
     for (bits, size_mib, kind) in [

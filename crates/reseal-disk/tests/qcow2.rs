@@ -893,7 +893,10 @@ fn loop_device_size_and_writes() {
     std::fs::write(&file, vec![0u8; size as usize]).unwrap();
     for (extra, sector) in [(&[][..], 512u32), (&["--sector-size", "4096"][..], 4096)] {
         let Some(lo) = attach(&file, extra) else {
-            skip_or_panic("losetup could not attach a loop device");
+            reseal_tests::skip_or_panic(
+                "losetup could not attach a loop device",
+                "run the tests as root on a host with loop devices (modprobe loop)",
+            );
             return;
         };
         let dev = PathBuf::from(&lo.0);
@@ -930,7 +933,10 @@ fn loop_device_size_and_writes() {
     std::fs::write(&src, sample_disk(SIZE, 23)).unwrap();
     let q = make_variant(dir.path(), &src, "onloop", &[]);
     let Some(lo) = attach(&q, &[]) else {
-        skip_or_panic("losetup could not attach a loop device");
+        reseal_tests::skip_or_panic(
+            "losetup could not attach a loop device",
+            "run the tests as root on a host with loop devices (modprobe loop)",
+        );
         return;
     };
     let img = Image::open(Path::new(&lo.0), Access::ReadOnly).unwrap();

@@ -10,22 +10,6 @@ use std::path::{Path, PathBuf};
 use ntfsw_common::*;
 use reseal_ntfs::{BootSector, Volume};
 
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-        return None;
-    }
-    panic!(
-        "corpus not found at {} (set RESEAL_CORPUS or RESEAL_ALLOW_SKIP=1)",
-        p.display()
-    );
-}
-
 /// Unpack a corpus volume into `dir`; returns the volume image path.
 fn unpack(corpus: &Path, dir: &Path, which: &str) -> PathBuf {
     let out = dir.join("vol.img");

@@ -91,10 +91,11 @@ fn run(list: &[&str]) {
         .status()
         .unwrap();
     if !st.success() {
-        if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-            return;
-        }
-        panic!("ntfs-3g mount failed (FUSE unavailable?)");
+        reseal_tests::skip_or_panic(
+            "ntfs-3g mount failed",
+            "make FUSE available (/dev/fuse; run the tests as root)",
+        );
+        return;
     }
     let result = std::panic::catch_unwind(|| {
         // ntfs-3g's own descriptor for a new file.

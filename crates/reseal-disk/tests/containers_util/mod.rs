@@ -6,35 +6,14 @@ use std::process::Command;
 
 use reseal_disk::Device;
 
-/// The shared corpus directory (`RESEAL_CORPUS`, default `<workspace>/../shared/corpus`).
+/// The shared corpus directory; `None` only when skipping is allowed (see [`reseal_tests::env`]).
 pub fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.is_dir() {
-        Some(p)
-    } else {
-        skip_or_panic(&format!("corpus not found at {}", p.display()));
-        None
-    }
+    reseal_tests::corpus_or_skip()
 }
 
-/// Panic unless `RESEAL_ALLOW_SKIP=1`.
-pub fn skip_or_panic(why: &str) {
-    if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("SKIP: {why}");
-    } else {
-        panic!("{why} (set RESEAL_ALLOW_SKIP=1 to skip)");
-    }
-}
-
-/// True if `tool` runs; panics (unless skipping is allowed) otherwise.
+/// True if oracle tool `tool` is installed; panics (unless skipping is allowed) otherwise.
 pub fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--version").output().is_ok();
-    if !ok {
-        skip_or_panic(&format!("oracle tool {tool} is not installed"));
-    }
-    ok
+    reseal_tests::have_tool(tool)
 }
 
 /// Run a command, asserting success; returns stdout.

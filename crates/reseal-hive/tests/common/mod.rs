@@ -3,28 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reseal_hive::reg::{decode_reg_bytes, parse_reg, RegOp};
 use reseal_hive::Hive;
 
-/// Corpus root: $RESEAL_CORPUS or <workspace>/../shared/corpus.
-pub fn corpus() -> PathBuf {
-    if let Ok(p) = std::env::var("RESEAL_CORPUS") {
-        return PathBuf::from(p);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-}
-
-pub fn allow_skip() -> bool {
-    std::env::var("RESEAL_ALLOW_SKIP").is_ok_and(|v| v == "1")
-}
-
-/// Reads a corpus file, decompressing `.xz`. Panics (fails loudly) when missing unless
-/// RESEAL_ALLOW_SKIP=1, in which case returns None.
+/// Reads a corpus file, decompressing `.xz`. Panics (fails loudly) when the corpus or the file
+/// is missing unless skipping is allowed (`RESEAL_ALLOW_SKIP=1`, see [`reseal_tests::env`]), in
+/// which case returns None.
 pub fn load(rel: &str) -> Option<Vec<u8>> {
-    let p = corpus().join(rel);
+    let p = reseal_tests::corpus_or_skip()?.join(rel);
     match std::fs::read(&p) {
         Ok(b) => {
             if rel.ends_with(".xz") {
@@ -38,34 +26,18 @@ pub fn load(rel: &str) -> Option<Vec<u8>> {
             }
         }
         Err(e) => {
-            if allow_skip() {
-                eprintln!("SKIP: corpus file {} missing: {e}", p.display());
-                None
-            } else {
-                panic!(
-                    "corpus file {} missing ({e}); set RESEAL_CORPUS or RESEAL_ALLOW_SKIP=1",
-                    p.display()
-                )
-            }
+            reseal_tests::skip_or_panic(
+                &format!("corpus file {} missing ({e})", p.display()),
+                "set RESEAL_CORPUS to a complete corpus",
+            );
+            None
         }
     }
 }
 
-/// Whether an oracle tool exists; panics when missing unless RESEAL_ALLOW_SKIP=1.
+/// Whether an oracle tool exists; panics when missing unless skipping is allowed.
 pub fn need_tool(name: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if allow_skip() {
-            eprintln!("SKIP: oracle tool {name} missing");
-            return false;
-        }
-        panic!("oracle tool {name} is not installed (set RESEAL_ALLOW_SKIP=1 to skip)");
-    }
-    true
+    reseal_tests::have_tool(name)
 }
 
 /// Clean hives of the corpus (relative paths), for the export and no-op tests.

@@ -14,28 +14,9 @@ use reseal_disk::Device;
 /// the volume's length, so an engine write outside the volume is an error, not a grown file.
 pub type FileDev = Slice<HostFile>;
 
-/// Whether a missing corpus or oracle tool may skip a test (`RESEAL_ALLOW_SKIP=1`).
-pub fn allow_skip() -> bool {
-    std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1")
-}
-
-/// The shared corpus (`RESEAL_CORPUS`, default `../shared/corpus` beside the workspace); `None`
-/// only when skipping is allowed.
+/// The shared corpus; `None` only when skipping is allowed (see [`reseal_tests::env`]).
 pub fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if p.join("MANIFEST.md").exists() {
-        Some(p)
-    } else if allow_skip() {
-        eprintln!("corpus not found at {}: skipped", p.display());
-        None
-    } else {
-        panic!(
-            "corpus not found at {} (set RESEAL_CORPUS, or RESEAL_ALLOW_SKIP=1)",
-            p.display()
-        )
-    }
+    reseal_tests::corpus_or_skip()
 }
 
 /// Whether every tool is installed (see [`have`]).
@@ -78,17 +59,10 @@ pub fn file_dev(p: &Path) -> FileDev {
     Slice::new(f, 0, len).expect("slice over the whole file")
 }
 
-/// True if `tool` runs; panics (fail loudly) unless RESEAL_ALLOW_SKIP=1.
+/// True if oracle tool `tool` is installed; panics (naming its package) unless skipping is
+/// allowed.
 pub fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var("RESEAL_ALLOW_SKIP").as_deref() != Ok("1") {
-        panic!("oracle tool {tool} is missing (set RESEAL_ALLOW_SKIP=1 to skip)");
-    }
-    ok
+    reseal_tests::have_tool(tool)
 }
 
 pub fn run(cmd: &str) -> (bool, String) {

@@ -6,38 +6,16 @@ use std::path::{Path, PathBuf};
 
 use reseal_security::{sid_positions, SecurityDescriptor, Sid};
 
-/// Corpus root (`RESEAL_CORPUS` or `<workspace>/../shared/corpus`). `None` (skip) only when
-/// missing and `RESEAL_ALLOW_SKIP=1`; otherwise panics.
+/// The shared corpus; `None` (skip) only when it is missing and skipping is allowed
+/// (`RESEAL_ALLOW_SKIP=1`, see [`reseal_tests::env`]); otherwise panics.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("RESEAL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("SKIP: corpus not found at {}", dir.display());
-        return None;
-    }
-    panic!(
-        "corpus not found at {} (set RESEAL_CORPUS or RESEAL_ALLOW_SKIP=1)",
-        dir.display()
-    );
+    reseal_tests::corpus_or_skip()
 }
 
-/// `true` when `tool` is on PATH; panics when missing unless `RESEAL_ALLOW_SKIP=1`.
+/// `true` when oracle tool `tool` is installed; panics (naming its package) when missing unless
+/// skipping is allowed.
 pub fn require_or_skip(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("RESEAL_ALLOW_SKIP").as_deref() == Ok("1") {
-        eprintln!("SKIP: {tool} not installed");
-        return false;
-    }
-    panic!("oracle tool {tool} not installed (set RESEAL_ALLOW_SKIP=1 to skip)");
+    reseal_tests::have_tool(tool)
 }
 
 /// Read a corpus file, decompressing `.xz`, `.gz`, `.bz2`.

@@ -36,6 +36,92 @@ fn dev_offset(lcn: u64, dvcn: u64, cs: u64, pos: u64) -> Option<u64> {
         .checked_add(pos % cs)
 }
 
+/// One piece of a stream range as its runlist maps it: `len` bytes starting `at` bytes into the
+/// range, on the device at byte `dev` (`None`: inside a sparse run).
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    at: usize,
+    len: usize,
+    dev: Option<u64>,
+}
+
+/// The pieces of `len` bytes at stream offset `off` through `runs` (cluster size `cs`), in
+/// order; a gap in the runlist or an LCN past the addressable range is an error naming `what`
+/// in record `rec` at the stream offset.
+struct Pieces<'a> {
+    runs: &'a [Run],
+    cs: u64,
+    off: u64,
+    len: usize,
+    done: usize,
+    what: &'static str,
+    rec: u64,
+}
+
+impl<'a> Pieces<'a> {
+    fn new(runs: &'a [Run], cs: u64, off: u64, len: usize, what: &'static str, rec: u64) -> Self {
+        Pieces {
+            runs,
+            cs,
+            off,
+            len,
+            done: 0,
+            what,
+            rec,
+        }
+    }
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Result<Piece>;
+
+    fn next(&mut self) -> Option<Result<Piece>> {
+        if self.done >= self.len {
+            return None;
+        }
+        let (cs, what, rec) = (self.cs, self.what, self.rec);
+        let pos = self.off + self.done as u64;
+        let vcn = pos / cs;
+        let Some(run) = self
+            .runs
+            .iter()
+            .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
+        else {
+            self.done = self.len;
+            return Some(Err(Error::corrupt(
+                what,
+                Some(rec),
+                pos,
+                "offset not mapped by the runlist",
+            )));
+        };
+        let run_end = (run.vcn + run.len).saturating_mul(cs);
+        let n = ((run_end - pos) as usize).min(self.len - self.done);
+        let dev = match run.lcn {
+            None => None,
+            Some(l) => match dev_offset(l, vcn - run.vcn, cs, pos) {
+                Some(d) => Some(d),
+                None => {
+                    self.done = self.len;
+                    return Some(Err(Error::corrupt(
+                        what,
+                        Some(rec),
+                        pos,
+                        "LCN overflows the volume",
+                    )));
+                }
+            },
+        };
+        let piece = Piece {
+            at: self.done,
+            len: n,
+            dev,
+        };
+        self.done += n;
+        Some(Ok(piece))
+    }
+}
+
 /// Where an attribute's data lives, gathered across the base record and (read-only) extension
 /// records named by an `$ATTRIBUTE_LIST`.
 #[derive(Debug, Clone)]
@@ -471,29 +557,13 @@ impl<D: Device> Volume<D> {
         what: &'static str,
         rec: u64,
     ) -> Result<()> {
-        let cs = self.cs();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = off + done as u64;
-            let vcn = pos / cs;
-            let run = runs
-                .iter()
-                .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
-                .ok_or_else(|| {
-                    Error::corrupt(what, Some(rec), pos, "offset not mapped by the runlist")
-                })?;
-            let run_end = (run.vcn + run.len).saturating_mul(cs);
-            let n = ((run_end - pos) as usize).min(buf.len() - done);
-            match run.lcn {
-                None => buf[done..done + n].fill(0),
-                Some(l) => {
-                    let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
-                        Error::corrupt(what, Some(rec), pos, "LCN overflows the volume")
-                    })?;
-                    self.read_raw(dev_off, &mut buf[done..done + n])?;
-                }
+        for p in Pieces::new(runs, self.cs(), off, buf.len(), what, rec) {
+            let p = p?;
+            let b = &mut buf[p.at..p.at + p.len];
+            match p.dev {
+                None => b.fill(0),
+                Some(d) => self.read_raw(d, b)?,
             }
-            done += n;
         }
         Ok(())
     }
@@ -506,36 +576,19 @@ impl<D: Device> Volume<D> {
         what: &'static str,
         rec: u64,
     ) -> Result<()> {
-        let cs = self.cs();
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = off + done as u64;
-            let vcn = pos / cs;
-            let run = *runs
-                .iter()
-                .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
-                .ok_or_else(|| {
-                    Error::corrupt(what, Some(rec), pos, "offset not mapped by the runlist")
-                })?;
-            let run_end = (run.vcn + run.len).saturating_mul(cs);
-            let n = ((run_end - pos) as usize).min(data.len() - done);
-            match run.lcn {
-                None => {
-                    if data[done..done + n].iter().any(|b| *b != 0) {
-                        return Err(Error::unsupported(
-                            Some(rec),
-                            "write into a sparse run without allocation",
-                        ));
-                    }
+        for p in Pieces::new(runs, self.cs(), off, data.len(), what, rec) {
+            let p = p?;
+            let d = &data[p.at..p.at + p.len];
+            match p.dev {
+                None if d.iter().any(|b| *b != 0) => {
+                    return Err(Error::unsupported(
+                        Some(rec),
+                        "write into a sparse run without allocation",
+                    ))
                 }
-                Some(l) => {
-                    let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
-                        Error::corrupt(what, Some(rec), pos, "LCN overflows the volume")
-                    })?;
-                    self.write_raw(dev_off, &data[done..done + n])?;
-                }
+                None => {}
+                Some(dev) => self.write_raw(dev, d)?,
             }
-            done += n;
         }
         Ok(())
     }
@@ -1036,32 +1089,12 @@ impl<D: Device> Volume<D> {
 
     /// [`Volume::write_runs`] through [`Volume::write_direct`] (every run allocated).
     fn write_runs_direct(&mut self, runs: &[Run], off: u64, data: &[u8], rec: u64) -> Result<()> {
-        let cs = self.cs();
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = off + done as u64;
-            let vcn = pos / cs;
-            let run = *runs
-                .iter()
-                .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
-                .ok_or_else(|| {
-                    Error::corrupt(
-                        "attribute data",
-                        Some(rec),
-                        pos,
-                        "offset not mapped by the runlist",
-                    )
-                })?;
-            let n =
-                (((run.vcn + run.len).saturating_mul(cs) - pos) as usize).min(data.len() - done);
-            let l = run.lcn.ok_or_else(|| {
+        for p in Pieces::new(runs, self.cs(), off, data.len(), "attribute data", rec) {
+            let p = p?;
+            let dev = p.dev.ok_or_else(|| {
                 Error::unsupported(Some(rec), "write into a sparse run without allocation")
             })?;
-            let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
-                Error::corrupt("attribute data", Some(rec), pos, "LCN overflows the volume")
-            })?;
-            self.write_direct(dev_off, &data[done..done + n])?;
-            done += n;
+            self.write_direct(dev, &data[p.at..p.at + p.len])?;
         }
         Ok(())
     }
@@ -1074,31 +1107,11 @@ impl<D: Device> Volume<D> {
         rec: u64,
     ) -> Result<()> {
         // Zero data: sparse parts already read as zero.
-        let cs = self.cs();
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = off + done as u64;
-            let vcn = pos / cs;
-            let run = *runs
-                .iter()
-                .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
-                .ok_or_else(|| {
-                    Error::corrupt(
-                        "attribute data",
-                        Some(rec),
-                        pos,
-                        "offset not mapped by the runlist",
-                    )
-                })?;
-            let n =
-                (((run.vcn + run.len).saturating_mul(cs) - pos) as usize).min(data.len() - done);
-            if let Some(l) = run.lcn {
-                let dev_off = dev_offset(l, vcn - run.vcn, cs, pos).ok_or_else(|| {
-                    Error::corrupt("attribute data", Some(rec), pos, "LCN overflows the volume")
-                })?;
-                self.write_raw(dev_off, &data[done..done + n])?;
+        for p in Pieces::new(runs, self.cs(), off, data.len(), "attribute data", rec) {
+            let p = p?;
+            if let Some(dev) = p.dev {
+                self.write_raw(dev, &data[p.at..p.at + p.len])?;
             }
-            done += n;
         }
         Ok(())
     }

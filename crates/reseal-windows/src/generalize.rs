@@ -655,6 +655,20 @@ pub struct Progress {
     pub bytes: bool,
 }
 
+/// `tell(stage, done, total)` for a [`Progress`] callback (the `hives` stage counts bytes).
+fn teller<'a>(
+    progress: &'a mut dyn FnMut(Progress),
+) -> impl FnMut(&'static str, usize, usize) + 'a {
+    move |stage, done, total| {
+        progress(Progress {
+            stage,
+            done: done as u64,
+            total: total as u64,
+            bytes: stage == "hives",
+        })
+    }
+}
+
 /// [`generalize`], calling `progress` as it goes (for progress bars).
 ///
 /// # Errors
@@ -836,14 +850,7 @@ fn read_phase(
     opts: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Prepared> {
-    let mut tell = |stage, done: usize, total: usize| {
-        progress(Progress {
-            stage,
-            done: done as u64,
-            total: total as u64,
-            bytes: stage == "hives",
-        })
-    };
+    let mut tell = teller(progress);
     let sid_op = opts.operations.contains(Operation::MachineSid);
     tell("scan", 0, 0);
     let sc = scan(image)?;
@@ -1198,14 +1205,7 @@ fn write_phase(
     provision: ops::provision::Request,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
-    let mut tell = |stage, done: usize, total: usize| {
-        progress(Progress {
-            stage,
-            done: done as u64,
-            total: total as u64,
-            bytes: stage == "hives",
-        })
-    };
+    let mut tell = teller(progress);
     let ops = &opts.operations;
     let sid_op = ops.contains(Operation::MachineSid);
     let Prepared {

@@ -111,7 +111,7 @@ impl Hive {
         self.alloc_mut()?;
         let zeros = vec![0u8; size - 4];
         self.write_bytes(file + 4, &zeros);
-        let a = self.alloc.as_deref().expect("invariant: checked writable");
+        let a = self.alloc.as_deref().ok_or(HiveError::ReadOnly)?;
         let (&bstart, &bend) = a
             .bins
             .range(..=file)

@@ -450,20 +450,25 @@ impl<D: Device> Volume<D> {
             }
         };
         if std::mem::take(&mut self.direct) {
-            let end = if r.is_ok() {
-                self.dev.release_savepoint()
-            } else {
-                self.dev.rollback_savepoint()
-            };
-            end.map_err(|e| Error::Disk {
-                offset: 0,
-                source: e,
-            })?;
+            self.end_savepoint(r.is_ok())?;
         }
         if r.is_ok() {
             self.log_reset = true;
         }
         r
+    }
+
+    /// Close the innermost device savepoint: kept when the step succeeded, rolled back when not.
+    fn end_savepoint(&mut self, ok: bool) -> Result<()> {
+        let end = if ok {
+            self.dev.release_savepoint()
+        } else {
+            self.dev.rollback_savepoint()
+        };
+        end.map_err(|e| Error::Disk {
+            offset: 0,
+            source: e,
+        })
     }
 
     /// Run `f` as a nested step of the current operation: when it fails, every write it staged
@@ -478,15 +483,7 @@ impl<D: Device> Volume<D> {
             (self.overlay, self.mft_runs, self.mft_size) = saved;
         }
         if nested {
-            let end = if r.is_ok() {
-                self.dev.release_savepoint()
-            } else {
-                self.dev.rollback_savepoint()
-            };
-            end.map_err(|e| Error::Disk {
-                offset: 0,
-                source: e,
-            })?;
+            self.end_savepoint(r.is_ok())?;
         } else if self.direct && r.is_err() {
             return Err(Error::unsupported(
                 None,

@@ -26,18 +26,7 @@ enum Op {
     Release,
 }
 
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use reseal_tests::pseudo_random as bytes;
 
 fn op() -> impl Strategy<Value = Op> {
     // Offsets cluster in a 48 KiB window so writes overlap often; some run past the base's end.

@@ -10,18 +10,7 @@ use ntfsw_common::*;
 use reseal_disk::{Device, Journal, MemDevice};
 use reseal_ntfs::{Error, Volume};
 
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use reseal_tests::pseudo_random as bytes;
 
 /// A reader that hands out `data` and fails once `fail_at` bytes were read.
 struct Failing<'a> {

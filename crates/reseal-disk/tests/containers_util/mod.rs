@@ -57,19 +57,7 @@ pub fn read_all(d: &dyn Device) -> Vec<u8> {
     v
 }
 
-/// Deterministic pseudo-random bytes.
-pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use reseal_tests::pseudo_random;
 
 /// A raw disk of `size` bytes: random data in some 64 KiB regions, zero elsewhere.
 pub fn sample_disk(size: usize, seed: u64) -> Vec<u8> {

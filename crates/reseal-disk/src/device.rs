@@ -77,9 +77,9 @@ pub trait Device: Send {
     /// by [`Device::rollback_savepoint`] or kept by [`Device::release_savepoint`]; savepoints
     /// nest. Returns `false` (and opens nothing) when the device cannot, as the default does.
     /// A [`crate::Journal`] can; so can views that only shift offsets over one (a partition,
-    /// a raw image). Containers that keep their own metadata in memory (VHD, VHDX, qcow2)
-    /// cannot. The NTFS writer uses it to stream a large file's data to the device while an
-    /// operation can still fail.
+    /// a raw image), and containers over one (VHD, VHDX, qcow2), which keep a copy of the block
+    /// tables they hold in memory per savepoint and put it back on rollback. The NTFS writer
+    /// uses it to stream a large file's data to the device while an operation can still fail.
     fn savepoint(&mut self) -> bool {
         false
     }

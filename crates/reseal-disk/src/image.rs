@@ -808,16 +808,13 @@ impl Device for Image {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
-    /// Only a raw image (the virtual disk is the journal, offsets unchanged) has savepoints:
-    /// VHD, VHDX and qcow2 keep block tables in memory that a journal rollback would not undo.
+    /// Savepoints of the image's journal; VHD, VHDX and qcow2 also keep the block tables they
+    /// hold in memory, to put back with a rollback.
     fn savepoint(&mut self) -> bool {
         if self.opts.access == Access::ReadOnly {
             return false;
         }
-        match &mut self.container {
-            Container::Raw(d) => d.savepoint(),
-            _ => false,
-        }
+        self.container.dev_mut().savepoint()
     }
     fn rollback_savepoint(&mut self) -> Result<()> {
         self.container.dev_mut().rollback_savepoint()

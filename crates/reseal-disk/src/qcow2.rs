@@ -672,6 +672,20 @@ pub struct Qcow2<D: Device> {
     /// Recently decompressed clusters, by host offset of their compressed data (never written
     /// in place: a write moves the cluster, and freed space is not reused), newest last.
     inflated: std::sync::Mutex<Vec<(u64, std::sync::Arc<Vec<u8>>)>>,
+    /// The in-memory metadata at each open savepoint, outermost first (see [`Qcow2State`]).
+    savepoints: Vec<Qcow2State>,
+}
+
+/// What a [`Qcow2`] keeps in memory of metadata it writes through to the image file (L2 tables
+/// and refcount blocks are read from the file each time): a rollback of the file's device takes
+/// those writes back, and this puts the copy back with them.
+#[derive(Debug, Clone)]
+struct Qcow2State {
+    header: Header,
+    l1: Vec<u64>,
+    reftable: Vec<u64>,
+    next_free: u64,
+    header_updated: bool,
 }
 
 /// Bytes of decompressed clusters kept (at least 4 clusters).
@@ -856,6 +870,7 @@ impl<D: Device> Qcow2<D> {
             parent: None,
             header_updated: false,
             inflated: std::sync::Mutex::new(Vec::new()),
+            savepoints: Vec::new(),
         })
     }
 
@@ -1660,6 +1675,42 @@ impl<D: Device> Device for Qcow2<D> {
 
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
+    }
+
+    /// A savepoint of the image file's device, with the header, L1 table, refcount table and
+    /// allocation point kept for a rollback.
+    fn savepoint(&mut self) -> bool {
+        if !self.inner.savepoint() {
+            return false;
+        }
+        self.savepoints.push(Qcow2State {
+            header: self.header.clone(),
+            l1: self.l1.clone(),
+            reftable: self.reftable.clone(),
+            next_free: self.next_free,
+            header_updated: self.header_updated,
+        });
+        true
+    }
+
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        let Some(st) = self.savepoints.pop() else {
+            return Err(Error::unsupported(S, 0, "rollback without a savepoint"));
+        };
+        self.inner.rollback_savepoint()?;
+        self.header = st.header;
+        self.l1 = st.l1;
+        self.reftable = st.reftable;
+        self.next_free = st.next_free;
+        self.header_updated = st.header_updated;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        if self.savepoints.pop().is_none() {
+            return Err(Error::unsupported(S, 0, "release without a savepoint"));
+        }
+        self.inner.release_savepoint()
     }
 
     /// Zero clusters, and unallocated ones over no backing file (or a backing file that knows

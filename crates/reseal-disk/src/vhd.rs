@@ -180,6 +180,10 @@ pub struct Vhd<D: Device> {
     sparse: Option<Sparse>,
     parent: Option<Box<dyn Device>>,
     warnings: Vec<String>,
+    /// The block table as it was at each open savepoint, outermost first (the table is written
+    /// through to `inner` as blocks are allocated; a rollback of `inner` takes those writes back
+    /// and this puts the in-memory copy back with them).
+    savepoints: Vec<Option<Sparse>>,
 }
 
 impl<D: Device> std::fmt::Debug for Vhd<D> {
@@ -291,6 +295,7 @@ impl<D: Device> Vhd<D> {
             sparse,
             parent: None,
             warnings,
+            savepoints: Vec::new(),
         })
     }
 
@@ -674,6 +679,28 @@ impl<D: Device> Device for Vhd<D> {
     }
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
+    }
+    /// A savepoint of the host device, with the block table kept to be put back on rollback.
+    fn savepoint(&mut self) -> bool {
+        if !self.inner.savepoint() {
+            return false;
+        }
+        self.savepoints.push(self.sparse.clone());
+        true
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        let Some(sparse) = self.savepoints.pop() else {
+            return Err(Error::unsupported("VHD", 0, "rollback without a savepoint"));
+        };
+        self.inner.rollback_savepoint()?;
+        self.sparse = sparse;
+        Ok(())
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        if self.savepoints.pop().is_none() {
+            return Err(Error::unsupported("VHD", 0, "release without a savepoint"));
+        }
+        self.inner.release_savepoint()
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         let Some(s) = &self.sparse else {

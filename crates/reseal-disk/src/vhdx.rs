@@ -244,6 +244,18 @@ pub struct Vhdx<D: Device> {
     warnings: Vec<String>,
     parent_locator: Option<ParentLocator>,
     parent: Option<Box<dyn Device>>,
+    /// The in-memory metadata at each open savepoint, outermost first (see [`VhdxState`]).
+    savepoints: Vec<VhdxState>,
+}
+
+/// What a [`Vhdx`] keeps in memory of metadata it writes through to the host device: a
+/// rollback of the host device takes those writes back, and this puts the copy back with them.
+#[derive(Debug, Clone)]
+struct VhdxState {
+    bat: Vec<u64>,
+    header: Header,
+    current_slot: usize,
+    session_started: bool,
 }
 
 impl<D: Device> std::fmt::Debug for Vhdx<D> {
@@ -436,6 +448,7 @@ impl<D: Device> Vhdx<D> {
             warnings,
             parent_locator: meta.parent_locator,
             parent: None,
+            savepoints: Vec::new(),
         })
     }
 
@@ -907,6 +920,40 @@ impl<D: Device> Device for Vhdx<D> {
     }
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
+    }
+    /// A savepoint of the host device, with the BAT and header state kept for a rollback.
+    fn savepoint(&mut self) -> bool {
+        if !self.inner.savepoint() {
+            return false;
+        }
+        self.savepoints.push(VhdxState {
+            bat: self.bat.clone(),
+            header: self.header.clone(),
+            current_slot: self.current_slot,
+            session_started: self.session_started,
+        });
+        true
+    }
+    fn rollback_savepoint(&mut self) -> Result<()> {
+        let Some(st) = self.savepoints.pop() else {
+            return Err(Error::unsupported(
+                "VHDX",
+                0,
+                "rollback without a savepoint",
+            ));
+        };
+        self.inner.rollback_savepoint()?;
+        self.bat = st.bat;
+        self.header = st.header;
+        self.current_slot = st.current_slot;
+        self.session_started = st.session_started;
+        Ok(())
+    }
+    fn release_savepoint(&mut self) -> Result<()> {
+        if self.savepoints.pop().is_none() {
+            return Err(Error::unsupported("VHDX", 0, "release without a savepoint"));
+        }
+        self.inner.release_savepoint()
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         if offset.checked_add(len).is_none_or(|e| e > self.size) {

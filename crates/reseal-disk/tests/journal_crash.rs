@@ -34,28 +34,57 @@ fn reset(img: &Path, orig: &[u8]) {
 }
 
 /// Several ranges, unaligned, across block boundaries, allocating new blocks (the file grows).
-fn apply_writes(image: &mut Image) {
+/// Returns the virtual disk's expected content, computed from `before` by applying the writes
+/// that are kept (not those taken back by a savepoint rollback). With `taken_back` false the
+/// writes that a rollback takes back are not made at all (the savepoints still are).
+fn apply_writes(image: &mut Image, before: &[u8]) -> Vec<u8> {
+    apply_writes_as(image, before, true)
+}
+
+fn apply_writes_as(image: &mut Image, before: &[u8], taken_back: bool) -> Vec<u8> {
+    let mut model = before.to_vec();
     let size = image.len();
-    image.write_at(100, &pseudo_random(1, 3000)).unwrap();
-    image
-        .write_at((2 << 20) - 700, &pseudo_random(2, 5000))
-        .unwrap(); // allocates block 1
-    image
-        .write_at(size - 1000, &pseudo_random(3, 1000))
-        .unwrap(); // allocates the last block
-    image.write_at(5 << 20, &pseudo_random(4, 70_000)).unwrap();
-    // Where the image offers savepoints (raw): a change taken back and one kept, over and
-    // next to the writes above, as the NTFS writer's streamed data is.
-    if image.savepoint() {
+    // Disks of 16 MiB and more also get writes in their unallocated second half (the crash
+    // matrix's disk); the 8 MiB disks of the undo tests only the first ones.
+    let big = size >= 16 << 20;
+    let mut keep = |image: &mut Image, at: u64, data: Vec<u8>| {
+        image.write_at(at, &data).unwrap();
+        model[at as usize..at as usize + data.len()].copy_from_slice(&data);
+    };
+    keep(image, 100, pseudo_random(1, 3000));
+    keep(image, (2 << 20) - 700, pseudo_random(2, 5000)); // allocates block 1
+    keep(image, size - 1000, pseudo_random(3, 1000)); // allocates the last block
+    keep(image, 5 << 20, pseudo_random(4, 70_000));
+    // Every format offers savepoints: a change taken back and one kept, over and next to the
+    // writes above, as the NTFS writer's streamed data is. The change taken back allocates
+    // blocks (in the unallocated tail), and the kept one allocates others after the rollback,
+    // so a container that did not put its block table and allocation point back would map
+    // them over each other or leak the blocks taken back.
+    assert!(image.savepoint(), "read-write images have savepoints");
+    if taken_back {
         image.write_at(50, &pseudo_random(5, 9000)).unwrap();
         image.write_at(6 << 20, &pseudo_random(6, 300_000)).unwrap();
-        image.rollback_savepoint().unwrap();
-        assert!(image.savepoint());
         image
-            .write_at((5 << 20) + 60_000, &pseudo_random(7, 200_000))
+            .write_at((7 << 20) + 100_000, &pseudo_random(8, 600_000))
             .unwrap();
-        image.release_savepoint().unwrap();
     }
+    image.rollback_savepoint().unwrap();
+    assert!(image.savepoint());
+    keep(image, (5 << 20) + 60_000, pseudo_random(7, 200_000));
+    keep(image, 3 << 20, pseudo_random(9, 70_000));
+    if big {
+        keep(image, (13 << 20) + 4000, pseudo_random(11, 70_000));
+    }
+    // A nested savepoint taken back inside a kept one.
+    assert!(image.savepoint());
+    if taken_back && big {
+        image
+            .write_at((11 << 20) + 500_000, &pseudo_random(10, 100_000))
+            .unwrap();
+    }
+    image.rollback_savepoint().unwrap();
+    image.release_savepoint().unwrap();
+    model
 }
 
 fn crash_matrix(fmt: &str, opts: &[&str], compare_file_bytes: bool) {
@@ -71,7 +100,7 @@ fn crash_matrix_spill(fmt: &str, opts: &[&str], compare_file_bytes: bool, spill:
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("disk.img");
     let raw = dir.path().join("content.raw");
-    let content = sample_disk(8 << 20, 5);
+    let content = sample_disk(16 << 20, 5);
     std::fs::write(&raw, &content).unwrap();
     // Leave the middle of the disk unallocated so the writes allocate blocks.
     let mut c2 = content.clone();
@@ -89,8 +118,12 @@ fn crash_matrix_spill(fmt: &str, opts: &[&str], compare_file_bytes: bool, spill:
     // Reference run.
     let (new_file, new_virtual, steps) = {
         let mut image = open_spill(&img, Access::ReadWrite, spill).unwrap();
-        apply_writes(&mut image);
+        let expected = apply_writes(&mut image, &old_virtual);
         let v = read_all(&image);
+        assert!(
+            v == expected,
+            "{fmt}: staged content differs from the writes kept"
+        );
         let rep = image.commit().unwrap();
         assert!(
             fmt == "raw" || rep.new_len > rep.old_len,
@@ -98,13 +131,45 @@ fn crash_matrix_spill(fmt: &str, opts: &[&str], compare_file_bytes: bool, spill:
         );
         (std::fs::read(&img).unwrap(), v, rep.steps)
     };
+    if fmt != "raw" {
+        // qemu reads the committed image as the writes kept, and finds its metadata clean
+        // (no cluster or block of the rolled-back writes left referenced or leaked).
+        let q = qemu_raw(&img, fmt, dir.path());
+        assert!(
+            q == new_virtual,
+            "{fmt}: qemu reads different committed content"
+        );
+        if fmt == "qcow2" {
+            run("qemu-img", &["check", "-q", p(&img)]);
+        }
+    }
+    {
+        // Taking writes back leaves what never making them gives: the same file length (no
+        // block of them left allocated) and, where the format has no random fields, the same
+        // bytes.
+        reset(&img, &orig);
+        let mut image = open_spill(&img, Access::ReadWrite, spill).unwrap();
+        apply_writes_as(&mut image, &old_virtual, false);
+        image.commit().unwrap();
+        let never = std::fs::read(&img).unwrap();
+        assert_eq!(
+            never.len(),
+            new_file.len(),
+            "{fmt}: rollback left the file longer"
+        );
+        assert!(
+            !compare_file_bytes || never == new_file,
+            "{fmt}: rollback left other bytes than never writing"
+        );
+        reset(&img, &orig);
+    }
     assert!(steps > 5);
     let (mut old_count, mut new_count) = (0, 0);
     for k in 0..=steps {
         reset(&img, &orig);
         {
             let mut image = open_spill(&img, Access::ReadWrite, spill).unwrap();
-            apply_writes(&mut image);
+            apply_writes(&mut image, &old_virtual);
             let r = image.commit_with_faults(Some(k));
             assert_eq!(r.is_ok(), k >= steps, "k={k}");
         }
@@ -154,6 +219,16 @@ fn crash_at_every_step_vhd_dynamic() {
 fn crash_at_every_step_vhdx_dynamic() {
     // New FileWriteGuid/DataWriteGuid are random per run: compare the virtual disk only.
     crash_matrix("vhdx", &["-o", "block_size=1048576"], false);
+}
+
+#[test]
+fn crash_at_every_step_qcow2() {
+    crash_matrix("qcow2", &["-o", "cluster_size=65536"], true);
+}
+
+#[test]
+fn crash_at_every_step_qcow2_spilled() {
+    crash_matrix_spill("qcow2", &["-o", "cluster_size=65536"], true, Some(4096));
 }
 
 #[test]
@@ -280,13 +355,15 @@ fn crash_during_recovery_still_ends_all_old() {
     // crash just before marking the undo complete (everything applied, IN_PROGRESS).
     let steps = {
         let mut image = open(&img, Access::ReadWrite).unwrap();
-        apply_writes(&mut image);
+        let before = read_all(&image);
+        apply_writes(&mut image, &before);
         image.commit().unwrap().steps
     };
     let crash = |img: &Path| {
         reset(img, &orig);
         let mut image = open(img, Access::ReadWrite).unwrap();
-        apply_writes(&mut image);
+        let before = read_all(&image);
+        apply_writes(&mut image, &before);
         assert!(image.commit_with_faults(Some(steps - 2)).is_err());
     };
     crash(&img);

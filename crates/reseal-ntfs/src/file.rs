@@ -397,7 +397,7 @@ impl<D: Device> Volume<D> {
     ///
     /// Data too large to stay resident goes into freshly allocated clusters (the file's old
     /// clusters are freed first, and zeroed as every freed cluster is). When the device has
-    /// savepoints (a journal, a partition or raw image over one) the chunks are written straight
+    /// savepoints (a journal, and every reseal image or partition over one) the chunks are written straight
     /// to it, so memory is bounded by the chunk, the journal's spill bound and the metadata;
     /// only the MFT record, the index and `$Bitmap` go through the operation's overlay. The
     /// operation stays all-or-nothing: on any error (the reader's included) the savepoint takes

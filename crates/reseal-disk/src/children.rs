@@ -41,7 +41,7 @@
 //!   blocks (sector bitmaps included) correctly, but misreads NOT_PRESENT blocks of a
 //!   differencing VHDX (an empty child already differs from its parent from byte 512 on). So
 //!   libvhdi is the content oracle for VHD children, and for VHDX children once no block is
-//!   NOT_PRESENT (`tests/children.rs`).
+//!   NOT_PRESENT (`tests/integration/children.rs`).
 //!
 //! VHD children written by [`crate::vhd`] copy a block's parent content in on its first write
 //! and set every bitmap bit (the spec allows either that or per-sector bits), because

@@ -229,7 +229,7 @@ impl SecurityDescriptor {
     /// Serialize in the layout Windows writes: header, SACL, DACL, owner, group, with no gaps
     /// (each component's own bytes, including ACL slack and ACE padding, are kept).
     ///
-    /// Verified on the corpus (tests/corpus.rs): every sk cell of the Windows SYSTEM hive and
+    /// Verified on the corpus (tests/integration/corpus.rs): every sk cell of the Windows SYSTEM hive and
     /// every `$SDS` entry of the dissect.ntfs extracts and of the velociraptor / go-ntfs volumes
     /// is laid out exactly like this. Descriptors with another layout are still reproduced
     /// exactly by [`SecurityDescriptor::to_bytes`].

@@ -3,7 +3,7 @@
 //! byte-identically with `getfattr`, and `ntfssecaudit -a` finds no errors. The descriptor
 //! ntfs-3g itself creates for a new file has a known SDDL.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -1,5 +1,5 @@
 //! Transaction-log replay against Windows' own recovery (yarp) and regipy's replay.
-mod common;
+use crate::common;
 
 use std::process::Command;
 

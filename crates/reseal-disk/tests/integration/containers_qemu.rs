@@ -1,7 +1,7 @@
 //! Containers against the qemu-img oracle: reading qemu-made images, random writes committed
 //! through the journal then exported by qemu, and convert round trips.
 
-mod containers_util;
+use crate::containers_util;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Editing real hives (SAM, SECURITY, SYSTEM, NTUSER): the results stay readable by
 //! hivexregedit, regipy and regfexport, `check` is clean, and reading back gives the edits.
-mod common;
+use crate::common;
 
 use reseal_hive::{Hive, REG_BINARY, REG_DWORD, REG_SZ};
 

@@ -13,7 +13,7 @@
 //! reader at every step, plus a structural check of the BAT states (7 PARTIALLY_PRESENT,
 //! 6 SB_BLOCK_PRESENT) and sector bitmap bits read straight from the file.
 
-mod containers_util;
+use crate::containers_util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

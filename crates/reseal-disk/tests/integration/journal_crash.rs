@@ -1,6 +1,6 @@
 //! Crash injection and undo of journaled commits.
 
-mod containers_util;
+use crate::containers_util;
 
 use std::path::Path;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reseal_disk::{Access, Device, Error, Image, OpenOptions};
 
-mod containers_util;
+use crate::containers_util;
 use containers_util::have;
 
 /// A `qemu-io` holding an image open until dropped (killed even when the test fails).
@@ -261,7 +261,12 @@ fn unprivileged_user_reads_and_dry_runs_a_0444_image() {
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(&exe)
-            .args(["--exact", "child_open", "--nocapture", "--include-ignored"])
+            .args([
+                "--exact",
+                "locking::child_open",
+                "--nocapture",
+                "--include-ignored",
+            ])
             .env("RESEAL_CHILD_OPEN", format!("{mode}:{}", p.display()))
             .output()
             .unwrap();

@@ -4,7 +4,7 @@
 //! `qemu-img check` clean; backing files stay byte-identical; hostile headers are errors;
 //! other formats and random bytes are refused rather than taken for raw; block devices.
 
-mod containers_util;
+use crate::containers_util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Randomised edit sequences applied to a hive and to an in-memory model; after commit
 //! our reader, hivexregedit and regipy must read exactly the model, `check` must be
 //! clean (no leaked cells either) and sk refcounts must equal the keys using each sk.
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use reseal_hive::name::cmp_units;

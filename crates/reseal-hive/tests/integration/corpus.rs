@@ -1,5 +1,5 @@
 //! Corpus tests: export vs hivexregedit (parsed), no-op commit, corrupted hives.
-mod common;
+use crate::common;
 
 use reseal_hive::{Hive, HiveError, Key, Value, Visitor};
 

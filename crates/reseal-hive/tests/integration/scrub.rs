@@ -2,7 +2,7 @@
 //! last hbin, is gone from every byte of the file afterwards (binary, ASCII, UTF-16LE), and
 //! what hivex, regipy and libregf read is unchanged. Also on the corpus SAM hives.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

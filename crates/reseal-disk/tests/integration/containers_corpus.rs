@@ -1,7 +1,7 @@
 //! Every VHD/VHDX of the shared corpus opens (or fails as its MANIFEST entry predicts), reads the
 //! same bytes as qemu-img where qemu can read it, and damaged copies fail with located errors.
 
-mod containers_util;
+use crate::containers_util;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! PARTIALLY_PRESENT blocks, checked against a model built from the spec (libvhdi's `vhdimount`
 //! misreads NOT_PRESENT blocks of differencing VHDX, so it is only reported, not trusted).
 
-mod containers_util;
+use crate::containers_util;
 
 use containers_util::*;
 use reseal_disk::{Access, Device, Error, Image, ImageFormat};

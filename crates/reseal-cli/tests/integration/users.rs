@@ -3,7 +3,7 @@
 //! `secretsdump.py` decrypts the hashes, impacket's MD4 gives the expected NT hash, hivex reads
 //! the `F` bits and the `Names` key, ntfs-3g's `ntfscat` extracts the hives.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reseal_tests::schema::parse_json;

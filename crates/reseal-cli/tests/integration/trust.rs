@@ -1,8 +1,6 @@
 //! Trustworthy writes as CI uses reseal: concurrent processes on one image, write-protected
 //! golden images, unprivileged dry runs.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

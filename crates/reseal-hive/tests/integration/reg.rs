@@ -1,5 +1,5 @@
 //! `.reg` export format details and import (v5 UTF-16 and REGEDIT4), checked by hivexregedit.
-mod common;
+use crate::common;
 
 use reseal_hive::reg::{export, export_utf16, format_value, import, ImportStats};
 use reseal_hive::Hive;

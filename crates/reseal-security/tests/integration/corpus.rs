@@ -2,7 +2,7 @@
 //! sk cells of every registry hive, and the `$Secure:$SDS` streams of the corpus NTFS images
 //! (read with ntfs-3g's `ntfscat`, an independent implementation).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Descriptors whose SDDL and bytes are known from documentation or from Windows-made data.
 
-mod common;
+use crate::common;
 
 use reseal_security::{Ace, SecurityDescriptor, Sid};
 

@@ -2,7 +2,7 @@
 //! command's result is what ntfs-3g reads, `reseal undo` restores the image byte for byte, and a
 //! hibernated volume is refused unless forced.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reseal_tests::*;

@@ -5,7 +5,7 @@
 //! `ntfsfix -n` finds the volume clean, `qemu-img check` finds a qcow2 or VHDX clean, and
 //! `reseal undo` restores the image byte for byte.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reseal_tests::*;

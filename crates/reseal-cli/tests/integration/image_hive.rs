@@ -2,7 +2,7 @@
 //! engine (including an edit that grows the hive), read back by reseal, by ntfs-3g +
 //! hivexregedit, and undone byte for byte.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reseal_tests::*;

@@ -1250,6 +1250,127 @@ fn bench_put(ctx: &mut Ctx) -> Result<()> {
         rss_peer / 1024,
         peer.as_secs_f64() / ours.as_secs_f64().max(1e-9)
     ));
+
+    // The same put into a qcow2 image of the same volume (the containers' savepoints let the
+    // data stream there too).
+    let qcow = dir.join("ours.qcow2");
+    let mem_q = dir.join("qcow.rss");
+    cp_sparse(&template, &vol_ours);
+    let st = Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "qcow2"])
+        .arg(&vol_ours)
+        .arg(&qcow)
+        .status()?;
+    let _ = std::fs::remove_file(&vol_ours);
+    if !st.success() {
+        bail!("qemu-img convert of the put volume failed");
+    }
+    let t = Instant::now();
+    let st = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&mem_q)
+        .arg(&ctx.reseal)
+        .arg("put")
+        .arg(&qcow)
+        .arg(&local)
+        .arg("/big.bin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let q_time = t.elapsed();
+    if !st.success() {
+        bail!("reseal put into qcow2 failed");
+    }
+    let rss_q = peak_kib(&mem_q);
+    println!(
+        "  reseal put {mib} MiB into qcow2: {:.2} s, peak RSS {} MiB",
+        q_time.as_secs_f64(),
+        rss_q / 1024
+    );
+    ctx.report.push(format!(
+        "put of a {mib} MiB file into a qcow2 image: reseal {:.2} s, peak RSS {} MiB",
+        q_time.as_secs_f64(),
+        rss_q / 1024
+    ));
+    let _ = std::fs::remove_file(&qcow);
+    let _ = std::fs::remove_dir_all(ctx_journal(&qcow));
+    full_clone_memory(ctx, &local)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Goal (e) for clones: `reseal clone --full` of a Windows-like volume (10,000 files, from the
+/// generalize bench's generator) to raw and to qcow2, once as built and once holding the
+/// pseudo-random file `data` (put into it first): peak RSS must not grow with file data.
+fn full_clone_memory(ctx: &mut Ctx, data: &Path) -> Result<()> {
+    let driver = build_example("generalize_bench")?;
+    let dir = ctx.dir.join("fullclone");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let data_mib = std::fs::metadata(data)?.len() >> 20;
+    let size_mib = (data_mib + 1024).to_string();
+    let plain = dir.join("win.img");
+    let st = Command::new(&driver)
+        .arg("build")
+        .arg(&plain)
+        .args(["10000", "500", "12000", "11500", &size_mib])
+        .stdout(Stdio::null())
+        .status()?;
+    if !st.success() {
+        bail!("building the full-clone volume failed");
+    }
+    let with_data = dir.join("win-data.img");
+    cp_sparse(&plain, &with_data);
+    let st = Command::new(&ctx.reseal)
+        .arg("put")
+        .arg(&with_data)
+        .arg(data)
+        .arg("/big.bin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let _ = std::fs::remove_dir_all(ctx_journal(&with_data));
+    if !st.success() {
+        bail!("reseal put into the full-clone volume failed");
+    }
+    let mut rows = Vec::new();
+    for (label, base) in [("as built", &plain), ("with the data file", &with_data)] {
+        for format in ["raw", "qcow2"] {
+            let out = dir.join(format!("clone.{format}"));
+            let mem = dir.join("clone.rss");
+            let _ = std::fs::remove_file(&out);
+            let _ = std::fs::remove_file(&mem);
+            let t = Instant::now();
+            let st = Command::new("/usr/bin/time")
+                .args(["-f", "%M", "-o"])
+                .arg(&mem)
+                .arg(&ctx.reseal)
+                .arg("clone")
+                .arg(base)
+                .arg(&out)
+                .args(["--full", "--format", format, "--computer-name", "FULL-1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            let el = t.elapsed();
+            if !st.success() {
+                bail!("reseal clone --full --format {format} ({label}) failed");
+            }
+            let kib = peak_kib(&mem);
+            println!(
+                "  clone --full --format {format}, volume {label}: {:.2} s, peak RSS {} MiB",
+                el.as_secs_f64(),
+                kib / 1024
+            );
+            rows.push(format!("{format} {label}: {} MiB", kib / 1024));
+            let _ = std::fs::remove_file(&out);
+            let _ = std::fs::remove_dir_all(ctx_journal(&out));
+        }
+    }
+    ctx.report.push(format!(
+        "clone --full of a 10,000-file Windows-like volume, without and with a {data_mib} MiB file: peak RSS {}",
+        rows.join(", ")
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

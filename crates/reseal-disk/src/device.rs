@@ -262,3 +262,54 @@ impl Device for MemDevice {
         Ok(())
     }
 }
+
+/// The savepoints of a container over a host device: the host device (a journal) takes the
+/// container's writes back, and this keeps, per open savepoint, the metadata the container holds
+/// in memory (`S`: its block tables), to be put back with them.
+#[derive(Debug)]
+pub(crate) struct SavedStates<S>(Vec<S>);
+
+impl<S> Default for SavedStates<S> {
+    fn default() -> Self {
+        SavedStates(Vec::new())
+    }
+}
+
+impl<S> SavedStates<S> {
+    /// Open a savepoint of `inner`, keeping `state()`; false (nothing kept) when it has none.
+    pub(crate) fn open(&mut self, inner: &mut dyn Device, state: impl FnOnce() -> S) -> bool {
+        if !inner.savepoint() {
+            return false;
+        }
+        self.0.push(state());
+        true
+    }
+
+    /// Roll `inner` back to the innermost savepoint and return the state kept there.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] naming `what` when no savepoint is open; `inner`'s errors.
+    pub(crate) fn rollback(&mut self, inner: &mut dyn Device, what: &str) -> Result<S> {
+        let st = self
+            .0
+            .pop()
+            .ok_or_else(|| crate::Error::unsupported(what, 0, "rollback without a savepoint"))?;
+        inner.rollback_savepoint()?;
+        Ok(st)
+    }
+
+    /// Keep the writes since the innermost savepoint of `inner`, and drop its state.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] naming `what` when no savepoint is open; `inner`'s errors.
+    pub(crate) fn release(&mut self, inner: &mut dyn Device, what: &str) -> Result<()> {
+        if self.0.pop().is_none() {
+            return Err(crate::Error::unsupported(
+                what,
+                0,
+                "release without a savepoint",
+            ));
+        }
+        inner.release_savepoint()
+    }
+}

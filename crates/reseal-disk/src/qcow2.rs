@@ -673,7 +673,7 @@ pub struct Qcow2<D: Device> {
     /// in place: a write moves the cluster, and freed space is not reused), newest last.
     inflated: std::sync::Mutex<Vec<(u64, std::sync::Arc<Vec<u8>>)>>,
     /// The in-memory metadata at each open savepoint, outermost first (see [`Qcow2State`]).
-    savepoints: Vec<Qcow2State>,
+    savepoints: crate::device::SavedStates<Qcow2State>,
 }
 
 /// What a [`Qcow2`] keeps in memory of metadata it writes through to the image file (L2 tables
@@ -870,7 +870,7 @@ impl<D: Device> Qcow2<D> {
             parent: None,
             header_updated: false,
             inflated: std::sync::Mutex::new(Vec::new()),
-            savepoints: Vec::new(),
+            savepoints: Default::default(),
         })
     }
 
@@ -1680,24 +1680,18 @@ impl<D: Device> Device for Qcow2<D> {
     /// A savepoint of the image file's device, with the header, L1 table, refcount table and
     /// allocation point kept for a rollback.
     fn savepoint(&mut self) -> bool {
-        if !self.inner.savepoint() {
-            return false;
-        }
-        self.savepoints.push(Qcow2State {
+        let st = Qcow2State {
             header: self.header.clone(),
             l1: self.l1.clone(),
             reftable: self.reftable.clone(),
             next_free: self.next_free,
             header_updated: self.header_updated,
-        });
-        true
+        };
+        self.savepoints.open(&mut self.inner, || st)
     }
 
     fn rollback_savepoint(&mut self) -> Result<()> {
-        let Some(st) = self.savepoints.pop() else {
-            return Err(Error::unsupported(S, 0, "rollback without a savepoint"));
-        };
-        self.inner.rollback_savepoint()?;
+        let st = self.savepoints.rollback(&mut self.inner, S)?;
         self.header = st.header;
         self.l1 = st.l1;
         self.reftable = st.reftable;
@@ -1707,10 +1701,7 @@ impl<D: Device> Device for Qcow2<D> {
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        if self.savepoints.pop().is_none() {
-            return Err(Error::unsupported(S, 0, "release without a savepoint"));
-        }
-        self.inner.release_savepoint()
+        self.savepoints.release(&mut self.inner, S)
     }
 
     /// Zero clusters, and unallocated ones over no backing file (or a backing file that knows

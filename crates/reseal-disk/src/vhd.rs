@@ -183,7 +183,7 @@ pub struct Vhd<D: Device> {
     /// The block table as it was at each open savepoint, outermost first (the table is written
     /// through to `inner` as blocks are allocated; a rollback of `inner` takes those writes back
     /// and this puts the in-memory copy back with them).
-    savepoints: Vec<Option<Sparse>>,
+    savepoints: crate::device::SavedStates<Option<Sparse>>,
 }
 
 impl<D: Device> std::fmt::Debug for Vhd<D> {
@@ -295,7 +295,7 @@ impl<D: Device> Vhd<D> {
             sparse,
             parent: None,
             warnings,
-            savepoints: Vec::new(),
+            savepoints: Default::default(),
         })
     }
 
@@ -682,25 +682,15 @@ impl<D: Device> Device for Vhd<D> {
     }
     /// A savepoint of the host device, with the block table kept to be put back on rollback.
     fn savepoint(&mut self) -> bool {
-        if !self.inner.savepoint() {
-            return false;
-        }
-        self.savepoints.push(self.sparse.clone());
-        true
+        let sparse = &self.sparse;
+        self.savepoints.open(&mut self.inner, || sparse.clone())
     }
     fn rollback_savepoint(&mut self) -> Result<()> {
-        let Some(sparse) = self.savepoints.pop() else {
-            return Err(Error::unsupported("VHD", 0, "rollback without a savepoint"));
-        };
-        self.inner.rollback_savepoint()?;
-        self.sparse = sparse;
+        self.sparse = self.savepoints.rollback(&mut self.inner, "VHD")?;
         Ok(())
     }
     fn release_savepoint(&mut self) -> Result<()> {
-        if self.savepoints.pop().is_none() {
-            return Err(Error::unsupported("VHD", 0, "release without a savepoint"));
-        }
-        self.inner.release_savepoint()
+        self.savepoints.release(&mut self.inner, "VHD")
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         let Some(s) = &self.sparse else {

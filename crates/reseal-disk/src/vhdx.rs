@@ -245,7 +245,7 @@ pub struct Vhdx<D: Device> {
     parent_locator: Option<ParentLocator>,
     parent: Option<Box<dyn Device>>,
     /// The in-memory metadata at each open savepoint, outermost first (see [`VhdxState`]).
-    savepoints: Vec<VhdxState>,
+    savepoints: crate::device::SavedStates<VhdxState>,
 }
 
 /// What a [`Vhdx`] keeps in memory of metadata it writes through to the host device: a
@@ -448,7 +448,7 @@ impl<D: Device> Vhdx<D> {
             warnings,
             parent_locator: meta.parent_locator,
             parent: None,
-            savepoints: Vec::new(),
+            savepoints: Default::default(),
         })
     }
 
@@ -923,26 +923,16 @@ impl<D: Device> Device for Vhdx<D> {
     }
     /// A savepoint of the host device, with the BAT and header state kept for a rollback.
     fn savepoint(&mut self) -> bool {
-        if !self.inner.savepoint() {
-            return false;
-        }
-        self.savepoints.push(VhdxState {
+        let st = VhdxState {
             bat: self.bat.clone(),
             header: self.header.clone(),
             current_slot: self.current_slot,
             session_started: self.session_started,
-        });
-        true
+        };
+        self.savepoints.open(&mut self.inner, || st)
     }
     fn rollback_savepoint(&mut self) -> Result<()> {
-        let Some(st) = self.savepoints.pop() else {
-            return Err(Error::unsupported(
-                "VHDX",
-                0,
-                "rollback without a savepoint",
-            ));
-        };
-        self.inner.rollback_savepoint()?;
+        let st = self.savepoints.rollback(&mut self.inner, "VHDX")?;
         self.bat = st.bat;
         self.header = st.header;
         self.current_slot = st.current_slot;
@@ -950,10 +940,7 @@ impl<D: Device> Device for Vhdx<D> {
         Ok(())
     }
     fn release_savepoint(&mut self) -> Result<()> {
-        if self.savepoints.pop().is_none() {
-            return Err(Error::unsupported("VHDX", 0, "release without a savepoint"));
-        }
-        self.inner.release_savepoint()
+        self.savepoints.release(&mut self.inner, "VHDX")
     }
     fn known_zero(&self, offset: u64, len: u64) -> bool {
         if offset.checked_add(len).is_none_or(|e| e > self.size) {

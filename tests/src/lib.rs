@@ -411,6 +411,58 @@ pub struct BuiltPart {
 const MIB: u64 = 1 << 20;
 
 impl DiskSpec {
+    /// Preset: a GPT disk with one basic-data partition of `size` bytes holding an NTFS volume
+    /// (4 KiB clusters) labelled `label` with `entries`.
+    pub fn gpt_ntfs(size: u64, label: &str, entries: Vec<Entry>) -> DiskSpec {
+        DiskSpec {
+            label: "gpt".into(),
+            tail: MIB,
+            parts: vec![PartSpec {
+                kind: gpt_type::BASIC_DATA.into(),
+                name: "Basic data partition".into(),
+                size,
+                content: PartContent::Ntfs(NtfsSpec {
+                    size: 0,
+                    cluster: 4096,
+                    label: label.into(),
+                    entries,
+                }),
+            }],
+        }
+    }
+
+    /// Preset: a Windows UEFI layout — an EFI system partition (FAT32, 33 MiB), a Microsoft
+    /// reserved partition (16 MiB) and a basic-data partition of `size` bytes holding
+    /// `windows` (its third partition).
+    pub fn gpt_windows(size: u64, windows: PartContent) -> DiskSpec {
+        DiskSpec {
+            label: "gpt".into(),
+            tail: MIB,
+            parts: vec![
+                PartSpec {
+                    kind: gpt_type::ESP.into(),
+                    name: "EFI system partition".into(),
+                    size: 33 * MIB,
+                    content: PartContent::Fat32 {
+                        label: "SYSTEM".into(),
+                    },
+                },
+                PartSpec {
+                    kind: gpt_type::MSR.into(),
+                    name: "Microsoft reserved partition".into(),
+                    size: 16 * MIB,
+                    content: PartContent::Empty,
+                },
+                PartSpec {
+                    kind: gpt_type::BASIC_DATA.into(),
+                    name: "Basic data partition".into(),
+                    size,
+                    content: windows,
+                },
+            ],
+        }
+    }
+
     /// Build a raw disk image at `out` (sparse). Returns where each partition is.
     ///
     /// # Errors

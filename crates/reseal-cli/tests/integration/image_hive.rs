@@ -14,24 +14,14 @@ fn import_into_software_inside_a_vhdx_grows_and_undoes() {
     let tmp = tempfile::tempdir().unwrap();
     let software = corpus_bytes("aiowinreg/nt/software.reg").unwrap();
     let disk = tmp.path().join("disk.raw");
-    let parts = DiskSpec {
-        label: "gpt".into(),
-        tail: 1 << 20,
-        parts: vec![PartSpec {
-            kind: gpt_type::BASIC_DATA.into(),
-            name: "Basic data partition".into(),
-            size: 64 << 20,
-            content: PartContent::Ntfs(NtfsSpec {
-                size: 0,
-                cluster: 4096,
-                label: "Windows".into(),
-                entries: vec![Entry::File(
-                    "Windows/System32/config/SOFTWARE".into(),
-                    software.clone(),
-                )],
-            }),
-        }],
-    }
+    let parts = DiskSpec::gpt_ntfs(
+        64 << 20,
+        "Windows",
+        vec![Entry::File(
+            "Windows/System32/config/SOFTWARE".into(),
+            software.clone(),
+        )],
+    )
     .build(&disk)
     .unwrap();
     let image = tmp.path().join("disk.vhdx");

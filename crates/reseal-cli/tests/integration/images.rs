@@ -149,32 +149,7 @@ fn build_disk(dir: &Path) -> (PathBuf, PathBuf, Vec<BuiltPart>) {
     .build(&ntfs)
     .unwrap();
     let disk = dir.join("disk.raw");
-    let spec = DiskSpec {
-        label: "gpt".into(),
-        tail: 1 << 20,
-        parts: vec![
-            PartSpec {
-                kind: gpt_type::ESP.into(),
-                name: "EFI system partition".into(),
-                size: 33 << 20,
-                content: PartContent::Fat32 {
-                    label: "SYSTEM".into(),
-                },
-            },
-            PartSpec {
-                kind: gpt_type::MSR.into(),
-                name: "Microsoft reserved partition".into(),
-                size: 16 << 20,
-                content: PartContent::Empty,
-            },
-            PartSpec {
-                kind: gpt_type::BASIC_DATA.into(),
-                name: "Basic data partition".into(),
-                size: 96 << 20,
-                content: PartContent::File(ntfs.clone()),
-            },
-        ],
-    };
+    let spec = DiskSpec::gpt_windows(96 << 20, PartContent::File(ntfs.clone()));
     let parts = spec.build(&disk).unwrap();
     (disk, ntfs, parts)
 }

@@ -17,21 +17,11 @@ const MIB: u64 = 1 << 20;
 /// A GPT disk (raw) with one NTFS partition of `mib` MiB; returns (disk, start, size).
 fn disk(dir: &Path, mib: u64) -> (PathBuf, u64, u64) {
     let disk = dir.join("disk.raw");
-    let parts = DiskSpec {
-        label: "gpt".into(),
-        tail: 1 << 20,
-        parts: vec![PartSpec {
-            kind: gpt_type::BASIC_DATA.into(),
-            name: "Basic data partition".into(),
-            size: mib * MIB,
-            content: PartContent::Ntfs(NtfsSpec {
-                size: 0,
-                cluster: 4096,
-                label: "W".into(),
-                entries: vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
-            }),
-        }],
-    }
+    let parts = DiskSpec::gpt_ntfs(
+        mib * MIB,
+        "W",
+        vec![Entry::File("Windows/old.txt".into(), b"old".to_vec())],
+    )
     .build(&disk)
     .unwrap();
     (disk, parts[0].start, parts[0].size)

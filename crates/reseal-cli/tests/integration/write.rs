@@ -12,23 +12,9 @@ use std::process::Command;
 /// A GPT disk (raw) with one NTFS partition; returns (disk, partition start, size).
 fn disk(dir: &Path, entries: Vec<Entry>) -> (PathBuf, u64, u64) {
     let disk = dir.join("disk.raw");
-    let parts = DiskSpec {
-        label: "gpt".into(),
-        tail: 1 << 20,
-        parts: vec![PartSpec {
-            kind: gpt_type::BASIC_DATA.into(),
-            name: "Basic data partition".into(),
-            size: 64 << 20,
-            content: PartContent::Ntfs(NtfsSpec {
-                size: 0,
-                cluster: 4096,
-                label: "W".into(),
-                entries,
-            }),
-        }],
-    }
-    .build(&disk)
-    .unwrap();
+    let parts = DiskSpec::gpt_ntfs(64 << 20, "W", entries)
+        .build(&disk)
+        .unwrap();
     (disk, parts[0].start, parts[0].size)
 }
 

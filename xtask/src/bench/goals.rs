@@ -414,7 +414,8 @@ pub(super) fn bench_regsid(ctx: &mut Ctx) -> Result<()> {
                         describe_loss(orig_walk, w),
                         bytes.len() >> 10,
                         size >> 10,
-                        residual(ctx, &peer_new, &old).map_or("?".into(), |n| n.to_string())
+                        residual(ctx, &peer_new, &old)
+                            .map_or_else(|e| format!("? ({e})"), |n| n.to_string())
                     ),
                     Err(e) => format!("its output does not walk: {e}"),
                 };
@@ -454,10 +455,13 @@ fn residual(ctx: &Ctx, hive: &Path, old: &str) -> Result<usize> {
         .args(["--from", old, "--to", NEW_SID, "--dry-run", "--no-scrub"])
         .output()?;
     let text = String::from_utf8_lossy(&o.stderr);
-    let line = text
-        .lines()
-        .find(|l| l.contains("descriptor(s)"))
-        .unwrap_or("");
+    let Some(line) = text.lines().find(|l| l.contains("descriptor(s)")) else {
+        // reseal refused the hive (profiles' output can hold malformed cells): say why.
+        bail!(
+            "reseal cannot read it: {}",
+            text.lines().last().unwrap_or("no output").trim()
+        );
+    };
     let mut total = 0;
     for w in line.split(',') {
         if let Some(n) = w

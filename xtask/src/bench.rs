@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::workspace_root;
 
+mod goals;
+
 type Bench = fn(&mut Ctx) -> Result<()>;
 
 struct Ctx {
@@ -43,6 +45,9 @@ pub fn run(args: &[String]) -> Result<()> {
         ("generalize", bench_generalize),
         ("clone", bench_clone),
         ("put", bench_put),
+        ("hivewalk", goals::bench_hivewalk),
+        ("regsid", goals::bench_regsid),
+        ("volsid", goals::bench_volsid),
     ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {
@@ -324,20 +329,9 @@ fn make_reg(path: &Path, prefix: &str, keys: usize, per_key: usize) -> Result<()
     Ok(())
 }
 
-const REGIPY_WALK: &str = r#"
-import sys
-from regipy.registry import RegistryHive
-h = RegistryHive(sys.argv[1])
-keys = values = 0
-for sk in h.recurse_subkeys(as_json=False):
-    keys += 1
-    values += len(sk.values or [])
-print(keys, values)
-"#;
-
-fn bench_hive(ctx: &mut Ctx) -> Result<()> {
-    let system = corpus_copy(ctx, "regipy/SYSTEM.xz")?;
-    let software_like = corpus_copy(ctx, "regipy/NTUSER-WSL.DAT.xz")?;
+/// A large generated hive (once): the corpus SYSTEM plus 120k keys / 200k values imported by
+/// reseal.
+fn large_hive(ctx: &Ctx, system: &Path) -> Result<PathBuf> {
     // A large generated hive: the corpus SYSTEM plus 120k keys / 200k values imported by reseal.
     let large = ctx.dir.join("large-SYSTEM");
     if !large.is_file() {
@@ -347,7 +341,7 @@ fn bench_hive(ctx: &mut Ctx) -> Result<()> {
         let reg2 = ctx.dir.join("large2.reg");
         make_reg(&reg2, "HKEY_LOCAL_MACHINE\\SYSTEM\\More", 80_000, 0)?;
         let tmp = ctx.dir.join("large-SYSTEM.tmp");
-        std::fs::copy(&system, &tmp)?;
+        std::fs::copy(system, &tmp)?;
         for r in [&reg, &reg2] {
             let st = Command::new(&ctx.reseal)
                 .args(["reg", "import"])
@@ -362,6 +356,24 @@ fn bench_hive(ctx: &mut Ctx) -> Result<()> {
         let _ = std::fs::remove_dir_all(ctx.dir.join("large-SYSTEM.tmp.reseal-journal"));
         std::fs::rename(&tmp, &large)?;
     }
+    Ok(large)
+}
+
+const REGIPY_WALK: &str = r#"
+import sys
+from regipy.registry import RegistryHive
+h = RegistryHive(sys.argv[1])
+keys = values = 0
+for sk in h.recurse_subkeys(as_json=False):
+    keys += 1
+    values += len(sk.values or [])
+print(keys, values)
+"#;
+
+fn bench_hive(ctx: &mut Ctx) -> Result<()> {
+    let system = corpus_copy(ctx, "regipy/SYSTEM.xz")?;
+    let software_like = corpus_copy(ctx, "regipy/NTUSER-WSL.DAT.xz")?;
+    let large = large_hive(ctx, &system)?;
     let script = ctx.dir.join("regipy_walk.py");
     std::fs::write(&script, REGIPY_WALK)?;
     for (label, hive) in [

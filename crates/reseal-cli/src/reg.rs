@@ -395,7 +395,7 @@ fn save(t: &Target, hive: &mut Hive, original: &[u8], dry_run: bool) -> Result<(
         return Ok(());
     }
     hive.commit()?;
-    let ranges = hive.dirty_ranges();
+    let ranges = hive.dirty_ranges_within(reseal_hive::WRITE_GAP);
     t.write_ranges(original, hive.as_bytes(), &ranges, dry_run)
 }
 

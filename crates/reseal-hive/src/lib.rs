@@ -46,7 +46,7 @@ pub use base_block::BaseBlock;
 pub use cell_map::{CellMap, Owner, Region};
 pub use check::{check, check_file, BaseBlockCheck, Problem, Severity};
 pub use error::{HiveError, Result};
-pub use hive::{limits, CellOffset, Hive, KeyOffset};
+pub use hive::{limits, CellOffset, Hive, KeyOffset, WRITE_GAP};
 pub use key_node::{Key, SubkeyIter, ValueIter, Visitor};
 pub use key_security::{validate_descriptor, Sk};
 pub use key_value::{

@@ -477,7 +477,7 @@ pub fn import(image: &mut Image, ops: &[RegOp], opts: &ImportOptions) -> Result<
         })?;
         let data = h.as_bytes();
         let pieces: Vec<(u64, &[u8])> = h
-            .dirty_ranges()
+            .dirty_ranges_within(reseal_hive::WRITE_GAP)
             .into_iter()
             .filter_map(|r| Some((r.start as u64, data.get(r)?)))
             .collect();

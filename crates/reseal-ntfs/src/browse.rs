@@ -82,9 +82,9 @@ pub enum BrowseError {
         /// bytes, when the engine locates them: a record-relative offset is mapped through
         /// `$MFT`'s runlist, a device error keeps its request offset; `None` otherwise.
         offset: Option<u64>,
-        /// The engine's error.
+        /// The engine's error (boxed: it is large and errors are rare).
         #[source]
-        source: Error,
+        source: Box<Error>,
     },
     /// Writing the output failed.
     #[error("{path}: writing output: {source}")]
@@ -199,7 +199,7 @@ impl<D: Device> Volume<D> {
                 Error::Disk { offset, .. } => Some(*offset),
                 _ => None,
             },
-            source,
+            source: Box::new(source),
         })?;
         Ok(Volume { vol, boot })
     }
@@ -226,7 +226,7 @@ impl<D: Device> Volume<D> {
         BrowseError::Ntfs {
             path: path.to_string(),
             offset,
-            source: e,
+            source: Box::new(e),
         }
     }
 

@@ -80,7 +80,7 @@ pub(crate) fn si_security_id(r: &record::Record) -> Result<u32> {
     })
 }
 
-fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
+pub(crate) fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
     if key.len() < 66 {
         return None;
     }
@@ -95,7 +95,7 @@ fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
     ))
 }
 
-fn key_of(e: &[u8]) -> &[u8] {
+pub(crate) fn key_of(e: &[u8]) -> &[u8] {
     let kl = usize::from(le16(e, 10));
     e.get(16..16 + kl).unwrap_or(&[])
 }
@@ -130,7 +130,7 @@ fn check_name(name: &str) -> Result<Vec<u16>> {
 
 impl<D: Device> Volume<D> {
     /// Find `name` in directory record `dir`: an exact match first, else a case-insensitive one.
-    fn find_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
+    pub(crate) fn find_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
         if let Some(n) = self.exact_in_dir(dir, name)? {
             return Ok(Some(n));
         }

@@ -1,5 +1,6 @@
-//! NTFS for reseal: read-only browsing (through the `ntfs` crate), volume-state checks, and the
-//! NTFS write engine (records, data, names, security) that writes through the disk journal.
+//! NTFS for reseal: one engine that reads and writes (records, data, names, security; writes go
+//! through the disk journal), read-only browsing as file handles over it ([`browse`]), and
+//! volume-state checks.
 //!
 //! # Getting started with the write engine
 //! 1. Wrap a partition [`reseal_disk::Device`] in [`Volume::open`].

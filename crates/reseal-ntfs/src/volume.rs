@@ -143,6 +143,16 @@ pub(crate) struct Stream {
     pub compression_unit: u16,
 }
 
+/// One `$ATTRIBUTE_LIST` entry: which record holds (a piece of) which attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListEntry {
+    pub ty: u32,
+    pub name: Vec<u16>,
+    pub lowest_vcn: u64,
+    /// MFT record number (sequence bits cleared).
+    pub record: u64,
+}
+
 /// How a stream may grow.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Grow {
@@ -652,57 +662,76 @@ impl<D: Device> Volume<D> {
 
     // ---------------------------------------------------------------- streams
 
+    /// The entries of record `r`'s `$ATTRIBUTE_LIST` (empty when it has none), in list order.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] located in the list (offsets relative to the list's value) for an
+    /// entry whose length or name lies outside it, or a list above 16 MiB.
+    pub(crate) fn attribute_list(&self, r: &Record) -> Result<Vec<ListEntry>> {
+        let base = r.num;
+        let Some(al) = r.find(ATTRIBUTE_LIST, &[])? else {
+            return Ok(Vec::new());
+        };
+        if al.size > 1 << 24 {
+            return Err(Error::corrupt(
+                "$ATTRIBUTE_LIST",
+                Some(base),
+                al.off as u64,
+                "larger than 16 MiB",
+            ));
+        }
+        let list = if al.nonres {
+            let runs = al.runs(&r.buf, base)?;
+            let mut v = vec![0u8; al.size as usize];
+            self.read_runs(&runs, 0, &mut v, "$ATTRIBUTE_LIST", base)?;
+            v
+        } else {
+            r.value(&al).to_vec()
+        };
+        let mut out = Vec::new();
+        let mut pos = 0usize;
+        while pos + 26 <= list.len() {
+            let ety = le32(&list, pos);
+            let elen = usize::from(le16(&list, pos + 4));
+            if elen < 26 || pos + elen > list.len() {
+                return Err(Error::corrupt(
+                    "$ATTRIBUTE_LIST entry",
+                    Some(base),
+                    pos as u64,
+                    "bad length",
+                ));
+            }
+            let nl = usize::from(list[pos + 6]);
+            let no = usize::from(list[pos + 7]);
+            if no + 2 * nl > elen {
+                return Err(Error::corrupt(
+                    "$ATTRIBUTE_LIST entry",
+                    Some(base),
+                    pos as u64,
+                    "name outside entry",
+                ));
+            }
+            out.push(ListEntry {
+                ty: ety,
+                name: (0..nl).map(|i| le16(&list, pos + no + 2 * i)).collect(),
+                lowest_vcn: le64(&list, pos + 8),
+                record: le64(&list, pos + 16) & 0xFFFF_FFFF_FFFF,
+            });
+            pos += elen;
+        }
+        Ok(out)
+    }
+
     /// Locate attribute `ty`/`name` of base record `base`, following an attribute list.
     pub(crate) fn stream(&self, base: u64, ty: u32, name: &[u16]) -> Result<Option<Stream>> {
         let r = self.read_record(base)?;
         let mut pieces: Vec<(u64, Attr, Vec<u8>)> = Vec::new();
-        let in_base_list = r.find(ATTRIBUTE_LIST, &[])?;
-        if let Some(al) = in_base_list {
-            if al.size > 1 << 24 {
-                return Err(Error::corrupt(
-                    "$ATTRIBUTE_LIST",
-                    Some(base),
-                    al.off as u64,
-                    "larger than 16 MiB",
-                ));
-            }
-            let list = if al.nonres {
-                let runs = al.runs(&r.buf, base)?;
-                let mut v = vec![0u8; al.size as usize];
-                self.read_runs(&runs, 0, &mut v, "$ATTRIBUTE_LIST", base)?;
-                v
-            } else {
-                r.value(&al).to_vec()
-            };
-            let mut pos = 0usize;
+        if r.find(ATTRIBUTE_LIST, &[])?.is_some() {
             let mut seen = Vec::new();
-            while pos + 26 <= list.len() {
-                let ety = le32(&list, pos);
-                let elen = usize::from(le16(&list, pos + 4));
-                if elen < 26 || pos + elen > list.len() {
-                    return Err(Error::corrupt(
-                        "$ATTRIBUTE_LIST entry",
-                        Some(base),
-                        pos as u64,
-                        "bad length",
-                    ));
+            for e in self.attribute_list(&r)? {
+                if e.ty == ty && e.name == name && !seen.contains(&e.record) {
+                    seen.push(e.record);
                 }
-                let nl = usize::from(list[pos + 6]);
-                let no = usize::from(list[pos + 7]);
-                if no + 2 * nl > elen {
-                    return Err(Error::corrupt(
-                        "$ATTRIBUTE_LIST entry",
-                        Some(base),
-                        pos as u64,
-                        "name outside entry",
-                    ));
-                }
-                let en: Vec<u16> = (0..nl).map(|i| le16(&list, pos + no + 2 * i)).collect();
-                let mref = le64(&list, pos + 16) & 0xFFFF_FFFF_FFFF;
-                if ety == ty && en == name && !seen.contains(&mref) {
-                    seen.push(mref);
-                }
-                pos += elen;
             }
             for m in seen {
                 let rr = if m == base {

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::workspace_root;
 
+mod scale;
+
 type Bench = fn(&mut Ctx) -> Result<()>;
 
 struct Ctx {
@@ -43,6 +45,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("generalize", bench_generalize),
         ("clone", bench_clone),
         ("put", bench_put),
+        ("scale", scale::bench_scale),
     ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {

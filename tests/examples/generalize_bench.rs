@@ -168,7 +168,9 @@ fn main() -> anyhow::Result<()> {
         Some("data") => {
             let image = std::path::Path::new(&args[1]);
             let (count, mib) = (num(&args[2]), num(&args[3]) as u64);
-            let names: Vec<String> = (0..count).map(|i| format!("Data/blob-{i:04}.bin")).collect();
+            let names: Vec<String> = (0..count)
+                .map(|i| format!("Data/blob-{i:04}.bin"))
+                .collect();
             {
                 let mount = reseal_tests::NtfsMount::new(image, "")?;
                 std::fs::create_dir_all(mount.path().join("Data"))?;

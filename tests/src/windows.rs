@@ -1406,10 +1406,7 @@ impl WindowsSpec {
             // The whole image is the NTFS volume (no partition table). `cp --sparse=always`
             // keeps the holes (a large, mostly empty benchmark volume stays small on disk).
             let _ = std::fs::remove_file(out);
-            run(Command::new("cp")
-                .arg("--sparse=always")
-                .arg(&vol)
-                .arg(out))?;
+            run(Command::new("cp").arg("--sparse=always").arg(&vol).arg(out))?;
             return Ok(());
         }
         let mut parts = Vec::new();

@@ -1,10 +1,15 @@
 //! Driver for `cargo xtask bench generalize`: builds the large fixture and measures the
 //! read-once baseline.
 //!
-//! - `generalize_bench build OUT FILES DESCRIPTORS SOFTWARE_KEYS NTUSER_KEYS NTFS_MIB`: a bare
-//!   NTFS volume (no partition table, so ntfs-3g's tools open the same file) holding a Windows
-//!   fixture with [`BulkSpec`] content; the hive paths (volume-relative) go to `OUT.hives`, one
-//!   per line.
+//! - `generalize_bench build OUT FILES DESCRIPTORS SOFTWARE_KEYS NTUSER_KEYS NTFS_MIB
+//!   [COMPONENTS_KEYS]`: a bare NTFS volume (no partition table, so ntfs-3g's tools open the
+//!   same file) holding a Windows fixture with [`BulkSpec`] content (and a COMPONENTS hive when
+//!   COMPONENTS_KEYS is given and not 0); the hive paths (volume-relative) go to `OUT.hives`,
+//!   one per line.
+//! - `generalize_bench data IMAGE COUNT MIB`: add COUNT files of MIB MiB each under `Data/`
+//!   whose clusters are allocated in NTFS (non-resident runs, `$Bitmap`) by `ntfsfallocate`,
+//!   which writes none of those bytes: they stay holes of the sparse image file, so file data
+//!   costs no host disk.
 //! - `generalize_bench hive OUT SOFTWARE_KEYS`: only the SOFTWARE hive of such a fixture.
 //! - `generalize_bench read IMAGE RANGES`: read every `offset length` range listed in RANGES
 //!   (merged, in offset order) once, as the floor any tool touching those bytes pays.
@@ -17,7 +22,13 @@ use std::os::unix::fs::FileExt;
 
 /// The fixture: the default Windows spec with eight profiles (as a shared workstation has), the
 /// bare volume as the image, and the bulk content.
-fn spec(files: usize, descriptors: usize, software_keys: usize, ntuser_keys: usize) -> WindowsSpec {
+fn spec(
+    files: usize,
+    descriptors: usize,
+    software_keys: usize,
+    ntuser_keys: usize,
+    components_keys: usize,
+) -> WindowsSpec {
     let mut users = WindowsSpec::default().users;
     for (i, name) in ["carol", "dave", "erin", "frank", "grace", "heidi"]
         .iter()
@@ -37,6 +48,7 @@ fn spec(files: usize, descriptors: usize, software_keys: usize, ntuser_keys: usi
             descriptors,
             software_keys,
             ntuser_keys,
+            components_keys,
         }),
         ..WindowsSpec::default()
     }
@@ -51,13 +63,23 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("build") => {
             let out = std::path::Path::new(&args[1]);
-            let mut s = spec(num(&args[2]), num(&args[3]), num(&args[4]), num(&args[5]));
+            let components = args.get(7).map_or(0, |a| num(a));
+            let mut s = spec(
+                num(&args[2]),
+                num(&args[3]),
+                num(&args[4]),
+                num(&args[5]),
+                components,
+            );
             s.ntfs_mib = num(&args[6]) as u64;
             s.build(out)?;
             let mut hives: Vec<String> = reseal_windows::HIVE_NAMES
                 .iter()
                 .map(|h| format!("Windows/System32/config/{h}"))
                 .collect();
+            if components > 0 {
+                hives.push("Windows/System32/config/COMPONENTS".into());
+            }
             for u in s.users.iter().filter(|u| u.profile) {
                 hives.push(format!("Users/{}/NTUSER.DAT", u.name));
                 hives.push(format!(
@@ -100,7 +122,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
         Some("hive") => {
-            let s = spec(0, 1, num(&args[2]), 0);
+            let s = spec(0, 1, num(&args[2]), 0, 0);
             std::fs::write(&args[1], s.software()?)?;
         }
         Some("read") => {
@@ -143,7 +165,36 @@ fn main() -> anyhow::Result<()> {
                 merged.len()
             )?;
         }
-        _ => anyhow::bail!("usage: generalize_bench build|hive|read ..."),
+        Some("data") => {
+            let image = std::path::Path::new(&args[1]);
+            let (count, mib) = (num(&args[2]), num(&args[3]) as u64);
+            let names: Vec<String> = (0..count)
+                .map(|i| format!("Data/blob-{i:04}.bin"))
+                .collect();
+            {
+                let mount = reseal_tests::NtfsMount::new(image, "")?;
+                std::fs::create_dir_all(mount.path().join("Data"))?;
+                for n in &names {
+                    std::fs::write(mount.path().join(n), b"blob")?;
+                }
+                mount.unmount()?;
+            }
+            for n in &names {
+                let o = std::process::Command::new("ntfsfallocate")
+                    .arg("-l")
+                    .arg((mib << 20).to_string())
+                    .arg(image)
+                    .arg(n)
+                    .output()?;
+                if !o.status.success() {
+                    anyhow::bail!(
+                        "ntfsfallocate {n}: {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    );
+                }
+            }
+        }
+        _ => anyhow::bail!("usage: generalize_bench build|stats|hive|read|data ..."),
     }
     Ok(())
 }

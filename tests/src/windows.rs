@@ -326,6 +326,10 @@ pub struct BulkSpec {
     pub software_keys: usize,
     /// Keys of the same shape added to every profile's NTUSER.DAT.
     pub ntuser_keys: usize,
+    /// Keys of the same shape in a `config\COMPONENTS` hive (none, and no COMPONENTS file,
+    /// when 0). Windows keeps the component store's catalogue there (tens of MB on a real
+    /// install); generalize rewrites it best effort like every extensionless hive in `config`.
+    pub components_keys: usize,
 }
 
 impl Default for BulkSpec {
@@ -335,6 +339,7 @@ impl Default for BulkSpec {
             descriptors: 100,
             software_keys: 1000,
             ntuser_keys: 1000,
+            components_keys: 0,
         }
     }
 }
@@ -1024,6 +1029,21 @@ impl WindowsSpec {
         h.finish()
     }
 
+    /// COMPONENTS hive bytes: `keys` bulk keys under `DerivedData\Components` (where Windows
+    /// lists the component store's components).
+    pub fn components(&self, keys: usize) -> Result<Vec<u8>> {
+        let m = self.machine()?;
+        let owners: Vec<Sid> = self
+            .users
+            .iter()
+            .map(|u| self.user_sid(u))
+            .collect::<Result<_>>()?;
+        let mut h = H::new("COMPONENTS")?;
+        h.d("CanonicalData\\Catalogs", "Version", 1)?;
+        bulk_keys(&mut h, "DerivedData\\Components", keys, &m, &owners, 3)?;
+        h.finish()
+    }
+
     /// DEFAULT hive bytes.
     pub fn default_hive(&self) -> Result<Vec<u8>> {
         let mut h = H::new("CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}")?;
@@ -1160,6 +1180,14 @@ impl WindowsSpec {
             e.push(Entry::File(format!("{cfg}/{name}"), bytes.clone()));
             e.push(Entry::File(format!("{cfg}/{name}.LOG1"), log1));
             e.push(Entry::File(format!("{cfg}/{name}.LOG2"), log2));
+        }
+        if let Some(b) = self.bulk.as_ref().filter(|b| b.components_keys > 0) {
+            e.push(Entry::File(
+                format!("{cfg}/COMPONENTS"),
+                self.components(b.components_keys)?,
+            ));
+            e.push(Entry::File(format!("{cfg}/COMPONENTS.LOG1"), Vec::new()));
+            e.push(Entry::File(format!("{cfg}/COMPONENTS.LOG2"), Vec::new()));
         }
         // TxR: an all-zero base log (Windows keeps these; no content = nothing pending).
         e.push(Entry::File(
@@ -1375,8 +1403,10 @@ impl WindowsSpec {
             run(Command::new("ntfsfix").arg(&vol))?;
         }
         if self.label == "none" {
-            // The whole image is the NTFS volume (no partition table).
-            std::fs::copy(&vol, out)?;
+            // The whole image is the NTFS volume (no partition table). `cp --sparse=always`
+            // keeps the holes (a large, mostly empty benchmark volume stays small on disk).
+            let _ = std::fs::remove_file(out);
+            run(Command::new("cp").arg("--sparse=always").arg(&vol).arg(out))?;
             return Ok(());
         }
         let mut parts = Vec::new();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::workspace_root;
 
 mod goals;
+mod scale;
 
 type Bench = fn(&mut Ctx) -> Result<()>;
 
@@ -48,6 +49,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("hivewalk", goals::bench_hivewalk),
         ("regsid", goals::bench_regsid),
         ("volsid", goals::bench_volsid),
+        ("scale", scale::bench_scale),
     ];
     let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     for (name, f) in all {

@@ -413,6 +413,7 @@ fn bulk_content_on_a_bare_volume() {
             descriptors: 60,
             software_keys: 400,
             ntuser_keys: 200,
+            ..BulkSpec::default()
         }),
         ..WindowsSpec::default()
     };

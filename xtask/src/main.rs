@@ -53,7 +53,7 @@ const HELP: &str = "usage: cargo xtask <task>
   tools [--install]                            check (or install) the oracle tools
   licenses                                     non-dev dependency licence check
   fuzz [--seconds N] [TARGET...]               run cargo-fuzz targets (default 60 s each)
-  bench [hive|ntfs|convert|generalize|hivewalk|regsid|volsid...]  benchmarks against the peer tools (ratios)
+  bench [hive|ntfs|convert|generalize|clone|put|hivewalk|regsid|volsid|scale]  benchmarks against the peer tools (ratios)
   fixtures                                     rebuild the committed fixture images
   soak corrupt [--runs N] [--seed S]           corrupted-image campaign (default 2000 runs)
   static                                       static release binary (x86_64-unknown-linux-musl), checked";

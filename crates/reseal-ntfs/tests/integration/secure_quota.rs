@@ -1,6 +1,6 @@
 //! `$Quota` SID rewrite (`$O` keys re-sorted, `$Q` entry SIDs) checked with ntfsinfo's dump.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_ntfs::Volume;

@@ -1,7 +1,7 @@
 //! Randomised operation sequences (create/write/grow/shrink/delete/rename/set-descriptor) on
 //! fresh mkntfs volumes, compared against a model through an ntfs-3g mount and ntfsfix.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Corrupted boot sectors and MFT/index bytes give located errors, never panics.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_disk::MemDevice;

@@ -13,7 +13,7 @@ use reseal_disk::Device;
 use reseal_ntfs::browse::{BrowseError, Volume};
 use sha2::{Digest, Sha256};
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 use ntfsw_common::{corpus, file_dev_ro as file_dev, tools, unmount};
 
 fn run(cmd: &mut Command) {

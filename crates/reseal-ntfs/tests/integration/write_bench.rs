@@ -1,7 +1,7 @@
 //! Timing probes (ignored by default): many small files with descriptors, and a full
 //! descriptor rewrite. Run with `cargo test --release -- --ignored --nocapture`.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! set new ones, and rewrite every descriptor in place replacing a domain SID by another of the
 //! same length.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_ntfs::{DescriptorRef, Volume};

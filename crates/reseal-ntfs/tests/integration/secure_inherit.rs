@@ -2,7 +2,7 @@
 //! (`reseal_security::inherit`), stored once in `$Secure` and shared through `$SDH`; checked by
 //! ntfssecaudit and through an ntfs-3g mount.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_ntfs::Volume;

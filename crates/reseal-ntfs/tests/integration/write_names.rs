@@ -1,7 +1,7 @@
 //! Create / delete / rename many files (index splits, root promotion, Unicode and
 //! case-colliding names), checked through an ntfs-3g mount, ntfsfix and ntfsinfo.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! was (later operation), through the journal's savepoint; without savepoints (a bare memory
 //! device) the same call works through the overlay.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_disk::{Device, Journal, MemDevice};

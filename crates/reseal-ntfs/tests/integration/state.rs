@@ -12,7 +12,7 @@ use std::process::Command;
 
 use reseal_ntfs::state::{logfile_state, LogFileState, VolumeState};
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 use ntfsw_common::{corpus, file_dev_ro as file_dev, unmount};
 
 /// The tools the state tests compare with.

@@ -1,7 +1,7 @@
 //! Write-engine basics against ntfs-3g: data overwrite (single and many pieces), resident ↔ non-resident growth and
 //! shrink, sparse writes, create/delete/rename, checked by mounting with ntfs-3g.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_ntfs::Volume;

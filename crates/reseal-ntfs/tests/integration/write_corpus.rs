@@ -2,7 +2,7 @@
 //! every file; after creating, growing, deleting and rewriting every descriptor, ntfs-3g sees
 //! the expected tree/contents/ACLs, ntfssecaudit reports nothing new, ntfsfix/fsntfsinfo pass.
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

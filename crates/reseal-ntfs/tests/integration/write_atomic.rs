@@ -1,7 +1,7 @@
 //! A failing operation leaves the device byte-identical (all writes are staged until the whole
 //! operation succeeded).
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 
 use ntfsw_common::*;
 use reseal_disk::MemDevice;

@@ -17,7 +17,7 @@ use reseal_ntfs::browse::Volume;
 use reseal_ntfs::state::VolumeState;
 use sha2::{Digest, Sha256};
 
-mod ntfsw_common;
+use crate::ntfsw_common;
 use ntfsw_common::{corpus, tools, unmount};
 
 struct Hasher(Sha256);

@@ -129,6 +129,18 @@ impl Hive {
         self.data
     }
 
+    /// Marks a dirty primary clean as it stands (seq2 = seq1, checksum recomputed) and
+    /// reopens it, for a primary taken as is because its logs are unusable. Edits not yet
+    /// committed are dropped.
+    ///
+    /// # Errors
+    /// [`HiveError::BadBaseBlock`] when the result does not open as a primary.
+    pub fn mark_clean(self) -> Result<Hive> {
+        let mut data = self.data;
+        base_block::mark_clean(&mut data)?;
+        Hive::from_bytes(data)
+    }
+
     /// Whether the primary file is dirty: seq1 != seq2 or wrong checksum (then the logs
     /// hold newer data and [`Hive::recover`] should be used).
     pub fn is_dirty(&self) -> bool {

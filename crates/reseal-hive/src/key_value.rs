@@ -4,10 +4,13 @@
 
 use std::borrow::Cow;
 
-use crate::base_block::rd_u32;
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive};
+use crate::layout::db::DbHeader;
+use crate::layout::vk::{VkHeader, DATA_INLINE, HEADER_SIZE, SIGNATURE};
 use crate::name::NameRef;
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// REG_NONE.
 pub const REG_NONE: u32 = 0;
@@ -36,35 +39,39 @@ pub const VALUE_COMP_NAME: u16 = 0x0001;
 /// Largest data stored in one cell before "db" big data is used (format 1.4+).
 pub const BIG_DATA_SEGMENT: usize = 16344;
 
-pub(crate) const VK_FIXED: usize = 20;
+pub(crate) const VK_FIXED: usize = HEADER_SIZE;
 
 /// A value, borrowed from a [`Hive`].
 #[derive(Debug, Clone, Copy)]
 pub struct Value<'h> {
     hive: &'h Hive,
     off: CellOffset,
-    vk: &'h [u8],
+    header: &'h VkHeader,
+    name: &'h [u8],
 }
 
 impl<'h> Value<'h> {
     pub(crate) fn new(hive: &'h Hive, off: CellOffset) -> Result<Value<'h>> {
         let vk = hive.cell(off, "vk")?;
-        if vk.len() < VK_FIXED || &vk[0..2] != b"vk" {
-            return Err(HiveError::corrupt(
-                "vk",
-                off,
-                "not a value (signature or size)",
-            ));
+        let not_vk = || HiveError::corrupt("vk", off, "not a value (signature or size)");
+        let (header, rest) = VkHeader::ref_from_prefix(vk).map_err(|_| not_vk())?;
+        if header.signature != SIGNATURE {
+            return Err(not_vk());
         }
-        let nl = u16::from_le_bytes([vk[2], vk[3]]) as usize;
-        if VK_FIXED + nl > vk.len() {
+        let nl = header.name_length.get() as usize;
+        let Some(name) = rest.get(..nl) else {
             return Err(HiveError::corrupt(
                 "vk",
                 off,
                 format!("name length {nl} runs past the cell"),
             ));
-        }
-        Ok(Value { hive, off, vk })
+        };
+        Ok(Value {
+            hive,
+            off,
+            header,
+            name,
+        })
     }
 
     /// Cell offset of the vk.
@@ -74,16 +81,12 @@ impl<'h> Value<'h> {
 
     /// vk flags.
     pub fn flags(&self) -> u16 {
-        u16::from_le_bytes([self.vk[16], self.vk[17]])
+        self.header.flags.get()
     }
 
     /// Borrowed name ("" = default value).
     pub fn name_ref(&self) -> NameRef<'h> {
-        let nl = u16::from_le_bytes([self.vk[2], self.vk[3]]) as usize;
-        NameRef::new(
-            &self.vk[VK_FIXED..VK_FIXED + nl],
-            self.flags() & VALUE_COMP_NAME != 0,
-        )
+        NameRef::new(self.name, self.flags() & VALUE_COMP_NAME != 0)
     }
 
     /// Decoded name ("" = default value).
@@ -93,27 +96,27 @@ impl<'h> Value<'h> {
 
     /// Value type as stored (unknown types are kept, e.g. SAM's RID-as-type).
     pub fn data_type(&self) -> u32 {
-        rd_u32(self.vk, 12).unwrap_or(0)
+        self.header.data_type.get()
     }
 
     /// Raw size field (bit 31 = inline).
     pub fn raw_size(&self) -> u32 {
-        rd_u32(self.vk, 4).unwrap_or(0)
+        self.header.data_size.get()
     }
 
     /// Data length in bytes.
     pub fn data_len(&self) -> usize {
-        (self.raw_size() & 0x7FFF_FFFF) as usize
+        (self.raw_size() & !DATA_INLINE) as usize
     }
 
     /// Whether the data is stored inline in the vk (size <= 4).
     pub fn is_inline(&self) -> bool {
-        self.raw_size() & 0x8000_0000 != 0
+        self.raw_size() & DATA_INLINE != 0
     }
 
     /// Raw data offset field (or inline data).
     pub fn raw_data_offset(&self) -> u32 {
-        rd_u32(self.vk, 8).unwrap_or(0)
+        self.header.data_offset.get()
     }
 
     /// The data: borrowed for inline and single-cell data, owned when assembled from
@@ -131,7 +134,7 @@ impl<'h> Value<'h> {
                     format!("inline data length {len} > 4"),
                 ));
             }
-            return Ok(Cow::Borrowed(&self.vk[8..8 + len]));
+            return Ok(Cow::Borrowed(&self.header.data_offset.as_bytes()[..len]));
         }
         if len == 0 {
             return Ok(Cow::Borrowed(&[]));
@@ -272,22 +275,19 @@ fn big_data_segments(
     doff: CellOffset,
     db: &[u8],
 ) -> Result<(CellOffset, Vec<CellOffset>)> {
-    let n = u16::from_le_bytes([db[2], db[3]]) as usize;
-    let list = CellOffset(rd_u32(db, 4).unwrap_or(u32::MAX));
+    let (h, _) = DbHeader::ref_from_prefix(db)
+        .map_err(|_| HiveError::corrupt("db", doff, "big data cell shorter than 8 bytes"))?;
+    let n = h.number_of_segments.get() as usize;
+    let list = CellOffset(h.segment_list_offset.get());
     let lc = hive.cell(list, "db segment list")?;
-    if lc.len() < n * 4 {
+    let Ok((segs, _)) = <[U32]>::ref_from_prefix_with_elems(lc, n) else {
         return Err(HiveError::corrupt(
             "db",
             doff,
             format!("{n} segments do not fit in the segment list"),
         ));
-    }
-    Ok((
-        list,
-        (0..n)
-            .map(|i| CellOffset(rd_u32(lc, i * 4).unwrap_or(u32::MAX)))
-            .collect(),
-    ))
+    };
+    Ok((list, segs.iter().map(|s| CellOffset(s.get())).collect()))
 }
 
 fn read_big_data(hive: &Hive, doff: CellOffset, db: &[u8], len: usize) -> Result<Vec<u8>> {

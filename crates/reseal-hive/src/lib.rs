@@ -37,6 +37,7 @@ mod hive;
 pub mod key_node;
 pub mod key_security;
 pub mod key_value;
+pub mod layout;
 pub mod log;
 pub mod name;
 pub mod reg;

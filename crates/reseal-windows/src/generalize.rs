@@ -603,19 +603,6 @@ fn hive_err(hive: &str, source: reseal_hive::HiveError) -> Error {
     }
 }
 
-/// A dirty primary taken as is (its logs are unusable and the user forced): seq2 = seq1 and the
-/// checksum recomputed, so that it can be edited; it is written whole and its logs invalidated.
-fn mark_clean(hive: Hive) -> reseal_hive::Result<Hive> {
-    let mut b = hive.into_bytes();
-    if b.len() >= 512 {
-        let seq1 = [b[4], b[5], b[6], b[7]];
-        b[8..12].copy_from_slice(&seq1);
-        let c = reseal_hive::base_block::checksum(&b[..512]);
-        b[508..512].copy_from_slice(&c.to_le_bytes());
-    }
-    Hive::from_bytes(b)
-}
-
 /// One hive to rewrite.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -1160,7 +1147,7 @@ fn read_phase(
             };
             let hive = if matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }) {
                 // Forced (checked above): the primary is taken as is, marked clean.
-                mark_clean(hive).map_err(|e| hive_err(&o.info.path, e))?
+                hive.mark_clean().map_err(|e| hive_err(&o.info.path, e))?
             } else {
                 hive
             };

@@ -8,7 +8,7 @@
 use anyhow::{Context, Result};
 use reseal_disk::partition::Slice;
 use reseal_disk::{Access, Image};
-use reseal_ntfs::state::VolumeState;
+use reseal_ntfs::{OpenWritableError, WritePolicy};
 use std::path::Path;
 
 use crate::fs::select_ntfs;
@@ -33,26 +33,30 @@ pub fn with_volume<T>(
     image: &Path,
     opts: WriteOpts,
     what: &str,
-    op: impl FnOnce(&mut reseal_ntfs::Volume<&mut Slice<&mut Image>>) -> Result<T>,
+    op: impl FnOnce(&mut reseal_ntfs::Volume<Slice<&mut Image>>) -> Result<T>,
 ) -> Result<T> {
     // A dry run stages its writes in the journal like a real run and then discards them: the
     // file is opened read-only, under a shared lock, so nothing can reach it.
     let mut img = crate::open::open(image, crate::open::write_access(opts.dry_run), opts.force)?;
     let (start, len) = select_ntfs(&mut img, opts.partition)?;
     let out = {
-        let mut slice = Slice::new(&mut img, start, len)?;
-        {
-            let mut browse = reseal_ntfs::browse::Volume::open(&mut slice)?;
-            let state = VolumeState::from_volume(&mut browse)?;
-            if let Some(why) = state.refusal() {
-                if opts.force {
-                    eprintln!("warning: forced: {why}");
-                } else {
-                    return Err(crate::out::Refused(why).into());
-                }
+        let slice = Slice::new(&mut img, start, len)?;
+        let policy = WritePolicy {
+            force_unsafe_state: opts.force,
+        };
+        let writable = match reseal_ntfs::Volume::open_writable(slice, policy) {
+            Ok(w) => w,
+            Err(OpenWritableError::Refused { message, .. }) => {
+                return Err(crate::out::Refused(message).into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if writable.overridden.is_some() {
+            if let Some(why) = writable.state.refusal() {
+                eprintln!("warning: forced: {why}");
             }
         }
-        let mut vol = reseal_ntfs::Volume::open(&mut slice)?;
+        let mut vol = writable.volume;
         let out = op(&mut vol).with_context(|| what.to_string())?;
         vol.flush()?;
         out
@@ -104,7 +108,7 @@ fn open_local(local: &Path) -> Result<(std::fs::File, u64)> {
 
 /// Copy an opened local file into `path` through the streaming write.
 fn stream_file(
-    v: &mut reseal_ntfs::Volume<&mut Slice<&mut Image>>,
+    v: &mut reseal_ntfs::Volume<Slice<&mut Image>>,
     file: &mut (std::fs::File, u64),
     local: &Path,
     path: &str,
@@ -139,7 +143,7 @@ pub fn mkdir_parents(image: &Path, path: &str, opts: WriteOpts) -> Result<()> {
 }
 
 /// Create `path` and its missing parents; existing directories are fine (`mkdir -p`).
-fn ensure_dirs(v: &mut reseal_ntfs::Volume<&mut Slice<&mut Image>>, path: &str) -> Result<()> {
+fn ensure_dirs(v: &mut reseal_ntfs::Volume<Slice<&mut Image>>, path: &str) -> Result<()> {
     let mut at = String::new();
     for part in path.split(['/', '\\']).filter(|p| !p.is_empty()) {
         at.push('/');

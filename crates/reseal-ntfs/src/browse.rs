@@ -209,6 +209,11 @@ impl<D: Device> Volume<D> {
         &self.vol
     }
 
+    /// Give back the engine volume, e.g. to write after reading through the handles.
+    pub fn into_engine(self) -> crate::Volume<D> {
+        self.vol
+    }
+
     /// The engine error `e` met while reading `path`, located in the volume.
     fn err(&self, path: &str, e: Error) -> BrowseError {
         let offset = match &e {

@@ -7,6 +7,7 @@ use reseal_disk::Device;
 
 use crate::attribute::{self, DATA, FILE_NAME, INDEX_ROOT, STANDARD_INFORMATION};
 use crate::error::{Error, Result};
+use crate::layout::file_name::{self, FileName};
 use crate::record::{self, le16, le32, le64, put16, put32, put64};
 use crate::volume::{Grow, Volume, ROOT};
 
@@ -66,7 +67,7 @@ fn primary_file_name(r: &record::Record) -> Result<Option<attribute::Attr>> {
         .collect();
     Ok(fns
         .iter()
-        .find(|a| r.value(a).get(65).is_some_and(|ns| *ns != NAMESPACE_DOS))
+        .find(|a| FileName::view(r.value(a)).is_some_and(|h| h.file_name_type != NAMESPACE_DOS))
         .or(fns.first())
         .cloned())
 }
@@ -81,18 +82,7 @@ pub(crate) fn si_security_id(r: &record::Record) -> Result<u32> {
 }
 
 pub(crate) fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
-    if key.len() < 66 {
-        return None;
-    }
-    let n = usize::from(key[64]);
-    let ns = key[65];
-    let b = key.get(66..66 + 2 * n)?;
-    Some((
-        b.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect(),
-        ns,
-    ))
+    file_name::name(key)
 }
 
 pub(crate) fn key_of(e: &[u8]) -> &[u8] {
@@ -136,7 +126,7 @@ impl<D: Device> Volume<D> {
         }
         // Case-insensitive: equal-ignoring-case names are adjacent in collation order, so a
         // descent comparing upper-cased names only finds one of them.
-        let key = build_file_name(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
+        let key = file_name::build(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
         let up = self.upcase.clone();
         let cmp = move |a: &[u8], b: &[u8]| match (fn_name(a), fn_name(b)) {
             (Some((x, _)), Some((y, _))) => up.collate_ic(&x, &y),
@@ -199,7 +189,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt("$FILE_NAME", Some(cur), 0, "shorter than its header")
             })?;
             parts.push(String::from_utf16_lossy(&name));
-            cur = le64(best, 0) & 0xFFFF_FFFF_FFFF;
+            cur = FileName::view(best).map_or(0, FileName::parent_record);
         }
         Err(Error::corrupt(
             "$FILE_NAME",
@@ -524,7 +514,7 @@ impl<D: Device> Volume<D> {
             attribute::build_resident(STANDARD_INFORMATION, &[], &si, 0),
             None,
         )?;
-        let fnv = build_file_name(
+        let fnv = file_name::build(
             parent_ref,
             t,
             0,
@@ -572,7 +562,7 @@ impl<D: Device> Volume<D> {
     }
 
     fn exact_in_dir(&self, dir: u64, name: &[u16]) -> Result<Option<u64>> {
-        let key = build_file_name(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
+        let key = file_name::build(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
         let up = self.upcase.clone();
         let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
         Ok(self
@@ -756,7 +746,7 @@ impl<D: Device> Volume<D> {
                 .collect();
             let old = r.value(&keep).to_vec();
             let newp_ref = v.read_record(new_parent)?.reference();
-            let fnv = build_file_name(
+            let fnv = file_name::build(
                 newp_ref,
                 le64(&old, 8),
                 le64(&old, 40),
@@ -792,39 +782,17 @@ enum NewSecurity {
 fn file_name_parents(r: &record::Record) -> Result<Vec<u64>> {
     let mut ps = Vec::new();
     for a in r.attrs()? {
-        if a.ty == FILE_NAME && !a.nonres && a.value_len >= 66 {
-            let p = le64(r.value(&a), 0) & 0xFFFF_FFFF_FFFF;
+        if a.ty != FILE_NAME || a.nonres {
+            continue;
+        }
+        if let Some(h) = FileName::view(r.value(&a)) {
+            let p = h.parent_record();
             if !ps.contains(&p) {
                 ps.push(p);
             }
         }
     }
     Ok(ps)
-}
-
-fn build_file_name(
-    parent_ref: u64,
-    t: u64,
-    alloc: u64,
-    size: u64,
-    flags: u32,
-    name: &[u16],
-    ns: u8,
-) -> Vec<u8> {
-    let mut v = vec![0u8; 66 + 2 * name.len()];
-    put64(&mut v, 0, parent_ref);
-    for i in 0..4 {
-        put64(&mut v, 8 + 8 * i, t);
-    }
-    put64(&mut v, 40, alloc);
-    put64(&mut v, 48, size);
-    put32(&mut v, 56, flags);
-    v[64] = name.len() as u8;
-    v[65] = ns;
-    for (i, c) in name.iter().enumerate() {
-        put16(&mut v, 66 + 2 * i, *c);
-    }
-    v
 }
 
 /// COLLATION_FILE_NAME over two `$FILE_NAME` keys.

@@ -15,8 +15,10 @@ use reseal_disk::Device;
 
 use crate::attribute::{self, Attr, BITMAP, INDEX_ALLOCATION, INDEX_ROOT};
 use crate::error::{Error, Result};
+use crate::layout::file_name::FileName;
 use crate::record::{self, le16, le32, le64, put16, put32, put64};
 use crate::volume::{Grow, Volume};
+use zerocopy::FromBytes;
 
 /// Entry flag: has a sub-node VCN in its last 8 bytes.
 pub const ENTRY_SUBNODE: u16 = 1;
@@ -463,9 +465,13 @@ impl<D: Device> Volume<D> {
         let cmp = move |a: &[u8], b: &[u8]| crate::file::fn_cmp(&up, a, b);
         for k in keys {
             self.index_update(parent, &crate::file::i30(), k, &cmp, |e| {
-                if e.len() >= 16 + 66 {
-                    put64(e, 16 + 40, alloc);
-                    put64(e, 16 + 48, size);
+                // The key ($FILE_NAME) starts after the 16-byte index entry header.
+                let key = e
+                    .get_mut(16..)
+                    .and_then(|k| FileName::mut_from_prefix(k).ok());
+                if let Some((h, _)) = key {
+                    h.allocated_size = alloc.into();
+                    h.data_size = size.into();
                 }
             })?;
         }

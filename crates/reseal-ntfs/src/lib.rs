@@ -3,7 +3,8 @@
 //! volume-state checks.
 //!
 //! # Getting started with the write engine
-//! 1. Wrap a partition [`reseal_disk::Device`] in [`Volume::open`].
+//! 1. Wrap a partition [`reseal_disk::Device`] in [`Volume::open_writable`] (refuses unsafe
+//!    volume states unless the [`WritePolicy`] overrides them) or [`Volume::open`] (no check).
 //! 2. Call [`Volume::read_file`], [`Volume::write_at`], [`Volume::set_len`],
 //!    [`Volume::create_file`], [`Volume::remove`], [`Volume::rename`],
 //!    [`Volume::security_descriptor`], [`Volume::set_security`],
@@ -30,8 +31,8 @@
 //!   `$STANDARD_INFORMATION` times are set on creation only.
 //! - After the first successful change `$LogFile` is filled with 0xFF (as ntfs-3g does on a
 //!   clean mount) so Windows re-initializes it instead of replaying stale records. The volume
-//!   dirty flag is never set. Refusing dirty/hibernated volumes is [`state`]'s job, before
-//!   opening a [`Volume`].
+//!   dirty flag is never set. Dirty, hibernated and Fast Startup volumes are refused when the
+//!   volume is opened for writing ([`Volume::open_writable`] with a [`WritePolicy`]).
 //! - Not supported (a clear [`Error::Unsupported`] before anything is written): creating an
 //!   attribute list or extension record, resizing or allocating in attributes spread over an
 //!   attribute list, writing compressed or encrypted data (compressed data is read), hard
@@ -39,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod browse;
+pub mod policy;
 pub mod state;
 
 pub mod attribute;
@@ -51,6 +53,7 @@ pub mod error;
 pub mod extent_map;
 pub mod file;
 pub mod index;
+pub mod layout;
 pub mod name_rules;
 pub mod quota;
 pub mod record;
@@ -62,5 +65,6 @@ pub mod vss;
 pub use boot_sector::BootSector;
 pub use error::{Error, Result};
 pub use file::{DirEntry, FileInfo};
+pub use policy::{OpenWritableError, Writable, WritePolicy};
 pub use secure::{DescriptorRef, Skipped};
 pub use volume::Volume;

@@ -1,0 +1,8 @@
+//! Definitions layer: on-disk NTFS structures as typed, bounds-checked zerocopy views, one file
+//! per structure (issue 11). Read and write paths (file.rs, index.rs, …) use these views instead
+//! of hand-computed offsets.
+//!
+//! Present so far: [`file_name`] (the `$FILE_NAME` value). The boot sector's BPB lives in
+//! `reseal_disk::probe::NtfsBoot` (one parser for probing and the engine).
+
+pub mod file_name;

@@ -35,7 +35,8 @@
 //!
 //!   Each changed hive is committed in memory ([`Hive::commit`]: clean, sequence numbers above
 //!   every log entry) and written back through the NTFS engine: only the dirty ranges of a clean
-//!   hive, the whole file of a hive recovered from its logs. The file grows when the hive grows.
+//!   hive (ranges less than [`reseal_hive::WRITE_GAP`] apart written as one, as `reg sid` and
+//!   `reg import` do), the whole file of a hive recovered from its logs. The file grows when the hive grows.
 //!   Its non-empty `.LOG1`/`.LOG2`/`.LOG` are then truncated to 0 bytes, as
 //!   `reseal-hive/FORMAT-NOTES.md` ("logs after an offline edit") asks, in the same journalled
 //!   change: nothing stale can be replayed and the old SIDs in the log bodies are no longer in
@@ -1066,34 +1067,24 @@ fn read_phase(
             }
         }
         let sp = "Windows/ServiceProfiles";
+        let mut unreadable = |what: &str, err: &dyn std::fmt::Display| {
+            warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!(
+                        "/{sp}: {what} ({err}); service profiles' NTUSER.DAT are not rewritten"
+                    ),
+                )
+                .at(format!("/{sp}")),
+            );
+            Vec::new()
+        };
         let listed = match browse.exists(sp) {
             Ok(false) => Vec::new(),
-            Ok(true) => browse.list(sp).unwrap_or_else(|err| {
-                warnings.push(
-                    Warning::new(
-                        WarningCode::Unreadable,
-                        format!(
-                            "/{sp}: not listed ({err}); service profiles' NTUSER.DAT are not \
-                             rewritten"
-                        ),
-                    )
-                    .at(format!("/{sp}")),
-                );
-                Vec::new()
-            }),
-            Err(err) => {
-                warnings.push(
-                    Warning::new(
-                        WarningCode::Unreadable,
-                        format!(
-                            "/{sp}: not readable ({err}); service profiles' NTUSER.DAT are not \
-                             rewritten"
-                        ),
-                    )
-                    .at(format!("/{sp}")),
-                );
-                Vec::new()
-            }
+            Ok(true) => browse
+                .list(sp)
+                .unwrap_or_else(|err| unreadable("not listed", &err)),
+            Err(err) => unreadable("not readable", &err),
         };
         for e in listed.into_iter().filter(|e| e.is_dir) {
             let d = format!("{sp}/{}", e.name);
@@ -1306,7 +1297,7 @@ fn write_phase(
         } else {
             let pieces: Vec<(u64, &[u8])> = t
                 .hive
-                .dirty_ranges()
+                .dirty_ranges_within(reseal_hive::WRITE_GAP)
                 .into_iter()
                 .filter_map(|r| Some((r.start as u64, data.get(r)?)))
                 .collect();

@@ -17,7 +17,8 @@ use reseal_disk::Device;
 
 use crate::attribute::{ATTRIBUTE_LIST, DATA, FILE_NAME, FLAG_ENCRYPTED, STANDARD_INFORMATION};
 use crate::error::Error;
-use crate::file::{fn_name, i30, key_of, NAMESPACE_DOS};
+use crate::file::{i30, key_of, NAMESPACE_DOS};
+use crate::layout::file_name;
 use crate::record::{le16, le32, le64, Record, FLAG_DIRECTORY};
 
 /// First MFT record that is not an NTFS metafile.
@@ -451,7 +452,7 @@ impl<D: Device> Volume<D> {
             if a.ty != FILE_NAME || a.nonres {
                 continue;
             }
-            let Some((n, ns)) = fn_name(r.value(&a)) else {
+            let Some((n, ns)) = file_name::name(r.value(&a)) else {
                 continue;
             };
             let rank = match ns {
@@ -571,7 +572,7 @@ impl<D: Device> Volume<D> {
             .map_err(|e| self.err(path, e))?;
         let mut out = Vec::with_capacity(ents.len());
         for ent in ents {
-            let Some((n, ns)) = fn_name(key_of(&ent)) else {
+            let Some((n, ns)) = file_name::name(key_of(&ent)) else {
                 continue;
             };
             if ns == NAMESPACE_DOS {

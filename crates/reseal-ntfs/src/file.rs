@@ -81,10 +81,6 @@ pub(crate) fn si_security_id(r: &record::Record) -> Result<u32> {
     })
 }
 
-pub(crate) fn fn_name(key: &[u8]) -> Option<(Vec<u16>, u8)> {
-    file_name::name(key)
-}
-
 pub(crate) fn key_of(e: &[u8]) -> &[u8] {
     let kl = usize::from(le16(e, 10));
     e.get(16..16 + kl).unwrap_or(&[])
@@ -128,7 +124,7 @@ impl<D: Device> Volume<D> {
         // descent comparing upper-cased names only finds one of them.
         let key = file_name::build(0, 0, 0, 0, 0, name, NAMESPACE_POSIX);
         let up = self.upcase.clone();
-        let cmp = move |a: &[u8], b: &[u8]| match (fn_name(a), fn_name(b)) {
+        let cmp = move |a: &[u8], b: &[u8]| match (file_name::name(a), file_name::name(b)) {
             (Some((x, _)), Some((y, _))) => up.collate_ic(&x, &y),
             (x, y) => x.is_some().cmp(&y.is_some()),
         };
@@ -185,7 +181,7 @@ impl<D: Device> Volume<D> {
                 path: format!("record {cur} (no $FILE_NAME)"),
             })?;
             let best = r.value(&best);
-            let (name, _) = fn_name(best).ok_or_else(|| {
+            let (name, _) = file_name::name(best).ok_or_else(|| {
                 Error::corrupt("$FILE_NAME", Some(cur), 0, "shorter than its header")
             })?;
             parts.push(String::from_utf16_lossy(&name));
@@ -256,7 +252,7 @@ impl<D: Device> Volume<D> {
         let mut out = Vec::new();
         for e in ents {
             let k = key_of(&e);
-            if let Some((n, ns)) = fn_name(k) {
+            if let Some((n, ns)) = file_name::name(k) {
                 // DOS short names duplicate a Win32 name; the root's "." entry is itself.
                 if ns == NAMESPACE_DOS || n == [u16::from(b'.')] {
                     continue;
@@ -581,7 +577,7 @@ impl<D: Device> Volume<D> {
         let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
         if !self.index_insert(dir, &i30(), &e, &cmp)? {
             return Err(Error::AlreadyExists {
-                path: String::from_utf16_lossy(&fn_name(fnv).unwrap_or_default().0),
+                path: String::from_utf16_lossy(&file_name::name(fnv).unwrap_or_default().0),
             });
         }
         Ok(())
@@ -797,7 +793,7 @@ fn file_name_parents(r: &record::Record) -> Result<Vec<u64>> {
 
 /// COLLATION_FILE_NAME over two `$FILE_NAME` keys.
 pub(crate) fn fn_cmp(up: &crate::upcase::UpCase, a: &[u8], b: &[u8]) -> Ordering {
-    match (fn_name(a), fn_name(b)) {
+    match (file_name::name(a), file_name::name(b)) {
         (Some((x, _)), Some((y, _))) => up.collate(&x, &y),
         (x, y) => x.is_some().cmp(&y.is_some()),
     }

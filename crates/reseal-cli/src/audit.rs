@@ -100,7 +100,7 @@ pub fn run(a: &AuditArgs) -> Result<()> {
         doc["schema_version"] = serde_json::json!(1);
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print_text(&r);
+        crate::out::buffered(|| print_text(&r));
     }
     if a.fail_on_unexplained && r.unexplained().next().is_some() {
         std::process::exit(1);

@@ -133,7 +133,7 @@ pub fn run(image: &Path, output: Output) -> Result<bool> {
             v["schema_version"] = serde_json::json!(1);
             outln!("{}", serde_json::to_string_pretty(&v)?);
         }
-        Output::Human => print_text(&r),
+        Output::Human => crate::out::buffered(|| print_text(&r)),
     }
     Ok(r.summary.clean)
 }

@@ -588,7 +588,7 @@ pub fn run(a: &GeneralizeArgs) -> Result<()> {
             .collect();
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print_text(&report);
+        crate::out::buffered(|| print_text(&report));
         if let Some(r) = &residual {
             outln!(
                 "audit: {} place(s) of the old SID {} left",

@@ -307,7 +307,7 @@ pub fn run(image: &Path, json_out: bool) -> Result<()> {
         filetimes_to_rfc3339(&mut v);
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_text(&v);
+        crate::out::buffered(|| print_text(&v));
         print_windows(&scan, &v["windows"]);
     }
     Ok(())

@@ -23,12 +23,58 @@ closes it early), 1 error, 2 usage error, 3 refused: the image is in a state tha
 write (hibernated, dirty, BitLocker, domain-joined, ...) and a --force... option would override \
 it, 4 `reseal check` found problems (errors or leaks) in the image. With --json, errors are printed on standard output as {\"error\": {\"code\", \"message\"}}.";
 
-/// Prints formatted text on standard output; a closed pipe ends the program quietly.
-pub fn print(args: std::fmt::Arguments) {
+/// Bytes a [`buffered`] scope collects before it writes them out.
+const BUFFER_BYTES: usize = 64 << 10;
+
+std::thread_local! {
+    /// The open [`buffered`] scope's text not yet written, if a scope is open.
+    static BUFFER: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with standard output collected in 64 KiB blocks instead of written line by line
+/// (standard output is line-buffered, so a report of 100k changes was 100k `write` calls).
+/// Everything `f` printed is written before this returns.
+pub fn buffered<R>(f: impl FnOnce() -> R) -> R {
+    let outer = BUFFER.with(|b| b.borrow_mut().replace(Vec::with_capacity(BUFFER_BYTES)));
+    let r = f();
+    let text = BUFFER.with(|b| std::mem::replace(&mut *b.borrow_mut(), outer));
+    if let Some(text) = text {
+        write_all(&text);
+    }
+    r
+}
+
+fn write_all(bytes: &[u8]) {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
-    if let Err(e) = lock.write_fmt(args) {
+    if let Err(e) = lock.write_all(bytes).and_then(|()| lock.flush()) {
         write_failed(&e)
+    }
+}
+
+/// Prints formatted text on standard output; a closed pipe ends the program quietly.
+pub fn print(args: std::fmt::Arguments) {
+    // Some(full block) when a [`buffered`] scope is open, None when there is none.
+    let in_scope = BUFFER.with(|b| {
+        let mut b = b.borrow_mut();
+        let buf = b.as_mut()?;
+        // Writing into a Vec cannot fail.
+        let _ = buf.write_fmt(args);
+        Some(
+            (buf.len() >= BUFFER_BYTES)
+                .then(|| std::mem::replace(buf, Vec::with_capacity(BUFFER_BYTES))),
+        )
+    });
+    match in_scope {
+        Some(Some(block)) => write_all(&block),
+        Some(None) => {}
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            if let Err(e) = lock.write_fmt(args) {
+                write_failed(&e)
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@
 //! length; a structure that does not parse leaves its cells alone (never zero what a reader
 //! might use).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::base_block::BASE_BLOCK_SIZE;
@@ -72,24 +72,85 @@ pub struct Unused {
 
 /// Used length (bytes after the size field) of each reachable cell, with the structure that
 /// owns it (the first one found).
-/// Without `owners` (what scrubbing needs) every owner is [`Owner::Unreferenced`] and no key
-/// path is built: naming owners costs a string per cell, most of a large hive's scrub time.
+/// Without `owners` (what scrubbing needs) no owner is kept and no key path is built: naming
+/// owners costs a string per cell, most of a large hive's scrub time. Then the lengths are
+/// only appended, in walk order, and sorted once at the end ([`Used::lengths`]): a hash map
+/// touched at a random place for each of a large hive's million cells was a fifth of
+/// `generalize`'s time.
 pub(crate) struct Used {
+    /// With owners: used length and owner by cell offset.
     pub(crate) map: HashMap<u32, (usize, Owner)>,
+    /// Without owners: (cell offset, used length), one entry per structure found.
+    lens: Vec<(u32, u32)>,
     owners: bool,
 }
 
 impl Used {
+    fn new(owners: bool) -> Used {
+        Used {
+            map: HashMap::new(),
+            lens: Vec::new(),
+            owners,
+        }
+    }
+
     fn set(&mut self, c: CellOffset, n: usize, owner: impl FnOnce() -> Owner) {
         if c.is_nil() {
             return;
         }
-        let owners = self.owners;
-        let e = self
-            .map
-            .entry(c.0)
-            .or_insert_with(|| (0, if owners { owner() } else { Owner::Unreferenced }));
+        if !self.owners {
+            self.lens.push((c.0, u32::try_from(n).unwrap_or(u32::MAX)));
+            return;
+        }
+        let e = self.map.entry(c.0).or_insert_with(|| (0, owner()));
         e.0 = e.0.max(n);
+    }
+
+    /// (cell offset, largest used length) of every cell found, sorted by offset.
+    fn lengths(&mut self) -> Vec<(u32, u32)> {
+        let mut v = if self.owners {
+            self.map
+                .iter()
+                .map(|(&c, &(n, _))| (c, u32::try_from(n).unwrap_or(u32::MAX)))
+                .collect()
+        } else {
+            std::mem::take(&mut self.lens)
+        };
+        v.sort_unstable();
+        // A cell reached twice counts with its larger length (the last of its run).
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+        for (c, n) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == c => last.1 = n,
+                _ => out.push((c, n)),
+            }
+        }
+        out
+    }
+}
+
+/// Key cells already walked: one bit per 8-byte cell slot of the hbins (a hash set probed at a
+/// random place per key cost more than the walk itself).
+struct Seen(Vec<u64>);
+
+impl Seen {
+    fn new(hbins: usize) -> Seen {
+        Seen(vec![0; hbins / 8 / 64 + 1])
+    }
+
+    /// Marks `c`; false when it was marked already.
+    fn insert(&mut self, c: CellOffset) -> bool {
+        let slot = c.0 as usize / 8;
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        match self.0.get_mut(word) {
+            Some(w) if *w & bit != 0 => false,
+            Some(w) => {
+                *w |= bit;
+                true
+            }
+            // Outside the hbins: Key::new refuses it anyway.
+            None => true,
+        }
     }
 }
 
@@ -229,15 +290,12 @@ impl Hive {
     pub(crate) fn layout(&self, owners: bool) -> Result<Layout> {
         let (_, cells) = self.bins_and_cells()?;
         // Used lengths along the tree.
-        let mut used = Used {
-            map: HashMap::new(),
-            owners,
-        };
+        let mut used = Used::new(owners);
         let root = self.root()?;
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen = Seen::new(self.hbins_end);
         let mut stack = vec![(root.offset(), 0usize, None::<String>)];
         while let Some((off, depth, parent)) = stack.pop() {
-            if depth > limits::MAX_DEPTH || !seen.insert(off.0) {
+            if depth > limits::MAX_DEPTH || !seen.insert(off) {
                 continue;
             }
             let Ok(k) = Key::new(self, off) else { continue };
@@ -268,10 +326,16 @@ impl Hive {
     }
 
     fn unused_with_report(&self) -> Result<(Vec<Unused>, usize)> {
-        let Layout { cells, used } = self.layout(false)?;
+        let Layout { cells, mut used } = self.layout(false)?;
+        let lengths = used.lengths();
+        let mut found = lengths.iter().peekable();
         let mut out = Vec::new();
         let mut unreached = 0;
         for (start, len, free) in cells {
+            let at = (start - BASE_BLOCK_SIZE) as u32;
+            // Both lists are in offset order: skip what the walk found inside no cell start.
+            while found.next_if(|&&(c, _)| c < at).is_some() {}
+            let reached = found.next_if(|&&(c, _)| c == at).map(|&(_, n)| n as usize);
             let cell = Some(CellOffset((start - BASE_BLOCK_SIZE) as u32));
             if free {
                 if len > 4 {
@@ -283,8 +347,8 @@ impl Hive {
                 }
                 continue;
             }
-            match used.map.get(&((start - BASE_BLOCK_SIZE) as u32)) {
-                Some(&(u, _)) if 4 + u < len => out.push(Unused {
+            match reached {
+                Some(u) if 4 + u < len => out.push(Unused {
                     kind: UnusedKind::Slack,
                     cell,
                     range: start + 4 + u..start + len,

@@ -35,6 +35,9 @@ const VOLUME_NAME: u32 = 0x60;
 const VOLUME_INFORMATION: u32 = 0x70;
 /// Bytes copied per read of file data.
 const CHUNK: usize = 256 * 1024;
+/// The largest stream [`Volume::read_to_vec`] reads (4 GiB: a registry hive's limit), so that a
+/// hostile stream size is an error, not an allocation of that size.
+const MAX_IN_MEMORY: u64 = 4 << 30;
 
 /// Errors of browsing: each names the path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -635,6 +638,53 @@ impl<D: Device> Volume<D> {
         len: u64,
         out: &mut dyn Write,
     ) -> Result<u64> {
+        let s = self.data_stream(path)?;
+        if offset >= s.size {
+            return Ok(0);
+        }
+        let end = offset.saturating_add(len).min(s.size);
+        let mut buf = vec![0u8; usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK)];
+        let mut pos = offset;
+        while pos < end {
+            let n = usize::try_from(end - pos).unwrap_or(CHUNK).min(buf.len());
+            self.read_stream(&s, pos, &mut buf[..n], path)?;
+            out.write_all(&buf[..n])
+                .map_err(|source| BrowseError::Output {
+                    path: path.to_string(),
+                    source,
+                })?;
+            pos += n as u64;
+        }
+        Ok(end - offset)
+    }
+
+    /// Read all of a (small) stream into memory. Prefer [`Volume::read`] for file contents.
+    ///
+    /// # Errors
+    /// As [`Volume::read`].
+    pub fn read_to_vec(&mut self, path: &str) -> Result<Vec<u8>> {
+        let s = self.data_stream(path)?;
+        // Read in place: a hive of 100 MB went through a chunk buffer and a growing Vec, two
+        // copies and a dozen reallocations.
+        let mut v = Vec::new();
+        let len = usize::try_from(s.size)
+            .ok()
+            .filter(|&n| n as u64 <= MAX_IN_MEMORY && v.try_reserve_exact(n).is_ok())
+            .ok_or_else(|| BrowseError::Unsupported {
+                path: path.to_string(),
+                reason: format!(
+                    "a stream of {} bytes is too large to read into memory (at most {} bytes)",
+                    s.size, MAX_IN_MEMORY
+                ),
+            })?;
+        v.resize(len, 0);
+        self.read_stream(&s, 0, &mut v, path)?;
+        Ok(v)
+    }
+
+    /// The data stream `path` names (`file` or `file:stream`), refusing directories and
+    /// encrypted data.
+    fn data_stream(&mut self, path: &str) -> Result<crate::volume::Stream> {
         let (comps, stream) = split_path(path);
         let stream = stream.unwrap_or("");
         let rec = self.resolve(&comps, path)?;
@@ -656,41 +706,23 @@ impl<D: Device> Volume<D> {
                 reason: "EFS-encrypted data".into(),
             });
         }
-        if offset >= s.size {
-            return Ok(0);
-        }
-        let end = offset.saturating_add(len).min(s.size);
-        let mut buf = vec![0u8; usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK)];
-        let mut pos = offset;
-        while pos < end {
-            let n = usize::try_from(end - pos).unwrap_or(CHUNK).min(buf.len());
-            self.vol
-                .read_stream(&s, pos, &mut buf[..n])
-                .map_err(|e| match e {
-                    Error::Unsupported { what, .. } => BrowseError::Unsupported {
-                        path: path.to_string(),
-                        reason: what,
-                    },
-                    e => self.err(path, e),
-                })?;
-            out.write_all(&buf[..n])
-                .map_err(|source| BrowseError::Output {
-                    path: path.to_string(),
-                    source,
-                })?;
-            pos += n as u64;
-        }
-        Ok(end - offset)
+        Ok(s)
     }
 
-    /// Read all of a (small) stream into memory. Prefer [`Volume::read`] for file contents.
-    ///
-    /// # Errors
-    /// As [`Volume::read`].
-    pub fn read_to_vec(&mut self, path: &str) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        self.read(path, &mut v)?;
-        Ok(v)
+    fn read_stream(
+        &mut self,
+        s: &crate::volume::Stream,
+        pos: u64,
+        buf: &mut [u8],
+        path: &str,
+    ) -> Result<()> {
+        self.vol.read_stream(s, pos, buf).map_err(|e| match e {
+            Error::Unsupported { what, .. } => BrowseError::Unsupported {
+                path: path.to_string(),
+                reason: what,
+            },
+            e => self.err(path, e),
+        })
     }
 }
 

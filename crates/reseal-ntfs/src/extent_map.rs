@@ -132,18 +132,16 @@ impl<D: Device> Volume<D> {
     pub fn extent_map(&self) -> Result<ExtentMap> {
         let mut extents = Vec::new();
         let mut sizes = HashMap::new();
-        for num in 0..self.mft_records() {
-            let Ok(r) = self.read_record(num) else {
-                continue;
-            };
+        self.scan_records(|num, r| {
+            let Ok(r) = r else { return };
             if !r.in_use() {
-                continue;
+                return;
             }
             let base = match r.base_ref() & 0x0000_FFFF_FFFF_FFFF {
                 0 => num,
                 b => b,
             };
-            let Ok(attrs) = r.attrs() else { continue };
+            let Ok(attrs) = r.attrs() else { return };
             for a in attrs.iter().filter(|a| a.nonres) {
                 if a.lowest_vcn == 0 {
                     sizes.insert((base, a.ty, a.name.clone()), a.size);
@@ -164,7 +162,7 @@ impl<D: Device> Volume<D> {
                     }
                 }
             }
-        }
+        });
         extents.sort_by_key(|e| e.lcn);
         let bitmap = self.read_all(crate::volume::BITMAP_FILE, DATA, &[])?;
         Ok(ExtentMap {

@@ -376,21 +376,26 @@ impl<D: Device> Volume<D> {
     /// Corruption of the MFT itself (records that fail to read are skipped).
     pub fn security_id_users(&self) -> Result<std::collections::BTreeMap<u32, (usize, u64)>> {
         let mut out = std::collections::BTreeMap::new();
-        for num in 0..self.mft_records() {
-            let Ok(r) = self.read_record(num) else {
-                continue;
-            };
-            if !r.in_use() || r.base_ref() != 0 {
-                continue;
+        let mut failed = None;
+        self.scan_records(|num, r| {
+            let Ok(r) = r else { return };
+            if failed.is_some() || !r.in_use() || r.base_ref() != 0 {
+                return;
             }
-            let id = crate::file::si_security_id(&r)?;
-            if id != 0 {
-                out.entry(id)
-                    .and_modify(|e: &mut (usize, u64)| e.0 += 1)
-                    .or_insert((1, num));
+            match crate::file::si_security_id(&r) {
+                Ok(0) => {}
+                Ok(id) => {
+                    out.entry(id)
+                        .and_modify(|e: &mut (usize, u64)| e.0 += 1)
+                        .or_insert((1, num));
+                }
+                Err(e) => failed = Some(e),
             }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        Ok(out)
     }
 
     /// Rewrite descriptors in place. `f(where, sd)` returns a replacement of the same length (or
@@ -474,9 +479,12 @@ impl<D: Device> Volume<D> {
                 sdh_e.sort_by_key(|e| sdh_key(e));
                 v.write_index(SECURE, &name("$SDH"), &sdh_e)?;
             }
-            // Legacy per-file descriptors.
-            for num in 0..v.mft_records() {
-                let r = match v.read_record(num) {
+            // Legacy per-file descriptors: find the records that hold one in one pass, then
+            // rewrite them.
+            let mut legacy = Vec::new();
+            let mut failed = None;
+            v.scan_records(|num, r| {
+                let r = match r {
                     Ok(r) => r,
                     Err(e) => {
                         if v.record_claims_in_use(num) {
@@ -488,15 +496,22 @@ impl<D: Device> Volume<D> {
                                 ),
                             });
                         }
-                        continue;
+                        return;
                     }
                 };
-                if !r.in_use() || r.base_ref() != 0 {
-                    continue;
+                if failed.is_some() || !r.in_use() || r.base_ref() != 0 {
+                    return;
                 }
-                if r.find(SECURITY_DESCRIPTOR, &[])?.is_none() {
-                    continue;
+                match r.find(SECURITY_DESCRIPTOR, &[]) {
+                    Ok(Some(_)) => legacy.push(num),
+                    Ok(None) => {}
+                    Err(e) => failed = Some(e),
                 }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            for num in legacy {
                 let sd = v.read_all(num, SECURITY_DESCRIPTOR, &[])?;
                 if let Some(n) = f(DescriptorRef::File(num), &sd) {
                     if n.len() != sd.len() {

@@ -20,6 +20,8 @@ use crate::record::{self, le16, le32, le64, put16, put64, Record};
 use crate::upcase::UpCase;
 
 const BLK: u64 = 512;
+/// Records [`Volume::scan_records`] reads at once (256 KiB of 1 KiB records).
+pub const SCAN_BATCH: u64 = 256;
 
 /// Record numbers of system files.
 pub(crate) const MFT: u64 = 0;
@@ -286,6 +288,8 @@ impl<D: Device> Volume<D> {
     }
 
     /// Number of MFT records (from `$MFT` data size).
+    ///
+    /// [`Volume::scan_records`] reads them in batches of [`SCAN_BATCH`].
     pub fn mft_records(&self) -> u64 {
         self.mft_size / u64::from(self.boot.record_size)
     }
@@ -621,6 +625,41 @@ impl<D: Device> Volume<D> {
         }
         let mut buf = vec![0u8; rs as usize];
         self.read_runs(&self.mft_runs, off, &mut buf, "$MFT data", MFT)?;
+        Self::record_from(num, buf)
+    }
+
+    /// Every MFT record in order, `f(number, record or the error reading it)`, read from
+    /// `$MFT` in batches of [`SCAN_BATCH`] records: a whole-volume pass (descriptor owners,
+    /// legacy descriptors, extents) was one small read through every device layer per record.
+    /// A batch that does not read is retried record by record, so each record gets the error
+    /// [`Volume::read_record`] gives.
+    pub fn scan_records(&self, mut f: impl FnMut(u64, Result<Record>)) {
+        let rs = u64::from(self.boot.record_size);
+        let total = self.mft_records();
+        let mut first = 0;
+        let mut buf = Vec::new();
+        while first < total {
+            let n = SCAN_BATCH.min(total - first);
+            buf.resize((n * rs) as usize, 0);
+            if self
+                .read_runs(&self.mft_runs, first * rs, &mut buf, "$MFT data", MFT)
+                .is_err()
+            {
+                for num in first..first + n {
+                    f(num, self.read_record(num));
+                }
+            } else {
+                for (k, raw) in buf.chunks_exact(rs as usize).enumerate() {
+                    let num = first + k as u64;
+                    f(num, Self::record_from(num, raw.to_vec()));
+                }
+            }
+            first += n;
+        }
+    }
+
+    /// A record from its raw bytes: fixups removed, header parsed and checked.
+    fn record_from(num: u64, mut buf: Vec<u8>) -> Result<Record> {
         record::remove_fixups(&mut buf, "MFT record", Some(num))?;
         let r = Record::parse(num, buf)?;
         let stored = le32(&r.buf, 44);

@@ -46,6 +46,7 @@ pub mod state;
 pub mod attribute;
 pub mod bitmap;
 pub mod boot_sector;
+pub mod catalog;
 pub mod check;
 pub mod compression;
 pub mod data_run;

@@ -5,6 +5,7 @@ mod ntfsw_common;
 
 mod browse;
 mod browse_images;
+mod catalog;
 mod secure_inherit;
 mod secure_quota;
 mod secure_rewrite;

@@ -11,7 +11,7 @@ use ntfsw_common::*;
 use reseal_ntfs::{BootSector, Volume};
 
 /// Unpack a corpus volume into `dir`; returns the volume image path.
-fn unpack(corpus: &Path, dir: &Path, which: &str) -> PathBuf {
+pub(crate) fn unpack(corpus: &Path, dir: &Path, which: &str) -> PathBuf {
     let out = dir.join("vol.img");
     let cmd = match which {
         "velociraptor" => format!("xz -dc {}/velociraptor/test.ntfs.dd.raw.xz > {}", corpus.display(), out.display()),

@@ -116,6 +116,7 @@ pub mod reg_import;
 pub mod sam;
 pub mod sam_crypto;
 pub mod users;
+mod volume_names;
 pub mod volume_sid;
 pub mod warning;
 

@@ -149,8 +149,7 @@ pub fn change_volume_sid(
             )
         })
         .collect();
-    let mut renames = Vec::new();
-    crate::generalize::find_sid_names(&vol, "", &map, &mut renames, &mut warnings, 0);
+    let mut renames = crate::volume_names::sid_named_entries(&vol.catalog(), &map, &mut warnings);
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     let mut renamed = Vec::new();
     for (old, new) in renames {

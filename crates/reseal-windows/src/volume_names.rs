@@ -1,0 +1,74 @@
+//! Whole-volume questions answered from the [`Catalog`] (one pass over the MFT) instead of a
+//! walk through every folder: which entries have an old SID in their name.
+
+use reseal_ntfs::catalog::Catalog;
+use reseal_security::sidmap::SidMap;
+
+use crate::warning::{Warning, WarningCode};
+
+/// The NTFS metadata files of the root directory: never renamed, not searched.
+pub(crate) const NTFS_METADATA: [&str; 11] = [
+    "$MFT", "$MFTMirr", "$LogFile", "$Volume", "$AttrDef", "$Bitmap", "$Boot", "$BadClus",
+    "$Secure", "$UpCase", "$Extend",
+];
+
+/// A path below an NTFS metadata file (or one itself).
+fn in_metadata(path: &str) -> bool {
+    let first = path.split('/').next().unwrap_or("");
+    NTFS_METADATA.iter().any(|m| m.eq_ignore_ascii_case(first))
+}
+
+/// Sort key that puts paths in the order a depth-first walk of directory listings meets them
+/// (component by component, case-insensitively as NTFS collates names, for ASCII).
+fn walk_order(path: &str) -> Vec<String> {
+    path.split('/').map(str::to_ascii_uppercase).collect()
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Every entry reachable from the root (outside the NTFS metadata) whose name holds an SID
+/// `map` replaces: its path (relative, `/`-separated) and its new path (the last component
+/// renamed, parents not yet), a folder before what it holds. Every name of a file with hard
+/// links is listed. Records that did not read become warnings: an entry they hold keeps its
+/// name.
+pub(crate) fn sid_named_entries(
+    catalog: &Catalog,
+    map: &SidMap,
+    warnings: &mut Vec<Warning>,
+) -> Vec<(String, String)> {
+    let mut found: Vec<(Vec<String>, String, String)> = Vec::new();
+    for link in catalog.links() {
+        let (new, k) = map.replace_str(link.name);
+        if k == 0 {
+            continue;
+        }
+        let Some(dir) = catalog.path_of(link.parent) else {
+            continue; // not reachable from the root: no listing shows it
+        };
+        let path = join(&dir, link.name);
+        if in_metadata(&path) {
+            continue;
+        }
+        found.push((walk_order(&path), path, join(&dir, &new)));
+    }
+    found.sort();
+    for (record, err) in catalog.unreadable() {
+        warnings.push(
+            Warning::new(
+                WarningCode::Unreadable,
+                format!(
+                    "MFT record {record} not readable ({err}); a SID-named entry it holds is not \
+                     renamed"
+                ),
+            )
+            .at(format!("record {record}")),
+        );
+    }
+    found.into_iter().map(|(_, from, to)| (from, to)).collect()
+}

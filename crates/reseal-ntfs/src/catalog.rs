@@ -81,7 +81,7 @@ pub struct Link<'a> {
 }
 
 /// Every in-use base record of a volume, from one pass over the MFT ([`Volume::catalog`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Catalog {
     /// By record number.
     slots: Vec<Slot>,
@@ -89,6 +89,17 @@ pub struct Catalog {
     /// Names beyond each record's first (hard links, names in extension records), by record.
     more: Vec<(u64, NameRef)>,
     unreadable: Vec<(u64, String)>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("files", &self.len())
+            .field("name_bytes", &self.names.len())
+            .field("more_names", &self.more.len())
+            .field("unreadable", &self.unreadable.len())
+            .finish()
+    }
 }
 
 impl Catalog {

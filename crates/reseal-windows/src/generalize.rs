@@ -712,11 +712,10 @@ pub struct Prepared {
 /// old SID (matched on the old SID alone).
 #[derive(Debug, Default)]
 struct Caches {
-    /// [`reseal_ntfs::Volume::security_id_users`].
-    sid_users: std::sync::OnceLock<std::collections::BTreeMap<u32, (usize, u64)>>,
-    /// `path_of(record)` (`None`: not found).
-    paths: std::sync::Mutex<std::collections::HashMap<u64, Option<String>>>,
-    /// Paths whose last component holds the old SID, and the walk's warnings.
+    /// The volume's MFT in one pass ([`WindowsInstall`]'s, read before anything was written):
+    /// which files name which `$Secure` id, and file paths by record.
+    catalog: std::sync::OnceLock<std::sync::Arc<reseal_ntfs::catalog::Catalog>>,
+    /// Paths whose last component holds the old SID, and the warnings of the search.
     sid_names: std::sync::OnceLock<(Vec<String>, Vec<Warning>)>,
 }
 
@@ -1158,6 +1157,7 @@ fn read_phase(
             let _ = t.hive.make_writable();
         }
     }
+    let catalog = install.catalog.clone();
     Ok(Prepared {
         install,
         old_sid,
@@ -1167,7 +1167,10 @@ fn read_phase(
         image_len: image.len(),
         targets,
         warnings,
-        caches: Caches::default(),
+        caches: Caches {
+            catalog: catalog.map(Into::into).unwrap_or_default(),
+            sid_names: Default::default(),
+        },
     })
 }
 
@@ -1425,27 +1428,15 @@ fn sid_files<D: reseal_disk::Device>(
         )
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
     counts.ntfs_descriptors = n;
-    let empty = std::collections::BTreeMap::new();
+    let catalog = caches
+        .catalog
+        .get_or_init(|| std::sync::Arc::new(vol.catalog()));
     let users = if sd_changes.is_empty() {
-        &empty
-    } else if let Some(u) = caches.sid_users.get() {
-        u
+        std::collections::BTreeMap::new()
     } else {
-        let u = vol
-            .security_id_users()
-            .map_err(|e| ntfs_err(partition, "$STANDARD_INFORMATION", e))?;
-        caches.sid_users.get_or_init(|| u)
+        catalog.security_id_users()
     };
-    let mut paths = caches
-        .paths
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut path_of = |record: u64| {
-        paths
-            .entry(record)
-            .or_insert_with(|| vol.path_of(record).ok())
-            .clone()
-    };
+    let path_of = |record: u64| catalog.path_of(record).map(|p| format!("/{p}"));
     for (at, sids) in sd_changes {
         changes.push(match at {
             DescriptorRef::Shared(id) => {
@@ -1454,21 +1445,16 @@ fn sid_files<D: reseal_disk::Device>(
                     id,
                     sids,
                     files,
-                    example: (files > 0)
-                        .then(|| path_of(first).map(|p| format!("/{p}")))
-                        .flatten(),
+                    example: (files > 0).then(|| path_of(first)).flatten(),
                 }
             }
             DescriptorRef::File(record) => Change::NtfsFileDescriptor {
-                path: path_of(record)
-                    .map(|p| format!("/{p}"))
-                    .unwrap_or_else(|| format!("(record {record})")),
+                path: path_of(record).unwrap_or_else(|| format!("(record {record})")),
                 record,
                 sids,
             },
         });
     }
-    drop(paths);
     tell("quota", 0, 0);
     let q = vol
         .rewrite_quota_sids_with(
@@ -1529,8 +1515,8 @@ fn sid_files<D: reseal_disk::Device>(
     // Names containing the old SID (deepest first so parent paths stay valid).
     tell("names", 0, 0);
     let (names, walk_warnings) = caches.sid_names.get_or_init(|| {
-        let (mut found, mut w) = (Vec::new(), Vec::new());
-        find_sid_names(vol, "", map, &mut found, &mut w, 0);
+        let mut w = Vec::new();
+        let found = crate::volume_names::sid_named_entries(catalog, map, &mut w);
         (found.into_iter().map(|(from, _)| from).collect(), w)
     });
     warnings.extend(walk_warnings.iter().cloned());
@@ -1555,12 +1541,6 @@ fn sid_files<D: reseal_disk::Device>(
 }
 
 const MAX_DEPTH: usize = 64;
-
-/// The NTFS metadata files of the root directory (never renamed, not walked).
-const NTFS_METADATA: [&str; 11] = [
-    "$MFT", "$MFTMirr", "$LogFile", "$Volume", "$AttrDef", "$Bitmap", "$Boot", "$BadClus",
-    "$Secure", "$UpCase", "$Extend",
-];
 
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
@@ -1613,64 +1593,6 @@ fn collect_files<D: Device>(
             collect_files(vol, &p, out, warnings, depth + 1);
         } else {
             out.push(p);
-        }
-    }
-}
-
-/// Every path (relative, `/`-separated) whose last component contains an old SID, with its
-/// new path (parents not yet renamed).
-pub(crate) fn find_sid_names<D: Device>(
-    vol: &reseal_ntfs::Volume<D>,
-    dir: &str,
-    map: &SidMap,
-    out: &mut Vec<(String, String)>,
-    warnings: &mut Vec<Warning>,
-    depth: usize,
-) {
-    if depth > MAX_DEPTH {
-        warnings.push(
-            Warning::new(
-                WarningCode::TooDeep,
-                format!(
-                    "/{dir}: not searched for SID-named entries (nested deeper than {MAX_DEPTH} \
-                     folders)"
-                ),
-            )
-            .at(format!("/{dir}")),
-        );
-        return;
-    }
-    let ents = match vol.read_dir(dir) {
-        Ok(ents) => ents,
-        Err(err) => {
-            warnings.push(
-                Warning::new(
-                    WarningCode::Unreadable,
-                    format!(
-                        "/{dir}: folder not readable ({err}); SID-named entries below it are not \
-                         renamed"
-                    ),
-                )
-                .at(format!("/{dir}")),
-            );
-            return;
-        }
-    };
-    for e in ents {
-        if dir.is_empty()
-            && NTFS_METADATA
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(&e.name))
-        {
-            continue;
-        }
-        let p = join(dir, &e.name);
-        let (new, k) = map.replace_str(&e.name);
-        if k > 0 {
-            out.push((p.clone(), join(dir, &new)));
-        }
-        if e.is_dir {
-            find_sid_names(vol, &p, map, out, warnings, depth + 1);
         }
     }
 }

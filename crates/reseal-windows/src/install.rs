@@ -319,16 +319,16 @@ pub struct DpapiFolder {
     pub files: usize,
 }
 
-/// EFS-encrypted files found by a bounded walk.
+/// EFS-encrypted files among the names of the volume (at most [`EFS_WALK_LIMIT`] looked at).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EfsSummary {
-    /// Files with FILE_ATTRIBUTE_ENCRYPTED (0x4000) among the entries visited.
+    /// Files with FILE_ATTRIBUTE_ENCRYPTED (0x4000) among the names looked at.
     pub count: usize,
     /// The first few of them.
     pub first: Vec<String>,
-    /// Entries visited.
+    /// Names looked at.
     pub visited: usize,
-    /// The walk stopped at [`EFS_WALK_LIMIT`] entries.
+    /// The volume has more than [`EFS_WALK_LIMIT`] names: the rest were not looked at.
     pub truncated: bool,
 }
 
@@ -405,6 +405,10 @@ pub struct WindowsInstall {
     pub dpapi: Vec<DpapiFolder>,
     /// EFS-encrypted files.
     pub efs: EfsSummary,
+    /// The volume's MFT in one pass, read when the install was opened (names, parents,
+    /// attributes, `$Secure` ids), for operations that ask whole-volume questions.
+    #[serde(skip)]
+    pub(crate) catalog: Option<std::sync::Arc<reseal_ntfs::catalog::Catalog>>,
     /// Volume state, when it could be read.
     pub volume: Option<VolumeSummary>,
     /// Findings, most severe first.
@@ -785,6 +789,7 @@ impl WindowsInstall {
             profiles: Vec::new(),
             dpapi: Vec::new(),
             efs: EfsSummary::default(),
+            catalog: None,
             volume: None,
             findings: Vec::new(),
             errors: Vec::new(),
@@ -906,8 +911,17 @@ impl WindowsInstall {
         }
         // DPAPI.
         read_dpapi(volume, &w.profiles, &mut w.dpapi);
-        // EFS.
-        w.efs = scan_efs(volume, efs_walk_limit);
+        // One pass over the MFT: EFS here, SID-named entries and descriptor users in
+        // generalize.
+        let catalog = volume.engine().catalog();
+        let efs = crate::volume_names::encrypted_files(&catalog, efs_walk_limit, EFS_LIST);
+        w.efs = EfsSummary {
+            count: efs.count,
+            first: efs.first,
+            visited: efs.visited,
+            truncated: efs.truncated,
+        };
+        w.catalog = Some(std::sync::Arc::new(catalog));
         // Volume state.
         match reseal_ntfs::state::VolumeState::from_volume(volume) {
             Ok(s) => {
@@ -1120,36 +1134,6 @@ fn read_dpapi<D: Device>(vol: &mut Volume<D>, profiles: &[Profile], out: &mut Ve
         let files = count_files(vol, &path);
         out.push(DpapiFolder { sid, path, files });
     }
-}
-
-/// Walk the volume (breadth first, at most `limit` entries) for FILE_ATTRIBUTE_ENCRYPTED.
-pub(crate) fn scan_efs<D: Device>(vol: &mut Volume<D>, limit: usize) -> EfsSummary {
-    let mut s = EfsSummary::default();
-    let mut queue = std::collections::VecDeque::from([String::new()]);
-    let mut seen = std::collections::HashSet::new();
-    while let Some(dir) = queue.pop_front() {
-        let Ok(list) = vol.list(if dir.is_empty() { "/" } else { &dir }) else {
-            continue;
-        };
-        for e in list {
-            if s.visited >= limit {
-                s.truncated = true;
-                return s;
-            }
-            s.visited += 1;
-            let p = format!("{dir}/{}", e.name);
-            if e.attributes & 0x4000 != 0 {
-                s.count += 1;
-                if s.first.len() < EFS_LIST {
-                    s.first.push(p.clone());
-                }
-            }
-            if e.is_dir && seen.insert(e.record) {
-                queue.push_back(p);
-            }
-        }
-    }
-    s
 }
 
 fn read_txr<D: Device>(vol: &mut Volume<D>) -> TxrInfo {

@@ -1,7 +1,8 @@
 //! Whole-volume questions answered from the [`Catalog`] (one pass over the MFT) instead of a
-//! walk through every folder: which entries have an old SID in their name.
+//! walk through every folder: which entries have an old SID in their name, which files are
+//! EFS-encrypted.
 
-use reseal_ntfs::catalog::Catalog;
+use reseal_ntfs::catalog::{Catalog, ATTRIBUTE_ENCRYPTED};
 use reseal_security::sidmap::SidMap;
 
 use crate::warning::{Warning, WarningCode};
@@ -71,4 +72,56 @@ pub(crate) fn sid_named_entries(
         );
     }
     found.into_iter().map(|(_, from, to)| (from, to)).collect()
+}
+
+/// EFS-encrypted files (FILE_ATTRIBUTE_ENCRYPTED) among the first `limit` names reachable from
+/// the root, outside the NTFS metadata.
+#[derive(Debug, Default)]
+pub(crate) struct Encrypted {
+    /// How many.
+    pub count: usize,
+    /// The first `list` of their paths (`/`-prefixed, nearest the root first).
+    pub first: Vec<String>,
+    /// Names looked at.
+    pub visited: usize,
+    /// More than `limit` names: the rest were not looked at.
+    pub truncated: bool,
+}
+
+/// [`Encrypted`] of `catalog`, looking at `limit` names at most (in MFT order).
+pub(crate) fn encrypted_files(catalog: &Catalog, limit: usize, list: usize) -> Encrypted {
+    let mut out = Encrypted::default();
+    let mut paths: Vec<(usize, Vec<String>, String)> = Vec::new();
+    for link in catalog.links() {
+        if link.record < 16 {
+            continue; // NTFS metadata records, which listings leave out
+        }
+        if out.visited >= limit {
+            out.truncated = true;
+            break;
+        }
+        out.visited += 1;
+        let Some(e) = catalog.entry(link.record) else {
+            continue;
+        };
+        if e.attributes & ATTRIBUTE_ENCRYPTED == 0 {
+            continue;
+        }
+        let Some(dir) = catalog.path_of(link.parent) else {
+            continue;
+        };
+        let path = join(&dir, link.name);
+        if in_metadata(&path) {
+            continue;
+        }
+        paths.push((path.matches('/').count(), walk_order(&path), path));
+    }
+    paths.sort();
+    out.count = paths.len();
+    out.first = paths
+        .into_iter()
+        .take(list)
+        .map(|(_, _, p)| format!("/{p}"))
+        .collect();
+    out
 }

@@ -421,9 +421,37 @@ impl<D: Device> Volume<D> {
     /// As [`Volume::rewrite_descriptors`].
     pub fn rewrite_descriptors_with(
         &mut self,
+        f: impl FnMut(DescriptorRef, &[u8]) -> Option<Vec<u8>>,
+        skipped: impl FnMut(Skipped),
+    ) -> Result<usize> {
+        self.rewrite_descriptors_in(None, f, skipped)
+    }
+
+    /// [`Volume::rewrite_descriptors_with`] with the records that hold a legacy
+    /// `$SECURITY_DESCRIPTOR` (and the records that did not read) taken from `catalog` instead
+    /// of another pass over the MFT. `catalog` must have been made from this volume with no
+    /// record added, removed or given a legacy descriptor since.
+    ///
+    /// # Errors
+    /// As [`Volume::rewrite_descriptors`].
+    pub fn rewrite_descriptors_from(
+        &mut self,
+        catalog: &crate::catalog::Catalog,
+        f: impl FnMut(DescriptorRef, &[u8]) -> Option<Vec<u8>>,
+        skipped: impl FnMut(Skipped),
+    ) -> Result<usize> {
+        self.rewrite_descriptors_in(Some(catalog), f, skipped)
+    }
+
+    fn rewrite_descriptors_in(
+        &mut self,
+        catalog: Option<&crate::catalog::Catalog>,
         mut f: impl FnMut(DescriptorRef, &[u8]) -> Option<Vec<u8>>,
         mut skipped: impl FnMut(Skipped),
     ) -> Result<usize> {
+        let not_rewritten = |e: &dyn std::fmt::Display| {
+            format!("{e}; a legacy $SECURITY_DESCRIPTOR it may hold is not rewritten")
+        };
         self.tx(|v| {
             let mut changed = 0usize;
             let sii = v.sii()?;
@@ -479,11 +507,25 @@ impl<D: Device> Volume<D> {
                 sdh_e.sort_by_key(|e| sdh_key(e));
                 v.write_index(SECURE, &name("$SDH"), &sdh_e)?;
             }
-            // Legacy per-file descriptors: find the records that hold one in one pass, then
-            // rewrite them.
+            // Legacy per-file descriptors: find the records that hold one (in the catalog or
+            // in one pass), then rewrite them.
             let mut legacy = Vec::new();
             let mut failed = None;
-            v.scan_records(|num, r| {
+            if let Some(c) = catalog {
+                for (num, e) in c.unreadable() {
+                    skipped(Skipped {
+                        structure: "MFT record",
+                        record: Some(*num),
+                        reason: not_rewritten(e),
+                    });
+                }
+                legacy.extend(
+                    c.entries()
+                        .filter(|(_, e)| e.legacy_descriptor)
+                        .map(|(num, _)| num),
+                );
+            } else {
+                v.scan_records(|num, r| {
                 let r = match r {
                     Ok(r) => r,
                     Err(e) => {
@@ -491,9 +533,7 @@ impl<D: Device> Volume<D> {
                             skipped(Skipped {
                                 structure: "MFT record",
                                 record: Some(num),
-                                reason: format!(
-                                    "{e}; a legacy $SECURITY_DESCRIPTOR it may hold is not rewritten"
-                                ),
+                                reason: not_rewritten(&e),
                             });
                         }
                         return;
@@ -508,6 +548,7 @@ impl<D: Device> Volume<D> {
                     Err(e) => failed = Some(e),
                 }
             });
+            }
             if let Some(e) = failed {
                 return Err(e);
             }

@@ -1413,9 +1413,13 @@ fn sid_files<D: reseal_disk::Device>(
     // NTFS descriptors.
     tell("descriptors", 0, 0);
     let mut sd_changes = Vec::new();
+    let catalog = caches
+        .catalog
+        .get_or_init(|| std::sync::Arc::new(vol.catalog()));
     let mut skipped = Vec::new();
     let n = vol
-        .rewrite_descriptors_with(
+        .rewrite_descriptors_from(
+            catalog,
             |at, sd| {
                 let mut b = sd.to_vec();
                 let k = map.replace_binary(&mut b);
@@ -1428,9 +1432,6 @@ fn sid_files<D: reseal_disk::Device>(
         )
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
     counts.ntfs_descriptors = n;
-    let catalog = caches
-        .catalog
-        .get_or_init(|| std::sync::Arc::new(vol.catalog()));
     let users = if sd_changes.is_empty() {
         std::collections::BTreeMap::new()
     } else {

@@ -4,7 +4,7 @@
 //! machine brings along, whose ACLs name the golden machine's accounts.
 //!
 //! Descriptors and quota SIDs are rewritten in place (a domain SID has one binary length), so
-//! `$SII`/`$SDH` stay consistent through [`reseal_ntfs::Volume::rewrite_descriptors_with`];
+//! `$SII`/`$SDH` stay consistent through [`reseal_ntfs::Volume::rewrite_descriptors_from`];
 //! names are renamed deepest first. All writes go through the image journal: the caller
 //! commits (one undo file) or discards them (`--dry-run`).
 
@@ -121,9 +121,13 @@ pub fn change_volume_sid(
         what: what.to_string(),
         source,
     };
+    // One pass over the MFT for the legacy descriptors and the SID-named entries (the
+    // in-place rewrites below change neither).
+    let catalog = vol.catalog();
     let mut skipped = Vec::new();
     let descriptors = vol
-        .rewrite_descriptors_with(
+        .rewrite_descriptors_from(
+            &catalog,
             |_, sd| {
                 let mut b = sd.to_vec();
                 (map.replace_binary(&mut b) > 0).then_some(b)
@@ -149,7 +153,7 @@ pub fn change_volume_sid(
             )
         })
         .collect();
-    let mut renames = crate::volume_names::sid_named_entries(&vol.catalog(), &map, &mut warnings);
+    let mut renames = crate::volume_names::sid_named_entries(&catalog, &map, &mut warnings);
     renames.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     let mut renamed = Vec::new();
     for (old, new) in renames {

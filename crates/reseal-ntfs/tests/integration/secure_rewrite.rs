@@ -153,6 +153,19 @@ fn rewrite_every_descriptor_same_length() {
         for rec in [3, 5] {
             assert!(seen.contains(&DescriptorRef::File(rec)), "{seen:?}");
         }
+        // The same descriptors when the legacy ones come from a catalog, not a second pass.
+        let mut from_catalog = Vec::new();
+        let catalog = v.catalog();
+        v.rewrite_descriptors_from(
+            &catalog,
+            |at, _| {
+                from_catalog.push(at);
+                None
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(from_catalog, seen);
         assert!(
             seen.iter()
                 .filter(|a| matches!(a, DescriptorRef::Shared(_)))

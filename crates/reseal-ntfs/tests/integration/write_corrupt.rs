@@ -277,4 +277,11 @@ fn an_unreadable_record_in_use_is_reported_not_passed_over() {
         "{}",
         skipped[0]
     );
+    // Taken from a catalog, the same record is named.
+    let catalog = v.catalog();
+    let mut again = Vec::new();
+    v.rewrite_descriptors_from(&catalog, |_, _| None, |s| again.push(s))
+        .unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].to_string(), skipped[0].to_string());
 }

@@ -117,71 +117,47 @@ pub trait Device: Send {
     }
 }
 
-impl<D: Device + ?Sized> Device for Box<D> {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn sector_size(&self) -> u32 {
-        (**self).sector_size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        (**self).write_at(offset, buf)
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        (**self).set_len(len)
-    }
-    fn savepoint(&mut self) -> bool {
-        (**self).savepoint()
-    }
-    fn rollback_savepoint(&mut self) -> Result<()> {
-        (**self).rollback_savepoint()
-    }
-    fn release_savepoint(&mut self) -> Result<()> {
-        (**self).release_savepoint()
-    }
-    fn known_zero(&self, offset: u64, len: u64) -> bool {
-        (**self).known_zero(offset, len)
-    }
+/// `Device` for a pointer to a device (`Box<D>`, `&mut D`): every method forwards to the
+/// device pointed to, so the two impls cannot drift apart.
+macro_rules! forward_device {
+    ($ty:ty) => {
+        impl<D: Device + ?Sized> Device for $ty {
+            fn len(&self) -> u64 {
+                (**self).len()
+            }
+            fn sector_size(&self) -> u32 {
+                (**self).sector_size()
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+                (**self).read_at(offset, buf)
+            }
+            fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+                (**self).write_at(offset, buf)
+            }
+            fn flush(&mut self) -> Result<()> {
+                (**self).flush()
+            }
+            fn set_len(&mut self, len: u64) -> Result<()> {
+                (**self).set_len(len)
+            }
+            fn savepoint(&mut self) -> bool {
+                (**self).savepoint()
+            }
+            fn rollback_savepoint(&mut self) -> Result<()> {
+                (**self).rollback_savepoint()
+            }
+            fn release_savepoint(&mut self) -> Result<()> {
+                (**self).release_savepoint()
+            }
+            fn known_zero(&self, offset: u64, len: u64) -> bool {
+                (**self).known_zero(offset, len)
+            }
+        }
+    };
 }
 
-impl<D: Device + ?Sized> Device for &mut D {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn sector_size(&self) -> u32 {
-        (**self).sector_size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        (**self).write_at(offset, buf)
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        (**self).set_len(len)
-    }
-    fn savepoint(&mut self) -> bool {
-        (**self).savepoint()
-    }
-    fn rollback_savepoint(&mut self) -> Result<()> {
-        (**self).rollback_savepoint()
-    }
-    fn release_savepoint(&mut self) -> Result<()> {
-        (**self).release_savepoint()
-    }
-    fn known_zero(&self, offset: u64, len: u64) -> bool {
-        (**self).known_zero(offset, len)
-    }
-}
+forward_device!(Box<D>);
+forward_device!(&mut D);
 
 /// Check that `offset..offset+len` lies inside `0..size`, without overflow.
 ///

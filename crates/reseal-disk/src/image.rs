@@ -733,6 +733,16 @@ pub fn vhdx_parent_candidates(child: &Path, loc: &crate::vhdx::ParentLocator) ->
     out
 }
 
+/// The first of `candidates` that is a file, opened as a parent image one level deeper.
+fn open_first_file(
+    candidates: &[PathBuf],
+    opts: &OpenOptions,
+    depth: usize,
+) -> Option<Result<(PathBuf, Image)>> {
+    let p = candidates.iter().find(|p| p.is_file())?;
+    Some(Image::open_depth(p, opts, depth + 1, None, None).map(|img| (p.clone(), img)))
+}
+
 fn open_vhdx_parent(
     child: &Path,
     loc: &crate::vhdx::ParentLocator,
@@ -740,11 +750,8 @@ fn open_vhdx_parent(
     depth: usize,
 ) -> Result<(PathBuf, Image)> {
     let tried = vhdx_parent_candidates(child, loc);
-    for p in &tried {
-        if p.is_file() {
-            let img = Image::open_depth(p, opts, depth + 1, None, None)?;
-            return Ok((p.clone(), img));
-        }
+    if let Some(found) = open_first_file(&tried, opts, depth) {
+        return found;
     }
     let named = loc
         .entries
@@ -767,11 +774,8 @@ fn open_vhd_parent(
     depth: usize,
 ) -> Result<(PathBuf, Image)> {
     let tried = vhd_parent_candidates(child, pi);
-    for p in &tried {
-        if p.is_file() {
-            let img = Image::open_depth(p, opts, depth + 1, None, None)?;
-            return Ok((p.clone(), img));
-        }
+    if let Some(found) = open_first_file(&tried, opts, depth) {
+        return found;
     }
     let named = pi
         .locators

@@ -670,13 +670,7 @@ pub fn audit(
             _ => (0, image.len()),
         }
     } else {
-        let t = PartitionTable::read(&*image)?;
-        let p = t
-            .partitions
-            .iter()
-            .find(|p| p.number == partition)
-            .ok_or(Error::Refused(Refusal::NoPartition { partition }))?;
-        (p.start, p.len)
+        crate::partition_window(&*image, partition)?
     };
     let slice = Slice::new(&mut *image, start, len)?;
     let vol = reseal_ntfs::Volume::open(slice).map_err(|source| Error::Volume {

@@ -226,3 +226,22 @@ pub enum Error {
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where partition `partition` lies on `image` as `(start, len)` in bytes: the whole disk for
+/// 0 (a volume without a partition table), else the entry of that number.
+///
+/// # Errors
+/// [`Refusal::NoPartition`] when the table has no such entry; the table's read errors.
+pub(crate) fn partition_window<D: reseal_disk::Device>(
+    image: &D,
+    partition: u32,
+) -> Result<(u64, u64)> {
+    if partition == 0 {
+        return Ok((0, image.len()));
+    }
+    let t = reseal_disk::partition::PartitionTable::read(image)?;
+    let p = t
+        .get(partition)
+        .ok_or(Error::Refused(Refusal::NoPartition { partition }))?;
+    Ok((p.start, p.len))
+}

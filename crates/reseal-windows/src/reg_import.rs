@@ -22,8 +22,8 @@
 //! journal, with the logs of every written hive truncated (as [`crate::generalize`] does), so
 //! one commit (one undo file) covers every hive; on error the caller discards the journal.
 
-use reseal_disk::partition::{PartitionTable, Slice};
-use reseal_disk::{Device, Image};
+use reseal_disk::partition::Slice;
+use reseal_disk::Image;
 use reseal_hive::reg::{ImportStats, RegOp};
 use reseal_hive::Hive;
 use reseal_ntfs::state::VolumeState;
@@ -370,17 +370,7 @@ pub fn import(image: &mut Image, ops: &[RegOp], opts: &ImportOptions) -> Result<
         current = Some(i);
     }
 
-    let (start, len) = if partition == 0 {
-        (0, image.len())
-    } else {
-        let t = PartitionTable::read(&*image)?;
-        let p = t
-            .partitions
-            .iter()
-            .find(|p| p.number == partition)
-            .ok_or(Error::Refused(Refusal::NoPartition { partition }))?;
-        (p.start, p.len)
-    };
+    let (start, len) = crate::partition_window(&*image, partition)?;
     let mut slice = Slice::new(&mut *image, start, len)?;
     let mut warnings = Vec::new();
     let mut hives: Vec<Hive> = Vec::new();

@@ -8,3 +8,4 @@
 
 pub mod gpt;
 pub mod mbr;
+pub mod vhd;

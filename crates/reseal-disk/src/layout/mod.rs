@@ -9,3 +9,4 @@
 pub mod gpt;
 pub mod mbr;
 pub mod vhd;
+pub mod vhdx;

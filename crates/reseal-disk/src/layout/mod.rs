@@ -8,5 +8,6 @@
 
 pub mod gpt;
 pub mod mbr;
+pub mod qcow2;
 pub mod vhd;
 pub mod vhdx;

@@ -6,6 +6,7 @@
 //! with `ref_from_prefix` / `read_from_prefix`, so short input is an `Err` or `None`, never a
 //! panic; writers fill the same structs and copy them out with `as_bytes` / `write_to_prefix`.
 
+pub mod boot_sector;
 pub mod gpt;
 pub mod mbr;
 pub mod qcow2;

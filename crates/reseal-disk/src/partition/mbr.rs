@@ -4,18 +4,24 @@
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::*;
+use crate::layout::boot_sector::{
+    Fat16BootSector, Fat32BootSector, OEM_BITLOCKER, OEM_EXFAT, OEM_NTFS,
+};
 use crate::layout::mbr::{Mbr, BOOT_ACTIVE, ENTRIES_OFFSET};
 
 /// True if sector 0 is a file-system boot sector (NTFS, BitLocker, exFAT, FAT) rather than an MBR.
 pub(super) fn looks_like_boot_sector(s: &[u8]) -> bool {
-    let oem = s.get(3..11).unwrap_or(&[]);
-    if oem == b"NTFS    " || oem == b"-FVE-FS-" || oem == b"EXFAT   " {
+    let (Some(f16), Some(f32)) = (Fat16BootSector::view(s), Fat32BootSector::view(s)) else {
+        return false;
+    };
+    let oem = f16.bpb.oem_name;
+    if oem == OEM_NTFS || oem == OEM_BITLOCKER || oem == OEM_EXFAT {
         return true;
     }
     // FAT: jump instruction plus file-system type string in the BPB.
-    let jump = matches!(s.first(), Some(0xeb) | Some(0xe9));
-    let fat16 = s.get(0x36..0x39) == Some(b"FAT");
-    let fat32 = s.get(0x52..0x57) == Some(b"FAT32");
+    let jump = matches!(f16.bpb.jmp_boot[0], 0xeb | 0xe9);
+    let fat16 = f16.ext.fs_type.starts_with(b"FAT");
+    let fat32 = f32.ext.fs_type.starts_with(b"FAT32");
     jump && (fat16 || fat32)
 }
 

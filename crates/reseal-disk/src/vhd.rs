@@ -211,7 +211,7 @@ pub fn detect(dev: &dyn Device) -> bool {
         return false;
     }
     let mut sig = [0u8; 8];
-    if dev.read_at(len - FOOTER_SIZE, &mut sig).is_ok() && &sig == b"conectix" {
+    if dev.read_at(len - FOOTER_SIZE, &mut sig).is_ok() && sig == FOOTER_COOKIE {
         return true;
     }
     let mut head = [0u8; 512];

@@ -53,11 +53,10 @@ const REGION_SIZE: usize = 64 * 1024;
 /// Size of the file type identifier, the metadata table and the offset of the first item.
 const TABLE_SIZE: usize = 64 * 1024;
 
-/// BAT payload block states.
-const PAYLOAD_FULLY_PRESENT: u64 = 6;
-const PAYLOAD_PARTIALLY_PRESENT: u64 = 7;
-/// BAT sector bitmap block state: present.
-const SB_BLOCK_PRESENT: u64 = 6;
+use crate::layout::vhdx::{
+    bat_file_offset, bat_state, PAYLOAD_BLOCK_FULLY_PRESENT, PAYLOAD_BLOCK_PARTIALLY_PRESENT,
+    SB_BLOCK_PRESENT,
+};
 
 /// CRC-32C of `buf` with the 4-byte checksum field at `field` taken as zero.
 pub fn crc_with_zeroed_field(buf: &[u8], field: usize) -> u32 {
@@ -378,10 +377,10 @@ impl<D: Device> Vhdx<D> {
         for k in 0..data_blocks {
             let i = payload_bat_index(k, cr);
             let e = bat[i as usize];
-            let state = e & 7;
+            let state = bat_state(e);
             match state {
-                PAYLOAD_FULLY_PRESENT => {
-                    let off = (e >> 20) << 20;
+                PAYLOAD_BLOCK_FULLY_PRESENT => {
+                    let off = bat_file_offset(e);
                     let need = block_size.min(meta.size - k * block_size);
                     if off < MIB || off.checked_add(need).is_none_or(|x| x > len) {
                         return Err(Error::corrupt(
@@ -391,11 +390,11 @@ impl<D: Device> Vhdx<D> {
                         ));
                     }
                 }
-                PAYLOAD_PARTIALLY_PRESENT if meta.has_parent => {
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT if meta.has_parent => {
                     let bi = (k / cr) * (cr + 1) + cr;
                     let be = bat[bi as usize];
-                    let boff = (be >> 20) << 20;
-                    if be & 7 != SB_BLOCK_PRESENT
+                    let boff = bat_file_offset(be);
+                    if bat_state(be) != SB_BLOCK_PRESENT
                         || boff < MIB
                         || boff.checked_add(MIB).is_none_or(|x| x > len)
                     {
@@ -406,7 +405,7 @@ impl<D: Device> Vhdx<D> {
                         ));
                     }
                 }
-                PAYLOAD_PARTIALLY_PRESENT => {
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
                     return Err(Error::corrupt(
                         format!("VHDX BAT entry {i}"),
                         bat_offset + 8 * i,
@@ -478,7 +477,7 @@ impl<D: Device> Vhdx<D> {
             .get(((k / cr) * (cr + 1) + cr) as usize)
             .copied()
             .unwrap_or(0);
-        let bm_off = (be >> 20) << 20;
+        let bm_off = bat_file_offset(be);
         let first_sector = (k % cr) * (self.block_size / lss);
         let n = out.len() as u64;
         let s0 = within / lss;
@@ -575,7 +574,7 @@ impl<D: Device> Vhdx<D> {
         // Grow the file to cover the whole block. A one-byte write rather than a truncate:
         // extending ftruncate per block measured several times slower on ext4 during convert.
         self.inner.write_at(end - 1, &[0])?;
-        let e = (off >> 20) << 20 | state;
+        let e = bat_file_offset(off) | state;
         self.inner
             .write_at(self.bat_offset + 8 * i, U64::new(e).as_bytes())?;
         self.bat[i as usize] = e;
@@ -599,8 +598,8 @@ impl<D: Device> Vhdx<D> {
                 "sector bitmap entry missing",
             )
         })?;
-        if be & 7 == SB_BLOCK_PRESENT {
-            return Ok((be >> 20) << 20);
+        if bat_state(be) == SB_BLOCK_PRESENT {
+            return Ok(bat_file_offset(be));
         }
         self.allocate_at_end(bi, MIB, SB_BLOCK_PRESENT)
     }
@@ -616,25 +615,25 @@ impl<D: Device> Vhdx<D> {
         let (i, e) = self.block_entry(k);
         let block_len = self.block_size.min(self.size - k * self.block_size);
         let whole = within == 0 && chunk.len() as u64 == block_len;
-        match e & 7 {
-            PAYLOAD_FULLY_PRESENT => {
+        match bat_state(e) {
+            PAYLOAD_BLOCK_FULLY_PRESENT => {
                 self.start_session()?;
-                self.inner.write_at(((e >> 20) << 20) + within, chunk)
+                self.inner.write_at(bat_file_offset(e) + within, chunk)
             }
-            PAYLOAD_PARTIALLY_PRESENT if whole => {
+            PAYLOAD_BLOCK_PARTIALLY_PRESENT if whole => {
                 // Every sector is now in this file: no need for the bitmap any more.
                 self.start_session()?;
-                let off = (e >> 20) << 20;
+                let off = bat_file_offset(e);
                 self.inner.write_at(off, chunk)?;
-                let ne = off | PAYLOAD_FULLY_PRESENT;
+                let ne = off | PAYLOAD_BLOCK_FULLY_PRESENT;
                 self.inner
                     .write_at(self.bat_offset + 8 * i, U64::new(ne).as_bytes())?;
                 self.bat[i as usize] = ne;
                 Ok(())
             }
-            PAYLOAD_PARTIALLY_PRESENT => {
+            PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
                 self.start_session()?;
-                self.write_sectors(k, (e >> 20) << 20, within, chunk)
+                self.write_sectors(k, bat_file_offset(e), within, chunk)
             }
             0 | 1 => {
                 // NOT_PRESENT / UNDEFINED: the bytes come from the parent today. Writing what
@@ -646,11 +645,11 @@ impl<D: Device> Vhdx<D> {
                 }
                 self.start_session()?;
                 if whole {
-                    let off = self.allocate(k, PAYLOAD_FULLY_PRESENT)?;
+                    let off = self.allocate(k, PAYLOAD_BLOCK_FULLY_PRESENT)?;
                     return self.inner.write_at(off, chunk);
                 }
                 self.sector_bitmap(k)?;
-                let off = self.allocate(k, PAYLOAD_PARTIALLY_PRESENT)?;
+                let off = self.allocate(k, PAYLOAD_BLOCK_PARTIALLY_PRESENT)?;
                 self.write_sectors(k, off, within, chunk)
             }
             _ => {
@@ -659,7 +658,7 @@ impl<D: Device> Vhdx<D> {
                     return Ok(());
                 }
                 self.start_session()?;
-                let off = self.allocate(k, PAYLOAD_FULLY_PRESENT)?;
+                let off = self.allocate(k, PAYLOAD_BLOCK_FULLY_PRESENT)?;
                 self.inner.write_at(off + within, chunk)
             }
         }
@@ -879,9 +878,13 @@ impl<D: Device> Device for Vhdx<D> {
             let n = ((self.block_size - within) as usize).min(buf.len() - done);
             let out = &mut buf[done..done + n];
             let (_, e) = self.block_entry(k);
-            match e & 7 {
-                PAYLOAD_FULLY_PRESENT => self.inner.read_at(((e >> 20) << 20) + within, out)?,
-                PAYLOAD_PARTIALLY_PRESENT => self.read_partial(k, (e >> 20) << 20, within, out)?,
+            match bat_state(e) {
+                PAYLOAD_BLOCK_FULLY_PRESENT => {
+                    self.inner.read_at(bat_file_offset(e) + within, out)?
+                }
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
+                    self.read_partial(k, bat_file_offset(e), within, out)?
+                }
                 0 | 1 if self.parent_locator.is_some() => self.parent_read(pos, out)?,
                 _ => out.fill(0),
             }
@@ -912,13 +915,13 @@ impl<D: Device> Device for Vhdx<D> {
                 continue;
             }
             let (_, e) = self.block_entry(k);
-            let base = if e & 7 == PAYLOAD_FULLY_PRESENT {
-                Some((e >> 20) << 20)
+            let base = if bat_state(e) == PAYLOAD_BLOCK_FULLY_PRESENT {
+                Some(bat_file_offset(e))
             } else if chunk.iter().all(|&b| b == 0) {
                 None // reads as zeros already
             } else {
                 self.start_session()?;
-                Some(self.allocate(k, PAYLOAD_FULLY_PRESENT)?)
+                Some(self.allocate(k, PAYLOAD_BLOCK_FULLY_PRESENT)?)
             };
             if let Some(base) = base {
                 self.start_session()?;
@@ -963,9 +966,11 @@ impl<D: Device> Device for Vhdx<D> {
             let within = pos % self.block_size;
             let n = (self.block_size - within).min(end - pos);
             let (_, e) = self.block_entry(k);
-            let zero = match e & 7 {
-                PAYLOAD_FULLY_PRESENT => self.inner.known_zero(((e >> 20) << 20) + within, n),
-                PAYLOAD_PARTIALLY_PRESENT => false,
+            let zero = match bat_state(e) {
+                PAYLOAD_BLOCK_FULLY_PRESENT => {
+                    self.inner.known_zero(bat_file_offset(e) + within, n)
+                }
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT => false,
                 0 | 1 if self.parent_locator.is_some() => {
                     self.parent.as_ref().is_some_and(|p| p.known_zero(pos, n))
                 }
@@ -1266,7 +1271,7 @@ fn create(
     if fixed {
         for k in 0..data_blocks {
             let i = payload_bat_index(k, cr) as usize;
-            bat[i] = U64::new((payload + k * bs) | PAYLOAD_FULLY_PRESENT);
+            bat[i] = U64::new((payload + k * bs) | PAYLOAD_BLOCK_FULLY_PRESENT);
         }
     }
     f.write_at(bat_offset, bat.as_bytes())?;
@@ -1365,9 +1370,9 @@ mod tests {
         // Block 0 partially present with sectors 0, 3, 4, 5 set; block 2 fully present.
         let cr = c.chunk_ratio;
         assert_eq!(cr, 32768);
-        assert_eq!(c.bat[0] & 7, PAYLOAD_PARTIALLY_PRESENT);
-        assert_eq!(c.bat[2] & 7, PAYLOAD_FULLY_PRESENT);
-        let sb = (c.bat[cr as usize] >> 20) << 20;
+        assert_eq!(bat_state(c.bat[0]), PAYLOAD_BLOCK_PARTIALLY_PRESENT);
+        assert_eq!(bat_state(c.bat[2]), PAYLOAD_BLOCK_FULLY_PRESENT);
+        let sb = bat_file_offset(c.bat[cr as usize]);
         let mut bm = [0u8; 1];
         c.inner().read_at(sb, &mut bm).unwrap();
         assert_eq!(bm[0], 0b0011_1001);

@@ -39,6 +39,28 @@ pub const FILE_PARAMS_LEAVE_BLOCKS_ALLOCATED: u32 = 1;
 /// File parameters flag HasParent (bit 1).
 pub const FILE_PARAMS_HAS_PARENT: u32 = 2;
 
+/// BAT entry (section 2.5.1, a little-endian u64): bits 0-2 the block state.
+pub const BAT_STATE_MASK: u64 = 7;
+/// BAT entry: bits 20-63 the file offset of the block in MiB, i.e. the offset in bytes with the
+/// low 20 bits cleared.
+pub const BAT_FILE_OFFSET_MASK: u64 = !((1 << 20) - 1);
+/// Payload block state: every sector is in this file.
+pub const PAYLOAD_BLOCK_FULLY_PRESENT: u64 = 6;
+/// Payload block state: the chunk's sector bitmap says which sectors are in this file.
+pub const PAYLOAD_BLOCK_PARTIALLY_PRESENT: u64 = 7;
+/// Sector bitmap block state: present.
+pub const SB_BLOCK_PRESENT: u64 = 6;
+
+/// The state bits of BAT entry `e`.
+pub fn bat_state(e: u64) -> u64 {
+    e & BAT_STATE_MASK
+}
+
+/// The file offset in bytes of BAT entry `e` (also: a byte offset rounded down to 1 MiB).
+pub fn bat_file_offset(e: u64) -> u64 {
+    e & BAT_FILE_OFFSET_MASK
+}
+
 /// Region GUID of the BAT.
 pub const BAT_GUID: u128 = 0x2DC2_7766_F623_4200_9D64_115E_9BFD_4A08;
 /// Region GUID of the metadata region.
@@ -266,5 +288,9 @@ mod tests {
         assert!(ParentLocatorHeader::ref_from_prefix(&[0u8; 19][..]).is_err());
         assert!(ParentLocatorEntry::ref_from_prefix(&[0u8; 11][..]).is_err());
         assert!(FileIdentifier::ref_from_prefix(&[0u8; 519][..]).is_err());
+
+        let e = (5u64 << 20) | 0x1234 | PAYLOAD_BLOCK_PARTIALLY_PRESENT;
+        assert_eq!(bat_state(e), PAYLOAD_BLOCK_PARTIALLY_PRESENT);
+        assert_eq!(bat_file_offset(e), 5 << 20);
     }
 }

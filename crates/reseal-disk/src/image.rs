@@ -31,6 +31,7 @@ use crate::raw::{HostFile, RawDisk};
 use crate::vhd::{Vhd, VhdType};
 use crate::vhdx::Vhdx;
 use crate::{Device, Error, Journal, Result};
+use zerocopy::FromBytes;
 
 /// How to open an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -859,9 +860,11 @@ fn detect_kind(dev: &dyn Device, path: &Path) -> Result<ContainerKind> {
     dev.read_at(0, &mut head[..n])?;
     let head = &head[..n];
     if crate::qcow2::detect(dev) {
+        let at = core::mem::offset_of!(crate::layout::qcow2::QcowHeaderV2, version);
         let version = head
-            .get(4..8)
-            .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+            .get(at..)
+            .and_then(|v| zerocopy::big_endian::U32::read_from_prefix(v).ok())
+            .map(|(v, _)| v.get());
         if version == Some(1) {
             return Err(Error::ForeignFormat {
                 path: path.to_path_buf(),
@@ -902,7 +905,8 @@ fn detect_kind(dev: &dyn Device, path: &Path) -> Result<ContainerKind> {
         });
     }
     let blank = head.iter().all(|&b| b == 0);
-    let boot_signature = head.len() == 512 && head[510..512] == [0x55, 0xaa];
+    let boot_signature = head.len() == 512
+        && crate::layout::mbr::Mbr::view(head).is_some_and(|m| m.has_boot_signature());
     if blank || boot_signature {
         Ok(ContainerKind::Raw)
     } else {

@@ -42,6 +42,7 @@ pub mod children;
 pub mod convert;
 pub mod image;
 pub mod journal;
+pub mod layout;
 pub mod lock;
 pub mod qcow2;
 pub mod raw;

@@ -6,6 +6,11 @@
 //! @0x38, clusters per MFT record @0x40 and per index block @0x44 (signed; negative -n means
 //! 2^n bytes), serial @0x48.
 
+use crate::layout::boot_sector::{
+    ntfs_offset as at, Fat16BootSector, Fat32BootSector, NtfsBootSector, OEM_BITLOCKER, OEM_EXFAT,
+    OEM_NTFS,
+};
+use crate::layout::mbr::BOOT_SIGNATURE;
 use crate::{Device, Error, Result};
 
 /// The file system found on a volume.
@@ -87,14 +92,6 @@ pub struct NtfsBoot {
     pub mftmirr_lcn: u64,
 }
 
-fn le_u64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    if let Some(s) = b.get(o..o + 8) {
-        a.copy_from_slice(s);
-    }
-    u64::from_le_bytes(a)
-}
-
 /// Decode "clusters per record" (FORMATS C.1): positive = clusters, negative -n = 2^n bytes.
 fn record_bytes(v: u8, cluster: u32, what: &str, off: u64) -> Result<u32> {
     let sv = v as i8;
@@ -135,20 +132,20 @@ impl NtfsBoot {
     /// is invalid.
     pub fn parse(b: &[u8], base: u64) -> Result<NtfsBoot> {
         let c = |o: u64, r: String| Error::corrupt("NTFS boot sector", base + o, r);
-        if b.len() < 512 {
+        let Some(v) = NtfsBootSector::view(b) else {
             return Err(c(0, format!("{} bytes, need 512", b.len())));
+        };
+        if v.oem_id != OEM_NTFS {
+            return Err(c(at!(oem_id), "OEM ID is not \"NTFS    \"".into()));
         }
-        if &b[3..11] != b"NTFS    " {
-            return Err(c(3, "OEM ID is not \"NTFS    \"".into()));
-        }
-        let bps = u32::from(u16::from_le_bytes([b[0x0b], b[0x0c]]));
+        let bps = u32::from(v.bytes_per_sector.get());
         if !bps.is_power_of_two() || !(256..=4096).contains(&bps) {
             return Err(c(
-                0x0b,
+                at!(bytes_per_sector),
                 format!("bytes per sector {bps} is not a power of two in 256..=4096"),
             ));
         }
-        let spc_raw = b[0x0d];
+        let spc_raw = v.sectors_per_cluster;
         // 1..=128 literally; 0xF0..=0xFF as 2^(256 - v) (Windows writes 0xF4 and below for
         // clusters above 64 KiB with 512-byte sectors); the 2 MiB cluster limit below then
         // rejects the exponents too large for the sector size.
@@ -157,39 +154,52 @@ impl NtfsBoot {
             240..=255 => 1u32 << (256 - u32::from(spc_raw)),
             v => {
                 return Err(c(
-                    0x0d,
+                    at!(sectors_per_cluster),
                     format!("sectors per cluster byte {v:#04x} is invalid"),
                 ))
             }
         };
         let cluster = u64::from(bps) * u64::from(spc);
         if cluster > 2 << 20 {
-            return Err(c(0x0d, format!("cluster size {cluster} exceeds 2 MiB")));
+            return Err(c(
+                at!(sectors_per_cluster),
+                format!("cluster size {cluster} exceeds 2 MiB"),
+            ));
         }
         let cluster = cluster as u32;
-        let record_size = record_bytes(b[0x40], cluster, "MFT record size", base + 0x40)?;
-        let index_record_size = record_bytes(b[0x44], cluster, "index block size", base + 0x44)?;
-        let total_sectors = le_u64(b, 0x28);
+        let record_size = record_bytes(
+            v.clusters_per_mft_record,
+            cluster,
+            "MFT record size",
+            base + at!(clusters_per_mft_record),
+        )?;
+        let index_record_size = record_bytes(
+            v.clusters_per_index_record,
+            cluster,
+            "index block size",
+            base + at!(clusters_per_index_record),
+        )?;
+        let total_sectors = v.number_of_sectors.get();
         if total_sectors == 0 {
-            return Err(c(0x28, "total sectors is 0".into()));
+            return Err(c(at!(number_of_sectors), "total sectors is 0".into()));
         }
         let clusters = total_sectors / u64::from(spc);
-        let mft_lcn = le_u64(b, 0x30);
-        let mftmirr_lcn = le_u64(b, 0x38);
+        let mft_lcn = v.mft_lcn.get();
+        let mftmirr_lcn = v.mftmirr_lcn.get();
         if mft_lcn >= clusters {
             return Err(c(
-                0x30,
+                at!(mft_lcn),
                 format!("$MFT LCN {mft_lcn} is beyond the volume's {clusters} clusters"),
             ));
         }
         if mftmirr_lcn >= clusters {
             return Err(c(
-                0x38,
+                at!(mftmirr_lcn),
                 format!("$MFTMirr LCN {mftmirr_lcn} is beyond the volume's {clusters} clusters"),
             ));
         }
         Ok(NtfsBoot {
-            serial: le_u64(b, 0x48),
+            serial: v.volume_serial_number.get(),
             cluster_size: cluster,
             record_size,
             index_record_size,
@@ -208,17 +218,18 @@ impl NtfsBoot {
 }
 
 fn fat_info(b: &[u8]) -> Option<FsInfo> {
-    let jump = matches!(b.first(), Some(0xeb) | Some(0xe9));
-    if !jump || b.get(510..512) != Some(&[0x55, 0xaa][..]) {
+    let f16 = Fat16BootSector::view(b)?;
+    let f32 = Fat32BootSector::view(b)?;
+    let bpb = &f16.bpb;
+    let jump = matches!(bpb.jmp_boot[0], 0xeb | 0xe9);
+    if !jump || f16.signature != BOOT_SIGNATURE {
         return None;
     }
-    let u16at = |o: usize| u32::from(u16::from_le_bytes([b[o], b[o + 1]]));
-    let u32at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    let bps = u16at(0x0b);
-    let spc = u32::from(b[0x0d]);
-    let reserved = u16at(0x0e);
-    let nfats = u32::from(b[0x10]);
-    let root_entries = u16at(0x11);
+    let bps = u32::from(bpb.bytes_per_sector.get());
+    let spc = u32::from(bpb.sectors_per_cluster);
+    let reserved = u32::from(bpb.reserved_sector_count.get());
+    let nfats = u32::from(bpb.num_fats);
+    let root_entries = u32::from(bpb.root_entry_count.get());
     if !bps.is_power_of_two() || !(512..=4096).contains(&bps) || spc == 0 || !spc.is_power_of_two()
     {
         return None;
@@ -226,15 +237,13 @@ fn fat_info(b: &[u8]) -> Option<FsInfo> {
     if reserved == 0 || nfats == 0 || nfats > 4 {
         return None;
     }
-    let fatsz = if u16at(0x16) != 0 {
-        u16at(0x16)
-    } else {
-        u32at(0x24)
+    let fatsz = match bpb.fat_size_16.get() {
+        0 => f32.fat32.fat_size_32.get(),
+        n => u32::from(n),
     };
-    let total = if u16at(0x13) != 0 {
-        u16at(0x13)
-    } else {
-        u32at(0x20)
+    let total = match bpb.total_sectors_16.get() {
+        0 => bpb.total_sectors_32.get(),
+        n => u32::from(n),
     };
     let root_sectors = (root_entries * 32).div_ceil(bps);
     let meta = u64::from(reserved) + u64::from(nfats) * u64::from(fatsz) + u64::from(root_sectors);
@@ -247,13 +256,13 @@ fn fat_info(b: &[u8]) -> Option<FsInfo> {
     } else {
         FatKind::Fat32
     };
-    let (sig_off, serial_off, label_off) = if kind == FatKind::Fat32 {
-        (0x42, 0x43, 0x47)
+    let ext = if kind == FatKind::Fat32 {
+        &f32.ext
     } else {
-        (0x26, 0x27, 0x2b)
+        &f16.ext
     };
-    let (serial, label) = if b[sig_off] == 0x29 || b[sig_off] == 0x28 {
-        let l = String::from_utf8_lossy(&b[label_off..label_off + 11])
+    let (serial, label) = if ext.boot_signature == 0x29 || ext.boot_signature == 0x28 {
+        let l = String::from_utf8_lossy(&ext.volume_label)
             .trim_end()
             .to_string();
         let label = if l.is_empty() || l == "NO NAME" {
@@ -261,7 +270,7 @@ fn fat_info(b: &[u8]) -> Option<FsInfo> {
         } else {
             Some(l)
         };
-        (u32at(serial_off), label)
+        (ext.volume_id.get(), label)
     } else {
         (0, None)
     };
@@ -292,16 +301,13 @@ pub fn probe(dev: &dyn Device) -> Result<FsInfo> {
 /// # Errors
 /// As [`probe`].
 pub fn probe_sector(b: &[u8]) -> Result<FsInfo> {
-    let Some(oem) = b.get(3..11) else {
+    let Some(v) = NtfsBootSector::view(b) else {
         return Ok(FsInfo::Unknown);
     };
-    if b.len() < 512 {
-        return Ok(FsInfo::Unknown);
-    }
-    match oem {
-        b"NTFS    " => NtfsBoot::parse(b, 0).map(FsInfo::Ntfs),
-        b"-FVE-FS-" => Ok(FsInfo::BitLocker),
-        b"EXFAT   " => Ok(FsInfo::ExFat),
+    match v.oem_id {
+        OEM_NTFS => NtfsBoot::parse(b, 0).map(FsInfo::Ntfs),
+        OEM_BITLOCKER => Ok(FsInfo::BitLocker),
+        OEM_EXFAT => Ok(FsInfo::ExFat),
         _ => Ok(fat_info(b).unwrap_or(FsInfo::Unknown)),
     }
 }

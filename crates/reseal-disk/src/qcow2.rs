@@ -36,11 +36,16 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use zerocopy::big_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+pub use crate::layout::qcow2::MAGIC;
+use crate::layout::qcow2::{
+    be_array, be_array_mut, field_offset as at, FeatureNameEntry, HeaderExtension, QcowHeaderV2,
+    QcowHeaderV3, COMPRESSION_TYPE_OFFSET,
+};
 use crate::raw::HostFile;
 use crate::{check_bounds, Device, Error, Result};
-
-/// `QFI\xfb`.
-pub const MAGIC: [u8; 4] = *b"QFI\xfb";
 /// Smallest and largest cluster_bits qemu accepts (512 B to 2 MiB clusters).
 pub const MIN_CLUSTER_BITS: u32 = 9;
 /// See [`MIN_CLUSTER_BITS`].
@@ -78,15 +83,6 @@ pub const COMPRESSED: u64 = 1 << 62;
 pub const ZERO: u64 = 1;
 
 const S: &str = "qcow2 header";
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn be64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(x)
-}
 
 /// Compression of compressed clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,32 +143,36 @@ impl Header {
     /// [`Error::Corrupt`] naming the field's byte offset; [`Error::Unsupported`] for features
     /// reseal does not handle.
     pub fn parse(raw: &[u8], file_len: u64) -> Result<Header> {
-        if raw.len() < 72 {
+        let Ok((v2, rest)) = QcowHeaderV2::ref_from_prefix(raw) else {
             return Err(Error::corrupt(
                 S,
                 0,
                 format!("file too short for a qcow2 header ({} bytes)", raw.len()),
             ));
-        }
-        if raw[0..4] != MAGIC {
+        };
+        if v2.magic != MAGIC {
             return Err(Error::corrupt(S, 0, "no QFI\\xfb magic"));
         }
-        let version = be32(raw, 4);
+        let version = v2.version.get();
         if version == 1 {
             return Err(Error::unsupported(
                 S,
-                4,
+                at!(v2, version),
                 "qcow version 1 (convert it: qemu-img convert -O qcow2 IN OUT)",
             ));
         }
         if version != 2 && version != 3 {
-            return Err(Error::unsupported(S, 4, format!("version {version}")));
+            return Err(Error::unsupported(
+                S,
+                at!(v2, version),
+                format!("version {version}"),
+            ));
         }
-        let cluster_bits = be32(raw, 20);
+        let cluster_bits = v2.cluster_bits.get();
         if !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&cluster_bits) {
             return Err(Error::corrupt(
                 S,
-                20,
+                at!(v2, cluster_bits),
                 format!(
                     "cluster_bits {cluster_bits} outside {MIN_CLUSTER_BITS}..={MAX_CLUSTER_BITS}"
                 ),
@@ -181,26 +181,26 @@ impl Header {
         let cs = 1u64 << cluster_bits;
         let mut h = Header {
             version,
-            backing_file_offset: be64(raw, 8),
-            backing_file_size: be32(raw, 16),
+            backing_file_offset: v2.backing_file_offset.get(),
+            backing_file_size: v2.backing_file_size.get(),
             cluster_bits,
-            size: be64(raw, 24),
-            crypt_method: be32(raw, 32),
-            l1_size: be32(raw, 36),
-            l1_table_offset: be64(raw, 40),
-            refcount_table_offset: be64(raw, 48),
-            refcount_table_clusters: be32(raw, 56),
-            nb_snapshots: be32(raw, 60),
-            snapshots_offset: be64(raw, 64),
+            size: v2.size.get(),
+            crypt_method: v2.crypt_method.get(),
+            l1_size: v2.l1_size.get(),
+            l1_table_offset: v2.l1_table_offset.get(),
+            refcount_table_offset: v2.refcount_table_offset.get(),
+            refcount_table_clusters: v2.refcount_table_clusters.get(),
+            nb_snapshots: v2.nb_snapshots.get(),
+            snapshots_offset: v2.snapshots_offset.get(),
             incompatible_features: 0,
             compatible_features: 0,
             autoclear_features: 0,
             refcount_order: 4,
-            header_length: 72,
+            header_length: size_of::<QcowHeaderV2>() as u32,
             compression_type: 0,
         };
         if version == 3 {
-            if raw.len() < 104 {
+            let Ok((v3, _)) = QcowHeaderV3::ref_from_prefix(rest) else {
                 return Err(Error::corrupt(
                     S,
                     0,
@@ -209,33 +209,38 @@ impl Header {
                         raw.len()
                     ),
                 ));
-            }
-            h.incompatible_features = be64(raw, 72);
-            h.compatible_features = be64(raw, 80);
-            h.autoclear_features = be64(raw, 88);
-            h.refcount_order = be32(raw, 96);
-            h.header_length = be32(raw, 100);
-            if h.header_length < 104 || u64::from(h.header_length) > cs {
+            };
+            h.incompatible_features = v3.incompatible_features.get();
+            h.compatible_features = v3.compatible_features.get();
+            h.autoclear_features = v3.autoclear_features.get();
+            h.refcount_order = v3.refcount_order.get();
+            h.header_length = v3.header_length.get();
+            let v3_end = COMPRESSION_TYPE_OFFSET as u32;
+            if h.header_length < v3_end || u64::from(h.header_length) > cs {
                 return Err(Error::corrupt(
                     S,
-                    100,
+                    at!(v3, header_length),
                     format!(
                         "header_length {} outside 104..={cs} (the cluster size)",
                         h.header_length
                     ),
                 ));
             }
-            if h.header_length > 104 {
-                if raw.len() <= 104 {
-                    return Err(Error::corrupt(S, 104, "header truncated"));
-                }
-                h.compression_type = raw[104];
+            if h.header_length > v3_end {
+                let Some(&t) = raw.get(COMPRESSION_TYPE_OFFSET) else {
+                    return Err(Error::corrupt(
+                        S,
+                        COMPRESSION_TYPE_OFFSET as u64,
+                        "header truncated",
+                    ));
+                };
+                h.compression_type = t;
             }
         }
         if h.crypt_method != 0 {
             return Err(Error::unsupported(
                 S,
-                32,
+                at!(v2, crypt_method),
                 format!(
                     "encrypted image (crypt_method {}: {}); decrypt it first with qemu-img convert",
                     h.crypt_method,
@@ -250,7 +255,7 @@ impl Header {
         if h.refcount_order > 6 {
             return Err(Error::corrupt(
                 S,
-                96,
+                at!(v3, refcount_order),
                 format!("refcount_order {} above 6", h.refcount_order),
             ));
         }
@@ -262,22 +267,28 @@ impl Header {
             (1, false) => {
                 return Err(Error::corrupt(
                     S,
-                    104,
+                    COMPRESSION_TYPE_OFFSET as u64,
                     "compression type zstd without the compression-type incompatible bit",
                 ))
             }
-            (t, _) => return Err(Error::unsupported(S, 104, format!("compression type {t}"))),
+            (t, _) => {
+                return Err(Error::unsupported(
+                    S,
+                    COMPRESSION_TYPE_OFFSET as u64,
+                    format!("compression type {t}"),
+                ))
+            }
         }
         // Tables: aligned, inside the file, within qemu's caps.
         let l2_entries = cs / 8;
         let per_l1 = cs
             .checked_mul(l2_entries)
-            .ok_or_else(|| Error::corrupt(S, 20, "cluster size overflow"))?;
+            .ok_or_else(|| Error::corrupt(S, at!(v2, cluster_bits), "cluster size overflow"))?;
         let need_l1 = h.size.div_ceil(per_l1);
         if u64::from(h.l1_size) < need_l1 {
             return Err(Error::corrupt(
                 S,
-                36,
+                at!(v2, l1_size),
                 format!(
                     "l1_size {} too small for a virtual size of {} bytes (needs {need_l1})",
                     h.l1_size, h.size
@@ -287,7 +298,7 @@ impl Header {
         if u64::from(h.l1_size) * 8 > MAX_L1_BYTES {
             return Err(Error::unsupported(
                 S,
-                36,
+                at!(v2, l1_size),
                 format!(
                     "l1_size {} above the cap of {} entries",
                     h.l1_size,
@@ -297,7 +308,7 @@ impl Header {
         }
         check_table(
             "L1 table",
-            40,
+            at!(v2, l1_table_offset),
             h.l1_table_offset,
             u64::from(h.l1_size) * 8,
             cs,
@@ -307,7 +318,7 @@ impl Header {
         if h.refcount_table_clusters == 0 || rt_bytes > MAX_REFTABLE_BYTES {
             return Err(Error::corrupt(
                 S,
-                56,
+                at!(v2, refcount_table_clusters),
                 format!(
                     "refcount_table_clusters {} (must be 1..={})",
                     h.refcount_table_clusters,
@@ -317,7 +328,7 @@ impl Header {
         }
         check_table(
             "refcount table",
-            48,
+            at!(v2, refcount_table_offset),
             h.refcount_table_offset,
             rt_bytes,
             cs,
@@ -327,7 +338,7 @@ impl Header {
             if h.backing_file_size == 0 || h.backing_file_size > MAX_BACKING_NAME {
                 return Err(Error::corrupt(
                     S,
-                    16,
+                    at!(v2, backing_file_size),
                     format!(
                         "backing_file_size {} (must be 1..={MAX_BACKING_NAME})",
                         h.backing_file_size
@@ -340,7 +351,7 @@ impl Header {
             if end.is_none_or(|e| e > cs) || h.backing_file_offset < u64::from(h.header_length) {
                 return Err(Error::corrupt(
                     S,
-                    8,
+                    at!(v2, backing_file_offset),
                     format!(
                         "backing file name at {:#x} ({} bytes) is not inside the first cluster after the header",
                         h.backing_file_offset, h.backing_file_size
@@ -368,34 +379,40 @@ impl Header {
     /// The header bytes (header_length bytes: 72 for version 2, 104 or more for version 3).
     pub fn encode(&self) -> Vec<u8> {
         let len = if self.version == 2 {
-            72
+            size_of::<QcowHeaderV2>()
         } else {
-            self.header_length.max(104) as usize
+            (self.header_length as usize).max(COMPRESSION_TYPE_OFFSET)
         };
-        let mut b = vec![0u8; len];
-        b[0..4].copy_from_slice(&MAGIC);
-        b[4..8].copy_from_slice(&self.version.to_be_bytes());
-        b[8..16].copy_from_slice(&self.backing_file_offset.to_be_bytes());
-        b[16..20].copy_from_slice(&self.backing_file_size.to_be_bytes());
-        b[20..24].copy_from_slice(&self.cluster_bits.to_be_bytes());
-        b[24..32].copy_from_slice(&self.size.to_be_bytes());
-        b[32..36].copy_from_slice(&self.crypt_method.to_be_bytes());
-        b[36..40].copy_from_slice(&self.l1_size.to_be_bytes());
-        b[40..48].copy_from_slice(&self.l1_table_offset.to_be_bytes());
-        b[48..56].copy_from_slice(&self.refcount_table_offset.to_be_bytes());
-        b[56..60].copy_from_slice(&self.refcount_table_clusters.to_be_bytes());
-        b[60..64].copy_from_slice(&self.nb_snapshots.to_be_bytes());
-        b[64..72].copy_from_slice(&self.snapshots_offset.to_be_bytes());
+        let v2 = QcowHeaderV2 {
+            magic: MAGIC,
+            version: U32::new(self.version),
+            backing_file_offset: U64::new(self.backing_file_offset),
+            backing_file_size: U32::new(self.backing_file_size),
+            cluster_bits: U32::new(self.cluster_bits),
+            size: U64::new(self.size),
+            crypt_method: U32::new(self.crypt_method),
+            l1_size: U32::new(self.l1_size),
+            l1_table_offset: U64::new(self.l1_table_offset),
+            refcount_table_offset: U64::new(self.refcount_table_offset),
+            refcount_table_clusters: U32::new(self.refcount_table_clusters),
+            nb_snapshots: U32::new(self.nb_snapshots),
+            snapshots_offset: U64::new(self.snapshots_offset),
+        };
+        let mut b = v2.as_bytes().to_vec();
         if self.version >= 3 {
-            b[72..80].copy_from_slice(&self.incompatible_features.to_be_bytes());
-            b[80..88].copy_from_slice(&self.compatible_features.to_be_bytes());
-            b[88..96].copy_from_slice(&self.autoclear_features.to_be_bytes());
-            b[96..100].copy_from_slice(&self.refcount_order.to_be_bytes());
-            b[100..104].copy_from_slice(&(len as u32).to_be_bytes());
-            if len > 104 {
-                b[104] = self.compression_type;
+            let v3 = QcowHeaderV3 {
+                incompatible_features: U64::new(self.incompatible_features),
+                compatible_features: U64::new(self.compatible_features),
+                autoclear_features: U64::new(self.autoclear_features),
+                refcount_order: U32::new(self.refcount_order),
+                header_length: U32::new(len as u32),
+            };
+            b.extend_from_slice(v3.as_bytes());
+            if len > COMPRESSION_TYPE_OFFSET {
+                b.push(self.compression_type);
             }
         }
+        b.resize(len, 0);
         b
     }
 }
@@ -450,13 +467,17 @@ pub fn parse_extensions(cluster0: &[u8], start: usize, end: usize) -> Result<Vec
     let end = end.min(cluster0.len());
     let mut out = Vec::new();
     let mut at = start;
-    while at + 8 <= end {
-        let kind = be32(cluster0, at);
-        let len = be32(cluster0, at + 4) as usize;
+    let hl = size_of::<HeaderExtension>();
+    while at + hl <= end {
+        let Ok((x, _)) = HeaderExtension::ref_from_prefix(&cluster0[at..end]) else {
+            break;
+        };
+        let kind = x.ext_type.get();
+        let len = x.length.get() as usize;
         if kind == 0 {
             break;
         }
-        let data_end = (at + 8).checked_add(len).filter(|&e| e <= end);
+        let data_end = (at + hl).checked_add(len).filter(|&e| e <= end);
         let Some(data_end) = data_end else {
             return Err(Error::corrupt(
                 "qcow2 header extension",
@@ -467,9 +488,9 @@ pub fn parse_extensions(cluster0: &[u8], start: usize, end: usize) -> Result<Vec
         out.push(Extension {
             kind,
             offset: at as u64,
-            data: cluster0[at + 8..data_end].to_vec(),
+            data: cluster0[at + hl..data_end].to_vec(),
         });
-        at = (at + 8 + len.div_ceil(8) * 8).min(end.max(at + 8));
+        at = (at + hl + len.div_ceil(8) * 8).min(end.max(at + hl));
     }
     Ok(out)
 }
@@ -596,9 +617,9 @@ pub fn refcount_get(block: &[u8], index: usize, order: u32) -> u64 {
             u64::from((byte >> ((index % per) * bits)) & ((1u16 << bits) - 1) as u8)
         }
         3 => u64::from(block[index]),
-        4 => u64::from(u16::from_be_bytes([block[2 * index], block[2 * index + 1]])),
-        5 => u64::from(be32(block, 4 * index)),
-        _ => be64(block, 8 * index),
+        4 => u64::from(be_array::<U16>(block)[index].get()),
+        5 => u64::from(be_array::<U32>(block)[index].get()),
+        _ => be_array::<U64>(block)[index].get(),
     }
 }
 
@@ -619,15 +640,15 @@ pub fn refcount_set(block: &mut [u8], index: usize, order: u32, value: u64) -> (
             (index, 1)
         }
         4 => {
-            block[2 * index..2 * index + 2].copy_from_slice(&(value as u16).to_be_bytes());
+            be_array_mut::<U16>(block)[index] = U16::new(value as u16);
             (2 * index, 2)
         }
         5 => {
-            block[4 * index..4 * index + 4].copy_from_slice(&(value as u32).to_be_bytes());
+            be_array_mut::<U32>(block)[index] = U32::new(value as u32);
             (4 * index, 4)
         }
         _ => {
-            block[8 * index..8 * index + 8].copy_from_slice(&value.to_be_bytes());
+            be_array_mut::<U64>(block)[index] = U64::new(value);
             (8 * index, 8)
         }
     }
@@ -708,15 +729,15 @@ pub fn detect(dev: &dyn Device) -> bool {
 }
 
 fn read_be64s(dev: &dyn Device, at: u64, n: usize, what: &str) -> Result<Vec<u64>> {
-    let bytes = n
-        .checked_mul(8)
+    // The byte size must fit in usize before the table is allocated.
+    n.checked_mul(8)
         .ok_or_else(|| Error::corrupt(what, at, "table too large"))?;
-    let mut b = vec![0u8; bytes];
-    dev.read_at(at, &mut b).map_err(|e| match e {
+    let mut b = vec![U64::ZERO; n];
+    dev.read_at(at, b.as_mut_bytes()).map_err(|e| match e {
         Error::OutOfBounds { .. } => Error::corrupt(what, at, "extends past the end of the file"),
         e => e,
     })?;
-    Ok(b.chunks_exact(8).map(|c| be64(c, 0)).collect())
+    Ok(b.iter().map(|v| v.get()).collect())
 }
 
 impl<D: Device> Qcow2<D> {
@@ -969,7 +990,7 @@ impl<D: Device> Qcow2<D> {
                 );
                 continue;
             }
-            for (j, raw) in l2.chunks_exact(8).map(|c| be64(c, 0)).enumerate() {
+            for (j, raw) in be_array::<U64>(&l2).iter().map(|c| c.get()).enumerate() {
                 let eat = off + 8 * j as u64;
                 match L2Entry::decode(raw, h.cluster_bits, h.version, eat) {
                     Ok(L2Entry::Normal { host, .. }) | Ok(L2Entry::Zero { host: Some(host) }) => {
@@ -1333,7 +1354,7 @@ impl<D: Device> Qcow2<D> {
     fn write_reftable_entry(&mut self, i: usize) -> Result<()> {
         let at = self.header.refcount_table_offset + 8 * i as u64;
         let v = self.reftable[i];
-        self.inner.write_at(at, &v.to_be_bytes())
+        self.inner.write_at(at, U64::new(v).as_bytes())
     }
 
     fn set_refcount(&mut self, cluster: u64, value: u64) -> Result<()> {
@@ -1399,12 +1420,14 @@ impl<D: Device> Qcow2<D> {
         self.reftable.resize((clusters * cs / 8) as usize, 0);
         self.header.refcount_table_offset = t;
         self.header.refcount_table_clusters = clusters as u32;
-        let bytes: Vec<u8> = self.reftable.iter().flat_map(|v| v.to_be_bytes()).collect();
-        self.inner.write_at(t, &bytes)?;
-        let mut hdr = [0u8; 12];
-        hdr[0..8].copy_from_slice(&t.to_be_bytes());
-        hdr[8..12].copy_from_slice(&(clusters as u32).to_be_bytes());
-        self.inner.write_at(48, &hdr)?;
+        let table: Vec<U64> = self.reftable.iter().map(|&v| U64::new(v)).collect();
+        self.inner.write_at(t, table.as_bytes())?;
+        // refcount_table_offset and refcount_table_clusters are adjacent: one write.
+        let mut hdr = U64::new(t).as_bytes().to_vec();
+        hdr.extend_from_slice(U32::new(clusters as u32).as_bytes());
+        const _: () =
+            assert!(at!(v2, refcount_table_clusters) == at!(v2, refcount_table_offset) + 8);
+        self.inner.write_at(at!(v2, refcount_table_offset), &hdr)?;
         for k in 0..clusters {
             self.set_refcount(t / cs + k, 1)?;
         }
@@ -1510,7 +1533,8 @@ impl<D: Device> Qcow2<D> {
             self.header_updated = true;
             if self.header.version >= 3 && self.header.autoclear_features != 0 {
                 self.header.autoclear_features = 0;
-                self.inner.write_at(88, &0u64.to_be_bytes())?;
+                self.inner
+                    .write_at(at!(v3, autoclear_features), U64::ZERO.as_bytes())?;
             }
         }
         Ok(())
@@ -1533,7 +1557,7 @@ impl<D: Device> Qcow2<D> {
                 }
                 let raw = new | COPIED;
                 self.l1[l1i as usize] = raw;
-                self.inner.write_at(at, &raw.to_be_bytes())?;
+                self.inner.write_at(at, U64::new(raw).as_bytes())?;
                 Ok(new)
             }
         }
@@ -1581,7 +1605,7 @@ impl<D: Device> Qcow2<D> {
         };
         self.inner.write_at(host, &content)?;
         self.inner
-            .write_at(entry_at, &(host | COPIED).to_be_bytes())
+            .write_at(entry_at, U64::new(host | COPIED).as_bytes())
     }
 }
 
@@ -1879,8 +1903,11 @@ fn create_image(
     let total = 1 + rt_clusters + rb + l1_clusters;
     let mut ext = Vec::new();
     let push_ext = |ext: &mut Vec<u8>, kind: u32, data: &[u8]| {
-        ext.extend_from_slice(&kind.to_be_bytes());
-        ext.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let x = HeaderExtension {
+            ext_type: U32::new(kind),
+            length: U32::new(data.len() as u32),
+        };
+        ext.extend_from_slice(x.as_bytes());
         ext.extend_from_slice(data);
         ext.resize(ext.len().div_ceil(8) * 8, 0);
     };
@@ -1898,11 +1925,13 @@ fn create_image(
         (2, 0, "bitmaps"),
         (2, 1, "raw external data"),
     ] {
-        let mut e = [0u8; 48];
-        e[0] = kind;
-        e[1] = bit;
-        e[2..2 + n.len()].copy_from_slice(n.as_bytes());
-        names.extend_from_slice(&e);
+        let mut e = FeatureNameEntry::new_zeroed();
+        e.feature_type = kind;
+        e.bit_number = bit;
+        for (d, c) in e.feature_name.iter_mut().zip(n.bytes()) {
+            *d = c;
+        }
+        names.extend_from_slice(e.as_bytes());
     }
     let header_length = 112u32;
     // The feature name table (informative) only where it leaves room for the backing name.
@@ -1911,7 +1940,7 @@ fn create_image(
     {
         push_ext(&mut ext, EXT_FEATURE_NAMES, &names);
     }
-    ext.extend_from_slice(&[0u8; 8]); // end of extensions
+    ext.extend_from_slice(HeaderExtension::new_zeroed().as_bytes()); // end of extensions
     let backing_off = u64::from(header_length) + ext.len() as u64;
     if backing_off + name.len() as u64 > cs {
         return Err(Error::unsupported(
@@ -1944,10 +1973,9 @@ fn create_image(
     first.extend_from_slice(&ext);
     first.extend_from_slice(name.as_bytes());
     first.resize(cs as usize, 0);
-    let mut rt = vec![0u8; (rt_clusters * cs) as usize];
-    for i in 0..rb {
-        let off = rb_off + i * cs;
-        rt[8 * i as usize..8 * i as usize + 8].copy_from_slice(&off.to_be_bytes());
+    let mut rt = vec![U64::ZERO; (rt_clusters * cs / 8) as usize];
+    for (i, e) in rt.iter_mut().take(rb as usize).enumerate() {
+        *e = U64::new(rb_off + i as u64 * cs);
     }
     let mut rbs = vec![0u8; (rb * cs) as usize];
     for c in 0..total {
@@ -1957,7 +1985,7 @@ fn create_image(
     }
     let mut f = HostFile::create(out)?;
     f.write_at(0, &first)?;
-    f.write_at(rt_off, &rt)?;
+    f.write_at(rt_off, rt.as_bytes())?;
     f.write_at(rb_off, &rbs)?;
     f.set_len(total * cs)?;
     f.flush()

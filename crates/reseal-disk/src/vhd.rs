@@ -17,12 +17,22 @@
 
 use std::path::Path;
 
+use zerocopy::big_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+use crate::layout::vhd::{
+    ParentLocatorEntry, VhdDynamicHeader, VhdFooter, DISK_TYPE_DIFFERENCING, DISK_TYPE_DYNAMIC,
+    DISK_TYPE_FIXED, FEATURES_RESERVED, FOOTER_CHECKSUM_OFFSET, FOOTER_COOKIE,
+    FOOTER_CURRENT_SIZE_OFFSET, FOOTER_DISK_TYPE_OFFSET, HEADER_BLOCK_SIZE_OFFSET,
+    HEADER_CHECKSUM_OFFSET, HEADER_COOKIE, HEADER_MAX_TABLE_ENTRIES_OFFSET,
+    HEADER_PARENT_LOCATORS_OFFSET, VERSION_1_0,
+};
 use crate::raw::HostFile;
 use crate::{check_bounds, Device, Error, Result};
 
 /// Size of the footer.
 pub const FOOTER_SIZE: u64 = 512;
-const HEADER_SIZE: usize = 1024;
+const HEADER_SIZE: usize = size_of::<VhdDynamicHeader>();
 const UNALLOCATED: u32 = 0xFFFF_FFFF;
 /// Seconds from 1970-01-01 to 2000-01-01 (the VHD epoch).
 const VHD_EPOCH: u64 = 946_684_800;
@@ -49,15 +59,6 @@ pub fn checksum(bytes: &[u8], field: usize) -> u32 {
         }
     }
     !sum
-}
-
-fn be32(b: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn be64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_be_bytes(a)
 }
 
 /// A parsed footer.
@@ -94,37 +95,43 @@ impl Footer {
             .get(..512)
             .and_then(|r| r.try_into().ok())
             .ok_or_else(|| Error::corrupt("VHD footer", offset, "shorter than 512 bytes"))?;
-        if &raw[0..8] != b"conectix" {
+        let v: &VhdFooter = zerocopy::transmute_ref!(&raw);
+        if v.cookie != FOOTER_COOKIE {
             return Err(Error::corrupt(
                 "VHD footer",
                 offset,
                 "no \"conectix\" signature",
             ));
         }
-        let disk_type = match be32(&raw, 60) {
-            2 => VhdType::Fixed,
-            3 => VhdType::Dynamic,
-            4 => VhdType::Differencing,
+        let disk_type = match v.disk_type.get() {
+            DISK_TYPE_FIXED => VhdType::Fixed,
+            DISK_TYPE_DYNAMIC => VhdType::Dynamic,
+            DISK_TYPE_DIFFERENCING => VhdType::Differencing,
             t => {
                 return Err(Error::corrupt(
                     "VHD footer",
-                    offset + 60,
+                    offset + FOOTER_DISK_TYPE_OFFSET as u64,
                     format!("unknown disk type {t}"),
                 ))
             }
         };
-        let checksum_ok = checksum(&raw, 64) == be32(&raw, 64);
+        let checksum_ok = checksum(&raw, FOOTER_CHECKSUM_OFFSET) == v.checksum.get();
         Ok(Footer {
             disk_type,
-            data_offset: be64(&raw, 16),
-            current_size: be64(&raw, 48),
-            creator_app: [raw[28], raw[29], raw[30], raw[31]],
-            geometry: (u16::from_be_bytes([raw[56], raw[57]]), raw[58], raw[59]),
-            uuid: raw[68..84].try_into().expect("16 bytes"),
-            timestamp: be32(&raw, 24),
+            data_offset: v.data_offset.get(),
+            current_size: v.current_size.get(),
+            creator_app: v.creator_application,
+            geometry: (v.cylinders.get(), v.heads, v.sectors_per_track),
+            uuid: v.unique_id,
+            timestamp: v.time_stamp.get(),
             checksum_ok,
             raw,
         })
+    }
+
+    /// The stored footer as a typed view.
+    pub fn view(&self) -> &VhdFooter {
+        zerocopy::transmute_ref!(&self.raw)
     }
 
     /// The virtual disk size as qemu computes it: from CHS geometry for images made by Virtual
@@ -204,7 +211,7 @@ pub fn detect(dev: &dyn Device) -> bool {
         return false;
     }
     let mut sig = [0u8; 8];
-    if dev.read_at(len - FOOTER_SIZE, &mut sig).is_ok() && &sig == b"conectix" {
+    if dev.read_at(len - FOOTER_SIZE, &mut sig).is_ok() && sig == FOOTER_COOKIE {
         return true;
     }
     let mut head = [0u8; 512];
@@ -250,8 +257,8 @@ impl<D: Device> Vhd<D> {
                     let f = other?;
                     let msg = format!(
                         "checksum mismatch (stored {:#010x}, computed {:#010x})",
-                        be32(&f.raw, 64),
-                        checksum(&f.raw, 64)
+                        f.view().checksum.get(),
+                        checksum(&f.raw, FOOTER_CHECKSUM_OFFSET)
                     );
                     if !lenient {
                         return Err(Error::corrupt("VHD footer", end_off, msg));
@@ -265,7 +272,7 @@ impl<D: Device> Vhd<D> {
         if size % 512 != 0 {
             return Err(Error::corrupt(
                 "VHD footer",
-                end_off + 48,
+                end_off + FOOTER_CURRENT_SIZE_OFFSET as u64,
                 format!("size {size} is not a multiple of 512"),
             ));
         }
@@ -315,29 +322,29 @@ impl<D: Device> Vhd<D> {
         {
             return Err(Error::corrupt(hs, ho, "offset outside the file"));
         }
-        let mut h = [0u8; HEADER_SIZE];
-        inner.read_at(ho, &mut h)?;
-        if &h[0..8] != b"cxsparse" {
+        let mut h = VhdDynamicHeader::new_zeroed();
+        inner.read_at(ho, h.as_mut_bytes())?;
+        if h.cookie != HEADER_COOKIE {
             return Err(Error::corrupt(hs, ho, "no \"cxsparse\" signature"));
         }
-        if checksum(&h, 36) != be32(&h, 36) {
+        let computed = checksum(h.as_bytes(), HEADER_CHECKSUM_OFFSET);
+        if computed != h.checksum.get() {
             let msg = format!(
-                "checksum mismatch (stored {:#010x}, computed {:#010x})",
-                be32(&h, 36),
-                checksum(&h, 36)
+                "checksum mismatch (stored {:#010x}, computed {computed:#010x})",
+                h.checksum.get(),
             );
             if !lenient {
                 return Err(Error::corrupt(hs, ho, msg));
             }
             warnings.push(format!("{hs} at offset {ho:#x}: {msg}"));
         }
-        let bat_offset = be64(&h, 16);
-        let entries = be32(&h, 28);
-        let block_size = u64::from(be32(&h, 32));
+        let bat_offset = h.table_offset.get();
+        let entries = h.max_table_entries.get();
+        let block_size = u64::from(h.block_size.get());
         if block_size < 512 || block_size % 512 != 0 || block_size > (1 << 28) {
             return Err(Error::corrupt(
                 hs,
-                ho + 32,
+                ho + HEADER_BLOCK_SIZE_OFFSET as u64,
                 format!("unsupported block size {block_size}"),
             ));
         }
@@ -345,7 +352,7 @@ impl<D: Device> Vhd<D> {
         if u64::from(entries) < needed {
             return Err(Error::corrupt(
                 hs,
-                ho + 28,
+                ho + HEADER_MAX_TABLE_ENTRIES_OFFSET as u64,
                 format!(
                     "{entries} BAT entries cannot map {size} bytes of {block_size}-byte blocks"
                 ),
@@ -359,9 +366,9 @@ impl<D: Device> Vhd<D> {
                 format!("{entries} entries extend past the end of the file"),
             ));
         }
-        let mut raw = vec![0u8; bat_bytes as usize];
-        inner.read_at(bat_offset, &mut raw)?;
-        let bat: Vec<u32> = raw.chunks_exact(4).map(|c| be32(c, 0)).collect();
+        let mut raw = vec![U32::ZERO; entries as usize];
+        inner.read_at(bat_offset, raw.as_mut_bytes())?;
+        let bat: Vec<u32> = raw.iter().map(|e| e.get()).collect();
         let bitmap_size = (block_size / 512).div_ceil(8).div_ceil(512) * 512;
         let mut next_free = (bat_offset + bat_bytes).div_ceil(512) * 512;
         for (i, &e) in bat.iter().enumerate() {
@@ -388,22 +395,15 @@ impl<D: Device> Vhd<D> {
         next_free = next_free.max((len - FOOTER_SIZE).div_ceil(512) * 512);
         let mut parent = ParentInfo::default();
         if footer.disk_type == VhdType::Differencing {
-            parent.uuid = h[40..56].try_into().expect("16 bytes");
-            let name: Vec<u16> = h[64..576]
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            parent.name = String::from_utf16_lossy(&name)
-                .trim_end_matches('\0')
-                .to_string();
-            for i in 0..8 {
-                let e = &h[576 + 24 * i..600 + 24 * i];
-                let code: [u8; 4] = e[0..4].try_into().expect("4 bytes");
+            parent.uuid = h.parent_unique_id;
+            parent.name = h.parent_name();
+            for (i, e) in h.parent_locator_entries.iter().enumerate() {
+                let code = e.platform_code;
                 if code == [0; 4] {
                     continue;
                 }
-                let dlen = u64::from(be32(e, 8)).min(64 * 1024);
-                let doff = be64(e, 16);
+                let dlen = u64::from(e.platform_data_length.get()).min(64 * 1024);
+                let doff = e.platform_data_offset.get();
                 if doff.checked_add(dlen).is_none_or(|x| x > len) {
                     warnings.push(format!(
                         "VHD parent locator {i} at {doff:#x} lies outside the file"
@@ -414,10 +414,12 @@ impl<D: Device> Vhd<D> {
                 inner.read_at(doff, &mut d)?;
                 let path = match &code {
                     b"W2ru" | b"W2ku" => {
-                        let u: Vec<u16> = d
-                            .chunks_exact(2)
-                            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                            .collect();
+                        let (u, _) = <[zerocopy::little_endian::U16]>::ref_from_prefix_with_elems(
+                            &d,
+                            d.len() / 2,
+                        )
+                        .map_err(|_| Error::corrupt("VHD parent locator", doff, "unreadable"))?;
+                        let u: Vec<u16> = u.iter().map(|c| c.get()).collect();
                         String::from_utf16_lossy(&u)
                     }
                     _ => String::from_utf8_lossy(&d).into_owned(),
@@ -572,7 +574,7 @@ impl<D: Device> Vhd<D> {
         // Footer at the new end; the data area in between stays zero (sparse growth).
         self.inner.write_at(new_end, &self.footer.raw)?;
         self.inner
-            .write_at(s.bat_offset + 4 * blk, &sector.to_be_bytes())?;
+            .write_at(s.bat_offset + 4 * blk, U32::new(sector).as_bytes())?;
         s.bat[blk as usize] = sector;
         s.next_free = new_end;
         Ok(sector)
@@ -767,30 +769,28 @@ fn build_footer(
     data_offset: u64,
     geometry_of: (u16, u8, u8),
 ) -> [u8; 512] {
-    let mut f = [0u8; 512];
-    f[0..8].copy_from_slice(b"conectix");
-    f[8..12].copy_from_slice(&2u32.to_be_bytes());
-    f[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
-    f[16..24].copy_from_slice(&data_offset.to_be_bytes());
-    f[24..28].copy_from_slice(&now_vhd().to_be_bytes());
-    f[28..32].copy_from_slice(CREATOR);
-    f[32..36].copy_from_slice(&0x0001_0000u32.to_be_bytes());
-    f[36..40].copy_from_slice(b"Wi2k");
-    f[40..48].copy_from_slice(&size.to_be_bytes());
-    f[48..56].copy_from_slice(&size.to_be_bytes());
-    f[56..58].copy_from_slice(&geometry_of.0.to_be_bytes());
-    f[58] = geometry_of.1;
-    f[59] = geometry_of.2;
-    let t: u32 = match kind {
-        VhdType::Fixed => 2,
-        VhdType::Dynamic => 3,
-        VhdType::Differencing => 4,
-    };
-    f[60..64].copy_from_slice(&t.to_be_bytes());
-    f[68..84].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let c = checksum(&f, 64);
-    f[64..68].copy_from_slice(&c.to_be_bytes());
-    f
+    let mut f = VhdFooter::new_zeroed();
+    f.cookie = FOOTER_COOKIE;
+    f.features = U32::new(FEATURES_RESERVED);
+    f.file_format_version = U32::new(VERSION_1_0);
+    f.data_offset = U64::new(data_offset);
+    f.time_stamp = U32::new(now_vhd());
+    f.creator_application = *CREATOR;
+    f.creator_version = U32::new(VERSION_1_0);
+    f.creator_host_os = *b"Wi2k";
+    f.original_size = U64::new(size);
+    f.current_size = U64::new(size);
+    f.cylinders = U16::new(geometry_of.0);
+    f.heads = geometry_of.1;
+    f.sectors_per_track = geometry_of.2;
+    f.disk_type = U32::new(match kind {
+        VhdType::Fixed => DISK_TYPE_FIXED,
+        VhdType::Dynamic => DISK_TYPE_DYNAMIC,
+        VhdType::Differencing => DISK_TYPE_DIFFERENCING,
+    });
+    f.unique_id = *uuid::Uuid::new_v4().as_bytes();
+    f.checksum = U32::new(checksum(f.as_bytes(), FOOTER_CHECKSUM_OFFSET));
+    zerocopy::transmute!(f)
 }
 
 /// The largest geometry a VHD footer can hold; from it on, readers take the footer's size.
@@ -875,21 +875,20 @@ pub fn create_fixed_sized(path: &Path, size: u64, mode: VhdSize) -> Result<()> {
     Ok(())
 }
 
-fn build_header(bat_offset: u64, entries: u32, block_size: u32) -> [u8; HEADER_SIZE] {
-    let mut h = [0u8; HEADER_SIZE];
-    h[0..8].copy_from_slice(b"cxsparse");
-    h[8..16].copy_from_slice(&u64::MAX.to_be_bytes());
-    h[16..24].copy_from_slice(&bat_offset.to_be_bytes());
-    h[24..28].copy_from_slice(&0x0001_0000u32.to_be_bytes());
-    h[28..32].copy_from_slice(&entries.to_be_bytes());
-    h[32..36].copy_from_slice(&block_size.to_be_bytes());
+fn build_header(bat_offset: u64, entries: u32, block_size: u32) -> VhdDynamicHeader {
+    let mut h = VhdDynamicHeader::new_zeroed();
+    h.cookie = HEADER_COOKIE;
+    h.data_offset = U64::new(u64::MAX);
+    h.table_offset = U64::new(bat_offset);
+    h.header_version = U32::new(VERSION_1_0);
+    h.max_table_entries = U32::new(entries);
+    h.block_size = U32::new(block_size);
     h
 }
 
-fn finish_header(h: &mut [u8; HEADER_SIZE]) {
-    h[36..40].fill(0);
-    let c = checksum(h, 36);
-    h[36..40].copy_from_slice(&c.to_be_bytes());
+fn finish_header(h: &mut VhdDynamicHeader) {
+    h.checksum = U32::new(0);
+    h.checksum = U32::new(checksum(h.as_bytes(), HEADER_CHECKSUM_OFFSET));
 }
 
 /// Create a dynamic VHD of at least `size` bytes with `block_size`-byte blocks (2 MiB is the
@@ -923,7 +922,7 @@ pub fn create_dynamic_sized(path: &Path, size: u64, block_size: u32, mode: VhdSi
     let bat_bytes = (u64::from(entries) * 4).div_ceil(512) * 512;
     let mut f = HostFile::create(path)?;
     f.write_at(0, &footer)?;
-    f.write_at(512, &h)?;
+    f.write_at(512, h.as_bytes())?;
     f.write_at(bat_offset, &vec![0xFF; bat_bytes as usize])?;
     f.write_at(bat_offset + bat_bytes, &footer)?;
     drop(f); // not fsynced here: callers that need durability sync the file
@@ -995,14 +994,14 @@ pub fn create_differencing_with<P: Device>(
     if block_size < 512 || !block_size.is_power_of_two() {
         return Err(Error::unsupported(
             "VHD dynamic header",
-            512 + 32,
+            512 + HEADER_BLOCK_SIZE_OFFSET as u64,
             format!("block size {block_size}"),
         ));
     }
     if spec.locators.len() > 8 {
         return Err(Error::unsupported(
             "VHD parent locators",
-            512 + 576,
+            512 + HEADER_PARENT_LOCATORS_OFFSET as u64,
             format!("{} locators (at most 8)", spec.locators.len()),
         ));
     }
@@ -1012,11 +1011,14 @@ pub fn create_differencing_with<P: Device>(
     let bat_offset = 1536u64;
     let bat_bytes = (u64::from(entries) * 4).div_ceil(512) * 512;
     let mut h = build_header(bat_offset, entries, block_size);
-    h[40..56].copy_from_slice(&pf.uuid);
-    h[56..60].copy_from_slice(&spec.parent_timestamp.to_be_bytes());
-    let name16: Vec<u16> = spec.parent_name.encode_utf16().take(256).collect();
-    for (i, u) in name16.iter().enumerate() {
-        h[64 + 2 * i..66 + 2 * i].copy_from_slice(&u.to_be_bytes());
+    h.parent_unique_id = pf.uuid;
+    h.parent_time_stamp = U32::new(spec.parent_timestamp);
+    for (d, u) in h
+        .parent_unicode_name
+        .iter_mut()
+        .zip(spec.parent_name.encode_utf16())
+    {
+        *d = U16::new(u);
     }
     let mut next = bat_offset + bat_bytes;
     let mut loc_data = Vec::new();
@@ -1025,23 +1027,25 @@ pub fn create_differencing_with<P: Device>(
         if bytes.len() > 64 * 1024 {
             return Err(Error::unsupported(
                 "VHD parent locator",
-                512 + 576 + 24 * i as u64,
+                (512 + HEADER_PARENT_LOCATORS_OFFSET + 24 * i) as u64,
                 "path longer than 64 KiB",
             ));
         }
         let space = (bytes.len() as u64).div_ceil(512).max(1) * 512;
-        let e = &mut h[576 + 24 * i..600 + 24 * i];
-        e[0..4].copy_from_slice(code);
-        e[4..8].copy_from_slice(&((space / 512) as u32).to_be_bytes());
-        e[8..12].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-        e[16..24].copy_from_slice(&next.to_be_bytes());
+        h.parent_locator_entries[i] = ParentLocatorEntry {
+            platform_code: *code,
+            platform_data_space: U32::new((space / 512) as u32),
+            platform_data_length: U32::new(bytes.len() as u32),
+            reserved: U32::new(0),
+            platform_data_offset: U64::new(next),
+        };
         loc_data.push((next, bytes));
         next += space;
     }
     finish_header(&mut h);
     let mut f = HostFile::create(path)?;
     f.write_at(0, &footer)?;
-    f.write_at(512, &h)?;
+    f.write_at(512, h.as_bytes())?;
     f.write_at(bat_offset, &vec![0xFF; bat_bytes as usize])?;
     for (off, bytes) in &loc_data {
         f.write_at(*off, bytes)?;
@@ -1059,9 +1063,10 @@ mod tests {
     #[test]
     fn checksum_matches_definition() {
         let mut f = build_footer(8 << 20, VhdType::Dynamic, 512, geometry(16384));
-        assert_eq!(checksum(&f, 64), be32(&f, 64));
+        let stored = |f: &[u8; 512]| VhdFooter::view(f).unwrap().checksum.get();
+        assert_eq!(checksum(&f, FOOTER_CHECKSUM_OFFSET), stored(&f));
         f[100] ^= 1;
-        assert_ne!(checksum(&f, 64), be32(&f, 64));
+        assert_ne!(checksum(&f, FOOTER_CHECKSUM_OFFSET), stored(&f));
     }
 
     #[test]

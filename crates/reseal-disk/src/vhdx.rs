@@ -29,46 +29,34 @@
 
 use std::path::Path;
 
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+use crate::layout::vhdx::{
+    guid_le, FileIdentifier, FileParameters, MetadataTableEntry, MetadataTableHeader,
+    ParentLocatorEntry, ParentLocatorHeader, RegionTableEntry, RegionTableHeader, VhdxHeader,
+    BAT_GUID, CHECKSUM_OFFSET, FILE_IDENTIFIER_SIGNATURE, FILE_PARAMS_GUID, FILE_PARAMS_HAS_PARENT,
+    FILE_PARAMS_LEAVE_BLOCKS_ALLOCATED, HEADER_SIGNATURE, HEADER_VERSION_OFFSET,
+    LOGICAL_SECTOR_GUID, MAX_TABLE_ENTRIES, METADATA_ENTRY_COUNT_OFFSET, METADATA_GUID,
+    METADATA_IS_REQUIRED, METADATA_IS_VIRTUAL_DISK, METADATA_TABLE_SIGNATURE, PAGE83_GUID,
+    PARENT_LOCATOR_GUID, PHYSICAL_SECTOR_GUID, REGION_ENTRY_COUNT_OFFSET, REGION_REQUIRED,
+    REGION_TABLE_SIGNATURE, VDISK_SIZE_GUID, VHDX_LOCATOR_TYPE,
+};
 use crate::raw::HostFile;
 use crate::{check_bounds, Device, Error, Result};
 
 const MIB: u64 = 1 << 20;
 const HEADER_OFFSETS: [u64; 2] = [64 * 1024, 128 * 1024];
 const REGION_OFFSETS: [u64; 2] = [192 * 1024, 256 * 1024];
-const HEADER_SIZE: usize = 4096;
+const HEADER_SIZE: usize = size_of::<VhdxHeader>();
 const REGION_SIZE: usize = 64 * 1024;
+/// Size of the file type identifier, the metadata table and the offset of the first item.
+const TABLE_SIZE: usize = 64 * 1024;
 
-const BAT_GUID: u128 = 0x2DC2_7766_F623_4200_9D64_115E_9BFD_4A08;
-const METADATA_GUID: u128 = 0x8B7C_A206_4790_4B9A_B8FE_575F_050F_886E;
-const FILE_PARAMS_GUID: u128 = 0xCAA1_6737_FA36_4D43_B3B6_33F0_AA44_E76B;
-const VDISK_SIZE_GUID: u128 = 0x2FA5_4224_CD1B_4876_B211_5DBE_D83B_F4B8;
-const PAGE83_GUID: u128 = 0xBECA_12AB_B2E6_4523_93EF_C309_E000_C746;
-const LOGICAL_SECTOR_GUID: u128 = 0x8141_BF1D_A96F_4709_BA47_F233_A8FA_AB5F;
-const PHYSICAL_SECTOR_GUID: u128 = 0xCDA3_48C7_445D_4471_9CC9_E988_5251_C556;
-const PARENT_LOCATOR_GUID: u128 = 0xA8D3_5F2D_B30B_454D_ABF7_D3D8_4834_AB0C;
-const VHDX_LOCATOR_TYPE: u128 = 0xB04A_EFB7_D19E_4A81_B789_25B8_E944_5913;
-
-/// BAT payload block states.
-const PAYLOAD_FULLY_PRESENT: u64 = 6;
-const PAYLOAD_PARTIALLY_PRESENT: u64 = 7;
-/// BAT sector bitmap block state: present.
-const SB_BLOCK_PRESENT: u64 = 6;
-
-fn guid_le(v: u128) -> [u8; 16] {
-    uuid::Uuid::from_u128(v).to_bytes_le()
-}
-
-fn le16(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn le64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(a)
-}
+use crate::layout::vhdx::{
+    bat_file_offset, bat_state, PAYLOAD_BLOCK_FULLY_PRESENT, PAYLOAD_BLOCK_PARTIALLY_PRESENT,
+    SB_BLOCK_PRESENT,
+};
 
 /// CRC-32C of `buf` with the 4-byte checksum field at `field` taken as zero.
 pub fn crc_with_zeroed_field(buf: &[u8], field: usize) -> u32 {
@@ -92,7 +80,7 @@ pub struct Header {
     pub log_offset: u64,
     /// Log length.
     pub log_length: u32,
-    raw: Vec<u8>,
+    raw: Box<VhdxHeader>,
 }
 
 impl Header {
@@ -101,18 +89,17 @@ impl Header {
     /// # Errors
     /// [`Error::Corrupt`] for a bad signature, checksum or version.
     pub fn parse(raw: &[u8], offset: u64) -> Result<Self> {
-        let raw = raw
-            .get(..HEADER_SIZE)
-            .ok_or_else(|| Error::corrupt("VHDX header", offset, "truncated"))?;
-        if &raw[0..4] != b"head" {
+        let (h, _) = VhdxHeader::ref_from_prefix(raw)
+            .map_err(|_| Error::corrupt("VHDX header", offset, "truncated"))?;
+        if h.signature != HEADER_SIGNATURE {
             return Err(Error::corrupt(
                 "VHDX header",
                 offset,
                 "no \"head\" signature",
             ));
         }
-        let stored = le32(raw, 4);
-        let crc = crc_with_zeroed_field(raw, 4);
+        let stored = h.checksum.get();
+        let crc = crc_with_zeroed_field(h.as_bytes(), CHECKSUM_OFFSET);
         if stored != crc {
             return Err(Error::corrupt(
                 "VHDX header",
@@ -120,41 +107,40 @@ impl Header {
                 format!("CRC-32C mismatch (stored {stored:#010x}, computed {crc:#010x})"),
             ));
         }
-        let version = le16(raw, 66);
+        let version = h.version.get();
         if version != 1 {
             return Err(Error::unsupported(
                 "VHDX header",
-                offset + 66,
+                offset + HEADER_VERSION_OFFSET as u64,
                 format!("version {version}"),
             ));
         }
         Ok(Header {
-            sequence: le64(raw, 8),
-            file_write_guid: raw[16..32].try_into().expect("16"),
-            data_write_guid: raw[32..48].try_into().expect("16"),
-            log_guid: raw[48..64].try_into().expect("16"),
-            log_length: le32(raw, 68),
-            log_offset: le64(raw, 72),
-            raw: raw.to_vec(),
+            sequence: h.sequence_number.get(),
+            file_write_guid: h.file_write_guid,
+            data_write_guid: h.data_write_guid,
+            log_guid: h.log_guid,
+            log_length: h.log_length.get(),
+            log_offset: h.log_offset.get(),
+            raw: Box::new(h.clone()),
         })
     }
 
     fn encode(&self) -> Vec<u8> {
         let mut r = self.raw.clone();
-        r[8..16].copy_from_slice(&self.sequence.to_le_bytes());
-        r[16..32].copy_from_slice(&self.file_write_guid);
-        r[32..48].copy_from_slice(&self.data_write_guid);
-        r[48..64].copy_from_slice(&self.log_guid);
-        let c = crc_with_zeroed_field(&r, 4);
-        r[4..8].copy_from_slice(&c.to_le_bytes());
-        r
+        r.sequence_number = U64::new(self.sequence);
+        r.file_write_guid = self.file_write_guid;
+        r.data_write_guid = self.data_write_guid;
+        r.log_guid = self.log_guid;
+        r.checksum = U32::new(crc_with_zeroed_field(r.as_bytes(), CHECKSUM_OFFSET));
+        r.as_bytes().to_vec()
     }
 }
 
 /// True if `dev` starts with the VHDX file identifier.
 pub fn detect(dev: &dyn Device) -> bool {
     let mut sig = [0u8; 8];
-    dev.len() >= 8 && dev.read_at(0, &mut sig).is_ok() && &sig == b"vhdxfile"
+    dev.len() >= 8 && dev.read_at(0, &mut sig).is_ok() && sig == FILE_IDENTIFIER_SIGNATURE
 }
 
 /// Number of payload blocks per sector-bitmap block.
@@ -195,31 +181,36 @@ impl ParentLocator {
 
     fn parse(b: &[u8], off: u64) -> Result<Self> {
         let s = "VHDX parent locator";
-        if b.len() < 20 {
+        let Ok((h, rest)) = ParentLocatorHeader::ref_from_prefix(b) else {
             return Err(Error::corrupt(s, off, "shorter than its header"));
-        }
-        if b[0..16] != guid_le(VHDX_LOCATOR_TYPE) {
+        };
+        if h.locator_type != guid_le(VHDX_LOCATOR_TYPE) {
             return Err(Error::unsupported(s, off, "unknown locator type"));
         }
-        let count = le16(b, 18) as usize;
+        let count = usize::from(h.key_value_count.get());
+        let avail = count.min(rest.len() / size_of::<ParentLocatorEntry>());
+        let (kv, _) = <[ParentLocatorEntry]>::ref_from_prefix_with_elems(rest, avail)
+            .map_err(|_| Error::corrupt(s, off, "entries outside the item"))?;
         let mut entries = Vec::new();
         for i in 0..count {
-            let e = b
-                .get(20 + 12 * i..32 + 12 * i)
+            let e = kv
+                .get(i)
                 .ok_or_else(|| Error::corrupt(s, off, format!("entry {i} outside the item")))?;
-            let (ko, vo) = (le32(e, 0) as usize, le32(e, 4) as usize);
-            let (kl, vl) = (le16(e, 8) as usize, le16(e, 10) as usize);
+            let (ko, vo) = (e.key_offset.get() as usize, e.value_offset.get() as usize);
+            let (kl, vl) = (
+                usize::from(e.key_length.get()),
+                usize::from(e.value_length.get()),
+            );
             let text = |o: usize, l: usize| -> Result<String> {
-                let raw = o
+                let units = o
                     .checked_add(l)
                     .and_then(|end| b.get(o..end))
+                    .and_then(|raw| <[U16]>::ref_from_prefix_with_elems(raw, l / 2).ok())
                     .ok_or_else(|| {
                         Error::corrupt(s, off, format!("entry {i} text outside the item"))
-                    })?;
-                let u: Vec<u16> = raw
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                    })?
+                    .0;
+                let u: Vec<u16> = units.iter().map(|c| c.get()).collect();
                 Ok(String::from_utf16_lossy(&u))
             };
             entries.push((text(ko, kl)?, text(vo, vl)?));
@@ -380,16 +371,16 @@ impl<D: Device> Vhdx<D> {
                 format!("{bat_len} bytes cannot hold {n} entries"),
             ));
         }
-        let mut raw = vec![0u8; (n * 8) as usize];
-        inner.read_at(bat_offset, &mut raw)?;
-        let bat: Vec<u64> = raw.chunks_exact(8).map(|c| le64(c, 0)).collect();
+        let mut raw = vec![U64::ZERO; n as usize];
+        inner.read_at(bat_offset, raw.as_mut_bytes())?;
+        let bat: Vec<u64> = raw.iter().map(|e| e.get()).collect();
         for k in 0..data_blocks {
             let i = payload_bat_index(k, cr);
             let e = bat[i as usize];
-            let state = e & 7;
+            let state = bat_state(e);
             match state {
-                PAYLOAD_FULLY_PRESENT => {
-                    let off = (e >> 20) << 20;
+                PAYLOAD_BLOCK_FULLY_PRESENT => {
+                    let off = bat_file_offset(e);
                     let need = block_size.min(meta.size - k * block_size);
                     if off < MIB || off.checked_add(need).is_none_or(|x| x > len) {
                         return Err(Error::corrupt(
@@ -399,11 +390,11 @@ impl<D: Device> Vhdx<D> {
                         ));
                     }
                 }
-                PAYLOAD_PARTIALLY_PRESENT if meta.has_parent => {
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT if meta.has_parent => {
                     let bi = (k / cr) * (cr + 1) + cr;
                     let be = bat[bi as usize];
-                    let boff = (be >> 20) << 20;
-                    if be & 7 != SB_BLOCK_PRESENT
+                    let boff = bat_file_offset(be);
+                    if bat_state(be) != SB_BLOCK_PRESENT
                         || boff < MIB
                         || boff.checked_add(MIB).is_none_or(|x| x > len)
                     {
@@ -414,7 +405,7 @@ impl<D: Device> Vhdx<D> {
                         ));
                     }
                 }
-                PAYLOAD_PARTIALLY_PRESENT => {
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
                     return Err(Error::corrupt(
                         format!("VHDX BAT entry {i}"),
                         bat_offset + 8 * i,
@@ -486,7 +477,7 @@ impl<D: Device> Vhdx<D> {
             .get(((k / cr) * (cr + 1) + cr) as usize)
             .copied()
             .unwrap_or(0);
-        let bm_off = (be >> 20) << 20;
+        let bm_off = bat_file_offset(be);
         let first_sector = (k % cr) * (self.block_size / lss);
         let n = out.len() as u64;
         let s0 = within / lss;
@@ -583,9 +574,9 @@ impl<D: Device> Vhdx<D> {
         // Grow the file to cover the whole block. A one-byte write rather than a truncate:
         // extending ftruncate per block measured several times slower on ext4 during convert.
         self.inner.write_at(end - 1, &[0])?;
-        let e = (off >> 20) << 20 | state;
+        let e = bat_file_offset(off) | state;
         self.inner
-            .write_at(self.bat_offset + 8 * i, &e.to_le_bytes())?;
+            .write_at(self.bat_offset + 8 * i, U64::new(e).as_bytes())?;
         self.bat[i as usize] = e;
         Ok(off)
     }
@@ -607,8 +598,8 @@ impl<D: Device> Vhdx<D> {
                 "sector bitmap entry missing",
             )
         })?;
-        if be & 7 == SB_BLOCK_PRESENT {
-            return Ok((be >> 20) << 20);
+        if bat_state(be) == SB_BLOCK_PRESENT {
+            return Ok(bat_file_offset(be));
         }
         self.allocate_at_end(bi, MIB, SB_BLOCK_PRESENT)
     }
@@ -624,25 +615,25 @@ impl<D: Device> Vhdx<D> {
         let (i, e) = self.block_entry(k);
         let block_len = self.block_size.min(self.size - k * self.block_size);
         let whole = within == 0 && chunk.len() as u64 == block_len;
-        match e & 7 {
-            PAYLOAD_FULLY_PRESENT => {
+        match bat_state(e) {
+            PAYLOAD_BLOCK_FULLY_PRESENT => {
                 self.start_session()?;
-                self.inner.write_at(((e >> 20) << 20) + within, chunk)
+                self.inner.write_at(bat_file_offset(e) + within, chunk)
             }
-            PAYLOAD_PARTIALLY_PRESENT if whole => {
+            PAYLOAD_BLOCK_PARTIALLY_PRESENT if whole => {
                 // Every sector is now in this file: no need for the bitmap any more.
                 self.start_session()?;
-                let off = (e >> 20) << 20;
+                let off = bat_file_offset(e);
                 self.inner.write_at(off, chunk)?;
-                let ne = off | PAYLOAD_FULLY_PRESENT;
+                let ne = off | PAYLOAD_BLOCK_FULLY_PRESENT;
                 self.inner
-                    .write_at(self.bat_offset + 8 * i, &ne.to_le_bytes())?;
+                    .write_at(self.bat_offset + 8 * i, U64::new(ne).as_bytes())?;
                 self.bat[i as usize] = ne;
                 Ok(())
             }
-            PAYLOAD_PARTIALLY_PRESENT => {
+            PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
                 self.start_session()?;
-                self.write_sectors(k, (e >> 20) << 20, within, chunk)
+                self.write_sectors(k, bat_file_offset(e), within, chunk)
             }
             0 | 1 => {
                 // NOT_PRESENT / UNDEFINED: the bytes come from the parent today. Writing what
@@ -654,11 +645,11 @@ impl<D: Device> Vhdx<D> {
                 }
                 self.start_session()?;
                 if whole {
-                    let off = self.allocate(k, PAYLOAD_FULLY_PRESENT)?;
+                    let off = self.allocate(k, PAYLOAD_BLOCK_FULLY_PRESENT)?;
                     return self.inner.write_at(off, chunk);
                 }
                 self.sector_bitmap(k)?;
-                let off = self.allocate(k, PAYLOAD_PARTIALLY_PRESENT)?;
+                let off = self.allocate(k, PAYLOAD_BLOCK_PARTIALLY_PRESENT)?;
                 self.write_sectors(k, off, within, chunk)
             }
             _ => {
@@ -667,7 +658,7 @@ impl<D: Device> Vhdx<D> {
                     return Ok(());
                 }
                 self.start_session()?;
-                let off = self.allocate(k, PAYLOAD_FULLY_PRESENT)?;
+                let off = self.allocate(k, PAYLOAD_BLOCK_FULLY_PRESENT)?;
                 self.inner.write_at(off + within, chunk)
             }
         }
@@ -710,11 +701,14 @@ impl<D: Device> Vhdx<D> {
 
 fn parse_region_table(raw: &[u8], off: u64) -> Result<((u64, u32), (u64, u32))> {
     let s = "VHDX region table";
-    if &raw[0..4] != b"regi" {
+    let Ok((h, rest)) = RegionTableHeader::ref_from_prefix(raw) else {
+        return Err(Error::corrupt(s, off, "truncated"));
+    };
+    if h.signature != REGION_TABLE_SIGNATURE {
         return Err(Error::corrupt(s, off, "no \"regi\" signature"));
     }
-    let stored = le32(raw, 4);
-    let crc = crc_with_zeroed_field(raw, 4);
+    let stored = h.checksum.get();
+    let crc = crc_with_zeroed_field(raw, CHECKSUM_OFFSET);
     if stored != crc {
         return Err(Error::corrupt(
             s,
@@ -722,30 +716,31 @@ fn parse_region_table(raw: &[u8], off: u64) -> Result<((u64, u32), (u64, u32))> 
             format!("CRC-32C mismatch (stored {stored:#010x}, computed {crc:#010x})"),
         ));
     }
-    let count = le32(raw, 8) as usize;
-    if count > 2047 {
+    let count = h.entry_count.get() as usize;
+    let entries = <[RegionTableEntry]>::ref_from_prefix_with_elems(rest, count)
+        .ok()
+        .filter(|_| count <= MAX_TABLE_ENTRIES);
+    let Some((entries, _)) = entries else {
         return Err(Error::corrupt(
             s,
-            off + 8,
-            format!("{count} entries (at most 2047)"),
+            off + REGION_ENTRY_COUNT_OFFSET as u64,
+            format!("{count} entries (at most {MAX_TABLE_ENTRIES})"),
         ));
-    }
+    };
     let (mut bat, mut meta) = (None, None);
-    for i in 0..count {
-        let e = &raw[16 + 32 * i..48 + 32 * i];
-        let guid: [u8; 16] = e[0..16].try_into().expect("16");
-        let r = (le64(e, 16), le32(e, 24));
-        if guid == guid_le(BAT_GUID) {
+    for (i, e) in entries.iter().enumerate() {
+        let r = (e.file_offset.get(), e.length.get());
+        if e.guid == guid_le(BAT_GUID) {
             bat = Some(r);
-        } else if guid == guid_le(METADATA_GUID) {
+        } else if e.guid == guid_le(METADATA_GUID) {
             meta = Some(r);
-        } else if le32(e, 28) & 1 != 0 {
+        } else if e.required.get() & REGION_REQUIRED != 0 {
             return Err(Error::unsupported(
                 s,
-                off + 16 + 32 * i as u64,
+                off + (size_of::<RegionTableHeader>() + size_of::<RegionTableEntry>() * i) as u64,
                 format!(
                     "unknown required region {}",
-                    uuid::Uuid::from_bytes_le(guid)
+                    uuid::Uuid::from_bytes_le(e.guid)
                 ),
             ));
         }
@@ -768,29 +763,36 @@ struct Metadata {
 impl Metadata {
     fn read(dev: &dyn Device, off: u64, len: u32) -> Result<Self> {
         let s = "VHDX metadata table";
-        let mut t = vec![0u8; 64 * 1024];
+        let mut t = vec![0u8; TABLE_SIZE];
         dev.read_at(off, &mut t)?;
-        if &t[0..8] != b"metadata" {
+        let Ok((h, rest)) = MetadataTableHeader::ref_from_prefix(&t) else {
+            return Err(Error::corrupt(s, off, "truncated"));
+        };
+        if h.signature != METADATA_TABLE_SIGNATURE {
             return Err(Error::corrupt(s, off, "no \"metadata\" signature"));
         }
-        let count = le16(&t, 10) as usize;
-        if count > 2047 {
+        let count = usize::from(h.entry_count.get());
+        let entries = <[MetadataTableEntry]>::ref_from_prefix_with_elems(rest, count)
+            .ok()
+            .filter(|_| count <= MAX_TABLE_ENTRIES);
+        let Some((entries, _)) = entries else {
             return Err(Error::corrupt(
                 s,
-                off + 10,
-                format!("{count} entries (at most 2047)"),
+                off + METADATA_ENTRY_COUNT_OFFSET as u64,
+                format!("{count} entries (at most {MAX_TABLE_ENTRIES})"),
             ));
-        }
+        };
         let item = |id: u128, want: usize| -> Result<Option<Vec<u8>>> {
-            for i in 0..count {
-                let e = &t[32 + 32 * i..64 + 32 * i];
-                if e[0..16] == guid_le(id) {
-                    let io = u64::from(le32(e, 16));
-                    let il = le32(e, 20) as usize;
-                    if il < want || io < 64 * 1024 || io + il as u64 > u64::from(len) {
+            for (i, e) in entries.iter().enumerate() {
+                if e.item_id == guid_le(id) {
+                    let io = u64::from(e.offset.get());
+                    let il = e.length.get() as usize;
+                    if il < want || io < TABLE_SIZE as u64 || io + il as u64 > u64::from(len) {
                         return Err(Error::corrupt(
                             format!("VHDX metadata item {}", uuid::Uuid::from_u128(id)),
-                            off + 32 + 32 * i as u64,
+                            off + (size_of::<MetadataTableHeader>()
+                                + size_of::<MetadataTableEntry>() * i)
+                                as u64,
                             format!("{il} bytes at region offset {io:#x} are out of range"),
                         ));
                     }
@@ -802,18 +804,25 @@ impl Metadata {
             Ok(None)
         };
         let missing = |what: &str| Error::corrupt(s, off, format!("required item {what} missing"));
-        let fp = item(FILE_PARAMS_GUID, 8)?.ok_or_else(|| missing("file parameters"))?;
-        let block_size = le32(&fp, 0);
-        let has_parent = le32(&fp, 4) & 2 != 0;
-        let leave_allocated = le32(&fp, 4) & 1 != 0;
-        let size = le64(
-            &item(VDISK_SIZE_GUID, 8)?.ok_or_else(|| missing("virtual disk size"))?,
-            0,
-        );
-        let logical_sector = le32(
-            &item(LOGICAL_SECTOR_GUID, 4)?.ok_or_else(|| missing("logical sector size"))?,
-            0,
-        );
+        let short = |what: &str| Error::corrupt(s, off, format!("item {what} too short"));
+        let fp = item(FILE_PARAMS_GUID, size_of::<FileParameters>())?
+            .ok_or_else(|| missing("file parameters"))?;
+        let fp = FileParameters::read_from_prefix(&fp)
+            .map_err(|_| short("file parameters"))?
+            .0;
+        let block_size = fp.block_size.get();
+        let has_parent = fp.flags.get() & FILE_PARAMS_HAS_PARENT != 0;
+        let leave_allocated = fp.flags.get() & FILE_PARAMS_LEAVE_BLOCKS_ALLOCATED != 0;
+        let size = item(VDISK_SIZE_GUID, 8)?.ok_or_else(|| missing("virtual disk size"))?;
+        let size = U64::read_from_prefix(&size)
+            .map_err(|_| short("virtual disk size"))?
+            .0
+            .get();
+        let ls = item(LOGICAL_SECTOR_GUID, 4)?.ok_or_else(|| missing("logical sector size"))?;
+        let logical_sector = U32::read_from_prefix(&ls)
+            .map_err(|_| short("logical sector size"))?
+            .0
+            .get();
         if !(MIB..=256 * MIB).contains(&u64::from(block_size)) || !block_size.is_power_of_two() {
             return Err(Error::corrupt(
                 "VHDX file parameters",
@@ -869,9 +878,13 @@ impl<D: Device> Device for Vhdx<D> {
             let n = ((self.block_size - within) as usize).min(buf.len() - done);
             let out = &mut buf[done..done + n];
             let (_, e) = self.block_entry(k);
-            match e & 7 {
-                PAYLOAD_FULLY_PRESENT => self.inner.read_at(((e >> 20) << 20) + within, out)?,
-                PAYLOAD_PARTIALLY_PRESENT => self.read_partial(k, (e >> 20) << 20, within, out)?,
+            match bat_state(e) {
+                PAYLOAD_BLOCK_FULLY_PRESENT => {
+                    self.inner.read_at(bat_file_offset(e) + within, out)?
+                }
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
+                    self.read_partial(k, bat_file_offset(e), within, out)?
+                }
                 0 | 1 if self.parent_locator.is_some() => self.parent_read(pos, out)?,
                 _ => out.fill(0),
             }
@@ -902,13 +915,13 @@ impl<D: Device> Device for Vhdx<D> {
                 continue;
             }
             let (_, e) = self.block_entry(k);
-            let base = if e & 7 == PAYLOAD_FULLY_PRESENT {
-                Some((e >> 20) << 20)
+            let base = if bat_state(e) == PAYLOAD_BLOCK_FULLY_PRESENT {
+                Some(bat_file_offset(e))
             } else if chunk.iter().all(|&b| b == 0) {
                 None // reads as zeros already
             } else {
                 self.start_session()?;
-                Some(self.allocate(k, PAYLOAD_FULLY_PRESENT)?)
+                Some(self.allocate(k, PAYLOAD_BLOCK_FULLY_PRESENT)?)
             };
             if let Some(base) = base {
                 self.start_session()?;
@@ -953,9 +966,11 @@ impl<D: Device> Device for Vhdx<D> {
             let within = pos % self.block_size;
             let n = (self.block_size - within).min(end - pos);
             let (_, e) = self.block_entry(k);
-            let zero = match e & 7 {
-                PAYLOAD_FULLY_PRESENT => self.inner.known_zero(((e >> 20) << 20) + within, n),
-                PAYLOAD_PARTIALLY_PRESENT => false,
+            let zero = match bat_state(e) {
+                PAYLOAD_BLOCK_FULLY_PRESENT => {
+                    self.inner.known_zero(bat_file_offset(e) + within, n)
+                }
+                PAYLOAD_BLOCK_PARTIALLY_PRESENT => false,
                 0 | 1 if self.parent_locator.is_some() => {
                     self.parent.as_ref().is_some_and(|p| p.known_zero(pos, n))
                 }
@@ -1057,22 +1072,31 @@ pub fn create_fixed(path: &Path, size: u64) -> Result<()> {
 }
 
 fn encode_locator(kv: &[(String, String)]) -> Vec<u8> {
-    let mut out = vec![0u8; 20 + 12 * kv.len()];
-    out[0..16].copy_from_slice(&guid_le(VHDX_LOCATOR_TYPE));
-    out[18..20].copy_from_slice(&(kv.len() as u16).to_le_bytes());
-    for (i, (k, v)) in kv.iter().enumerate() {
-        let kb: Vec<u8> = k.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let vb: Vec<u8> = v.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let ko = out.len() as u32;
-        out.extend_from_slice(&kb);
-        let vo = out.len() as u32;
-        out.extend_from_slice(&vb);
-        let e = &mut out[20 + 12 * i..32 + 12 * i];
-        e[0..4].copy_from_slice(&ko.to_le_bytes());
-        e[4..8].copy_from_slice(&vo.to_le_bytes());
-        e[8..10].copy_from_slice(&(kb.len() as u16).to_le_bytes());
-        e[10..12].copy_from_slice(&(vb.len() as u16).to_le_bytes());
+    let h = ParentLocatorHeader {
+        locator_type: guid_le(VHDX_LOCATOR_TYPE),
+        reserved: U16::ZERO,
+        key_value_count: U16::new(kv.len() as u16),
+    };
+    let mut entries = Vec::with_capacity(kv.len());
+    let mut text = Vec::new();
+    let base = size_of::<ParentLocatorHeader>() + size_of::<ParentLocatorEntry>() * kv.len();
+    for (k, v) in kv {
+        let kb: Vec<U16> = k.encode_utf16().map(U16::new).collect();
+        let vb: Vec<U16> = v.encode_utf16().map(U16::new).collect();
+        let ko = (base + text.len()) as u32;
+        text.extend_from_slice(kb.as_bytes());
+        let vo = (base + text.len()) as u32;
+        text.extend_from_slice(vb.as_bytes());
+        entries.push(ParentLocatorEntry {
+            key_offset: U32::new(ko),
+            value_offset: U32::new(vo),
+            key_length: U16::new(kb.as_bytes().len() as u16),
+            value_length: U16::new(vb.as_bytes().len() as u16),
+        });
     }
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(entries.as_bytes());
+    out.extend_from_slice(&text);
     out
 }
 
@@ -1127,18 +1151,20 @@ fn create(
 
     let mut f = HostFile::create(path)?;
     // File identifier.
-    let mut id = vec![0u8; 64 * 1024];
-    id[0..8].copy_from_slice(b"vhdxfile");
-    for (i, u) in "reseal".encode_utf16().enumerate() {
-        id[8 + 2 * i..10 + 2 * i].copy_from_slice(&u.to_le_bytes());
+    let mut fid = FileIdentifier::new_zeroed();
+    fid.signature = FILE_IDENTIFIER_SIGNATURE;
+    for (d, u) in fid.creator.iter_mut().zip("reseal".encode_utf16()) {
+        *d = U16::new(u);
     }
+    let mut id = fid.as_bytes().to_vec();
+    id.resize(TABLE_SIZE, 0);
     f.write_at(0, &id)?;
     // Headers.
-    let mut raw = vec![0u8; HEADER_SIZE];
-    raw[0..4].copy_from_slice(b"head");
-    raw[66..68].copy_from_slice(&1u16.to_le_bytes());
-    raw[68..72].copy_from_slice(&(log_len as u32).to_le_bytes());
-    raw[72..80].copy_from_slice(&log_offset.to_le_bytes());
+    let mut raw = Box::new(VhdxHeader::new_zeroed());
+    raw.signature = HEADER_SIGNATURE;
+    raw.version = U16::new(1);
+    raw.log_length = U32::new(log_len as u32);
+    raw.log_offset = U64::new(log_offset);
     let mut h = Header {
         sequence: 1,
         file_write_guid: uuid::Uuid::new_v4().to_bytes_le(),
@@ -1152,71 +1178,103 @@ fn create(
     h.sequence = 2;
     f.write_at(HEADER_OFFSETS[1], &h.encode())?;
     // Region tables.
-    let mut rt = vec![0u8; REGION_SIZE];
-    rt[0..4].copy_from_slice(b"regi");
-    rt[8..12].copy_from_slice(&2u32.to_le_bytes());
-    let mut put = |i: usize, guid: u128, off: u64, len: u32| {
-        let e = &mut rt[16 + 32 * i..48 + 32 * i];
-        e[0..16].copy_from_slice(&guid_le(guid));
-        e[16..24].copy_from_slice(&off.to_le_bytes());
-        e[24..28].copy_from_slice(&len.to_le_bytes());
-        e[28..32].copy_from_slice(&1u32.to_le_bytes());
+    let region = |guid: u128, off: u64, len: u32| RegionTableEntry {
+        guid: guid_le(guid),
+        file_offset: U64::new(off),
+        length: U32::new(len),
+        required: U32::new(REGION_REQUIRED),
     };
-    put(0, BAT_GUID, bat_offset, bat_len32);
-    put(1, METADATA_GUID, meta_offset, meta_len as u32);
-    let c = crc_with_zeroed_field(&rt, 4);
-    rt[4..8].copy_from_slice(&c.to_le_bytes());
+    let regions = [
+        region(BAT_GUID, bat_offset, bat_len32),
+        region(METADATA_GUID, meta_offset, meta_len as u32),
+    ];
+    let mut rh = RegionTableHeader {
+        signature: REGION_TABLE_SIGNATURE,
+        checksum: U32::ZERO,
+        entry_count: U32::new(regions.len() as u32),
+        reserved: U32::ZERO,
+    };
+    let mut rt = rh.as_bytes().to_vec();
+    rt.extend_from_slice(regions.as_bytes());
+    rt.resize(REGION_SIZE, 0);
+    rh.checksum = U32::new(crc_with_zeroed_field(&rt, CHECKSUM_OFFSET));
+    rt[..size_of::<RegionTableHeader>()].copy_from_slice(rh.as_bytes());
     f.write_at(REGION_OFFSETS[0], &rt)?;
     f.write_at(REGION_OFFSETS[1], &rt)?;
     // Log area (empty).
     f.set_len(log_offset + log_len)?;
     // Metadata.
-    let mut m = vec![0u8; 64 * 1024 + 64];
-    m[0..8].copy_from_slice(b"metadata");
     let locator = parent.as_deref().map(encode_locator);
+    let required = METADATA_IS_REQUIRED;
+    let disk_required = METADATA_IS_VIRTUAL_DISK | METADATA_IS_REQUIRED;
     let mut items: Vec<(u128, u32, u32)> = vec![
-        (FILE_PARAMS_GUID, 8, 4),
-        (VDISK_SIZE_GUID, 8, 6),
-        (PAGE83_GUID, 16, 6),
-        (LOGICAL_SECTOR_GUID, 4, 6),
-        (PHYSICAL_SECTOR_GUID, 4, 6),
+        (
+            FILE_PARAMS_GUID,
+            size_of::<FileParameters>() as u32,
+            required,
+        ),
+        (VDISK_SIZE_GUID, 8, disk_required),
+        (PAGE83_GUID, 16, disk_required),
+        (LOGICAL_SECTOR_GUID, 4, disk_required),
+        (PHYSICAL_SECTOR_GUID, 4, disk_required),
     ];
     if let Some(l) = &locator {
-        items.push((PARENT_LOCATOR_GUID, l.len() as u32, 4));
+        items.push((PARENT_LOCATOR_GUID, l.len() as u32, required));
     }
-    m[10..12].copy_from_slice(&(items.len() as u16).to_le_bytes());
-    let mut data_off = 64 * 1024u32;
-    for (i, (guid, len, flags)) in items.iter().enumerate() {
-        let e = &mut m[32 + 32 * i..64 + 32 * i];
-        e[0..16].copy_from_slice(&guid_le(*guid));
-        e[16..20].copy_from_slice(&data_off.to_le_bytes());
-        e[20..24].copy_from_slice(&len.to_le_bytes());
-        e[24..28].copy_from_slice(&flags.to_le_bytes());
-        data_off += len;
-    }
-    let d = 64 * 1024;
-    m[d..d + 4].copy_from_slice(&block_size.to_le_bytes());
-    let flags = u32::from(fixed) | if parent.is_some() { 2 } else { 0 };
-    m[d + 4..d + 8].copy_from_slice(&flags.to_le_bytes());
-    m[d + 8..d + 16].copy_from_slice(&size.to_le_bytes());
-    m[d + 16..d + 32].copy_from_slice(&uuid::Uuid::new_v4().to_bytes_le());
-    m[d + 32..d + 36].copy_from_slice(&logical_sector.to_le_bytes());
-    m[d + 36..d + 40].copy_from_slice(&4096u32.to_le_bytes());
-    if let Some(l) = &locator {
-        m.resize(d + 40 + l.len(), 0);
-        m[d + 40..].copy_from_slice(l);
+    let mut data_off = TABLE_SIZE as u32;
+    let table: Vec<MetadataTableEntry> = items
+        .iter()
+        .map(|&(guid, len, flags)| {
+            let e = MetadataTableEntry {
+                item_id: guid_le(guid),
+                offset: U32::new(data_off),
+                length: U32::new(len),
+                flags: U32::new(flags),
+                reserved: U32::ZERO,
+            };
+            data_off += len;
+            e
+        })
+        .collect();
+    let mut mh = MetadataTableHeader::new_zeroed();
+    mh.signature = METADATA_TABLE_SIGNATURE;
+    mh.entry_count = U16::new(items.len() as u16);
+    let mut m = mh.as_bytes().to_vec();
+    m.extend_from_slice(table.as_bytes());
+    m.resize(TABLE_SIZE, 0);
+    let flags = if fixed {
+        FILE_PARAMS_LEAVE_BLOCKS_ALLOCATED
+    } else {
+        0
+    } | if parent.is_some() {
+        FILE_PARAMS_HAS_PARENT
+    } else {
+        0
+    };
+    let fp = FileParameters {
+        block_size: U32::new(block_size),
+        flags: U32::new(flags),
+    };
+    m.extend_from_slice(fp.as_bytes());
+    m.extend_from_slice(U64::new(size).as_bytes());
+    m.extend_from_slice(&uuid::Uuid::new_v4().to_bytes_le());
+    m.extend_from_slice(U32::new(logical_sector).as_bytes());
+    m.extend_from_slice(U32::new(4096).as_bytes());
+    match &locator {
+        Some(l) => m.extend_from_slice(l),
+        // No more items: the region's next bytes are zero.
+        None => m.resize(TABLE_SIZE + 64, 0),
     }
     f.write_at(meta_offset, &m)?;
     // BAT.
-    let mut bat = vec![0u8; (entries * 8) as usize];
+    let mut bat = vec![U64::ZERO; entries as usize];
     if fixed {
         for k in 0..data_blocks {
             let i = payload_bat_index(k, cr) as usize;
-            let e = (payload + k * bs) | PAYLOAD_FULLY_PRESENT;
-            bat[8 * i..8 * i + 8].copy_from_slice(&e.to_le_bytes());
+            bat[i] = U64::new((payload + k * bs) | PAYLOAD_BLOCK_FULLY_PRESENT);
         }
     }
-    f.write_at(bat_offset, &bat)?;
+    f.write_at(bat_offset, bat.as_bytes())?;
     let end = if fixed {
         payload + data_blocks * bs
     } else {
@@ -1312,9 +1370,9 @@ mod tests {
         // Block 0 partially present with sectors 0, 3, 4, 5 set; block 2 fully present.
         let cr = c.chunk_ratio;
         assert_eq!(cr, 32768);
-        assert_eq!(c.bat[0] & 7, PAYLOAD_PARTIALLY_PRESENT);
-        assert_eq!(c.bat[2] & 7, PAYLOAD_FULLY_PRESENT);
-        let sb = (c.bat[cr as usize] >> 20) << 20;
+        assert_eq!(bat_state(c.bat[0]), PAYLOAD_BLOCK_PARTIALLY_PRESENT);
+        assert_eq!(bat_state(c.bat[2]), PAYLOAD_BLOCK_FULLY_PRESENT);
+        let sb = bat_file_offset(c.bat[cr as usize]);
         let mut bm = [0u8; 1];
         c.inner().read_at(sb, &mut bm).unwrap();
         assert_eq!(bm[0], 0b0011_1001);

@@ -2,6 +2,7 @@
 //! array; 512- and 4096-byte sectors are both tried, as images carry no sector size.
 
 use super::*;
+use crate::layout::gpt;
 
 pub(super) struct GptHeader {
     my_lba: u64,
@@ -25,41 +26,46 @@ pub(super) fn gpt_header_at(dev: &dyn Device, ss: u32, lba: u64) -> Result<Optio
         return Ok(None);
     }
     let s = read_vec(dev, off, ssz, "GPT header")?;
-    if s.get(0..8) != Some(b"EFI PART") {
+    let c = |r: &str| Error::corrupt("GPT header", off, r.to_string());
+    let Some(v) = gpt::GptHeader::view(&s) else {
+        return Err(c(&format!(
+            "sector of {ss} bytes is shorter than a GPT header"
+        )));
+    };
+    if v.signature != gpt::SIGNATURE {
         return Ok(None);
     }
-    let c = |r: &str| Error::corrupt("GPT header", off, r.to_string());
-    let hsize = le32(&s, 12);
+    let hsize = v.header_size.get();
     if !(92..=ss).contains(&hsize) {
         return Err(c(&format!("header size {hsize} outside 92..={ss}")));
     }
+    let want = v.header_crc32.get();
     let mut h = s[..hsize as usize].to_vec();
-    let want = le32(&h, 16);
-    h[16..20].fill(0);
+    h[gpt::HEADER_CRC_OFFSET..gpt::HEADER_CRC_OFFSET + 4].fill(0);
     let got = crc32fast::hash(&h);
     if got != want {
         return Err(c(&format!(
             "header CRC-32 {want:#010x} recorded but {got:#010x} computed"
         )));
     }
-    let my_lba = le64(&s, 24);
+    let my_lba = v.my_lba.get();
     if my_lba != lba {
         return Err(c(&format!(
             "header says it is at LBA {my_lba} but was read from LBA {lba}"
         )));
     }
-    let entry_size = le32(&s, 84);
+    let entry_size = v.size_of_partition_entry.get();
     if entry_size < 128 || entry_size % 8 != 0 || entry_size > 4096 {
         return Err(c(&format!("partition entry size {entry_size} invalid")));
     }
-    let num_entries = le32(&s, 80);
+    let num_entries = v.number_of_partition_entries.get();
     if u64::from(num_entries) * u64::from(entry_size) > MAX_GPT_ARRAY {
         return Err(c(&format!(
             "{num_entries} entries of {entry_size} bytes exceed {MAX_GPT_ARRAY} bytes"
         )));
     }
-    let first_usable = le64(&s, 40);
-    let last_usable = le64(&s, 48);
+    let first_usable = v.first_usable_lba.get();
+    let last_usable = v.last_usable_lba.get();
     if first_usable > last_usable.saturating_add(1) {
         return Err(c(&format!(
             "first usable LBA {first_usable} > last usable LBA {last_usable}"
@@ -67,14 +73,14 @@ pub(super) fn gpt_header_at(dev: &dyn Device, ss: u32, lba: u64) -> Result<Optio
     }
     Ok(Some(GptHeader {
         my_lba,
-        alternate_lba: le64(&s, 32),
+        alternate_lba: v.alternate_lba.get(),
         first_usable,
         last_usable,
-        disk_guid: guid_at(&s, 56),
-        entries_lba: le64(&s, 72),
+        disk_guid: v.disk_guid(),
+        entries_lba: v.partition_entry_lba.get(),
         num_entries,
         entry_size,
-        entries_crc: le32(&s, 88),
+        entries_crc: v.partition_entry_array_crc32.get(),
     }))
 }
 
@@ -98,14 +104,21 @@ pub(super) fn gpt_entries(dev: &dyn Device, ss: u32, h: &GptHeader) -> Result<Ve
         ));
     }
     let mut out = Vec::new();
-    for (i, e) in arr.chunks_exact(h.entry_size as usize).enumerate() {
-        let ty = guid_at(e, 0);
+    for (i, raw) in arr.chunks_exact(h.entry_size as usize).enumerate() {
+        let eoff = off + i as u64 * u64::from(h.entry_size);
+        let Some(e) = gpt::GptPartitionEntry::view(raw) else {
+            return Err(Error::corrupt(
+                format!("GPT partition entry {}", i + 1),
+                eoff,
+                "entry shorter than 128 bytes",
+            ));
+        };
+        let ty = e.type_guid();
         if ty.is_nil() {
             continue;
         }
-        let eoff = off + i as u64 * u64::from(h.entry_size);
-        let first = le64(e, 32);
-        let last = le64(e, 40);
+        let first = e.starting_lba.get();
+        let last = e.ending_lba.get();
         if first > last {
             return Err(Error::corrupt(
                 format!("GPT partition entry {}", i + 1),
@@ -124,20 +137,15 @@ pub(super) fn gpt_entries(dev: &dyn Device, ss: u32, h: &GptHeader) -> Result<Ve
                 "extent overflows",
             ));
         };
-        let units: Vec<u16> = (0..36)
-            .map(|k| le16(e, 56 + 2 * k))
-            .take_while(|&u| u != 0)
-            .collect();
-        let name = String::from_utf16_lossy(&units);
-        let attributes = le64(e, 48);
+        let attributes = e.attributes.get();
         out.push(Partition {
             number: i as u32 + 1,
             start,
             len,
             kind: PartitionKind::Gpt(ty),
-            name: Some(name),
-            guid: Some(guid_at(e, 16)),
-            bootable: attributes & 4 != 0,
+            name: Some(e.name()),
+            guid: Some(e.unique_guid()),
+            bootable: attributes & gpt::ATTR_LEGACY_BIOS_BOOTABLE != 0,
             attributes,
         });
     }

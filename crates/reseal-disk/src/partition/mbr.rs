@@ -1,79 +1,62 @@
 //! MBR partition tables: the four primary entries of sector 0 and the EBR chain of logical
 //! partitions inside an extended partition; telling an MBR from a file-system boot sector.
 
+use zerocopy::{FromZeros, IntoBytes};
+
 use super::*;
+use crate::layout::boot_sector::{
+    Fat16BootSector, Fat32BootSector, OEM_BITLOCKER, OEM_EXFAT, OEM_NTFS,
+};
+use crate::layout::mbr::{Mbr, BOOT_ACTIVE, ENTRIES_OFFSET};
 
 /// True if sector 0 is a file-system boot sector (NTFS, BitLocker, exFAT, FAT) rather than an MBR.
 pub(super) fn looks_like_boot_sector(s: &[u8]) -> bool {
-    let oem = s.get(3..11).unwrap_or(&[]);
-    if oem == b"NTFS    " || oem == b"-FVE-FS-" || oem == b"EXFAT   " {
+    let (Some(f16), Some(f32)) = (Fat16BootSector::view(s), Fat32BootSector::view(s)) else {
+        return false;
+    };
+    let oem = f16.bpb.oem_name;
+    if oem == OEM_NTFS || oem == OEM_BITLOCKER || oem == OEM_EXFAT {
         return true;
     }
     // FAT: jump instruction plus file-system type string in the BPB.
-    let jump = matches!(s.first(), Some(0xeb) | Some(0xe9));
-    let fat16 = s.get(0x36..0x39) == Some(b"FAT");
-    let fat32 = s.get(0x52..0x57) == Some(b"FAT32");
+    let jump = matches!(f16.bpb.jmp_boot[0], 0xeb | 0xe9);
+    let fat16 = f16.ext.fs_type.starts_with(b"FAT");
+    let fat32 = f32.ext.fs_type.starts_with(b"FAT32");
     jump && (fat16 || fat32)
 }
 
-#[derive(Clone, Copy)]
-pub(super) struct MbrEntry {
-    pub(super) boot: u8,
-    pub(super) kind: u8,
-    pub(super) lba: u32,
-    pub(super) count: u32,
-}
-
-pub(super) fn mbr_entries(sector: &[u8]) -> [MbrEntry; 4] {
-    let mut out = [MbrEntry {
-        boot: 0,
-        kind: 0,
-        lba: 0,
-        count: 0,
-    }; 4];
-    for (i, e) in out.iter_mut().enumerate() {
-        let o = 446 + 16 * i;
-        *e = MbrEntry {
-            boot: sector.get(o).copied().unwrap_or(0),
-            kind: sector.get(o + 4).copied().unwrap_or(0),
-            lba: le32(sector, o + 8),
-            count: le32(sector, o + 12),
-        };
-    }
-    out
-}
-
-pub(super) fn read_mbr(dev: &dyn Device, s0: &[u8], ss: u32) -> Result<PartitionTable> {
+pub(super) fn read_mbr(dev: &dyn Device, s0: &Mbr, ss: u32) -> Result<PartitionTable> {
     let ssz = u64::from(ss);
     let mut parts = Vec::new();
     let mut warnings = Vec::new();
     let mut next_logical = 5u32;
-    let entries = mbr_entries(s0);
+    let entries = &s0.partition_record;
     for (i, e) in entries.iter().enumerate() {
-        if e.kind == 0 || e.count == 0 {
+        let (lba, count) = (e.starting_lba.get(), e.size_in_lba.get());
+        if e.os_type == 0 || count == 0 {
             continue;
         }
-        let start = u64::from(e.lba) * ssz;
-        let len = u64::from(e.count) * ssz;
+        let start = u64::from(lba) * ssz;
+        let len = u64::from(count) * ssz;
         parts.push(Partition {
             number: i as u32 + 1,
             start,
             len,
-            kind: PartitionKind::Mbr(e.kind),
+            kind: PartitionKind::Mbr(e.os_type),
             name: None,
             guid: None,
-            bootable: e.boot == 0x80,
-            attributes: u64::from(e.boot),
+            bootable: e.boot_indicator == BOOT_ACTIVE,
+            attributes: u64::from(e.boot_indicator),
         });
     }
     for e in entries
         .iter()
-        .filter(|e| is_extended(e.kind) && e.count != 0)
+        .filter(|e| is_extended(e.os_type) && e.size_in_lba.get() != 0)
     {
         read_ebr_chain(
             dev,
             ss,
-            u64::from(e.lba),
+            u64::from(e.starting_lba.get()),
             &mut parts,
             &mut warnings,
             &mut next_logical,
@@ -81,7 +64,7 @@ pub(super) fn read_mbr(dev: &dyn Device, s0: &[u8], ss: u32) -> Result<Partition
     }
     Ok(PartitionTable {
         scheme: Scheme::Mbr {
-            signature: le32(s0, 440),
+            signature: s0.unique_mbr_disk_signature.get(),
         },
         sector_size: ss,
         partitions: parts,
@@ -112,9 +95,9 @@ pub(super) fn read_ebr_chain(
             ));
             return Ok(());
         }
-        let mut s = [0u8; 512];
-        dev.read_at(off, &mut s)?;
-        if s[510] != 0x55 || s[511] != 0xaa {
+        let mut s = Mbr::new_zeroed();
+        dev.read_at(off, s.as_mut_bytes())?;
+        if !s.has_boot_signature() {
             if ebr_lba != ext_lba {
                 warnings.push(format!(
                     "EBR at offset {off:#x}: no 0x55AA signature; chain stopped"
@@ -122,50 +105,46 @@ pub(super) fn read_ebr_chain(
             }
             return Ok(());
         }
-        let es = mbr_entries(&s);
         let mut next = None;
-        for (i, e) in es.iter().enumerate() {
-            if e.boot != 0 && e.boot != 0x80 {
+        for (i, e) in s.partition_record.iter().enumerate() {
+            let eoff = off + (ENTRIES_OFFSET + 16 * i) as u64;
+            let (lba, count) = (e.starting_lba.get(), e.size_in_lba.get());
+            if e.boot_indicator != 0 && e.boot_indicator != BOOT_ACTIVE {
                 return Err(Error::corrupt(
                     format!("EBR entry {}", i + 1),
-                    off + 446 + 16 * i as u64,
-                    format!("boot indicator 0x{:02x} is neither 0x00 nor 0x80", e.boot),
+                    eoff,
+                    format!(
+                        "boot indicator 0x{:02x} is neither 0x00 nor 0x80",
+                        e.boot_indicator
+                    ),
                 ));
             }
-            if e.kind == 0 || e.count == 0 {
+            if e.os_type == 0 || count == 0 {
                 continue;
             }
-            if is_extended(e.kind) {
+            if is_extended(e.os_type) {
                 if next.is_none() {
-                    next = Some(ext_lba.checked_add(u64::from(e.lba)).ok_or_else(|| {
-                        Error::corrupt(
-                            "EBR link",
-                            off + 446 + 16 * i as u64,
-                            "next EBR LBA overflows",
-                        )
+                    next = Some(ext_lba.checked_add(u64::from(lba)).ok_or_else(|| {
+                        Error::corrupt("EBR link", eoff, "next EBR LBA overflows")
                     })?);
                 }
                 continue;
             }
             let start = ebr_lba
-                .checked_add(u64::from(e.lba))
+                .checked_add(u64::from(lba))
                 .and_then(|l| l.checked_mul(ssz));
             let Some(start) = start else {
-                return Err(Error::corrupt(
-                    "EBR entry",
-                    off + 446 + 16 * i as u64,
-                    "start overflows",
-                ));
+                return Err(Error::corrupt("EBR entry", eoff, "start overflows"));
             };
             parts.push(Partition {
                 number: *next_logical,
                 start,
-                len: u64::from(e.count) * ssz,
-                kind: PartitionKind::Mbr(e.kind),
+                len: u64::from(count) * ssz,
+                kind: PartitionKind::Mbr(e.os_type),
                 name: None,
                 guid: None,
-                bootable: e.boot == 0x80,
-                attributes: u64::from(e.boot),
+                bootable: e.boot_indicator == BOOT_ACTIVE,
+                attributes: u64::from(e.boot_indicator),
             });
             *next_logical += 1;
         }

@@ -26,6 +26,9 @@ use std::fmt;
 
 use uuid::Uuid;
 
+use zerocopy::{FromZeros, IntoBytes};
+
+use crate::layout::mbr::{Mbr, BOOT_ACTIVE, ENTRIES_OFFSET};
 use crate::{Device, Error, Result};
 
 /// Most logical partitions followed in one extended partition (EBR chain depth limit).
@@ -255,33 +258,6 @@ pub struct PartitionTable {
     pub warnings: Vec<String>,
 }
 
-fn le16(b: &[u8], o: usize) -> u16 {
-    b.get(o..o + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .unwrap_or(0)
-}
-fn le32(b: &[u8], o: usize) -> u32 {
-    b.get(o..o + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .unwrap_or(0)
-}
-fn le64(b: &[u8], o: usize) -> u64 {
-    b.get(o..o + 8)
-        .map(|s| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(s);
-            u64::from_le_bytes(a)
-        })
-        .unwrap_or(0)
-}
-fn guid_at(b: &[u8], o: usize) -> Uuid {
-    let mut a = [0u8; 16];
-    if let Some(s) = b.get(o..o + 16) {
-        a.copy_from_slice(s);
-    }
-    Uuid::from_bytes_le(a)
-}
-
 fn read_vec(dev: &dyn Device, offset: u64, len: u64, structure: &str) -> Result<Vec<u8>> {
     let n = usize::try_from(len)
         .map_err(|_| Error::corrupt(structure, offset, "size does not fit in memory"))?;
@@ -306,7 +282,7 @@ mod slice;
 
 pub use gpt::gpt_copy;
 use gpt::read_gpt;
-use mbr::{looks_like_boot_sector, mbr_entries, read_mbr};
+use mbr::{looks_like_boot_sector, read_mbr};
 pub use slice::{DeviceIo, Slice};
 
 impl PartitionTable {
@@ -339,24 +315,27 @@ impl PartitionTable {
         if dev.len() < 512 {
             return Ok(none(ss));
         }
-        let mut s0 = [0u8; 512];
-        dev.read_at(0, &mut s0)?;
-        if s0[510] != 0x55 || s0[511] != 0xaa || looks_like_boot_sector(&s0) {
+        let mut s0 = Mbr::new_zeroed();
+        dev.read_at(0, s0.as_mut_bytes())?;
+        if !s0.has_boot_signature() || looks_like_boot_sector(s0.as_bytes()) {
             return Ok(none(ss));
         }
-        let entries = mbr_entries(&s0);
+        let entries = &s0.partition_record;
         for (i, e) in entries.iter().enumerate() {
-            if e.boot != 0 && e.boot != 0x80 {
+            if e.boot_indicator != 0 && e.boot_indicator != BOOT_ACTIVE {
                 return Err(Error::corrupt(
                     format!("MBR partition entry {}", i + 1),
-                    446 + 16 * i as u64,
-                    format!("boot indicator 0x{:02x} is neither 0x00 nor 0x80", e.boot),
+                    (ENTRIES_OFFSET + 16 * i) as u64,
+                    format!(
+                        "boot indicator 0x{:02x} is neither 0x00 nor 0x80",
+                        e.boot_indicator
+                    ),
                 ));
             }
         }
-        let ee = entries.iter().filter(|e| e.kind == 0xee).count();
+        let ee = entries.iter().filter(|e| e.os_type == 0xee).count();
         if ee > 0 {
-            let others = entries.iter().any(|e| e.kind != 0xee && e.kind != 0);
+            let others = entries.iter().any(|e| e.os_type != 0xee && e.os_type != 0);
             let kind = if others {
                 ProtectiveKind::Hybrid
             } else {
@@ -384,18 +363,18 @@ mod tests {
     use crate::MemDevice;
 
     fn mbr(entries: &[(u8, u8, u32, u32)]) -> Vec<u8> {
-        let mut s = vec![0u8; 512];
-        s[440..444].copy_from_slice(&0x1234_5678u32.to_le_bytes());
-        for (i, &(boot, kind, lba, count)) in entries.iter().enumerate() {
-            let o = 446 + 16 * i;
-            s[o] = boot;
-            s[o + 4] = kind;
-            s[o + 8..o + 12].copy_from_slice(&lba.to_le_bytes());
-            s[o + 12..o + 16].copy_from_slice(&count.to_le_bytes());
+        use crate::layout::mbr::BOOT_SIGNATURE;
+        use zerocopy::little_endian::U32;
+        let mut m = Mbr::new_zeroed();
+        m.unique_mbr_disk_signature = U32::new(0x1234_5678);
+        for (e, &(boot, kind, lba, count)) in m.partition_record.iter_mut().zip(entries) {
+            e.boot_indicator = boot;
+            e.os_type = kind;
+            e.starting_lba = U32::new(lba);
+            e.size_in_lba = U32::new(count);
         }
-        s[510] = 0x55;
-        s[511] = 0xaa;
-        s
+        m.signature = BOOT_SIGNATURE;
+        m.as_bytes().to_vec()
     }
 
     #[test]

@@ -6,3 +6,5 @@
 //! `reseal_disk::probe::NtfsBoot` (one parser for probing and the engine).
 
 pub mod file_name;
+pub mod multi_sector;
+pub mod record;

@@ -91,6 +91,26 @@ fn usa<'a>(
     Ok((usa, ends))
 }
 
+/// The update sequence number (first entry of the update sequence array) of a multi-sector
+/// structure, `None` when the array lies outside `buf`.
+pub fn usn(buf: &[u8]) -> Option<u16> {
+    let h = MultiSectorHeader::ref_from_prefix(buf).ok()?.0;
+    let t = buf.get(usize::from(h.usa_offset.get())..)?;
+    Some(U16::ref_from_prefix(t).ok()?.0.get())
+}
+
+/// Set the update sequence number of a multi-sector structure (no-op when the array lies
+/// outside `buf`).
+pub fn set_usn(buf: &mut [u8], usn: u16) {
+    let Ok((h, _)) = MultiSectorHeader::ref_from_prefix(buf) else {
+        return;
+    };
+    let o = usize::from(h.usa_offset.get());
+    if let Some(t) = buf.get_mut(o..) {
+        let _ = U16::new(usn).write_to_prefix(t);
+    }
+}
+
 /// Apply fixups for writing: bump the update sequence number (skipping 0 and 0xFFFF), save the
 /// last u16 of every 512-byte block and put the USN there. `buf` is left in on-disk form.
 ///
@@ -283,6 +303,45 @@ impl Record {
         &self.buf[a.off + a.value_off..a.off + a.value_off + a.value_len]
     }
 
+    /// The bytes of attribute `a` (as found by [`Record::attrs`]), for patching in place.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when `a` lies outside the record (a stale or hostile [`Attr`]).
+    pub fn attr_bytes_mut(&mut self, a: &Attr) -> Result<&mut [u8]> {
+        let num = self.num;
+        a.off
+            .checked_add(a.len)
+            .and_then(|e| self.buf.get_mut(a.off..e))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "attribute header",
+                    Some(num),
+                    a.off as u64,
+                    format!("attribute of {} bytes outside the record", a.len),
+                )
+            })
+    }
+
+    /// Resident value bytes of `a`, for patching in place.
+    ///
+    /// # Errors
+    /// As [`Record::attr_bytes_mut`].
+    pub fn value_mut(&mut self, a: &Attr) -> Result<&mut [u8]> {
+        let num = self.num;
+        let (o, l) = (a.value_off, a.value_len);
+        self.attr_bytes_mut(a)?
+            .get_mut(o..)
+            .and_then(|v| v.get_mut(..l))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    "attribute header",
+                    Some(num),
+                    (a.off + crate::layout::attribute::HEADER_LEN) as u64,
+                    "resident value outside attribute",
+                )
+            })
+    }
+
     fn end_marker_off(&self) -> Result<usize> {
         Ok(match self.attrs()?.last() {
             Some(a) => a.off + a.len,
@@ -343,10 +402,16 @@ impl Record {
                 ),
             ));
         }
-        let ty = le32(&bytes, 0);
-        let nl = usize::from(bytes[9]);
-        let no = usize::from(le16(&bytes, 10));
-        let name: Vec<u16> = (0..nl).map(|i| le16(&bytes, no + 2 * i)).collect();
+        let (ty, name): (u32, Vec<u16>) = match layout::attribute::header(&bytes)
+            .and_then(|h| Some((h.type_code.get(), layout::attribute::name(&bytes, h)?)))
+        {
+            Some((ty, n)) => (ty, n.iter().map(|u| u.get()).collect()),
+            None => {
+                return Err(Error::Invalid(
+                    "a new attribute's name lies outside its bytes".into(),
+                ))
+            }
+        };
         let inst = match instance {
             Some(i) => i,
             None => {
@@ -356,7 +421,9 @@ impl Record {
                 i
             }
         };
-        put16(&mut bytes, 14, inst);
+        if let Some(h) = layout::attribute::header_mut(&mut bytes) {
+            h.instance = inst.into();
+        }
         let mut pos = self.end_marker_off()?;
         for a in self.attrs()? {
             if a.ty > ty || (a.ty == ty && a.name > name) {
@@ -464,16 +531,23 @@ mod tests {
 
     #[test]
     fn hostile_header_fields_are_errors() {
-        for (off, v) in [(24usize, u32::MAX), (24, 0), (28, u32::MAX)] {
+        let in_use = offset_of!(FileRecordHeader, bytes_in_use);
+        let alloc = offset_of!(FileRecordHeader, bytes_allocated);
+        for (off, v) in [(in_use, u32::MAX), (in_use, 0), (alloc, u32::MAX)] {
             let mut r = rec();
-            put32(&mut r.buf, off, v);
+            let h = r.header_mut().unwrap();
+            if off == in_use {
+                h.bytes_in_use = v.into();
+            } else {
+                h.bytes_allocated = v.into();
+            }
             assert!(matches!(
                 r.validate(),
                 Err(Error::Corrupt { offset, .. }) if offset == off as u64
             ));
         }
         let mut r = rec();
-        put16(&mut r.buf, 20, 0xFFF8);
+        r.header_mut().unwrap().first_attribute_offset = 0xFFF8.into();
         assert!(matches!(
             r.validate(),
             Err(Error::Corrupt { offset: 20, .. })
@@ -481,7 +555,12 @@ mod tests {
         // Update sequence array: offset and count at their maximum.
         for (off, v) in [(4usize, 0xFFFEu16), (6, 0xFFFF)] {
             let mut b = rec().buf;
-            put16(&mut b, off, v);
+            let h = MultiSectorHeader::mut_from_prefix(&mut b).unwrap().0;
+            if off == 4 {
+                h.usa_offset = v.into();
+            } else {
+                h.usa_count = v.into();
+            }
             assert!(matches!(
                 remove_fixups(&mut b, "MFT record", Some(70)),
                 Err(Error::Corrupt { offset, .. }) if offset == off as u64
@@ -513,7 +592,7 @@ mod tests {
         assert_eq!(r.buf, before, "a refused change left the record as it was");
         // A record whose bytes-in-use field exceeds its buffer has no free room (no underflow).
         let mut r = rec();
-        put32(&mut r.buf, 24, 5000);
+        r.header_mut().unwrap().bytes_in_use = 5000.into();
         assert_eq!(r.free(), 0);
         assert!(r
             .insert_attr(attribute::build_resident(0x40, &[], b"x", 0), None)

@@ -11,12 +11,13 @@
 use std::collections::BTreeMap;
 
 use reseal_disk::Device;
+use zerocopy::FromBytes;
 
 use crate::attribute::{self, Attr, NonResSizes, ATTRIBUTE_LIST, DATA, FILE_NAME};
 use crate::boot_sector::BootSector;
 use crate::data_run::{self, Run};
 use crate::error::{Error, Result};
-use crate::record::{self, le16, le32, le64, put16, put64, Record};
+use crate::record::{self, le16, le32, le64, Record};
 use crate::upcase::UpCase;
 
 const BLK: u64 = 512;
@@ -662,12 +663,18 @@ impl<D: Device> Volume<D> {
     fn record_from(num: u64, mut buf: Vec<u8>) -> Result<Record> {
         record::remove_fixups(&mut buf, "MFT record", Some(num))?;
         let r = Record::parse(num, buf)?;
-        let stored = le32(&r.buf, 44);
-        if le16(&r.buf, 4) >= 0x30 && u64::from(stored) != num & 0xFFFF_FFFF && r.in_use() {
+        let h = r.header();
+        let stored = h.record_number.get();
+        // Before NTFS 3.1 the update sequence array sits where the record number is.
+        if usize::from(h.multi_sector.usa_offset.get()) >= crate::layout::record::LEN
+            && u64::from(stored) != num & 0xFFFF_FFFF
+            && r.in_use()
+        {
             return Err(Error::corrupt(
                 "MFT record header",
                 Some(num),
-                44,
+                core::mem::offset_of!(crate::layout::record::FileRecordHeader, record_number)
+                    as u64,
                 format!("record number field {stored}"),
             ));
         }
@@ -687,9 +694,9 @@ impl<D: Device> Volume<D> {
         rec.buf[used..].fill(0);
         let mut b = rec.buf.clone();
         record::apply_fixups(&mut b, "MFT record", Some(rec.num))?;
-        let ofs = usize::from(le16(&b, 4));
-        let usn = le16(&b, ofs);
-        put16(&mut rec.buf, ofs, usn);
+        if let Some(usn) = record::usn(&b) {
+            record::set_usn(&mut rec.buf, usn);
+        }
         let runs = self.mft_runs.clone();
         self.write_runs(&runs, rec.num * rs, &b, "$MFT data", MFT)?;
         if rec.num < self.boot.mirror_records() {
@@ -1208,9 +1215,19 @@ impl<D: Device> Volume<D> {
                     "attribute vanished",
                 )
             })?;
-        put64(&mut r.buf, a.off + 40, s.alloc);
-        put64(&mut r.buf, a.off + 48, s.size);
-        put64(&mut r.buf, a.off + 56, s.init);
+        let num = r.num;
+        let n =
+            crate::layout::attribute::non_resident_mut(r.attr_bytes_mut(&a)?).ok_or_else(|| {
+                Error::corrupt(
+                    "attribute header",
+                    Some(num),
+                    a.off as u64,
+                    "non-resident header too short",
+                )
+            })?;
+        n.allocated_size = s.alloc.into();
+        n.data_size = s.size.into();
+        n.initialized_size = s.init.into();
         self.write_record(&mut r)
     }
 
@@ -1469,14 +1486,15 @@ impl<D: Device> Volume<D> {
         let mut changed = false;
         for a in r.attrs()? {
             if a.ty == FILE_NAME && !a.nonres && a.value_len >= 66 {
-                let vo = a.off + a.value_off;
-                put64(&mut r.buf, vo + 40, alloc);
-                put64(&mut r.buf, vo + 48, size);
-                let parent = le64(&r.buf, vo) & 0xFFFF_FFFF_FFFF;
-                by_parent
-                    .entry(parent)
-                    .or_default()
-                    .push(r.buf[vo..vo + a.value_len].to_vec());
+                let v = r.value_mut(&a)?;
+                let Ok((f, _)) = crate::layout::file_name::FileName::mut_from_prefix(&mut *v)
+                else {
+                    continue;
+                };
+                f.allocated_size = alloc.into();
+                f.data_size = size.into();
+                let parent = f.parent_record();
+                by_parent.entry(parent).or_default().push(v.to_vec());
                 changed = true;
             }
         }

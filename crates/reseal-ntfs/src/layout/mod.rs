@@ -5,6 +5,7 @@
 //! Present so far: [`file_name`] (the `$FILE_NAME` value). The boot sector's BPB lives in
 //! `reseal_disk::probe::NtfsBoot` (one parser for probing and the engine).
 
+pub mod attribute;
 pub mod file_name;
 pub mod multi_sector;
 pub mod record;

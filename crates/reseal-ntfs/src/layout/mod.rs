@@ -7,5 +7,6 @@
 
 pub mod attribute;
 pub mod file_name;
+pub mod index;
 pub mod multi_sector;
 pub mod record;

@@ -19,7 +19,10 @@ use crate::attribute::{ATTRIBUTE_LIST, DATA, FILE_NAME, FLAG_ENCRYPTED, STANDARD
 use crate::error::Error;
 use crate::file::{i30, key_of, NAMESPACE_DOS};
 use crate::layout::file_name;
-use crate::record::{le16, le32, le64, Record, FLAG_DIRECTORY};
+use crate::layout::index::IndexEntryHeader;
+use crate::layout::standard_information::{self as si_layout, StandardInformation};
+use crate::layout::volume_information::{self as vi_layout, VolumeInformation};
+use crate::record::{Record, FLAG_DIRECTORY};
 
 /// First MFT record that is not an NTFS metafile.
 pub const FIRST_USER_RECORD: u64 = 16;
@@ -276,18 +279,22 @@ impl<D: Device> Volume<D> {
             .vol
             .read_all(VOLUME_RECORD, VOLUME_INFORMATION, &[])
             .map_err(|e| self.err(p, e))?;
-        if v.len() < 12 {
-            return Err(self.err(
-                p,
-                Error::corrupt(
-                    "$VOLUME_INFORMATION",
-                    Some(VOLUME_RECORD),
-                    0,
-                    format!("{} bytes, 12 expected", v.len()),
-                ),
-            ));
+        if v.len() < vi_layout::LEN {
+            return Err(self.short_volume_information(&v));
         }
         Ok(v)
+    }
+
+    fn short_volume_information(&self, v: &[u8]) -> BrowseError {
+        self.err(
+            "$Volume",
+            Error::corrupt(
+                "$VOLUME_INFORMATION",
+                Some(VOLUME_RECORD),
+                0,
+                format!("{} bytes, {} expected", v.len(), vi_layout::LEN),
+            ),
+        )
     }
 
     /// NTFS version (major, minor) from `$Volume:$VOLUME_INFORMATION`, e.g. (3, 1).
@@ -296,7 +303,8 @@ impl<D: Device> Volume<D> {
     /// [`BrowseError::Ntfs`] if `$Volume` is damaged.
     pub fn version(&mut self) -> Result<(u8, u8)> {
         let v = self.volume_information()?;
-        Ok((v[8], v[9]))
+        let vi = VolumeInformation::view(&v).ok_or_else(|| self.short_volume_information(&v))?;
+        Ok((vi.major_version, vi.minor_version))
     }
 
     /// `$VOLUME_INFORMATION` flags (0x0001 = dirty).
@@ -305,7 +313,8 @@ impl<D: Device> Volume<D> {
     /// [`BrowseError::Ntfs`] if `$Volume` is damaged.
     pub fn volume_flags(&mut self) -> Result<u16> {
         let v = self.volume_information()?;
-        Ok(le16(&v, 10))
+        let vi = VolumeInformation::view(&v).ok_or_else(|| self.short_volume_information(&v))?;
+        Ok(vi.flags.get())
     }
 
     /// Volume serial number.
@@ -389,7 +398,7 @@ impl<D: Device> Volume<D> {
         let si = r
             .find(STANDARD_INFORMATION, &[])
             .map_err(|e| self.err(path, e))?
-            .filter(|a| !a.nonres && a.value_len >= 36)
+            .filter(|a| !a.nonres && a.value_len >= si_layout::ATTRIBUTES_END)
             .ok_or_else(|| {
                 self.err(
                     path,
@@ -401,17 +410,17 @@ impl<D: Device> Volume<D> {
                     ),
                 )
             })?;
-        let v = r.value(&si);
+        let v = StandardInformation::read(r.value(&si));
         let mut e = Entry {
             name,
             is_dir: is_dir(r),
             size: 0,
             allocated_size: 0,
-            created: le64(v, 0),
-            modified: le64(v, 8),
-            mft_modified: le64(v, 16),
-            accessed: le64(v, 24),
-            attributes: le32(v, 32),
+            created: v.creation_time.get(),
+            modified: v.last_data_change_time.get(),
+            mft_modified: v.last_mft_change_time.get(),
+            accessed: v.last_access_time.get(),
+            attributes: v.file_attributes.get(),
             record: r.num,
             streams: Vec::new(),
         };
@@ -581,7 +590,9 @@ impl<D: Device> Volume<D> {
             if ns == NAMESPACE_DOS {
                 continue;
             }
-            let r = le64(&ent, 0) & 0xFFFF_FFFF_FFFF;
+            let Some(r) = IndexEntryHeader::view(&ent).map(IndexEntryHeader::file_record) else {
+                continue;
+            };
             if r < FIRST_USER_RECORD && !(system && r != ROOT_RECORD) {
                 continue;
             }

@@ -5,7 +5,8 @@
 
 use reseal_disk::Device;
 
-use crate::record::{self, le16, Record};
+use crate::layout::record::FileRecordHeader;
+use crate::record::{self, Record};
 use crate::state::VolumeState;
 use crate::Volume;
 
@@ -240,12 +241,15 @@ fn records<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
         }
         for (k, raw) in buf.chunks_exact(rs as usize).enumerate() {
             let num = first + k as u64;
-            let magic = &raw[..4];
+            let Some(h) = FileRecordHeader::view(raw) else {
+                continue;
+            };
+            let magic = &h.multi_sector.signature;
             if magic != b"FILE" && magic != b"BAAD" {
                 continue;
             }
             c.records_checked += 1;
-            let in_use = le16(raw, 22) & record::FLAG_IN_USE != 0;
+            let in_use = h.flags.get() & record::FLAG_IN_USE != 0;
             if !in_use {
                 continue;
             }
@@ -342,7 +346,9 @@ fn mirror<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
         // Compared with fixups removed, as ntfs-3g does when it mounts.
         let a = record::remove_fixups(&mut m, "$MFTMirr record", Some(num));
         let bb = record::remove_fixups(&mut r, "MFT record", Some(num));
-        let used = |x: &[u8]| (record::le32(x, 24) as usize).min(x.len());
+        let used = |x: &[u8]| {
+            FileRecordHeader::view(x).map_or(0, |h| (h.bytes_in_use.get() as usize).min(x.len()))
+        };
         let same = a.is_ok() && bb.is_ok() && m[..used(&m)] == r[..used(&r)];
         if !same {
             c.mirror_mismatches.push(num);

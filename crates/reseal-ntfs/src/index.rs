@@ -511,31 +511,7 @@ impl<D: Device> Volume<D> {
             }
             self.write_stream_data(&mut bst, 0, &bits)?;
         }
-        // Root.
-        let body = node_bytes(&level, end_child);
-        let il = (NODE_HEADER_LEN + body.len()) as u32;
-        let root = IndexRoot {
-            indexed_attribute_type: info.indexed_type.into(),
-            collation_rule: info.collation.into(),
-            index_block_size: info.block_size.into(),
-            clusters_per_index_block: info.clusters_per_block,
-            reserved: [0; 3],
-        };
-        let node = IndexHeader {
-            entries_offset: (NODE_HEADER_LEN as u32).into(),
-            index_length: il.into(),
-            allocated_size: il.into(),
-            flags: if end_child.is_some() {
-                NODE_HAS_SUBNODES
-            } else {
-                0
-            },
-            reserved: [0; 3],
-        };
-        let mut val = Vec::with_capacity(ROOT_LEN + il as usize);
-        val.extend_from_slice(root.as_bytes());
-        val.extend_from_slice(node.as_bytes());
-        val.extend_from_slice(&body);
+        let val = root_value(&info, &level, end_child);
         let mut r = self.read_record(rec)?;
         let a = r
             .find(INDEX_ROOT, name)?
@@ -592,6 +568,40 @@ impl<D: Device> Volume<D> {
         }
         Ok(())
     }
+}
+
+/// The `$INDEX_ROOT` value with parameters `info` holding `ents` then the END entry (pointing
+/// at `end_child` when the root is not a leaf).
+pub(crate) fn root_value(
+    info: &RootInfo,
+    ents: &[(Vec<u8>, Option<u64>)],
+    end_child: Option<u64>,
+) -> Vec<u8> {
+    let body = node_bytes(ents, end_child);
+    let il = (NODE_HEADER_LEN + body.len()) as u32;
+    let root = IndexRoot {
+        indexed_attribute_type: info.indexed_type.into(),
+        collation_rule: info.collation.into(),
+        index_block_size: info.block_size.into(),
+        clusters_per_index_block: info.clusters_per_block,
+        reserved: [0; 3],
+    };
+    let node = IndexHeader {
+        entries_offset: (NODE_HEADER_LEN as u32).into(),
+        index_length: il.into(),
+        allocated_size: il.into(),
+        flags: if end_child.is_some() {
+            NODE_HAS_SUBNODES
+        } else {
+            0
+        },
+        reserved: [0; 3],
+    };
+    let mut val = Vec::with_capacity(ROOT_LEN + il as usize);
+    val.extend_from_slice(root.as_bytes());
+    val.extend_from_slice(node.as_bytes());
+    val.extend_from_slice(&body);
+    val
 }
 
 /// Serialize a node's entries followed by its END entry.

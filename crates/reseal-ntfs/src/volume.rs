@@ -17,7 +17,8 @@ use crate::attribute::{self, Attr, NonResSizes, ATTRIBUTE_LIST, DATA, FILE_NAME}
 use crate::boot_sector::BootSector;
 use crate::data_run::{self, Run};
 use crate::error::{Error, Result};
-use crate::record::{self, le16, le32, le64, Record};
+use crate::layout::attribute_list::{self, AttributeListEntry};
+use crate::record::{self, Record};
 use crate::upcase::UpCase;
 
 const BLK: u64 = 512;
@@ -736,10 +737,9 @@ impl<D: Device> Volume<D> {
         };
         let mut out = Vec::new();
         let mut pos = 0usize;
-        while pos + 26 <= list.len() {
-            let ety = le32(&list, pos);
-            let elen = usize::from(le16(&list, pos + 4));
-            if elen < 26 || pos + elen > list.len() {
+        while let Some(h) = list.get(pos..).and_then(AttributeListEntry::view) {
+            let elen = usize::from(h.length.get());
+            if elen < attribute_list::LEN || pos + elen > list.len() {
                 return Err(Error::corrupt(
                     "$ATTRIBUTE_LIST entry",
                     Some(base),
@@ -747,21 +747,19 @@ impl<D: Device> Volume<D> {
                     "bad length",
                 ));
             }
-            let nl = usize::from(list[pos + 6]);
-            let no = usize::from(list[pos + 7]);
-            if no + 2 * nl > elen {
-                return Err(Error::corrupt(
+            let name = attribute_list::name(&list[pos..pos + elen]).ok_or_else(|| {
+                Error::corrupt(
                     "$ATTRIBUTE_LIST entry",
                     Some(base),
                     pos as u64,
                     "name outside entry",
-                ));
-            }
+                )
+            })?;
             out.push(ListEntry {
-                ty: ety,
-                name: (0..nl).map(|i| le16(&list, pos + no + 2 * i)).collect(),
-                lowest_vcn: le64(&list, pos + 8),
-                record: le64(&list, pos + 16) & 0xFFFF_FFFF_FFFF,
+                ty: h.type_code.get(),
+                name,
+                lowest_vcn: h.lowest_vcn.get(),
+                record: h.record(),
             });
             pos += elen;
         }

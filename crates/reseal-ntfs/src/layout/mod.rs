@@ -6,7 +6,13 @@
 //! `reseal_disk::probe::NtfsBoot` (one parser for probing and the engine).
 
 pub mod attribute;
+pub mod attribute_list;
 pub mod file_name;
 pub mod index;
 pub mod multi_sector;
+pub mod quota;
 pub mod record;
+pub mod reparse;
+pub mod secure;
+pub mod standard_information;
+pub mod volume_information;

@@ -23,6 +23,8 @@ use crate::layout::index::IndexEntryHeader;
 use crate::layout::standard_information::{self as si_layout, StandardInformation};
 use crate::layout::volume_information::{self as vi_layout, VolumeInformation};
 use crate::record::{Record, FLAG_DIRECTORY};
+use zerocopy::little_endian::U16;
+use zerocopy::FromBytes;
 
 /// First MFT record that is not an NTFS metafile.
 pub const FIRST_USER_RECORD: u64 = 16;
@@ -172,9 +174,9 @@ fn split_path(path: &str) -> (Vec<&str>, Option<&str>) {
 }
 
 fn utf16(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    <[U16]>::ref_from_prefix_with_elems(b, b.len() / 2)
+        .map(|(units, _)| units.iter().map(|u| u.get()).collect())
+        .unwrap_or_default()
 }
 
 fn is_dir(r: &Record) -> bool {

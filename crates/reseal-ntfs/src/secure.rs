@@ -14,14 +14,17 @@ use crate::layout::secure::{SdhEntry, SdhKey, SdsEntryHeader, SiiEntry, SiiKey, 
 use crate::layout::standard_information::{self as si_layout, StandardInformation};
 use crate::record::FLAG_IN_USE;
 use crate::volume::{Grow, Volume, SECURE};
+use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, IntoBytes};
 
 const BLOCK: u64 = 0x40000;
 
 /// The NTFS security-descriptor hash: for each little-endian u32 word, `h = word + rol(h, 3)`.
 pub fn sd_hash(sd: &[u8]) -> u32 {
-    sd.chunks_exact(4).fold(0u32, |h, w| {
-        u32::from_le_bytes([w[0], w[1], w[2], w[3]]).wrapping_add(h.rotate_left(3))
+    <[U32]>::ref_from_prefix_with_elems(sd, sd.len() / 4).map_or(0, |(words, _)| {
+        words
+            .iter()
+            .fold(0u32, |h, w| w.get().wrapping_add(h.rotate_left(3)))
     })
 }
 

@@ -2,7 +2,7 @@
 //! Reference: FORMATS.md C.3.
 
 use crate::data_run::{self, Run};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::attribute::{
     self as layout, AttributeHeader, NonResident, Resident, ALLOCATED_SIZE_OFFSET, COMPRESSED_LEN,
     NON_RESIDENT_LEN, RESIDENT_LEN,
@@ -79,7 +79,9 @@ pub struct Attr {
 /// # Errors
 /// [`Error::Corrupt`] when any field points outside the attribute or record.
 pub fn parse(rec: &[u8], off: usize, num: u64) -> Result<Attr> {
-    let c = |o: usize, r: String| Error::corrupt("attribute header", Some(num), o as u64, r);
+    let c = |o: usize, r: String| {
+        Error::corrupt("attribute header", Some(num), Offset::Record(o as u64), r)
+    };
     let Some(h) = rec.get(off..).and_then(layout::header) else {
         return Err(c(off, "truncated".into()));
     };
@@ -183,7 +185,7 @@ impl Attr {
                 Error::corrupt(
                     "attribute header",
                     Some(num),
-                    self.off as u64,
+                    Offset::Record(self.off as u64),
                     format!(
                         "mapping pairs at {:#x}+{:#x} outside the {}-byte record",
                         self.off,
@@ -332,7 +334,10 @@ mod tests {
         layout::header_mut(&mut r).unwrap().length = (!7u32).into();
         assert!(matches!(
             parse(&r, 0, 1),
-            Err(Error::Corrupt { offset: 4, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(4),
+                ..
+            })
         ));
         // A resident value whose offset + length wraps.
         let mut r = rec.clone();
@@ -341,7 +346,10 @@ mod tests {
         v.value_offset = u16::MAX.into();
         assert!(matches!(
             parse(&r, 0, 1),
-            Err(Error::Corrupt { offset: 16, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(16),
+                ..
+            })
         ));
         // A name far outside the attribute.
         let mut r = rec.clone();
@@ -350,7 +358,10 @@ mod tests {
         h.name_offset = u16::MAX.into();
         assert!(matches!(
             parse(&r, 0, 1),
-            Err(Error::Corrupt { offset: 10, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(10),
+                ..
+            })
         ));
         // A 12-byte tail is too short for a header.
         assert!(parse(&rec[..12], 0, 1).is_err());

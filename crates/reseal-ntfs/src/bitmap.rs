@@ -6,7 +6,7 @@ use zerocopy::little_endian::U32;
 use zerocopy::IntoBytes;
 
 use crate::attribute::{BITMAP, DATA};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::record::{self, Record};
 use crate::volume::{Grow, Volume, BITMAP_FILE, MFT};
 
@@ -154,7 +154,7 @@ impl<D: Device> Volume<D> {
                 return Err(Error::corrupt(
                     "$Bitmap",
                     Some(BITMAP_FILE),
-                    s / 8,
+                    Offset::Stream(s / 8),
                     "freeing clusters beyond the bitmap",
                 ));
             }

@@ -16,7 +16,7 @@ use reseal_disk::probe::NtfsBoot;
 use reseal_disk::Device;
 
 use crate::attribute::{ATTRIBUTE_LIST, DATA, FILE_NAME, FLAG_ENCRYPTED, STANDARD_INFORMATION};
-use crate::error::Error;
+use crate::error::{Error, Offset};
 use crate::file::{i30, key_of, NAMESPACE_DOS};
 use crate::layout::file_name;
 use crate::layout::index::IndexEntryHeader;
@@ -223,18 +223,23 @@ impl<D: Device> Volume<D> {
         self.vol
     }
 
-    /// The engine error `e` met while reading `path`, located in the volume.
+    /// The engine error `e` met while reading `path`, located in the volume: a volume offset as
+    /// is, an offset in an MFT record (or a record as a whole) through the `$MFT` runlist; an
+    /// offset inside some other stream is not located.
     fn err(&self, path: &str, e: Error) -> BrowseError {
+        let in_record = |r: u64, o: u64| {
+            r.checked_mul(u64::from(self.boot.record_size))
+                .and_then(|p| p.checked_add(o))
+                .and_then(|p| self.vol.mft_offset(p))
+        };
         let offset = match &e {
             Error::Disk { offset, .. } => Some(*offset),
-            Error::Corrupt {
-                record: Some(r),
-                offset,
-                ..
-            } => r
-                .checked_mul(u64::from(self.boot.record_size))
-                .and_then(|p| p.checked_add(*offset))
-                .and_then(|p| self.vol.mft_offset(p)),
+            Error::Corrupt { offset, record, .. } => match (*offset, *record) {
+                (Offset::Volume(o), _) => Some(o),
+                (Offset::Record(o), Some(r)) => in_record(r, o),
+                (Offset::Whole, Some(r)) => in_record(r, 0),
+                _ => None,
+            },
             _ => None,
         };
         BrowseError::Ntfs {
@@ -293,7 +298,7 @@ impl<D: Device> Volume<D> {
             Error::corrupt(
                 "$VOLUME_INFORMATION",
                 Some(VOLUME_RECORD),
-                0,
+                Offset::Whole,
                 format!("{} bytes, {} expected", v.len(), vi_layout::LEN),
             ),
         )
@@ -407,7 +412,7 @@ impl<D: Device> Volume<D> {
                     Error::corrupt(
                         "$STANDARD_INFORMATION",
                         Some(r.num),
-                        0,
+                        Offset::Whole,
                         "missing or shorter than 36 bytes",
                     ),
                 )

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::attribute::{FILE_NAME, SECURITY_DESCRIPTOR, STANDARD_INFORMATION};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::file_name::{self, FileName};
 use crate::layout::standard_information::{self as si_layout, StandardInformation};
 use crate::record::{Record, FLAG_DIRECTORY};
@@ -255,7 +255,12 @@ impl Catalog {
                 FILE_NAME if !a.nonres => {
                     let v = r.value(&a);
                     let (units, space) = file_name::name(v).ok_or_else(|| {
-                        Error::corrupt("$FILE_NAME", Some(r.num), 0, "shorter than its header")
+                        Error::corrupt(
+                            "$FILE_NAME",
+                            Some(r.num),
+                            Offset::Whole,
+                            "shorter than its header",
+                        )
                     })?;
                     let parent = FileName::view(v).map_or(0, FileName::parent_record);
                     if space == NAMESPACE_DOS {
@@ -291,7 +296,7 @@ impl Catalog {
             Error::corrupt(
                 "MFT record header",
                 Some(r.num),
-                0,
+                Offset::Whole,
                 "record number too large",
             )
         })?;

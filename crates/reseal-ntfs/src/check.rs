@@ -5,6 +5,7 @@
 
 use reseal_disk::Device;
 
+use crate::error::Offset;
 use crate::layout::record::FileRecordHeader;
 use crate::record::{self, Record};
 use crate::state::VolumeState;
@@ -151,7 +152,13 @@ pub fn check<D: Device>(mut dev: D) -> VolumeCheck {
                     record: None,
                     offset,
                     ..
-                } => (structure.to_string(), Some(*offset)),
+                } => (
+                    structure.to_string(),
+                    match offset {
+                        Offset::Volume(o) => Some(*o),
+                        _ => None,
+                    },
+                ),
                 _ => ("NTFS volume".to_string(), None),
             };
             c.problems.push(problem(
@@ -260,7 +267,7 @@ fn records<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
                 Err(crate::Error::corrupt(
                     "MFT record",
                     Some(num),
-                    0,
+                    Offset::Record(0),
                     "BAAD signature (a multi-sector transfer failed)",
                 ))
             } else {
@@ -270,7 +277,10 @@ fn records<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
                 Err(e) => {
                     c.fixup_failures += 1;
                     let within = match &e {
-                        crate::Error::Corrupt { offset, .. } => *offset,
+                        crate::Error::Corrupt {
+                            offset: Offset::Record(o),
+                            ..
+                        } => *o,
                         _ => 0,
                     };
                     let at = rec_off.map(|o| o + within);

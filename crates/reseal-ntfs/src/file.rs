@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use reseal_disk::Device;
 
 use crate::attribute::{self, DATA, FILE_NAME, INDEX_ROOT, STANDARD_INFORMATION};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::file_name::{self, FileName};
 use crate::layout::index::{self as index_layout, IndexEntryHeader};
 use crate::layout::record::FileRecordHeader;
@@ -189,7 +189,12 @@ impl<D: Device> Volume<D> {
             })?;
             let best = r.value(&best);
             let (name, _) = file_name::name(best).ok_or_else(|| {
-                Error::corrupt("$FILE_NAME", Some(cur), 0, "shorter than its header")
+                Error::corrupt(
+                    "$FILE_NAME",
+                    Some(cur),
+                    Offset::Whole,
+                    "shorter than its header",
+                )
             })?;
             parts.push(String::from_utf16_lossy(&name));
             cur = FileName::view(best).map_or(0, FileName::parent_record);
@@ -197,7 +202,7 @@ impl<D: Device> Volume<D> {
         Err(Error::corrupt(
             "$FILE_NAME",
             Some(num),
-            0,
+            Offset::Whole,
             "parent chain does not reach the root",
         ))
     }
@@ -620,7 +625,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$I30 index",
                 Some(dir),
-                0,
+                Offset::Whole,
                 format!("no entry for record {num}"),
             ));
         }
@@ -743,8 +748,9 @@ impl<D: Device> Volume<D> {
                 ));
             }
             v.index_remove_record(parents[0], &r)?;
-            let keep = primary_file_name(&r)?
-                .ok_or_else(|| Error::corrupt("$FILE_NAME", Some(num), 0, "no file name"))?;
+            let keep = primary_file_name(&r)?.ok_or_else(|| {
+                Error::corrupt("$FILE_NAME", Some(num), Offset::Whole, "no file name")
+            })?;
             let fns: Vec<_> = r
                 .attrs()?
                 .into_iter()
@@ -754,7 +760,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "$FILE_NAME",
                     Some(num),
-                    keep.off as u64,
+                    Offset::Record(keep.off as u64),
                     "shorter than its header",
                 )
             })?;

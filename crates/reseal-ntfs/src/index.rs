@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use reseal_disk::Device;
 
 use crate::attribute::{self, Attr, BITMAP, INDEX_ALLOCATION, INDEX_ROOT};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::file_name::FileName;
 use crate::layout::index::{
     self as layout, IndexBlockHeader, IndexEntryHeader, IndexHeader, IndexRoot, BLOCK_HEADER_LEN,
@@ -193,7 +193,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                0,
+                Offset::Whole,
                 "missing index root",
             ));
         };
@@ -201,7 +201,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                a.off as u64,
+                Offset::Record(a.off as u64),
                 "not resident or too short",
             ));
         }
@@ -209,7 +209,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                a.off as u64,
+                Offset::Record(a.off as u64),
                 "not resident or too short",
             ));
         };
@@ -223,7 +223,9 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                (a.off + a.value_off + offset_of!(IndexRoot, index_block_size)) as u64,
+                Offset::Record(
+                    (a.off + a.value_off + offset_of!(IndexRoot, index_block_size)) as u64,
+                ),
                 "bad index block size",
             ));
         }
@@ -235,7 +237,7 @@ impl<D: Device> Volume<D> {
     pub(crate) fn read_index(&self, rec: u64, name: &[u16]) -> Result<(RootInfo, Vec<Vec<u8>>)> {
         let (r, a, info) = self.root_attr(rec, name)?;
         let v = r.value(&a).to_vec();
-        let base = (a.off + a.value_off) as u64;
+        let base = Offset::Record((a.off + a.value_off) as u64);
         let alloc = self.stream(rec, INDEX_ALLOCATION, name)?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -259,14 +261,14 @@ impl<D: Device> Volume<D> {
         rec: u64,
         buf: &[u8],
         hdr: usize,
-        base: u64,
+        base: Offset,
         alloc: Option<&crate::volume::Stream>,
         info: &RootInfo,
         depth: usize,
         seen: &mut HashSet<u64>,
         out: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
-        let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), base + o as u64, r);
+        let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), base.plus(o as u64), r);
         if depth > MAX_DEPTH {
             return Err(c(hdr, "index tree too deep"));
         }
@@ -289,12 +291,13 @@ impl<D: Device> Volume<D> {
                 })?;
                 let mut blk = vec![0u8; bs];
                 self.read_stream(alloc, off, &mut blk)?;
-                let bc =
-                    |o: usize, r: &str| Error::corrupt("INDX block", Some(rec), off + o as u64, r);
+                let bc = |o: usize, r: &str| {
+                    Error::corrupt("INDX block", Some(rec), Offset::Stream(off + o as u64), r)
+                };
                 if !check_block_signature(&blk) {
                     return Err(bc(0, "signature is not INDX"));
                 }
-                record::remove_fixups(&mut blk, "INDX block", Some(rec))?;
+                record::remove_fixups_at(&mut blk, "INDX block", Some(rec), Offset::Stream(off))?;
                 if block_vcn(&blk) != Some(vcn) {
                     return Err(bc(VCN_FIELD as usize, "VCN field does not match"));
                 }
@@ -302,7 +305,7 @@ impl<D: Device> Volume<D> {
                     rec,
                     &blk,
                     BLOCK_HEADER_LEN,
-                    off,
+                    Offset::Stream(off),
                     Some(alloc),
                     info,
                     depth + 1,
@@ -438,7 +441,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "$INDEX_ALLOCATION",
                     Some(rec),
-                    0,
+                    Offset::Whole,
                     format!("{grow_to} blocks of {bs} bytes overflow a stream length"),
                 )
             })?;
@@ -446,9 +449,9 @@ impl<D: Device> Volume<D> {
         }
         // Write blocks.
         if nblocks > 0 {
-            let mut st = self
-                .stream(rec, INDEX_ALLOCATION, name)?
-                .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+            let mut st = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+                Error::corrupt("$INDEX_ALLOCATION", Some(rec), Offset::Whole, "vanished")
+            })?;
             let unit = self.vcn_unit(info.block_size);
             let per = bs as u64 / unit.min(bs as u64);
             for (i, (ents, endc)) in blocks.iter().enumerate() {
@@ -496,12 +499,12 @@ impl<D: Device> Volume<D> {
             }
             let mut bst = self
                 .stream(rec, BITMAP, name)?
-                .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+                .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), Offset::Whole, "vanished"))?;
             if bst.size > 1 << 24 {
                 return Err(Error::corrupt(
                     "$BITMAP",
                     Some(rec),
-                    0,
+                    Offset::Whole,
                     "index bitmap larger than 16 MiB",
                 ));
             }
@@ -515,7 +518,7 @@ impl<D: Device> Volume<D> {
         let mut r = self.read_record(rec)?;
         let a = r
             .find(INDEX_ROOT, name)?
-            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "vanished"))?;
+            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), Offset::Whole, "vanished"))?;
         let bytes = attribute::build_resident(INDEX_ROOT, name, &val, 0);
         r.replace_attr(&a, bytes)?;
         self.write_record(&mut r)
@@ -649,12 +652,12 @@ pub fn parse_index_block(buf: &mut [u8]) -> Result<Vec<(Vec<u8>, Option<u64>)>> 
         return Err(Error::corrupt(
             "INDX block",
             None,
-            0,
+            Offset::Stream(0),
             "signature is not INDX",
         ));
     }
     record::remove_fixups(buf, "INDX block", None)?;
-    let c = |o: usize, r: &str| Error::corrupt("INDX block", None, o as u64, r);
+    let c = |o: usize, r: &str| Error::corrupt("INDX block", None, Offset::Stream(o as u64), r);
     let mut out = Vec::new();
     for (p, len, flags, child) in node_entries_with(buf, BLOCK_HEADER_LEN, &c)? {
         if flags & ENTRY_END != 0 {
@@ -673,6 +676,8 @@ struct Node {
     buf: Vec<u8>,
     /// Offset of the INDEX_HEADER in `buf`.
     hdr: usize,
+    /// Where `buf` starts, for errors: in the record (root) or in `$INDEX_ALLOCATION`.
+    base: Offset,
 }
 
 /// (offset, length, flags, sub-node VCN) of one entry of a node.
@@ -741,10 +746,10 @@ fn node_entries_with(
     Ok(out)
 }
 
-/// [`node_entries_with`] for a node of record `rec`, located by offset in `buf`.
-fn node_entries(buf: &[u8], hdr: usize, rec: u64) -> Result<Vec<EntryPos>> {
-    node_entries_with(buf, hdr, &|o, r| {
-        Error::corrupt("index node", Some(rec), o as u64, r)
+/// [`node_entries_with`] for `node` of record `rec`, errors located from `node.base`.
+fn node_entries(node: &Node, rec: u64) -> Result<Vec<EntryPos>> {
+    node_entries_with(&node.buf, node.hdr, &|o, r| {
+        Error::corrupt("index node", Some(rec), node.base.plus(o as u64), r)
     })
 }
 
@@ -770,16 +775,12 @@ impl<D: Device> Volume<D> {
         // parent INDX block (offset in $INDEX_ALLOCATION).
         let bs = info.block_size as usize;
         let unit = self.vcn_unit(info.block_size);
-        let (structure, field) = match parent.vcn {
-            None => ("$INDEX_ROOT", Some(at as u64)),
-            Some(pv) => (
-                "INDX block",
-                pv.checked_mul(unit).and_then(|o| o.checked_add(at as u64)),
-            ),
+        let structure = match parent.vcn {
+            None => "$INDEX_ROOT",
+            Some(_) => "INDX block",
         };
-        let err = |reason: String| {
-            Error::corrupt(structure, Some(rec), field.unwrap_or(u64::MAX), reason)
-        };
+        let field = parent.base.plus(at as u64);
+        let err = |reason: String| Error::corrupt(structure, Some(rec), field, reason);
         let alloc = self
             .stream(rec, INDEX_ALLOCATION, name)?
             .ok_or_else(|| err(format!("sub-node VCN {vcn:#x} without $INDEX_ALLOCATION")))?;
@@ -795,16 +796,16 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "INDX block",
                 Some(rec),
-                off,
+                Offset::Stream(off),
                 "signature is not INDX",
             ));
         }
-        record::remove_fixups(&mut blk, "INDX block", Some(rec))?;
+        record::remove_fixups_at(&mut blk, "INDX block", Some(rec), Offset::Stream(off))?;
         if block_vcn(&blk) != Some(vcn) {
             return Err(Error::corrupt(
                 "INDX block",
                 Some(rec),
-                off + VCN_FIELD,
+                Offset::Stream(off + VCN_FIELD),
                 "VCN field does not match",
             ));
         }
@@ -812,6 +813,7 @@ impl<D: Device> Volume<D> {
             vcn: Some(vcn),
             buf: blk,
             hdr: BLOCK_HEADER_LEN,
+            base: Offset::Stream(off),
         })
     }
 
@@ -829,10 +831,11 @@ impl<D: Device> Volume<D> {
             vcn: None,
             buf: r.value(&a).to_vec(),
             hdr: ROOT_LEN,
+            base: Offset::Record((a.off + a.value_off) as u64),
         };
         let mut path = Vec::new();
         for _ in 0..MAX_DEPTH {
-            let ents = node_entries(&node.buf, node.hdr, rec)?;
+            let ents = node_entries(&node, rec)?;
             let mut next = None;
             let mut found = None;
             for &(p, len, flags, child) in &ents {
@@ -871,7 +874,7 @@ impl<D: Device> Volume<D> {
         Err(Error::corrupt(
             "index node",
             Some(rec),
-            0,
+            Offset::Whole,
             "index tree too deep",
         ))
     }
@@ -897,17 +900,17 @@ impl<D: Device> Volume<D> {
         match node.vcn {
             None => {
                 let mut r = self.read_record(rec)?;
-                let a = r
-                    .find(INDEX_ROOT, name)?
-                    .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "vanished"))?;
+                let a = r.find(INDEX_ROOT, name)?.ok_or_else(|| {
+                    Error::corrupt("$INDEX_ROOT", Some(rec), Offset::Whole, "vanished")
+                })?;
                 let bytes = attribute::build_resident(INDEX_ROOT, name, &node.buf, 0);
                 r.replace_attr(&a, bytes)?;
                 self.write_record(&mut r)
             }
             Some(vcn) => {
-                let mut st = self
-                    .stream(rec, INDEX_ALLOCATION, name)?
-                    .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+                let mut st = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+                    Error::corrupt("$INDEX_ALLOCATION", Some(rec), Offset::Whole, "vanished")
+                })?;
                 let mut b = node.buf.clone();
                 record::apply_fixups(&mut b, "INDX block", Some(rec))?;
                 let unit = self.vcn_unit(info.block_size);
@@ -915,7 +918,7 @@ impl<D: Device> Volume<D> {
                     Error::corrupt(
                         "$INDEX_ALLOCATION",
                         Some(rec),
-                        0,
+                        Offset::Whole,
                         format!(
                             "INDX block VCN {vcn:#x} outside the stream ({} bytes)",
                             st.size
@@ -944,7 +947,7 @@ impl<D: Device> Volume<D> {
         let Some(mut leaf) = path.pop() else {
             return Ok(false);
         };
-        let ents = node_entries(&leaf.buf, leaf.hdr, rec)?;
+        let ents = node_entries(&leaf, rec)?;
         let is_leaf = ents.iter().all(|e| e.3.is_none());
         let pos = ents
             .iter()
@@ -1006,7 +1009,7 @@ impl<D: Device> Volume<D> {
         let Some(mut node) = path.pop() else {
             return Ok(false);
         };
-        let ents = node_entries(&node.buf, node.hdr, rec)?;
+        let ents = node_entries(&node, rec)?;
         let is_leaf = ents.iter().all(|e| e.3.is_none());
         let real = ents.len() - 1;
         if is_leaf && (node.vcn.is_none() || real > 1) {
@@ -1020,7 +1023,8 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "index node",
                     Some(rec),
-                    (node.hdr + offset_of!(IndexHeader, index_length)) as u64,
+                    node.base
+                        .plus((node.hdr + offset_of!(IndexHeader, index_length)) as u64),
                     format!("index length {il} shorter than the {len}-byte entry at {p:#x}"),
                 )
             })?;
@@ -1051,10 +1055,11 @@ impl<D: Device> Volume<D> {
             vcn: None,
             buf: r.value(&a).to_vec(),
             hdr: ROOT_LEN,
+            base: Offset::Record((a.off + a.value_off) as u64),
         };
         let mut best: Option<Vec<u8>> = None;
         for _ in 0..MAX_DEPTH {
-            let ents = node_entries(&node.buf, node.hdr, rec)?;
+            let ents = node_entries(&node, rec)?;
             if let Some(&(p, len, flags, _)) = ents.iter().rev().find(|e| e.2 & ENTRY_END == 0) {
                 best = Some(stripped(&node.buf[p..p + len], flags));
             }
@@ -1066,7 +1071,7 @@ impl<D: Device> Volume<D> {
         Err(Error::corrupt(
             "index node",
             Some(rec),
-            0,
+            Offset::Whole,
             "index tree too deep",
         ))
     }
@@ -1128,7 +1133,7 @@ impl<D: Device> Volume<D> {
         let bs = info.block_size as usize;
         // Entries of the leaf plus the new one, in order.
         let mut ents: Vec<Vec<u8>> = Vec::new();
-        for &(p, len, flags, _) in &node_entries(&leaf.buf, leaf.hdr, rec)? {
+        for &(p, len, flags, _) in &node_entries(leaf, rec)? {
             if flags & ENTRY_END == 0 {
                 ents.push(leaf.buf[p..p + len].to_vec());
             }
@@ -1148,7 +1153,7 @@ impl<D: Device> Volume<D> {
         let m = m.max(1);
         let median = ents[m].clone();
         // Parent position: the entry whose child is this leaf.
-        let pents = node_entries(&parent.buf, parent.hdr, rec)?;
+        let pents = node_entries(parent, rec)?;
         let Some(&(ppos, _, _, _)) = pents.iter().find(|e| e.3 == Some(leaf_vcn)) else {
             return Ok(false);
         };
@@ -1162,9 +1167,9 @@ impl<D: Device> Volume<D> {
             return Ok(false);
         }
         // A free block: first clear bit of $BITMAP, growing the allocation if needed.
-        let alloc = self
-            .stream(rec, INDEX_ALLOCATION, name)?
-            .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+        let alloc = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+            Error::corrupt("$INDEX_ALLOCATION", Some(rec), Offset::Whole, "vanished")
+        })?;
         let nblocks = alloc.size / bs as u64;
         let bits = match self.stream(rec, BITMAP, name)? {
             Some(b) => {
@@ -1172,7 +1177,7 @@ impl<D: Device> Volume<D> {
                     return Err(Error::corrupt(
                         "$BITMAP",
                         Some(rec),
-                        0,
+                        Offset::Whole,
                         "index bitmap larger than 16 MiB",
                     ));
                 }
@@ -1194,15 +1199,15 @@ impl<D: Device> Volume<D> {
                     Error::corrupt(
                         "$INDEX_ALLOCATION",
                         Some(rec),
-                        0,
+                        Offset::Whole,
                         format!("{grow_to} blocks of {bs} bytes overflow a stream length"),
                     )
                 })?;
                 self.set_stream_len(rec, INDEX_ALLOCATION, name, len, Grow::default())?;
                 let need = grow_to.div_ceil(64) * 8;
-                let bst = self
-                    .stream(rec, BITMAP, name)?
-                    .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+                let bst = self.stream(rec, BITMAP, name)?.ok_or_else(|| {
+                    Error::corrupt("$BITMAP", Some(rec), Offset::Whole, "vanished")
+                })?;
                 if bst.size < need {
                     self.set_stream_len(
                         rec,
@@ -1231,7 +1236,7 @@ impl<D: Device> Volume<D> {
         // Mark the new block used.
         let mut bst = self
             .stream(rec, BITMAP, name)?
-            .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+            .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), Offset::Whole, "vanished"))?;
         let mut byte = [0u8; 1];
         self.read_stream(&bst, newb / 8, &mut byte)?;
         byte[0] |= 1 << (newb % 8);
@@ -1241,6 +1246,7 @@ impl<D: Device> Volume<D> {
             vcn: parent.vcn,
             buf: parent.buf.clone(),
             hdr: parent.hdr,
+            base: parent.base,
         };
         let me = node_bytes(&[(median, Some(new_vcn))], None);
         let me = &me[..me.len() - ENTRY_HEADER_LEN];
@@ -1271,6 +1277,7 @@ impl<D: Device> Volume<D> {
             vcn: Some(vcn),
             buf: b,
             hdr: BLOCK_HEADER_LEN,
+            base: Offset::Stream(vcn.saturating_mul(self.vcn_unit(info.block_size))),
         };
         self.write_node(rec, name, info, &node)
     }
@@ -1314,7 +1321,7 @@ mod tests {
 
     #[test]
     fn hostile_node_headers_are_errors() {
-        let c = |o: usize, r: &str| Error::corrupt("index node", None, o as u64, r);
+        let c = |o: usize, r: &str| Error::corrupt("index node", None, Offset::Stream(o as u64), r);
         let mut b = vec![0u8; 64];
         // Entries offset and index length at u32::MAX.
         node(&mut b, 0).entries_offset = u32::MAX.into();
@@ -1327,13 +1334,19 @@ mod tests {
         entry(&mut b, 16).length = 0xFFF8.into();
         assert!(matches!(
             node_entries_with(&b, 0, &c),
-            Err(Error::Corrupt { offset: 24, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Stream(24),
+                ..
+            })
         ));
         entry(&mut b, 16).length = 24.into();
         entry(&mut b, 16).key_length = u16::MAX.into();
         assert!(matches!(
             node_entries_with(&b, 0, &c),
-            Err(Error::Corrupt { offset: 26, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Stream(26),
+                ..
+            })
         ));
         // Built nodes parse back: two entries, one with a sub-node, and the END entry.
         let e = stripped(&[0u8; 24], 0);

@@ -7,7 +7,7 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::attribute::{self, Attr};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout;
 use crate::layout::multi_sector::{self, MultiSectorHeader};
 use crate::layout::record::{FileRecordHeader, END_MARKER};
@@ -18,16 +18,31 @@ pub const STRIDE: usize = 512;
 /// Check and remove the update-sequence fixups of a multi-sector record in place.
 ///
 /// # Errors
-/// [`Error::Corrupt`] (structure `structure`) on a bad array or a torn write.
+/// [`Error::Corrupt`] (structure `structure`) on a bad array or a torn write, located inside
+/// the MFT record `record` when that is `Some`, else inside `buf`.
 pub fn remove_fixups(buf: &mut [u8], structure: &'static str, record: Option<u64>) -> Result<()> {
-    let (usa, blocks) = usa(buf, structure, record)?;
+    remove_fixups_at(buf, structure, record, Offset::inside(record, 0))
+}
+
+/// [`remove_fixups`] for a structure at `base` (e.g. an INDX block at its offset in
+/// `$INDEX_ALLOCATION`): error offsets are `base` plus the offset in `buf`.
+///
+/// # Errors
+/// As [`remove_fixups`].
+pub fn remove_fixups_at(
+    buf: &mut [u8],
+    structure: &'static str,
+    record: Option<u64>,
+    base: Offset,
+) -> Result<()> {
+    let (usa, blocks) = usa(buf, structure, record, base)?;
     let usn = usa[0];
     for (i, (end, saved)) in blocks.zip(&usa[1..]).enumerate() {
         if *end != usn {
             return Err(Error::corrupt(
                 structure,
                 record,
-                ((i + 1) * STRIDE - 2) as u64,
+                base.plus(((i + 1) * STRIDE - 2) as u64),
                 "update sequence mismatch (torn write)",
             ));
         }
@@ -42,8 +57,9 @@ fn usa<'a>(
     buf: &'a mut [u8],
     structure: &'static str,
     record: Option<u64>,
+    base: Offset,
 ) -> Result<(&'a mut [U16], impl Iterator<Item = &'a mut U16>)> {
-    let c = |o: u64, r: String| Error::corrupt(structure, record, o, r);
+    let c = |o: u64, r: String| Error::corrupt(structure, record, base.plus(o), r);
     if buf.len() < STRIDE || buf.len() % STRIDE != 0 {
         return Err(c(0, "size is not a multiple of 512".into()));
     }
@@ -96,7 +112,7 @@ pub fn set_usn(buf: &mut [u8], usn: u16) {
 /// # Errors
 /// [`Error::Corrupt`] if the update sequence array is malformed.
 pub fn apply_fixups(buf: &mut [u8], structure: &'static str, record: Option<u64>) -> Result<()> {
-    let (usa, blocks) = usa(buf, structure, record)?;
+    let (usa, blocks) = usa(buf, structure, record, Offset::inside(record, 0))?;
     let mut usn = usa[0].get().wrapping_add(1);
     if usn == 0 || usn == 0xFFFF {
         usn = 1;
@@ -160,8 +176,14 @@ impl Record {
     /// As [`Record::parse`].
     pub fn validate(&self) -> Result<()> {
         let b = &self.buf;
-        let c =
-            |o: usize, r: String| Error::corrupt("MFT record header", Some(self.num), o as u64, r);
+        let c = |o: usize, r: String| {
+            Error::corrupt(
+                "MFT record header",
+                Some(self.num),
+                Offset::Record(o as u64),
+                r,
+            )
+        };
         let h = match FileRecordHeader::view(b) {
             Some(h) if b.len() >= 64 => h,
             _ => return Err(c(0, "too short".into())),
@@ -206,8 +228,9 @@ impl Record {
     /// [`Error::Corrupt`] when the buffer is shorter than the header.
     pub fn header_mut(&mut self) -> Result<&mut FileRecordHeader> {
         let num = self.num;
-        FileRecordHeader::view_mut(&mut self.buf)
-            .ok_or_else(|| Error::corrupt("MFT record header", Some(num), 0, "too short"))
+        FileRecordHeader::view_mut(&mut self.buf).ok_or_else(|| {
+            Error::corrupt("MFT record header", Some(num), Offset::Whole, "too short")
+        })
     }
 
     /// Header flags (in use, directory...).
@@ -252,7 +275,7 @@ impl Record {
                 return Err(Error::corrupt(
                     "attribute header",
                     Some(self.num),
-                    off as u64,
+                    Offset::Record(off as u64),
                     "no end marker",
                 ));
             };
@@ -295,7 +318,7 @@ impl Record {
                 Error::corrupt(
                     "attribute header",
                     Some(num),
-                    a.off as u64,
+                    Offset::Record(a.off as u64),
                     format!("attribute of {} bytes outside the record", a.len),
                 )
             })
@@ -315,7 +338,7 @@ impl Record {
                 Error::corrupt(
                     "attribute header",
                     Some(num),
-                    (a.off + crate::layout::attribute::HEADER_LEN) as u64,
+                    Offset::Record((a.off + crate::layout::attribute::HEADER_LEN) as u64),
                     "resident value outside attribute",
                 )
             })
@@ -342,7 +365,7 @@ impl Record {
             return Err(Error::corrupt(
                 "attribute header",
                 Some(self.num),
-                off as u64,
+                Offset::Record(off as u64),
                 format!("attribute of {len} bytes outside the {used} bytes in use"),
             ));
         };
@@ -430,7 +453,7 @@ impl Record {
             return Err(Error::corrupt(
                 "attribute header",
                 Some(self.num),
-                a.off as u64,
+                Offset::Record(a.off as u64),
                 format!(
                     "attribute of {} bytes longer than the {} bytes in use",
                     a.len,
@@ -522,14 +545,17 @@ mod tests {
             }
             assert!(matches!(
                 r.validate(),
-                Err(Error::Corrupt { offset, .. }) if offset == off as u64
+                Err(Error::Corrupt { offset, .. }) if offset == Offset::Record(off as u64)
             ));
         }
         let mut r = rec();
         r.header_mut().unwrap().first_attribute_offset = 0xFFF8.into();
         assert!(matches!(
             r.validate(),
-            Err(Error::Corrupt { offset: 20, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(20),
+                ..
+            })
         ));
         // Update sequence array: offset and count at their maximum.
         for (off, v) in [(4usize, 0xFFFEu16), (6, 0xFFFF)] {
@@ -542,7 +568,7 @@ mod tests {
             }
             assert!(matches!(
                 remove_fixups(&mut b, "MFT record", Some(70)),
-                Err(Error::Corrupt { offset, .. }) if offset == off as u64
+                Err(Error::Corrupt { offset, .. }) if offset == Offset::Record(off as u64)
             ));
         }
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use reseal_disk::Device;
 
 use crate::attribute::{self, SECURITY_DESCRIPTOR, STANDARD_INFORMATION};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::index::{IndexEntryHeader, ENTRY_HEADER_LEN};
 use crate::layout::record::FileRecordHeader;
 use crate::layout::secure::{SdhEntry, SdhKey, SdsEntryHeader, SiiEntry, SiiKey, SDS_HEADER_LEN};
@@ -92,7 +92,12 @@ impl<D: Device> Volume<D> {
         ents.iter()
             .map(|e| {
                 sds_ref(entry_data(e)).ok_or_else(|| {
-                    Error::corrupt("$SII entry", Some(SECURE), 0, "data shorter than 20 bytes")
+                    Error::corrupt(
+                        "$SII entry",
+                        Some(SECURE),
+                        Offset::Whole,
+                        "data shorter than 20 bytes",
+                    )
                 })
             })
             .collect()
@@ -101,13 +106,15 @@ impl<D: Device> Volume<D> {
     fn read_sds(&self, r: &SdsRef) -> Result<Vec<u8>> {
         let s = self
             .stream(SECURE, attribute::DATA, &name("$SDS"))?
-            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+            .ok_or_else(|| {
+                Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream")
+            })?;
         let len = u64::from(r.length);
         if len < 20 || r.offset.checked_add(len).is_none_or(|e| e > s.size) {
             return Err(Error::corrupt(
                 "$SDS entry",
                 Some(SECURE),
-                r.offset,
+                Offset::Stream(r.offset),
                 format!("length {len} outside $SDS"),
             ));
         }
@@ -118,7 +125,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$SDS entry",
                 Some(SECURE),
-                r.offset + 4,
+                Offset::Stream(r.offset + 4),
                 format!("id {found} where $SII says {}", r.id),
             ));
         }
@@ -149,7 +156,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "$SII",
                     Some(SECURE),
-                    0,
+                    Offset::Whole,
                     format!("no entry for security id {id}"),
                 )
             };
@@ -217,9 +224,9 @@ impl<D: Device> Volume<D> {
         self.tx(|v| {
             let id = v.find_or_add_sd(sd)?;
             let mut r = v.read_record(num)?;
-            let si = r
-                .find(STANDARD_INFORMATION, &[])?
-                .ok_or_else(|| Error::corrupt("$STANDARD_INFORMATION", Some(num), 0, "missing"))?;
+            let si = r.find(STANDARD_INFORMATION, &[])?.ok_or_else(|| {
+                Error::corrupt("$STANDARD_INFORMATION", Some(num), Offset::Whole, "missing")
+            })?;
             if si.value_len < si_layout::LEN {
                 // A 48-byte $STANDARD_INFORMATION (NTFS 1.x layout, which ntfs-3g still writes
                 // for the files it creates): extend it to the NTFS 3.x layout (owner id,
@@ -241,7 +248,7 @@ impl<D: Device> Volume<D> {
                         Error::corrupt(
                             "$STANDARD_INFORMATION",
                             Some(num),
-                            at as u64,
+                            Offset::Record(at as u64),
                             "value runs past the record",
                         )
                     })?;
@@ -289,12 +296,18 @@ impl<D: Device> Volume<D> {
         }
         let last = match self.index_last(SECURE, &name("$SII"))? {
             Some(e) => Some(sds_ref(entry_data(&e)).ok_or_else(|| {
-                Error::corrupt("$SII entry", Some(SECURE), 0, "data shorter than 20 bytes")
+                Error::corrupt(
+                    "$SII entry",
+                    Some(SECURE),
+                    Offset::Whole,
+                    "data shorter than 20 bytes",
+                )
             })?),
             None => None,
         };
         // Checked: the last $SII entry is volume data (a hostile id or offset must not wrap).
-        let corrupt = |reason: String| Error::corrupt("$SII entry", Some(SECURE), 0, reason);
+        let corrupt =
+            |reason: String| Error::corrupt("$SII entry", Some(SECURE), Offset::Whole, reason);
         let id = match last {
             None => 0x100,
             Some(r) => {
@@ -340,7 +353,9 @@ impl<D: Device> Volume<D> {
         let sds_name = name("$SDS");
         let s = self
             .stream(SECURE, attribute::DATA, &sds_name)?
-            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+            .ok_or_else(|| {
+                Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream")
+            })?;
         // The stream ends exactly at the end of the mirror copy, as ntfs-3g leaves it. (After
         // such an append, ntfs-3g's or ours, `ntfssecaudit -a` 1.5.0 reports "Security attribute
         // is too long" in $SDS-2: it reads past the end of the stream. Verified by doing the same
@@ -360,7 +375,9 @@ impl<D: Device> Volume<D> {
         }
         let mut s = self
             .stream(SECURE, attribute::DATA, &sds_name)?
-            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+            .ok_or_else(|| {
+                Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream")
+            })?;
         self.write_stream_data(&mut s, off, &bytes)?;
         self.write_stream_data(&mut s, off + BLOCK, &bytes)?;
         let by_id = |a: &[u8], b: &[u8]| SiiKey::id_of(a).cmp(&SiiKey::id_of(b));
@@ -447,7 +464,7 @@ impl<D: Device> Volume<D> {
                         bytes.extend_from_slice(&n);
                         let mut s = v
                             .stream(SECURE, attribute::DATA, &sds_name)?
-                            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+                            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream"))?;
                         v.write_stream_data(&mut s, r.offset, &bytes)?;
                         if r
                             .offset
@@ -521,7 +538,7 @@ impl<D: Device> Volume<D> {
                     if n != sd {
                         let mut s = v
                             .stream(num, SECURITY_DESCRIPTOR, &[])?
-                            .ok_or_else(|| Error::corrupt("$SECURITY_DESCRIPTOR", Some(num), 0, "vanished"))?;
+                            .ok_or_else(|| Error::corrupt("$SECURITY_DESCRIPTOR", Some(num), Offset::Whole, "vanished"))?;
                         v.write_stream_data(&mut s, 0, &n)?;
                         changed += 1;
                     }

@@ -16,7 +16,7 @@ use zerocopy::FromBytes;
 use crate::attribute::{self, Attr, NonResSizes, ATTRIBUTE_LIST, DATA, FILE_NAME};
 use crate::boot_sector::BootSector;
 use crate::data_run::{self, Run};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::attribute_list::{self, AttributeListEntry};
 use crate::record::{self, Record};
 use crate::upcase::UpCase;
@@ -95,7 +95,7 @@ impl Iterator for Pieces<'_> {
             return Some(Err(Error::corrupt(
                 what,
                 Some(rec),
-                pos,
+                Offset::Stream(pos),
                 "offset not mapped by the runlist",
             )));
         };
@@ -110,7 +110,7 @@ impl Iterator for Pieces<'_> {
                     return Some(Err(Error::corrupt(
                         what,
                         Some(rec),
-                        pos,
+                        Offset::Stream(pos),
                         "LCN overflows the volume",
                     )));
                 }
@@ -202,7 +202,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "boot sector",
                 None,
-                0x28,
+                Offset::Volume(0x28),
                 format!("volume size {vol_len} exceeds device size {}", dev.len()),
             ));
         }
@@ -231,12 +231,12 @@ impl<D: Device> Volume<D> {
         let r0 = v.read_record(MFT)?;
         let a = r0
             .find(DATA, &[])?
-            .ok_or_else(|| Error::corrupt("$MFT", Some(0), 0, "no $DATA attribute"))?;
+            .ok_or_else(|| Error::corrupt("$MFT", Some(0), Offset::Whole, "no $DATA attribute"))?;
         if !a.nonres || a.lowest_vcn != 0 {
             return Err(Error::corrupt(
                 "$MFT",
                 Some(0),
-                a.off as u64,
+                Offset::Record(a.off as u64),
                 "$DATA is not non-resident from VCN 0",
             ));
         }
@@ -246,7 +246,7 @@ impl<D: Device> Volume<D> {
         if r0.find(ATTRIBUTE_LIST, &[])?.is_some() {
             let s = v
                 .stream(MFT, DATA, &[])?
-                .ok_or_else(|| Error::corrupt("$MFT", Some(0), 0, "no $DATA"))?;
+                .ok_or_else(|| Error::corrupt("$MFT", Some(0), Offset::Whole, "no $DATA"))?;
             v.mft_runs = s.runs;
         }
         let up = v.read_all(UPCASE, DATA, &[])?;
@@ -254,7 +254,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$UpCase",
                 Some(UPCASE),
-                0,
+                Offset::Whole,
                 format!("only {} bytes", up.len()),
             ));
         }
@@ -614,14 +614,14 @@ impl<D: Device> Volume<D> {
     /// [`Error::Corrupt`] located in the record; disk errors.
     pub fn read_record(&self, num: u64) -> Result<Record> {
         let rs = u64::from(self.boot.record_size);
-        let off = num
-            .checked_mul(rs)
-            .ok_or_else(|| Error::corrupt("MFT", Some(num), 0, "record number overflow"))?;
+        let off = num.checked_mul(rs).ok_or_else(|| {
+            Error::corrupt("MFT", Some(num), Offset::Whole, "record number overflow")
+        })?;
         if num != 0 && off.checked_add(rs).is_none_or(|e| e > self.mft_size) {
             return Err(Error::corrupt(
                 "MFT",
                 Some(num),
-                off,
+                Offset::Stream(off),
                 "record beyond the end of $MFT",
             ));
         }
@@ -674,8 +674,10 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "MFT record header",
                 Some(num),
-                core::mem::offset_of!(crate::layout::record::FileRecordHeader, record_number)
-                    as u64,
+                Offset::Record(core::mem::offset_of!(
+                    crate::layout::record::FileRecordHeader,
+                    record_number
+                ) as u64),
                 format!("record number field {stored}"),
             ));
         }
@@ -723,7 +725,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$ATTRIBUTE_LIST",
                 Some(base),
-                al.off as u64,
+                Offset::Record(al.off as u64),
                 "larger than 16 MiB",
             ));
         }
@@ -743,7 +745,7 @@ impl<D: Device> Volume<D> {
                 return Err(Error::corrupt(
                     "$ATTRIBUTE_LIST entry",
                     Some(base),
-                    pos as u64,
+                    Offset::Stream(pos as u64),
                     "bad length",
                 ));
             }
@@ -751,7 +753,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "$ATTRIBUTE_LIST entry",
                     Some(base),
-                    pos as u64,
+                    Offset::Stream(pos as u64),
                     "name outside entry",
                 )
             })?;
@@ -828,7 +830,7 @@ impl<D: Device> Volume<D> {
                 return Err(Error::corrupt(
                     "attribute header",
                     Some(*m),
-                    a.off as u64,
+                    Offset::Record(a.off as u64),
                     "mixed resident/non-resident pieces",
                 ));
             }
@@ -839,7 +841,7 @@ impl<D: Device> Volume<D> {
                     return Err(Error::corrupt(
                         "attribute header",
                         Some(*m),
-                        a.off as u64,
+                        Offset::Record(a.off as u64),
                         "runlist pieces are not contiguous",
                     ));
                 }
@@ -852,7 +854,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "attribute header",
                 Some(*hrec),
-                first.off as u64,
+                Offset::Record(first.off as u64),
                 format!(
                     "runlist maps {} bytes, allocated size is {}",
                     mapped.saturating_mul(cs),
@@ -891,7 +893,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(s.header_rec),
-                    0,
+                    Offset::Whole,
                     "attribute vanished",
                 )
             })?;
@@ -950,7 +952,7 @@ impl<D: Device> Volume<D> {
             } else {
                 let mut src = vec![0u8; (alloc * cs) as usize];
                 self.read_runs(&s.runs, u * unit, &mut src, "compressed data", s.base)?;
-                crate::compression::lznt1_decompress(&src, &mut ubuf, Some(s.base))?;
+                crate::compression::lznt1_decompress(&src, &mut ubuf, Some(s.base), u * unit)?;
             }
             let us = u * unit;
             let a = us.max(off);
@@ -973,7 +975,7 @@ impl<D: Device> Volume<D> {
             Error::corrupt(
                 "attribute",
                 Some(base),
-                0,
+                Offset::Whole,
                 format!("missing attribute 0x{ty:x}"),
             )
         })?;
@@ -1014,7 +1016,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(s.header_rec),
-                    0,
+                    Offset::Whole,
                     "attribute vanished",
                 )
             })?;
@@ -1209,7 +1211,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(s.header_rec),
-                    0,
+                    Offset::Whole,
                     "attribute vanished",
                 )
             })?;
@@ -1219,7 +1221,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(num),
-                    a.off as u64,
+                    Offset::Record(a.off as u64),
                     "non-resident header too short",
                 )
             })?;
@@ -1243,7 +1245,12 @@ impl<D: Device> Volume<D> {
         }
         let mut r = self.read_record(s.base)?;
         let a = r.find(s.ty, &s.name)?.ok_or_else(|| {
-            Error::corrupt("attribute header", Some(s.base), 0, "attribute vanished")
+            Error::corrupt(
+                "attribute header",
+                Some(s.base),
+                Offset::Whole,
+                "attribute vanished",
+            )
         })?;
         let cs = self.cs();
         let sparse = s.flags & attribute::FLAG_SPARSE != 0;
@@ -1290,7 +1297,7 @@ impl<D: Device> Volume<D> {
             Error::corrupt(
                 "attribute",
                 Some(base),
-                0,
+                Offset::Whole,
                 format!("missing attribute 0x{ty:x}"),
             )
         })?;
@@ -1312,9 +1319,9 @@ impl<D: Device> Volume<D> {
                 ));
             }
             let mut r = self.read_record(base)?;
-            let a = r
-                .find(ty, name)?
-                .ok_or_else(|| Error::corrupt("attribute", Some(base), 0, "vanished"))?;
+            let a = r.find(ty, name)?.ok_or_else(|| {
+                Error::corrupt("attribute", Some(base), Offset::Whole, "vanished")
+            })?;
             // Decide before building the value: `n` may be gigabytes (a streamed file).
             let fits = n <= u64::from(self.boot.record_size) && {
                 let newlen = (0x18 + 2 * name.len()).div_ceil(8) * 8 + (n as usize).div_ceil(8) * 8;
@@ -1464,7 +1471,7 @@ impl<D: Device> Volume<D> {
         }
         let s = self
             .stream(base, DATA, &[])?
-            .ok_or_else(|| Error::corrupt("attribute", Some(base), 0, "vanished"))?;
+            .ok_or_else(|| Error::corrupt("attribute", Some(base), Offset::Whole, "vanished"))?;
         let alloc = if s.resident {
             (s.size + 7) & !7
         } else {

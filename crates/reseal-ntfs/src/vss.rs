@@ -23,7 +23,7 @@
 //! the header with catalog offset 0 (the `volume_start_nosc_10.bin` sample); libvshadow then
 //! reports no stores.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::vss::VssVolumeHeader;
 use crate::volume::Volume;
 use core::mem::offset_of;
@@ -61,13 +61,23 @@ impl VssHeader {
     /// type or a misplaced self offset.
     pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Option<VssHeader>> {
         let h = VssVolumeHeader::ref_from_bytes(&b[..]).map_err(|_| {
-            Error::corrupt("VSS volume header", None, HEADER_OFFSET, "not 128 bytes")
+            Error::corrupt(
+                "VSS volume header",
+                None,
+                Offset::Volume(HEADER_OFFSET),
+                "not 128 bytes",
+            )
         })?;
         if h.identifier != VSS_IDENTIFIER {
             return Ok(None);
         }
         let c = |o: usize, r: String| {
-            Error::corrupt("VSS volume header", None, HEADER_OFFSET + o as u64, r)
+            Error::corrupt(
+                "VSS volume header",
+                None,
+                Offset::Volume(HEADER_OFFSET + o as u64),
+                r,
+            )
         };
         if h.record_type.get() != 1 {
             return Err(c(

@@ -2,8 +2,14 @@
 //! Reference: FORMATS.md C.3.
 
 use crate::data_run::{self, Run};
-use crate::error::{Error, Result};
-use crate::record::{le16, le32, le64, put16, put32, put64};
+use crate::error::{Error, Offset, Result};
+use crate::layout::attribute::{
+    self as layout, AttributeHeader, NonResident, Resident, ALLOCATED_SIZE_OFFSET, COMPRESSED_LEN,
+    NON_RESIDENT_LEN, RESIDENT_LEN,
+};
+use core::mem::offset_of;
+use zerocopy::little_endian::{U16, U64};
+use zerocopy::IntoBytes;
 
 /// `$STANDARD_INFORMATION`.
 pub const STANDARD_INFORMATION: u32 = 0x10;
@@ -73,31 +79,39 @@ pub struct Attr {
 /// # Errors
 /// [`Error::Corrupt`] when any field points outside the attribute or record.
 pub fn parse(rec: &[u8], off: usize, num: u64) -> Result<Attr> {
-    let c = |o: usize, r: String| Error::corrupt("attribute header", Some(num), o as u64, r);
-    if off.checked_add(16).is_none_or(|e| e > rec.len()) {
+    let c = |o: usize, r: String| {
+        Error::corrupt("attribute header", Some(num), Offset::Record(o as u64), r)
+    };
+    let Some(h) = rec.get(off..).and_then(layout::header) else {
         return Err(c(off, "truncated".into()));
-    }
-    let ty = le32(rec, off);
-    let len = le32(rec, off + 4) as usize;
-    if len < 24 || len % 8 != 0 || off.checked_add(len).is_none_or(|e| e > rec.len()) {
-        return Err(c(off + 4, format!("attribute 0x{ty:x} length {len}")));
+    };
+    let ty = h.type_code.get();
+    let len = h.length.get() as usize;
+    if len < RESIDENT_LEN || len % 8 != 0 || off.checked_add(len).is_none_or(|e| e > rec.len()) {
+        return Err(c(
+            off + offset_of!(AttributeHeader, length),
+            format!("attribute 0x{ty:x} length {len}"),
+        ));
     }
     let a = &rec[off..off + len];
-    let nonres = a[8] != 0;
-    let nl = usize::from(a[9]);
-    let no = usize::from(le16(a, 10));
-    if nl > 0 && no + 2 * nl > len {
-        return Err(c(off + 10, "name outside attribute".into()));
-    }
-    let name = (0..nl).map(|i| le16(a, no + 2 * i)).collect();
+    let nonres = h.non_resident != 0;
+    let name = match layout::name(a, h) {
+        Some(n) => n.iter().map(|u| u.get()).collect(),
+        None => {
+            return Err(c(
+                off + offset_of!(AttributeHeader, name_offset),
+                "name outside attribute".into(),
+            ))
+        }
+    };
     let mut at = Attr {
         off,
         len,
         ty,
         nonres,
         name,
-        flags: le16(a, 12),
-        instance: le16(a, 14),
+        flags: h.flags.get(),
+        instance: h.instance.get(),
         value_off: 0,
         value_len: 0,
         indexed: 0,
@@ -109,37 +123,46 @@ pub fn parse(rec: &[u8], off: usize, num: u64) -> Result<Attr> {
         size: 0,
         init: 0,
     };
-    if !nonres {
-        at.value_len = le32(a, 16) as usize;
-        at.value_off = usize::from(le16(a, 20));
-        at.indexed = a[22];
+    if let (false, Some(r)) = (nonres, layout::resident(a)) {
+        at.value_len = r.value_length.get() as usize;
+        at.value_off = usize::from(r.value_offset.get());
+        at.indexed = r.indexed_flag;
         if at
             .value_off
             .checked_add(at.value_len)
             .is_none_or(|e| e > len)
         {
-            return Err(c(off + 16, "resident value outside attribute".into()));
+            return Err(c(
+                off + layout::HEADER_LEN,
+                "resident value outside attribute".into(),
+            ));
         }
         at.size = at.value_len as u64;
         at.init = at.size;
         at.alloc = at.size;
     } else {
-        if len < 64 {
-            return Err(c(off + 4, "non-resident header too short".into()));
-        }
-        at.lowest_vcn = le64(a, 16);
-        at.highest_vcn = le64(a, 24);
-        at.mp_off = usize::from(le16(a, 32));
-        at.compression_unit = le16(a, 34);
-        at.alloc = le64(a, 40);
-        at.size = le64(a, 48);
-        at.init = le64(a, 56);
-        if at.mp_off >= len || at.mp_off < 64 {
-            return Err(c(off + 32, "mapping pairs outside attribute".into()));
+        let Some(n) = layout::non_resident(a) else {
+            return Err(c(
+                off + offset_of!(AttributeHeader, length),
+                "non-resident header too short".into(),
+            ));
+        };
+        at.lowest_vcn = n.lowest_vcn.get();
+        at.highest_vcn = n.highest_vcn.get();
+        at.mp_off = usize::from(n.runlist_offset.get());
+        at.compression_unit = n.compression_unit.get();
+        at.alloc = n.allocated_size.get();
+        at.size = n.data_size.get();
+        at.init = n.initialized_size.get();
+        if at.mp_off >= len || at.mp_off < NON_RESIDENT_LEN {
+            return Err(c(
+                off + layout::HEADER_LEN + offset_of!(NonResident, runlist_offset),
+                "mapping pairs outside attribute".into(),
+            ));
         }
         if at.lowest_vcn == 0 && (at.size > at.alloc || at.init > at.size) {
             return Err(c(
-                off + 40,
+                off + ALLOCATED_SIZE_OFFSET,
                 "sizes inconsistent (allocated < data or data < initialized)".into(),
             ));
         }
@@ -162,7 +185,7 @@ impl Attr {
                 Error::corrupt(
                     "attribute header",
                     Some(num),
-                    self.off as u64,
+                    Offset::Record(self.off as u64),
                     format!(
                         "mapping pairs at {:#x}+{:#x} outside the {}-byte record",
                         self.off,
@@ -186,23 +209,38 @@ fn align8(n: usize) -> usize {
 
 /// Build a resident attribute (instance set later by the record).
 pub fn build_resident(ty: u32, name: &[u16], value: &[u8], indexed: u8) -> Vec<u8> {
-    let name_off = 0x18;
+    let name_off = RESIDENT_LEN;
     let value_off = align8(name_off + 2 * name.len());
     let len = align8(value_off + value.len());
-    let mut b = vec![0u8; len];
-    put32(&mut b, 0, ty);
-    put32(&mut b, 4, len as u32);
-    b[8] = 0;
-    b[9] = name.len() as u8;
-    put16(&mut b, 10, name_off as u16);
-    for (i, c) in name.iter().enumerate() {
-        put16(&mut b, name_off + 2 * i, *c);
-    }
-    put32(&mut b, 16, value.len() as u32);
-    put16(&mut b, 20, value_off as u16);
-    b[22] = indexed;
-    b[value_off..value_off + value.len()].copy_from_slice(value);
+    let mut b = Vec::with_capacity(len);
+    let h = AttributeHeader {
+        type_code: ty.into(),
+        length: (len as u32).into(),
+        non_resident: 0,
+        name_length: name.len() as u8,
+        name_offset: (name_off as u16).into(),
+        flags: 0.into(),
+        instance: 0.into(),
+    };
+    let r = Resident {
+        value_length: (value.len() as u32).into(),
+        value_offset: (value_off as u16).into(),
+        indexed_flag: indexed,
+        reserved: 0,
+    };
+    b.extend_from_slice(h.as_bytes());
+    b.extend_from_slice(r.as_bytes());
+    push_name(&mut b, name);
+    b.resize(value_off, 0);
+    b.extend_from_slice(value);
+    b.resize(len, 0);
     b
+}
+
+fn push_name(b: &mut Vec<u8>, name: &[u16]) {
+    for c in name {
+        b.extend_from_slice(U16::new(*c).as_bytes());
+    }
 }
 
 /// Sizes of a non-resident attribute.
@@ -226,39 +264,44 @@ pub fn build_nonresident(
     runs: &[Run],
     s: NonResSizes,
 ) -> Vec<u8> {
-    let name_off = if s.compressed.is_some() { 0x48 } else { 0x40 };
+    let name_off = if s.compressed.is_some() {
+        COMPRESSED_LEN
+    } else {
+        NON_RESIDENT_LEN
+    };
     let mp_off = align8(name_off + 2 * name.len());
     let mp = data_run::encode(runs);
     let len = align8(mp_off + mp.len());
-    let mut b = vec![0u8; len];
-    put32(&mut b, 0, ty);
-    put32(&mut b, 4, len as u32);
-    b[8] = 1;
-    b[9] = name.len() as u8;
-    put16(
-        &mut b,
-        10,
-        if name.is_empty() {
-            mp_off as u16
-        } else {
-            name_off as u16
-        },
-    );
-    put16(&mut b, 12, flags);
-    for (i, c) in name.iter().enumerate() {
-        put16(&mut b, name_off + 2 * i, *c);
-    }
     let highest = runs.last().map(|r| r.vcn + r.len).unwrap_or(0);
-    put64(&mut b, 16, 0);
-    put64(&mut b, 24, highest.wrapping_sub(1));
-    put16(&mut b, 32, mp_off as u16);
-    put64(&mut b, 40, s.alloc);
-    put64(&mut b, 48, s.size);
-    put64(&mut b, 56, s.init);
+    let h = AttributeHeader {
+        type_code: ty.into(),
+        length: (len as u32).into(),
+        non_resident: 1,
+        name_length: name.len() as u8,
+        name_offset: (if name.is_empty() { mp_off } else { name_off } as u16).into(),
+        flags: flags.into(),
+        instance: 0.into(),
+    };
+    let n = NonResident {
+        lowest_vcn: 0.into(),
+        highest_vcn: highest.wrapping_sub(1).into(),
+        runlist_offset: (mp_off as u16).into(),
+        compression_unit: 0.into(),
+        reserved: [0; 4],
+        allocated_size: s.alloc.into(),
+        data_size: s.size.into(),
+        initialized_size: s.init.into(),
+    };
+    let mut b = Vec::with_capacity(len);
+    b.extend_from_slice(h.as_bytes());
+    b.extend_from_slice(n.as_bytes());
     if let Some(c) = s.compressed {
-        put64(&mut b, 64, c);
+        b.extend_from_slice(U64::new(c).as_bytes());
     }
-    b[mp_off..mp_off + mp.len()].copy_from_slice(&mp);
+    push_name(&mut b, name);
+    b.resize(mp_off, 0);
+    b.extend_from_slice(&mp);
+    b.resize(len, 0);
     b
 }
 
@@ -268,9 +311,10 @@ mod tests {
 
     fn header(len: u32, nonres: bool) -> Vec<u8> {
         let mut b = vec![0u8; len as usize];
-        put32(&mut b, 0, DATA);
-        put32(&mut b, 4, len);
-        b[8] = u8::from(nonres);
+        let h = layout::header_mut(&mut b).unwrap();
+        h.type_code = DATA.into();
+        h.length = len.into();
+        h.non_resident = u8::from(nonres);
         b
     }
 
@@ -287,26 +331,37 @@ mod tests {
         ));
         // A length that overflows off + len.
         let mut r = rec.clone();
-        put32(&mut r, 4, !7u32);
+        layout::header_mut(&mut r).unwrap().length = (!7u32).into();
         assert!(matches!(
             parse(&r, 0, 1),
-            Err(Error::Corrupt { offset: 4, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(4),
+                ..
+            })
         ));
         // A resident value whose offset + length wraps.
         let mut r = rec.clone();
-        put32(&mut r, 16, u32::MAX);
-        put16(&mut r, 20, u16::MAX);
+        let v = layout::resident_mut(&mut r).unwrap();
+        v.value_length = u32::MAX.into();
+        v.value_offset = u16::MAX.into();
         assert!(matches!(
             parse(&r, 0, 1),
-            Err(Error::Corrupt { offset: 16, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(16),
+                ..
+            })
         ));
         // A name far outside the attribute.
         let mut r = rec.clone();
-        r[9] = 255;
-        put16(&mut r, 10, u16::MAX);
+        let h = layout::header_mut(&mut r).unwrap();
+        h.name_length = 255;
+        h.name_offset = u16::MAX.into();
         assert!(matches!(
             parse(&r, 0, 1),
-            Err(Error::Corrupt { offset: 10, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Record(10),
+                ..
+            })
         ));
         // A 12-byte tail is too short for a header.
         assert!(parse(&rec[..12], 0, 1).is_err());
@@ -315,7 +370,7 @@ mod tests {
     #[test]
     fn runs_of_an_attr_outside_the_record_are_errors() {
         let mut rec = header(72, true);
-        put16(&mut rec, 32, 64);
+        layout::non_resident_mut(&mut rec).unwrap().runlist_offset = 64.into();
         let a = parse(&rec, 0, 3).unwrap();
         // The same header applied to a shorter buffer, and with a hostile offset.
         assert!(a.runs(&rec[..40], 3).is_err());

@@ -2,9 +2,11 @@
 //! Reference: FORMATS.md C.3 and C.8 (ntfs-3g lcnalloc.c, mft.c behaviour).
 
 use reseal_disk::Device;
+use zerocopy::little_endian::U32;
+use zerocopy::IntoBytes;
 
 use crate::attribute::{BITMAP, DATA};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::record::{self, Record};
 use crate::volume::{Grow, Volume, BITMAP_FILE, MFT};
 
@@ -152,7 +154,7 @@ impl<D: Device> Volume<D> {
                 return Err(Error::corrupt(
                     "$Bitmap",
                     Some(BITMAP_FILE),
-                    s / 8,
+                    Offset::Stream(s / 8),
                     "freeing clusters beyond the bitmap",
                 ));
             }
@@ -237,8 +239,10 @@ impl<D: Device> Volume<D> {
         let (seq, usn) = match self.read_record(num) {
             Ok(old) => {
                 let s = old.sequence();
-                let ofs = usize::from(record::le16(&old.buf, 4));
-                (if s == 0 { 1 } else { s }, record::le16(&old.buf, ofs))
+                (
+                    if s == 0 { 1 } else { s },
+                    record::usn(&old.buf).unwrap_or(1),
+                )
             }
             Err(_) => (1, 1),
         };
@@ -259,19 +263,20 @@ impl<D: Device> Volume<D> {
     /// file's names, descriptor and resident data do not stay in a free record), clear its
     /// bitmap bit.
     pub(crate) fn free_record(&mut self, mut r: Record) -> Result<()> {
-        let f = r.flags() & !(record::FLAG_IN_USE);
-        record::put16(&mut r.buf, 22, f);
-        let first = usize::from(record::le16(&r.buf, 20));
-        if first + 8 <= r.buf.len() {
-            record::put32(&mut r.buf, first, 0xFFFF_FFFF);
-            record::put32(&mut r.buf, first + 4, 0);
-            record::put32(&mut r.buf, 24, (first + 8) as u32);
-        }
         let mut seq = r.sequence().wrapping_add(1);
         if seq == 0 {
             seq = 1;
         }
-        record::put16(&mut r.buf, 16, seq);
+        let h = r.header_mut()?;
+        h.flags = (h.flags.get() & !record::FLAG_IN_USE).into();
+        h.sequence_number = seq.into();
+        let first = usize::from(h.first_attribute_offset.get());
+        if let Some(end) = r.buf.get_mut(first..first + 8) {
+            // End marker, then a zero length.
+            let marker = [U32::new(crate::layout::record::END_MARKER), U32::ZERO];
+            end.copy_from_slice(marker.as_bytes());
+            r.header_mut()?.bytes_in_use = ((first + 8) as u32).into();
+        }
         let num = r.num;
         self.write_record(&mut r)?;
         let mut bm = self.read_all(MFT, BITMAP, &[])?;

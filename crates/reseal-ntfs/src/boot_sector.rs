@@ -1,6 +1,6 @@
 //! The NTFS boot sector (BIOS parameter block). Reference: FORMATS.md C.1 (ntfs-3g layout.h).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use reseal_disk::probe::NtfsBoot;
 
 /// The geometry read from a validated NTFS boot sector.
@@ -36,7 +36,7 @@ impl BootSector {
     pub fn parse(b: &[u8]) -> Result<Self> {
         let boot = NtfsBoot::parse(b, 0).map_err(|e| match e {
             reseal_disk::Error::Corrupt { offset, reason, .. } => {
-                Error::corrupt("boot sector", None, offset, reason)
+                Error::corrupt("boot sector", None, Offset::Volume(offset), reason)
             }
             other => Error::Disk {
                 offset: 0,

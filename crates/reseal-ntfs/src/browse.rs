@@ -16,10 +16,15 @@ use reseal_disk::probe::NtfsBoot;
 use reseal_disk::Device;
 
 use crate::attribute::{ATTRIBUTE_LIST, DATA, FILE_NAME, FLAG_ENCRYPTED, STANDARD_INFORMATION};
-use crate::error::Error;
+use crate::error::{Error, Offset};
 use crate::file::{i30, key_of, NAMESPACE_DOS};
 use crate::layout::file_name;
-use crate::record::{le16, le32, le64, Record, FLAG_DIRECTORY};
+use crate::layout::index::IndexEntryHeader;
+use crate::layout::standard_information::{self as si_layout, StandardInformation};
+use crate::layout::volume_information::{self as vi_layout, VolumeInformation};
+use crate::record::{Record, FLAG_DIRECTORY};
+use zerocopy::little_endian::U16;
+use zerocopy::FromBytes;
 
 /// First MFT record that is not an NTFS metafile.
 pub const FIRST_USER_RECORD: u64 = 16;
@@ -169,9 +174,9 @@ fn split_path(path: &str) -> (Vec<&str>, Option<&str>) {
 }
 
 fn utf16(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    <[U16]>::ref_from_prefix_with_elems(b, b.len() / 2)
+        .map(|(units, _)| units.iter().map(|u| u.get()).collect())
+        .unwrap_or_default()
 }
 
 fn is_dir(r: &Record) -> bool {
@@ -218,18 +223,23 @@ impl<D: Device> Volume<D> {
         self.vol
     }
 
-    /// The engine error `e` met while reading `path`, located in the volume.
+    /// The engine error `e` met while reading `path`, located in the volume: a volume offset as
+    /// is, an offset in an MFT record (or a record as a whole) through the `$MFT` runlist; an
+    /// offset inside some other stream is not located.
     fn err(&self, path: &str, e: Error) -> BrowseError {
+        let in_record = |r: u64, o: u64| {
+            r.checked_mul(u64::from(self.boot.record_size))
+                .and_then(|p| p.checked_add(o))
+                .and_then(|p| self.vol.mft_offset(p))
+        };
         let offset = match &e {
             Error::Disk { offset, .. } => Some(*offset),
-            Error::Corrupt {
-                record: Some(r),
-                offset,
-                ..
-            } => r
-                .checked_mul(u64::from(self.boot.record_size))
-                .and_then(|p| p.checked_add(*offset))
-                .and_then(|p| self.vol.mft_offset(p)),
+            Error::Corrupt { offset, record, .. } => match (*offset, *record) {
+                (Offset::Volume(o), _) => Some(o),
+                (Offset::Record(o), Some(r)) => in_record(r, o),
+                (Offset::Whole, Some(r)) => in_record(r, 0),
+                _ => None,
+            },
             _ => None,
         };
         BrowseError::Ntfs {
@@ -276,18 +286,22 @@ impl<D: Device> Volume<D> {
             .vol
             .read_all(VOLUME_RECORD, VOLUME_INFORMATION, &[])
             .map_err(|e| self.err(p, e))?;
-        if v.len() < 12 {
-            return Err(self.err(
-                p,
-                Error::corrupt(
-                    "$VOLUME_INFORMATION",
-                    Some(VOLUME_RECORD),
-                    0,
-                    format!("{} bytes, 12 expected", v.len()),
-                ),
-            ));
+        if v.len() < vi_layout::LEN {
+            return Err(self.short_volume_information(&v));
         }
         Ok(v)
+    }
+
+    fn short_volume_information(&self, v: &[u8]) -> BrowseError {
+        self.err(
+            "$Volume",
+            Error::corrupt(
+                "$VOLUME_INFORMATION",
+                Some(VOLUME_RECORD),
+                Offset::Whole,
+                format!("{} bytes, {} expected", v.len(), vi_layout::LEN),
+            ),
+        )
     }
 
     /// NTFS version (major, minor) from `$Volume:$VOLUME_INFORMATION`, e.g. (3, 1).
@@ -296,7 +310,8 @@ impl<D: Device> Volume<D> {
     /// [`BrowseError::Ntfs`] if `$Volume` is damaged.
     pub fn version(&mut self) -> Result<(u8, u8)> {
         let v = self.volume_information()?;
-        Ok((v[8], v[9]))
+        let vi = VolumeInformation::view(&v).ok_or_else(|| self.short_volume_information(&v))?;
+        Ok((vi.major_version, vi.minor_version))
     }
 
     /// `$VOLUME_INFORMATION` flags (0x0001 = dirty).
@@ -305,7 +320,8 @@ impl<D: Device> Volume<D> {
     /// [`BrowseError::Ntfs`] if `$Volume` is damaged.
     pub fn volume_flags(&mut self) -> Result<u16> {
         let v = self.volume_information()?;
-        Ok(le16(&v, 10))
+        let vi = VolumeInformation::view(&v).ok_or_else(|| self.short_volume_information(&v))?;
+        Ok(vi.flags.get())
     }
 
     /// Volume serial number.
@@ -389,29 +405,29 @@ impl<D: Device> Volume<D> {
         let si = r
             .find(STANDARD_INFORMATION, &[])
             .map_err(|e| self.err(path, e))?
-            .filter(|a| !a.nonres && a.value_len >= 36)
+            .filter(|a| !a.nonres && a.value_len >= si_layout::ATTRIBUTES_END)
             .ok_or_else(|| {
                 self.err(
                     path,
                     Error::corrupt(
                         "$STANDARD_INFORMATION",
                         Some(r.num),
-                        0,
+                        Offset::Whole,
                         "missing or shorter than 36 bytes",
                     ),
                 )
             })?;
-        let v = r.value(&si);
+        let v = StandardInformation::read(r.value(&si));
         let mut e = Entry {
             name,
             is_dir: is_dir(r),
             size: 0,
             allocated_size: 0,
-            created: le64(v, 0),
-            modified: le64(v, 8),
-            mft_modified: le64(v, 16),
-            accessed: le64(v, 24),
-            attributes: le32(v, 32),
+            created: v.creation_time.get(),
+            modified: v.last_data_change_time.get(),
+            mft_modified: v.last_mft_change_time.get(),
+            accessed: v.last_access_time.get(),
+            attributes: v.file_attributes.get(),
             record: r.num,
             streams: Vec::new(),
         };
@@ -581,7 +597,9 @@ impl<D: Device> Volume<D> {
             if ns == NAMESPACE_DOS {
                 continue;
             }
-            let r = le64(&ent, 0) & 0xFFFF_FFFF_FFFF;
+            let Some(r) = IndexEntryHeader::view(&ent).map(IndexEntryHeader::file_record) else {
+                continue;
+            };
             if r < FIRST_USER_RECORD && !(system && r != ROOT_RECORD) {
                 continue;
             }

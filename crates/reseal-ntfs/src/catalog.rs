@@ -12,13 +12,12 @@
 use std::collections::BTreeMap;
 
 use crate::attribute::{FILE_NAME, SECURITY_DESCRIPTOR, STANDARD_INFORMATION};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::file_name::{self, FileName};
+use crate::layout::standard_information::{self as si_layout, StandardInformation};
 use crate::record::{Record, FLAG_DIRECTORY};
 use crate::volume::{Volume, ROOT};
 use reseal_disk::Device;
-use zerocopy::little_endian::U32;
-use zerocopy::FromBytes;
 
 /// `FILE_ATTRIBUTE_ENCRYPTED` in `$STANDARD_INFORMATION`: the file's data is EFS-encrypted.
 pub const ATTRIBUTE_ENCRYPTED: u32 = 0x4000;
@@ -247,16 +246,21 @@ impl Catalog {
         for a in r.attrs()? {
             match a.ty {
                 STANDARD_INFORMATION if !a.nonres && !is_extension => {
-                    let v = r.value(&a);
-                    slot.attributes = u32_field(v, 32);
-                    if a.value_len >= 56 {
-                        slot.security_id = u32_field(v, 52);
+                    let si = StandardInformation::read(r.value(&a));
+                    slot.attributes = si.file_attributes.get();
+                    if a.value_len >= si_layout::SECURITY_ID_END {
+                        slot.security_id = si.security_id.get();
                     }
                 }
                 FILE_NAME if !a.nonres => {
                     let v = r.value(&a);
                     let (units, space) = file_name::name(v).ok_or_else(|| {
-                        Error::corrupt("$FILE_NAME", Some(r.num), 0, "shorter than its header")
+                        Error::corrupt(
+                            "$FILE_NAME",
+                            Some(r.num),
+                            Offset::Whole,
+                            "shorter than its header",
+                        )
                     })?;
                     let parent = FileName::view(v).map_or(0, FileName::parent_record);
                     if space == NAMESPACE_DOS {
@@ -292,7 +296,7 @@ impl Catalog {
             Error::corrupt(
                 "MFT record header",
                 Some(r.num),
-                0,
+                Offset::Whole,
                 "record number too large",
             )
         })?;
@@ -343,11 +347,4 @@ impl<D: Device> Volume<D> {
         c.finish();
         c
     }
-}
-
-/// A `u32` field of a resident value (0 past its end, as for a short NTFS 1.2 value).
-fn u32_field(v: &[u8], o: usize) -> u32 {
-    v.get(o..)
-        .and_then(|b| U32::read_from_prefix(b).ok())
-        .map_or(0, |(x, _)| x.get())
 }

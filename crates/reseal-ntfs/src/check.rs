@@ -5,7 +5,9 @@
 
 use reseal_disk::Device;
 
-use crate::record::{self, le16, Record};
+use crate::error::Offset;
+use crate::layout::record::FileRecordHeader;
+use crate::record::{self, Record};
 use crate::state::VolumeState;
 use crate::Volume;
 
@@ -150,7 +152,13 @@ pub fn check<D: Device>(mut dev: D) -> VolumeCheck {
                     record: None,
                     offset,
                     ..
-                } => (structure.to_string(), Some(*offset)),
+                } => (
+                    structure.to_string(),
+                    match offset {
+                        Offset::Volume(o) => Some(*o),
+                        _ => None,
+                    },
+                ),
                 _ => ("NTFS volume".to_string(), None),
             };
             c.problems.push(problem(
@@ -240,12 +248,15 @@ fn records<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
         }
         for (k, raw) in buf.chunks_exact(rs as usize).enumerate() {
             let num = first + k as u64;
-            let magic = &raw[..4];
+            let Some(h) = FileRecordHeader::view(raw) else {
+                continue;
+            };
+            let magic = &h.multi_sector.signature;
             if magic != b"FILE" && magic != b"BAAD" {
                 continue;
             }
             c.records_checked += 1;
-            let in_use = le16(raw, 22) & record::FLAG_IN_USE != 0;
+            let in_use = h.flags.get() & record::FLAG_IN_USE != 0;
             if !in_use {
                 continue;
             }
@@ -256,7 +267,7 @@ fn records<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
                 Err(crate::Error::corrupt(
                     "MFT record",
                     Some(num),
-                    0,
+                    Offset::Record(0),
                     "BAAD signature (a multi-sector transfer failed)",
                 ))
             } else {
@@ -266,7 +277,10 @@ fn records<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
                 Err(e) => {
                     c.fixup_failures += 1;
                     let within = match &e {
-                        crate::Error::Corrupt { offset, .. } => *offset,
+                        crate::Error::Corrupt {
+                            offset: Offset::Record(o),
+                            ..
+                        } => *o,
                         _ => 0,
                     };
                     let at = rec_off.map(|o| o + within);
@@ -342,7 +356,9 @@ fn mirror<D: Device>(vol: &Volume<D>, c: &mut VolumeCheck) {
         // Compared with fixups removed, as ntfs-3g does when it mounts.
         let a = record::remove_fixups(&mut m, "$MFTMirr record", Some(num));
         let bb = record::remove_fixups(&mut r, "MFT record", Some(num));
-        let used = |x: &[u8]| (record::le32(x, 24) as usize).min(x.len());
+        let used = |x: &[u8]| {
+            FileRecordHeader::view(x).map_or(0, |h| (h.bytes_in_use.get() as usize).min(x.len()))
+        };
         let same = a.is_ok() && bb.is_ok() && m[..used(&m)] == r[..used(&r)];
         if !same {
             c.mirror_mismatches.push(num);

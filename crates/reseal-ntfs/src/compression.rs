@@ -2,14 +2,22 @@
 //! is unsupported). A compression unit of `2^n` clusters is stored raw when fully allocated,
 //! LZNT1-compressed when partly allocated (the tail is sparse) and zero when fully sparse.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 
 /// Decompress one LZNT1 compression unit into `out` (whose length is the unit size).
 ///
 /// # Errors
-/// [`Error::Corrupt`] (offset inside the compressed unit) on malformed chunks.
-pub fn lznt1_decompress(src: &[u8], out: &mut [u8], record: Option<u64>) -> Result<()> {
-    let c = |o: usize, r: &str| Error::corrupt("LZNT1 data", record, o as u64, r);
+/// [`Error::Corrupt`] on malformed chunks, located in the stream: `base` is the unit's offset
+/// in the stream of file `record`.
+pub fn lznt1_decompress(src: &[u8], out: &mut [u8], record: Option<u64>, base: u64) -> Result<()> {
+    let c = |o: usize, r: &str| {
+        Error::corrupt(
+            "LZNT1 data",
+            record,
+            Offset::Stream(base.saturating_add(o as u64)),
+            r,
+        )
+    };
     let mut sp = 0usize;
     let mut op = 0usize;
     while sp + 2 <= src.len() && op < out.len() {

@@ -2,7 +2,7 @@
 //! Reference: FORMATS.md C.3 (header byte: low nibble = length bytes, high nibble = LCN-delta
 //! bytes; deltas signed; a run without LCN bytes is sparse; terminated by 0x00).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 
 /// One run: `len` clusters starting at virtual cluster `vcn`, stored at `lcn` (None = sparse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,12 @@ pub fn decode(mp: &[u8], lowest_vcn: u64, record: Option<u64>, base: u64) -> Res
     let mut vcn = lowest_vcn;
     let mut lcn: i64 = 0;
     let err = |p: usize, r: &str| {
-        Error::corrupt("mapping pairs", record, base.saturating_add(p as u64), r)
+        Error::corrupt(
+            "mapping pairs",
+            record,
+            Offset::inside(record, base.saturating_add(p as u64)),
+            r,
+        )
     };
     loop {
         let Some(&h) = mp.get(pos) else {
@@ -195,7 +200,7 @@ mod tests {
         let mp = [0x01, 10, 0];
         assert!(matches!(
             decode(&mp, u64::MAX - 5, Some(7), 0x40),
-            Err(Error::Corrupt { offset: 0x40, ref reason, .. }) if reason == "VCN overflow"
+            Err(Error::Corrupt { offset: Offset::Record(0x40), ref reason, .. }) if reason == "VCN overflow"
         ));
         // LCN deltas that sum past i64::MAX.
         let mut mp = vec![0x81, 1];
@@ -203,13 +208,13 @@ mod tests {
         mp.extend_from_slice(&[0x11, 1, 1, 0]);
         assert!(matches!(
             decode(&mp, 0, None, 0),
-            Err(Error::Corrupt { offset: 10, ref reason, .. }) if reason == "LCN overflow"
+            Err(Error::Corrupt { offset: Offset::Stream(10), ref reason, .. }) if reason == "LCN overflow"
         ));
         // An error located at the very end of the address space does not wrap.
         assert!(matches!(
             decode(&[0x01], 0, None, u64::MAX),
             Err(Error::Corrupt {
-                offset: u64::MAX,
+                offset: Offset::Stream(u64::MAX),
                 ..
             })
         ));

@@ -11,6 +11,61 @@ fn rec(r: &Option<u64>) -> String {
     }
 }
 
+/// Where the byte offset of an [`Error::Corrupt`] counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offset {
+    /// From the start of the MFT record the error names (`record` is `Some`).
+    Record(u64),
+    /// From the start of the volume.
+    Volume(u64),
+    /// From the start of the stream the structure lives in (`$SDS`, `$INDEX_ALLOCATION`,
+    /// `$Bitmap`, the `$MFT` data, an `$ATTRIBUTE_LIST` value, a compressed stream), a stream of
+    /// the file `record` when that is `Some`; for a structure parsed on its own (an INDX block
+    /// given to [`crate::index::parse_index_block`]), from the start of that structure.
+    Stream(u64),
+    /// No byte to point at: the structure as a whole is missing or inconsistent.
+    Whole,
+}
+
+impl Offset {
+    /// The offset `d` bytes further in the same frame ([`Offset::Whole`] stays whole).
+    pub fn plus(self, d: u64) -> Offset {
+        match self {
+            Offset::Record(o) => Offset::Record(o.saturating_add(d)),
+            Offset::Volume(o) => Offset::Volume(o.saturating_add(d)),
+            Offset::Stream(o) => Offset::Stream(o.saturating_add(d)),
+            Offset::Whole => Offset::Whole,
+        }
+    }
+
+    /// Inside the MFT record when `record` is `Some`, else inside the stream or structure
+    /// parsed (for parsers that serve both).
+    pub(crate) fn inside(record: Option<u64>, o: u64) -> Offset {
+        match record {
+            Some(_) => Offset::Record(o),
+            None => Offset::Stream(o),
+        }
+    }
+
+    /// The byte offset, whatever its frame; `None` for [`Offset::Whole`].
+    pub fn value(self) -> Option<u64> {
+        match self {
+            Offset::Record(o) | Offset::Volume(o) | Offset::Stream(o) => Some(o),
+            Offset::Whole => None,
+        }
+    }
+}
+
+/// The ` at ...` part of a corruption message (empty for [`Offset::Whole`]).
+fn at(o: &Offset) -> String {
+    match o {
+        Offset::Record(o) => format!(" at offset {o:#x}"),
+        Offset::Volume(o) => format!(" at volume offset {o:#x}"),
+        Offset::Stream(o) => format!(" at stream offset {o:#x}"),
+        Offset::Whole => String::new(),
+    }
+}
+
 /// What went wrong while reading or changing an NTFS volume.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -24,18 +79,15 @@ pub enum Error {
         #[source]
         source: reseal_disk::Error,
     },
-    /// An on-disk structure is malformed.
-    ///
-    /// `offset` is a byte offset inside the MFT record when `record` is `Some`, else a byte
-    /// offset on the volume (or inside the named stream, as the structure name says).
-    #[error("corrupt {structure}{} at offset {offset:#x}: {reason}", rec(.record))]
+    /// An on-disk structure is malformed. `offset` says where, and from where it counts.
+    #[error("corrupt {structure}{}{}: {reason}", rec(.record), at(.offset))]
     Corrupt {
         /// The structure, e.g. "MFT record header", "attribute header", "INDX block".
         structure: &'static str,
         /// The MFT record it lives in, if any.
         record: Option<u64>,
-        /// Byte offset (see the variant docs).
-        offset: u64,
+        /// Where in the record, the volume or the stream.
+        offset: Offset,
         /// What is wrong.
         reason: String,
     },
@@ -103,7 +155,7 @@ impl Error {
     pub(crate) fn corrupt(
         structure: &'static str,
         record: Option<u64>,
-        offset: u64,
+        offset: Offset,
         reason: impl Into<String>,
     ) -> Self {
         Error::Corrupt {

@@ -6,10 +6,14 @@ use std::cmp::Ordering;
 use reseal_disk::Device;
 
 use crate::attribute::{self, DATA, FILE_NAME, INDEX_ROOT, STANDARD_INFORMATION};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::file_name::{self, FileName};
-use crate::record::{self, le16, le32, le64, put16, put32, put64};
+use crate::layout::index::{self as index_layout, IndexEntryHeader};
+use crate::layout::record::FileRecordHeader;
+use crate::layout::standard_information::{self as si_layout, StandardInformation};
+use crate::record;
 use crate::volume::{Grow, Volume, ROOT};
+use zerocopy::IntoBytes;
 
 /// `$I30` as UTF-16.
 pub(crate) fn i30() -> Vec<u16> {
@@ -76,14 +80,15 @@ fn primary_file_name(r: &record::Record) -> Result<Option<attribute::Attr>> {
 /// short NTFS 1.2 form).
 pub(crate) fn si_security_id(r: &record::Record) -> Result<u32> {
     Ok(match r.find(STANDARD_INFORMATION, &[])? {
-        Some(a) if !a.nonres && a.value_len >= 56 => le32(r.value(&a), 52),
+        Some(a) if !a.nonres && a.value_len >= si_layout::SECURITY_ID_END => {
+            StandardInformation::read(r.value(&a)).security_id.get()
+        }
         _ => 0,
     })
 }
 
 pub(crate) fn key_of(e: &[u8]) -> &[u8] {
-    let kl = usize::from(le16(e, 10));
-    e.get(16..16 + kl).unwrap_or(&[])
+    index_layout::key(e).unwrap_or(&[])
 }
 
 /// `SOURCE_DATE_EPOCH` (whole seconds since 1970, the reproducible-builds convention:
@@ -130,7 +135,9 @@ impl<D: Device> Volume<D> {
         };
         Ok(self
             .index_find(dir, &i30(), &key, &cmp)?
-            .map(|e| le64(&e, 0) & 0xFFFF_FFFF_FFFF))
+            .as_deref()
+            .and_then(IndexEntryHeader::view)
+            .map(IndexEntryHeader::file_record))
     }
 
     /// Resolve a path (`/` or `\` separated, from the root) to an MFT record number.
@@ -182,7 +189,12 @@ impl<D: Device> Volume<D> {
             })?;
             let best = r.value(&best);
             let (name, _) = file_name::name(best).ok_or_else(|| {
-                Error::corrupt("$FILE_NAME", Some(cur), 0, "shorter than its header")
+                Error::corrupt(
+                    "$FILE_NAME",
+                    Some(cur),
+                    Offset::Whole,
+                    "shorter than its header",
+                )
             })?;
             parts.push(String::from_utf16_lossy(&name));
             cur = FileName::view(best).map_or(0, FileName::parent_record);
@@ -190,7 +202,7 @@ impl<D: Device> Volume<D> {
         Err(Error::corrupt(
             "$FILE_NAME",
             Some(num),
-            0,
+            Offset::Whole,
             "parent chain does not reach the root",
         ))
     }
@@ -252,16 +264,20 @@ impl<D: Device> Volume<D> {
         let mut out = Vec::new();
         for e in ents {
             let k = key_of(&e);
-            if let Some((n, ns)) = file_name::name(k) {
+            if let (Some((n, ns)), Some(h), Some(fe)) = (
+                file_name::name(k),
+                FileName::view(k),
+                IndexEntryHeader::view(&e),
+            ) {
                 // DOS short names duplicate a Win32 name; the root's "." entry is itself.
                 if ns == NAMESPACE_DOS || n == [u16::from(b'.')] {
                     continue;
                 }
                 out.push(DirEntry {
                     name: String::from_utf16_lossy(&n),
-                    record: le64(&e, 0) & 0xFFFF_FFFF_FFFF,
-                    is_dir: le32(k, 56) & FN_DIRECTORY != 0,
-                    size: le64(k, 48),
+                    record: fe.file_record(),
+                    is_dir: h.file_attributes.get() & FN_DIRECTORY != 0,
+                    size: h.data_size.get(),
                 });
             }
         }
@@ -500,14 +516,9 @@ impl<D: Device> Volume<D> {
         let parent_ref = self.read_record(parent)?.reference();
         let mut r = self.alloc_record(if dir { record::FLAG_DIRECTORY } else { 0 })?;
         let t = now_filetime();
-        let mut si = vec![0u8; 72];
-        for i in 0..4 {
-            put64(&mut si, 8 * i, t);
-        }
-        put32(&mut si, 32, if dir { 0 } else { FILE_ATTR_ARCHIVE });
-        put32(&mut si, 52, sec);
+        let si = StandardInformation::new(t, if dir { 0 } else { FILE_ATTR_ARCHIVE }, sec);
         r.insert_attr(
-            attribute::build_resident(STANDARD_INFORMATION, &[], &si, 0),
+            attribute::build_resident(STANDARD_INFORMATION, &[], si.as_bytes(), 0),
             None,
         )?;
         let fnv = file_name::build(
@@ -533,16 +544,13 @@ impl<D: Device> Volume<D> {
             } else {
                 bs / 512
             };
-            let mut root = vec![0u8; 48];
-            put32(&mut root, 0, FILE_NAME);
-            put32(&mut root, 4, 1); // COLLATION_FILE_NAME
-            put32(&mut root, 8, bs);
-            root[12] = cpb as u8;
-            put32(&mut root, 16, 16);
-            put32(&mut root, 20, 32);
-            put32(&mut root, 24, 32);
-            put16(&mut root, 32 + 8, 16);
-            put16(&mut root, 32 + 12, crate::index::ENTRY_END);
+            let info = crate::index::RootInfo {
+                indexed_type: FILE_NAME,
+                collation: 1, // COLLATION_FILE_NAME
+                block_size: bs,
+                clusters_per_block: cpb as u8,
+            };
+            let root = crate::index::root_value(&info, &[], None);
             r.insert_attr(
                 attribute::build_resident(INDEX_ROOT, &i30(), &root, 0),
                 None,
@@ -563,16 +571,24 @@ impl<D: Device> Volume<D> {
         let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
         Ok(self
             .index_find(dir, &i30(), &key, &cmp)?
-            .map(|e| le64(&e, 0) & 0xFFFF_FFFF_FFFF))
+            .as_deref()
+            .and_then(IndexEntryHeader::view)
+            .map(IndexEntryHeader::file_record))
     }
 
     fn index_insert_name(&mut self, dir: u64, fref: u64, fnv: &[u8]) -> Result<()> {
-        let len = (16 + fnv.len() + 7) & !7;
-        let mut e = vec![0u8; len];
-        put64(&mut e, 0, fref);
-        put16(&mut e, 8, len as u16);
-        put16(&mut e, 10, fnv.len() as u16);
-        e[16..16 + fnv.len()].copy_from_slice(fnv);
+        let len = (index_layout::ENTRY_HEADER_LEN + fnv.len() + 7) & !7;
+        let h = IndexEntryHeader {
+            indexed: fref.into(),
+            length: (len as u16).into(),
+            key_length: (fnv.len() as u16).into(),
+            flags: 0.into(),
+            reserved: 0.into(),
+        };
+        let mut e = Vec::with_capacity(len);
+        e.extend_from_slice(h.as_bytes());
+        e.extend_from_slice(fnv);
+        e.resize(len, 0);
         let up = self.upcase.clone();
         let cmp = move |a: &[u8], b: &[u8]| fn_cmp(&up, a, b);
         if !self.index_insert(dir, &i30(), &e, &cmp)? {
@@ -591,8 +607,7 @@ impl<D: Device> Volume<D> {
         for a in r.attrs()? {
             if a.ty == FILE_NAME
                 && !a.nonres
-                && a.value_len >= 66
-                && le64(r.value(&a), 0) & 0xFFFF_FFFF_FFFF == dir
+                && FileName::view(r.value(&a)).is_some_and(|h| h.parent_record() == dir)
             {
                 let key = r.value(&a).to_vec();
                 removed |= self.index_remove(dir, &i30(), &key, &cmp)?;
@@ -605,12 +620,12 @@ impl<D: Device> Volume<D> {
         let num = r.num;
         let (_, mut ents) = self.read_index(dir, &i30())?;
         let before = ents.len();
-        ents.retain(|e| le64(e, 0) & 0xFFFF_FFFF_FFFF != num);
+        ents.retain(|e| IndexEntryHeader::view(e).is_none_or(|h| h.file_record() != num));
         if ents.len() == before {
             return Err(Error::corrupt(
                 "$I30 index",
                 Some(dir),
-                0,
+                Offset::Whole,
                 format!("no entry for record {num}"),
             ));
         }
@@ -733,26 +748,37 @@ impl<D: Device> Volume<D> {
                 ));
             }
             v.index_remove_record(parents[0], &r)?;
-            let keep = primary_file_name(&r)?
-                .ok_or_else(|| Error::corrupt("$FILE_NAME", Some(num), 0, "no file name"))?;
+            let keep = primary_file_name(&r)?.ok_or_else(|| {
+                Error::corrupt("$FILE_NAME", Some(num), Offset::Whole, "no file name")
+            })?;
             let fns: Vec<_> = r
                 .attrs()?
                 .into_iter()
                 .filter(|a| a.ty == FILE_NAME)
                 .collect();
-            let old = r.value(&keep).to_vec();
+            let old = FileName::view(r.value(&keep)).ok_or_else(|| {
+                Error::corrupt(
+                    "$FILE_NAME",
+                    Some(num),
+                    Offset::Record(keep.off as u64),
+                    "shorter than its header",
+                )
+            })?;
             let newp_ref = v.read_record(new_parent)?.reference();
-            let fnv = file_name::build(
+            let mut fnv = file_name::build(
                 newp_ref,
-                le64(&old, 8),
-                le64(&old, 40),
-                le64(&old, 48),
-                le32(&old, 56),
+                old.creation_time.get(),
+                old.allocated_size.get(),
+                old.data_size.get(),
+                old.file_attributes.get(),
                 &uname,
                 NAMESPACE_POSIX,
             );
-            let mut fnv = fnv;
-            fnv[16..40].copy_from_slice(&old[16..40]);
+            if let Some(h) = FileName::view_mut(&mut fnv) {
+                h.last_data_change_time = old.last_data_change_time;
+                h.last_mft_change_time = old.last_mft_change_time;
+                h.last_access_time = old.last_access_time;
+            }
             for a in fns.iter().rev() {
                 r.remove_attr(a.off, a.len)?;
             }
@@ -760,7 +786,9 @@ impl<D: Device> Volume<D> {
                 attribute::build_resident(FILE_NAME, &[], &fnv, 1),
                 Some(keep.instance),
             )?;
-            record::put16(&mut r.buf, 18, 1);
+            if let Some(h) = FileRecordHeader::view_mut(&mut r.buf) {
+                h.hard_link_count = 1.into();
+            }
             v.write_record(&mut r)?;
             v.index_insert_name(new_parent, r.reference(), &fnv)
         })

@@ -14,16 +14,20 @@ use std::collections::HashSet;
 use reseal_disk::Device;
 
 use crate::attribute::{self, Attr, BITMAP, INDEX_ALLOCATION, INDEX_ROOT};
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
 use crate::layout::file_name::FileName;
-use crate::record::{self, le16, le32, le64, put16, put32, put64};
+use crate::layout::index::{
+    self as layout, IndexBlockHeader, IndexEntryHeader, IndexHeader, IndexRoot, BLOCK_HEADER_LEN,
+    BLOCK_USA_OFFSET, ENTRY_HEADER_LEN, NODE_HAS_SUBNODES, NODE_HEADER_LEN, ROOT_LEN,
+};
+use crate::layout::multi_sector::MultiSectorHeader;
+use crate::record;
 use crate::volume::{Grow, Volume};
-use zerocopy::FromBytes;
+use core::mem::offset_of;
+use zerocopy::little_endian::U64;
+use zerocopy::{FromBytes, IntoBytes};
 
-/// Entry flag: has a sub-node VCN in its last 8 bytes.
-pub const ENTRY_SUBNODE: u16 = 1;
-/// Entry flag: last (END) entry of a node.
-pub const ENTRY_END: u16 = 2;
+pub use crate::layout::index::{ENTRY_END, ENTRY_SUBNODE};
 
 const MAX_DEPTH: usize = 32;
 
@@ -40,8 +44,112 @@ fn block_offset(vcn: u64, unit: u64, bs: u64, size: u64) -> Option<u64> {
 /// more than the node buffer holds after the header (a hostile block may claim more, and an
 /// insert trusting it would push entries off the end of the block).
 fn node_capacity(buf: &[u8], hdr: usize) -> usize {
-    (le32(buf, hdr + 8) as usize).min(buf.len().saturating_sub(hdr))
+    node_header(buf, hdr)
+        .map_or(0, |h| h.allocated_size.get() as usize)
+        .min(buf.len().saturating_sub(hdr))
 }
+
+/// The node header at `hdr` in `buf`.
+fn node_header(buf: &[u8], hdr: usize) -> Option<&IndexHeader> {
+    IndexHeader::ref_from_prefix(buf.get(hdr..)?)
+        .ok()
+        .map(|(h, _)| h)
+}
+
+/// Set a node's index length after an in-place change (the root's allocated size follows it;
+/// an INDX block keeps its fixed allocated size).
+fn set_index_length(node: &mut Node, len: usize) {
+    let root = node.vcn.is_none();
+    if let Some(h) = node
+        .buf
+        .get_mut(node.hdr..)
+        .and_then(|b| IndexHeader::mut_from_prefix(b).ok())
+    {
+        h.0.index_length = (len as u32).into();
+        if root {
+            h.0.allocated_size = (len as u32).into();
+        }
+    }
+}
+
+/// An entry of a node in stripped form: without its sub-node VCN, node flags cleared.
+fn stripped(entry: &[u8], flags: u16) -> Vec<u8> {
+    let mut e = entry.to_vec();
+    if flags & ENTRY_SUBNODE != 0 {
+        e.truncate(entry.len().saturating_sub(8));
+    }
+    let len = e.len();
+    if let Some(h) = IndexEntryHeader::view_mut(&mut e) {
+        h.length = (len as u16).into();
+        h.flags = 0.into();
+    }
+    e
+}
+
+/// Offset of the entries from an INDX block's node header: after the update sequence array.
+fn block_entries_offset(bs: usize) -> usize {
+    let usa_count = 1 + bs / record::STRIDE;
+    ((BLOCK_USA_OFFSET + 2 * usa_count + 7) & !7) - BLOCK_HEADER_LEN
+}
+
+/// A complete INDX block (fixups not applied) of `bs` bytes holding `ents` then the END entry;
+/// `None` when they do not fit.
+fn build_block(
+    bs: usize,
+    vcn: u64,
+    usn: u16,
+    ents: &[(Vec<u8>, Option<u64>)],
+    end_child: Option<u64>,
+) -> Option<Vec<u8>> {
+    let usa_count = 1 + bs / record::STRIDE;
+    let entries_off = block_entries_offset(bs);
+    let body = node_bytes(ents, end_child);
+    let s0 = BLOCK_HEADER_LEN + entries_off;
+    if s0 + body.len() > bs {
+        return None;
+    }
+    let h = IndexBlockHeader {
+        multi_sector: MultiSectorHeader {
+            signature: *b"INDX",
+            usa_offset: (BLOCK_USA_OFFSET as u16).into(),
+            usa_count: (usa_count as u16).into(),
+        },
+        lsn: 0.into(),
+        vcn: vcn.into(),
+    };
+    let n = IndexHeader {
+        entries_offset: (entries_off as u32).into(),
+        index_length: ((entries_off + body.len()) as u32).into(),
+        allocated_size: ((bs - BLOCK_HEADER_LEN) as u32).into(),
+        flags: if ents.iter().any(|e| e.1.is_some()) || end_child.is_some() {
+            NODE_HAS_SUBNODES
+        } else {
+            0
+        },
+        reserved: [0; 3],
+    };
+    let mut b = vec![0u8; bs];
+    b[..BLOCK_HEADER_LEN].copy_from_slice(h.as_bytes());
+    b[BLOCK_HEADER_LEN..BLOCK_USA_OFFSET].copy_from_slice(n.as_bytes());
+    record::set_usn(&mut b, usn);
+    b[s0..s0 + body.len()].copy_from_slice(&body);
+    Some(b)
+}
+
+/// Check an INDX block's signature (before fixups) ...
+fn check_block_signature(blk: &[u8]) -> bool {
+    MultiSectorHeader::ref_from_prefix(blk).is_ok_and(|(h, _)| &h.signature == b"INDX")
+}
+
+/// ... and its VCN field (after fixups).
+fn block_vcn(blk: &[u8]) -> Option<u64> {
+    IndexBlockHeader::ref_from_prefix(blk)
+        .ok()
+        .map(|(h, _)| h.vcn.get())
+}
+
+/// Offset of [`IndexBlockHeader::vcn`].
+const VCN_FIELD: u64 = offset_of!(IndexBlockHeader, vcn) as u64;
 
 /// `blocks` INDX blocks of `bs` bytes, in bytes; `None` when that does not fit in a u64.
 fn blocks_len(blocks: u64, bs: usize) -> Option<u64> {
@@ -85,30 +193,39 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                0,
+                Offset::Whole,
                 "missing index root",
             ));
         };
-        if a.nonres || a.value_len < 32 {
+        if a.nonres || a.value_len < ROOT_LEN + NODE_HEADER_LEN {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                a.off as u64,
+                Offset::Record(a.off as u64),
                 "not resident or too short",
             ));
         }
-        let v = r.value(&a);
+        let Ok((v, _)) = IndexRoot::ref_from_prefix(r.value(&a)) else {
+            return Err(Error::corrupt(
+                "$INDEX_ROOT",
+                Some(rec),
+                Offset::Record(a.off as u64),
+                "not resident or too short",
+            ));
+        };
         let info = RootInfo {
-            indexed_type: le32(v, 0),
-            collation: le32(v, 4),
-            block_size: le32(v, 8),
-            clusters_per_block: v[12],
+            indexed_type: v.indexed_attribute_type.get(),
+            collation: v.collation_rule.get(),
+            block_size: v.index_block_size.get(),
+            clusters_per_block: v.clusters_per_index_block,
         };
         if !info.block_size.is_power_of_two() || !(512..=65536).contains(&info.block_size) {
             return Err(Error::corrupt(
                 "$INDEX_ROOT",
                 Some(rec),
-                (a.off + a.value_off + 8) as u64,
+                Offset::Record(
+                    (a.off + a.value_off + offset_of!(IndexRoot, index_block_size)) as u64,
+                ),
                 "bad index block size",
             ));
         }
@@ -120,14 +237,14 @@ impl<D: Device> Volume<D> {
     pub(crate) fn read_index(&self, rec: u64, name: &[u16]) -> Result<(RootInfo, Vec<Vec<u8>>)> {
         let (r, a, info) = self.root_attr(rec, name)?;
         let v = r.value(&a).to_vec();
-        let base = (a.off + a.value_off) as u64;
+        let base = Offset::Record((a.off + a.value_off) as u64);
         let alloc = self.stream(rec, INDEX_ALLOCATION, name)?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         self.walk_node(
             rec,
             &v,
-            16,
+            ROOT_LEN,
             base,
             alloc.as_ref(),
             &info,
@@ -144,14 +261,14 @@ impl<D: Device> Volume<D> {
         rec: u64,
         buf: &[u8],
         hdr: usize,
-        base: u64,
+        base: Offset,
         alloc: Option<&crate::volume::Stream>,
         info: &RootInfo,
         depth: usize,
         seen: &mut HashSet<u64>,
         out: &mut Vec<Vec<u8>>,
     ) -> Result<()> {
-        let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), base + o as u64, r);
+        let c = |o: usize, r: &str| Error::corrupt("index node", Some(rec), base.plus(o as u64), r);
         if depth > MAX_DEPTH {
             return Err(c(hdr, "index tree too deep"));
         }
@@ -174,20 +291,21 @@ impl<D: Device> Volume<D> {
                 })?;
                 let mut blk = vec![0u8; bs];
                 self.read_stream(alloc, off, &mut blk)?;
-                let bc =
-                    |o: usize, r: &str| Error::corrupt("INDX block", Some(rec), off + o as u64, r);
-                if &blk[0..4] != b"INDX" {
+                let bc = |o: usize, r: &str| {
+                    Error::corrupt("INDX block", Some(rec), Offset::Stream(off + o as u64), r)
+                };
+                if !check_block_signature(&blk) {
                     return Err(bc(0, "signature is not INDX"));
                 }
-                record::remove_fixups(&mut blk, "INDX block", Some(rec))?;
-                if le64(&blk, 16) != vcn {
-                    return Err(bc(16, "VCN field does not match"));
+                record::remove_fixups_at(&mut blk, "INDX block", Some(rec), Offset::Stream(off))?;
+                if block_vcn(&blk) != Some(vcn) {
+                    return Err(bc(VCN_FIELD as usize, "VCN field does not match"));
                 }
                 self.walk_node(
                     rec,
                     &blk,
-                    0x18,
-                    off,
+                    BLOCK_HEADER_LEN,
+                    Offset::Stream(off),
                     Some(alloc),
                     info,
                     depth + 1,
@@ -198,13 +316,7 @@ impl<D: Device> Volume<D> {
             if flags & ENTRY_END != 0 {
                 break;
             }
-            let mut e = buf[p..p + len].to_vec();
-            if flags & ENTRY_SUBNODE != 0 {
-                e.truncate(len - 8);
-                put16(&mut e, 8, (len - 8) as u16);
-            }
-            put16(&mut e, 12, 0);
-            out.push(e);
+            out.push(stripped(&buf[p..p + len], flags));
         }
         Ok(())
     }
@@ -220,7 +332,9 @@ impl<D: Device> Volume<D> {
         let (r, a, info) = self.root_attr(rec, name)?;
         let bs = info.block_size as usize;
         // Room for the root value: what the record can hold, minus a small reserve.
-        let root_hdr_len = ((0x18 + 2 * name.len() + 7) & !7) + 32;
+        let root_hdr_len = ((crate::layout::attribute::RESIDENT_LEN + 2 * name.len() + 7) & !7)
+            + ROOT_LEN
+            + NODE_HEADER_LEN;
         // Keep room for $INDEX_ALLOCATION/$BITMAP (created on promotion) and runlist growth.
         let reserve = if r.find(INDEX_ALLOCATION, name)?.is_some() {
             64
@@ -230,10 +344,8 @@ impl<D: Device> Volume<D> {
         // ...but never less than what the root holds now (a same-size rewrite always fits).
         let avail = (r.free() + a.len)
             .saturating_sub(root_hdr_len + reserve)
-            .max(a.value_len.saturating_sub(32));
-        let usa_count = 1 + bs / record::STRIDE;
-        let entries_off = ((0x28 + 2 * usa_count + 7) & !7) - 0x18;
-        let block_cap = bs - 0x18 - entries_off;
+            .max(a.value_len.saturating_sub(ROOT_LEN + NODE_HEADER_LEN));
+        let block_cap = bs - BLOCK_HEADER_LEN - block_entries_offset(bs);
 
         type Level = Vec<(Vec<u8>, Option<u64>)>;
         let mut level: Level = entries.iter().map(|e| (e.clone(), None)).collect();
@@ -329,7 +441,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "$INDEX_ALLOCATION",
                     Some(rec),
-                    0,
+                    Offset::Whole,
                     format!("{grow_to} blocks of {bs} bytes overflow a stream length"),
                 )
             })?;
@@ -337,9 +449,9 @@ impl<D: Device> Volume<D> {
         }
         // Write blocks.
         if nblocks > 0 {
-            let mut st = self
-                .stream(rec, INDEX_ALLOCATION, name)?
-                .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+            let mut st = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+                Error::corrupt("$INDEX_ALLOCATION", Some(rec), Offset::Whole, "vanished")
+            })?;
             let unit = self.vcn_unit(info.block_size);
             let per = bs as u64 / unit.min(bs as u64);
             for (i, (ents, endc)) in blocks.iter().enumerate() {
@@ -347,27 +459,21 @@ impl<D: Device> Volume<D> {
                 let mut old = vec![0u8; bs];
                 let usn = if off + bs as u64 <= st.init {
                     self.read_stream(&st, off, &mut old)?;
-                    if &old[0..4] == b"INDX" && le16(&old, 4) == 0x28 {
-                        le16(&old, 0x28)
-                    } else {
-                        0
+                    match MultiSectorHeader::ref_from_prefix(&old[..]) {
+                        Ok((h, _))
+                            if &h.signature == b"INDX"
+                                && usize::from(h.usa_offset.get()) == BLOCK_USA_OFFSET =>
+                        {
+                            record::usn(&old).unwrap_or(0)
+                        }
+                        _ => 0,
                     }
                 } else {
                     0
                 };
-                let mut b = vec![0u8; bs];
-                b[0..4].copy_from_slice(b"INDX");
-                put16(&mut b, 4, 0x28);
-                put16(&mut b, 6, usa_count as u16);
-                put16(&mut b, 0x28, usn);
-                put64(&mut b, 16, i as u64 * per);
-                let body = node_bytes(ents, *endc);
-                put32(&mut b, 0x18, entries_off as u32);
-                put32(&mut b, 0x1C, (entries_off + body.len()) as u32);
-                put32(&mut b, 0x20, (bs - 0x18) as u32);
-                b[0x24] = u8::from(ents.iter().any(|e| e.1.is_some()) || endc.is_some());
-                let s0 = 0x18 + entries_off;
-                b[s0..s0 + body.len()].copy_from_slice(&body);
+                let mut b = build_block(bs, i as u64 * per, usn, ents, *endc).ok_or_else(|| {
+                    Error::unsupported(Some(rec), "index entries larger than an index block")
+                })?;
                 record::apply_fixups(&mut b, "INDX block", Some(rec))?;
                 self.write_stream_data(&mut st, off, &b)?;
             }
@@ -393,12 +499,12 @@ impl<D: Device> Volume<D> {
             }
             let mut bst = self
                 .stream(rec, BITMAP, name)?
-                .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+                .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), Offset::Whole, "vanished"))?;
             if bst.size > 1 << 24 {
                 return Err(Error::corrupt(
                     "$BITMAP",
                     Some(rec),
-                    0,
+                    Offset::Whole,
                     "index bitmap larger than 16 MiB",
                 ));
             }
@@ -408,23 +514,11 @@ impl<D: Device> Volume<D> {
             }
             self.write_stream_data(&mut bst, 0, &bits)?;
         }
-        // Root.
-        let mut val = Vec::with_capacity(32);
-        val.extend_from_slice(&info.indexed_type.to_le_bytes());
-        val.extend_from_slice(&info.collation.to_le_bytes());
-        val.extend_from_slice(&info.block_size.to_le_bytes());
-        val.extend_from_slice(&[info.clusters_per_block, 0, 0, 0]);
-        let body = node_bytes(&level, end_child);
-        let il = 16 + body.len() as u32;
-        val.extend_from_slice(&16u32.to_le_bytes());
-        val.extend_from_slice(&il.to_le_bytes());
-        val.extend_from_slice(&il.to_le_bytes());
-        val.extend_from_slice(&[u8::from(end_child.is_some()), 0, 0, 0]);
-        val.extend_from_slice(&body);
+        let val = root_value(&info, &level, end_child);
         let mut r = self.read_record(rec)?;
         let a = r
             .find(INDEX_ROOT, name)?
-            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "vanished"))?;
+            .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), Offset::Whole, "vanished"))?;
         let bytes = attribute::build_resident(INDEX_ROOT, name, &val, 0);
         r.replace_attr(&a, bytes)?;
         self.write_record(&mut r)
@@ -467,7 +561,7 @@ impl<D: Device> Volume<D> {
             self.index_update(parent, &crate::file::i30(), k, &cmp, |e| {
                 // The key ($FILE_NAME) starts after the 16-byte index entry header.
                 let key = e
-                    .get_mut(16..)
+                    .get_mut(ENTRY_HEADER_LEN..)
                     .and_then(|k| FileName::mut_from_prefix(k).ok());
                 if let Some((h, _)) = key {
                     h.allocated_size = alloc.into();
@@ -479,30 +573,71 @@ impl<D: Device> Volume<D> {
     }
 }
 
+/// The `$INDEX_ROOT` value with parameters `info` holding `ents` then the END entry (pointing
+/// at `end_child` when the root is not a leaf).
+pub(crate) fn root_value(
+    info: &RootInfo,
+    ents: &[(Vec<u8>, Option<u64>)],
+    end_child: Option<u64>,
+) -> Vec<u8> {
+    let body = node_bytes(ents, end_child);
+    let il = (NODE_HEADER_LEN + body.len()) as u32;
+    let root = IndexRoot {
+        indexed_attribute_type: info.indexed_type.into(),
+        collation_rule: info.collation.into(),
+        index_block_size: info.block_size.into(),
+        clusters_per_index_block: info.clusters_per_block,
+        reserved: [0; 3],
+    };
+    let node = IndexHeader {
+        entries_offset: (NODE_HEADER_LEN as u32).into(),
+        index_length: il.into(),
+        allocated_size: il.into(),
+        flags: if end_child.is_some() {
+            NODE_HAS_SUBNODES
+        } else {
+            0
+        },
+        reserved: [0; 3],
+    };
+    let mut val = Vec::with_capacity(ROOT_LEN + il as usize);
+    val.extend_from_slice(root.as_bytes());
+    val.extend_from_slice(node.as_bytes());
+    val.extend_from_slice(&body);
+    val
+}
+
 /// Serialize a node's entries followed by its END entry.
 fn node_bytes(ents: &[(Vec<u8>, Option<u64>)], end_child: Option<u64>) -> Vec<u8> {
     let mut out = Vec::new();
     for (e, c) in ents {
-        let mut e = e.clone();
+        let start = out.len();
+        out.extend_from_slice(e);
         if let Some(v) = c {
-            let l = e.len() + 8;
-            e.extend_from_slice(&v.to_le_bytes());
-            put16(&mut e, 8, l as u16);
-            put16(&mut e, 12, ENTRY_SUBNODE);
-        } else {
-            put16(&mut e, 12, 0);
+            out.extend_from_slice(U64::new(*v).as_bytes());
         }
-        out.extend_from_slice(&e);
+        let len = out.len() - start;
+        if let Some(h) = IndexEntryHeader::view_mut(&mut out[start..]) {
+            h.length = (len as u16).into();
+            h.flags = if c.is_some() { ENTRY_SUBNODE } else { 0 }.into();
+        }
     }
-    let mut end = vec![0u8; 16];
-    put16(&mut end, 12, ENTRY_END);
+    let end = IndexEntryHeader {
+        indexed: 0.into(),
+        length: (ENTRY_HEADER_LEN as u16 + if end_child.is_some() { 8 } else { 0 }).into(),
+        key_length: 0.into(),
+        flags: if end_child.is_some() {
+            ENTRY_END | ENTRY_SUBNODE
+        } else {
+            ENTRY_END
+        }
+        .into(),
+        reserved: 0.into(),
+    };
+    out.extend_from_slice(end.as_bytes());
     if let Some(v) = end_child {
-        end.extend_from_slice(&v.to_le_bytes());
-        put16(&mut end, 12, ENTRY_END | ENTRY_SUBNODE);
+        out.extend_from_slice(U64::new(v).as_bytes());
     }
-    let l = end.len() as u16;
-    put16(&mut end, 8, l);
-    out.extend_from_slice(&end);
     out
 }
 
@@ -513,18 +648,18 @@ fn node_bytes(ents: &[(Vec<u8>, Option<u64>)], end_child: Option<u64>) -> Vec<u8
 /// # Errors
 /// [`Error::Corrupt`] located by byte offset inside the block.
 pub fn parse_index_block(buf: &mut [u8]) -> Result<Vec<(Vec<u8>, Option<u64>)>> {
-    if buf.len() < 0x28 || &buf[0..4] != b"INDX" {
+    if buf.len() < BLOCK_USA_OFFSET || !check_block_signature(buf) {
         return Err(Error::corrupt(
             "INDX block",
             None,
-            0,
+            Offset::Stream(0),
             "signature is not INDX",
         ));
     }
     record::remove_fixups(buf, "INDX block", None)?;
-    let c = |o: usize, r: &str| Error::corrupt("INDX block", None, o as u64, r);
+    let c = |o: usize, r: &str| Error::corrupt("INDX block", None, Offset::Stream(o as u64), r);
     let mut out = Vec::new();
-    for (p, len, flags, child) in node_entries_with(buf, 0x18, &c)? {
+    for (p, len, flags, child) in node_entries_with(buf, BLOCK_HEADER_LEN, &c)? {
         if flags & ENTRY_END != 0 {
             break;
         }
@@ -541,6 +676,8 @@ struct Node {
     buf: Vec<u8>,
     /// Offset of the INDEX_HEADER in `buf`.
     hdr: usize,
+    /// Where `buf` starts, for errors: in the record (root) or in `$INDEX_ALLOCATION`.
+    base: Offset,
 }
 
 /// (offset, length, flags, sub-node VCN) of one entry of a node.
@@ -553,38 +690,47 @@ fn node_entries_with(
     hdr: usize,
     c: &dyn Fn(usize, &str) -> Error,
 ) -> Result<Vec<EntryPos>> {
-    if hdr.checked_add(16).is_none_or(|e| e > buf.len()) {
+    let Some(h) = node_header(buf, hdr) else {
         return Err(c(hdr, "index header truncated"));
-    }
+    };
     let start = hdr
-        .checked_add(le32(buf, hdr) as usize)
+        .checked_add(h.entries_offset.get() as usize)
         .ok_or_else(|| c(hdr, "entries offset overflow"))?;
     let end = hdr
-        .checked_add(le32(buf, hdr + 4) as usize)
-        .ok_or_else(|| c(hdr + 4, "index length overflow"))?;
+        .checked_add(h.index_length.get() as usize)
+        .ok_or_else(|| {
+            c(
+                hdr + offset_of!(IndexHeader, index_length),
+                "index length overflow",
+            )
+        })?;
     if end > buf.len() || start > end {
         return Err(c(hdr, "entries outside node"));
     }
     let mut out = Vec::new();
     let mut p = start;
     loop {
-        if p.checked_add(16).is_none_or(|e| e > end) {
+        let Some(h) = buf.get(p..end).and_then(IndexEntryHeader::view) else {
             return Err(c(p, "entry truncated (no END entry)"));
+        };
+        let len = usize::from(h.length.get());
+        let klen = usize::from(h.key_length.get());
+        let flags = h.flags.get();
+        const LENGTH: usize = offset_of!(IndexEntryHeader, length);
+        if len < ENTRY_HEADER_LEN || len % 8 != 0 || p.checked_add(len).is_none_or(|e| e > end) {
+            return Err(c(p + LENGTH, "bad entry length"));
         }
-        let len = usize::from(le16(buf, p + 8));
-        let klen = usize::from(le16(buf, p + 10));
-        let flags = le16(buf, p + 12);
-        if len < 16 || len % 8 != 0 || p.checked_add(len).is_none_or(|e| e > end) {
-            return Err(c(p + 8, "bad entry length"));
-        }
-        if flags & ENTRY_END == 0 && klen.saturating_add(16) > len {
-            return Err(c(p + 10, "key longer than entry"));
+        if flags & ENTRY_END == 0 && klen.saturating_add(ENTRY_HEADER_LEN) > len {
+            return Err(c(
+                p + offset_of!(IndexEntryHeader, key_length),
+                "key longer than entry",
+            ));
         }
         let child = if flags & ENTRY_SUBNODE != 0 {
-            if len < 24 {
-                return Err(c(p + 8, "entry too short for a sub-node VCN"));
+            if len < ENTRY_HEADER_LEN + 8 {
+                return Err(c(p + LENGTH, "entry too short for a sub-node VCN"));
             }
-            Some(le64(buf, p + len - 8))
+            layout::sub_node_vcn(&buf[p..p + len])
         } else {
             None
         };
@@ -600,17 +746,16 @@ fn node_entries_with(
     Ok(out)
 }
 
-/// [`node_entries_with`] for a node of record `rec`, located by offset in `buf`.
-fn node_entries(buf: &[u8], hdr: usize, rec: u64) -> Result<Vec<EntryPos>> {
-    node_entries_with(buf, hdr, &|o, r| {
-        Error::corrupt("index node", Some(rec), o as u64, r)
+/// [`node_entries_with`] for `node` of record `rec`, errors located from `node.base`.
+fn node_entries(node: &Node, rec: u64) -> Result<Vec<EntryPos>> {
+    node_entries_with(&node.buf, node.hdr, &|o, r| {
+        Error::corrupt("index node", Some(rec), node.base.plus(o as u64), r)
     })
 }
 
 /// Key bytes of an entry at `p`.
 fn key_at(buf: &[u8], p: usize) -> &[u8] {
-    let kl = usize::from(le16(buf, p + 10));
-    &buf[p + 16..p + 16 + kl]
+    buf.get(p..).and_then(layout::key).unwrap_or(&[])
 }
 
 type KeyCmp<'a> = &'a dyn Fn(&[u8], &[u8]) -> std::cmp::Ordering;
@@ -630,16 +775,12 @@ impl<D: Device> Volume<D> {
         // parent INDX block (offset in $INDEX_ALLOCATION).
         let bs = info.block_size as usize;
         let unit = self.vcn_unit(info.block_size);
-        let (structure, field) = match parent.vcn {
-            None => ("$INDEX_ROOT", Some(at as u64)),
-            Some(pv) => (
-                "INDX block",
-                pv.checked_mul(unit).and_then(|o| o.checked_add(at as u64)),
-            ),
+        let structure = match parent.vcn {
+            None => "$INDEX_ROOT",
+            Some(_) => "INDX block",
         };
-        let err = |reason: String| {
-            Error::corrupt(structure, Some(rec), field.unwrap_or(u64::MAX), reason)
-        };
+        let field = parent.base.plus(at as u64);
+        let err = |reason: String| Error::corrupt(structure, Some(rec), field, reason);
         let alloc = self
             .stream(rec, INDEX_ALLOCATION, name)?
             .ok_or_else(|| err(format!("sub-node VCN {vcn:#x} without $INDEX_ALLOCATION")))?;
@@ -651,27 +792,28 @@ impl<D: Device> Volume<D> {
         })?;
         let mut blk = vec![0u8; bs];
         self.read_stream(&alloc, off, &mut blk)?;
-        if &blk[0..4] != b"INDX" {
+        if !check_block_signature(&blk) {
             return Err(Error::corrupt(
                 "INDX block",
                 Some(rec),
-                off,
+                Offset::Stream(off),
                 "signature is not INDX",
             ));
         }
-        record::remove_fixups(&mut blk, "INDX block", Some(rec))?;
-        if le64(&blk, 16) != vcn {
+        record::remove_fixups_at(&mut blk, "INDX block", Some(rec), Offset::Stream(off))?;
+        if block_vcn(&blk) != Some(vcn) {
             return Err(Error::corrupt(
                 "INDX block",
                 Some(rec),
-                off + 16,
+                Offset::Stream(off + VCN_FIELD),
                 "VCN field does not match",
             ));
         }
         Ok(Node {
             vcn: Some(vcn),
             buf: blk,
-            hdr: 0x18,
+            hdr: BLOCK_HEADER_LEN,
+            base: Offset::Stream(off),
         })
     }
 
@@ -688,11 +830,12 @@ impl<D: Device> Volume<D> {
         let mut node = Node {
             vcn: None,
             buf: r.value(&a).to_vec(),
-            hdr: 16,
+            hdr: ROOT_LEN,
+            base: Offset::Record((a.off + a.value_off) as u64),
         };
         let mut path = Vec::new();
         for _ in 0..MAX_DEPTH {
-            let ents = node_entries(&node.buf, node.hdr, rec)?;
+            let ents = node_entries(&node, rec)?;
             let mut next = None;
             let mut found = None;
             for &(p, len, flags, child) in &ents {
@@ -731,7 +874,7 @@ impl<D: Device> Volume<D> {
         Err(Error::corrupt(
             "index node",
             Some(rec),
-            0,
+            Offset::Whole,
             "index tree too deep",
         ))
     }
@@ -747,15 +890,9 @@ impl<D: Device> Volume<D> {
         let (_, path, found) = self.descend(rec, name, key, cmp)?;
         Ok(found.and_then(|p| {
             let n = path.last()?;
-            let len = usize::from(le16(&n.buf, p + 8));
-            let flags = le16(&n.buf, p + 12);
-            let mut e = n.buf[p..p + len].to_vec();
-            if flags & ENTRY_SUBNODE != 0 {
-                e.truncate(len - 8);
-                put16(&mut e, 8, (len - 8) as u16);
-            }
-            put16(&mut e, 12, 0);
-            Some(e)
+            let h = n.buf.get(p..).and_then(IndexEntryHeader::view)?;
+            let e = n.buf.get(p..p + usize::from(h.length.get()))?;
+            Some(stripped(e, h.flags.get()))
         }))
     }
 
@@ -763,17 +900,17 @@ impl<D: Device> Volume<D> {
         match node.vcn {
             None => {
                 let mut r = self.read_record(rec)?;
-                let a = r
-                    .find(INDEX_ROOT, name)?
-                    .ok_or_else(|| Error::corrupt("$INDEX_ROOT", Some(rec), 0, "vanished"))?;
+                let a = r.find(INDEX_ROOT, name)?.ok_or_else(|| {
+                    Error::corrupt("$INDEX_ROOT", Some(rec), Offset::Whole, "vanished")
+                })?;
                 let bytes = attribute::build_resident(INDEX_ROOT, name, &node.buf, 0);
                 r.replace_attr(&a, bytes)?;
                 self.write_record(&mut r)
             }
             Some(vcn) => {
-                let mut st = self
-                    .stream(rec, INDEX_ALLOCATION, name)?
-                    .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+                let mut st = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+                    Error::corrupt("$INDEX_ALLOCATION", Some(rec), Offset::Whole, "vanished")
+                })?;
                 let mut b = node.buf.clone();
                 record::apply_fixups(&mut b, "INDX block", Some(rec))?;
                 let unit = self.vcn_unit(info.block_size);
@@ -781,7 +918,7 @@ impl<D: Device> Volume<D> {
                     Error::corrupt(
                         "$INDEX_ALLOCATION",
                         Some(rec),
-                        0,
+                        Offset::Whole,
                         format!(
                             "INDX block VCN {vcn:#x} outside the stream ({} bytes)",
                             st.size
@@ -810,7 +947,7 @@ impl<D: Device> Volume<D> {
         let Some(mut leaf) = path.pop() else {
             return Ok(false);
         };
-        let ents = node_entries(&leaf.buf, leaf.hdr, rec)?;
+        let ents = node_entries(&leaf, rec)?;
         let is_leaf = ents.iter().all(|e| e.3.is_none());
         let pos = ents
             .iter()
@@ -819,7 +956,7 @@ impl<D: Device> Volume<D> {
                     || cmp(&key, key_at(&leaf.buf, p)) == std::cmp::Ordering::Less
             })
             .map(|e| e.0);
-        let il = le32(&leaf.buf, leaf.hdr + 4) as usize;
+        let il = node_header(&leaf.buf, leaf.hdr).map_or(0, |h| h.index_length.get() as usize);
         let fits = match leaf.vcn {
             Some(_) => il + entry.len() <= node_capacity(&leaf.buf, leaf.hdr),
             None => {
@@ -834,12 +971,12 @@ impl<D: Device> Volume<D> {
         };
         if let (true, true, Some(pos)) = (is_leaf, fits, pos) {
             let mut e = entry.to_vec();
-            put16(&mut e, 12, 0);
+            if let Some(h) = IndexEntryHeader::view_mut(&mut e) {
+                h.flags = 0.into();
+            }
             leaf.buf.splice(pos..pos, e);
-            put32(&mut leaf.buf, leaf.hdr + 4, (il + entry.len()) as u32);
-            if leaf.vcn.is_none() {
-                put32(&mut leaf.buf, leaf.hdr + 8, (il + entry.len()) as u32);
-            } else {
+            set_index_length(&mut leaf, il + entry.len());
+            if leaf.vcn.is_some() {
                 leaf.buf.truncate(info.block_size as usize);
             }
             self.write_node(rec, name, &info, &leaf)?;
@@ -872,25 +1009,28 @@ impl<D: Device> Volume<D> {
         let Some(mut node) = path.pop() else {
             return Ok(false);
         };
-        let ents = node_entries(&node.buf, node.hdr, rec)?;
+        let ents = node_entries(&node, rec)?;
         let is_leaf = ents.iter().all(|e| e.3.is_none());
         let real = ents.len() - 1;
         if is_leaf && (node.vcn.is_none() || real > 1) {
-            let len = usize::from(le16(&node.buf, p + 8));
-            let il = le32(&node.buf, node.hdr + 4) as usize;
+            let len = node
+                .buf
+                .get(p..)
+                .and_then(IndexEntryHeader::view)
+                .map_or(0, |h| usize::from(h.length.get()));
+            let il = node_header(&node.buf, node.hdr).map_or(0, |h| h.index_length.get() as usize);
             let left = il.checked_sub(len).ok_or_else(|| {
                 Error::corrupt(
                     "index node",
                     Some(rec),
-                    (node.hdr + 4) as u64,
+                    node.base
+                        .plus((node.hdr + offset_of!(IndexHeader, index_length)) as u64),
                     format!("index length {il} shorter than the {len}-byte entry at {p:#x}"),
                 )
             })?;
             node.buf.drain(p..p + len);
-            put32(&mut node.buf, node.hdr + 4, left as u32);
-            if node.vcn.is_none() {
-                put32(&mut node.buf, node.hdr + 8, left as u32);
-            } else {
+            set_index_length(&mut node, left);
+            if node.vcn.is_some() {
                 node.buf.resize(info.block_size as usize, 0);
             }
             self.write_node(rec, name, &info, &node)?;
@@ -914,19 +1054,14 @@ impl<D: Device> Volume<D> {
         let mut node = Node {
             vcn: None,
             buf: r.value(&a).to_vec(),
-            hdr: 16,
+            hdr: ROOT_LEN,
+            base: Offset::Record((a.off + a.value_off) as u64),
         };
         let mut best: Option<Vec<u8>> = None;
         for _ in 0..MAX_DEPTH {
-            let ents = node_entries(&node.buf, node.hdr, rec)?;
+            let ents = node_entries(&node, rec)?;
             if let Some(&(p, len, flags, _)) = ents.iter().rev().find(|e| e.2 & ENTRY_END == 0) {
-                let mut e = node.buf[p..p + len].to_vec();
-                if flags & ENTRY_SUBNODE != 0 {
-                    e.truncate(len - 8);
-                    put16(&mut e, 8, (len - 8) as u16);
-                }
-                put16(&mut e, 12, 0);
-                best = Some(e);
+                best = Some(stripped(&node.buf[p..p + len], flags));
             }
             match ents.last().and_then(|e| e.3.map(|v| (e.0 + e.1 - 8, v))) {
                 Some((at, vcn)) => node = self.load_block(rec, name, &info, &node, at, vcn)?,
@@ -936,7 +1071,7 @@ impl<D: Device> Volume<D> {
         Err(Error::corrupt(
             "index node",
             Some(rec),
-            0,
+            Offset::Whole,
             "index tree too deep",
         ))
     }
@@ -957,10 +1092,12 @@ impl<D: Device> Volume<D> {
         let (Some(p), Some(mut node)) = (found, path.pop()) else {
             return Ok(false);
         };
-        let len = usize::from(le16(&node.buf, p + 8));
-        let flags = le16(&node.buf, p + 12);
-        let body = if flags & ENTRY_SUBNODE != 0 {
-            len - 8
+        let Some(h) = node.buf.get(p..).and_then(IndexEntryHeader::view) else {
+            return Ok(false);
+        };
+        let len = usize::from(h.length.get());
+        let body = if h.flags.get() & ENTRY_SUBNODE != 0 {
+            len.saturating_sub(8)
         } else {
             len
         };
@@ -996,7 +1133,7 @@ impl<D: Device> Volume<D> {
         let bs = info.block_size as usize;
         // Entries of the leaf plus the new one, in order.
         let mut ents: Vec<Vec<u8>> = Vec::new();
-        for &(p, len, flags, _) in &node_entries(&leaf.buf, leaf.hdr, rec)? {
+        for &(p, len, flags, _) in &node_entries(leaf, rec)? {
             if flags & ENTRY_END == 0 {
                 ents.push(leaf.buf[p..p + len].to_vec());
             }
@@ -1016,11 +1153,11 @@ impl<D: Device> Volume<D> {
         let m = m.max(1);
         let median = ents[m].clone();
         // Parent position: the entry whose child is this leaf.
-        let pents = node_entries(&parent.buf, parent.hdr, rec)?;
+        let pents = node_entries(parent, rec)?;
         let Some(&(ppos, _, _, _)) = pents.iter().find(|e| e.3 == Some(leaf_vcn)) else {
             return Ok(false);
         };
-        let pil = le32(&parent.buf, parent.hdr + 4) as usize;
+        let pil = node_header(&parent.buf, parent.hdr).map_or(0, |h| h.index_length.get() as usize);
         let add = median.len() + 8;
         let fits = match parent.vcn {
             Some(_) => pil + add <= node_capacity(&parent.buf, parent.hdr),
@@ -1030,9 +1167,9 @@ impl<D: Device> Volume<D> {
             return Ok(false);
         }
         // A free block: first clear bit of $BITMAP, growing the allocation if needed.
-        let alloc = self
-            .stream(rec, INDEX_ALLOCATION, name)?
-            .ok_or_else(|| Error::corrupt("$INDEX_ALLOCATION", Some(rec), 0, "vanished"))?;
+        let alloc = self.stream(rec, INDEX_ALLOCATION, name)?.ok_or_else(|| {
+            Error::corrupt("$INDEX_ALLOCATION", Some(rec), Offset::Whole, "vanished")
+        })?;
         let nblocks = alloc.size / bs as u64;
         let bits = match self.stream(rec, BITMAP, name)? {
             Some(b) => {
@@ -1040,7 +1177,7 @@ impl<D: Device> Volume<D> {
                     return Err(Error::corrupt(
                         "$BITMAP",
                         Some(rec),
-                        0,
+                        Offset::Whole,
                         "index bitmap larger than 16 MiB",
                     ));
                 }
@@ -1062,15 +1199,15 @@ impl<D: Device> Volume<D> {
                     Error::corrupt(
                         "$INDEX_ALLOCATION",
                         Some(rec),
-                        0,
+                        Offset::Whole,
                         format!("{grow_to} blocks of {bs} bytes overflow a stream length"),
                     )
                 })?;
                 self.set_stream_len(rec, INDEX_ALLOCATION, name, len, Grow::default())?;
                 let need = grow_to.div_ceil(64) * 8;
-                let bst = self
-                    .stream(rec, BITMAP, name)?
-                    .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+                let bst = self.stream(rec, BITMAP, name)?.ok_or_else(|| {
+                    Error::corrupt("$BITMAP", Some(rec), Offset::Whole, "vanished")
+                })?;
                 if bst.size < need {
                     self.set_stream_len(
                         rec,
@@ -1093,13 +1230,13 @@ impl<D: Device> Volume<D> {
             ents[..m].iter().map(|e| (e.clone(), None)).collect();
         let right: Vec<(Vec<u8>, Option<u64>)> =
             ents[m + 1..].iter().map(|e| (e.clone(), None)).collect();
-        let usn_old = le16(&leaf.buf, 0x28);
+        let usn_old = record::usn(&leaf.buf).unwrap_or(0);
         self.write_block(rec, name, info, new_vcn, &left, None, 0)?;
         self.write_block(rec, name, info, leaf_vcn, &right, None, usn_old)?;
         // Mark the new block used.
         let mut bst = self
             .stream(rec, BITMAP, name)?
-            .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), 0, "vanished"))?;
+            .ok_or_else(|| Error::corrupt("$BITMAP", Some(rec), Offset::Whole, "vanished"))?;
         let mut byte = [0u8; 1];
         self.read_stream(&bst, newb / 8, &mut byte)?;
         byte[0] |= 1 << (newb % 8);
@@ -1109,17 +1246,13 @@ impl<D: Device> Volume<D> {
             vcn: parent.vcn,
             buf: parent.buf.clone(),
             hdr: parent.hdr,
+            base: parent.base,
         };
-        let mut me = median;
-        let l = me.len() + 8;
-        me.extend_from_slice(&new_vcn.to_le_bytes());
-        put16(&mut me, 8, l as u16);
-        put16(&mut me, 12, ENTRY_SUBNODE);
-        pnode.buf.splice(ppos..ppos, me);
-        put32(&mut pnode.buf, pnode.hdr + 4, (pil + add) as u32);
-        if pnode.vcn.is_none() {
-            put32(&mut pnode.buf, pnode.hdr + 8, (pil + add) as u32);
-        } else {
+        let me = node_bytes(&[(median, Some(new_vcn))], None);
+        let me = &me[..me.len() - ENTRY_HEADER_LEN];
+        pnode.buf.splice(ppos..ppos, me.iter().copied());
+        set_index_length(&mut pnode, pil + add);
+        if pnode.vcn.is_some() {
             pnode.buf.truncate(bs);
         }
         self.write_node(rec, name, info, &pnode)?;
@@ -1138,31 +1271,13 @@ impl<D: Device> Volume<D> {
         usn: u16,
     ) -> Result<()> {
         let bs = info.block_size as usize;
-        let usa_count = 1 + bs / record::STRIDE;
-        let entries_off = ((0x28 + 2 * usa_count + 7) & !7) - 0x18;
-        let body = node_bytes(ents, end_child);
-        if 0x18 + entries_off + body.len() > bs {
-            return Err(Error::unsupported(
-                Some(rec),
-                "index block overflow while splitting",
-            ));
-        }
-        let mut b = vec![0u8; bs];
-        b[0..4].copy_from_slice(b"INDX");
-        put16(&mut b, 4, 0x28);
-        put16(&mut b, 6, usa_count as u16);
-        put16(&mut b, 0x28, usn);
-        put64(&mut b, 16, vcn);
-        put32(&mut b, 0x18, entries_off as u32);
-        put32(&mut b, 0x1C, (entries_off + body.len()) as u32);
-        put32(&mut b, 0x20, (bs - 0x18) as u32);
-        b[0x24] = u8::from(ents.iter().any(|e| e.1.is_some()) || end_child.is_some());
-        let s0 = 0x18 + entries_off;
-        b[s0..s0 + body.len()].copy_from_slice(&body);
+        let b = build_block(bs, vcn, usn, ents, end_child)
+            .ok_or_else(|| Error::unsupported(Some(rec), "index block overflow while splitting"))?;
         let node = Node {
             vcn: Some(vcn),
             buf: b,
-            hdr: 0x18,
+            hdr: BLOCK_HEADER_LEN,
+            base: Offset::Stream(vcn.saturating_mul(self.vcn_unit(info.block_size))),
         };
         self.write_node(rec, name, info, &node)
     }
@@ -1171,6 +1286,14 @@ impl<D: Device> Volume<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(b: &mut [u8], hdr: usize) -> &mut IndexHeader {
+        IndexHeader::mut_from_prefix(&mut b[hdr..]).unwrap().0
+    }
+
+    fn entry(b: &mut [u8], p: usize) -> &mut IndexEntryHeader {
+        IndexEntryHeader::view_mut(&mut b[p..]).unwrap()
+    }
 
     #[test]
     fn block_offset_never_wraps() {
@@ -1190,35 +1313,58 @@ mod tests {
     #[test]
     fn node_capacity_is_bounded_by_the_buffer() {
         let mut blk = vec![0u8; 4096];
-        put32(&mut blk, 0x18 + 8, u32::MAX);
+        node(&mut blk, 0x18).allocated_size = u32::MAX.into();
         assert_eq!(node_capacity(&blk, 0x18), 4096 - 0x18);
-        put32(&mut blk, 0x18 + 8, 100);
+        node(&mut blk, 0x18).allocated_size = 100.into();
         assert_eq!(node_capacity(&blk, 0x18), 100);
     }
 
     #[test]
     fn hostile_node_headers_are_errors() {
-        let c = |o: usize, r: &str| Error::corrupt("index node", None, o as u64, r);
+        let c = |o: usize, r: &str| Error::corrupt("index node", None, Offset::Stream(o as u64), r);
         let mut b = vec![0u8; 64];
         // Entries offset and index length at u32::MAX.
-        put32(&mut b, 0, u32::MAX);
-        put32(&mut b, 4, u32::MAX);
+        node(&mut b, 0).entries_offset = u32::MAX.into();
+        node(&mut b, 0).index_length = u32::MAX.into();
         assert!(node_entries_with(&b, 0, &c).is_err());
         // An entry length that runs past the node; a key longer than the entry.
         let mut b = vec![0u8; 64];
-        put32(&mut b, 0, 16);
-        put32(&mut b, 4, 64);
-        put16(&mut b, 16 + 8, 0xFFF8);
+        node(&mut b, 0).entries_offset = 16.into();
+        node(&mut b, 0).index_length = 64.into();
+        entry(&mut b, 16).length = 0xFFF8.into();
         assert!(matches!(
             node_entries_with(&b, 0, &c),
-            Err(Error::Corrupt { offset: 24, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Stream(24),
+                ..
+            })
         ));
-        put16(&mut b, 16 + 8, 24);
-        put16(&mut b, 16 + 10, u16::MAX);
+        entry(&mut b, 16).length = 24.into();
+        entry(&mut b, 16).key_length = u16::MAX.into();
         assert!(matches!(
             node_entries_with(&b, 0, &c),
-            Err(Error::Corrupt { offset: 26, .. })
+            Err(Error::Corrupt {
+                offset: Offset::Stream(26),
+                ..
+            })
         ));
+        // Built nodes parse back: two entries, one with a sub-node, and the END entry.
+        let e = stripped(&[0u8; 24], 0);
+        let body = node_bytes(&[(e.clone(), None), (e, Some(9))], Some(11));
+        let mut b = vec![0u8; 16];
+        node(&mut b, 0).entries_offset = 16.into();
+        node(&mut b, 0).index_length = ((16 + body.len()) as u32).into();
+        b.extend_from_slice(&body);
+        let ents = node_entries_with(&b, 0, &c).unwrap();
+        let got: Vec<_> = ents.iter().map(|e| (e.1, e.2, e.3)).collect();
+        assert_eq!(
+            got,
+            [
+                (24, 0, None),
+                (32, ENTRY_SUBNODE, Some(9)),
+                (24, 3, Some(11))
+            ]
+        );
         // A header at the very end of the buffer.
         assert!(node_entries_with(&b, usize::MAX - 8, &c).is_err());
     }

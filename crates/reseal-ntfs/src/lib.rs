@@ -64,7 +64,7 @@ pub mod volume;
 pub mod vss;
 
 pub use boot_sector::BootSector;
-pub use error::{Error, Result};
+pub use error::{Error, Offset, Result};
 pub use file::{DirEntry, FileInfo};
 pub use policy::{OpenWritableError, Writable, WritePolicy};
 pub use secure::{DescriptorRef, Skipped};

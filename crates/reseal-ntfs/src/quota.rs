@@ -6,7 +6,8 @@ use std::cmp::Ordering;
 use reseal_disk::Device;
 
 use crate::error::{Error, Result};
-use crate::record::le16;
+use crate::layout::index::{self as index_layout, IndexEntryHeader, ENTRY_HEADER_LEN};
+use crate::layout::quota::QUOTA_CONTROL_LEN;
 use crate::volume::Volume;
 
 fn name(s: &str) -> Vec<u16> {
@@ -60,13 +61,14 @@ impl<D: Device> Volume<D> {
             let (_, mut q) = v.read_index(num, &qn)?;
             let mut qdirty = false;
             for e in &mut q {
-                let o = usize::from(le16(e, 0));
-                let l = usize::from(le16(e, 2));
-                if l <= 48 {
+                let Some((o, l)) = IndexEntryHeader::view(e).map(IndexEntryHeader::data) else {
+                    continue;
+                };
+                if l <= QUOTA_CONTROL_LEN {
                     // The default-limits entry (id 1) has no SID.
                     continue;
                 }
-                let so = o + 48;
+                let so = o + QUOTA_CONTROL_LEN;
                 let Some(sl) = e.get(so..o + l).and_then(sid_len) else {
                     skipped(crate::Skipped {
                         structure: "$Q entry",
@@ -95,8 +97,8 @@ impl<D: Device> Volume<D> {
             let (_, mut o) = v.read_index(num, &on)?;
             let mut odirty = false;
             for e in &mut o {
-                let kl = usize::from(le16(e, 10));
-                let Some(sl) = e.get(16..16 + kl).and_then(sid_len) else {
+                let kl = IndexEntryHeader::view(e).map_or(0, |h| usize::from(h.key_length.get()));
+                let Some(sl) = index_layout::key(e).and_then(sid_len) else {
                     skipped(crate::Skipped {
                         structure: "$O entry",
                         record: Some(num),
@@ -104,12 +106,13 @@ impl<D: Device> Volume<D> {
                     });
                     continue;
                 };
-                if let Some(n) = f(&e[16..16 + sl]) {
+                let sid = ENTRY_HEADER_LEN..ENTRY_HEADER_LEN + sl;
+                if let Some(n) = f(&e[sid.clone()]) {
                     if n.len() != sl {
                         return Err(Error::unsupported(Some(num), "$O SID would change length"));
                     }
-                    if n != e[16..16 + sl] {
-                        e[16..16 + sl].copy_from_slice(&n);
+                    if n != e[sid.clone()] {
+                        e[sid].copy_from_slice(&n);
                         odirty = true;
                         changed += 1;
                     }
@@ -117,8 +120,8 @@ impl<D: Device> Volume<D> {
             }
             if odirty {
                 o.sort_by(|a, b| {
-                    let ka = &a[16..16 + usize::from(le16(a, 10))];
-                    let kb = &b[16..16 + usize::from(le16(b, 10))];
+                    let ka = index_layout::key(a).unwrap_or(&[]);
+                    let kb = index_layout::key(b).unwrap_or(&[]);
                     sid_cmp(ka, kb)
                 });
                 v.write_index(num, &on, &o)?;

@@ -7,16 +7,24 @@ use std::collections::HashMap;
 use reseal_disk::Device;
 
 use crate::attribute::{self, SECURITY_DESCRIPTOR, STANDARD_INFORMATION};
-use crate::error::{Error, Result};
-use crate::record::{le16, le32, le64, put16, put32, put64};
+use crate::error::{Error, Offset, Result};
+use crate::layout::index::{IndexEntryHeader, ENTRY_HEADER_LEN};
+use crate::layout::record::FileRecordHeader;
+use crate::layout::secure::{SdhEntry, SdhKey, SdsEntryHeader, SiiEntry, SiiKey, SDS_HEADER_LEN};
+use crate::layout::standard_information::{self as si_layout, StandardInformation};
+use crate::record::FLAG_IN_USE;
 use crate::volume::{Grow, Volume, SECURE};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, IntoBytes};
 
 const BLOCK: u64 = 0x40000;
 
 /// The NTFS security-descriptor hash: for each little-endian u32 word, `h = word + rol(h, 3)`.
 pub fn sd_hash(sd: &[u8]) -> u32 {
-    sd.chunks_exact(4).fold(0u32, |h, w| {
-        u32::from_le_bytes([w[0], w[1], w[2], w[3]]).wrapping_add(h.rotate_left(3))
+    <[U32]>::ref_from_prefix_with_elems(sd, sd.len() / 4).map_or(0, |(words, _)| {
+        words
+            .iter()
+            .fold(0u32, |h, w| w.get().wrapping_add(h.rotate_left(3)))
     })
 }
 
@@ -24,11 +32,14 @@ fn name(s: &str) -> Vec<u16> {
     s.encode_utf16().collect()
 }
 
-/// Entry data of a view index entry.
+/// Entry data of a view index entry (empty when its header or data runs past `e`).
 fn entry_data(e: &[u8]) -> &[u8] {
-    let o = usize::from(le16(e, 0));
-    let l = usize::from(le16(e, 2));
-    e.get(o..o + l).unwrap_or(&[])
+    IndexEntryHeader::view(e)
+        .and_then(|h| {
+            let (o, l) = h.data();
+            e.get(o..o + l)
+        })
+        .unwrap_or(&[])
 }
 
 /// An `$SDS` entry header as found in `$SII`/`$SDH` data.
@@ -41,61 +52,38 @@ struct SdsRef {
 }
 
 fn sds_ref(d: &[u8]) -> Option<SdsRef> {
-    if d.len() < 20 {
-        return None;
-    }
+    let (h, _) = SdsEntryHeader::ref_from_prefix(d).ok()?;
     Some(SdsRef {
-        hash: le32(d, 0),
-        id: le32(d, 4),
-        offset: le64(d, 8),
-        length: le32(d, 16),
+        hash: h.hash.get(),
+        id: h.security_id.get(),
+        offset: h.offset.get(),
+        length: h.length.get(),
     })
 }
 
-fn sds_header(r: &SdsRef) -> [u8; 20] {
-    let mut h = [0u8; 20];
-    put32(&mut h, 0, r.hash);
-    put32(&mut h, 4, r.id);
-    put64(&mut h, 8, r.offset);
-    put32(&mut h, 16, r.length);
-    h
+fn sds_header(r: &SdsRef) -> SdsEntryHeader {
+    SdsEntryHeader {
+        hash: r.hash.into(),
+        security_id: r.id.into(),
+        offset: r.offset.into(),
+        length: r.length.into(),
+    }
 }
 
 fn sii_entry(r: &SdsRef) -> Vec<u8> {
-    let mut e = vec![0u8; 40];
-    put16(&mut e, 0, 20);
-    put16(&mut e, 2, 20);
-    put16(&mut e, 8, 40);
-    put16(&mut e, 10, 4);
-    put32(&mut e, 16, r.id);
-    e[20..40].copy_from_slice(&sds_header(r));
-    e
+    SiiEntry::new(sds_header(r)).as_bytes().to_vec()
 }
 
 fn sdh_entry(r: &SdsRef) -> Vec<u8> {
-    let mut e = vec![0u8; 48];
-    put16(&mut e, 0, 24);
-    put16(&mut e, 2, 20);
-    put16(&mut e, 8, 48);
-    put16(&mut e, 10, 8);
-    put32(&mut e, 16, r.hash);
-    put32(&mut e, 20, r.id);
-    e[24..44].copy_from_slice(&sds_header(r));
-    e[44..48].copy_from_slice(&[b'I', 0, b'I', 0]);
-    e
+    SdhEntry::new(sds_header(r)).as_bytes().to_vec()
 }
 
-/// A u32 key field, 0 when the key is too short (hostile index entries never panic).
-fn k32(b: &[u8], o: usize) -> u32 {
-    b.get(o..o + 4)
-        .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-}
-
+/// (hash, id) of a `$SDH` entry, (0, 0) when it is too short to hold them.
 fn sdh_key(e: &[u8]) -> (u32, u32) {
-    if e.len() < 24 {
-        return (0, 0);
+    match e.get(ENTRY_HEADER_LEN..).map(SdhKey::ref_from_prefix) {
+        Some(Ok((k, _))) => (k.hash.get(), k.security_id.get()),
+        _ => (0, 0),
     }
-    (le32(e, 16), le32(e, 20))
 }
 
 impl<D: Device> Volume<D> {
@@ -104,7 +92,12 @@ impl<D: Device> Volume<D> {
         ents.iter()
             .map(|e| {
                 sds_ref(entry_data(e)).ok_or_else(|| {
-                    Error::corrupt("$SII entry", Some(SECURE), 0, "data shorter than 20 bytes")
+                    Error::corrupt(
+                        "$SII entry",
+                        Some(SECURE),
+                        Offset::Whole,
+                        "data shorter than 20 bytes",
+                    )
                 })
             })
             .collect()
@@ -113,27 +106,30 @@ impl<D: Device> Volume<D> {
     fn read_sds(&self, r: &SdsRef) -> Result<Vec<u8>> {
         let s = self
             .stream(SECURE, attribute::DATA, &name("$SDS"))?
-            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+            .ok_or_else(|| {
+                Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream")
+            })?;
         let len = u64::from(r.length);
         if len < 20 || r.offset.checked_add(len).is_none_or(|e| e > s.size) {
             return Err(Error::corrupt(
                 "$SDS entry",
                 Some(SECURE),
-                r.offset,
+                Offset::Stream(r.offset),
                 format!("length {len} outside $SDS"),
             ));
         }
         let mut b = vec![0u8; len as usize];
         self.read_stream(&s, r.offset, &mut b)?;
-        if le32(&b, 4) != r.id {
+        let found = sds_ref(&b).map_or(0, |h| h.id);
+        if found != r.id {
             return Err(Error::corrupt(
                 "$SDS entry",
                 Some(SECURE),
-                r.offset + 4,
-                format!("id {} where $SII says {}", le32(&b, 4), r.id),
+                Offset::Stream(r.offset + 4),
+                format!("id {found} where $SII says {}", r.id),
             ));
         }
-        Ok(b[20..].to_vec())
+        Ok(b[SDS_HEADER_LEN..].to_vec())
     }
 
     /// The security descriptor (self-relative bytes) that applies to `path`: through
@@ -155,12 +151,12 @@ impl<D: Device> Volume<D> {
             // One descent of the $SII B-tree (keyed by id), not a walk of the whole index: `ls -l`
             // and generalize ask this once per file.
             let id = info.security_id;
-            let by_id = |a: &[u8], b: &[u8]| k32(a, 0).cmp(&k32(b, 0));
+            let by_id = |a: &[u8], b: &[u8]| SiiKey::id_of(a).cmp(&SiiKey::id_of(b));
             let missing = || {
                 Error::corrupt(
                     "$SII",
                     Some(SECURE),
-                    0,
+                    Offset::Whole,
                     format!("no entry for security id {id}"),
                 )
             };
@@ -228,23 +224,35 @@ impl<D: Device> Volume<D> {
         self.tx(|v| {
             let id = v.find_or_add_sd(sd)?;
             let mut r = v.read_record(num)?;
-            let si = r
-                .find(STANDARD_INFORMATION, &[])?
-                .ok_or_else(|| Error::corrupt("$STANDARD_INFORMATION", Some(num), 0, "missing"))?;
-            if si.value_len < 72 {
+            let si = r.find(STANDARD_INFORMATION, &[])?.ok_or_else(|| {
+                Error::corrupt("$STANDARD_INFORMATION", Some(num), Offset::Whole, "missing")
+            })?;
+            if si.value_len < si_layout::LEN {
                 // A 48-byte $STANDARD_INFORMATION (NTFS 1.x layout, which ntfs-3g still writes
                 // for the files it creates): extend it to the NTFS 3.x layout (owner id,
                 // security id, quota charged, USN; all zero but the security id).
                 let start = si.off + si.value_off;
-                let mut value = r.buf[start..start + si.value_len].to_vec();
-                value.resize(72, 0);
-                put32(&mut value, 52, id);
+                let mut value = StandardInformation::read(&r.buf[start..start + si.value_len]);
+                value.security_id = id.into();
                 r.replace_attr(
                     &si,
-                    attribute::build_resident(STANDARD_INFORMATION, &[], &value, 0),
+                    attribute::build_resident(STANDARD_INFORMATION, &[], value.as_bytes(), 0),
                 )?;
             } else {
-                put32(&mut r.buf, si.off + si.value_off + 52, id);
+                let at = si.off + si.value_off;
+                let v = r
+                    .buf
+                    .get_mut(at..)
+                    .and_then(StandardInformation::view_mut)
+                    .ok_or_else(|| {
+                        Error::corrupt(
+                            "$STANDARD_INFORMATION",
+                            Some(num),
+                            Offset::Record(at as u64),
+                            "value runs past the record",
+                        )
+                    })?;
+                v.security_id = id.into();
             }
             if let Some(a) = r.find(SECURITY_DESCRIPTOR, &[])? {
                 if a.nonres {
@@ -270,7 +278,7 @@ impl<D: Device> Volume<D> {
         // Descend $SDH by hash only; on a hash hit whose bytes differ, scan that hash's entries.
         let mut probe = h.to_le_bytes().to_vec();
         probe.extend_from_slice(&0u32.to_le_bytes());
-        let by_hash = |a: &[u8], b: &[u8]| k32(a, 0).cmp(&k32(b, 0));
+        let by_hash = |a: &[u8], b: &[u8]| SdhKey::fields_of(a).0.cmp(&SdhKey::fields_of(b).0);
         if let Some(e) = self.index_find(SECURE, &sdh_name, &probe, &by_hash)? {
             if let Some(r) = sds_ref(entry_data(&e)) {
                 if self.read_sds(&r)? == sd {
@@ -288,12 +296,18 @@ impl<D: Device> Volume<D> {
         }
         let last = match self.index_last(SECURE, &name("$SII"))? {
             Some(e) => Some(sds_ref(entry_data(&e)).ok_or_else(|| {
-                Error::corrupt("$SII entry", Some(SECURE), 0, "data shorter than 20 bytes")
+                Error::corrupt(
+                    "$SII entry",
+                    Some(SECURE),
+                    Offset::Whole,
+                    "data shorter than 20 bytes",
+                )
             })?),
             None => None,
         };
         // Checked: the last $SII entry is volume data (a hostile id or offset must not wrap).
-        let corrupt = |reason: String| Error::corrupt("$SII entry", Some(SECURE), 0, reason);
+        let corrupt =
+            |reason: String| Error::corrupt("$SII entry", Some(SECURE), Offset::Whole, reason);
         let id = match last {
             None => 0x100,
             Some(r) => {
@@ -334,12 +348,14 @@ impl<D: Device> Volume<D> {
             offset: off,
             length,
         };
-        let mut bytes = sds_header(&r).to_vec();
+        let mut bytes = sds_header(&r).as_bytes().to_vec();
         bytes.extend_from_slice(sd);
         let sds_name = name("$SDS");
         let s = self
             .stream(SECURE, attribute::DATA, &sds_name)?
-            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+            .ok_or_else(|| {
+                Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream")
+            })?;
         // The stream ends exactly at the end of the mirror copy, as ntfs-3g leaves it. (After
         // such an append, ntfs-3g's or ours, `ntfssecaudit -a` 1.5.0 reports "Security attribute
         // is too long" in $SDS-2: it reads past the end of the stream. Verified by doing the same
@@ -359,11 +375,13 @@ impl<D: Device> Volume<D> {
         }
         let mut s = self
             .stream(SECURE, attribute::DATA, &sds_name)?
-            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+            .ok_or_else(|| {
+                Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream")
+            })?;
         self.write_stream_data(&mut s, off, &bytes)?;
         self.write_stream_data(&mut s, off + BLOCK, &bytes)?;
-        let by_id = |a: &[u8], b: &[u8]| k32(a, 0).cmp(&k32(b, 0));
-        let by_hash_id = |a: &[u8], b: &[u8]| (k32(a, 0), k32(a, 4)).cmp(&(k32(b, 0), k32(b, 4)));
+        let by_id = |a: &[u8], b: &[u8]| SiiKey::id_of(a).cmp(&SiiKey::id_of(b));
+        let by_hash_id = |a: &[u8], b: &[u8]| SdhKey::fields_of(a).cmp(&SdhKey::fields_of(b));
         self.index_insert(SECURE, &name("$SII"), &sii_entry(&r), &by_id)?;
         self.index_insert(SECURE, &sdh_name, &sdh_entry(&r), &by_hash_id)?;
         Ok(id)
@@ -470,11 +488,11 @@ impl<D: Device> Volume<D> {
                     }
                     if n != sd {
                         nr.hash = sd_hash(&n);
-                        let mut bytes = sds_header(&nr).to_vec();
+                        let mut bytes = sds_header(&nr).as_bytes().to_vec();
                         bytes.extend_from_slice(&n);
                         let mut s = v
                             .stream(SECURE, attribute::DATA, &sds_name)?
-                            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), 0, "no $SDS stream"))?;
+                            .ok_or_else(|| Error::corrupt("$Secure", Some(SECURE), Offset::Whole, "no $SDS stream"))?;
                         v.write_stream_data(&mut s, r.offset, &bytes)?;
                         if r
                             .offset
@@ -561,7 +579,7 @@ impl<D: Device> Volume<D> {
                     if n != sd {
                         let mut s = v
                             .stream(num, SECURITY_DESCRIPTOR, &[])?
-                            .ok_or_else(|| Error::corrupt("$SECURITY_DESCRIPTOR", Some(num), 0, "vanished"))?;
+                            .ok_or_else(|| Error::corrupt("$SECURITY_DESCRIPTOR", Some(num), Offset::Whole, "vanished"))?;
                         v.write_stream_data(&mut s, 0, &n)?;
                         changed += 1;
                     }
@@ -581,7 +599,7 @@ impl<D: Device> Volume<D> {
         let Some(off) = num.checked_mul(rs) else {
             return false;
         };
-        let mut head = [0u8; 24];
+        let mut head = [0u8; crate::layout::record::LEN];
         if self
             .read_runs(
                 &self.mft_runs,
@@ -594,7 +612,9 @@ impl<D: Device> Volume<D> {
         {
             return true;
         }
-        &head[0..4] == b"FILE" && le16(&head, 22) & 1 != 0
+        FileRecordHeader::view(&head).is_some_and(|h| {
+            &h.multi_sector.signature == b"FILE" && h.flags.get() & FLAG_IN_USE != 0
+        })
     }
 }
 

@@ -12,6 +12,8 @@
 use reseal_disk::Device;
 
 use crate::browse::{BrowseError, Result, Volume};
+use crate::layout::log_file::{RestartArea, RestartPageHeader, NO_CLIENT, RESTART_VOLUME_IS_CLEAN};
+use zerocopy::FromBytes;
 
 /// Size of the hibernation-file header ntfs-3g reads.
 pub const HIBERFILE_HEADER: usize = 4096;
@@ -105,20 +107,6 @@ pub struct VolumeState {
     pub hiberfil_magic: Option<[u8; 4]>,
 }
 
-fn u16le(b: &[u8], o: usize) -> Option<u16> {
-    b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
-}
-fn u32le(b: &[u8], o: usize) -> Option<u32> {
-    b.get(o..o + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-fn u64le(b: &[u8], o: usize) -> Option<u64> {
-    let s = b.get(o..o + 8)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(s);
-    Some(u64::from_le_bytes(a))
-}
-
 /// A parsed restart page: (current LSN, major, minor, client in-use list, restart flags).
 struct Restart {
     lsn: u64,
@@ -132,11 +120,12 @@ struct Restart {
 /// it is not a usable restart page.
 fn restart_page(log: &[u8], off: usize) -> std::result::Result<(Restart, u32), String> {
     let head = log.get(off..off + 512).ok_or("truncated")?;
-    let magic = &head[..4];
+    let (h, _) = RestartPageHeader::ref_from_prefix(head).map_err(|_| "truncated")?;
+    let magic = &h.multi_sector.signature;
     if magic != b"RSTR" && magic != b"CHKD" {
         return Err(format!("magic {magic:02x?} is not RSTR/CHKD"));
     }
-    let sys_page = u32le(head, 16).unwrap_or(0);
+    let sys_page = h.system_page_size.get();
     if !sys_page.is_power_of_two() || !(512..=65536).contains(&sys_page) {
         return Err(format!("system page size {sys_page} invalid"));
     }
@@ -144,9 +133,9 @@ fn restart_page(log: &[u8], off: usize) -> std::result::Result<(Restart, u32), S
         .get(off..off + sys_page as usize)
         .ok_or("page truncated")?;
     let mut page = page.to_vec();
-    // Update sequence array: usa_ofs @4, usa_count @6, stride 512 (FORMATS C.2).
-    let usa_ofs = usize::from(u16le(&page, 4).unwrap_or(0));
-    let usa_count = usize::from(u16le(&page, 6).unwrap_or(0));
+    // Update sequence array, stride 512 (FORMATS C.2).
+    let usa_ofs = usize::from(h.multi_sector.usa_offset.get());
+    let usa_count = usize::from(h.multi_sector.usa_count.get());
     if usa_count != sys_page as usize / 512 + 1 || usa_ofs % 2 != 0 || usa_ofs + 2 * usa_count > 510
     {
         return Err(format!(
@@ -167,18 +156,21 @@ fn restart_page(log: &[u8], off: usize) -> std::result::Result<(Restart, u32), S
         page[end] = a;
         page[end + 1] = b;
     }
-    let ra = usize::from(u16le(&page, 24).unwrap_or(0));
-    let minor = u16le(&page, 26).unwrap_or(0) as i16;
-    let major = u16le(&page, 28).unwrap_or(0) as i16;
+    let ra = usize::from(h.restart_area_offset.get());
+    let minor = h.minor_version.get();
+    let major = h.major_version.get();
     if !((major == 1 && minor == 1) || (major == 2 && minor == 0)) {
         return Err(format!("LFS version {major}.{minor} is not 1.1 or 2.0"));
     }
-    if ra % 8 != 0 || ra + 16 > page.len() {
-        return Err(format!("restart area offset {ra} invalid"));
-    }
-    let lsn = u64le(&page, ra).unwrap_or(0);
-    let in_use = u16le(&page, ra + 12).unwrap_or(0);
-    let flags = u16le(&page, ra + 14).unwrap_or(0);
+    let area = page
+        .get(ra..)
+        .and_then(|b| RestartArea::ref_from_prefix(b).ok())
+        .filter(|_| ra % 8 == 0)
+        .ok_or_else(|| format!("restart area offset {ra} invalid"))?
+        .0;
+    let lsn = area.current_lsn.get();
+    let in_use = area.client_in_use_list.get();
+    let flags = area.flags.get();
     Ok((
         Restart {
             lsn,
@@ -232,7 +224,7 @@ pub fn logfile_state(log: &[u8]) -> (LogFileState, Option<(i16, i16)>) {
     if best.major == 2 {
         return (LogFileState::FastStartup, version);
     }
-    if best.in_use == 0xffff || best.flags & 0x0002 != 0 {
+    if best.in_use == NO_CLIENT || best.flags & RESTART_VOLUME_IS_CLEAN != 0 {
         (LogFileState::Clean, version)
     } else {
         (LogFileState::Unclean, version)

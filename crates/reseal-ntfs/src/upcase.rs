@@ -2,6 +2,9 @@
 
 use std::cmp::Ordering;
 
+use zerocopy::little_endian::U16;
+use zerocopy::FromBytes;
+
 /// The volume's upper-case table (65 536 UTF-16 code units).
 #[derive(Debug, Clone)]
 pub struct UpCase(Vec<u16>);
@@ -10,8 +13,11 @@ impl UpCase {
     /// From the raw `$UpCase:$DATA` bytes; missing entries map to themselves.
     pub fn from_bytes(b: &[u8]) -> UpCase {
         let mut t: Vec<u16> = (0..=0xFFFFu32).map(|c| c as u16).collect();
-        for (i, ch) in b.chunks_exact(2).take(65536).enumerate() {
-            t[i] = u16::from_le_bytes([ch[0], ch[1]]);
+        let n = (b.len() / 2).min(t.len());
+        if let Ok((units, _)) = <[U16]>::ref_from_prefix_with_elems(b, n) {
+            for (d, u) in t.iter_mut().zip(units) {
+                *d = u.get();
+            }
         }
         UpCase(t)
     }

@@ -11,12 +11,14 @@
 use std::collections::BTreeMap;
 
 use reseal_disk::Device;
+use zerocopy::FromBytes;
 
 use crate::attribute::{self, Attr, NonResSizes, ATTRIBUTE_LIST, DATA, FILE_NAME};
 use crate::boot_sector::BootSector;
 use crate::data_run::{self, Run};
-use crate::error::{Error, Result};
-use crate::record::{self, le16, le32, le64, put16, put64, Record};
+use crate::error::{Error, Offset, Result};
+use crate::layout::attribute_list::{self, AttributeListEntry};
+use crate::record::{self, Record};
 use crate::upcase::UpCase;
 
 const BLK: u64 = 512;
@@ -93,7 +95,7 @@ impl Iterator for Pieces<'_> {
             return Some(Err(Error::corrupt(
                 what,
                 Some(rec),
-                pos,
+                Offset::Stream(pos),
                 "offset not mapped by the runlist",
             )));
         };
@@ -108,7 +110,7 @@ impl Iterator for Pieces<'_> {
                     return Some(Err(Error::corrupt(
                         what,
                         Some(rec),
-                        pos,
+                        Offset::Stream(pos),
                         "LCN overflows the volume",
                     )));
                 }
@@ -200,7 +202,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "boot sector",
                 None,
-                0x28,
+                Offset::Volume(0x28),
                 format!("volume size {vol_len} exceeds device size {}", dev.len()),
             ));
         }
@@ -229,12 +231,12 @@ impl<D: Device> Volume<D> {
         let r0 = v.read_record(MFT)?;
         let a = r0
             .find(DATA, &[])?
-            .ok_or_else(|| Error::corrupt("$MFT", Some(0), 0, "no $DATA attribute"))?;
+            .ok_or_else(|| Error::corrupt("$MFT", Some(0), Offset::Whole, "no $DATA attribute"))?;
         if !a.nonres || a.lowest_vcn != 0 {
             return Err(Error::corrupt(
                 "$MFT",
                 Some(0),
-                a.off as u64,
+                Offset::Record(a.off as u64),
                 "$DATA is not non-resident from VCN 0",
             ));
         }
@@ -244,7 +246,7 @@ impl<D: Device> Volume<D> {
         if r0.find(ATTRIBUTE_LIST, &[])?.is_some() {
             let s = v
                 .stream(MFT, DATA, &[])?
-                .ok_or_else(|| Error::corrupt("$MFT", Some(0), 0, "no $DATA"))?;
+                .ok_or_else(|| Error::corrupt("$MFT", Some(0), Offset::Whole, "no $DATA"))?;
             v.mft_runs = s.runs;
         }
         let up = v.read_all(UPCASE, DATA, &[])?;
@@ -252,7 +254,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$UpCase",
                 Some(UPCASE),
-                0,
+                Offset::Whole,
                 format!("only {} bytes", up.len()),
             ));
         }
@@ -612,14 +614,14 @@ impl<D: Device> Volume<D> {
     /// [`Error::Corrupt`] located in the record; disk errors.
     pub fn read_record(&self, num: u64) -> Result<Record> {
         let rs = u64::from(self.boot.record_size);
-        let off = num
-            .checked_mul(rs)
-            .ok_or_else(|| Error::corrupt("MFT", Some(num), 0, "record number overflow"))?;
+        let off = num.checked_mul(rs).ok_or_else(|| {
+            Error::corrupt("MFT", Some(num), Offset::Whole, "record number overflow")
+        })?;
         if num != 0 && off.checked_add(rs).is_none_or(|e| e > self.mft_size) {
             return Err(Error::corrupt(
                 "MFT",
                 Some(num),
-                off,
+                Offset::Stream(off),
                 "record beyond the end of $MFT",
             ));
         }
@@ -662,12 +664,20 @@ impl<D: Device> Volume<D> {
     fn record_from(num: u64, mut buf: Vec<u8>) -> Result<Record> {
         record::remove_fixups(&mut buf, "MFT record", Some(num))?;
         let r = Record::parse(num, buf)?;
-        let stored = le32(&r.buf, 44);
-        if le16(&r.buf, 4) >= 0x30 && u64::from(stored) != num & 0xFFFF_FFFF && r.in_use() {
+        let h = r.header();
+        let stored = h.record_number.get();
+        // Before NTFS 3.1 the update sequence array sits where the record number is.
+        if usize::from(h.multi_sector.usa_offset.get()) >= crate::layout::record::LEN
+            && u64::from(stored) != num & 0xFFFF_FFFF
+            && r.in_use()
+        {
             return Err(Error::corrupt(
                 "MFT record header",
                 Some(num),
-                44,
+                Offset::Record(core::mem::offset_of!(
+                    crate::layout::record::FileRecordHeader,
+                    record_number
+                ) as u64),
                 format!("record number field {stored}"),
             ));
         }
@@ -687,9 +697,9 @@ impl<D: Device> Volume<D> {
         rec.buf[used..].fill(0);
         let mut b = rec.buf.clone();
         record::apply_fixups(&mut b, "MFT record", Some(rec.num))?;
-        let ofs = usize::from(le16(&b, 4));
-        let usn = le16(&b, ofs);
-        put16(&mut rec.buf, ofs, usn);
+        if let Some(usn) = record::usn(&b) {
+            record::set_usn(&mut rec.buf, usn);
+        }
         let runs = self.mft_runs.clone();
         self.write_runs(&runs, rec.num * rs, &b, "$MFT data", MFT)?;
         if rec.num < self.boot.mirror_records() {
@@ -715,7 +725,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "$ATTRIBUTE_LIST",
                 Some(base),
-                al.off as u64,
+                Offset::Record(al.off as u64),
                 "larger than 16 MiB",
             ));
         }
@@ -729,32 +739,29 @@ impl<D: Device> Volume<D> {
         };
         let mut out = Vec::new();
         let mut pos = 0usize;
-        while pos + 26 <= list.len() {
-            let ety = le32(&list, pos);
-            let elen = usize::from(le16(&list, pos + 4));
-            if elen < 26 || pos + elen > list.len() {
+        while let Some(h) = list.get(pos..).and_then(AttributeListEntry::view) {
+            let elen = usize::from(h.length.get());
+            if elen < attribute_list::LEN || pos + elen > list.len() {
                 return Err(Error::corrupt(
                     "$ATTRIBUTE_LIST entry",
                     Some(base),
-                    pos as u64,
+                    Offset::Stream(pos as u64),
                     "bad length",
                 ));
             }
-            let nl = usize::from(list[pos + 6]);
-            let no = usize::from(list[pos + 7]);
-            if no + 2 * nl > elen {
-                return Err(Error::corrupt(
+            let name = attribute_list::name(&list[pos..pos + elen]).ok_or_else(|| {
+                Error::corrupt(
                     "$ATTRIBUTE_LIST entry",
                     Some(base),
-                    pos as u64,
+                    Offset::Stream(pos as u64),
                     "name outside entry",
-                ));
-            }
+                )
+            })?;
             out.push(ListEntry {
-                ty: ety,
-                name: (0..nl).map(|i| le16(&list, pos + no + 2 * i)).collect(),
-                lowest_vcn: le64(&list, pos + 8),
-                record: le64(&list, pos + 16) & 0xFFFF_FFFF_FFFF,
+                ty: h.type_code.get(),
+                name,
+                lowest_vcn: h.lowest_vcn.get(),
+                record: h.record(),
             });
             pos += elen;
         }
@@ -823,7 +830,7 @@ impl<D: Device> Volume<D> {
                 return Err(Error::corrupt(
                     "attribute header",
                     Some(*m),
-                    a.off as u64,
+                    Offset::Record(a.off as u64),
                     "mixed resident/non-resident pieces",
                 ));
             }
@@ -834,7 +841,7 @@ impl<D: Device> Volume<D> {
                     return Err(Error::corrupt(
                         "attribute header",
                         Some(*m),
-                        a.off as u64,
+                        Offset::Record(a.off as u64),
                         "runlist pieces are not contiguous",
                     ));
                 }
@@ -847,7 +854,7 @@ impl<D: Device> Volume<D> {
             return Err(Error::corrupt(
                 "attribute header",
                 Some(*hrec),
-                first.off as u64,
+                Offset::Record(first.off as u64),
                 format!(
                     "runlist maps {} bytes, allocated size is {}",
                     mapped.saturating_mul(cs),
@@ -886,7 +893,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(s.header_rec),
-                    0,
+                    Offset::Whole,
                     "attribute vanished",
                 )
             })?;
@@ -945,7 +952,7 @@ impl<D: Device> Volume<D> {
             } else {
                 let mut src = vec![0u8; (alloc * cs) as usize];
                 self.read_runs(&s.runs, u * unit, &mut src, "compressed data", s.base)?;
-                crate::compression::lznt1_decompress(&src, &mut ubuf, Some(s.base))?;
+                crate::compression::lznt1_decompress(&src, &mut ubuf, Some(s.base), u * unit)?;
             }
             let us = u * unit;
             let a = us.max(off);
@@ -968,7 +975,7 @@ impl<D: Device> Volume<D> {
             Error::corrupt(
                 "attribute",
                 Some(base),
-                0,
+                Offset::Whole,
                 format!("missing attribute 0x{ty:x}"),
             )
         })?;
@@ -1009,7 +1016,7 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(s.header_rec),
-                    0,
+                    Offset::Whole,
                     "attribute vanished",
                 )
             })?;
@@ -1204,13 +1211,23 @@ impl<D: Device> Volume<D> {
                 Error::corrupt(
                     "attribute header",
                     Some(s.header_rec),
-                    0,
+                    Offset::Whole,
                     "attribute vanished",
                 )
             })?;
-        put64(&mut r.buf, a.off + 40, s.alloc);
-        put64(&mut r.buf, a.off + 48, s.size);
-        put64(&mut r.buf, a.off + 56, s.init);
+        let num = r.num;
+        let n =
+            crate::layout::attribute::non_resident_mut(r.attr_bytes_mut(&a)?).ok_or_else(|| {
+                Error::corrupt(
+                    "attribute header",
+                    Some(num),
+                    Offset::Record(a.off as u64),
+                    "non-resident header too short",
+                )
+            })?;
+        n.allocated_size = s.alloc.into();
+        n.data_size = s.size.into();
+        n.initialized_size = s.init.into();
         self.write_record(&mut r)
     }
 
@@ -1228,7 +1245,12 @@ impl<D: Device> Volume<D> {
         }
         let mut r = self.read_record(s.base)?;
         let a = r.find(s.ty, &s.name)?.ok_or_else(|| {
-            Error::corrupt("attribute header", Some(s.base), 0, "attribute vanished")
+            Error::corrupt(
+                "attribute header",
+                Some(s.base),
+                Offset::Whole,
+                "attribute vanished",
+            )
         })?;
         let cs = self.cs();
         let sparse = s.flags & attribute::FLAG_SPARSE != 0;
@@ -1275,7 +1297,7 @@ impl<D: Device> Volume<D> {
             Error::corrupt(
                 "attribute",
                 Some(base),
-                0,
+                Offset::Whole,
                 format!("missing attribute 0x{ty:x}"),
             )
         })?;
@@ -1297,9 +1319,9 @@ impl<D: Device> Volume<D> {
                 ));
             }
             let mut r = self.read_record(base)?;
-            let a = r
-                .find(ty, name)?
-                .ok_or_else(|| Error::corrupt("attribute", Some(base), 0, "vanished"))?;
+            let a = r.find(ty, name)?.ok_or_else(|| {
+                Error::corrupt("attribute", Some(base), Offset::Whole, "vanished")
+            })?;
             // Decide before building the value: `n` may be gigabytes (a streamed file).
             let fits = n <= u64::from(self.boot.record_size) && {
                 let newlen = (0x18 + 2 * name.len()).div_ceil(8) * 8 + (n as usize).div_ceil(8) * 8;
@@ -1449,7 +1471,7 @@ impl<D: Device> Volume<D> {
         }
         let s = self
             .stream(base, DATA, &[])?
-            .ok_or_else(|| Error::corrupt("attribute", Some(base), 0, "vanished"))?;
+            .ok_or_else(|| Error::corrupt("attribute", Some(base), Offset::Whole, "vanished"))?;
         let alloc = if s.resident {
             (s.size + 7) & !7
         } else {
@@ -1469,14 +1491,15 @@ impl<D: Device> Volume<D> {
         let mut changed = false;
         for a in r.attrs()? {
             if a.ty == FILE_NAME && !a.nonres && a.value_len >= 66 {
-                let vo = a.off + a.value_off;
-                put64(&mut r.buf, vo + 40, alloc);
-                put64(&mut r.buf, vo + 48, size);
-                let parent = le64(&r.buf, vo) & 0xFFFF_FFFF_FFFF;
-                by_parent
-                    .entry(parent)
-                    .or_default()
-                    .push(r.buf[vo..vo + a.value_len].to_vec());
+                let v = r.value_mut(&a)?;
+                let Ok((f, _)) = crate::layout::file_name::FileName::mut_from_prefix(&mut *v)
+                else {
+                    continue;
+                };
+                f.allocated_size = alloc.into();
+                f.data_size = size.into();
+                let parent = f.parent_record();
+                by_parent.entry(parent).or_default().push(v.to_vec());
                 changed = true;
             }
         }

@@ -23,21 +23,23 @@
 //! the header with catalog offset 0 (the `volume_start_nosc_10.bin` sample); libvshadow then
 //! reports no stores.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Offset, Result};
+use crate::layout::vss::VssVolumeHeader;
 use crate::volume::Volume;
+use core::mem::offset_of;
 use reseal_disk::Device;
+use zerocopy::FromBytes;
 
 /// Volume offset of the VSS volume header.
 pub const HEADER_OFFSET: u64 = 0x1E00;
 /// Length of the header.
-pub const HEADER_LEN: usize = 128;
+pub const HEADER_LEN: usize = crate::layout::vss::LEN;
 /// The VSS identifier GUID as text (lower case), also the catalog file's name.
 pub const VSS_GUID: &str = "3808876b-c176-4e48-b7ae-04046e6cc752";
 /// The identifier's on-disk bytes (Windows GUID layout).
 pub const VSS_IDENTIFIER: [u8; 16] = [
     0x6b, 0x87, 0x08, 0x38, 0x76, 0xc1, 0x48, 0x4e, 0xb7, 0xae, 0x04, 0x04, 0x6e, 0x6c, 0xc7, 0x52,
 ];
-const CATALOG_FIELD: usize = 0x30;
 
 /// A parsed VSS volume header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,31 +60,41 @@ impl VssHeader {
     /// [`Error::Corrupt`] (volume offset) for a header with the identifier but another record
     /// type or a misplaced self offset.
     pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Option<VssHeader>> {
-        if b[..16] != VSS_IDENTIFIER {
+        let h = VssVolumeHeader::ref_from_bytes(&b[..]).map_err(|_| {
+            Error::corrupt(
+                "VSS volume header",
+                None,
+                Offset::Volume(HEADER_OFFSET),
+                "not 128 bytes",
+            )
+        })?;
+        if h.identifier != VSS_IDENTIFIER {
             return Ok(None);
         }
-        let u32at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        let u64at = |o: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[o..o + 8]);
-            u64::from_le_bytes(a)
-        };
         let c = |o: usize, r: String| {
-            Error::corrupt("VSS volume header", None, HEADER_OFFSET + o as u64, r)
+            Error::corrupt(
+                "VSS volume header",
+                None,
+                Offset::Volume(HEADER_OFFSET + o as u64),
+                r,
+            )
         };
-        if u32at(0x14) != 1 {
-            return Err(c(0x14, format!("record type {} (1 expected)", u32at(0x14))));
-        }
-        if u64at(0x18) != HEADER_OFFSET {
+        if h.record_type.get() != 1 {
             return Err(c(
-                0x18,
-                format!("self offset {:#x} (0x1e00 expected)", u64at(0x18)),
+                offset_of!(VssVolumeHeader, record_type),
+                format!("record type {} (1 expected)", h.record_type.get()),
+            ));
+        }
+        if h.header_offset.get() != HEADER_OFFSET {
+            return Err(c(
+                offset_of!(VssVolumeHeader, header_offset),
+                format!("self offset {:#x} (0x1e00 expected)", h.header_offset.get()),
             ));
         }
         Ok(Some(VssHeader {
-            version: u32at(0x10),
-            catalog_offset: u64at(CATALOG_FIELD),
-            max_size: u64at(0x38),
+            version: h.version.get(),
+            catalog_offset: h.catalog_offset.get(),
+            max_size: h.maximum_size.get(),
         }))
     }
 }
@@ -136,7 +148,8 @@ impl<D: Device> Volume<D> {
         if h.catalog_offset == 0 {
             return Ok(None);
         }
-        self.tx(|v| v.write_raw(HEADER_OFFSET + CATALOG_FIELD as u64, &[0u8; 8]))?;
+        let field = offset_of!(VssVolumeHeader, catalog_offset) as u64;
+        self.tx(|v| v.write_raw(HEADER_OFFSET + field, &[0u8; 8]))?;
         Ok(Some(h.catalog_offset))
     }
 }

@@ -43,6 +43,11 @@ impl FileName {
         FileName::ref_from_prefix(value).ok().map(|(h, _)| h)
     }
 
+    /// The mutable header view of a `$FILE_NAME` value, `None` when shorter than 66 bytes.
+    pub fn view_mut(value: &mut [u8]) -> Option<&mut FileName> {
+        FileName::mut_from_prefix(value).ok().map(|(h, _)| h)
+    }
+
     /// Parent directory record number (the low 48 bits of the reference).
     pub fn parent_record(&self) -> u64 {
         self.parent_directory.get() & 0xFFFF_FFFF_FFFF

@@ -914,13 +914,7 @@ impl WindowsInstall {
         // One pass over the MFT: EFS here, SID-named entries and descriptor users in
         // generalize.
         let catalog = volume.engine().catalog();
-        let efs = crate::volume_names::encrypted_files(&catalog, efs_walk_limit, EFS_LIST);
-        w.efs = EfsSummary {
-            count: efs.count,
-            first: efs.first,
-            visited: efs.visited,
-            truncated: efs.truncated,
-        };
+        w.efs = crate::volume_names::encrypted_files(&catalog, efs_walk_limit, EFS_LIST);
         w.catalog = Some(std::sync::Arc::new(catalog));
         // Volume state.
         match reseal_ntfs::state::VolumeState::from_volume(volume) {

@@ -5,6 +5,7 @@
 use reseal_ntfs::catalog::{Catalog, ATTRIBUTE_ENCRYPTED};
 use reseal_security::sidmap::SidMap;
 
+use crate::install::EfsSummary;
 use crate::warning::{Warning, WarningCode};
 
 /// The NTFS metadata files of the root directory: never renamed, not searched.
@@ -74,23 +75,11 @@ pub(crate) fn sid_named_entries(
     found.into_iter().map(|(_, from, to)| (from, to)).collect()
 }
 
-/// EFS-encrypted files (FILE_ATTRIBUTE_ENCRYPTED) among the first `limit` names reachable from
-/// the root, outside the NTFS metadata.
-#[derive(Debug, Default)]
-pub(crate) struct Encrypted {
-    /// How many.
-    pub count: usize,
-    /// The first `list` of their paths (`/`-prefixed, nearest the root first).
-    pub first: Vec<String>,
-    /// Names looked at.
-    pub visited: usize,
-    /// More than `limit` names: the rest were not looked at.
-    pub truncated: bool,
-}
-
-/// [`Encrypted`] of `catalog`, looking at `limit` names at most (in MFT order).
-pub(crate) fn encrypted_files(catalog: &Catalog, limit: usize, list: usize) -> Encrypted {
-    let mut out = Encrypted::default();
+/// EFS-encrypted files (FILE_ATTRIBUTE_ENCRYPTED) among the first `limit` names of `catalog`
+/// (in MFT order) reachable from the root, outside the NTFS metadata; the first `list` of their
+/// paths (`/`-prefixed) nearest the root first.
+pub(crate) fn encrypted_files(catalog: &Catalog, limit: usize, list: usize) -> EfsSummary {
+    let mut out = EfsSummary::default();
     let mut paths: Vec<(usize, Vec<String>, String)> = Vec::new();
     for link in catalog.links() {
         if link.record < 16 {

@@ -5,8 +5,13 @@
 
 use crate::error::{Error, Result};
 use crate::guid::Guid;
-use crate::rd::u32_at;
+use crate::layout::ace::{
+    AceHeader, BasicAceBody, CompoundAceBody, ObjectAceBody, BASIC_SID_OFFSET, COMPOUND_SID_OFFSET,
+    HEADER_SIZE, INHERITED_OBJECT_TYPE_PRESENT, OBJECT_GUIDS_OFFSET, OBJECT_TYPE_PRESENT,
+};
+use crate::layout::{guid, read};
 use crate::sid::Sid;
+use zerocopy::IntoBytes;
 
 /// ACE header flags (`AceFlags`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -73,14 +78,21 @@ pub struct ObjectAce {
 impl ObjectAce {
     /// The on-disk object flags.
     pub fn object_flags(&self) -> u32 {
-        (self.other_object_flags & !3)
-            | u32::from(self.object_type.is_some())
-            | (u32::from(self.inherited_object_type.is_some()) << 1)
+        let known = OBJECT_TYPE_PRESENT | INHERITED_OBJECT_TYPE_PRESENT;
+        let mut flags = self.other_object_flags & !known;
+        if self.object_type.is_some() {
+            flags |= OBJECT_TYPE_PRESENT;
+        }
+        if self.inherited_object_type.is_some() {
+            flags |= INHERITED_OBJECT_TYPE_PRESENT;
+        }
+        flags
     }
     /// Offset of the SID from the ACE start.
     pub fn sid_offset(&self) -> usize {
-        12 + 16 * usize::from(self.object_type.is_some())
-            + 16 * usize::from(self.inherited_object_type.is_some())
+        OBJECT_GUIDS_OFFSET
+            + guid::SIZE * usize::from(self.object_type.is_some())
+            + guid::SIZE * usize::from(self.inherited_object_type.is_some())
     }
 }
 
@@ -359,8 +371,8 @@ impl Ace {
     /// Offset of the trustee SID from the start of the ACE.
     pub fn sid_offset(&self) -> Option<usize> {
         match self.shape() {
-            Shape::Basic(_) | Shape::Resource(_) => Some(8),
-            Shape::Compound(_) => Some(12),
+            Shape::Basic(_) | Shape::Resource(_) => Some(BASIC_SID_OFFSET),
+            Shape::Compound(_) => Some(COMPOUND_SID_OFFSET),
             Shape::Object(a) => Some(a.sid_offset()),
             Shape::Unknown(_) => None,
         }
@@ -369,11 +381,13 @@ impl Ace {
     /// Encoded size in bytes (the header's `AceSize`).
     pub fn encoded_len(&self) -> usize {
         match self.shape() {
-            Shape::Basic(a) => 8 + a.sid.len() + a.extra.len(),
-            Shape::Compound(a) => 12 + a.server.len() + a.client.len() + a.extra.len(),
+            Shape::Basic(a) => BASIC_SID_OFFSET + a.sid.len() + a.extra.len(),
+            Shape::Compound(a) => {
+                COMPOUND_SID_OFFSET + a.server.len() + a.client.len() + a.extra.len()
+            }
             Shape::Object(a) => a.sid_offset() + a.sid.len() + a.extra.len(),
-            Shape::Resource(a) => 8 + a.sid.len() + a.data.len(),
-            Shape::Unknown(b) => 4 + b.len(),
+            Shape::Resource(a) => BASIC_SID_OFFSET + a.sid.len() + a.data.len(),
+            Shape::Unknown(b) => HEADER_SIZE + b.len(),
         }
     }
 
@@ -382,26 +396,38 @@ impl Ace {
         let size = u16::try_from(self.encoded_len()).map_err(|_| {
             Error::Unsupported(format!("ACE of {} bytes exceeds 65535", self.encoded_len()))
         })?;
-        out.push(self.ace_type());
-        out.push(self.flags().0);
-        out.extend_from_slice(&size.to_le_bytes());
+        let header = AceHeader {
+            ace_type: self.ace_type(),
+            ace_flags: self.flags().0,
+            ace_size: size.into(),
+        };
+        out.extend_from_slice(header.as_bytes());
+        let basic = |mask: AccessMask| BasicAceBody {
+            mask: mask.0.into(),
+        };
         match self.shape() {
             Shape::Compound(a) => {
-                out.extend_from_slice(&a.mask.0.to_le_bytes());
-                out.extend_from_slice(&a.compound_type.to_le_bytes());
-                out.extend_from_slice(&a.reserved.to_le_bytes());
+                let body = CompoundAceBody {
+                    mask: a.mask.0.into(),
+                    compound_ace_type: a.compound_type.into(),
+                    reserved: a.reserved.into(),
+                };
+                out.extend_from_slice(body.as_bytes());
                 a.server.write_to(out);
                 a.client.write_to(out);
                 out.extend_from_slice(&a.extra);
             }
             Shape::Basic(a) => {
-                out.extend_from_slice(&a.mask.0.to_le_bytes());
+                out.extend_from_slice(basic(a.mask).as_bytes());
                 a.sid.write_to(out);
                 out.extend_from_slice(&a.extra);
             }
             Shape::Object(a) => {
-                out.extend_from_slice(&a.mask.0.to_le_bytes());
-                out.extend_from_slice(&a.object_flags().to_le_bytes());
+                let body = ObjectAceBody {
+                    mask: a.mask.0.into(),
+                    flags: a.object_flags().into(),
+                };
+                out.extend_from_slice(body.as_bytes());
                 if let Some(g) = a.object_type {
                     out.extend_from_slice(&g.0);
                 }
@@ -412,7 +438,7 @@ impl Ace {
                 out.extend_from_slice(&a.extra);
             }
             Shape::Resource(a) => {
-                out.extend_from_slice(&a.mask.0.to_le_bytes());
+                out.extend_from_slice(basic(a.mask).as_bytes());
                 a.sid.write_to(out);
                 out.extend_from_slice(&a.data);
             }
@@ -431,15 +457,16 @@ impl Ace {
     /// Parse one ACE occupying exactly `b` (its `AceSize` bytes). Error offsets are relative
     /// to `b`.
     pub fn parse(b: &[u8]) -> Result<Ace> {
-        if b.len() < 4 {
-            return Err(Error::truncated("ACE header", 0, 4, b.len()));
-        }
-        let ace_type = b[0];
-        let flags = AceFlags(b[1]);
+        let header: AceHeader =
+            read(b, 0).ok_or_else(|| Error::truncated("ACE header", 0, HEADER_SIZE, b.len()))?;
+        let ace_type = header.ace_type;
+        let flags = AceFlags(header.ace_flags);
         let basic = || -> Result<BasicAce> {
-            let mask = u32_at(b, 4).ok_or_else(|| Error::truncated("ACE mask", 4, 4, b.len()))?;
-            let sid = Sid::parse_at(b, 8)?;
-            let end = 8 + sid.len();
+            let body: BasicAceBody = read(b, HEADER_SIZE)
+                .ok_or_else(|| Error::truncated("ACE mask", HEADER_SIZE, 4, b.len()))?;
+            let mask = body.mask.get();
+            let sid = Sid::parse_at(b, BASIC_SID_OFFSET)?;
+            let end = BASIC_SID_OFFSET + sid.len();
             Ok(BasicAce {
                 flags,
                 mask: AccessMask(mask),
@@ -448,30 +475,31 @@ impl Ace {
             })
         };
         let object = || -> Result<ObjectAce> {
-            let mask = u32_at(b, 4).ok_or_else(|| Error::truncated("ACE mask", 4, 4, b.len()))?;
-            let of =
-                u32_at(b, 8).ok_or_else(|| Error::truncated("object ACE flags", 8, 4, b.len()))?;
-            let mut pos = 12;
+            let mask = read::<BasicAceBody>(b, HEADER_SIZE)
+                .ok_or_else(|| Error::truncated("ACE mask", HEADER_SIZE, 4, b.len()))?
+                .mask
+                .get();
+            let body: ObjectAceBody = read(b, HEADER_SIZE)
+                .ok_or_else(|| Error::truncated("object ACE flags", 8, 4, b.len()))?;
+            let of = body.flags.get();
+            let mut pos = OBJECT_GUIDS_OFFSET;
             let mut guid = |present: bool| -> Result<Option<Guid>> {
                 if !present {
                     return Ok(None);
                 }
-                let s = b
-                    .get(pos..pos + 16)
-                    .ok_or_else(|| Error::truncated("object ACE GUID", pos, 16, b.len()))?;
-                pos += 16;
-                let mut g = [0u8; 16];
-                g.copy_from_slice(s);
+                let g: [u8; guid::SIZE] = read(b, pos)
+                    .ok_or_else(|| Error::truncated("object ACE GUID", pos, guid::SIZE, b.len()))?;
+                pos += guid::SIZE;
                 Ok(Some(Guid(g)))
             };
-            let object_type = guid(of & 1 != 0)?;
-            let inherited_object_type = guid(of & 2 != 0)?;
+            let object_type = guid(of & OBJECT_TYPE_PRESENT != 0)?;
+            let inherited_object_type = guid(of & INHERITED_OBJECT_TYPE_PRESENT != 0)?;
             let sid = Sid::parse_at(b, pos)?;
             let end = pos + sid.len();
             Ok(ObjectAce {
                 flags,
                 mask: AccessMask(mask),
-                other_object_flags: of & !3,
+                other_object_flags: of & !(OBJECT_TYPE_PRESENT | INHERITED_OBJECT_TYPE_PRESENT),
                 object_type,
                 inherited_object_type,
                 sid,
@@ -484,18 +512,19 @@ impl Ace {
             0x02 => Ace::SystemAudit(basic()?),
             0x03 => Ace::SystemAlarm(basic()?),
             0x04 => {
-                let mask =
-                    u32_at(b, 4).ok_or_else(|| Error::truncated("ACE mask", 4, 4, b.len()))?;
-                let ct = u32_at(b, 8)
+                read::<BasicAceBody>(b, HEADER_SIZE)
+                    .ok_or_else(|| Error::truncated("ACE mask", HEADER_SIZE, 4, b.len()))?;
+                let body: CompoundAceBody = read(b, HEADER_SIZE)
                     .ok_or_else(|| Error::truncated("compound ACE type", 8, 4, b.len()))?;
-                let server = Sid::parse_at(b, 12)?;
-                let client = Sid::parse_at(b, 12 + server.len())?;
-                let end = 12 + server.len() + client.len();
+                let mask = body.mask.get();
+                let server = Sid::parse_at(b, COMPOUND_SID_OFFSET)?;
+                let client = Sid::parse_at(b, COMPOUND_SID_OFFSET + server.len())?;
+                let end = COMPOUND_SID_OFFSET + server.len() + client.len();
                 Ace::AccessAllowedCompound(CompoundAce {
                     flags,
                     mask: AccessMask(mask),
-                    compound_type: ct as u16,
-                    reserved: (ct >> 16) as u16,
+                    compound_type: body.compound_ace_type.get(),
+                    reserved: body.reserved.get(),
                     server,
                     client,
                     extra: b[end..].to_vec(),
@@ -529,7 +558,7 @@ impl Ace {
             _ => Ace::Unknown {
                 ace_type,
                 flags,
-                body: b[4..].to_vec(),
+                body: b[HEADER_SIZE..].to_vec(),
             },
         })
     }

@@ -2,9 +2,12 @@
 
 use crate::ace::Ace;
 use crate::error::{Error, Result};
-use crate::rd::u16_at;
+use crate::layout::ace::AceHeader;
+use crate::layout::acl::{AclHeader, HEADER_SIZE, REVISION, REVISION_DS};
+use crate::layout::read;
+use zerocopy::IntoBytes;
 
-/// An ACL: 8-byte header `{u8 revision, u8 sbz1, u16 size, u16 count, u16 sbz2}` then ACEs.
+/// An ACL: the 8-byte [`AclHeader`](crate::layout::acl::AclHeader), then its ACEs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Acl {
     /// ACL revision: 2 (`ACL_REVISION`) or 4 (`ACL_REVISION_DS`, needed for object ACEs).
@@ -27,9 +30,9 @@ impl Acl {
             .iter()
             .any(|a| matches!(a.ace_type(), 0x05..=0x08 | 0x0B | 0x0C | 0x0F | 0x10))
         {
-            4
+            REVISION_DS
         } else {
-            2
+            REVISION
         };
         Acl {
             revision,
@@ -42,37 +45,36 @@ impl Acl {
 
     /// Encoded size (the header's `AclSize`).
     pub fn encoded_len(&self) -> usize {
-        8 + self.aces.iter().map(Ace::encoded_len).sum::<usize>() + self.slack.len()
+        HEADER_SIZE + self.aces.iter().map(Ace::encoded_len).sum::<usize>() + self.slack.len()
     }
 
     /// Parse an ACL at `offset` of `buf`. Error offsets are relative to `buf`.
     pub fn parse_at(buf: &[u8], offset: usize) -> Result<Acl> {
-        let hdr = buf
-            .get(offset..offset.saturating_add(8))
-            .filter(|h| h.len() == 8)
-            .ok_or_else(|| Error::truncated("ACL header", offset, 8, buf.len()))?;
-        let revision = hdr[0];
-        let sbz1 = hdr[1];
-        let size = usize::from(u16_at(hdr, 2).unwrap_or(0));
-        let count = usize::from(u16_at(hdr, 4).unwrap_or(0));
-        let sbz2 = u16_at(hdr, 6).unwrap_or(0);
-        if size < 8 {
+        let hdr: AclHeader = read(buf, offset)
+            .ok_or_else(|| Error::truncated("ACL header", offset, HEADER_SIZE, buf.len()))?;
+        let revision = hdr.acl_revision;
+        let sbz1 = hdr.sbz1;
+        let size = usize::from(hdr.acl_size.get());
+        let count = usize::from(hdr.ace_count.get());
+        let sbz2 = hdr.sbz2.get();
+        if size < HEADER_SIZE {
             return Err(Error::invalid(
                 "ACL size",
                 offset + 2,
-                format!("AclSize {size} < 8"),
+                format!("AclSize {size} < {HEADER_SIZE}"),
             ));
         }
         let end = offset + size;
         if end > buf.len() {
             return Err(Error::truncated("ACL", offset, size, buf.len()));
         }
-        let mut pos = offset + 8;
+        let mut pos = offset + HEADER_SIZE;
         let mut aces = Vec::with_capacity(count.min(size / 4));
         for i in 0..count {
-            let ace_size = u16_at(buf, pos + 2)
-                .filter(|_| pos + 4 <= end)
-                .ok_or_else(|| Error::truncated("ACE header", pos, 4, end))?;
+            let ace_size = read::<AceHeader>(&buf[..end], pos)
+                .ok_or_else(|| Error::truncated("ACE header", pos, 4, end))?
+                .ace_size
+                .get();
             let ace_size = usize::from(ace_size);
             if ace_size < 4 {
                 return Err(Error::invalid(
@@ -108,11 +110,14 @@ impl Acl {
         })?;
         let count = u16::try_from(self.aces.len())
             .map_err(|_| Error::Unsupported("more than 65535 ACEs".into()))?;
-        out.push(self.revision);
-        out.push(self.sbz1);
-        out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&self.sbz2.to_le_bytes());
+        let header = AclHeader {
+            acl_revision: self.revision,
+            sbz1: self.sbz1,
+            acl_size: size.into(),
+            ace_count: count.into(),
+            sbz2: self.sbz2.into(),
+        };
+        out.extend_from_slice(header.as_bytes());
         for a in &self.aces {
             a.write_to(out)?;
         }
@@ -130,7 +135,7 @@ impl Acl {
     /// Byte ranges (relative to the ACL start) of every SID in the ACL.
     pub fn sid_ranges(&self) -> Vec<std::ops::Range<usize>> {
         let mut out = Vec::new();
-        let mut pos = 8;
+        let mut pos = HEADER_SIZE;
         for a in &self.aces {
             out.extend(
                 a.sid_ranges()

@@ -10,8 +10,14 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::rd::{u16_at, u32_at, u64_at};
+use crate::layout::claim::{
+    ClaimAttributeRelative, HEADER_SIZE, TYPE_BOOLEAN, TYPE_FQBN, TYPE_INT64, TYPE_OCTET_STRING,
+    TYPE_SID, TYPE_STRING, TYPE_UINT64,
+};
+use crate::layout::read;
 use crate::sid::Sid;
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::IntoBytes;
 
 /// One claim value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,7 +62,8 @@ fn cstr16(b: &[u8], off: usize) -> Result<String> {
     let mut units = Vec::new();
     let mut p = off;
     loop {
-        let u = u16_at(b, p)
+        let u = read::<U16>(b, p)
+            .map(|u| u.get())
             .ok_or_else(|| Error::truncated("claim string", off, p + 2 - off, b.len()))?;
         if u == 0 {
             break;
@@ -68,8 +75,9 @@ fn cstr16(b: &[u8], off: usize) -> Result<String> {
 }
 
 fn octets(b: &[u8], off: usize) -> Result<(Range<usize>, &[u8])> {
-    let n = u32_at(b, off).ok_or_else(|| Error::truncated("claim octet string", off, 4, b.len()))?
-        as usize;
+    let n = read::<U32>(b, off)
+        .ok_or_else(|| Error::truncated("claim octet string", off, 4, b.len()))?
+        .get() as usize;
     let r = off + 4
         ..(off + 4)
             .checked_add(n)
@@ -88,17 +96,13 @@ impl ClaimAttribute {
     }
 
     fn parse_inner(b: &[u8], sids: &mut Vec<Range<usize>>) -> Result<Self> {
-        let name_off = u32_at(b, 0)
-            .ok_or_else(|| Error::truncated("claim attribute", 0, 16, b.len()))?
-            as usize;
-        let value_type =
-            u16_at(b, 4).ok_or_else(|| Error::truncated("claim attribute", 0, 16, b.len()))?;
-        let reserved = u16_at(b, 6).unwrap_or(0);
-        let flags =
-            u32_at(b, 8).ok_or_else(|| Error::truncated("claim attribute", 0, 16, b.len()))?;
-        let count = u32_at(b, 12)
-            .ok_or_else(|| Error::truncated("claim attribute", 0, 16, b.len()))?
-            as usize;
+        let header: ClaimAttributeRelative = read(b, 0)
+            .ok_or_else(|| Error::truncated("claim attribute", 0, HEADER_SIZE, b.len()))?;
+        let name_off = header.name_offset.get() as usize;
+        let value_type = header.value_type.get();
+        let reserved = header.reserved.get();
+        let flags = header.flags.get();
+        let count = header.value_count.get() as usize;
         if count > b.len() / 4 {
             return Err(Error::invalid(
                 "claim value count",
@@ -109,32 +113,33 @@ impl ClaimAttribute {
         let name = cstr16(b, name_off)?;
         let mut values = Vec::with_capacity(count);
         for i in 0..count {
-            let at = 16 + 4 * i;
-            let off = u32_at(b, at)
+            let at = HEADER_SIZE + 4 * i;
+            let off = read::<U32>(b, at)
                 .ok_or_else(|| Error::truncated("claim value offset", at, 4, b.len()))?
-                as usize;
+                .get() as usize;
             let trunc = || Error::truncated("claim value", off, 8, b.len());
+            let u64_at = |o: usize| read::<U64>(b, o).map(|v| v.get()).ok_or_else(trunc);
             values.push(match value_type {
-                1 => ClaimValue::Int64(u64_at(b, off).ok_or_else(trunc)? as i64),
-                2 => ClaimValue::Uint64(u64_at(b, off).ok_or_else(trunc)?),
-                3 => ClaimValue::String(cstr16(b, off)?),
-                4 => {
-                    let version = u64_at(b, off).ok_or_else(trunc)?;
-                    let n = u32_at(b, off + 8).ok_or_else(trunc)? as usize;
+                TYPE_INT64 => ClaimValue::Int64(u64_at(off)? as i64),
+                TYPE_UINT64 => ClaimValue::Uint64(u64_at(off)?),
+                TYPE_STRING => ClaimValue::String(cstr16(b, off)?),
+                TYPE_FQBN => {
+                    let version = u64_at(off)?;
+                    let n = read::<U32>(b, off + 8).ok_or_else(trunc)?.get() as usize;
                     ClaimValue::Fqbn {
                         version,
                         name: cstr16(b, n)?,
                     }
                 }
-                5 => {
+                TYPE_SID => {
                     let (r, s) = octets(b, off)?;
                     if Sid::from_bytes(s).is_ok_and(|sid| sid.len() == s.len()) {
                         sids.push(r);
                     }
                     ClaimValue::Sid(s.to_vec())
                 }
-                6 => ClaimValue::Boolean(u64_at(b, off).ok_or_else(trunc)?),
-                0x10 => ClaimValue::Octets(octets(b, off)?.1.to_vec()),
+                TYPE_BOOLEAN => ClaimValue::Boolean(u64_at(off)?),
+                TYPE_OCTET_STRING => ClaimValue::Octets(octets(b, off)?.1.to_vec()),
                 t => {
                     return Err(Error::invalid(
                         "claim value type",
@@ -161,7 +166,7 @@ impl ClaimAttribute {
                 .flat_map(u16::to_le_bytes)
                 .collect()
         };
-        let head = 16 + 4 * self.values.len();
+        let head = HEADER_SIZE + 4 * self.values.len();
         let mut out = vec![0u8; head];
         let name_off = out.len() as u32;
         out.extend(utf16z(&self.name));
@@ -187,13 +192,17 @@ impl ClaimAttribute {
                 }
             }
         }
-        out[0..4].copy_from_slice(&name_off.to_le_bytes());
-        out[4..6].copy_from_slice(&self.value_type.to_le_bytes());
-        out[6..8].copy_from_slice(&self.reserved.to_le_bytes());
-        out[8..12].copy_from_slice(&self.flags.to_le_bytes());
-        out[12..16].copy_from_slice(&(self.values.len() as u32).to_le_bytes());
+        let header = ClaimAttributeRelative {
+            name_offset: name_off.into(),
+            value_type: self.value_type.into(),
+            reserved: self.reserved.into(),
+            flags: self.flags.into(),
+            value_count: (self.values.len() as u32).into(),
+        };
+        out[..HEADER_SIZE].copy_from_slice(header.as_bytes());
         for (i, o) in offs.iter().enumerate() {
-            out[16 + 4 * i..20 + 4 * i].copy_from_slice(&o.to_le_bytes());
+            let at = HEADER_SIZE + 4 * i;
+            out[at..at + 4].copy_from_slice(U32::new(*o).as_bytes());
         }
         while out.len() % 4 != 0 {
             out.push(0);

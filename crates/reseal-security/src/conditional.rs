@@ -12,8 +12,9 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::rd::{u32_at, u64_at};
+use crate::layout::read;
 use crate::sid::Sid;
+use zerocopy::little_endian::{U32, U64};
 
 /// The `artx` signature of conditional application data.
 pub const SIGNATURE: &[u8; 4] = b"artx";
@@ -162,10 +163,10 @@ fn parse_tokens(
     while pos < end {
         let code = b[pos];
         let len_field = |pos: usize| -> Result<(usize, usize)> {
-            let n = u32_at(b, pos + 1)
+            let n = read::<U32>(b, pos + 1)
                 .filter(|_| pos + 5 <= end)
                 .ok_or_else(|| Error::truncated("conditional token length", pos, 5, end))?
-                as usize;
+                .get() as usize;
             let s = pos + 5;
             let e = s.checked_add(n).filter(|&e| e <= end).ok_or_else(|| {
                 Error::truncated("conditional token", pos, n.saturating_add(5), end)
@@ -178,7 +179,7 @@ fn parse_tokens(
                 if pos + 11 > end {
                     return Err(Error::truncated("integer token", pos, 11, end));
                 }
-                let value = u64_at(b, pos + 1).unwrap_or(0) as i64;
+                let value = read::<U64>(b, pos + 1).map_or(0, |v| v.get()) as i64;
                 out.push(Token::Int {
                     code,
                     value,

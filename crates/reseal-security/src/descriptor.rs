@@ -4,8 +4,10 @@ use std::ops::Range;
 
 use crate::acl::Acl;
 use crate::error::{Error, Result};
-use crate::rd::{u16_at, u32_at};
+use crate::layout::descriptor::{SecurityDescriptorRelative, HEADER_SIZE, REVISION};
+use crate::layout::read;
 use crate::sid::Sid;
+use zerocopy::IntoBytes;
 
 /// Security descriptor control flags (`SECURITY_DESCRIPTOR_CONTROL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -48,7 +50,7 @@ impl Control {
 }
 
 /// Size of the self-relative header.
-pub const HEADER_LEN: usize = 20;
+pub const HEADER_LEN: usize = HEADER_SIZE;
 
 /// Where the components sat in the parsed buffer, for byte-exact re-serialization.
 #[derive(Debug, Clone)]
@@ -121,27 +123,22 @@ impl SecurityDescriptor {
     /// component are kept and reproduced by [`SecurityDescriptor::to_bytes`]). Error offsets are
     /// relative to `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() < HEADER_LEN {
-            return Err(Error::truncated(
-                "security descriptor header",
-                0,
-                HEADER_LEN,
-                bytes.len(),
-            ));
-        }
-        let revision = bytes[0];
-        if revision != 1 {
+        let header: SecurityDescriptorRelative = read(bytes, 0).ok_or_else(|| {
+            Error::truncated("security descriptor header", 0, HEADER_LEN, bytes.len())
+        })?;
+        let revision = header.revision;
+        if revision != REVISION {
             return Err(Error::invalid(
                 "security descriptor revision",
                 0,
                 format!("revision {revision} (expected 1)"),
             ));
         }
-        let sbz1 = bytes[1];
-        let control = Control(u16_at(bytes, 2).unwrap_or(0));
+        let sbz1 = header.sbz1;
+        let control = Control(header.control.get());
         let mut offsets = [0usize; 4];
-        for (i, o) in offsets.iter_mut().enumerate() {
-            let v = u32_at(bytes, 4 + 4 * i).unwrap_or(0) as usize;
+        for (i, (o, v)) in offsets.iter_mut().zip(header.offsets()).enumerate() {
+            let v = v as usize;
             if v != 0 && v < HEADER_LEN {
                 return Err(Error::invalid(
                     "security descriptor offset",
@@ -280,12 +277,14 @@ impl SecurityDescriptor {
     }
 
     fn write_header(&self, buf: &mut [u8], offsets: [usize; 4]) {
-        buf[0] = self.revision;
-        buf[1] = self.sbz1;
-        buf[2..4].copy_from_slice(&self.control.0.to_le_bytes());
-        for (i, o) in offsets.iter().enumerate() {
-            buf[4 + 4 * i..8 + 4 * i].copy_from_slice(&(*o as u32).to_le_bytes());
-        }
+        let mut header = SecurityDescriptorRelative {
+            revision: self.revision,
+            sbz1: self.sbz1,
+            control: self.control.0.into(),
+            ..Default::default()
+        };
+        header.set_offsets(offsets.map(|o| o as u32));
+        buf[..HEADER_LEN].copy_from_slice(header.as_bytes());
     }
 
     /// Forget the parsed byte layout so that [`SecurityDescriptor::to_bytes`] produces the

@@ -3,28 +3,32 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::layout::guid::{GuidFields, SIZE};
+use zerocopy::{FromBytes, IntoBytes};
+
 /// A GUID in its on-disk byte order (first three fields little-endian).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Guid(pub [u8; 16]);
+pub struct Guid(pub [u8; SIZE]);
 
 impl fmt::Display for Guid {
     /// Lower-case `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, as Windows prints GUIDs in SDDL.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
+        let g = GuidFields::read_from_bytes(&self.0).unwrap_or_default();
+        let d = g.data4;
         write!(
             f,
             "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            u16::from_le_bytes([b[4], b[5]]),
-            u16::from_le_bytes([b[6], b[7]]),
-            b[8],
-            b[9],
-            b[10],
-            b[11],
-            b[12],
-            b[13],
-            b[14],
-            b[15]
+            g.data1.get(),
+            g.data2.get(),
+            g.data3.get(),
+            d[0],
+            d[1],
+            d[2],
+            d[3],
+            d[4],
+            d[5],
+            d[6],
+            d[7]
         )
     }
 }
@@ -56,14 +60,18 @@ impl FromStr for Guid {
         let d2 = u16::from_str_radix(parts[1], 16).map_err(|_| GuidParseError)?;
         let d3 = u16::from_str_radix(parts[2], 16).map_err(|_| GuidParseError)?;
         let rest = format!("{}{}", parts[3], parts[4]);
-        let mut out = [0u8; 16];
-        out[0..4].copy_from_slice(&d1.to_le_bytes());
-        out[4..6].copy_from_slice(&d2.to_le_bytes());
-        out[6..8].copy_from_slice(&d3.to_le_bytes());
-        for i in 0..8 {
-            out[8 + i] =
-                u8::from_str_radix(&rest[2 * i..2 * i + 2], 16).map_err(|_| GuidParseError)?;
+        let mut data4 = [0u8; 8];
+        for (i, b) in data4.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&rest[2 * i..2 * i + 2], 16).map_err(|_| GuidParseError)?;
         }
+        let g = GuidFields {
+            data1: d1.into(),
+            data2: d2.into(),
+            data3: d3.into(),
+            data4,
+        };
+        let mut out = [0u8; SIZE];
+        out.copy_from_slice(g.as_bytes());
         Ok(Guid(out))
     }
 }

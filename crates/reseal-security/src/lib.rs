@@ -42,6 +42,7 @@ mod descriptor;
 mod error;
 mod guid;
 pub mod inherit;
+pub mod layout;
 pub mod sddl;
 mod sid;
 pub mod sidmap;
@@ -52,21 +53,3 @@ pub use descriptor::{sid_positions, Control, SecurityDescriptor};
 pub use error::{Error, Result};
 pub use guid::Guid;
 pub use sid::Sid;
-
-/// Little-endian readers over byte slices that never panic.
-pub(crate) mod rd {
-    pub fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-        let s = b.get(o..o.checked_add(2)?)?;
-        Some(u16::from_le_bytes([s[0], s[1]]))
-    }
-    pub fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-        let s = b.get(o..o.checked_add(4)?)?;
-        Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    pub fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-        let s = b.get(o..o.checked_add(8)?)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Some(u64::from_le_bytes(a))
-    }
-}

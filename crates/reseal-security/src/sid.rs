@@ -4,14 +4,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-
-/// Maximum number of sub-authorities in a SID (`SID_MAX_SUB_AUTHORITIES`).
-pub const MAX_SUB_AUTHORITIES: usize = 15;
+use crate::layout::sid::{SidHeader, HEADER_SIZE, MAX_SUB_AUTHORITIES, REVISION};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// A security identifier (revision 1).
 ///
-/// Binary form: `u8 revision (1)`, `u8 sub-authority count (<= 15)`, 6-byte **big-endian**
-/// identifier authority, then count little-endian `u32` sub-authorities.
+/// Binary form: a [`SidHeader`] (revision 1, sub-authority count <= 15, 6-byte **big-endian**
+/// identifier authority), then count little-endian `u32` sub-authorities.
 /// Ordering is by (authority, sub-authorities), which groups SIDs of a domain together.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid {
@@ -42,17 +42,16 @@ impl Sid {
     /// Parse a binary SID at the start of `bytes` (trailing bytes are ignored; see [`Sid::len`]).
     /// Error offsets are relative to `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() < 8 {
-            return Err(Error::truncated("SID header", 0, 8, bytes.len()));
-        }
-        if bytes[0] != 1 {
+        let (header, rest) = SidHeader::ref_from_prefix(bytes)
+            .map_err(|_| Error::truncated("SID header", 0, HEADER_SIZE, bytes.len()))?;
+        if header.revision != REVISION {
             return Err(Error::invalid(
                 "SID revision",
                 0,
-                format!("revision {} (expected 1)", bytes[0]),
+                format!("revision {} (expected 1)", header.revision),
             ));
         }
-        let count = bytes[1] as usize;
+        let count = usize::from(header.sub_authority_count);
         if count > MAX_SUB_AUTHORITIES {
             return Err(Error::invalid(
                 "SID sub-authority count",
@@ -60,23 +59,16 @@ impl Sid {
                 format!("{count} > 15"),
             ));
         }
-        let need = 8 + 4 * count;
-        if bytes.len() < need {
-            return Err(Error::truncated(
+        let (subs, _) = <[U32]>::ref_from_prefix_with_elems(rest, count).map_err(|_| {
+            Error::truncated(
                 "SID sub-authorities",
                 0,
-                need,
+                HEADER_SIZE + 4 * count,
                 bytes.len(),
-            ));
-        }
-        let mut authority = 0u64;
-        for &b in &bytes[2..8] {
-            authority = (authority << 8) | u64::from(b);
-        }
-        let sub_authorities = bytes[8..need]
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+            )
+        })?;
+        let authority = header.authority();
+        let sub_authorities = subs.iter().map(|v| v.get()).collect();
         Ok(Sid {
             authority,
             sub_authorities,
@@ -100,18 +92,17 @@ impl Sid {
 
     /// Append the binary form to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.push(1);
-        out.push(self.sub_authorities.len() as u8);
-        out.extend_from_slice(&self.authority.to_be_bytes()[2..8]);
+        let header = SidHeader::new(self.sub_authorities.len() as u8, self.authority);
+        out.extend_from_slice(header.as_bytes());
         for s in &self.sub_authorities {
-            out.extend_from_slice(&s.to_le_bytes());
+            out.extend_from_slice(U32::new(*s).as_bytes());
         }
     }
 
     /// Length of the binary form: `8 + 4 * sub-authority count`.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        8 + 4 * self.sub_authorities.len()
+        HEADER_SIZE + 4 * self.sub_authorities.len()
     }
 
     /// The 48-bit identifier authority.

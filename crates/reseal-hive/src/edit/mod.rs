@@ -5,6 +5,11 @@
 //!
 //! Files: `alloc` (cells), `subkeys` (lists), `key`, `value`, `security` (sk cells); the
 //! primitives they share and [`Hive::commit`] are here.
+//!
+//! Every write goes through the [`crate::layout`] views: new cells are built from their
+//! headers' constructors, fields of existing cells change with `update_cell` (only the bytes
+//! that change are recorded as dirty), other bytes with `write_cell_data`, which checks them
+//! against the cell's size.
 
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};

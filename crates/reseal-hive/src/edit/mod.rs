@@ -335,3 +335,48 @@ impl Hive {
         Ok(h)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sd() -> Vec<u8> {
+        // O:SY G:SY, no ACLs, self-relative.
+        let mut d = vec![
+            1u8, 0, 0x04, 0x80, 20, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        d.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]);
+        d
+    }
+
+    #[test]
+    fn update_cell_records_only_the_bytes_that_change() {
+        let mut h = Hive::new_empty("ROOT", &sd()).unwrap();
+        let root = h.root_offset();
+        h.dirty.clear();
+        h.modified = false;
+        h.update_key(root, |k| k.work_var = U32::new(0)).unwrap();
+        assert!(h.dirty.is_empty(), "nothing changed: {:?}", h.dirty);
+        assert!(h.is_modified());
+        h.update_key(root, |k| k.work_var = U32::new(0x0100))
+            .unwrap();
+        let at = root.file_offset() as usize
+            + cell::HEADER_SIZE
+            + core::mem::offset_of!(NkHeader, work_var);
+        assert_eq!(h.dirty, vec![at + 1..at + 2]);
+        assert_eq!(h.key(root).unwrap().header().work_var.get(), 0x0100);
+    }
+
+    #[test]
+    fn writes_outside_a_cell_are_errors() {
+        let mut h = Hive::new_empty("ROOT", &sd()).unwrap();
+        let root = h.root_offset();
+        let cap = h.cell_capacity(root).unwrap();
+        assert!(h.write_cell_data(root, "nk", cap - 1, &[0, 0]).is_err());
+        assert!(h.write_cell_data(root, "nk", usize::MAX, &[0]).is_err());
+        // An offset inside the free rest of the first bin is not a cell to write through.
+        let free = CellOffset(h.hbins_end() as u32 - BASE_BLOCK_SIZE as u32 - 8);
+        assert!(h.update_key(free, |k| k.parent = U32::new(0)).is_err());
+        assert!(crate::check(&h).is_empty());
+    }
+}

@@ -25,7 +25,7 @@ impl Hive {
             // The data itself, in the bytes of the offset field.
             let mut b = [0u8; MAX_INLINE_DATA];
             b[..data.len()].copy_from_slice(data);
-            let inline = U32::read_from_bytes(&b[..]).map_or(0, |v| v.get());
+            let inline = U32::from_bytes(b).get();
             return Ok((data.len() as u32 | DATA_INLINE, inline));
         }
         if data.len() <= BIG_DATA_SEGMENT || self.minor < db::MIN_MINOR_VERSION {

@@ -6,7 +6,7 @@ use crate::error::{HiveError, Result};
 
 pub use crate::layout::base_block::{BaseBlockHeader, SIGNATURE};
 use core::mem::offset_of;
-use zerocopy::little_endian::{U32, U64};
+use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Size of the base block; hive bins start right after it.
@@ -33,18 +33,6 @@ pub const HBINS_SIZE_OFFSET: usize = offset_of!(BaseBlockHeader, hive_bins_data_
 pub const CLUSTERING_OFFSET: usize = offset_of!(BaseBlockHeader, clustering_factor);
 /// Offset of the flags field (bit0: KTM locked / pending transactions).
 pub const FLAGS_OFFSET: usize = offset_of!(BaseBlockHeader, flags);
-
-pub(crate) fn rd_u32(b: &[u8], o: usize) -> Option<u32> {
-    U32::read_from_prefix(b.get(o..)?)
-        .ok()
-        .map(|(v, _)| v.get())
-}
-
-pub(crate) fn rd_u64(b: &[u8], o: usize) -> Option<u64> {
-    U64::read_from_prefix(b.get(o..)?)
-        .ok()
-        .map(|(v, _)| v.get())
-}
 
 /// Computes the base-block checksum over bytes 0..508: XOR of 127 LE u32 words, with
 /// 0xFFFFFFFF mapped to 0xFFFFFFFE and 0 mapped to 1 (hivex omits that remap).

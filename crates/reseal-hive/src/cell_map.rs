@@ -11,8 +11,7 @@ use std::collections::HashMap;
 
 use crate::base_block::BASE_BLOCK_SIZE;
 use crate::hive::Hive;
-use crate::key_node::NK_FIXED;
-use crate::key_value::VK_FIXED;
+use crate::layout::{cell, nk, vk};
 use crate::Result;
 
 /// Which part of a hive a byte belongs to.
@@ -125,12 +124,14 @@ impl CellMap {
         let rel = at - start;
         let mut owner = owner.clone();
         match &mut owner {
-            Owner::KeyNode { name, .. } => *name = rel >= 4 + NK_FIXED,
-            Owner::ValueNode { name, .. } => *name = rel >= 4 + VK_FIXED,
-            Owner::ValueData { data_offset, .. } => *data_offset += rel.saturating_sub(4) as u64,
+            Owner::KeyNode { name, .. } => *name = rel >= cell::HEADER_SIZE + nk::HEADER_SIZE,
+            Owner::ValueNode { name, .. } => *name = rel >= cell::HEADER_SIZE + vk::HEADER_SIZE,
+            Owner::ValueData { data_offset, .. } => {
+                *data_offset += rel.saturating_sub(cell::HEADER_SIZE) as u64
+            }
             _ => {}
         }
-        if rel >= 4 + used {
+        if rel >= cell::HEADER_SIZE + used {
             Region::Slack(owner)
         } else {
             Region::Used(owner)

@@ -5,8 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use crate::base_block::BASE_BLOCK_SIZE;
 use crate::hive::{CellOffset, Hive};
-use crate::key_node::{parse_list, Key, ListKind};
+use crate::key_node::{parse_list, Key, ListEntries};
+use crate::layout::{cell, hbin};
 use crate::name::NameRef;
+use zerocopy::FromBytes;
 
 /// How serious a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,38 +105,41 @@ pub fn check(hive: &Hive) -> Vec<Problem> {
     let mut pos = BASE_BLOCK_SIZE;
     while pos < hive.hbins_end {
         let rel = CellOffset((pos - BASE_BLOCK_SIZE) as u32);
-        if hive.data.get(pos..pos + 4) != Some(b"hbin") {
+        let Some(header) = hive.hbin_header(pos) else {
             cx.p(Some(rel), "hbin", "missing signature");
             break;
-        }
-        if hive.u32_at(pos + 4) as usize != pos - BASE_BLOCK_SIZE {
+        };
+        if header.offset.get() as usize != pos - BASE_BLOCK_SIZE {
             cx.p(
                 Some(rel),
                 "hbin",
                 "offset field does not match its position",
             );
         }
-        let size = hive.u32_at(pos + 8) as usize;
-        if size == 0 || size % 4096 != 0 || pos + size > hive.hbins_end {
+        let size = header.size.get() as usize;
+        if size == 0 || size % hbin::ALIGNMENT != 0 || pos + size > hive.hbins_end {
             cx.p(Some(rel), "hbin", format!("bad size {size:#x}"));
             break;
         }
         let end = pos + size;
-        let mut c = pos + 32;
+        let mut c = pos + hbin::HEADER_SIZE;
         let mut prev_free = false;
         while c < end {
-            let raw = hive.u32_at(c) as i32;
-            let len = raw.unsigned_abs() as usize;
+            let header = hive.cell_header(c);
+            let len = header.len();
             let co = CellOffset((c - BASE_BLOCK_SIZE) as u32);
-            if len < 8 || len % 8 != 0 || c + len > end {
+            if len < cell::MIN_SIZE || len % cell::ALIGNMENT != 0 || c + len > end {
                 cx.p(
                     Some(co),
                     "cell",
-                    format!("bad cell size {raw} (overlaps or crosses the hbin)"),
+                    format!(
+                        "bad cell size {} (overlaps or crosses the hbin)",
+                        header.raw()
+                    ),
                 );
                 break;
             }
-            if raw < 0 {
+            if header.is_allocated() {
                 cx.allocated.insert(co.0);
                 prev_free = false;
             } else {
@@ -186,8 +191,7 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
         cx.p(Some(off), "nk", "no security cell");
     }
     if let Ok(Some(_)) = k.class_name_raw() {
-        let c = CellOffset(k.field(crate::key_node::nk::CLASS));
-        cx.use_cell(c, "class name");
+        cx.use_cell(k.class_name_offset(), "class name");
     } else if let Err(e) = k.class_name_raw() {
         cx.p(Some(off), "class name", e.to_string());
     }
@@ -234,11 +238,10 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
     let lo = k.subkey_list_offset();
     if k.subkey_count() > 0 {
         match parse_list(cx.hive, lo) {
-            Ok((kind, entries)) => {
+            Ok(entries) => {
                 cx.use_cell(lo, "subkey list");
-                if kind == ListKind::Ri {
-                    for c in entries.chunks_exact(4) {
-                        let l = CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                if let ListEntries::Ri(_) = entries {
+                    for l in entries.offsets() {
                         cx.use_cell(l, "subkey leaf");
                     }
                 }
@@ -290,7 +293,7 @@ fn check_key(cx: &mut Ctx<'_>, k: Key<'_>, depth: usize) {
                                         );
                                     }
                                 }
-                                let max = k.field(crate::key_node::nk::MAX_SUBKEY_NAME) & 0xFFFF;
+                                let max = k.max_subkey_name_len();
                                 if (ck.name_ref().len_units() as u32) * 2 > max {
                                     cx.p(Some(off), "nk", "max subkey name length too small");
                                 }
@@ -442,8 +445,11 @@ pub fn check_file(data: &[u8]) -> (BaseBlockCheck, Vec<Problem>) {
     // The bins are walked even under a wrong checksum (reported above): in a copy whose
     // checksum is made right.
     let mut copy = data.to_vec();
-    if let Some(c) = bb.computed_checksum {
-        copy[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4].copy_from_slice(&c.to_le_bytes());
+    if let (Some(c), Ok((h, _))) = (
+        bb.computed_checksum,
+        crate::base_block::BaseBlockHeader::mut_from_prefix(&mut copy),
+    ) {
+        h.checksum = zerocopy::little_endian::U32::new(c);
     }
     match Hive::from_bytes(copy) {
         Ok(h) => {

@@ -2,10 +2,15 @@
 
 use std::ops::Range;
 
-use crate::base_block::{self, rd_u32, BaseBlock, BASE_BLOCK_SIZE};
+use zerocopy::FromBytes;
+
+use crate::base_block::{self, BaseBlock, BaseBlockHeader, BASE_BLOCK_SIZE};
 use crate::edit::Alloc;
 use crate::error::{HiveError, Result};
 use crate::key_node::Key;
+use crate::layout::base_block::{FILE_TYPE_PRIMARY, FLAG_KTM_LOCKED};
+use crate::layout::cell::{self, CellHeader};
+use crate::layout::hbin::{self, HbinHeader};
 
 /// Offset of a cell relative to the start of the hive bins (file offset 4096).
 ///
@@ -85,7 +90,7 @@ impl Hive {
             });
         }
         bb.validate_primary(data.len())?;
-        if bb.file_type != 0 {
+        if bb.file_type != FILE_TYPE_PRIMARY {
             return Err(HiveError::BadBaseBlock {
                 reason: format!(
                     "file type {} is not a primary hive (is this a log?)",
@@ -152,7 +157,7 @@ impl Hive {
     /// transactions (TxR logs in `config\\TxR`). What Windows does with them after an
     /// offline edit is not documented; callers should warn (see FORMAT-NOTES.md).
     pub fn has_pending_transactions(&self) -> bool {
-        self.base_block().flags & 1 != 0
+        self.base_block().flags & FLAG_KTM_LOCKED != 0
     }
 
     /// Whether there are uncommitted edits.
@@ -162,7 +167,10 @@ impl Hive {
 
     /// Root key cell offset from the base block.
     pub fn root_offset(&self) -> CellOffset {
-        CellOffset(rd_u32(&self.data, base_block::ROOT_OFFSET).unwrap_or(u32::MAX))
+        CellOffset(
+            BaseBlockHeader::ref_from_prefix(&self.data)
+                .map_or(u32::MAX, |(h, _)| h.root_cell_offset.get()),
+        )
     }
 
     /// The root key.
@@ -208,7 +216,7 @@ impl Hive {
     /// size runs past the bins.
     pub fn cell(&self, off: CellOffset, structure: &'static str) -> Result<&[u8]> {
         let (start, len) = self.cell_span(off, structure)?;
-        Ok(&self.data[start + 4..start + len])
+        Ok(&self.data[start + cell::HEADER_SIZE..start + len])
     }
 
     /// (file offset, total size) of an allocated cell.
@@ -220,7 +228,7 @@ impl Hive {
         if off.is_nil() {
             return Err(HiveError::corrupt(structure, off, "nil offset"));
         }
-        if off.0 % 8 != 0 {
+        if off.0 as usize % cell::ALIGNMENT != 0 {
             return Err(HiveError::corrupt(
                 structure,
                 off,
@@ -228,23 +236,23 @@ impl Hive {
             ));
         }
         let start = off.0 as usize + BASE_BLOCK_SIZE;
-        if start + 4 > self.hbins_end {
+        if start + cell::HEADER_SIZE > self.hbins_end {
             return Err(HiveError::corrupt(
                 structure,
                 off,
                 "offset outside the hive bins",
             ));
         }
-        let raw = rd_u32(&self.data, start).unwrap_or(0) as i32;
-        if raw >= 0 {
+        let header = self.cell_header(start);
+        if !header.is_allocated() {
             return Err(HiveError::corrupt(
                 structure,
                 off,
-                format!("cell is free (size {raw})"),
+                format!("cell is free (size {})", header.raw()),
             ));
         }
-        let len = raw.unsigned_abs() as usize;
-        if len < 8 {
+        let len = header.len();
+        if len < cell::MIN_SIZE {
             return Err(HiveError::corrupt(
                 structure,
                 off,
@@ -275,23 +283,26 @@ impl Hive {
                 file_offset: pos,
                 reason: r,
             };
-            if self.data.get(pos..pos + 4) != Some(b"hbin") {
+            let Some(header) = self.hbin_header(pos) else {
                 return Err(bad("missing \"hbin\" signature".into()));
-            }
-            let size = self.u32_at(pos + 8) as usize;
-            if size == 0 || size % 4096 != 0 || pos + size > self.hbins_end {
+            };
+            let size = header.size.get() as usize;
+            if size == 0 || size % hbin::ALIGNMENT != 0 || pos + size > self.hbins_end {
                 return Err(bad(format!("bad hbin size {size:#x}")));
             }
             let end = pos + size;
             bins.push((pos, end));
-            let mut c = pos + 32;
+            let mut c = pos + hbin::HEADER_SIZE;
             while c < end {
-                let raw = self.u32_at(c) as i32;
-                let len = raw.unsigned_abs() as usize;
-                if len < 8 || len % 8 != 0 || c + len > end {
-                    return Err(bad(format!("bad cell size {raw} at file offset {c:#x}")));
+                let header = self.cell_header(c);
+                let len = header.len();
+                if len < cell::MIN_SIZE || len % cell::ALIGNMENT != 0 || c + len > end {
+                    return Err(bad(format!(
+                        "bad cell size {} at file offset {c:#x}",
+                        header.raw()
+                    )));
                 }
-                cells.push((c, len, raw > 0));
+                cells.push((c, len, header.is_free()));
                 c += len;
             }
             pos = end;
@@ -304,8 +315,18 @@ impl Hive {
         self.hbins_end
     }
 
-    pub(crate) fn u32_at(&self, file: usize) -> u32 {
-        rd_u32(&self.data, file).unwrap_or(0)
+    /// The bin header at file offset `file`, if the bytes there hold one (signature "hbin").
+    pub(crate) fn hbin_header(&self, file: usize) -> Option<&HbinHeader> {
+        let (h, _) = HbinHeader::ref_from_prefix(self.data.get(file..)?).ok()?;
+        (h.signature == hbin::SIGNATURE).then_some(h)
+    }
+
+    /// The cell size header at file offset `file` (size 0 past the end of the buffer).
+    pub(crate) fn cell_header(&self, file: usize) -> CellHeader {
+        self.data
+            .get(file..)
+            .and_then(|b| CellHeader::read_from_prefix(b).ok())
+            .map_or(CellHeader::free(0), |(h, _)| h)
     }
 
     /// Byte ranges of the file changed since open (merged, sorted). Includes the base

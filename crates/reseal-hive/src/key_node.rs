@@ -2,44 +2,21 @@
 //!
 //! Reference: FORMATS.md B.3 (msuhanov regf specification; hivex; libregf).
 
-use crate::base_block::rd_u32;
+use zerocopy::little_endian::U32;
+use zerocopy::FromBytes;
+
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive};
 use crate::key_security::Sk;
 use crate::key_value::Value;
+use crate::layout::lists::{
+    LfElement, LhElement, LiElement, ListHeader, RiElement, LF_SIGNATURE, LH_SIGNATURE,
+    LI_SIGNATURE, RI_SIGNATURE,
+};
+use crate::layout::nk::{NkHeader, LARGEST_SUBKEY_NAME_LENGTH_MASK, SIGNATURE};
 use crate::name::{lh_hash_units, NameRef};
 
-/// nk flag: root of the hive.
-pub const KEY_HIVE_ENTRY: u16 = 0x0004;
-/// nk flag: key cannot be deleted.
-pub const KEY_NO_DELETE: u16 = 0x0008;
-/// nk flag: symbolic link.
-pub const KEY_SYM_LINK: u16 = 0x0010;
-/// nk flag: the name is stored compressed (Latin-1).
-pub const KEY_COMP_NAME: u16 = 0x0020;
-
-pub(crate) const NK_FIXED: usize = 76;
-/// Offsets of fields inside the nk cell data (after the size field).
-#[allow(missing_docs)]
-pub mod nk {
-    pub const FLAGS: usize = 2;
-    pub const TIMESTAMP: usize = 4;
-    pub const PARENT: usize = 16;
-    pub const SUBKEY_COUNT: usize = 20;
-    pub const VOLATILE_COUNT: usize = 24;
-    pub const SUBKEY_LIST: usize = 28;
-    pub const VALUE_COUNT: usize = 36;
-    pub const VALUE_LIST: usize = 40;
-    pub const SECURITY: usize = 44;
-    pub const CLASS: usize = 48;
-    pub const MAX_SUBKEY_NAME: usize = 52;
-    pub const MAX_CLASS: usize = 56;
-    pub const MAX_VALUE_NAME: usize = 60;
-    pub const MAX_VALUE_DATA: usize = 64;
-    pub const NAME_LEN: usize = 72;
-    pub const CLASS_LEN: usize = 74;
-    pub const NAME: usize = 76;
-}
+pub use crate::layout::nk::{KEY_COMP_NAME, KEY_HIVE_ENTRY, KEY_NO_DELETE, KEY_SYM_LINK};
 
 /// A key node, borrowed from a [`Hive`].
 #[derive(Debug, Clone, Copy)]
@@ -47,31 +24,33 @@ pub struct Key<'h> {
     hive: &'h Hive,
     off: CellOffset,
     nk: &'h [u8],
-}
-
-fn le32(b: &[u8], o: usize) -> u32 {
-    rd_u32(b, o).unwrap_or(0)
+    header: &'h NkHeader,
+    name: &'h [u8],
 }
 
 impl<'h> Key<'h> {
     pub(crate) fn new(hive: &'h Hive, off: CellOffset) -> Result<Key<'h>> {
         let nk = hive.cell(off, "nk")?;
-        if nk.len() < NK_FIXED || &nk[0..2] != b"nk" {
-            return Err(HiveError::corrupt(
-                "nk",
-                off,
-                "not a key node (signature or size)",
-            ));
+        let not_nk = || HiveError::corrupt("nk", off, "not a key node (signature or size)");
+        let (header, rest) = NkHeader::ref_from_prefix(nk).map_err(|_| not_nk())?;
+        if header.signature != SIGNATURE {
+            return Err(not_nk());
         }
-        let nl = u16::from_le_bytes([nk[72], nk[73]]) as usize;
-        if NK_FIXED + nl > nk.len() {
+        let nl = header.key_name_length.get() as usize;
+        let Some(name) = rest.get(..nl) else {
             return Err(HiveError::corrupt(
                 "nk",
                 off,
                 format!("name length {nl} runs past the cell"),
             ));
-        }
-        Ok(Key { hive, off, nk })
+        };
+        Ok(Key {
+            hive,
+            off,
+            nk,
+            header,
+            name,
+        })
     }
 
     /// The hive this key belongs to.
@@ -89,18 +68,19 @@ impl<'h> Key<'h> {
         self.nk
     }
 
+    /// The fixed part of the nk cell, field by field.
+    pub fn header(&self) -> &'h NkHeader {
+        self.header
+    }
+
     /// nk flags (KEY_* constants).
     pub fn flags(&self) -> u16 {
-        u16::from_le_bytes([self.nk[2], self.nk[3]])
+        self.header.flags.get()
     }
 
     /// Borrowed name.
     pub fn name_ref(&self) -> NameRef<'h> {
-        let nl = u16::from_le_bytes([self.nk[72], self.nk[73]]) as usize;
-        NameRef::new(
-            &self.nk[NK_FIXED..NK_FIXED + nl],
-            self.flags() & KEY_COMP_NAME != 0,
-        )
+        NameRef::new(self.name, self.flags() & KEY_COMP_NAME != 0)
     }
 
     /// Decoded name.
@@ -110,41 +90,48 @@ impl<'h> Key<'h> {
 
     /// Last written time (FILETIME, 100 ns since 1601).
     pub fn last_written(&self) -> u64 {
-        crate::base_block::rd_u64(self.nk, nk::TIMESTAMP).unwrap_or(0)
+        self.header.last_written_timestamp.get()
     }
 
     /// Parent key offset as stored.
     pub fn parent_offset(&self) -> CellOffset {
-        CellOffset(le32(self.nk, nk::PARENT))
+        CellOffset(self.header.parent.get())
     }
 
     /// Number of subkeys recorded in the nk.
     pub fn subkey_count(&self) -> u32 {
-        le32(self.nk, nk::SUBKEY_COUNT)
+        self.header.number_of_subkeys.get()
     }
 
     /// Number of values recorded in the nk.
     pub fn value_count(&self) -> u32 {
-        le32(self.nk, nk::VALUE_COUNT)
-    }
-
-    pub(crate) fn field(&self, o: usize) -> u32 {
-        le32(self.nk, o)
+        self.header.number_of_key_values.get()
     }
 
     /// Subkey list offset.
     pub fn subkey_list_offset(&self) -> CellOffset {
-        CellOffset(le32(self.nk, nk::SUBKEY_LIST))
+        CellOffset(self.header.subkeys_list_offset.get())
     }
 
     /// Value list offset.
     pub fn value_list_offset(&self) -> CellOffset {
-        CellOffset(le32(self.nk, nk::VALUE_LIST))
+        CellOffset(self.header.key_values_list_offset.get())
     }
 
     /// Security (sk) cell offset.
     pub fn security_offset(&self) -> CellOffset {
-        CellOffset(le32(self.nk, nk::SECURITY))
+        CellOffset(self.header.key_security_offset.get())
+    }
+
+    /// Class name cell offset as stored (nil when the key has no class name).
+    pub fn class_name_offset(&self) -> CellOffset {
+        CellOffset(self.header.class_name_offset.get())
+    }
+
+    /// Longest subkey name recorded in the nk, in bytes as UTF-16 (the low 16 bits of the
+    /// field; the upper bits hold flags).
+    pub fn max_subkey_name_len(&self) -> u32 {
+        self.header.largest_subkey_name_length.get() & LARGEST_SUBKEY_NAME_LENGTH_MASK
     }
 
     /// Raw class name bytes (UTF-16LE), if any.
@@ -152,8 +139,8 @@ impl<'h> Key<'h> {
     /// # Errors
     /// When the class cell is invalid or shorter than the recorded length.
     pub fn class_name_raw(&self) -> Result<Option<&'h [u8]>> {
-        let off = CellOffset(le32(self.nk, nk::CLASS));
-        let len = u16::from_le_bytes([self.nk[74], self.nk[75]]) as usize;
+        let off = self.class_name_offset();
+        let len = self.header.class_name_length.get() as usize;
         if off.is_nil() || len == 0 {
             return Ok(None);
         }
@@ -234,14 +221,14 @@ impl<'h> Key<'h> {
         }
         let lo = self.value_list_offset();
         let cell = self.hive.cell(lo, "value list")?;
-        match cell.get(..n * 4) {
-            Some(list) => Ok(ValueIter {
+        match <[U32]>::ref_from_prefix_with_elems(cell, n) {
+            Ok((list, _)) => Ok(ValueIter {
                 hive: self.hive,
                 list,
                 idx: 0,
                 list_off: lo,
             }),
-            None => Err(HiveError::corrupt(
+            Err(_) => Err(HiveError::corrupt(
                 "value list",
                 lo,
                 format!("{n} values do not fit in the cell"),
@@ -276,7 +263,7 @@ impl<'h> Key<'h> {
 #[derive(Debug, Clone)]
 pub struct ValueIter<'h> {
     hive: &'h Hive,
-    list: &'h [u8],
+    list: &'h [U32],
     idx: usize,
     list_off: CellOffset,
 }
@@ -291,12 +278,9 @@ impl ValueIter<'_> {
 impl<'h> Iterator for ValueIter<'h> {
     type Item = Result<Value<'h>>;
     fn next(&mut self) -> Option<Self::Item> {
-        let o = self.idx * 4;
-        if o + 4 > self.list.len() {
-            return None;
-        }
+        let off = self.list.get(self.idx)?;
         self.idx += 1;
-        Some(Value::new(self.hive, CellOffset(le32(self.list, o))))
+        Some(Value::new(self.hive, CellOffset(off.get())))
     }
 }
 
@@ -314,63 +298,144 @@ pub enum ListKind {
 }
 
 impl ListKind {
-    pub(crate) fn parse(sig: &[u8]) -> Option<ListKind> {
+    pub(crate) fn parse(sig: [u8; 2]) -> Option<ListKind> {
         match sig {
-            b"li" => Some(ListKind::Li),
-            b"lf" => Some(ListKind::Lf),
-            b"lh" => Some(ListKind::Lh),
-            b"ri" => Some(ListKind::Ri),
+            LI_SIGNATURE => Some(ListKind::Li),
+            LF_SIGNATURE => Some(ListKind::Lf),
+            LH_SIGNATURE => Some(ListKind::Lh),
+            RI_SIGNATURE => Some(ListKind::Ri),
             _ => None,
         }
     }
+    /// Size in bytes of one element.
     pub(crate) fn stride(self) -> usize {
         match self {
-            ListKind::Li | ListKind::Ri => 4,
-            _ => 8,
+            ListKind::Li => core::mem::size_of::<LiElement>(),
+            ListKind::Ri => core::mem::size_of::<RiElement>(),
+            ListKind::Lf => core::mem::size_of::<LfElement>(),
+            ListKind::Lh => core::mem::size_of::<LhElement>(),
         }
     }
-    pub(crate) fn sig(self) -> &'static [u8; 2] {
+    pub(crate) fn signature(self) -> [u8; 2] {
         match self {
-            ListKind::Li => b"li",
-            ListKind::Lf => b"lf",
-            ListKind::Lh => b"lh",
-            ListKind::Ri => b"ri",
+            ListKind::Li => LI_SIGNATURE,
+            ListKind::Lf => LF_SIGNATURE,
+            ListKind::Lh => LH_SIGNATURE,
+            ListKind::Ri => RI_SIGNATURE,
         }
     }
 }
 
-/// Parses a list cell: (kind, entries slice, count).
-pub(crate) fn parse_list(hive: &Hive, off: CellOffset) -> Result<(ListKind, &[u8])> {
-    let c = hive.cell(off, "subkey list")?;
-    if c.len() < 4 {
-        return Err(HiveError::corrupt("subkey list", off, "cell too small"));
+/// The elements of a subkey list cell, typed by its kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ListEntries<'h> {
+    Li(&'h [LiElement]),
+    Lf(&'h [LfElement]),
+    Lh(&'h [LhElement]),
+    Ri(&'h [RiElement]),
+}
+
+impl<'h> ListEntries<'h> {
+    pub(crate) fn kind(&self) -> ListKind {
+        match self {
+            ListEntries::Li(_) => ListKind::Li,
+            ListEntries::Lf(_) => ListKind::Lf,
+            ListEntries::Lh(_) => ListKind::Lh,
+            ListEntries::Ri(_) => ListKind::Ri,
+        }
     }
-    let kind = ListKind::parse(&c[0..2]).ok_or_else(|| {
+
+    /// Number of elements.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ListEntries::Li(e) => e.len(),
+            ListEntries::Lf(e) => e.len(),
+            ListEntries::Lh(e) => e.len(),
+            ListEntries::Ri(e) => e.len(),
+        }
+    }
+
+    /// Bytes the elements take (the cell uses the list header and these).
+    pub(crate) fn byte_len(&self) -> usize {
+        self.len() * self.kind().stride()
+    }
+
+    /// The cell offset of element `i` (a key node, or a leaf for an ri), and for an lh leaf
+    /// its name hash.
+    pub(crate) fn get(&self, i: usize) -> Option<(CellOffset, Option<u32>)> {
+        match self {
+            ListEntries::Li(e) => e
+                .get(i)
+                .map(|e| (CellOffset(e.key_node_offset.get()), None)),
+            ListEntries::Lf(e) => e
+                .get(i)
+                .map(|e| (CellOffset(e.key_node_offset.get()), None)),
+            ListEntries::Lh(e) => e
+                .get(i)
+                .map(|e| (CellOffset(e.key_node_offset.get()), Some(e.name_hash.get()))),
+            ListEntries::Ri(e) => e
+                .get(i)
+                .map(|e| (CellOffset(e.subkeys_list_offset.get()), None)),
+        }
+    }
+
+    /// The cell offsets of all elements, in stored order.
+    pub(crate) fn offsets(self) -> impl Iterator<Item = CellOffset> + 'h {
+        (0..self.len()).filter_map(move |i| self.get(i).map(|(o, _)| o))
+    }
+}
+
+/// Parses a subkey list cell into its typed elements.
+pub(crate) fn parse_list(hive: &Hive, off: CellOffset) -> Result<ListEntries<'_>> {
+    let c = hive.cell(off, "subkey list")?;
+    let Ok((header, rest)) = ListHeader::ref_from_prefix(c) else {
+        return Err(HiveError::corrupt("subkey list", off, "cell too small"));
+    };
+    let kind = ListKind::parse(header.signature).ok_or_else(|| {
         HiveError::corrupt(
             "subkey list",
             off,
-            format!("unknown list signature {:02x?}", &c[0..2]),
+            format!("unknown list signature {:02x?}", header.signature),
         )
     })?;
-    let n = u16::from_le_bytes([c[2], c[3]]) as usize;
-    let need = 4 + n * kind.stride();
-    match c.get(4..need) {
-        Some(e) => Ok((kind, e)),
-        None => Err(HiveError::corrupt(
+    let n = header.number_of_elements.get() as usize;
+    let too_short = || {
+        HiveError::corrupt(
             "subkey list",
             off,
             format!("{n} entries do not fit in the cell"),
-        )),
-    }
+        )
+    };
+    Ok(match kind {
+        ListKind::Li => ListEntries::Li(
+            <[LiElement]>::ref_from_prefix_with_elems(rest, n)
+                .map_err(|_| too_short())?
+                .0,
+        ),
+        ListKind::Lf => ListEntries::Lf(
+            <[LfElement]>::ref_from_prefix_with_elems(rest, n)
+                .map_err(|_| too_short())?
+                .0,
+        ),
+        ListKind::Lh => ListEntries::Lh(
+            <[LhElement]>::ref_from_prefix_with_elems(rest, n)
+                .map_err(|_| too_short())?
+                .0,
+        ),
+        ListKind::Ri => ListEntries::Ri(
+            <[RiElement]>::ref_from_prefix_with_elems(rest, n)
+                .map_err(|_| too_short())?
+                .0,
+        ),
+    })
 }
 
 /// Iterator over subkeys, flattening ri lists (no allocation).
 #[derive(Debug, Clone)]
 pub struct SubkeyIter<'h> {
     hive: &'h Hive,
-    ri: Option<(&'h [u8], usize)>,
-    leaf: &'h [u8],
-    leaf_kind: ListKind,
+    ri: Option<(&'h [RiElement], usize)>,
+    leaf: ListEntries<'h>,
     leaf_idx: usize,
     produced: usize,
     failed: bool,
@@ -381,8 +446,7 @@ impl<'h> SubkeyIter<'h> {
         let mut it = SubkeyIter {
             hive,
             ri: None,
-            leaf: &[],
-            leaf_kind: ListKind::Li,
+            leaf: ListEntries::Li(&[]),
             leaf_idx: 0,
             produced: 0,
             failed: false,
@@ -390,12 +454,9 @@ impl<'h> SubkeyIter<'h> {
         if count == 0 {
             return Ok(it);
         }
-        let (kind, entries) = parse_list(hive, list)?;
-        if kind == ListKind::Ri {
-            it.ri = Some((entries, 0));
-        } else {
-            it.leaf = entries;
-            it.leaf_kind = kind;
+        match parse_list(hive, list)? {
+            ListEntries::Ri(ri) => it.ri = Some((ri, 0)),
+            leaf => it.leaf = leaf,
         }
         Ok(it)
     }
@@ -406,35 +467,23 @@ impl<'h> SubkeyIter<'h> {
             return None;
         }
         loop {
-            let stride = self.leaf_kind.stride();
-            let o = self.leaf_idx * stride;
-            if o + stride <= self.leaf.len() {
+            if let Some((off, h)) = self.leaf.get(self.leaf_idx) {
                 self.leaf_idx += 1;
                 self.produced += 1;
                 if self.produced > limits::MAX_LIST {
                     self.failed = true;
                     return Some(Err(HiveError::Limit {
                         what: "subkey count",
-                        cell: CellOffset(le32(self.leaf, o)),
+                        cell: off,
                     }));
                 }
-                let off = CellOffset(le32(self.leaf, o));
-                let h = if self.leaf_kind == ListKind::Lh {
-                    Some(le32(self.leaf, o + 4))
-                } else {
-                    None
-                };
                 return Some(Ok((off, h)));
             }
             let (ri, idx) = self.ri.as_mut()?;
-            let ro = *idx * 4;
-            if ro + 4 > ri.len() {
-                return None;
-            }
+            let leaf_off = CellOffset(ri.get(*idx)?.subkeys_list_offset.get());
             *idx += 1;
-            let leaf_off = CellOffset(le32(ri, ro));
             match parse_list(self.hive, leaf_off) {
-                Ok((ListKind::Ri, _)) => {
+                Ok(ListEntries::Ri(_)) => {
                     self.failed = true;
                     return Some(Err(HiveError::corrupt(
                         "ri",
@@ -442,9 +491,8 @@ impl<'h> SubkeyIter<'h> {
                         "ri list nested inside ri",
                     )));
                 }
-                Ok((k, e)) => {
-                    self.leaf = e;
-                    self.leaf_kind = k;
+                Ok(leaf) => {
+                    self.leaf = leaf;
                     self.leaf_idx = 0;
                 }
                 Err(e) => {

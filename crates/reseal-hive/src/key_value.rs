@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive};
-use crate::layout::db::DbHeader;
-use crate::layout::vk::{VkHeader, DATA_INLINE, HEADER_SIZE, SIGNATURE};
+use crate::layout::db::{self, DbHeader};
+use crate::layout::vk::{VkHeader, DATA_INLINE, MAX_INLINE_DATA, SIGNATURE};
 use crate::name::NameRef;
 use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, IntoBytes};
@@ -33,13 +33,10 @@ pub const REG_RESOURCE_LIST: u32 = 8;
 /// REG_QWORD.
 pub const REG_QWORD: u32 = 11;
 
-/// vk flag: name stored compressed (Latin-1).
-pub const VALUE_COMP_NAME: u16 = 0x0001;
+pub use crate::layout::vk::VALUE_COMP_NAME;
 
 /// Largest data stored in one cell before "db" big data is used (format 1.4+).
-pub const BIG_DATA_SEGMENT: usize = 16344;
-
-pub(crate) const VK_FIXED: usize = HEADER_SIZE;
+pub const BIG_DATA_SEGMENT: usize = db::MAX_SEGMENT_SIZE;
 
 /// A value, borrowed from a [`Hive`].
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +74,11 @@ impl<'h> Value<'h> {
     /// Cell offset of the vk.
     pub fn offset(&self) -> CellOffset {
         self.off
+    }
+
+    /// The fixed part of the vk cell, field by field.
+    pub fn header(&self) -> &'h VkHeader {
+        self.header
     }
 
     /// vk flags.
@@ -127,7 +129,7 @@ impl<'h> Value<'h> {
     pub fn data(&self) -> Result<Cow<'h, [u8]>> {
         let len = self.data_len();
         if self.is_inline() {
-            if len > 4 {
+            if len > MAX_INLINE_DATA {
                 return Err(HiveError::corrupt(
                     "vk",
                     self.off,
@@ -147,8 +149,7 @@ impl<'h> Value<'h> {
         }
         let doff = CellOffset(self.raw_data_offset());
         let cell = self.hive.cell(doff, "value data")?;
-        if len > BIG_DATA_SEGMENT && cell.len() >= 8 && &cell[0..2] == b"db" && self.hive.minor > 3
-        {
+        if self.is_big_data(cell) {
             return read_big_data(self.hive, doff, cell, len).map(Cow::Owned);
         }
         match cell.get(..len) {
@@ -161,6 +162,14 @@ impl<'h> Value<'h> {
         }
     }
 
+    /// Whether `cell`, this value's data cell, is a "db" big data cell: the data is larger than
+    /// one segment, the hive's format has big data and the cell carries the signature.
+    fn is_big_data(&self, cell: &[u8]) -> bool {
+        self.data_len() > BIG_DATA_SEGMENT
+            && self.hive.minor >= db::MIN_MINOR_VERSION
+            && DbHeader::ref_from_prefix(cell).is_ok_and(|(h, _)| h.signature == db::SIGNATURE)
+    }
+
     /// Cell offsets owned by this value's data (data cell, or db + segment list + segments).
     pub(crate) fn data_cells(&self) -> Result<Vec<CellOffset>> {
         let len = self.data_len();
@@ -169,8 +178,7 @@ impl<'h> Value<'h> {
         }
         let doff = CellOffset(self.raw_data_offset());
         let cell = self.hive.cell(doff, "value data")?;
-        if len > BIG_DATA_SEGMENT && cell.len() >= 8 && &cell[0..2] == b"db" && self.hive.minor > 3
-        {
+        if self.is_big_data(cell) {
             let (list, segs) = big_data_segments(self.hive, doff, cell)?;
             let mut v = vec![doff, list];
             v.extend(segs);

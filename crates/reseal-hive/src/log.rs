@@ -16,9 +16,21 @@
 //!   copied over the hive bins and the log's base block becomes the primary's;
 //! * a primary with a broken base block is repaired from a usable log's base block.
 
-use crate::base_block::{self, rd_u32, BaseBlock, BASE_BLOCK_SIZE};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::base_block::{self, BaseBlock, BaseBlockHeader, BASE_BLOCK_SIZE};
 use crate::error::{HiveError, Result};
 use crate::hive::Hive;
+use crate::layout::base_block::{
+    FILE_TYPE_LOG_NEW, FILE_TYPE_LOG_OLD, FILE_TYPE_LOG_OLD_NT, FILE_TYPE_PRIMARY,
+    HEADER_SIZE as BB_HEADER_SIZE,
+};
+use crate::layout::hbin;
+use crate::layout::log::{
+    DirtyPageRef, HvleHeader, DIRT_PAGE_SIZE, DIRT_SIGNATURE, ENTRIES_OFFSET, ENTRY_ALIGNMENT,
+    HASH_2_COVERED, HEADER_SIZE, HVLE_SIGNATURE,
+};
 
 /// Marvin32 seed used by registry logs, as a 64-bit number (low half starts the first register).
 pub const LOG_SEED: u64 = 0x82EF_4D88_7A4E_55C5;
@@ -84,37 +96,38 @@ pub struct RecoveryReport {
 struct LogEntry<'a> {
     seq: u32,
     hbins_size: u32,
-    refs: &'a [u8],
+    refs: &'a [DirtyPageRef],
     pages: &'a [u8],
-    count: usize,
 }
 
 fn parse_entries(log: &[u8]) -> (Vec<LogEntry<'_>>, Option<String>) {
     let mut out = Vec::new();
-    let mut pos = 512usize;
-    while pos + 40 <= log.len() {
-        let e = &log[pos..];
-        if &e[0..4] != b"HvLE" {
+    let mut pos = ENTRIES_OFFSET;
+    while let Some(e) = log.get(pos..) {
+        let Ok((h, _)) = HvleHeader::ref_from_prefix(e) else {
+            return (out, None);
+        };
+        if h.signature != HVLE_SIGNATURE {
             return (out, None);
         }
-        let size = rd_u32(e, 4).unwrap_or(0) as usize;
-        if size < 40 || size % 512 != 0 || size > e.len() {
+        let size = h.size.get() as usize;
+        if size < HEADER_SIZE || size % ENTRY_ALIGNMENT != 0 || size > e.len() {
             return (out, Some(format!("entry at {pos:#x}: bad size {size:#x}")));
         }
         let e = &e[..size];
-        let h1 = crate::base_block::rd_u64(e, 24).unwrap_or(0);
-        let h2 = crate::base_block::rd_u64(e, 32).unwrap_or(0);
-        if marvin32(&e[..32], LOG_SEED) != h2 || marvin32(&e[40..], LOG_SEED) != h1 {
+        if marvin32(&e[..HASH_2_COVERED], LOG_SEED) != h.hash_2.get()
+            || marvin32(&e[HEADER_SIZE..], LOG_SEED) != h.hash_1.get()
+        {
             return (
                 out,
                 Some(format!("entry at {pos:#x}: Marvin32 hash mismatch")),
             );
         }
-        let seq = rd_u32(e, 12).unwrap_or(0);
-        let hbins_size = rd_u32(e, 16).unwrap_or(0);
-        let count = rd_u32(e, 20).unwrap_or(0) as usize;
+        let seq = h.sequence_number.get();
+        let hbins_size = h.hive_bins_data_size.get();
+        let count = h.dirty_pages_count.get() as usize;
         if hbins_size == 0
-            || hbins_size % 4096 != 0
+            || hbins_size as usize % hbin::ALIGNMENT != 0
             || hbins_size as usize > crate::limits::MAX_HBINS
         {
             return (
@@ -124,20 +137,16 @@ fn parse_entries(log: &[u8]) -> (Vec<LogEntry<'_>>, Option<String>) {
                 )),
             );
         }
-        let refs_end = count.checked_mul(8).and_then(|n| n.checked_add(40));
-        let Some(refs_end) = refs_end.filter(|&r| r <= size) else {
+        let Ok((refs, pages)) =
+            <[DirtyPageRef]>::ref_from_prefix_with_elems(&e[HEADER_SIZE..], count)
+        else {
             return (
                 out,
                 Some(format!("entry at {pos:#x}: {count} dirty pages do not fit")),
             );
         };
-        let refs = &e[40..refs_end];
-        let total: usize = refs
-            .chunks_exact(8)
-            .map(|r| rd_u32(r, 4).unwrap_or(0) as usize)
-            .sum();
-        let pages_start = refs_end;
-        if pages_start.checked_add(total).is_none_or(|t| t > size) {
+        let total: usize = refs.iter().map(|r| r.size.get() as usize).sum();
+        if total > pages.len() {
             return (
                 out,
                 Some(format!("entry at {pos:#x}: page data runs past the entry")),
@@ -147,8 +156,7 @@ fn parse_entries(log: &[u8]) -> (Vec<LogEntry<'_>>, Option<String>) {
             seq,
             hbins_size,
             refs,
-            pages: &e[pages_start..],
-            count,
+            pages,
         });
         pos += size;
     }
@@ -178,10 +186,13 @@ fn usable_log<'a>(
         notes.push(format!("{name}: base block checksum is wrong"));
         return None;
     }
-    let sig = bytes.get(512..516);
+    let sig = bytes
+        .get(ENTRIES_OFFSET..)
+        .and_then(|b| <[u8; 4]>::read_from_prefix(b).ok())
+        .map(|(s, _)| s);
     let new_format = match (bb.file_type, sig) {
-        (6, _) | (_, Some(b"HvLE")) => true,
-        (1 | 2, Some(b"DIRT")) => false,
+        (FILE_TYPE_LOG_NEW, _) | (_, Some(HVLE_SIGNATURE)) => true,
+        (FILE_TYPE_LOG_OLD | FILE_TYPE_LOG_OLD_NT, Some(DIRT_SIGNATURE)) => false,
         (t, _) => {
             notes.push(format!(
                 "{name}: not a usable log (file type {t}, no HvLE/DIRT at 512)"
@@ -197,13 +208,18 @@ fn usable_log<'a>(
     })
 }
 
-fn set_bb(data: &mut [u8], seq: u32, hbins: u32) {
-    data[4..8].copy_from_slice(&seq.to_le_bytes());
-    data[8..12].copy_from_slice(&seq.to_le_bytes());
-    data[40..44].copy_from_slice(&hbins.to_le_bytes());
-    data[28..32].copy_from_slice(&0u32.to_le_bytes());
-    let c = base_block::checksum(&data[..512]);
-    data[508..512].copy_from_slice(&c.to_le_bytes());
+/// Makes the base block at the start of `data` that of a clean primary after a replay: both
+/// sequence numbers `seq`, hive bins size `hbins`, file type primary, checksum recomputed.
+fn set_bb(data: &mut [u8], seq: u32, hbins: u32) -> Result<()> {
+    let (h, _) = BaseBlockHeader::mut_from_prefix(data).map_err(|_| HiveError::BadBaseBlock {
+        reason: "shorter than 512 bytes".into(),
+    })?;
+    h.primary_sequence_number = U32::new(seq);
+    h.secondary_sequence_number = U32::new(seq);
+    h.hive_bins_data_size = U32::new(hbins);
+    h.file_type = U32::new(FILE_TYPE_PRIMARY);
+    h.checksum = U32::new(base_block::checksum(h.as_bytes()));
+    Ok(())
 }
 
 impl Hive {
@@ -262,13 +278,14 @@ impl Hive {
             // base block: keep the primary's when valid, else the newest log's
             if !primary_ok {
                 let src = order.last().expect("invariant: non-empty");
-                data[..512].copy_from_slice(&src.bytes[..512]);
+                data[..BB_HEADER_SIZE].copy_from_slice(&src.bytes[..BB_HEADER_SIZE]);
                 report.base_block_repaired = true;
             }
             let mut last: Option<u32> = None;
             let primary_seq2 = pbb.map(|b| b.seq2).unwrap_or(0);
             let mut gap_noted = false;
-            let mut hbins = rd_u32(&data, base_block::HBINS_SIZE_OFFSET).unwrap_or(0);
+            let mut hbins = BaseBlockHeader::ref_from_prefix(&data)
+                .map_or(0, |(h, _)| h.hive_bins_data_size.get());
             for l in &order {
                 let (entries, err) = parse_entries(l.bytes);
                 if let Some(e) = err {
@@ -302,9 +319,9 @@ impl Hive {
                         data.resize(need, 0);
                     }
                     let mut p = 0usize;
-                    for r in e.refs.chunks_exact(8).take(e.count) {
-                        let off = rd_u32(r, 0).unwrap_or(0) as usize;
-                        let size = rd_u32(r, 4).unwrap_or(0) as usize;
+                    for r in e.refs {
+                        let off = r.offset.get() as usize;
+                        let size = r.size.get() as usize;
                         let dst = BASE_BLOCK_SIZE + off;
                         if dst + size > need || p + size > e.pages.len() {
                             return Err(HiveError::Log {
@@ -338,7 +355,7 @@ impl Hive {
             report.format = crate::log::LogFormat::New;
             report.last_sequence = Some(last);
             let seq = last.wrapping_add(1).max(floor);
-            set_bb(&mut data, seq, hbins);
+            set_bb(&mut data, seq, hbins)?;
             data.truncate(BASE_BLOCK_SIZE + hbins as usize);
         } else if let Some(l) = old_logs
             .iter()
@@ -351,15 +368,17 @@ impl Hive {
                     reason: "bad hive bins size in the log base block".into(),
                 });
             }
-            let bits = hbins / 512;
+            let bits = hbins / DIRT_PAGE_SIZE;
             let bm_len = bits.div_ceil(8);
-            let Some(bitmap) = l.bytes.get(516..516 + bm_len) else {
+            let bm_start = ENTRIES_OFFSET + DIRT_SIGNATURE.len();
+            let Some(bitmap) = l.bytes.get(bm_start..bm_start + bm_len) else {
                 return Err(HiveError::Log {
                     log: l.name,
                     reason: "DIRT bitmap truncated".into(),
                 });
             };
-            let mut src = (516 + bm_len).div_ceil(512) * 512;
+            // The pages start at the next 512-byte boundary after the bitmap.
+            let mut src = (bm_start + bm_len).div_ceil(DIRT_PAGE_SIZE) * DIRT_PAGE_SIZE;
             if data.len() < BASE_BLOCK_SIZE + hbins {
                 data.resize(BASE_BLOCK_SIZE + hbins, 0);
             }
@@ -367,20 +386,20 @@ impl Hive {
                 if bitmap[i / 8] & (1 << (i % 8)) == 0 {
                     continue;
                 }
-                let Some(page) = l.bytes.get(src..src + 512) else {
+                let Some(page) = l.bytes.get(src..src + DIRT_PAGE_SIZE) else {
                     return Err(HiveError::Log {
                         log: l.name,
                         reason: format!("dirty page {i} missing from the log"),
                     });
                 };
-                let dst = BASE_BLOCK_SIZE + i * 512;
-                data[dst..dst + 512].copy_from_slice(page);
-                src += 512;
+                let dst = BASE_BLOCK_SIZE + i * DIRT_PAGE_SIZE;
+                data[dst..dst + DIRT_PAGE_SIZE].copy_from_slice(page);
+                src += DIRT_PAGE_SIZE;
             }
             report.base_block_repaired = !primary_ok;
-            data[..512].copy_from_slice(&l.bytes[..512]);
+            data[..BB_HEADER_SIZE].copy_from_slice(&l.bytes[..BB_HEADER_SIZE]);
             let seq = l.bb.seq1.max(l.bb.seq2);
-            set_bb(&mut data, seq, hbins as u32);
+            set_bb(&mut data, seq, hbins as u32)?;
             report.format = LogFormat::Old;
             if lname(l.name) == 1 {
                 report.applied_log1 = 1;

@@ -29,9 +29,10 @@ use crate::base_block::BASE_BLOCK_SIZE;
 use crate::cell_map::Owner;
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive};
-use crate::key_node::{parse_list, Key, ListKind, NK_FIXED};
+use crate::key_node::{parse_list, Key, ListEntries};
 use crate::key_security::Sk;
-use crate::key_value::{Value, BIG_DATA_SEGMENT, VK_FIXED};
+use crate::key_value::{Value, BIG_DATA_SEGMENT};
+use crate::layout::{cell, db, lists, nk, sk, vk};
 
 /// What [`Hive::scrub`] zeroed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -163,38 +164,30 @@ pub(crate) struct Layout {
 }
 
 fn list_used(hive: &Hive, off: CellOffset, used: &mut Used) -> Result<Vec<CellOffset>> {
-    let (kind, entries) = parse_list(hive, off)?;
-    used.set(off, 4 + entries.len(), || Owner::List);
+    let entries = parse_list(hive, off)?;
+    used.set(off, lists::HEADER_SIZE + entries.byte_len(), || Owner::List);
     let mut out = Vec::new();
-    if kind == ListKind::Ri {
-        for e in entries.chunks_exact(4) {
-            let leaf = CellOffset(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
-            let (lk, le) = parse_list(hive, leaf)?;
-            if lk == ListKind::Ri {
+    if let ListEntries::Ri(_) = entries {
+        for leaf in entries.offsets() {
+            let le = parse_list(hive, leaf)?;
+            if let ListEntries::Ri(_) = le {
                 return Err(HiveError::corrupt("subkey list", leaf, "ri inside ri"));
             }
-            used.set(leaf, 4 + le.len(), || Owner::List);
-            out.extend(
-                le.chunks_exact(lk.stride())
-                    .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-            );
+            used.set(leaf, lists::HEADER_SIZE + le.byte_len(), || Owner::List);
+            out.extend(le.offsets());
         }
     } else {
-        out.extend(
-            entries
-                .chunks_exact(kind.stride())
-                .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        );
+        out.extend(entries.offsets());
     }
     Ok(out)
 }
 
 fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<()> {
-    let vk = hive.cell(v.offset(), "vk")?;
-    let nl = u16::from_le_bytes([vk[2], vk[3]]) as usize;
+    let cell_len = hive.cell(v.offset(), "vk")?.len();
+    let nl = v.header().name_length.get() as usize;
     let owners = used.owners;
     let value = if owners { v.name() } else { String::new() };
-    used.set(v.offset(), (VK_FIXED + nl).min(vk.len()), || {
+    used.set(v.offset(), (vk::HEADER_SIZE + nl).min(cell_len), || {
         Owner::ValueNode {
             key: key.to_string(),
             value: value.clone(),
@@ -219,8 +212,12 @@ fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<
     }
     // db, segment list, segments (as Value::data reads them).
     let segs = &cells[2..];
-    used.set(cells[0], 8, || Owner::List);
-    used.set(cells[1], 4 * segs.len(), || Owner::List);
+    used.set(cells[0], db::HEADER_SIZE, || Owner::List);
+    used.set(
+        cells[1],
+        lists::VALUE_LIST_ELEMENT_SIZE * segs.len(),
+        || Owner::List,
+    );
     let mut left = len;
     for &s in segs {
         let cap = hive.cell(s, "db segment")?.len();
@@ -237,26 +234,25 @@ fn value_used(hive: &Hive, key: &str, v: &Value<'_>, used: &mut Used) -> Result<
 /// alone, the rest of the key still counts.
 fn key_used(k: &Key<'_>, path: &str, used: &mut Used) -> Vec<CellOffset> {
     let hive = k.hive();
-    let nl = u16::from_le_bytes([k.raw()[72], k.raw()[73]]) as usize;
-    used.set(k.offset(), NK_FIXED + nl, || Owner::KeyNode {
+    let nl = k.header().key_name_length.get() as usize;
+    used.set(k.offset(), nk::HEADER_SIZE + nl, || Owner::KeyNode {
         key: path.to_string(),
         name: false,
     });
     if let Ok(Some(c)) = k.class_name_raw() {
-        used.set(
-            CellOffset(k.field(crate::key_node::nk::CLASS)),
-            c.len(),
-            || Owner::ClassName {
-                key: path.to_string(),
-            },
-        );
+        used.set(k.class_name_offset(), c.len(), || Owner::ClassName {
+            key: path.to_string(),
+        });
     }
     if let Ok(s) = Sk::new(hive, k.security_offset()) {
-        used.set(s.offset(), 20 + s.descriptor().len(), || Owner::Descriptor);
+        used.set(s.offset(), sk::HEADER_SIZE + s.descriptor().len(), || {
+            Owner::Descriptor
+        });
     }
     if k.value_count() > 0 {
         if let Ok(it) = k.values() {
-            used.set(it.list_offset(), 4 * k.value_count() as usize, || {
+            let n = k.value_count() as usize;
+            used.set(it.list_offset(), lists::VALUE_LIST_ELEMENT_SIZE * n, || {
                 Owner::List
             });
             for v in it.flatten() {
@@ -315,7 +311,9 @@ impl Hive {
             let mut cur = anchor;
             for _ in 0..limits::MAX_SK_CHAIN {
                 let Ok(s) = Sk::new(self, cur) else { break };
-                used.set(cur, 20 + s.descriptor().len(), || Owner::Descriptor);
+                used.set(cur, sk::HEADER_SIZE + s.descriptor().len(), || {
+                    Owner::Descriptor
+                });
                 cur = s.flink();
                 if cur == anchor {
                     break;
@@ -338,20 +336,20 @@ impl Hive {
             let reached = found.next_if(|&&(c, _)| c == at).map(|&(_, n)| n as usize);
             let cell = Some(CellOffset((start - BASE_BLOCK_SIZE) as u32));
             if free {
-                if len > 4 {
+                if len > cell::HEADER_SIZE {
                     out.push(Unused {
                         kind: UnusedKind::FreeCell,
                         cell,
-                        range: start + 4..start + len,
+                        range: start + cell::HEADER_SIZE..start + len,
                     });
                 }
                 continue;
             }
             match reached {
-                Some(u) if 4 + u < len => out.push(Unused {
+                Some(u) if cell::HEADER_SIZE + u < len => out.push(Unused {
                     kind: UnusedKind::Slack,
                     cell,
-                    range: start + 4 + u..start + len,
+                    range: start + cell::HEADER_SIZE + u..start + len,
                 }),
                 Some(_) => {}
                 None => unreached += 1,

@@ -3,9 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::base_block::{self, BASE_BLOCK_SIZE};
+use zerocopy::little_endian::U32;
+use zerocopy::IntoBytes;
+
+use crate::base_block::BASE_BLOCK_SIZE;
 use crate::error::{HiveError, Result};
 use crate::hive::{CellOffset, Hive};
+use crate::layout::cell::{self, CellHeader};
+use crate::layout::hbin::{self, HbinHeader};
 
 /// Free-cell index built when a hive is made writable.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +38,7 @@ impl Alloc {
 impl Hive {
     /// Allocates a cell with room for `len` data bytes; the data area is zeroed.
     pub(crate) fn alloc_cell(&mut self, len: usize) -> Result<CellOffset> {
-        let need = (len + 4).div_ceil(8) * 8;
+        let need = (len + cell::HEADER_SIZE).div_ceil(cell::ALIGNMENT) * cell::ALIGNMENT;
         if need > 0x7FFF_0000 {
             return Err(HiveError::InvalidArgument {
                 reason: format!("cell of {len} bytes is too large"),
@@ -43,17 +48,18 @@ impl Hive {
         let file = match hit {
             Some((size, off)) => {
                 self.alloc_mut()?.remove(off);
-                if size - need >= 8 {
-                    self.write_u32(off + need, (size - need) as u32);
+                if size - need >= cell::MIN_SIZE {
+                    self.write_cell_header(off + need, CellHeader::free((size - need) as u32));
                     self.alloc_mut()?.insert(off + need, size - need);
-                    self.write_u32(off, (need as i32).wrapping_neg() as u32);
+                    self.write_cell_header(off, CellHeader::allocated(need as u32));
                 } else {
-                    self.write_u32(off, (size as i32).wrapping_neg() as u32);
+                    self.write_cell_header(off, CellHeader::allocated(size as u32));
                 }
                 off
             }
             None => {
-                let bin_size = (need + 32).div_ceil(4096) * 4096;
+                let bin_size =
+                    (need + hbin::HEADER_SIZE).div_ceil(hbin::ALIGNMENT) * hbin::ALIGNMENT;
                 let start = self.hbins_end;
                 let end = start + bin_size;
                 if end - BASE_BLOCK_SIZE > u32::MAX as usize - 4096 {
@@ -64,43 +70,39 @@ impl Hive {
                 if self.data.len() < end {
                     self.data.resize(end, 0);
                 }
-                let mut hdr = [0u8; 32];
-                hdr[0..4].copy_from_slice(b"hbin");
-                hdr[4..8].copy_from_slice(&((start - BASE_BLOCK_SIZE) as u32).to_le_bytes());
-                hdr[8..12].copy_from_slice(&(bin_size as u32).to_le_bytes());
-                self.write_bytes(start, &hdr);
+                let hdr = HbinHeader::new((start - BASE_BLOCK_SIZE) as u32, bin_size as u32);
+                self.write_bytes(start, hdr.as_bytes());
                 // zero the whole new bin (slack after the last bin may hold junk)
-                let zeros = vec![0u8; bin_size - 32];
-                self.write_bytes(start + 32, &zeros);
+                let zeros = vec![0u8; bin_size - hbin::HEADER_SIZE];
+                self.write_bytes(start + hbin::HEADER_SIZE, &zeros);
                 self.hbins_end = end;
-                self.write_u32(
-                    base_block::HBINS_SIZE_OFFSET,
-                    (end - BASE_BLOCK_SIZE) as u32,
-                );
+                self.update_base_block(|b| {
+                    b.hive_bins_data_size = U32::new((end - BASE_BLOCK_SIZE) as u32);
+                });
                 let a = self.alloc_mut()?;
                 a.bins.insert(start, end);
-                let off = start + 32;
-                let rest = bin_size - 32 - need;
-                if rest >= 8 {
-                    self.write_u32(off + need, rest as u32);
+                let off = start + hbin::HEADER_SIZE;
+                let rest = bin_size - hbin::HEADER_SIZE - need;
+                if rest >= cell::MIN_SIZE {
+                    self.write_cell_header(off + need, CellHeader::free(rest as u32));
                     self.alloc_mut()?.insert(off + need, rest);
-                    self.write_u32(off, (need as i32).wrapping_neg() as u32);
+                    self.write_cell_header(off, CellHeader::allocated(need as u32));
                 } else {
-                    self.write_u32(off, ((need + rest) as i32).wrapping_neg() as u32);
+                    self.write_cell_header(off, CellHeader::allocated((need + rest) as u32));
                 }
                 off
             }
         };
-        let size = (self.u32_at(file) as i32).unsigned_abs() as usize;
-        let zeros = vec![0u8; size - 4];
-        self.write_bytes(file + 4, &zeros);
+        let size = self.cell_header(file).len();
+        let zeros = vec![0u8; size - cell::HEADER_SIZE];
+        self.write_bytes(file + cell::HEADER_SIZE, &zeros);
         Ok(CellOffset((file - BASE_BLOCK_SIZE) as u32))
     }
 
     /// Allocates a cell and fills it with `data`.
     pub(crate) fn alloc_with(&mut self, data: &[u8]) -> Result<CellOffset> {
         let c = self.alloc_cell(data.len())?;
-        self.write_bytes(c.0 as usize + BASE_BLOCK_SIZE + 4, data);
+        self.write_cell_data(c, "new cell", 0, data)?;
         Ok(c)
     }
 
@@ -109,8 +111,8 @@ impl Hive {
     pub(crate) fn free_cell(&mut self, off: CellOffset) -> Result<()> {
         let (file, size) = self.cell_span(off, "cell to free")?;
         self.alloc_mut()?;
-        let zeros = vec![0u8; size - 4];
-        self.write_bytes(file + 4, &zeros);
+        let zeros = vec![0u8; size - cell::HEADER_SIZE];
+        self.write_bytes(file + cell::HEADER_SIZE, &zeros);
         let a = self.alloc.as_deref().ok_or(HiveError::ReadOnly)?;
         let (&bstart, &bend) = a
             .bins
@@ -123,7 +125,8 @@ impl Hive {
         if next < bend {
             if let Some(ns) = self.alloc_mut()?.remove(next) {
                 total += ns;
-                self.write_u32(next, 0);
+                // no longer a cell of its own: clear its size header
+                self.write_cell_header(next, CellHeader::free(0));
             }
         }
         let prev = self
@@ -135,22 +138,22 @@ impl Hive {
                 self.alloc_mut()?.remove(p);
                 start = p;
                 total += ps;
-                self.write_u32(file, 0);
+                self.write_cell_header(file, CellHeader::free(0));
             }
         }
-        self.write_u32(start, total as u32);
+        self.write_cell_header(start, CellHeader::free(total as u32));
         self.alloc_mut()?.insert(start, total);
         Ok(())
     }
 
     pub(super) fn cell_capacity(&self, off: CellOffset) -> Result<usize> {
-        Ok(self.cell_span(off, "cell")?.1 - 4)
+        Ok(self.cell_span(off, "cell")?.1 - cell::HEADER_SIZE)
     }
 
     /// Writes list bytes into `old` when they fit, else into a new cell (freeing `old`).
     pub(super) fn rewrite_cell(&mut self, old: CellOffset, bytes: &[u8]) -> Result<CellOffset> {
         if self.cell_capacity(old)? >= bytes.len() {
-            self.write_bytes(old.0 as usize + BASE_BLOCK_SIZE + 4, bytes);
+            self.write_cell_data(old, "cell", 0, bytes)?;
             Ok(old)
         } else {
             let n = self.alloc_with(bytes)?;

@@ -1,10 +1,13 @@
 //! Key mutations: create (one key or a path), delete (a tree), rename, class name.
 
-use super::filetime_now;
-use crate::base_block::{self};
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::IntoBytes;
+
+use super::{filetime_now, Largest};
 use crate::error::{HiveError, Result};
-use crate::hive::{limits, CellOffset, Hive, KeyOffset};
-use crate::key_node::{nk, Key, KEY_COMP_NAME, NK_FIXED};
+use crate::hive::{limits, Hive, KeyOffset};
+use crate::key_node::{Key, KEY_COMP_NAME};
+use crate::layout::nk::NkHeader;
 use crate::name::{encode_name, validate_key_name};
 
 impl Hive {
@@ -22,17 +25,11 @@ impl Hive {
         }
         let sk = p.security_offset();
         let (nb, comp) = encode_name(name);
-        let mut cell = vec![0u8; NK_FIXED + nb.len()];
-        cell[0..2].copy_from_slice(b"nk");
-        cell[2..4].copy_from_slice(&(if comp { KEY_COMP_NAME } else { 0 }).to_le_bytes());
-        cell[4..12].copy_from_slice(&filetime_now().to_le_bytes());
-        cell[16..20].copy_from_slice(&parent.0.to_le_bytes());
-        for f in [nk::SUBKEY_LIST, 32, nk::VALUE_LIST, nk::CLASS] {
-            cell[f..f + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        }
-        cell[44..48].copy_from_slice(&sk.0.to_le_bytes());
-        cell[72..74].copy_from_slice(&(nb.len() as u16).to_le_bytes());
-        cell[76..].copy_from_slice(&nb);
+        let flags = if comp { KEY_COMP_NAME } else { 0 };
+        let mut nk = NkHeader::new(flags, filetime_now(), parent.0, nb.len() as u16);
+        nk.key_security_offset = U32::new(sk.0);
+        let mut cell = nk.as_bytes().to_vec();
+        cell.extend_from_slice(&nb);
         let off = self.alloc_with(&cell)?;
         if !sk.is_nil() {
             self.sk_addref(sk, 1)?;
@@ -42,10 +39,10 @@ impl Hive {
         self.insert_child(parent, pos, off)?;
         self.bump_max(
             parent,
-            nk::MAX_SUBKEY_NAME,
+            Largest::SubkeyName,
             2 * name.encode_utf16().count() as u32,
-        );
-        self.touch_key(parent);
+        )?;
+        self.touch_key(parent)?;
         Ok(off)
     }
 
@@ -88,7 +85,7 @@ impl Hive {
         if k.value_count() > 0 && !vl.is_nil() {
             vcells.push(vl);
         }
-        let class = CellOffset(k.field(nk::CLASS));
+        let class = k.class_name_offset();
         if !class.is_nil() {
             vcells.push(class);
         }
@@ -131,7 +128,7 @@ impl Hive {
         };
         self.free_key_tree(key, 0)?;
         self.remove_child(parent, pos)?;
-        self.touch_key(parent);
+        self.touch_key(parent)?;
         Ok(())
     }
 
@@ -156,15 +153,15 @@ impl Hive {
             }
         }
         let (nb, comp) = encode_name(new_name);
-        let mut cell = k.raw()[..NK_FIXED].to_vec();
+        let mut nk = k.header().clone();
         let flags = (k.flags() & !KEY_COMP_NAME) | if comp { KEY_COMP_NAME } else { 0 };
-        cell[2..4].copy_from_slice(&flags.to_le_bytes());
-        cell[4..12].copy_from_slice(&filetime_now().to_le_bytes());
-        cell[72..74].copy_from_slice(&(nb.len() as u16).to_le_bytes());
+        nk.flags = U16::new(flags);
+        nk.last_written_timestamp = U64::new(filetime_now());
+        nk.key_name_length = U16::new(nb.len() as u16);
+        let mut cell = nk.as_bytes().to_vec();
         cell.extend_from_slice(&nb);
         let new_off = if self.cell_capacity(key)? >= cell.len() {
-            let f = self.nk_file(key);
-            self.write_bytes(f, &cell);
+            self.write_cell_data(key, "nk", 0, &cell)?;
             key
         } else {
             let children = self.child_offsets(key)?;
@@ -174,10 +171,10 @@ impl Hive {
             let n = self.alloc_with(&cell)?;
             self.free_cell(key)?;
             for c in children {
-                self.set_cell_u32(c, nk::PARENT, n.0);
+                self.update_key(c, |h| h.parent = U32::new(n.0))?;
             }
             if is_root {
-                self.write_u32(base_block::ROOT_OFFSET, n.0);
+                self.update_base_block(|b| b.root_cell_offset = U32::new(n.0));
             }
             n
         };
@@ -195,10 +192,10 @@ impl Hive {
             self.insert_child(parent, pos, new_off)?;
             self.bump_max(
                 parent,
-                nk::MAX_SUBKEY_NAME,
+                Largest::SubkeyName,
                 2 * new_name.encode_utf16().count() as u32,
-            );
-            self.touch_key(parent);
+            )?;
+            self.touch_key(parent)?;
         }
         Ok(new_off)
     }
@@ -210,10 +207,9 @@ impl Hive {
     pub fn set_class_name(&mut self, key: KeyOffset, class: Option<&str>) -> Result<()> {
         self.check_writable()?;
         let k = Key::new(self, key)?;
-        let old = CellOffset(k.field(nk::CLASS));
+        let old = k.class_name_offset();
         let parent = k.parent_offset();
         let is_root = key == self.root_offset();
-        let nkf = self.nk_file(key);
         let (off, len) = match class {
             Some(c) => {
                 let b: Vec<u8> = c.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
@@ -229,12 +225,14 @@ impl Hive {
         if !old.is_nil() && self.cell_span(old, "class").is_ok() {
             self.free_cell(old)?;
         }
-        self.write_u32(nkf + nk::CLASS, off);
-        self.write_u16(nkf + nk::CLASS_LEN, len as u16);
+        self.update_key(key, |h| {
+            h.class_name_offset = U32::new(off);
+            h.class_name_length = U16::new(len as u16);
+        })?;
         if !is_root && Key::new(self, parent).is_ok() {
-            self.bump_max(parent, nk::MAX_CLASS, len as u32);
+            self.bump_max(parent, Largest::SubkeyClassName, len as u32)?;
         }
-        self.touch_key(key);
+        self.touch_key(key)?;
         Ok(())
     }
 }

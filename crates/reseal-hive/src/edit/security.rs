@@ -1,34 +1,41 @@
 //! Key security (`sk` cells): reference counts, a key's descriptor, replacing it (shared sk
 //! cells reused), and rewriting every descriptor in place.
 
-use crate::base_block::BASE_BLOCK_SIZE;
+use zerocopy::little_endian::U32;
+use zerocopy::IntoBytes;
+
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive, KeyOffset};
-use crate::key_node::{nk, Key};
+use crate::key_node::Key;
 use crate::key_security::{validate_descriptor, Sk};
+use crate::layout::sk::{SkHeader, HEADER_SIZE};
 
 impl Hive {
     pub(super) fn sk_addref(&mut self, sk: CellOffset, delta: i32) -> Result<()> {
-        Sk::new(self, sk)?;
-        let rc = self.cell_u32(sk, 12);
+        let rc = Sk::new(self, sk)?.refcount();
         let n = if delta >= 0 {
             rc.saturating_add(delta as u32)
         } else {
             rc.saturating_sub(delta.unsigned_abs())
         };
-        self.set_cell_u32(sk, 12, n);
+        self.update_sk(sk, |h| h.reference_count = U32::new(n))?;
         if n == 0 {
             let s = Sk::new(self, sk)?;
             let (next, prev) = (s.flink(), s.blink());
             if next != sk {
                 Sk::new(self, next)?;
                 Sk::new(self, prev)?;
-                self.set_cell_u32(prev, 4, next.0);
-                self.set_cell_u32(next, 8, prev.0);
+                self.update_sk(prev, |h| h.flink = U32::new(next.0))?;
+                self.update_sk(next, |h| h.blink = U32::new(prev.0))?;
             }
             self.free_cell(sk)?;
         }
         Ok(())
+    }
+
+    /// Changes the fixed part of the security cell `sk` through `f`.
+    fn update_sk(&mut self, sk: CellOffset, f: impl FnOnce(&mut SkHeader)) -> Result<()> {
+        self.update_cell(sk, "sk", f)
     }
 
     /// The security descriptor bytes of a key (copy).
@@ -82,10 +89,8 @@ impl Hive {
                 s
             }
             None => {
-                let mut cell = vec![0u8; 20];
-                cell[0..2].copy_from_slice(b"sk");
-                cell[12..16].copy_from_slice(&1u32.to_le_bytes());
-                cell[16..20].copy_from_slice(&(descriptor.len() as u32).to_le_bytes());
+                let header = SkHeader::new(0, 0, 1, descriptor.len() as u32);
+                let mut cell = header.as_bytes().to_vec();
                 cell.extend_from_slice(descriptor);
                 let n = self.alloc_with(&cell)?;
                 if let Ok(a) = Sk::new(self, anchor) {
@@ -94,19 +99,22 @@ impl Hive {
                         self.free_cell(n)?;
                         return Err(e);
                     }
-                    self.set_cell_u32(n, 4, next.0);
-                    self.set_cell_u32(n, 8, anchor.0);
-                    self.set_cell_u32(anchor, 4, n.0);
-                    self.set_cell_u32(next, 8, n.0);
+                    self.update_sk(n, |h| {
+                        h.flink = U32::new(next.0);
+                        h.blink = U32::new(anchor.0);
+                    })?;
+                    self.update_sk(anchor, |h| h.flink = U32::new(n.0))?;
+                    self.update_sk(next, |h| h.blink = U32::new(n.0))?;
                 } else {
-                    self.set_cell_u32(n, 4, n.0);
-                    self.set_cell_u32(n, 8, n.0);
+                    self.update_sk(n, |h| {
+                        h.flink = U32::new(n.0);
+                        h.blink = U32::new(n.0);
+                    })?;
                 }
                 n
             }
         };
-        let nkf = self.nk_file(key);
-        self.write_u32(nkf + nk::SECURITY, new.0);
+        self.update_key(key, |h| h.key_security_offset = U32::new(new.0))?;
         if !old.is_nil() && Sk::new(self, old).is_ok() {
             self.sk_addref(old, -1)?;
         }
@@ -132,7 +140,7 @@ impl Hive {
     ) -> Result<usize> {
         self.check_writable()?;
         let anchor = self.root()?.security_offset();
-        let mut planned: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut planned: Vec<(CellOffset, Vec<u8>)> = Vec::new();
         if !anchor.is_nil() {
             let mut cur = anchor;
             for _ in 0..limits::MAX_SK_CHAIN {
@@ -169,7 +177,7 @@ impl Hive {
                                 }
                             });
                         }
-                        planned.push((cur.0 as usize + BASE_BLOCK_SIZE + 4 + 20, new));
+                        planned.push((cur, new));
                     }
                 }
                 cur = s.flink();
@@ -179,8 +187,8 @@ impl Hive {
             }
         }
         let n = planned.len();
-        for (file, bytes) in planned {
-            self.write_bytes(file, &bytes);
+        for (cell, bytes) in planned {
+            self.write_cell_data(cell, "sk", HEADER_SIZE, &bytes)?;
         }
         Ok(n)
     }

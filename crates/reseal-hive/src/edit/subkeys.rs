@@ -1,11 +1,16 @@
 //! Subkey lists: lf/lh/li leaves and ri indexes, kept sorted by name as Windows expects;
 //! leaves split into an ri index beyond [`super::MAX_LEAF`] entries.
 
+use zerocopy::little_endian::U32;
+use zerocopy::IntoBytes;
+
 use super::MAX_LEAF;
-use crate::base_block::BASE_BLOCK_SIZE;
 use crate::error::{HiveError, Result};
 use crate::hive::{CellOffset, Hive, KeyOffset};
-use crate::key_node::{nk, parse_list, Key, ListKind};
+use crate::key_node::{parse_list, Key, ListKind};
+use crate::layout::lists::{
+    LfElement, LhElement, LiElement, ListHeader, RiElement, HEADER_SIZE as LIST_HEADER_SIZE,
+};
 use crate::name::{cmp_units, NameRef};
 
 /// An ri list and its leaves (cell, kind).
@@ -30,39 +35,57 @@ impl Hive {
         if k.subkey_count() == 0 || lo.is_nil() {
             return Ok((Vec::new(), None));
         }
-        let (kind, entries) = parse_list(self, lo)?;
-        if kind != ListKind::Ri {
-            return Ok((vec![lo], Some(kind)));
+        let entries = parse_list(self, lo)?;
+        if entries.kind() != ListKind::Ri {
+            return Ok((vec![lo], Some(entries.kind())));
         }
         let mut cells = vec![lo];
         let mut leaf_kind = None;
-        for c in entries.chunks_exact(4) {
-            let l = CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-            let (lk, _) = parse_list(self, l)?;
-            leaf_kind.get_or_insert(lk);
+        for l in entries.offsets() {
+            leaf_kind.get_or_insert(parse_list(self, l)?.kind());
             cells.push(l);
         }
         Ok((cells, leaf_kind))
     }
 
     pub(super) fn leaf_bytes(&self, kind: ListKind, children: &[CellOffset]) -> Result<Vec<u8>> {
-        let mut b = Vec::with_capacity(4 + children.len() * kind.stride());
-        b.extend_from_slice(kind.sig());
-        b.extend_from_slice(&(children.len() as u16).to_le_bytes());
+        let mut b = Vec::with_capacity(LIST_HEADER_SIZE + children.len() * kind.stride());
+        b.extend_from_slice(ListHeader::new(kind.signature(), children.len() as u16).as_bytes());
         for &c in children {
-            b.extend_from_slice(&c.0.to_le_bytes());
+            let offset = U32::new(c.0);
             match kind {
-                ListKind::Lh => {
-                    b.extend_from_slice(&Key::new(self, c)?.name_ref().lh_hash().to_le_bytes())
-                }
-                ListKind::Lf => {
-                    let mut hint = [0u8; 4];
-                    for (i, u) in Key::new(self, c)?.name_ref().units().take(4).enumerate() {
-                        hint[i] = if u <= 0xFF { u as u8 } else { 0 };
+                ListKind::Li => b.extend_from_slice(
+                    LiElement {
+                        key_node_offset: offset,
                     }
-                    b.extend_from_slice(&hint);
+                    .as_bytes(),
+                ),
+                ListKind::Ri => b.extend_from_slice(
+                    RiElement {
+                        subkeys_list_offset: offset,
+                    }
+                    .as_bytes(),
+                ),
+                ListKind::Lh => b.extend_from_slice(
+                    LhElement {
+                        key_node_offset: offset,
+                        name_hash: U32::new(Key::new(self, c)?.name_ref().lh_hash()),
+                    }
+                    .as_bytes(),
+                ),
+                ListKind::Lf => {
+                    let mut name_hint = [0u8; 4];
+                    for (i, u) in Key::new(self, c)?.name_ref().units().take(4).enumerate() {
+                        name_hint[i] = if u <= 0xFF { u as u8 } else { 0 };
+                    }
+                    b.extend_from_slice(
+                        LfElement {
+                            key_node_offset: offset,
+                            name_hint,
+                        }
+                        .as_bytes(),
+                    );
                 }
-                _ => {}
             }
         }
         Ok(b)
@@ -82,27 +105,25 @@ impl Hive {
             }
             Some(k) => k,
         };
-        let nkf = self.nk_file(key);
         if children.is_empty() {
             for c in old_cells {
                 self.free_cell(c)?;
             }
-            self.write_u32(nkf + nk::SUBKEY_LIST, u32::MAX);
-            self.write_u32(nkf + nk::SUBKEY_COUNT, 0);
-            return Ok(());
+            return self.update_key(key, |h| {
+                h.subkeys_list_offset = U32::new(u32::MAX);
+                h.number_of_subkeys = U32::new(0);
+            });
         }
         if children.len() <= MAX_LEAF {
             let bytes = self.leaf_bytes(kind, children)?;
             if old_cells.len() == 1 && self.cell_capacity(old_cells[0])? >= bytes.len() {
-                let c = old_cells[0];
-                let f = c.0 as usize + BASE_BLOCK_SIZE + 4;
-                self.write_bytes(f, &bytes);
+                self.write_cell_data(old_cells[0], "subkey list", 0, &bytes)?;
             } else {
                 for c in old_cells {
                     self.free_cell(c)?;
                 }
                 let c = self.alloc_with(&bytes)?;
-                self.write_u32(nkf + nk::SUBKEY_LIST, c.0);
+                self.update_key(key, |h| h.subkeys_list_offset = U32::new(c.0))?;
             }
         } else {
             for c in old_cells {
@@ -117,10 +138,11 @@ impl Hive {
             }
             let ri = self.leaf_bytes(ListKind::Ri, &leaves)?;
             let c = self.alloc_with(&ri)?;
-            self.write_u32(nkf + nk::SUBKEY_LIST, c.0);
+            self.update_key(key, |h| h.subkeys_list_offset = U32::new(c.0))?;
         }
-        self.write_u32(nkf + nk::SUBKEY_COUNT, children.len() as u32);
-        Ok(())
+        self.update_key(key, |h| {
+            h.number_of_subkeys = U32::new(children.len() as u32)
+        })
     }
 
     /// Leaves of an ri list: (ri cell, [(leaf cell, kind)]); None when not an ri.
@@ -130,14 +152,13 @@ impl Hive {
         if k.subkey_count() == 0 || lo.is_nil() {
             return Ok(None);
         }
-        let (kind, entries) = parse_list(self, lo)?;
-        if kind != ListKind::Ri {
+        let entries = parse_list(self, lo)?;
+        if entries.kind() != ListKind::Ri {
             return Ok(None);
         }
         let mut leaves = Vec::new();
-        for c in entries.chunks_exact(4) {
-            let l = CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-            let (lk, _) = parse_list(self, l)?;
+        for l in entries.offsets() {
+            let lk = parse_list(self, l)?.kind();
             if lk == ListKind::Ri {
                 return Err(HiveError::corrupt("ri", l, "ri list nested inside ri"));
             }
@@ -150,10 +171,7 @@ impl Hive {
     }
 
     pub(super) fn leaf_entries(&self, leaf: CellOffset) -> Result<Vec<CellOffset>> {
-        let (kind, e) = parse_list(self, leaf)?;
-        Ok(e.chunks_exact(kind.stride())
-            .map(|c| CellOffset(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect())
+        Ok(parse_list(self, leaf)?.offsets().collect())
     }
 
     /// Inserts `child` at position `pos` of the key's sorted subkey list. With an ri list
@@ -201,13 +219,11 @@ impl Hive {
         if changed {
             let bytes = self.leaf_bytes(ListKind::Ri, &new_leaves)?;
             let nri = self.rewrite_cell(ri, &bytes)?;
-            let nkf = self.nk_file(key);
-            self.write_u32(nkf + nk::SUBKEY_LIST, nri.0);
+            self.update_key(key, |h| h.subkeys_list_offset = U32::new(nri.0))?;
         }
-        let nkf = self.nk_file(key);
-        let n = self.u32_at(nkf + nk::SUBKEY_COUNT);
-        self.write_u32(nkf + nk::SUBKEY_COUNT, n + 1);
-        Ok(())
+        self.update_key(key, |h| {
+            h.number_of_subkeys = U32::new(h.number_of_subkeys.get().wrapping_add(1))
+        })
     }
 
     /// Removes the entry at `pos` of the key's subkey list (ri: only that leaf changes;
@@ -225,8 +241,6 @@ impl Hive {
             let mut ents = self.leaf_entries(leaf)?;
             if pos < start + ents.len() {
                 ents.remove(pos - start);
-                let nkf = self.nk_file(key);
-                let n = self.u32_at(nkf + nk::SUBKEY_COUNT).saturating_sub(1);
                 if ents.is_empty() {
                     self.free_cell(leaf)?;
                     let rest: Vec<CellOffset> = leaves
@@ -235,23 +249,28 @@ impl Hive {
                         .filter(|(i, _)| *i != j)
                         .map(|(_, l)| l.0)
                         .collect();
-                    if rest.is_empty() {
+                    let list = if rest.is_empty() {
                         self.free_cell(ri)?;
-                        self.write_u32(nkf + nk::SUBKEY_LIST, u32::MAX);
+                        CellOffset::NIL
                     } else {
                         let bytes = self.leaf_bytes(ListKind::Ri, &rest)?;
-                        let nri = self.rewrite_cell(ri, &bytes)?;
-                        self.write_u32(nkf + nk::SUBKEY_LIST, nri.0);
-                    }
+                        self.rewrite_cell(ri, &bytes)?
+                    };
+                    self.update_key(key, |h| h.subkeys_list_offset = U32::new(list.0))?;
                 } else {
                     let bytes = self.leaf_bytes(kind, &ents)?;
                     let nl = self.rewrite_cell(leaf, &bytes)?;
                     if nl != leaf {
-                        self.write_u32(ri.0 as usize + BASE_BLOCK_SIZE + 4 + 4 + 4 * j, nl.0);
+                        let element = RiElement {
+                            subkeys_list_offset: U32::new(nl.0),
+                        };
+                        let at = LIST_HEADER_SIZE + j * core::mem::size_of::<RiElement>();
+                        self.write_cell_data(ri, "ri", at, element.as_bytes())?;
                     }
                 }
-                self.write_u32(nkf + nk::SUBKEY_COUNT, n);
-                return Ok(());
+                return self.update_key(key, |h| {
+                    h.number_of_subkeys = U32::new(h.number_of_subkeys.get().saturating_sub(1))
+                });
             }
             start += ents.len();
         }

@@ -1,10 +1,16 @@
 //! Value mutations: set (inline, cell or big-data `db` storage) and delete.
 
-use crate::base_block::BASE_BLOCK_SIZE;
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, IntoBytes};
+
+use super::Largest;
 use crate::error::{HiveError, Result};
 use crate::hive::{limits, CellOffset, Hive, KeyOffset};
-use crate::key_node::{nk, Key};
-use crate::key_value::{Value, BIG_DATA_SEGMENT, VALUE_COMP_NAME, VK_FIXED};
+use crate::key_node::Key;
+use crate::key_value::{Value, BIG_DATA_SEGMENT, VALUE_COMP_NAME};
+use crate::layout::db::{self, DbHeader};
+use crate::layout::lists::VALUE_LIST_ELEMENT_SIZE;
+use crate::layout::vk::{VkHeader, DATA_INLINE, MAX_INLINE_DATA};
 use crate::name::encode_name;
 
 impl Hive {
@@ -15,28 +21,25 @@ impl Hive {
                 reason: "value data too large".into(),
             });
         }
-        if data.len() <= 4 {
-            let mut b = [0u8; 4];
+        if data.len() <= MAX_INLINE_DATA {
+            // The data itself, in the bytes of the offset field.
+            let mut b = [0u8; MAX_INLINE_DATA];
             b[..data.len()].copy_from_slice(data);
-            return Ok((data.len() as u32 | 0x8000_0000, u32::from_le_bytes(b)));
+            let inline = U32::from_bytes(b).get();
+            return Ok((data.len() as u32 | DATA_INLINE, inline));
         }
-        if data.len() <= BIG_DATA_SEGMENT || self.minor < 4 {
+        if data.len() <= BIG_DATA_SEGMENT || self.minor < db::MIN_MINOR_VERSION {
             let c = self.alloc_with(data)?;
             return Ok((data.len() as u32, c.0));
         }
         let mut segs = Vec::new();
         for chunk in data.chunks(BIG_DATA_SEGMENT) {
             let c = self.alloc_cell(BIG_DATA_SEGMENT)?;
-            self.write_bytes(c.0 as usize + BASE_BLOCK_SIZE + 4, chunk);
-            segs.push(c);
+            self.write_cell_data(c, "db segment", 0, chunk)?;
+            segs.push(U32::new(c.0));
         }
-        let list: Vec<u8> = segs.iter().flat_map(|c| c.0.to_le_bytes()).collect();
-        let l = self.alloc_with(&list)?;
-        let mut db = Vec::with_capacity(8);
-        db.extend_from_slice(b"db");
-        db.extend_from_slice(&(segs.len() as u16).to_le_bytes());
-        db.extend_from_slice(&l.0.to_le_bytes());
-        let d = self.alloc_with(&db)?;
+        let l = self.alloc_with(segs.as_bytes())?;
+        let d = self.alloc_with(DbHeader::new(segs.len() as u16, l.0).as_bytes())?;
         Ok((data.len() as u32, d.0))
     }
 
@@ -82,52 +85,60 @@ impl Hive {
             for c in old {
                 self.free_cell(c)?;
             }
-            self.set_cell_u32(voff, 4, size);
-            self.set_cell_u32(voff, 8, doff);
-            self.set_cell_u32(voff, 12, data_type);
+            self.update_cell::<VkHeader>(voff, "vk", |h| {
+                h.data_size = U32::new(size);
+                h.data_offset = U32::new(doff);
+                h.data_type = U32::new(data_type);
+            })?;
         } else {
             let (nb, comp) = encode_name(name);
-            let mut vk = vec![0u8; VK_FIXED + nb.len()];
-            vk[0..2].copy_from_slice(b"vk");
-            vk[2..4].copy_from_slice(&(nb.len() as u16).to_le_bytes());
-            vk[4..8].copy_from_slice(&size.to_le_bytes());
-            vk[8..12].copy_from_slice(&doff.to_le_bytes());
-            vk[12..16].copy_from_slice(&data_type.to_le_bytes());
-            vk[16..18].copy_from_slice(
-                &(if comp && !nb.is_empty() {
-                    VALUE_COMP_NAME
-                } else {
-                    0
-                })
-                .to_le_bytes(),
-            );
-            vk[20..].copy_from_slice(&nb);
-            let voff = self.alloc_with(&vk)?;
+            let flags = if comp && !nb.is_empty() {
+                VALUE_COMP_NAME
+            } else {
+                0
+            };
+            let vk = VkHeader::new(nb.len() as u16, flags, size, doff, data_type);
+            let mut cell = vk.as_bytes().to_vec();
+            cell.extend_from_slice(&nb);
+            let voff = self.alloc_with(&cell)?;
             let k = Key::new(self, key)?;
             let n = k.value_count() as usize;
             let lo = k.value_list_offset();
-            let nkf = self.nk_file(key);
-            if n > 0 && self.cell_capacity(lo)? >= (n + 1) * 4 {
-                self.write_u32(lo.0 as usize + BASE_BLOCK_SIZE + 4 + n * 4, voff.0);
+            let element = U32::new(voff.0);
+            if n > 0 && self.cell_capacity(lo)? >= (n + 1) * VALUE_LIST_ELEMENT_SIZE {
+                let at = n * VALUE_LIST_ELEMENT_SIZE;
+                self.write_cell_data(lo, "value list", at, element.as_bytes())?;
             } else {
                 let mut list: Vec<u8> = if n > 0 {
-                    self.cell(lo, "value list")?[..n * 4].to_vec()
+                    self.value_list_bytes(lo, n)?
                 } else {
                     Vec::new()
                 };
-                list.extend_from_slice(&voff.0.to_le_bytes());
+                list.extend_from_slice(element.as_bytes());
                 let nl = self.alloc_with(&list)?;
                 if n > 0 {
                     self.free_cell(lo)?;
                 }
-                self.write_u32(nkf + nk::VALUE_LIST, nl.0);
+                self.update_key(key, |h| h.key_values_list_offset = U32::new(nl.0))?;
             }
-            self.write_u32(nkf + nk::VALUE_COUNT, (n + 1) as u32);
-            self.bump_max(key, nk::MAX_VALUE_NAME, 2 * nunits as u32);
+            self.update_key(key, |h| h.number_of_key_values = U32::new((n + 1) as u32))?;
+            self.bump_max(key, Largest::ValueName, 2 * nunits as u32)?;
         }
-        self.bump_max(key, nk::MAX_VALUE_DATA, data.len() as u32);
-        self.touch_key(key);
-        Ok(())
+        self.bump_max(key, Largest::ValueData, data.len() as u32)?;
+        self.touch_key(key)
+    }
+
+    /// The first `n` elements of the value list at `list`, as bytes.
+    fn value_list_bytes(&self, list: CellOffset, n: usize) -> Result<Vec<u8>> {
+        let cell = self.cell(list, "value list")?;
+        match <[U32]>::ref_from_prefix_with_elems(cell, n) {
+            Ok((elements, _)) => Ok(elements.as_bytes().to_vec()),
+            Err(_) => Err(HiveError::corrupt(
+                "value list",
+                list,
+                format!("{n} values do not fit in the cell"),
+            )),
+        }
     }
 
     /// Deletes a value; returns whether it existed.
@@ -142,24 +153,24 @@ impl Hive {
         let k = Key::new(self, key)?;
         let n = k.value_count() as usize;
         let lo = k.value_list_offset();
-        let mut list: Vec<u8> = self.cell(lo, "value list")?[..n * 4].to_vec();
-        list.drain(idx * 4..idx * 4 + 4);
+        let mut list = self.value_list_bytes(lo, n)?;
+        let at = idx * VALUE_LIST_ELEMENT_SIZE;
+        list.drain(at..at + VALUE_LIST_ELEMENT_SIZE);
         let cells = Value::new(self, voff)?.data_cells()?;
         for c in cells {
             self.free_cell(c)?;
         }
         self.free_cell(voff)?;
-        let nkf = self.nk_file(key);
         if n == 1 {
             self.free_cell(lo)?;
-            self.write_u32(nkf + nk::VALUE_LIST, u32::MAX);
+            self.update_key(key, |h| h.key_values_list_offset = U32::new(u32::MAX))?;
         } else {
-            let f = lo.0 as usize + BASE_BLOCK_SIZE + 4;
-            list.extend_from_slice(&[0, 0, 0, 0]);
-            self.write_bytes(f, &list);
+            // the freed last slot is cleared
+            list.extend_from_slice(&[0; VALUE_LIST_ELEMENT_SIZE]);
+            self.write_cell_data(lo, "value list", 0, &list)?;
         }
-        self.write_u32(nkf + nk::VALUE_COUNT, (n - 1) as u32);
-        self.touch_key(key);
+        self.update_key(key, |h| h.number_of_key_values = U32::new((n - 1) as u32))?;
+        self.touch_key(key)?;
         Ok(true)
     }
 }

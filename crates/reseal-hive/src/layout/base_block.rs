@@ -11,6 +11,16 @@ pub const SIGNATURE: [u8; 4] = *b"regf";
 pub const CHECKSUM_COVERED: usize = 508;
 /// Flags bit 0: KTM locked / pending transactions.
 pub const FLAG_KTM_LOCKED: u32 = 1;
+/// File type of a primary file.
+pub const FILE_TYPE_PRIMARY: u32 = 0;
+/// File type of an old-format transaction log.
+pub const FILE_TYPE_LOG_OLD: u32 = 1;
+/// File type of an old-format transaction log as written by NT 2000 and before.
+pub const FILE_TYPE_LOG_OLD_NT: u32 = 2;
+/// File type of a new-format ("HvLE") transaction log (Windows 8.1+).
+pub const FILE_TYPE_LOG_NEW: u32 = 6;
+/// File format 1: direct memory load.
+pub const FILE_FORMAT_DIRECT_MEMORY_LOAD: u32 = 1;
 
 /// The first 512 bytes of a base block (FORMATS.md B.1); the rest of the 4096 is unchecked.
 #[derive(Debug, Clone, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -28,9 +38,10 @@ pub struct BaseBlockHeader {
     pub major_version: U32,
     /// Minor version (2..=6).
     pub minor_version: U32,
-    /// File type: 0 primary, 1/2 old log, 6 new log.
+    /// File type: [`FILE_TYPE_PRIMARY`], [`FILE_TYPE_LOG_OLD`] / [`FILE_TYPE_LOG_OLD_NT`] or
+    /// [`FILE_TYPE_LOG_NEW`].
     pub file_type: U32,
-    /// File format (1 = direct memory load).
+    /// File format ([`FILE_FORMAT_DIRECT_MEMORY_LOAD`]).
     pub file_format: U32,
     /// Offset of the root key node, relative to the first hive bin.
     pub root_cell_offset: U32,
@@ -50,4 +61,7 @@ pub struct BaseBlockHeader {
     pub checksum: U32,
 }
 
-const _: () = assert!(core::mem::size_of::<BaseBlockHeader>() == 512);
+/// Size of [`BaseBlockHeader`], the checked part of the base block.
+pub const HEADER_SIZE: usize = core::mem::size_of::<BaseBlockHeader>();
+
+const _: () = assert!(HEADER_SIZE == 512);

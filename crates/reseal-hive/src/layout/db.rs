@@ -8,6 +8,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Signature of a big data cell.
 pub const SIGNATURE: [u8; 2] = *b"db";
+/// Largest segment (and largest value data kept in one cell when big data is available):
+/// every segment but the last holds exactly this many bytes.
+pub const MAX_SEGMENT_SIZE: usize = 16344;
+/// Minor version from which big data cells are used.
+pub const MIN_MINOR_VERSION: u32 = 4;
 
 /// A big data cell (cell data, after the 4-byte size).
 #[derive(Debug, Clone, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -21,4 +26,18 @@ pub struct DbHeader {
     pub segment_list_offset: U32,
 }
 
-const _: () = assert!(core::mem::size_of::<DbHeader>() == 8);
+/// Size of [`DbHeader`].
+pub const HEADER_SIZE: usize = core::mem::size_of::<DbHeader>();
+
+const _: () = assert!(HEADER_SIZE == 8);
+
+impl DbHeader {
+    /// The header of a big data cell with `segments` segments listed at `segment_list_offset`.
+    pub fn new(segments: u16, segment_list_offset: u32) -> DbHeader {
+        DbHeader {
+            signature: SIGNATURE,
+            number_of_segments: U16::new(segments),
+            segment_list_offset: U32::new(segment_list_offset),
+        }
+    }
+}

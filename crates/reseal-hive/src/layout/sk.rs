@@ -31,3 +31,18 @@ pub struct SkHeader {
 pub const HEADER_SIZE: usize = core::mem::size_of::<SkHeader>();
 
 const _: () = assert!(HEADER_SIZE == 20);
+
+impl SkHeader {
+    /// The header of a security cell linked to `flink`/`blink`, used by `reference_count` keys,
+    /// for a descriptor of `descriptor_size` bytes.
+    pub fn new(flink: u32, blink: u32, reference_count: u32, descriptor_size: u32) -> SkHeader {
+        SkHeader {
+            signature: SIGNATURE,
+            reserved: U16::new(0),
+            flink: U32::new(flink),
+            blink: U32::new(blink),
+            reference_count: U32::new(reference_count),
+            security_descriptor_size: U32::new(descriptor_size),
+        }
+    }
+}

@@ -2,13 +2,16 @@
 //! ([`rewrite_hive_sids`]), the key walk it uses, the scrub of unused bytes, and what is
 //! written beside a hive (its logs invalidated).
 
+use reseal_disk::Device;
 use reseal_hive::{CellOffset, Hive};
+use reseal_ntfs::browse::Volume as Browse;
 use reseal_security::sidmap::SidMap;
 
 use super::report::{Change, Counts};
 use super::volume::ntfs_err;
+use crate::install::{open_hive, HiveState};
 use crate::warning::{Warning, WarningCode};
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result, WindowsInstall};
 
 /// One hive to rewrite.
 #[derive(Debug, Clone)]
@@ -16,8 +19,8 @@ pub(crate) struct Target {
     pub(crate) path: String,
     pub(crate) hive: Hive,
     /// Whole file must be written (recovered from logs).
-    pub(super) whole: bool,
-    pub(super) old_len: u64,
+    whole: bool,
+    old_len: u64,
 }
 
 pub(super) fn hive_err(hive: &str, source: reseal_hive::HiveError) -> Error {
@@ -38,6 +41,258 @@ fn hex64(b: &[u8]) -> String {
         s.push('…');
     }
     s
+}
+
+/// [`rewrite_hive_sids`] on every target with `map` (none: nothing to rewrite, the progress
+/// stage still runs), telling the bytes done.
+pub(super) fn rewrite_targets(
+    targets: &mut [Target],
+    map: Option<&SidMap>,
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+    warnings: &mut Vec<Warning>,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<()> {
+    let hive_bytes: usize = targets.iter().map(|t| t.hive.as_bytes().len()).sum();
+    let mut done = 0;
+    tell("hives", 0, hive_bytes);
+    for t in targets.iter_mut() {
+        let len = t.hive.as_bytes().len();
+        if let Some(map) = map {
+            let label = format!("/{}", t.path);
+            rewrite_hive_sids(&mut t.hive, &label, map, changes, counts, warnings)?;
+        }
+        done += len;
+        tell("hives", done, hive_bytes);
+    }
+    Ok(())
+}
+
+/// Commit every modified hive in memory and write it back through the NTFS engine: the
+/// dirty ranges of a clean hive, the whole file of one recovered from its logs (shortened
+/// when it shrank); then its logs are invalidated ([`invalidate_logs`]). An unmodified hive
+/// (one recovered from its logs included) stays as it is on disk, logs and all: Windows
+/// replays them as before.
+pub(super) fn write_hives<D: Device>(
+    vol: &mut reseal_ntfs::Volume<D>,
+    partition: u32,
+    targets: &mut [Target],
+    changes: &mut Vec<Change>,
+    counts: &mut Counts,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<()> {
+    let nt = targets.len();
+    for (i, t) in targets.iter_mut().enumerate() {
+        tell("write-hives", i, nt);
+        if !t.hive.is_modified() {
+            continue;
+        }
+        t.hive.commit().map_err(|e| hive_err(&t.path, e))?;
+        let data = t.hive.as_bytes();
+        let bytes = if t.whole {
+            vol.write_at(&t.path, 0, data)
+                .map_err(|e| ntfs_err(partition, &t.path, e))?;
+            if (data.len() as u64) < t.old_len {
+                vol.set_len(&t.path, data.len() as u64)
+                    .map_err(|e| ntfs_err(partition, &t.path, e))?;
+            }
+            data.len()
+        } else {
+            let pieces: Vec<(u64, &[u8])> = t
+                .hive
+                .dirty_ranges_within(reseal_hive::WRITE_GAP)
+                .into_iter()
+                .filter_map(|r| Some((r.start as u64, data.get(r)?)))
+                .collect();
+            vol.write_ranges(&t.path, &pieces)
+                .map_err(|e| ntfs_err(partition, &t.path, e))?;
+            pieces.iter().map(|(_, d)| d.len()).sum()
+        };
+        counts.hives_written += 1;
+        changes.push(Change::HiveWritten {
+            hive: format!("/{}", t.path),
+            bytes,
+            old_len: t.old_len,
+            new_len: data.len(),
+        });
+        for path in invalidate_logs(vol, partition, &t.path)? {
+            changes.push(Change::LogInvalidated { path });
+        }
+    }
+    Ok(())
+}
+
+/// The hives to rewrite, as `(folder, file)` volume paths, and how many of them come first
+/// and are required: the system hives of `config` and every profile's `NTUSER.DAT` and
+/// `UsrClass.dat`. Best effort after those: the rest of `config` (COMPONENTS, DRIVERS, BBI,
+/// ELAM, ...) and the service profiles' `NTUSER.DAT`; a folder that cannot be listed is named
+/// in `warnings`.
+pub(super) fn hive_paths<D: Device>(
+    browse: &mut Browse<D>,
+    install: &WindowsInstall,
+    warnings: &mut Vec<Warning>,
+) -> HivePaths {
+    let mut paths: Vec<(String, String)> = crate::HIVE_NAMES
+        .iter()
+        .map(|n| (CONFIG.to_string(), (*n).to_string()))
+        .collect();
+    for p in &install.profiles {
+        let Some(folder) = &p.folder else { continue };
+        let f = folder.trim_matches('/').to_string();
+        if p.ntuser_dat {
+            paths.push((f.clone(), "NTUSER.DAT".into()));
+        }
+        if p.usrclass_dat {
+            paths.push((
+                format!("{f}/AppData/Local/Microsoft/Windows"),
+                "UsrClass.dat".into(),
+            ));
+        }
+    }
+    let required = paths.len();
+    other_config_hives(browse, &mut paths, warnings);
+    service_profile_hives(browse, &mut paths, warnings);
+    HivePaths { paths, required }
+}
+
+/// [`hive_paths`]: the folder and file of each hive; the first `required` must be usable.
+pub(super) struct HivePaths {
+    paths: Vec<(String, String)>,
+    required: usize,
+}
+
+const CONFIG: &str = "Windows/System32/config";
+
+/// The files of `config` that look like hives (no extension, at least 4096 bytes) other than
+/// the system hives.
+fn other_config_hives<D: Device>(
+    browse: &mut Browse<D>,
+    paths: &mut Vec<(String, String)>,
+    warnings: &mut Vec<Warning>,
+) {
+    let listed = browse.list(CONFIG).unwrap_or_else(|err| {
+        warnings.push(
+            Warning::new(
+                WarningCode::Unreadable,
+                format!(
+                    "/{CONFIG}: not listed ({err}); hives other than the standard ones there \
+                     are not rewritten"
+                ),
+            )
+            .at(format!("/{CONFIG}")),
+        );
+        Vec::new()
+    });
+    for e in listed {
+        let known = crate::HIVE_NAMES
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&e.name));
+        if !e.is_dir && !known && !e.name.contains('.') && e.size >= 4096 {
+            paths.push((CONFIG.to_string(), e.name));
+        }
+    }
+}
+
+/// `Windows\ServiceProfiles\*\NTUSER.DAT`.
+fn service_profile_hives<D: Device>(
+    browse: &mut Browse<D>,
+    paths: &mut Vec<(String, String)>,
+    warnings: &mut Vec<Warning>,
+) {
+    let sp = "Windows/ServiceProfiles";
+    let mut unreadable = |what: &str, err: &dyn std::fmt::Display| {
+        warnings.push(
+            Warning::new(
+                WarningCode::Unreadable,
+                format!("/{sp}: {what} ({err}); service profiles' NTUSER.DAT are not rewritten"),
+            )
+            .at(format!("/{sp}")),
+        );
+        Vec::new()
+    };
+    let listed = match browse.exists(sp) {
+        Ok(false) => Vec::new(),
+        Ok(true) => browse
+            .list(sp)
+            .unwrap_or_else(|err| unreadable("not listed", &err)),
+        Err(err) => unreadable("not readable", &err),
+    };
+    for e in listed.into_iter().filter(|e| e.is_dir) {
+        let d = format!("{sp}/{}", e.name);
+        match browse.exists(&format!("{d}/NTUSER.DAT")) {
+            Ok(true) => paths.push((d, "NTUSER.DAT".into())),
+            Ok(false) => {}
+            Err(err) => warnings.push(
+                Warning::new(
+                    WarningCode::Unreadable,
+                    format!("/{d}/NTUSER.DAT: not readable ({err}); it keeps any old SID it holds"),
+                )
+                .at(format!("/{d}/NTUSER.DAT")),
+            ),
+        }
+    }
+}
+
+/// Read and parse every hive of `hp` (recovered in memory when dirty). A required hive that
+/// exists but cannot be used is refused; a best-effort one is skipped with a warning. With
+/// `force_dirty_hive`, a dirty hive whose logs cannot be replayed is taken as is, marked
+/// clean.
+pub(super) fn read_targets<D: Device>(
+    browse: &mut Browse<D>,
+    hp: HivePaths,
+    force_dirty_hive: bool,
+    warnings: &mut Vec<Warning>,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    let np = hp.paths.len();
+    for (i, (dir, name)) in hp.paths.into_iter().enumerate() {
+        tell("read-hives", i, np);
+        let o = open_hive(browse, &dir, &name, &mut errors);
+        if i >= hp.required {
+            let usable = matches!(
+                o.info.state,
+                HiveState::Clean | HiveState::DirtyReplayed { .. }
+            ) || (force_dirty_hive
+                && matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }));
+            if !usable || o.hive.is_none() {
+                warnings.push(
+                    Warning::new(
+                        WarningCode::HiveSkipped,
+                        format!(
+                            "{}: skipped ({:?}); it keeps any old SID it holds",
+                            o.info.path, o.info.state
+                        ),
+                    )
+                    .at(o.info.path.clone()),
+                );
+                continue;
+            }
+        }
+        let Some(hive) = o.hive else {
+            if !matches!(o.info.state, HiveState::Missing) {
+                return Err(Error::Refused(Refusal::HiveUnreadable {
+                    hive: o.info.path.clone(),
+                    state: format!("{:?}", o.info.state),
+                }));
+            }
+            continue;
+        };
+        let hive = if matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }) {
+            // Forced (checked before): the primary is taken as is, marked clean.
+            hive.mark_clean().map_err(|e| hive_err(&o.info.path, e))?
+        } else {
+            hive
+        };
+        targets.push(Target {
+            path: format!("{dir}/{name}"),
+            whole: !matches!(o.info.state, HiveState::Clean),
+            old_len: o.info.size,
+            hive,
+        });
+    }
+    Ok(targets)
 }
 
 /// Truncate the non-empty transaction logs (`.LOG1`, `.LOG2`, `.LOG`) beside the hive at the

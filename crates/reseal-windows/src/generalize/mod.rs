@@ -72,11 +72,11 @@ use reseal_disk::partition::Slice;
 use reseal_disk::{Device, Image};
 
 pub use self::hives::rewrite_hive_sids;
-use self::hives::{hive_err, scrub_hive};
 pub(crate) use self::hives::{invalidate_logs, Target};
-use self::plan::{check_options, new_sid_map, random_sid, read_phase};
+use self::hives::{rewrite_targets, scrub_hive, write_hives};
+use self::plan::{check_options, choose_new_sid, new_sid_map, read_phase};
 pub use self::plan::{prepare, validate_computer_name, NewSid, Options, Prepared};
-use self::report::teller;
+use self::report::{operation_summaries, teller};
 pub use self::report::{Change, Counts, Progress, Report};
 use self::volume::sid_files;
 pub(crate) use self::volume::{ntfs_err, volume_refusal};
@@ -170,89 +170,41 @@ fn write_phase(
 ) -> Result<Report> {
     let mut tell = teller(progress);
     let ops = &opts.operations;
-    let sid_op = ops.contains(Operation::MachineSid);
-    let Prepared {
-        install,
-        old_sid,
-        partition,
-        start,
-        len,
-        ..
-    } = prep;
-    let partition = *partition;
-    let (start, len) = (*start, *len);
-    let new_sid = match &opts.new_sid {
-        _ if !sid_op => old_sid.clone(),
-        NewSid::Random => {
-            let mut s = random_sid(old_sid)?;
-            while s == *old_sid {
-                s = random_sid(old_sid)?;
-            }
-            s
-        }
-        NewSid::Given(s) => s.clone(),
-    };
-    let map = if sid_op {
-        Some(new_sid_map(install, old_sid, &new_sid)?)
+    let partition = prep.partition;
+    let old_sid = &prep.old_sid;
+    let (new_sid, map) = if ops.contains(Operation::MachineSid) {
+        let new_sid = choose_new_sid(&opts.new_sid, old_sid)?;
+        let map = new_sid_map(&prep.install, old_sid, &new_sid)?;
+        (new_sid, Some(map))
     } else {
-        None
+        (old_sid.clone(), None)
     };
-    let mut slice = Slice::new(&mut *image, start, len)?;
+    let mut slice = Slice::new(&mut *image, prep.start, prep.len)?;
 
     let mut changes = Vec::new();
     let mut counts = Counts::default();
     // Hives, in memory.
-    let nt = targets.len();
-    let hive_bytes: usize = targets.iter().map(|t| t.hive.as_bytes().len()).sum();
-    let mut done = 0;
-    tell("hives", 0, hive_bytes);
-    for t in targets.iter_mut() {
-        let len = t.hive.as_bytes().len();
-        if let Some(map) = &map {
-            let label = format!("/{}", t.path);
-            rewrite_hive_sids(
-                &mut t.hive,
-                &label,
-                map,
-                &mut changes,
-                &mut counts,
-                &mut warnings,
-            )?;
-        }
-        done += len;
-        tell("hives", done, hive_bytes);
-    }
-    let mut guid = machine_ids::GuidChange::default();
-    let mut provision_files = None;
-    {
-        let mut log = Log {
+    rewrite_targets(
+        &mut targets,
+        map.as_ref(),
+        &mut changes,
+        &mut counts,
+        &mut warnings,
+        &mut tell,
+    )?;
+    let (guid, provision_files) = edit_hives(
+        &mut targets,
+        prep,
+        opts,
+        computer_name.as_deref(),
+        &provision,
+        &mut Log {
             changes: &mut changes,
             counts: &mut counts,
             warnings: &mut warnings,
-        };
-        if let Some(name) = &computer_name {
-            computer_name::apply(
-                &mut targets,
-                name,
-                install.computer.netbios.as_deref(),
-                &mut log,
-            )?;
-        }
-        if ops.contains(Operation::MachineIds) {
-            tell("machine-ids", 0, 0);
-            guid = machine_ids::apply_hives(&mut targets, &mut log)?;
-        }
-        if ops.contains(Operation::RdpCertificate) {
-            rdp::apply_hives(&mut targets, &mut log)?;
-        }
-        if !provision.is_empty() {
-            provision_files = Some(ops::provision::apply_hives(
-                &mut targets,
-                &provision,
-                &mut log,
-            )?);
-        }
-    }
+        },
+        &mut tell,
+    )?;
     if !opts.no_scrub {
         for t in targets.iter_mut() {
             scrub_hive(t, map.as_ref(), &mut changes, &mut counts, &mut warnings);
@@ -262,46 +214,14 @@ fn write_phase(
     // Writes through the NTFS engine (staged in the image journal).
     let mut vol =
         reseal_ntfs::Volume::open(&mut slice).map_err(|e| ntfs_err(partition, "open", e))?;
-    for (i, t) in targets.iter_mut().enumerate() {
-        tell("write-hives", i, nt);
-        if !t.hive.is_modified() {
-            // Nothing to change (a hive recovered from its logs stays as it is on disk, logs
-            // included: Windows replays them as before).
-            continue;
-        }
-        t.hive.commit().map_err(|e| hive_err(&t.path, e))?;
-        let data = t.hive.as_bytes();
-        let bytes = if t.whole {
-            vol.write_at(&t.path, 0, data)
-                .map_err(|e| ntfs_err(partition, &t.path, e))?;
-            if (data.len() as u64) < t.old_len {
-                vol.set_len(&t.path, data.len() as u64)
-                    .map_err(|e| ntfs_err(partition, &t.path, e))?;
-            }
-            data.len()
-        } else {
-            let pieces: Vec<(u64, &[u8])> = t
-                .hive
-                .dirty_ranges_within(reseal_hive::WRITE_GAP)
-                .into_iter()
-                .filter_map(|r| Some((r.start as u64, data.get(r)?)))
-                .collect();
-            vol.write_ranges(&t.path, &pieces)
-                .map_err(|e| ntfs_err(partition, &t.path, e))?;
-            pieces.iter().map(|(_, d)| d.len()).sum()
-        };
-        counts.hives_written += 1;
-        changes.push(Change::HiveWritten {
-            hive: format!("/{}", t.path),
-            bytes,
-            old_len: t.old_len,
-            new_len: data.len(),
-        });
-        for path in invalidate_logs(&mut vol, partition, &t.path)? {
-            changes.push(Change::LogInvalidated { path });
-        }
-    }
-
+    write_hives(
+        &mut vol,
+        partition,
+        &mut targets,
+        &mut changes,
+        &mut counts,
+        &mut tell,
+    )?;
     if let Some(map) = &map {
         sid_files(
             &mut vol,
@@ -314,68 +234,111 @@ fn write_phase(
             &mut tell,
         )?;
     }
-    {
-        let mut log = Log {
+    edit_files(
+        &mut vol,
+        partition,
+        ops,
+        &guid,
+        &provision,
+        provision_files.as_ref(),
+        &mut Log {
             changes: &mut changes,
             counts: &mut counts,
             warnings: &mut warnings,
-        };
-        // The RDP key file goes before the machine keys are renamed (it is found by the old
-        // suffix as well as the new, but deleting first saves a rename).
-        if ops.contains(Operation::RdpCertificate) {
-            rdp::apply_files(&mut vol, partition, &mut log)?;
-        }
-        if ops.contains(Operation::MachineIds) {
-            machine_ids::rename_machine_keys(&mut vol, partition, &guid, &mut log)?;
-        }
-        for op in [
-            Operation::SshHostkeys,
-            Operation::EventLogs,
-            Operation::SwapFiles,
-            Operation::SetupLogs,
-            Operation::RestorePoints,
-        ] {
-            if ops.contains(op) {
-                tell(op.name(), 0, 0);
-                cleanup::apply(&mut vol, partition, op, &mut log)?;
-            }
-        }
-        // After setup-logs, which empties Windows\Panther.
-        if let Some(files) = &provision_files {
-            tell("provision", 0, 0);
-            ops::provision::apply_files(
-                &mut vol,
-                partition,
-                files,
-                !provision.firstboot.is_empty(),
-                &mut log,
-            )?;
-        }
-    }
+        },
+        &mut tell,
+    )?;
     vol.flush().map_err(|e| ntfs_err(partition, "flush", e))?;
 
     Ok(Report {
         partition,
         old_sid: old_sid.to_string(),
         new_sid: new_sid.to_string(),
-        old_computer_name: install.computer.netbios.clone(),
+        old_computer_name: prep.install.computer.netbios.clone(),
         new_computer_name: computer_name.clone(),
         dry_run: opts.dry_run,
-        operations: Operation::ALL
-            .into_iter()
-            .map(|op| OperationSummary {
-                name: op,
-                section: op.section().to_string(),
-                enabled: ops.contains(op)
-                    && (op != Operation::ComputerName || computer_name.is_some())
-                    && (op != Operation::Provision || !provision.is_empty()),
-                changes: changes.iter().filter(|c| c.operation() == Some(op)).count(),
-            })
-            .collect(),
+        operations: operation_summaries(
+            ops,
+            computer_name.is_some(),
+            !provision.is_empty(),
+            &changes,
+        ),
         old_machine_guid: guid.old,
         new_machine_guid: guid.new,
         changes,
         counts,
         warnings,
     })
+}
+
+/// The hive edits of the operations other than `machine-sid`, in memory: the computer name,
+/// the machine identifiers, the RDP certificate, provisioning (which decides the files it
+/// writes later).
+fn edit_hives(
+    targets: &mut [Target],
+    prep: &Prepared,
+    opts: &Options,
+    computer_name: Option<&str>,
+    provision: &ops::provision::Request,
+    log: &mut Log,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<(machine_ids::GuidChange, Option<ops::provision::Files>)> {
+    let ops = &opts.operations;
+    let mut guid = machine_ids::GuidChange::default();
+    let mut provision_files = None;
+    if let Some(name) = computer_name {
+        computer_name::apply(targets, name, prep.install.computer.netbios.as_deref(), log)?;
+    }
+    if ops.contains(Operation::MachineIds) {
+        tell("machine-ids", 0, 0);
+        guid = machine_ids::apply_hives(targets, log)?;
+    }
+    if ops.contains(Operation::RdpCertificate) {
+        rdp::apply_hives(targets, log)?;
+    }
+    if !provision.is_empty() {
+        provision_files = Some(ops::provision::apply_hives(targets, provision, log)?);
+    }
+    Ok((guid, provision_files))
+}
+
+/// The file edits of the operations other than `machine-sid`, after the hives are written:
+/// the RDP key, the machine keys' renames, the cleanups, the provisioning files.
+#[allow(clippy::too_many_arguments)]
+fn edit_files<D: Device>(
+    vol: &mut reseal_ntfs::Volume<D>,
+    partition: u32,
+    ops: &Operations,
+    guid: &machine_ids::GuidChange,
+    provision: &ops::provision::Request,
+    provision_files: Option<&ops::provision::Files>,
+    log: &mut Log,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<()> {
+    // The RDP key file goes before the machine keys are renamed (it is found by the old
+    // suffix as well as the new, but deleting first saves a rename).
+    if ops.contains(Operation::RdpCertificate) {
+        rdp::apply_files(vol, partition, log)?;
+    }
+    if ops.contains(Operation::MachineIds) {
+        machine_ids::rename_machine_keys(vol, partition, guid, log)?;
+    }
+    for op in [
+        Operation::SshHostkeys,
+        Operation::EventLogs,
+        Operation::SwapFiles,
+        Operation::SetupLogs,
+        Operation::RestorePoints,
+    ] {
+        if ops.contains(op) {
+            tell(op.name(), 0, 0);
+            cleanup::apply(vol, partition, op, log)?;
+        }
+    }
+    // After setup-logs, which empties Windows\Panther.
+    if let Some(files) = provision_files {
+        tell("provision", 0, 0);
+        ops::provision::apply_files(vol, partition, files, !provision.firstboot.is_empty(), log)?;
+    }
+    Ok(())
 }

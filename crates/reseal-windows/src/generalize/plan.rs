@@ -2,16 +2,16 @@
 //! the read phase ([`prepare`]) that selects the install, applies the refusals and reads the
 //! hives before anything is written.
 
-use reseal_disk::partition::{PartitionTable, Slice};
+use reseal_disk::partition::Slice;
 use reseal_disk::{Device, Image};
 use reseal_ntfs::state::VolumeState;
 use reseal_security::sidmap::SidMap;
 use reseal_security::Sid;
 
-use super::hives::{hive_err, Target};
+use super::hives::{hive_paths, read_targets, Target};
 use super::report::{teller, Progress};
 use super::volume::volume_refusal;
-use crate::install::{open_hive, HiveState};
+use crate::install::HiveState;
 use crate::ops::{self, computer_name, Operation, Operations};
 use crate::warning::{Warning, WarningCode};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};
@@ -141,7 +141,7 @@ fn refused(r: Refusal) -> Error {
 /// that every SID string keeps its length: string values, key names and task files do not
 /// grow, and the root key of `UsrClass.dat` (`<SID>_Classes`) is renamed in place (tools such
 /// as regipy find the root as the first cell of the first hbin, not through the base block).
-pub(super) fn random_sid(old: &Sid) -> Result<Sid> {
+fn random_sid(old: &Sid) -> Result<Sid> {
     use std::io::Read;
     let mut b = [0u8; 24];
     std::fs::File::open("/dev/urandom")
@@ -298,6 +298,22 @@ pub(super) fn new_sid_map(
     })
 }
 
+/// The new machine SID: the given one, or a random one other than `old`.
+pub(super) fn choose_new_sid(new_sid: &NewSid, old: &Sid) -> Result<Sid> {
+    Ok(match new_sid {
+        NewSid::Random => {
+            let mut s = random_sid(old)?;
+            while s == *old {
+                s = random_sid(old)?;
+            }
+            s
+        }
+        NewSid::Given(s) => s.clone(),
+    })
+}
+
+/// The read phase: the install and its refusals, the partition, the volume state and every
+/// hive to rewrite, read. Nothing is written.
 pub(super) fn read_phase(
     image: &mut Image,
     opts: &Options,
@@ -306,21 +322,84 @@ pub(super) fn read_phase(
     let mut tell = teller(progress);
     let sid_op = opts.operations.contains(Operation::MachineSid);
     tell("scan", 0, 0);
-    let sc = scan(image)?;
     let mut warnings = Vec::new();
+    let install = select_install(image, opts, &mut warnings)?;
+    let partition = install.partition;
+    let old_sid = machine_sid(&install)?;
+    install_refusals(&install, opts, &mut warnings)?;
+    install_warnings(&install, &mut warnings);
+    // A given SID is checked before the reads, as before the plan was split off.
+    if let (true, NewSid::Given(s)) = (sid_op, &opts.new_sid) {
+        new_sid_map(&install, &old_sid, s)?;
+    }
+
+    let (start, len) = crate::partition_window(&*image, partition)?;
+    let mut slice = Slice::new(&mut *image, start, len)?;
+    // Volume state and hive reads (read-only view).
+    let mut targets = {
+        let mut browse = reseal_ntfs::browse::Volume::open(&mut slice)
+            .map_err(|source| Error::Ntfs { partition, source })?;
+        check_volume_state(&mut browse, partition, opts, &mut warnings)?;
+        let paths = hive_paths(&mut browse, &install, &mut warnings);
+        read_targets(
+            &mut browse,
+            paths,
+            opts.force_dirty_hive,
+            &mut warnings,
+            &mut tell,
+        )?
+    };
+
+    if sid_op {
+        // The SID rewrite makes every hive writable first (indexing its free cells): done
+        // here, once per plan. One that refuses stays read-only and fails there as before.
+        for t in &mut targets {
+            let _ = t.hive.make_writable();
+        }
+    }
+    let catalog = install.catalog.clone();
+    Ok(Prepared {
+        install,
+        old_sid,
+        partition,
+        start,
+        len,
+        image_len: image.len(),
+        targets,
+        warnings,
+        caches: Caches {
+            catalog: catalog.map(Into::into).unwrap_or_default(),
+            sid_names: Default::default(),
+        },
+    })
+}
+
+/// `r` as a warning when `forced`, else as the error.
+fn unless_forced(r: Refusal, forced: bool, warnings: &mut Vec<Warning>) -> Result<()> {
+    if !forced {
+        return Err(refused(r));
+    }
+    warnings.push(Warning::new(
+        WarningCode::ForcedRefusal,
+        format!("forced: {r}"),
+    ));
+    Ok(())
+}
+
+/// Scan `image` and pick the install to generalize: [`Options::partition`]'s, or the only
+/// one. A BitLocker-looking volume anywhere in the image is refused unless forced.
+fn select_install(
+    image: &mut Image,
+    opts: &Options,
+    warnings: &mut Vec<Warning>,
+) -> Result<WindowsInstall> {
+    let sc = scan(image)?;
     for s in &sc.skipped {
         if s.kind == SkipKind::BitLocker {
             let r = Refusal::BitLocker {
                 partition: s.partition,
             };
-            if opts.force_bitlocker {
-                warnings.push(Warning::new(
-                    WarningCode::ForcedRefusal,
-                    format!("forced: {r}"),
-                ));
-            } else {
-                return Err(refused(r));
-            }
+            unless_forced(r, opts.force_bitlocker, warnings)?;
         }
     }
     if let Some(p) = opts.partition {
@@ -340,21 +419,22 @@ pub(super) fn read_phase(
             }));
         }
     }
-    let install: WindowsInstall = {
-        let partitions: Vec<u32> = sc.installs.iter().map(|w| w.partition).collect();
-        let mut c: Vec<WindowsInstall> = sc
-            .installs
-            .into_iter()
-            .filter(|w| opts.partition.is_none_or(|p| p == w.partition))
-            .collect();
-        match c.len() {
-            1 => c.remove(0),
-            0 => return Err(refused(Refusal::NoInstall)),
-            _ => return Err(refused(Refusal::ManyInstalls { partitions })),
-        }
-    };
-    let partition = install.partition;
-    // Machine SID and agreement.
+    let partitions: Vec<u32> = sc.installs.iter().map(|w| w.partition).collect();
+    let mut c: Vec<WindowsInstall> = sc
+        .installs
+        .into_iter()
+        .filter(|w| opts.partition.is_none_or(|p| p == w.partition))
+        .collect();
+    match c.len() {
+        1 => Ok(c.remove(0)),
+        0 => Err(refused(Refusal::NoInstall)),
+        _ => Err(refused(Refusal::ManyInstalls { partitions })),
+    }
+}
+
+/// The install's machine SID: SAM's and SECURITY's must agree, and a domain controller (whose
+/// machine SID is the domain's) is refused.
+fn machine_sid(install: &WindowsInstall) -> Result<Sid> {
     let (sam_sid, lsa_sid) = (&install.sam_machine_sid, &install.lsa_machine_sid);
     let old_text = match (sam_sid, lsa_sid) {
         (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
@@ -380,32 +460,28 @@ pub(super) fn read_phase(
     {
         return Err(refused(Refusal::DomainController));
     }
+    Ok(old_sid)
+}
+
+/// The refusals read from the install's facts (domain membership, pending TxR, dirty hives
+/// without usable logs), each a warning when forced.
+fn install_refusals(
+    install: &WindowsInstall,
+    opts: &Options,
+    warnings: &mut Vec<Warning>,
+) -> Result<()> {
     if install.domain.joined {
         let r = Refusal::DomainMember {
             domain: install.domain.name.clone(),
             domain_sid: install.domain.domain_sid.clone(),
         };
-        if opts.force_domain_joined {
-            warnings.push(Warning::new(
-                WarningCode::ForcedRefusal,
-                format!("forced: {r}"),
-            ));
-        } else {
-            return Err(refused(r));
-        }
+        unless_forced(r, opts.force_domain_joined, warnings)?;
     }
     if install.txr.pending {
         let r = Refusal::PendingTxR {
             files: install.txr.files_with_content.clone(),
         };
-        if opts.force_txr {
-            warnings.push(Warning::new(
-                WarningCode::ForcedRefusal,
-                format!("forced: {r}"),
-            ));
-        } else {
-            return Err(refused(r));
-        }
+        unless_forced(r, opts.force_txr, warnings)?;
     }
     for h in &install.hives {
         if let HiveState::DirtyWithoutUsableLogs { reason } = &h.state {
@@ -413,30 +489,28 @@ pub(super) fn read_phase(
                 hive: h.path.clone(),
                 reason: reason.clone(),
             };
-            if opts.force_dirty_hive {
-                warnings.push(Warning::new(
-                    WarningCode::ForcedRefusal,
-                    format!("forced: {r}"),
-                ));
-            } else {
-                return Err(refused(r));
-            }
+            unless_forced(r, opts.force_dirty_hive, warnings)?;
         }
     }
+    Ok(())
+}
+
+/// What the SID change breaks without refusing: DPAPI master keys and EFS files.
+fn install_warnings(install: &WindowsInstall, warnings: &mut Vec<Warning>) {
     if !install.dpapi.is_empty() {
         warnings.push(Warning::new(
             WarningCode::DpapiMasterKeys,
             format!(
-            "DPAPI master keys exist for {} account(s) ({}): secrets protected by them are bound \
-             to the old user SIDs and will no longer decrypt",
-            install.dpapi.len(),
-            install
-                .dpapi
-                .iter()
-                .map(|d| d.sid.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+                "DPAPI master keys exist for {} account(s) ({}): secrets protected by them are \
+                 bound to the old user SIDs and will no longer decrypt",
+                install.dpapi.len(),
+                install
+                    .dpapi
+                    .iter()
+                    .map(|d| d.sid.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ));
     }
     if install.efs.count > 0 {
@@ -450,192 +524,19 @@ pub(super) fn read_phase(
             ),
         ));
     }
-    // A given SID is checked before the reads, as before the plan was split off.
-    if let (true, NewSid::Given(s)) = (sid_op, &opts.new_sid) {
-        new_sid_map(&install, &old_sid, s)?;
-    }
+}
 
-    // Locate the partition.
-    let (start, len) = if partition == 0 {
-        (0, image.len())
-    } else {
-        let t = PartitionTable::read(&*image)?;
-        let p = t
-            .partitions
-            .iter()
-            .find(|p| p.number == partition)
-            .ok_or_else(|| refused(Refusal::NoPartition { partition }))?;
-        (p.start, p.len)
-    };
-    let mut slice = Slice::new(&mut *image, start, len)?;
-
-    // Volume state and hive reads (read-only view).
-    let mut targets: Vec<Target> = Vec::new();
-    {
-        let mut browse = reseal_ntfs::browse::Volume::open(&mut slice)
-            .map_err(|source| Error::Ntfs { partition, source })?;
-        let state = VolumeState::from_volume(&mut browse)
-            .map_err(|source| Error::Ntfs { partition, source })?;
-        if let Some(r) = volume_refusal(&state, partition) {
-            if opts.force_volume_state {
-                warnings.push(Warning::new(
-                    WarningCode::ForcedRefusal,
-                    format!("forced: {r}"),
-                ));
-            } else {
-                return Err(refused(r));
-            }
-        }
-        let mut paths: Vec<(String, String)> = crate::HIVE_NAMES
-            .iter()
-            .map(|n| ("Windows/System32/config".to_string(), (*n).to_string()))
-            .collect();
-        for p in &install.profiles {
-            let Some(folder) = &p.folder else { continue };
-            let f = folder.trim_matches('/').to_string();
-            if p.ntuser_dat {
-                paths.push((f.clone(), "NTUSER.DAT".into()));
-            }
-            if p.usrclass_dat {
-                paths.push((
-                    format!("{f}/AppData/Local/Microsoft/Windows"),
-                    "UsrClass.dat".into(),
-                ));
-            }
-        }
-        let required = paths.len();
-        // Other hives: the rest of `config` (COMPONENTS, DRIVERS, BBI, ELAM, ...) and the
-        // service profiles' NTUSER.DAT. Best effort: one that cannot be used is skipped with a
-        // warning instead of refusing.
-        let config = "Windows/System32/config";
-        let listed = browse.list(config).unwrap_or_else(|err| {
-            warnings.push(
-                Warning::new(
-                    WarningCode::Unreadable,
-                    format!(
-                        "/{config}: not listed ({err}); hives other than the standard ones there \
-                         are not rewritten"
-                    ),
-                )
-                .at(format!("/{config}")),
-            );
-            Vec::new()
-        });
-        {
-            for e in listed {
-                let known = crate::HIVE_NAMES
-                    .iter()
-                    .any(|h| h.eq_ignore_ascii_case(&e.name));
-                if !e.is_dir && !known && !e.name.contains('.') && e.size >= 4096 {
-                    paths.push((config.to_string(), e.name));
-                }
-            }
-        }
-        let sp = "Windows/ServiceProfiles";
-        let mut unreadable = |what: &str, err: &dyn std::fmt::Display| {
-            warnings.push(
-                Warning::new(
-                    WarningCode::Unreadable,
-                    format!(
-                        "/{sp}: {what} ({err}); service profiles' NTUSER.DAT are not rewritten"
-                    ),
-                )
-                .at(format!("/{sp}")),
-            );
-            Vec::new()
-        };
-        let listed = match browse.exists(sp) {
-            Ok(false) => Vec::new(),
-            Ok(true) => browse
-                .list(sp)
-                .unwrap_or_else(|err| unreadable("not listed", &err)),
-            Err(err) => unreadable("not readable", &err),
-        };
-        for e in listed.into_iter().filter(|e| e.is_dir) {
-            let d = format!("{sp}/{}", e.name);
-            match browse.exists(&format!("{d}/NTUSER.DAT")) {
-                Ok(true) => paths.push((d, "NTUSER.DAT".into())),
-                Ok(false) => {}
-                Err(err) => warnings.push(
-                    Warning::new(
-                        WarningCode::Unreadable,
-                        format!(
-                            "/{d}/NTUSER.DAT: not readable ({err}); it keeps any old SID it holds"
-                        ),
-                    )
-                    .at(format!("/{d}/NTUSER.DAT")),
-                ),
-            }
-        }
-        let mut errors = Vec::new();
-        let np = paths.len();
-        for (i, (dir, name)) in paths.into_iter().enumerate() {
-            tell("read-hives", i, np);
-            let o = open_hive(&mut browse, &dir, &name, &mut errors);
-            if i >= required {
-                let usable = matches!(
-                    o.info.state,
-                    HiveState::Clean | HiveState::DirtyReplayed { .. }
-                ) || (opts.force_dirty_hive
-                    && matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }));
-                if !usable || o.hive.is_none() {
-                    warnings.push(
-                        Warning::new(
-                            WarningCode::HiveSkipped,
-                            format!(
-                                "{}: skipped ({:?}); it keeps any old SID it holds",
-                                o.info.path, o.info.state
-                            ),
-                        )
-                        .at(o.info.path.clone()),
-                    );
-                    continue;
-                }
-            }
-            let Some(hive) = o.hive else {
-                if !matches!(o.info.state, HiveState::Missing) {
-                    return Err(refused(Refusal::HiveUnreadable {
-                        hive: o.info.path.clone(),
-                        state: format!("{:?}", o.info.state),
-                    }));
-                }
-                continue;
-            };
-            let hive = if matches!(o.info.state, HiveState::DirtyWithoutUsableLogs { .. }) {
-                // Forced (checked above): the primary is taken as is, marked clean.
-                hive.mark_clean().map_err(|e| hive_err(&o.info.path, e))?
-            } else {
-                hive
-            };
-            targets.push(Target {
-                path: format!("{dir}/{name}"),
-                whole: !matches!(o.info.state, HiveState::Clean),
-                old_len: o.info.size,
-                hive,
-            });
-        }
+/// The volume state's refusal ([`volume_refusal`]), a warning when forced.
+fn check_volume_state<D: Device>(
+    browse: &mut reseal_ntfs::browse::Volume<D>,
+    partition: u32,
+    opts: &Options,
+    warnings: &mut Vec<Warning>,
+) -> Result<()> {
+    let state =
+        VolumeState::from_volume(browse).map_err(|source| Error::Ntfs { partition, source })?;
+    match volume_refusal(&state, partition) {
+        Some(r) => unless_forced(r, opts.force_volume_state, warnings),
+        None => Ok(()),
     }
-
-    if sid_op {
-        // The SID rewrite makes every hive writable first (indexing its free cells): done
-        // here, once per plan. One that refuses stays read-only and fails there as before.
-        for t in &mut targets {
-            let _ = t.hive.make_writable();
-        }
-    }
-    let catalog = install.catalog.clone();
-    Ok(Prepared {
-        install,
-        old_sid,
-        partition,
-        start,
-        len,
-        image_len: image.len(),
-        targets,
-        warnings,
-        caches: Caches {
-            catalog: catalog.map(Into::into).unwrap_or_default(),
-            sid_names: Default::default(),
-        },
-    })
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{Operation, OperationSummary};
+use crate::ops::{Operation, OperationSummary, Operations};
 use crate::warning::Warning;
 
 /// Where one change happened.
@@ -329,6 +329,27 @@ pub(super) fn teller<'a>(
             bytes: stage == "hives",
         })
     }
+}
+
+/// Every operation, whether it ran and how many of `changes` it made. `computer-name` runs
+/// only with a name, `provision` only with something to provision.
+pub(super) fn operation_summaries(
+    ops: &Operations,
+    computer_name: bool,
+    provision: bool,
+    changes: &[Change],
+) -> Vec<OperationSummary> {
+    Operation::ALL
+        .into_iter()
+        .map(|op| OperationSummary {
+            name: op,
+            section: op.section().to_string(),
+            enabled: ops.contains(op)
+                && (op != Operation::ComputerName || computer_name)
+                && (op != Operation::Provision || provision),
+            changes: changes.iter().filter(|c| c.operation() == Some(op)).count(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

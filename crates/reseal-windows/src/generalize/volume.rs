@@ -2,12 +2,14 @@
 //! rewrite of the volume itself (descriptors, `$Quota`, task XML, SID-named entries).
 
 use reseal_disk::Device;
+use reseal_ntfs::catalog::Catalog;
 use reseal_ntfs::state::VolumeState;
-use reseal_ntfs::DescriptorRef;
+use reseal_ntfs::{DescriptorRef, Volume};
 use reseal_security::sidmap::SidMap;
 
 use super::plan::Caches;
 use super::report::{Change, Counts};
+use crate::ops::Log;
 use crate::warning::{Warning, WarningCode};
 use crate::{Error, Refusal, Result};
 
@@ -37,8 +39,8 @@ pub(crate) fn ntfs_err(partition: u32, what: &str, e: reseal_ntfs::Error) -> Err
 
 /// The NTFS part of `machine-sid`: descriptors, `$Quota`, task XML, SID-named entries.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn sid_files<D: reseal_disk::Device>(
-    vol: &mut reseal_ntfs::Volume<D>,
+pub(super) fn sid_files<D: Device>(
+    vol: &mut Volume<D>,
     partition: u32,
     map: &SidMap,
     caches: &Caches,
@@ -47,12 +49,40 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
     warnings: &mut Vec<Warning>,
     tell: &mut dyn FnMut(&'static str, usize, usize),
 ) -> Result<()> {
-    // NTFS descriptors.
+    let mut log = Log {
+        changes,
+        counts,
+        warnings,
+    };
     tell("descriptors", 0, 0);
-    let mut sd_changes = Vec::new();
     let catalog = caches
         .catalog
         .get_or_init(|| std::sync::Arc::new(vol.catalog()));
+    rewrite_descriptors(vol, partition, map, catalog, &mut log)?;
+    tell("quota", 0, 0);
+    rewrite_quota(vol, partition, map, &mut log)?;
+    rewrite_tasks(vol, partition, map, &mut log, tell)?;
+    tell("names", 0, 0);
+    let (names, walk_warnings) = caches.sid_names.get_or_init(|| {
+        let mut w = Vec::new();
+        let found = crate::volume_names::sid_named_entries(catalog, map, &mut w);
+        (found.into_iter().map(|(from, _)| from).collect(), w)
+    });
+    log.warnings.extend(walk_warnings.iter().cloned());
+    rename_sid_names(vol, partition, map, names, &mut log)
+}
+
+/// Every `$Secure` and legacy per-file descriptor holding an old SID, rewritten in place;
+/// each change names the files using it (from `catalog`). Descriptors the engine cannot
+/// parse are skipped with a warning.
+fn rewrite_descriptors<D: Device>(
+    vol: &mut Volume<D>,
+    partition: u32,
+    map: &SidMap,
+    catalog: &Catalog,
+    log: &mut Log,
+) -> Result<()> {
+    let mut sd_changes = Vec::new();
     let mut skipped = Vec::new();
     let n = vol
         .rewrite_descriptors_from(
@@ -68,7 +98,7 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
             |s| skipped.push(s),
         )
         .map_err(|e| ntfs_err(partition, "descriptors", e))?;
-    counts.ntfs_descriptors = n;
+    log.counts.ntfs_descriptors = n;
     let users = if sd_changes.is_empty() {
         std::collections::BTreeMap::new()
     } else {
@@ -76,7 +106,7 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
     };
     let path_of = |record: u64| catalog.path_of(record).map(|p| format!("/{p}"));
     for (at, sids) in sd_changes {
-        changes.push(match at {
+        log.changes.push(match at {
             DescriptorRef::Shared(id) => {
                 let (files, first) = users.get(&id).copied().unwrap_or((0, 0));
                 Change::NtfsDescriptor {
@@ -93,7 +123,28 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
             },
         });
     }
-    tell("quota", 0, 0);
+    skipped_warnings(partition, skipped, log);
+    Ok(())
+}
+
+/// The structures the engine skipped, as warnings.
+fn skipped_warnings<S: std::fmt::Display>(partition: u32, skipped: Vec<S>, log: &mut Log) {
+    for s in skipped {
+        log.warnings.push(Warning::new(
+            WarningCode::NtfsSkipped,
+            format!("partition {partition}: {s}"),
+        ));
+    }
+}
+
+/// The old SIDs of `$Quota`.
+fn rewrite_quota<D: Device>(
+    vol: &mut Volume<D>,
+    partition: u32,
+    map: &SidMap,
+    log: &mut Log,
+) -> Result<()> {
+    let mut skipped = Vec::new();
     let q = vol
         .rewrite_quota_sids_with(
             |sid| {
@@ -103,27 +154,32 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
             |s| skipped.push(s),
         )
         .map_err(|e| ntfs_err(partition, "$Quota", e))?;
-    for s in skipped {
-        warnings.push(Warning::new(
-            WarningCode::NtfsSkipped,
-            format!("partition {partition}: {s}"),
-        ));
-    }
+    skipped_warnings(partition, skipped, log);
     if q > 0 {
-        counts.quota_sids = q;
-        changes.push(Change::Quota { count: q });
+        log.counts.quota_sids = q;
+        log.changes.push(Change::Quota { count: q });
     }
+    Ok(())
+}
 
-    // Task XML.
+/// SID strings in the task XML files under `Windows\System32\Tasks` (a file may change
+/// length); an unreadable task is named in a warning.
+fn rewrite_tasks<D: Device>(
+    vol: &mut Volume<D>,
+    partition: u32,
+    map: &SidMap,
+    log: &mut Log,
+    tell: &mut dyn FnMut(&'static str, usize, usize),
+) -> Result<()> {
     let mut tasks = Vec::new();
-    collect_files(vol, "Windows/System32/Tasks", &mut tasks, warnings, 0);
+    collect_files(vol, "Windows/System32/Tasks", &mut tasks, log.warnings, 0);
     let ntasks = tasks.len();
     for (i, path) in tasks.into_iter().enumerate() {
         tell("tasks", i, ntasks);
         let data = match vol.read_file(&path) {
             Ok(d) => d,
             Err(err) => {
-                warnings.push(
+                log.warnings.push(
                     Warning::new(
                         WarningCode::Unreadable,
                         format!(
@@ -141,23 +197,26 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
         }
         vol.write_file(&path, &new)
             .map_err(|e| ntfs_err(partition, &path, e))?;
-        counts.files_rewritten += 1;
-        changes.push(Change::FileRewritten {
+        log.counts.files_rewritten += 1;
+        log.changes.push(Change::FileRewritten {
             path: format!("/{path}"),
             sids: k,
             old_len: data.len(),
             new_len: new.len(),
         });
     }
+    Ok(())
+}
 
-    // Names containing the old SID (deepest first so parent paths stay valid).
-    tell("names", 0, 0);
-    let (names, walk_warnings) = caches.sid_names.get_or_init(|| {
-        let mut w = Vec::new();
-        let found = crate::volume_names::sid_named_entries(catalog, map, &mut w);
-        (found.into_iter().map(|(from, _)| from).collect(), w)
-    });
-    warnings.extend(walk_warnings.iter().cloned());
+/// Rename the entries whose last component holds the old SID (deepest first, so that parent
+/// paths stay valid).
+fn rename_sid_names<D: Device>(
+    vol: &mut Volume<D>,
+    partition: u32,
+    map: &SidMap,
+    names: &[String],
+    log: &mut Log,
+) -> Result<()> {
     let mut renames: Vec<(String, String)> = names
         .iter()
         .map(|from| {
@@ -169,8 +228,8 @@ pub(super) fn sid_files<D: reseal_disk::Device>(
     for (from, to) in renames {
         vol.rename(&from, &to)
             .map_err(|e| ntfs_err(partition, &from, e))?;
-        counts.files_renamed += 1;
-        changes.push(Change::FileRenamed {
+        log.counts.files_renamed += 1;
+        log.changes.push(Change::FileRenamed {
             old: format!("/{from}"),
             new: format!("/{to}"),
         });
@@ -189,7 +248,7 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 fn collect_files<D: Device>(
-    vol: &reseal_ntfs::Volume<D>,
+    vol: &Volume<D>,
     dir: &str,
     out: &mut Vec<String>,
     warnings: &mut Vec<Warning>,

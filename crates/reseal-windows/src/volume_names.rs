@@ -5,7 +5,7 @@
 use reseal_ntfs::catalog::{Catalog, ATTRIBUTE_ENCRYPTED};
 use reseal_security::sidmap::SidMap;
 
-use crate::install::EfsSummary;
+use crate::discover::EfsSummary;
 use crate::warning::{Warning, WarningCode};
 
 /// The NTFS metadata files of the root directory: never renamed, not searched.

@@ -9,7 +9,7 @@ use reseal_security::sidmap::SidMap;
 
 use super::report::{Change, Counts};
 use super::volume::ntfs_err;
-use crate::install::{open_hive, HiveState};
+use crate::discover::{open_hive, HiveState};
 use crate::warning::{Warning, WarningCode};
 use crate::{Error, Refusal, Result, WindowsInstall};
 

@@ -11,7 +11,7 @@ use reseal_security::Sid;
 use super::hives::{hive_paths, read_targets, Target};
 use super::report::{teller, Progress};
 use super::volume::volume_refusal;
-use crate::install::HiveState;
+use crate::discover::HiveState;
 use crate::ops::{self, computer_name, Operation, Operations};
 use crate::warning::{Warning, WarningCode};
 use crate::{scan, Error, Refusal, Result, SkipKind, WindowsInstall};

@@ -109,6 +109,7 @@ pub mod check;
 mod discover;
 pub mod generalize;
 pub mod hive_location;
+pub mod layout;
 pub mod ops;
 pub mod provision;
 mod refusal;

@@ -389,8 +389,8 @@ const STRING_TYPES: [u32; 4] = [1, 2, 6, 7];
 /// Rewrite one account domain in one hive, in memory: every sk descriptor (in place, same
 /// length), every value's data (binary SIDs in place, then SID strings in ASCII and UTF-16LE),
 /// value names, class names and key names (renamed deepest first, the `<SID>_Classes` root
-/// included). What [`generalize`] does to each hive, and `reseal reg sid` to one hive file.
-/// Makes the hive writable; the caller scrubs ([`Hive::scrub`]) and commits. Changes are
+/// included). What [`generalize`](super::generalize) does to each hive, and `reseal reg sid` to one hive file.
+/// Makes the hive writable; the caller scrubs ([`Hive::scrub`](reseal_hive::Hive::scrub)) and commits. Changes are
 /// appended to `changes` (hive named `label`), counted in `counts`; oddities go to `warnings`.
 ///
 /// # Errors

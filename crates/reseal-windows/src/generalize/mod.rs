@@ -7,7 +7,7 @@
 //!
 //! # What is rewritten
 //! The old account domain `S-1-5-21-X-Y-Z` and every account SID under it map to the new domain
-//! with the same RIDs ([`SidMap`]). Nothing else is mapped: in particular the SID of an Active
+//! with the same RIDs ([`SidMap`](reseal_security::sidmap::SidMap)). Nothing else is mapped: in particular the SID of an Active
 //! Directory domain the machine is joined to is never touched (a joined machine is refused unless
 //! forced, and a domain controller, whose machine SID *is* the domain SID, always is).
 //!
@@ -15,12 +15,12 @@
 //!   `UsrClass.dat`; best effort (skipped with a warning when unusable) the other files of
 //!   `config` without an extension (COMPONENTS, DRIVERS, BBI, ELAM, ...) and
 //!   `Windows\ServiceProfiles\*\NTUSER.DAT`:
-//!   - every sk descriptor, in place, same length ([`Hive::rewrite_security`]; cells that become
+//!   - every sk descriptor, in place, same length ([`Hive::rewrite_security`](reseal_hive::Hive::rewrite_security); cells that become
 //!     identical stay separate, refcounts unchanged);
-//!   - every value's data: binary SIDs patched in place ([`SidMap::replace_binary`]; covers SAM
+//!   - every value's data: binary SIDs patched in place ([`SidMap::replace_binary`](reseal_security::sidmap::SidMap::replace_binary); covers SAM
 //!     `Domains\Account\V`, users' `V` descriptors, alias `C` member lists, SECURITY `PolAcDmS`,
 //!     `Policy\Accounts\*\Sid`, ProfileList `Sid`), then string SIDs in ASCII and UTF-16LE
-//!     ([`SidMap::replace_text`]; REG_SZ/EXPAND_SZ/MULTI_SZ and any other type, length may
+//!     ([`SidMap::replace_text`](reseal_security::sidmap::SidMap::replace_text); REG_SZ/EXPAND_SZ/MULTI_SZ and any other type, length may
 //!     change). Note: the text pass is applied to every value type, so a SID string embedded in
 //!     a binary structure with its own length fields would be rewritten without adjusting them;
 //!     no such value is known in the SID-keyed places of FORMATS.md A.3, and the report warns
@@ -29,11 +29,11 @@
 //!     keys, deepest keys first; the `<SID>_Classes` root of `UsrClass.dat` included).
 //!
 //!   Then, unless [`Options::no_scrub`], every hive that is written, and every hive whose free
-//!   cells or slack hold the old domain, is scrubbed ([`Hive::scrub`]): free cells, the slack
+//!   cells or slack hold the old domain, is scrubbed ([`Hive::scrub`](reseal_hive::Hive::scrub)): free cells, the slack
 //!   after the used part of each cell (value data, names, lists, descriptors) and the bytes
 //!   after the last hbin are zeroed, so no old SID survives in them.
 //!
-//!   Each changed hive is committed in memory ([`Hive::commit`]: clean, sequence numbers above
+//!   Each changed hive is committed in memory ([`Hive::commit`](reseal_hive::Hive::commit): clean, sequence numbers above
 //!   every log entry) and written back through the NTFS engine: only the dirty ranges of a clean
 //!   hive (ranges less than [`reseal_hive::WRITE_GAP`] apart written as one, as `reg sid` and
 //!   `reg import` do), the whole file of a hive recovered from its logs. The file grows when the hive grows.
@@ -54,7 +54,7 @@
 //!
 //! # Refusals
 //! Checked before anything is written and returned as [`Error::Refused`] carrying a typed
-//! [`Refusal`] (whose message names the CLI option that overrides it). Each has a `force_*`
+//! [`Refusal`](crate::Refusal) (whose message names the CLI option that overrides it). Each has a `force_*`
 //! option where forcing makes sense:
 //! a BitLocker-looking volume in the image (`force_bitlocker`), a dirty/hibernated/Fast-Startup
 //! volume (`force_volume_state`), a dirty hive whose logs cannot be replayed

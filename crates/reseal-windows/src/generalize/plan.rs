@@ -27,7 +27,7 @@ pub enum NewSid {
     Given(Sid),
 }
 
-/// Options of [`generalize`].
+/// Options of [`generalize`](super::generalize).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Options {
@@ -53,7 +53,7 @@ pub struct Options {
     pub force_domain_joined: bool,
     /// Informational: the caller will discard the journal (recorded in the report).
     pub dry_run: bool,
-    /// Do not scrub the hives ([`Hive::scrub`]): free cells and the slack of cells keep
+    /// Do not scrub the hives ([`Hive::scrub`](reseal_hive::Hive::scrub)): free cells and the slack of cells keep
     /// whatever they held, old SIDs included.
     pub no_scrub: bool,
     /// Leave the image in the state Sysprep `/generalize /oobe` leaves it in for its next
@@ -179,12 +179,12 @@ fn random_sid(old: &Sid) -> Result<Sid> {
     })
 }
 
-/// What [`generalize`] reads before it writes anything, for any new SID and computer name:
+/// What [`generalize`](super::generalize) reads before it writes anything, for any new SID and computer name:
 /// the install and its refusals (forced ones as warnings), the partition, and every hive to
-/// rewrite, parsed. [`prepare`] makes it once; [`generalize_prepared`] then generalizes any
+/// rewrite, parsed. [`prepare`] makes it once; [`generalize_prepared`](super::generalize_prepared) then generalizes any
 /// number of images whose virtual disk is byte-identical to the one it was read from (a
 /// differencing child or a full copy made just before), each with its own SID and name, and
-/// gives the same result as [`generalize`] on that image would: every later step, which reads
+/// gives the same result as [`generalize`](super::generalize) on that image would: every later step, which reads
 /// and writes the image itself, is the same code. The write phase's own reads that do not
 /// depend on the new SID (see [`Caches`]) are kept here by the first image and reused.
 #[derive(Debug)]
@@ -223,12 +223,12 @@ impl Prepared {
     }
 }
 
-/// The read phase of [`generalize`] on `image` (refusals included; nothing is written).
-/// `opts` is what every [`generalize_prepared`] call will take apart from `new_sid` (random
+/// The read phase of [`generalize`](super::generalize) on `image` (refusals included; nothing is written).
+/// `opts` is what every [`generalize_prepared`](super::generalize_prepared) call will take apart from `new_sid` (random
 /// each time, or given) and `computer_name`; its other fields must not change in between.
 ///
 /// # Errors
-/// As [`generalize`] (options, refusals, reads).
+/// As [`generalize`](super::generalize) (options, refusals, reads).
 pub fn prepare(
     image: &mut Image,
     opts: &Options,

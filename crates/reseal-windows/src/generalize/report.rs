@@ -111,7 +111,7 @@ pub enum Change {
         /// New length.
         new_len: usize,
     },
-    /// Unused bytes of a hive zeroed ([`Hive::scrub`]): free cells, slack after the used part
+    /// Unused bytes of a hive zeroed ([`Hive::scrub`](reseal_hive::Hive::scrub)): free cells, slack after the used part
     /// of cells, bytes after the last hbin.
     HiveScrubbed {
         /// Hive path on the volume.
@@ -270,7 +270,7 @@ pub struct Counts {
     pub provisioned: usize,
 }
 
-/// What [`generalize`] did (or, for a dry run, would do).
+/// What [`generalize`](super::generalize) did (or, for a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Partition of the install.
@@ -283,7 +283,7 @@ pub struct Report {
     pub old_computer_name: Option<String>,
     /// New computer name, when one was asked for.
     pub new_computer_name: Option<String>,
-    /// Dry run (as passed in [`Options::dry_run`]).
+    /// Dry run (as passed in [`Options::dry_run`](super::Options::dry_run)).
     pub dry_run: bool,
     /// Every operation, whether it ran and how many changes it made.
     pub operations: Vec<OperationSummary>,
@@ -299,7 +299,7 @@ pub struct Report {
     pub warnings: Vec<Warning>,
 }
 
-/// A progress event of [`generalize_with_progress`]. Stages come in this order, each starting
+/// A progress event of [`generalize_with_progress`](super::generalize_with_progress). Stages come in this order, each starting
 /// with `done == 0`: `scan` (discovery, no total), `read-hives` (hives), `hives` (bytes of hive
 /// rewritten in memory), `machine-ids` (no total), `write-hives` (hives), `descriptors`,
 /// `quota` (no total), `tasks` (task files), `names` (no total), then one stage per cleanup

@@ -55,6 +55,7 @@ pub mod extent_map;
 pub mod file;
 pub mod index;
 pub mod layout;
+pub mod metafile;
 pub mod name_rules;
 pub mod quota;
 pub mod record;

@@ -17,7 +17,7 @@ use reseal_ntfs::browse::Volume;
 use reseal_ntfs::check as ncheck;
 use serde::Serialize;
 
-use crate::install::HIVE_NAMES;
+use crate::discover::HIVE_NAMES;
 
 /// How serious a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

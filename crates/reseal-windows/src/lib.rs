@@ -106,9 +106,10 @@
 
 pub mod audit;
 pub mod check;
+mod discover;
 pub mod generalize;
 pub mod hive_location;
-mod install;
+pub mod layout;
 pub mod ops;
 pub mod provision;
 mod refusal;
@@ -120,7 +121,7 @@ mod volume_names;
 pub mod volume_sid;
 pub mod warning;
 
-pub use install::{
+pub use discover::{
     discover, scan, ComputerNames, DomainMembership, DpapiFolder, EfsSummary, Finding, HiveInfo,
     HiveState, MachineIdentifiers, Product, Profile, Scan, Severity, SkipKind, SkippedVolume,
     TxrInfo, UserAccount, VolumeSummary, WindowsInstall, EFS_WALK_LIMIT, HIVE_NAMES,

@@ -13,22 +13,13 @@
 
 use reseal_security::Sid;
 
-use crate::{Error, Result};
+use zerocopy::IntoBytes;
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    let s = b.get(o..o.checked_add(2)?)?;
-    Some(u16::from_le_bytes([s[0], s[1]]))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    let s = b.get(o..o.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    let s = b.get(o..o.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(s);
-    Some(u64::from_le_bytes(a))
-}
+use crate::layout::hash_entry::HashEntryHeader;
+use crate::layout::lsa_name::{self, LsaNameHeader};
+use crate::layout::sam_f;
+use crate::layout::sam_v::{self, DESCRIPTOR_SIZE};
+use crate::{Error, Result};
 
 /// Number of descriptors in the domain `V` value.
 pub const DOMAIN_V_DESCRIPTORS: usize = 4;
@@ -44,9 +35,8 @@ fn v_field(
     index: usize,
     what: &'static str,
 ) -> Result<std::ops::Range<usize>> {
-    let base = count * 12;
-    let at = index * 12;
-    let (Some(off), Some(len)) = (u32_at(v, at), u32_at(v, at + 4)) else {
+    let base = count * DESCRIPTOR_SIZE;
+    let Some(d) = sam_v::table(v, count).and_then(|t| t.get(index)) else {
         return Err(Error::Invalid {
             what,
             reason: format!(
@@ -55,6 +45,7 @@ fn v_field(
             ),
         });
     };
+    let (off, len) = (d.offset.get(), d.length.get());
     let start = base.checked_add(off as usize);
     let end = start.and_then(|s| s.checked_add(len as usize));
     match (start, end) {
@@ -71,12 +62,14 @@ fn v_field(
 
 /// ACB bit: locked out by the bad-password policy.
 pub const ACB_AUTOLOCKED: u16 = 0x0400;
-/// Offset of the password-last-set FILETIME in a user `F`.
-pub const F_PASSWORD_LAST_SET: usize = 0x18;
-/// Offset of the ACB bits (u16) in a user `F`.
-pub const F_ACB: usize = 0x38;
-/// Offset of the bad-password count (u16) in a user `F`.
-pub const F_BAD_PASSWORD_COUNT: usize = 0x40;
+/// Offset of the password-last-set FILETIME in a user `F` ([`sam_f::UserF::password_last_set`]).
+pub const F_PASSWORD_LAST_SET: usize = core::mem::offset_of!(sam_f::UserF, password_last_set);
+/// Offset of the ACB bits (u16) in a user `F` ([`sam_f::UserF::acb`]).
+pub const F_ACB: usize = core::mem::offset_of!(sam_f::UserF, acb);
+/// Offset of the bad-password count (u16) in a user `F` ([`sam_f::UserF::bad_password_count`]).
+pub const F_BAD_PASSWORD_COUNT: usize = core::mem::offset_of!(sam_f::UserF, bad_password_count);
+
+const _: () = assert!(F_PASSWORD_LAST_SET == 0x18 && F_ACB == 0x38 && F_BAD_PASSWORD_COUNT == 0x40);
 /// `V` descriptor of the user name.
 pub const V_NAME: usize = 1;
 /// `V` descriptor of the LM hash.
@@ -94,8 +87,8 @@ struct Desc {
 }
 
 fn descriptors(v: &[u8]) -> Result<Vec<Desc>> {
-    let base = USER_V_DESCRIPTORS * 12;
-    if v.len() < base {
+    let base = USER_V_DESCRIPTORS * DESCRIPTOR_SIZE;
+    let Some(table) = sam_v::table(v, USER_V_DESCRIPTORS) else {
         return Err(Error::Invalid {
             what: "SAM user V",
             reason: format!(
@@ -103,12 +96,12 @@ fn descriptors(v: &[u8]) -> Result<Vec<Desc>> {
                 v.len()
             ),
         });
-    }
+    };
     let mut out = Vec::with_capacity(USER_V_DESCRIPTORS);
-    for i in 0..USER_V_DESCRIPTORS {
-        let at = i * 12;
-        let off = u32::from_le_bytes(v[at..at + 4].try_into().unwrap_or_default()) as usize;
-        let len = u32::from_le_bytes(v[at + 4..at + 8].try_into().unwrap_or_default()) as usize;
+    for (i, d) in table.iter().enumerate() {
+        let at = i * DESCRIPTOR_SIZE;
+        let off = d.offset.get() as usize;
+        let len = d.length.get() as usize;
         match base.checked_add(off).and_then(|s| s.checked_add(len)) {
             Some(end) if end <= v.len() => out.push(Desc { off, len }),
             _ => {
@@ -131,8 +124,14 @@ fn descriptors(v: &[u8]) -> Result<Vec<Desc>> {
 /// [`Error::Invalid`] when the table is truncated or a descriptor points outside the value.
 pub fn user_v_field(v: &[u8], i: usize) -> Result<&[u8]> {
     let d = descriptors(v)?;
-    let s = USER_V_DESCRIPTORS * 12 + d[i].off;
-    Ok(&v[s..s + d[i].len])
+    let field = d.get(i).and_then(|d| {
+        let s = USER_V_DESCRIPTORS * DESCRIPTOR_SIZE + d.off;
+        v.get(s..s + d.len)
+    });
+    field.ok_or_else(|| Error::Invalid {
+        what: "SAM user V",
+        reason: format!("no descriptor {i} (the table has {USER_V_DESCRIPTORS})"),
+    })
 }
 
 /// A user `V` with field `i` replaced by `data`: the bytes after it move by the difference
@@ -142,8 +141,14 @@ pub fn user_v_field(v: &[u8], i: usize) -> Result<&[u8]> {
 /// # Errors
 /// As [`user_v_field`].
 pub fn replace_user_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> {
-    let base = USER_V_DESCRIPTORS * 12;
+    let base = USER_V_DESCRIPTORS * DESCRIPTOR_SIZE;
     let d = descriptors(v)?;
+    if i >= d.len() {
+        return Err(Error::Invalid {
+            what: "SAM user V",
+            reason: format!("no descriptor {i} (the table has {USER_V_DESCRIPTORS})"),
+        });
+    }
     let start = base + d[i].off;
     let old_end = start + d[i].len;
     // The old field's region runs to its 4-byte padding, unless another field starts first.
@@ -177,8 +182,12 @@ pub fn replace_user_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> 
     out.extend_from_slice(&v[..start]);
     out.extend_from_slice(&new_region);
     out.extend_from_slice(&v[region_end..]);
-    for (j, x) in d.iter().enumerate() {
-        let at = j * 12;
+    // `out` keeps the table: the field starts after it.
+    let table = sam_v::table_mut(&mut out, USER_V_DESCRIPTORS).ok_or(Error::Invalid {
+        what: "SAM user V",
+        reason: "the descriptor table does not fit the new value".into(),
+    })?;
+    for ((j, x), t) in d.iter().enumerate().zip(table.iter_mut()) {
         let after = j != i && (x.off + base > start || (x.off + base == start && j > i));
         let off = if after {
             (x.off as i64 + delta) as usize
@@ -190,8 +199,8 @@ pub fn replace_user_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> 
             what: "SAM user V",
             reason: "the value would exceed 4 GiB".into(),
         })?;
-        out[at..at + 4].copy_from_slice(&off.to_le_bytes());
-        out[at + 4..at + 8].copy_from_slice(&(len as u32).to_le_bytes());
+        t.offset.set(off);
+        t.length.set(len as u32);
     }
     Ok(out)
 }
@@ -199,9 +208,13 @@ pub fn replace_user_v_field(v: &[u8], i: usize, data: &[u8]) -> Result<Vec<u8>> 
 /// Whether a user hash entry (`V` descriptor 13 or 14) holds a hash: revision 1 with 16 bytes
 /// after its 4-byte header, or revision 2 with data after its 24-byte header.
 pub fn hash_entry_set(entry: &[u8]) -> bool {
-    match (u16_at(entry, 2), entry.len()) {
-        (Some(1), n) => n >= 20,
-        (Some(2), n) => n > 24,
+    use crate::layout::hash_entry::{REVISION_AES, REVISION_RC4};
+    match (
+        HashEntryHeader::view(entry).map(|h| h.revision.get()),
+        entry.len(),
+    ) {
+        (Some(REVISION_RC4), n) => n >= 20,
+        (Some(REVISION_AES), n) => n > 24,
         _ => false,
     }
 }
@@ -288,17 +301,19 @@ pub const USER_F_LEN: usize = 0x50;
 /// # Errors
 /// [`Error::Invalid`] when it is shorter than 0x44 bytes.
 pub fn parse_user_f(f: &[u8]) -> Result<UserF> {
-    let get = || -> Option<UserF> {
-        Some(UserF {
-            last_logon: u64_at(f, 0x08)?,
-            rid: u32_at(f, 0x30)?,
-            acb: u16_at(f, 0x38)?,
-            logon_count: u16_at(f, 0x42)?,
-        })
-    };
-    get().ok_or(Error::Invalid {
+    let view = sam_f::UserF::view(f).ok_or(Error::Invalid {
         what: "SAM user F",
-        reason: format!("F value of {} bytes is shorter than 0x44", f.len()),
+        reason: format!(
+            "F value of {} bytes is shorter than {:#x}",
+            f.len(),
+            sam_f::SIZE
+        ),
+    })?;
+    Ok(UserF {
+        last_logon: view.last_logon.get(),
+        rid: view.rid.get(),
+        acb: view.acb.get(),
+        logon_count: view.logon_count.get(),
     })
 }
 
@@ -307,13 +322,17 @@ pub fn parse_user_f(f: &[u8]) -> Result<UserF> {
 /// # Errors
 /// [`Error::Invalid`] when the header is truncated or the string runs past the data.
 pub fn parse_lsa_name(d: &[u8], what: &'static str) -> Result<String> {
-    let (Some(len), Some(off)) = (u16_at(d, 0), u32_at(d, 4)) else {
+    let Some(h) = LsaNameHeader::view(d) else {
         return Err(Error::Invalid {
             what,
-            reason: format!("{} bytes, shorter than the 8-byte header", d.len()),
+            reason: format!(
+                "{} bytes, shorter than the {}-byte header",
+                d.len(),
+                lsa_name::SIZE
+            ),
         });
     };
-    let off = off as usize;
+    let (len, off) = (h.length.get(), h.offset.get() as usize);
     let s = off.checked_add(len as usize).and_then(|e| d.get(off..e));
     match s {
         Some(s) => Ok(utf16(s)),
@@ -332,10 +351,13 @@ pub fn parse_lsa_name(d: &[u8], what: &'static str) -> Result<String> {
 pub fn encode_lsa_name(name: &str) -> Vec<u8> {
     let units: Vec<u8> = name.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
     let len = units.len() as u16;
-    let mut out = Vec::with_capacity(10 + units.len());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&(len + 2).to_le_bytes());
-    out.extend_from_slice(&8u32.to_le_bytes());
+    let header = LsaNameHeader {
+        length: len.into(),
+        maximum_length: (len + 2).into(),
+        offset: (lsa_name::SIZE as u32).into(),
+    };
+    let mut out = Vec::with_capacity(lsa_name::SIZE + 2 + units.len());
+    out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&units);
     out.extend_from_slice(&[0, 0]);
     out

@@ -8,10 +8,9 @@
 use reseal_hive::{Hive, KeyOffset};
 use serde::Serialize;
 
-use crate::sam::{
-    self, ACB_AUTOLOCKED, ACB_DISABLED, F_ACB, F_BAD_PASSWORD_COUNT, F_PASSWORD_LAST_SET,
-    V_HISTORY, V_LM, V_NAME, V_NT,
-};
+use crate::layout::hash_entry::{HashEntryHeader, REVISION_RC4};
+use crate::layout::sam_f::{self, UserF};
+use crate::sam::{self, ACB_AUTOLOCKED, ACB_DISABLED, V_HISTORY, V_LM, V_NAME, V_NT};
 use crate::sam_crypto::{self, HashKind, SamKey, Scheme};
 use crate::{Error, Result};
 
@@ -46,11 +45,19 @@ pub struct LocalUser {
     pub full_name: String,
 }
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+/// The `F` view of an account ([`accounts`] keeps only values of at least
+/// [`sam::USER_F_LEN`] bytes, so it is there).
+fn f_view(f: &[u8]) -> Option<&UserF> {
+    UserF::view(f)
 }
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+
+/// The mutable `F` view of an account's `F` value.
+fn f_view_mut(f: &mut [u8]) -> Result<&mut UserF> {
+    let len = f.len();
+    UserF::view_mut(f).ok_or(Error::Invalid {
+        what: "SAM user F",
+        reason: format!("F value of {len} bytes is shorter than {:#x}", sam_f::SIZE),
+    })
 }
 
 /// A FILETIME as RFC 3339 UTC (`2023-09-24T03:33:20Z`); `None` for 0 and "never" (all ones).
@@ -172,8 +179,8 @@ fn hash_scheme(entry: &[u8]) -> Option<Scheme> {
     if !sam::hash_entry_set(entry) {
         return None;
     }
-    match u16_at(entry, 2) {
-        Some(1) => Some(Scheme::Rc4),
+    match HashEntryHeader::view(entry).map(|h| h.revision.get()) {
+        Some(REVISION_RC4) => Some(Scheme::Rc4),
         _ => Some(Scheme::Aes),
     }
 }
@@ -192,7 +199,8 @@ pub fn list(samh: &Hive) -> Result<Vec<LocalUser>> {
         .map(|(s, _)| s);
     let mut out = Vec::new();
     for a in accounts(samh)? {
-        let acb = u16_at(&a.f, F_ACB).unwrap_or(0);
+        let f = f_view(&a.f);
+        let acb = f.map_or(0, |f| f.acb.get());
         let uv = sam::parse_user_v(&a.v)?;
         let nt = sam::user_v_field(&a.v, V_NT)?;
         out.push(LocalUser {
@@ -205,9 +213,9 @@ pub fn list(samh: &Hive) -> Result<Vec<LocalUser>> {
             locked: acb & ACB_AUTOLOCKED != 0,
             password_set: hash_scheme(nt).is_some(),
             hash_scheme: hash_scheme(nt),
-            last_logon: u64_at(&a.f, 0x08).and_then(filetime_rfc3339),
-            password_last_set: u64_at(&a.f, F_PASSWORD_LAST_SET).and_then(filetime_rfc3339),
-            bad_password_count: u16_at(&a.f, F_BAD_PASSWORD_COUNT).unwrap_or(0),
+            last_logon: f.and_then(|f| filetime_rfc3339(f.last_logon.get())),
+            password_last_set: f.and_then(|f| filetime_rfc3339(f.password_last_set.get())),
+            bad_password_count: f.map_or(0, |f| f.bad_password_count.get()),
             acb,
             full_name: uv.full_name,
             name: a.name,
@@ -321,7 +329,7 @@ pub fn set_password(
     // The old hash must decrypt under this key too: proof the key is this SAM's.
     let old_nt = sam::user_v_field(&a.v, V_NT)?;
     sam_crypto::decrypt_hash(&key, a.rid, HashKind::Nt, old_nt)?;
-    let pek = u16_at(old_nt, 0).unwrap_or(1);
+    let pek = HashEntryHeader::view(old_nt).map_or(1, |h| h.pek_id.get());
     let pek = if pek == 0 { 1 } else { pek };
     let nt: Vec<[u8; 16]> = password.map(sam_crypto::nt_hash).into_iter().collect();
     let mut v = a.v.clone();
@@ -346,7 +354,7 @@ pub fn set_password(
         )?;
     }
     let mut f = a.f.clone();
-    f[F_PASSWORD_LAST_SET..F_PASSWORD_LAST_SET + 8].copy_from_slice(&filetime_now().to_le_bytes());
+    f_view_mut(&mut f)?.password_last_set.set(filetime_now());
     samh.set_value(a.key, "V", a.v_type, &v).map_err(hive_err)?;
     samh.set_value(a.key, "F", a.f_type, &f).map_err(hive_err)?;
     Ok(UserChange {
@@ -385,15 +393,16 @@ pub enum Control {
 pub fn control(samh: &mut Hive, name: &str, op: Control) -> Result<UserChange> {
     let a = find(samh, name)?;
     let mut f = a.f.clone();
-    let acb = u16_at(&f, F_ACB).unwrap_or(0);
+    let view = f_view_mut(&mut f)?;
+    let acb = view.acb.get();
     let new_acb = match op {
         Control::Enable => acb & !ACB_DISABLED,
         Control::Disable => acb | ACB_DISABLED,
         Control::Unlock => acb & !ACB_AUTOLOCKED,
     };
-    f[F_ACB..F_ACB + 2].copy_from_slice(&new_acb.to_le_bytes());
+    view.acb.set(new_acb);
     if op == Control::Unlock {
-        f[F_BAD_PASSWORD_COUNT..F_BAD_PASSWORD_COUNT + 2].copy_from_slice(&[0, 0]);
+        view.bad_password_count.set(0);
     }
     let changed = f != a.f;
     if changed {

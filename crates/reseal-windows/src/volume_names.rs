@@ -5,19 +5,14 @@
 use reseal_ntfs::catalog::{Catalog, ATTRIBUTE_ENCRYPTED};
 use reseal_security::sidmap::SidMap;
 
-use crate::install::EfsSummary;
+use crate::discover::EfsSummary;
 use crate::warning::{Warning, WarningCode};
 
-/// The NTFS metadata files of the root directory: never renamed, not searched.
-pub(crate) const NTFS_METADATA: [&str; 11] = [
-    "$MFT", "$MFTMirr", "$LogFile", "$Volume", "$AttrDef", "$Bitmap", "$Boot", "$BadClus",
-    "$Secure", "$UpCase", "$Extend",
-];
-
-/// A path below an NTFS metadata file (or one itself).
+/// A path below an NTFS metadata file of the root ([`reseal_ntfs::metafile::NAMES`]), or one
+/// itself: never renamed, not searched.
 fn in_metadata(path: &str) -> bool {
     let first = path.split('/').next().unwrap_or("");
-    NTFS_METADATA.iter().any(|m| m.eq_ignore_ascii_case(first))
+    reseal_ntfs::metafile::is_metafile_name(first)
 }
 
 /// Sort key that puts paths in the order a depth-first walk of directory listings meets them

@@ -4,8 +4,8 @@
 //!
 //! The code of each operation lives in its own module: [`machine_ids`], [`computer_name`],
 //! [`rdp`] and [`cleanup`] (event logs, swap files, SSH host keys, setup logs, restore points). The machine SID
-//! rewrite itself stays in `generalize.rs`. docs/OPERATIONS.md lists what each one changes and
-//! the sources for it.
+//! rewrite itself stays in `crate::generalize` (its `hives` and `volume` modules).
+//! docs/OPERATIONS.md lists what each one changes and the sources for it.
 
 pub(crate) mod cleanup;
 pub(crate) mod computer_name;

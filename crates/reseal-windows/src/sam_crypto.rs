@@ -24,7 +24,13 @@ use aes::cipher::{
 use md5::{Digest, Md5};
 use rc4::StreamCipher;
 
+use crate::layout::hash_entry::{
+    AesHashEntryHeader, HashEntryHeader, AES_HEADER_SIZE, REVISION_AES, REVISION_RC4,
+};
+use crate::layout::sam_key::{self, SamKeyData, SamKeyDataAes};
 use crate::{Error, Result};
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// The constant mixed into the RC4 key of the SAM key (revision 1).
 pub const QWERTY: &[u8] = b"!@#$%^&*()qwertyUIOPAzxcvbnmQQQQQQQQQQQQ)(*@&%\0";
@@ -36,7 +42,7 @@ pub const LSA_KEYS: [&str; 4] = ["JD", "Skew1", "GBG", "Data"];
 pub const BOOT_KEY_PERMUTATION: [usize; 16] =
     [8, 5, 4, 2, 11, 9, 13, 3, 0, 6, 1, 12, 14, 10, 15, 7];
 /// Offset of the SAM key structure in `Domains\Account\F`.
-pub const F_KEY_OFFSET: usize = 0x68;
+pub const F_KEY_OFFSET: usize = sam_key::OFFSET;
 
 /// The salt constant of each kind of user hash (revision 1 RC4 key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,17 +241,19 @@ fn sam_key_inner(domain_f: &[u8], boot_key: &[u8; 16], verify: bool) -> Result<S
             ),
         )
     };
-    let rev = domain_f
-        .get(F_KEY_OFFSET..F_KEY_OFFSET + 4)
-        .ok_or_else(|| short(F_KEY_OFFSET + 4))?;
-    let rev = u32::from_le_bytes([rev[0], rev[1], rev[2], rev[3]]);
+    let at = domain_f.get(F_KEY_OFFSET..).unwrap_or_default();
+    let rev = U32::read_from_prefix(at)
+        .map_err(|_| short(F_KEY_OFFSET + 4))?
+        .0
+        .get();
     match rev {
-        1 => {
-            let b = domain_f.get(0x70..0xA0).ok_or_else(|| short(0xA0))?;
-            let salt = &b[..16];
-            let k = md5(&[salt, QWERTY, boot_key, DIGITS]);
+        sam_key::REVISION_RC4 => {
+            let (b, _) = SamKeyData::ref_from_prefix(at)
+                .map_err(|_| short(F_KEY_OFFSET + sam_key::RC4_SIZE))?;
+            let k = md5(&[&b.salt, QWERTY, boot_key, DIGITS]);
             let mut dec = [0u8; 32];
-            dec.copy_from_slice(&b[16..48]);
+            dec[..16].copy_from_slice(&b.key);
+            dec[16..].copy_from_slice(&b.checksum);
             rc4(&k, &mut dec);
             let key: [u8; 16] = dec[..16].try_into().unwrap_or_default();
             let check = md5(&[&key, DIGITS, &key, QWERTY]);
@@ -259,19 +267,21 @@ fn sam_key_inner(domain_f: &[u8], boot_key: &[u8; 16], verify: bool) -> Result<S
                 scheme: Scheme::Rc4,
             })
         }
-        2 => {
-            let head = domain_f.get(0x70..0x88).ok_or_else(|| short(0x88))?;
-            let data_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-            let iv: [u8; 16] = head[8..24].try_into().unwrap_or_default();
+        sam_key::REVISION_AES => {
+            let (head, rest) = SamKeyDataAes::ref_from_prefix(at)
+                .map_err(|_| short(F_KEY_OFFSET + sam_key::AES_HEADER_SIZE))?;
+            let data_len = head.data_length.get() as usize;
+            let iv = head.salt;
             if data_len == 0 || data_len % 16 != 0 {
                 return Err(invalid(
                     what,
                     format!("AES key data length {data_len:#x} at 0x74 is not a multiple of 16"),
                 ));
             }
-            let data = domain_f
-                .get(0x88..0x88 + data_len)
-                .ok_or_else(|| short(0x88 + data_len))?;
+            let data_at = F_KEY_OFFSET + sam_key::AES_HEADER_SIZE;
+            let data = rest
+                .get(..data_len)
+                .ok_or_else(|| short(data_at + data_len))?;
             let mut dec = data.to_vec();
             aes_cbc_decrypt(boot_key, &iv, &mut dec);
             match pkcs7_unpad(&dec) {
@@ -312,15 +322,21 @@ pub fn encrypt_sam_key(
     let mut out = Vec::new();
     match scheme {
         Scheme::Rc4 => {
-            out.extend_from_slice(&1u32.to_le_bytes());
-            out.extend_from_slice(&0x38u32.to_le_bytes());
-            out.extend_from_slice(salt);
             let check = md5(&[sam_key, DIGITS, sam_key, QWERTY]);
             let mut enc = [0u8; 32];
             enc[..16].copy_from_slice(sam_key);
             enc[16..].copy_from_slice(&check);
             rc4(&md5(&[salt, QWERTY, boot_key, DIGITS]), &mut enc);
-            out.extend_from_slice(&enc);
+            let mut data = SamKeyData {
+                revision: sam_key::REVISION_RC4.into(),
+                length: (sam_key::RC4_SIZE as u32).into(),
+                salt: *salt,
+                key: [0; 16],
+                checksum: [0; 16],
+            };
+            data.key.copy_from_slice(&enc[..16]);
+            data.checksum.copy_from_slice(&enc[16..]);
+            out.extend_from_slice(data.as_bytes());
             out.extend_from_slice(&[0u8; 8]);
         }
         Scheme::Aes => {
@@ -329,11 +345,14 @@ pub fn encrypt_sam_key(
             let mut check = pkcs7_pad(&Sha256::digest(sam_key));
             aes_cbc_encrypt(boot_key, salt, &mut key);
             aes_cbc_encrypt(boot_key, salt, &mut check);
-            out.extend_from_slice(&2u32.to_le_bytes());
-            out.extend_from_slice(&0x70u32.to_le_bytes());
-            out.extend_from_slice(&(check.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-            out.extend_from_slice(salt);
+            let head = SamKeyDataAes {
+                revision: sam_key::REVISION_AES.into(),
+                length: 0x70u32.into(),
+                checksum_length: (check.len() as u32).into(),
+                data_length: (key.len() as u32).into(),
+                salt: *salt,
+            };
+            out.extend_from_slice(head.as_bytes());
             out.extend_from_slice(&key);
             out.extend_from_slice(&check);
         }
@@ -450,16 +469,15 @@ fn decrypt_inner(
     if entry.is_empty() {
         return Ok(Vec::new());
     }
-    if entry.len() < 4 {
+    let Some(header) = HashEntryHeader::view(entry) else {
         return Err(invalid(
             what,
             format!("entry of {} bytes is shorter than its header", entry.len()),
         ));
-    }
-    let rev = u16::from_le_bytes([entry[2], entry[3]]);
-    let mut plain = match rev {
-        1 => {
-            let body = &entry[4..];
+    };
+    let mut plain = match header.revision.get() {
+        REVISION_RC4 => {
+            let body = &entry[size_of::<HashEntryHeader>()..];
             if body.len() % 16 != 0 {
                 return Err(invalid(
                     what,
@@ -475,18 +493,17 @@ fn decrypt_inner(
             rc4(&md5(&[&key.key, &rid_le, kind.constant()]), &mut b);
             b
         }
-        2 => {
-            if entry.len() < 24 {
+        REVISION_AES => {
+            let Ok((head, body)) = AesHashEntryHeader::ref_from_prefix(entry) else {
                 return Err(invalid(
                     what,
                     format!(
-                        "AES entry of {} bytes is shorter than its 24-byte header",
+                        "AES entry of {} bytes is shorter than its {AES_HEADER_SIZE}-byte header",
                         entry.len()
                     ),
                 ));
-            }
-            let iv: [u8; 16] = entry[8..24].try_into().unwrap_or_default();
-            let body = &entry[24..];
+            };
+            let iv = head.salt;
             if body.is_empty() {
                 return Ok(Vec::new());
             }
@@ -544,10 +561,14 @@ pub fn encrypt_hashes(
         des_rid(rid, &mut b, true);
         body.extend_from_slice(&b);
     }
-    let mut out = pek_id.to_le_bytes().to_vec();
+    let header = |revision: u16| HashEntryHeader {
+        pek_id: pek_id.into(),
+        revision: revision.into(),
+    };
+    let mut out = Vec::new();
     match key.scheme {
         Scheme::Rc4 => {
-            out.extend_from_slice(&1u16.to_le_bytes());
+            out.extend_from_slice(header(REVISION_RC4).as_bytes());
             if !body.is_empty() {
                 rc4(
                     &md5(&[&key.key, &rid.to_le_bytes(), kind.constant()]),
@@ -557,10 +578,13 @@ pub fn encrypt_hashes(
             }
         }
         Scheme::Aes => {
-            out.extend_from_slice(&2u16.to_le_bytes());
             let n: u32 = if body.is_empty() { 0 } else { 16 };
-            out.extend_from_slice(&n.to_le_bytes());
-            out.extend_from_slice(salt);
+            let head = AesHashEntryHeader {
+                header: header(REVISION_AES),
+                data_length: n.into(),
+                salt: *salt,
+            };
+            out.extend_from_slice(head.as_bytes());
             if !body.is_empty() {
                 let mut p = pkcs7_pad(&body);
                 aes_cbc_encrypt(&key.key, salt, &mut p);

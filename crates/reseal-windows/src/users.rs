@@ -85,23 +85,10 @@ pub fn filetime_rfc3339(ft: u64) -> Option<String> {
     ))
 }
 
-/// `SOURCE_DATE_EPOCH` (whole seconds since 1970, the reproducible-builds convention:
-/// <https://reproducible-builds.org/specs/source-date-epoch/>) when set to a number, read once
-/// per process: runs that make the same change then write the same bytes.
-fn source_date_epoch() -> Option<std::time::Duration> {
-    static T: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    T.get_or_init(|| std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok())
-        .map(std::time::Duration::from_secs)
-}
-
-/// The current time as a FILETIME (or `SOURCE_DATE_EPOCH`, see [`source_date_epoch`]).
+/// The current time as a FILETIME, or `SOURCE_DATE_EPOCH` when set: the hive engine's clock
+/// ([`reseal_hive::edit::filetime_now`]), so SAM records and key timestamps agree.
 pub fn filetime_now() -> u64 {
-    let d = source_date_epoch().unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-    });
-    (d.as_secs() + 11_644_473_600) * 10_000_000 + u64::from(d.subsec_nanos() / 100)
+    reseal_hive::edit::filetime_now()
 }
 
 /// The account's key, `V` and `F`.

@@ -60,8 +60,9 @@ fn source_date_epoch() -> Option<std::time::Duration> {
         .map(std::time::Duration::from_secs)
 }
 
-/// Current time as FILETIME (or [`source_date_epoch`]).
-pub(crate) fn filetime_now() -> u64 {
+/// Current time as FILETIME (or [`source_date_epoch`]): the time every edit stamps on what it
+/// writes. Crates above the hive engine (SAM `F` records) use this one clock.
+pub fn filetime_now() -> u64 {
     let d = source_date_epoch().unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

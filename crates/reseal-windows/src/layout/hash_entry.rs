@@ -3,7 +3,7 @@
 //!
 //! Reference: docs/SAM.md.
 
-use zerocopy::little_endian::U16;
+use zerocopy::little_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Revision of an RC4-encrypted entry (16 bytes of hash after this 4-byte header).
@@ -27,3 +27,19 @@ impl HashEntryHeader {
         HashEntryHeader::ref_from_prefix(entry).ok().map(|(h, _)| h)
     }
 }
+
+/// The header of a revision-2 (AES) hash field; the encrypted hash follows.
+#[derive(Debug, Clone, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct AesHashEntryHeader {
+    /// Common header (revision [`REVISION_AES`]).
+    pub header: HashEntryHeader,
+    /// Length of the encrypted hash (0 when there is none, else 16).
+    pub data_length: U32,
+    /// The CBC initialisation vector.
+    pub salt: [u8; 16],
+}
+
+/// Size of [`AesHashEntryHeader`]: the encrypted hash starts here.
+pub const AES_HEADER_SIZE: usize = core::mem::size_of::<AesHashEntryHeader>();
+const _: () = assert!(AES_HEADER_SIZE == 24);

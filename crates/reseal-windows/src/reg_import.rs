@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::generalize::{invalidate_logs, ntfs_err, volume_refusal};
 use crate::hive_location::HKLM_HIVES;
-use crate::{scan, Error, Refusal, Result, WindowsInstall};
+use crate::{scan, Error, Result, WindowsInstall};
 
 /// Options of [`import`].
 #[derive(Debug, Clone, Default)]
@@ -311,17 +311,9 @@ fn resolve_ccs(hive: &Hive, rel: &mut [String], path: &str) -> Result<()> {
 /// [`Error::Hive`]; [`Error::UnknownUser`] for an unknown `user`.
 pub fn import(image: &mut Image, ops: &[RegOp], opts: &ImportOptions) -> Result<ImportReport> {
     let sc = scan(image)?;
-    let partitions: Vec<u32> = sc.installs.iter().map(|w| w.partition).collect();
-    let mut c: Vec<WindowsInstall> = sc
-        .installs
-        .into_iter()
-        .filter(|w| opts.partition.is_none_or(|p| p == w.partition))
-        .collect();
-    let install = match c.len() {
-        1 => c.remove(0),
-        0 => return Err(Error::Refused(Refusal::NoInstall)),
-        _ => return Err(Error::Refused(Refusal::ManyInstalls { partitions })),
-    };
+    let install = sc
+        .into_one_install(opts.partition)
+        .map_err(Error::Refused)?;
     let partition = install.partition;
     let hkcu = opts
         .user

@@ -11,7 +11,7 @@ use reseal_disk::{Device, Image};
 use reseal_ntfs::browse::{BrowseError, Volume};
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result};
 
 mod findings;
 mod hives;
@@ -392,6 +392,31 @@ pub struct Scan {
     pub installs: Vec<WindowsInstall>,
     /// Other volumes and why they were skipped.
     pub skipped: Vec<SkippedVolume>,
+}
+
+impl Scan {
+    /// The one install an operation works on: the install on `partition` when one is given,
+    /// else the image's only install.
+    ///
+    /// # Errors
+    /// [`Refusal::NoInstall`] when none matches; [`Refusal::ManyInstalls`] (naming every
+    /// install's partition) when several do.
+    pub fn into_one_install(
+        self,
+        partition: Option<u32>,
+    ) -> std::result::Result<WindowsInstall, Refusal> {
+        let partitions: Vec<u32> = self.installs.iter().map(|w| w.partition).collect();
+        let mut c: Vec<WindowsInstall> = self
+            .installs
+            .into_iter()
+            .filter(|w| partition.is_none_or(|p| p == w.partition))
+            .collect();
+        match c.len() {
+            1 => Ok(c.remove(0)),
+            0 => Err(Refusal::NoInstall),
+            _ => Err(Refusal::ManyInstalls { partitions }),
+        }
+    }
 }
 
 /// Every Windows install on every NTFS volume of the image (every partition, or the whole disk

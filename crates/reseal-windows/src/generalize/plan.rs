@@ -419,17 +419,7 @@ fn select_install(
             }));
         }
     }
-    let partitions: Vec<u32> = sc.installs.iter().map(|w| w.partition).collect();
-    let mut c: Vec<WindowsInstall> = sc
-        .installs
-        .into_iter()
-        .filter(|w| opts.partition.is_none_or(|p| p == w.partition))
-        .collect();
-    match c.len() {
-        1 => Ok(c.remove(0)),
-        0 => Err(refused(Refusal::NoInstall)),
-        _ => Err(refused(Refusal::ManyInstalls { partitions })),
-    }
+    sc.into_one_install(opts.partition).map_err(refused)
 }
 
 /// The install's machine SID: SAM's and SECURITY's must agree, and a domain controller (whose
